@@ -1,0 +1,82 @@
+// The values a run produces and the limits it runs under: the library's main vocabulary.
+
+/** What happened to a run. Every outcome is one of these; none of them is an exception. */
+export type RunStatus =
+  | 'ok' // the handler returned 0
+  | 'error' // the handler returned a non-zero code, or the guest aborted
+  | 'trap' // a WebAssembly trap in guest code (unreachable, division by zero, out-of-bounds access, ...)
+  | 'out-of-fuel' // the fuel limit was reached (deterministic)
+  | 'stack-overflow' // the stack-depth limit was reached (deterministic)
+  | 'out-of-memory' // the guest needed memory past its limit
+  | 'timeout' // the wall-clock limit was reached; the agent's worker was terminated
+  | 'limit-exceeded' // an output, event or input limit was exceeded by a host call
+  | 'abi-violation' // the guest misused a host import (bad pointer, invalid bytes)
+  | 'invalid-input' // the input could not be encoded or is too large
+  | 'invalid-output' // the output bytes are not valid MessagePack
+  | 'invalid-module' // the module could not be loaded (malformed, missing export, unknown import, too much memory)
+  | 'crashed'; // the worker running the agent died for a reason outside the agent's control
+
+export type EngineName = 'wasm' | 'emulator';
+export type EngineChoice = EngineName | 'auto';
+
+export interface AgentEvent {
+  topic: string;
+  /** The decoded MessagePack payload. */
+  payload: unknown;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface AgentLog {
+  level: LogLevel;
+  message: string;
+}
+
+export interface RunResult {
+  status: RunStatus;
+  /** The decoded output, or null when the guest produced none or the run failed. */
+  output: unknown;
+  /** Events the guest emitted. A publisher must only publish them when status is 'ok'. */
+  events: AgentEvent[];
+  logs: AgentLog[];
+  /** Log lines dropped because the log limit was reached. */
+  logsDropped: number;
+  /** Instructions charged by the fuel meter; null when the module was not metered. */
+  fuelUsed: number | null;
+  /** Size of the guest memory at the end of the run (memory never shrinks, so this is the peak). */
+  memoryPeakBytes: number;
+  durationMs: number;
+  engine: EngineName;
+  /** For failures: what went wrong and what to do about it. */
+  message?: string;
+  /** For status 'error' from a non-zero handler return. */
+  errorCode?: number;
+}
+
+export interface Limits {
+  /** Upper bound of the guest's linear memory, in bytes (rounded down to 64 KiB pages). */
+  memoryBytes: number;
+  /** Wall-clock limit per run, in milliseconds. */
+  timeoutMs: number;
+  /** Fuel (instructions, see docs/fuel.md) per run; 0 turns metering off. */
+  fuel: number;
+  /** Maximum call depth per run (frames); 0 turns the check off. */
+  stackDepth: number;
+  inputBytes: number;
+  outputBytes: number;
+  maxEvents: number;
+  eventBytes: number;
+  maxLogs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  memoryBytes: 16 * 1024 * 1024,
+  timeoutMs: 1000,
+  fuel: 1_000_000_000,
+  stackDepth: 10_000,
+  inputBytes: 1024 * 1024,
+  outputBytes: 1024 * 1024,
+  maxEvents: 1000,
+  eventBytes: 1024 * 1024,
+  maxLogs: 100,
+});

@@ -1,0 +1,26 @@
+// Typed errors for misuse of the host API; each carries a stable `code` that callers and tests match on.
+
+export type SandboxErrorCode =
+  | 'SANDBOX_INVALID_OPTIONS'
+  | 'SANDBOX_INVALID_MODULE'
+  | 'SANDBOX_MODULE_NOT_FOUND'
+  | 'SANDBOX_CLOSED'
+  | 'SANDBOX_ENGINE_UNAVAILABLE'
+  | 'SANDBOX_MISSING_DEPENDENCY'
+  | 'SANDBOX_CONNECTION'
+  | 'SANDBOX_PROTOCOL'
+  | 'SANDBOX_TIMEOUT';
+
+export class SandboxError extends Error {
+  readonly code: SandboxErrorCode;
+
+  constructor(code: SandboxErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SandboxError';
+    this.code = code;
+  }
+}
+
+export function isSandboxError(value: unknown, code?: SandboxErrorCode): value is SandboxError {
+  return value instanceof SandboxError && (code === undefined || value.code === code);
+}
