@@ -3,6 +3,7 @@
 export type SandboxErrorCode =
   | 'SANDBOX_INVALID_OPTIONS'
   | 'SANDBOX_INVALID_MODULE'
+  | 'SANDBOX_AGENT_INIT_FAILED'
   | 'SANDBOX_MODULE_NOT_FOUND'
   | 'SANDBOX_CLOSED'
   | 'SANDBOX_ENGINE_UNAVAILABLE'
@@ -14,10 +15,14 @@ export type SandboxErrorCode =
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;
 
-  constructor(code: SandboxErrorCode, message: string, options?: { cause?: unknown }) {
+  /** For errors that come from an agent's own failure (load, initialisation): the outcome, as a value. */
+  readonly result?: unknown;
+
+  constructor(code: SandboxErrorCode, message: string, options?: { cause?: unknown; result?: unknown }) {
     super(message, options);
     this.name = 'SandboxError';
     this.code = code;
+    if (options?.result !== undefined) this.result = options.result;
   }
 }
 

@@ -1,0 +1,43 @@
+// The guest ABI v1 contract in code: export and import names and the status codes host imports return (docs/abi.md).
+
+export const ABI_VERSION = 1;
+
+/** Exports every guest must provide. */
+export const GUEST_EXPORTS = {
+  memory: 'memory',
+  abiVersion: 'sandbox_abi_version',
+  alloc: 'sandbox_alloc',
+  handle: 'sandbox_handle',
+  init: 'sandbox_init',
+} as const;
+
+/** Globals and functions the instrumenter adds (docs/fuel.md). */
+export const METER_EXPORTS = {
+  fuel: '__sandbox_fuel',
+  depth: '__sandbox_depth',
+  flags: '__sandbox_flags',
+  start: '__sandbox_start',
+} as const;
+
+/** Bits of `__sandbox_flags`, set by instrumented code just before it traps or when memory.grow fails. */
+export const METER_FLAGS = {
+  outOfFuel: 1,
+  stackOverflow: 2,
+  growFailed: 4,
+} as const;
+
+export const IMPORT_MODULE = 'sandbox';
+
+/** Status codes returned by host imports. They never throw into the guest. */
+export const HostStatus = {
+  OK: 0,
+  E_BOUNDS: -1,
+  E_LIMIT: -2,
+  E_INVALID: -3,
+} as const;
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Topics a guest may emit to: dot-separated tokens of [A-Za-z0-9_-], at most 255 bytes. */
+export const TOPIC_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export const MAX_TOPIC_BYTES = 255;

@@ -1,0 +1,37 @@
+// What one run collects through host imports: output, events, logs, and the first misuse that fails the run.
+import type { AgentEvent, AgentLog, Limits, RunStatus } from '../runtime/agent/types.ts';
+
+export interface Violation {
+  status: Extract<RunStatus, 'abi-violation' | 'limit-exceeded'>;
+  message: string;
+}
+
+export class RunContext {
+  output: Uint8Array | null = null;
+  outputValue: unknown = null;
+  events: AgentEvent[] = [];
+  eventBytes = 0;
+  logs: AgentLog[] = [];
+  logsDropped = 0;
+  violation: Violation | null = null;
+  limits: Limits;
+
+  constructor(limits: Limits) {
+    this.limits = limits;
+  }
+
+  reset(): void {
+    this.output = null;
+    this.outputValue = null;
+    this.events = [];
+    this.eventBytes = 0;
+    this.logs = [];
+    this.logsDropped = 0;
+    this.violation = null;
+  }
+
+  /** Records the first misuse only: it is the one that explains the rest. */
+  fail(status: Violation['status'], message: string): void {
+    if (this.violation === null) this.violation = { status, message };
+  }
+}

@@ -1,0 +1,29 @@
+// Checks and completes user-supplied limits, so a typo fails loudly instead of running unlimited.
+import { SandboxError } from '../errors.ts';
+import { DEFAULT_LIMITS, type Limits } from './types.ts';
+
+const PAGE = 65536;
+
+export function resolveLimits(...layers: (Partial<Limits> | undefined)[]): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      if (!(key in DEFAULT_LIMITS)) {
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown limit ${JSON.stringify(key)}; known limits: ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+      }
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value)) {
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.${key} must be a non-negative integer, got ${String(value)}`);
+      }
+      (limits as unknown as Record<string, number>)[key] = value;
+    }
+  }
+  if (limits.memoryBytes < PAGE) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.memoryBytes must be at least one 64 KiB page (65536), got ${limits.memoryBytes}`);
+  }
+  if (limits.timeoutMs < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.timeoutMs must be at least 1');
+  if (limits.fuel > Number.MAX_SAFE_INTEGER) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.fuel must be at most 2^53-1');
+  if (limits.stackDepth > 0x7fffffff) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.stackDepth must fit in 31 bits');
+  return limits;
+}

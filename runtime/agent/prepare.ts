@@ -1,0 +1,30 @@
+// Turns an agent's bytes into the module that actually runs: metered for fuel and stack depth, memory clamped.
+import { instrument, ModuleError, type InstrumentOptions } from '../module/instrument.ts';
+import type { WasmNamespace } from '../engine/namespace.ts';
+import { InvalidModule } from './guest.ts';
+import type { Limits } from './types.ts';
+
+export const PAGE_BYTES = 65536;
+
+export function instrumentOptions(limits: Limits): InstrumentOptions {
+  return {
+    fuel: limits.fuel > 0,
+    stackDepth: limits.stackDepth > 0,
+    memoryMaxPages: Math.floor(limits.memoryBytes / PAGE_BYTES),
+  };
+}
+
+/** The part of the limits that changes the prepared bytes: with the content hash, the compile cache key. */
+export function preparationKey(hash: string, limits: Limits): string {
+  const o = instrumentOptions(limits);
+  return `${hash}:f${o.fuel ? 1 : 0}s${o.stackDepth ? 1 : 0}m${o.memoryMaxPages}`;
+}
+
+export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespace): Uint8Array {
+  try {
+    return instrument(bytes, { ...instrumentOptions(limits), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
+  } catch (error) {
+    if (error instanceof ModuleError) throw new InvalidModule(error.message);
+    throw error;
+  }
+}

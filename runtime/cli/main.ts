@@ -1,0 +1,63 @@
+// The `sandbox` CLI: dispatches to one command per file and returns an exit code (never calls process.exit).
+import { readFileSync } from 'node:fs';
+import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
+import { run } from './run.ts';
+
+interface Entry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: Record<string, Entry> = {
+  run: { summary: 'run an agent once: sandbox run <file.wasm> --input <json>', load: async () => run },
+};
+
+export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
+  COMMANDS[name] = { summary, load };
+}
+
+/** The package's version; package.json sits two levels up from the sources and three from dist/. */
+function version(): string {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'wasm-agent-sandbox') return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
+
+export function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`);
+  return `Usage: sandbox <command> [options]
+
+Runs untrusted WebAssembly agents under hard limits (fuel, memory, stack depth, wall clock).
+
+Commands:
+${lines.join('\n')}
+
+Run 'sandbox <command> --help' for a command's options.
+Docs: docs/abi.md (guest ABI), docs/fuel.md (metering).`;
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${help()}\n`);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr.write(`sandbox: unknown command ${JSON.stringify(name)}\n\n${help()}\n`);
+    return EXIT_USAGE;
+  }
+  const command = await entry.load();
+  return command(rest, io);
+}

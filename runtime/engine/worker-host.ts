@@ -1,0 +1,256 @@
+// The host thread's handle on one agent worker: batches requests, enforces wall-clock timeouts, replaces a killed worker.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { hostOutcome } from '../agent/guest.ts';
+import type { RunResult } from '../agent/types.ts';
+import {
+  PROGRESS_BYTES,
+  PROGRESS_SEQ,
+  PROGRESS_STARTED,
+  type Completion,
+  type FromWorker,
+  type LoadRequest,
+  type RunRequest,
+  type ToWorker,
+} from './protocol.ts';
+
+interface Pending {
+  seq: number;
+  agentId: number;
+  timeoutMs: number;
+  resolve: (result: RunResult) => void;
+  engine: RunResult['engine'];
+  /** The request to send again if the worker is replaced before it answers. */
+  request: RunRequest | LoadRequest;
+}
+
+type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
+
+/** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
+const BATCH = 256;
+
+const sourceMode = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+
+/** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
+function sourceWorker(workerData: unknown): Worker {
+  const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export class WorkerHost {
+  private worker: Worker | null = null;
+  private progressSeq!: Int32Array;
+  private progressStarted!: Float64Array;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: RunRequest[] = [];
+  private flushScheduled = false;
+  private watchdog: NodeJS.Timeout | null = null;
+  private watchdogDue = 0;
+  /** The smallest timeout among pending requests is at least this; used to re-arm without scanning them. */
+  private minTimeoutMs = Infinity;
+  private readonly agents = new Map<number, AgentSpec>();
+  private seq = 0;
+  private closed = false;
+  /** How many workers this host has replaced after a timeout or crash. */
+  restarts = 0;
+  /** Worker deaths since the last answer from a worker: a worker that cannot even start must not be respawned forever. */
+  private deathsWithoutAnswer = 0;
+
+  get agentCount(): number {
+    return this.agents.size;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  load(spec: AgentSpec): Promise<RunResult> {
+    this.agents.set(spec.agentId, spec);
+    const request: LoadRequest = { t: 'load', seq: ++this.seq, ...spec };
+    const promise = this.track(request.seq, spec, request);
+    this.flushRuns();
+    this.post(request);
+    return promise;
+  }
+
+  unload(agentId: number): void {
+    if (!this.agents.delete(agentId)) return;
+    if (this.worker) this.post({ t: 'unload', agentId });
+  }
+
+  run(agentId: number, input: Uint8Array): Promise<RunResult> {
+    const spec = this.agents.get(agentId);
+    if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
+    const request: RunRequest = { seq: ++this.seq, agentId, input };
+    const promise = this.track(request.seq, spec, request);
+    this.outbox.push(request);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushRuns());
+    }
+    return promise;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, 'the sandbox was closed before the run finished'));
+    this.pending.clear();
+    this.outbox = [];
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) await worker.terminate();
+  }
+
+  private track(seq: number, spec: AgentSpec, request: RunRequest | LoadRequest): Promise<RunResult> {
+    const timeoutMs = spec.limits.timeoutMs;
+    return new Promise<RunResult>((resolve) => {
+      this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
+      if (timeoutMs < this.minTimeoutMs) this.minTimeoutMs = timeoutMs;
+      this.armWatchdog(timeoutMs);
+    });
+  }
+
+  /** Sends queued runs in slices, so the worker starts on the first while the host still encodes the rest. */
+  private flushRuns(): void {
+    this.flushScheduled = false;
+    const outbox = this.outbox;
+    if (outbox.length === 0) return;
+    this.outbox = [];
+    for (let i = 0; i < outbox.length; i += BATCH) this.post({ t: 'runs', runs: outbox.slice(i, i + BATCH) });
+  }
+
+  private post(message: ToWorker): void {
+    if (this.closed) return;
+    const worker = this.ensureWorker();
+    worker.postMessage(message);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) {
+      this.worker.ref();
+      return this.worker;
+    }
+    const progress = new SharedArrayBuffer(PROGRESS_BYTES);
+    this.progressSeq = new Int32Array(progress);
+    this.progressStarted = new Float64Array(progress);
+    const worker = sourceMode ? sourceWorker({ progress }) : new Worker(workerUrl, { workerData: { progress } });
+    worker.on('message', (message: FromWorker) => this.onMessage(message));
+    worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));
+    worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+
+  private onMessage(message: FromWorker): void {
+    this.deathsWithoutAnswer = 0;
+    for (const c of message.completions) this.complete(c);
+    if (this.pending.size === 0) {
+      this.minTimeoutMs = Infinity;
+      this.worker?.unref();
+      if (this.watchdog) clearTimeout(this.watchdog);
+      this.watchdog = null;
+    }
+  }
+
+  private complete(c: Completion): void {
+    const p = this.pending.get(c.seq);
+    if (!p) return;
+    this.pending.delete(c.seq);
+    if ('t' in p.request && c.result.status !== 'ok') this.agents.delete(p.agentId);
+    p.resolve(c.result);
+  }
+
+  /** Makes sure the watchdog wakes no later than `timeoutMs` from now (no request can time out sooner). */
+  private armWatchdog(timeoutMs: number): void {
+    if (this.closed) return;
+    const due = performance.now() + timeoutMs;
+    if (this.watchdog !== null) {
+      if (this.watchdogDue <= due) return;
+      clearTimeout(this.watchdog);
+    }
+    this.watchdogDue = due;
+    this.watchdog = setTimeout(() => this.check(), timeoutMs);
+  }
+
+  /** Runs when the earliest possible deadline passes: kills the worker only if its current request is past its own. */
+  private check(): void {
+    this.watchdog = null;
+    if (this.pending.size === 0 || this.closed) return;
+    const seq = Atomics.load(this.progressSeq, PROGRESS_SEQ);
+    const current = seq === 0 ? undefined : this.pending.get(seq);
+    if (current) {
+      const elapsed = performance.timeOrigin + performance.now() - this.progressStarted[PROGRESS_STARTED]!;
+      if (elapsed >= current.timeoutMs) {
+        this.kill(current, elapsed);
+        return;
+      }
+      this.armWatchdog(Math.max(1, current.timeoutMs - elapsed));
+      return;
+    }
+    this.armWatchdog(this.minTimeoutMs);
+  }
+
+  private kill(hung: Pending, elapsedMs: number): void {
+    const worker = this.worker;
+    this.worker = null;
+    this.pending.delete(hung.seq);
+    if ('t' in hung.request) this.agents.delete(hung.agentId);
+    const result = hostOutcome('timeout', hung.engine, `the agent ran past its wall-clock limit of ${hung.timeoutMs} ms and was stopped; raise limits.timeoutMs if the work is legitimate`);
+    result.durationMs = elapsedMs;
+    hung.resolve(result);
+    void worker?.terminate();
+    this.restarts++;
+    this.replay();
+  }
+
+  private onWorkerGone(worker: Worker, reason: string): void {
+    if (this.worker !== worker) return; // already replaced by kill(), or closed
+    this.worker = null;
+    if (this.closed) return;
+    this.restarts++;
+    if (++this.deathsWithoutAnswer >= 2) {
+      for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, reason));
+      this.pending.clear();
+      this.outbox = [];
+      return;
+    }
+    // The request running when the worker died is the one that killed it; everything else is sent again.
+    const seq = Atomics.load(this.progressSeq, PROGRESS_SEQ);
+    const culprit = this.pending.get(seq);
+    if (culprit) {
+      this.pending.delete(seq);
+      culprit.resolve(hostOutcome('crashed', culprit.engine, reason));
+    }
+    this.replay();
+  }
+
+  /**
+   * A replaced worker has lost every agent it held: load them again, then resend the requests that had no
+   * answer yet. Their results never left the old worker, so nothing they did was seen or published.
+   */
+  private replay(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    const waiting = [...this.pending.values()].sort((a, b) => a.seq - b.seq);
+    const reloading = new Set(waiting.filter((p) => 't' in p.request).map((p) => p.agentId));
+    for (const [agentId, spec] of this.agents) {
+      if (!reloading.has(agentId)) this.post({ t: 'load', seq: 0, ...spec });
+    }
+    const runs: RunRequest[] = [];
+    for (const p of waiting) {
+      if ('t' in p.request) this.post(p.request);
+      else runs.push(p.request);
+    }
+    this.outbox = runs.concat(this.outbox);
+    this.flushRuns();
+    if (this.pending.size > 0) this.armWatchdog(this.minTimeoutMs);
+  }
+}

@@ -1,0 +1,123 @@
+// Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { prepareModule } from '../agent/prepare.ts';
+import type { EngineName, Limits } from '../agent/types.ts';
+import type { WasmNamespace } from './namespace.ts';
+import { PROGRESS_SEQ, PROGRESS_STARTED, type Completion, type FromWorker, type LoadRequest, type RunRequest, type ToWorker } from './protocol.ts';
+import { loadEngine } from './select.ts';
+
+const port = parentPort!;
+const progress = workerData.progress as SharedArrayBuffer;
+const progressSeq = new Int32Array(progress);
+const progressStarted = new Float64Array(progress);
+
+interface LoadedAgent {
+  engine: EngineName;
+  wa: WasmNamespace;
+  module: WebAssembly.Module;
+  limits: Limits;
+  guest: Guest | null;
+}
+
+const agents = new Map<number, LoadedAgent>();
+const modules = new Map<string, WebAssembly.Module>();
+const engines = new Map<EngineName, WasmNamespace>();
+
+/** Results wait here until the batch ends or a few milliseconds pass, so one message carries many. */
+let completions: Completion[] = [];
+let lastFlush = performance.now();
+const FLUSH_INTERVAL_MS = 2;
+const FLUSH_COUNT = 512;
+
+function flush(): void {
+  if (completions.length === 0) return;
+  const message: FromWorker = { t: 'done', completions };
+  port.postMessage(message);
+  completions = [];
+  lastFlush = performance.now();
+}
+
+function begin(seq: number): number {
+  if (completions.length >= FLUSH_COUNT || (completions.length > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS)) flush();
+  const started = performance.now();
+  progressStarted[PROGRESS_STARTED] = performance.timeOrigin + started;
+  Atomics.store(progressSeq, PROGRESS_SEQ, seq);
+  return started;
+}
+
+function end(seq: number, started: number, outcome: GuestOutcome): void {
+  Atomics.store(progressSeq, PROGRESS_SEQ, 0);
+  outcome.durationMs = performance.now() - started;
+  completions.push({ seq, result: outcome });
+}
+
+
+async function load(req: LoadRequest): Promise<void> {
+  let wa = engines.get(req.engine);
+  if (!wa) {
+    wa = await loadEngine(req.engine);
+    engines.set(req.engine, wa);
+  }
+  const key = `${req.engine}:${req.key}`;
+  let module = modules.get(key);
+  if (!module) {
+    try {
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa));
+    } catch (error) {
+      const started = begin(req.seq);
+      end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
+      return;
+    }
+    modules.set(key, module);
+  }
+  const agent: LoadedAgent = { engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const started = begin(req.seq);
+  const outcome = instantiate(agent);
+  if (outcome.status === 'ok') agents.set(req.agentId, agent);
+  end(req.seq, started, outcome);
+}
+
+function instantiate(agent: LoadedAgent): GuestOutcome {
+  try {
+    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine);
+    if (created instanceof Guest) {
+      agent.guest = created;
+      return hostOutcome('ok', agent.engine);
+    }
+    return created;
+  } catch (error) {
+    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', agent.engine, (error as Error).message);
+  }
+}
+
+function run(req: RunRequest): void {
+  const started = begin(req.seq);
+  const agent = agents.get(req.agentId);
+  let outcome: GuestOutcome;
+  if (!agent) {
+    outcome = hostOutcome('crashed', 'wasm', `agent ${req.agentId} is not loaded in this worker`);
+  } else {
+    // A run that trapped may have left the guest's own runtime half-way through an update: start it afresh.
+    const fresh = agent.guest === null || agent.guest.poisoned ? instantiate(agent) : null;
+    outcome = fresh !== null && fresh.status !== 'ok' ? fresh : agent.guest!.run(req.input);
+  }
+  end(req.seq, started, outcome);
+}
+
+let chain: Promise<void> = Promise.resolve();
+
+port.on('message', (message: ToWorker) => {
+  if (message.t === 'runs') {
+    // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
+    chain = chain.then(() => {
+      for (const req of message.runs) run(req);
+      flush();
+    });
+  } else if (message.t === 'load') {
+    chain = chain.then(() => load(message)).then(flush);
+  } else if (message.t === 'unload') {
+    chain = chain.then(() => void agents.delete(message.agentId));
+  }
+});
