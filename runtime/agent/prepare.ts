@@ -24,7 +24,18 @@ export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespa
   try {
     return instrument(bytes, { ...instrumentOptions(limits), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
   } catch (error) {
-    if (error instanceof ModuleError) throw new InvalidModule(error.message);
-    throw error;
+    if (!(error instanceof ModuleError)) throw error;
+    if (error.code === 'INVALID') throw new InvalidModule(`not a valid WebAssembly module: ${compileErrorOf(bytes, wa) ?? error.message}`);
+    throw new InvalidModule(error.message);
+  }
+}
+
+/** The engine's own words for why a module does not compile: more precise than "does not validate". */
+function compileErrorOf(bytes: Uint8Array, wa: WasmNamespace): string | undefined {
+  try {
+    new wa.Module(bytes as Uint8Array<ArrayBuffer>);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
 }

@@ -10,6 +10,14 @@ interface Entry {
 
 const COMMANDS: Record<string, Entry> = {
   run: { summary: 'run an agent once: sandbox run <file.wasm> --input <json>', load: async () => run },
+  instrument: {
+    summary: 'write the fuel-metered module: sandbox instrument <in.wasm> -o <out.wasm>',
+    load: async () => (await import('./instrument.ts')).instrument,
+  },
+  graph: {
+    summary: 'graph compute service: sandbox graph serve|parse|call ...',
+    load: async () => (await import('./graph.ts')).graph,
+  },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

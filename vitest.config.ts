@@ -1,0 +1,13 @@
+// Test runner configuration: unit, conformance, agent and CLI tests run in `npm test`; integration tests start real servers.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Agent workers and real servers are heavy on a 2-core machine: a few files at a time.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
