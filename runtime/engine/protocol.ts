@@ -1,5 +1,6 @@
 // Messages between the host thread and an agent worker, and the shared progress slot the watchdog reads.
 import type { EngineName, Limits, RunResult } from '../agent/types.ts';
+import type { PackedRuns } from './transport.ts';
 
 export interface LoadRequest {
   t: 'load';
@@ -18,14 +19,15 @@ export interface RunRequest {
   input: Uint8Array;
 }
 
-export type ToWorker = LoadRequest | { t: 'runs'; runs: RunRequest[] } | { t: 'unload'; agentId: number };
+export type ToWorker = LoadRequest | { t: 'runs'; runs: PackedRuns } | { t: 'unload'; agentId: number };
 
 export interface Completion {
   seq: number;
   result: RunResult;
 }
 
-export type FromWorker = { t: 'done'; completions: Completion[] };
+/** Completions packed with transport.ts. */
+export type FromWorker = { t: 'done'; packed: Uint8Array };
 
 /**
  * Layout of the SharedArrayBuffer a worker writes before each call into guest code: the sequence number of the

@@ -16,6 +16,7 @@ import {
   type RunRequest,
   type ToWorker,
 } from './protocol.ts';
+import { packRuns, transferList, unpackCompletions } from './transport.ts';
 
 interface Pending {
   seq: number;
@@ -89,8 +90,9 @@ export class WorkerHost {
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: ++this.seq, agentId, input };
     const promise = this.track(request.seq, spec, request);
-    this.outbox.push(request);
-    if (!this.flushScheduled) {
+    // A full batch goes at once, so the worker starts while the caller is still submitting.
+    if (this.outbox.push(request) >= BATCH) this.flushRuns();
+    else if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flushRuns());
     }
@@ -124,13 +126,16 @@ export class WorkerHost {
     const outbox = this.outbox;
     if (outbox.length === 0) return;
     this.outbox = [];
-    for (let i = 0; i < outbox.length; i += BATCH) this.post({ t: 'runs', runs: outbox.slice(i, i + BATCH) });
+    for (let i = 0; i < outbox.length; i += BATCH) {
+      const runs = packRuns(outbox.slice(i, i + BATCH));
+      this.post({ t: 'runs', runs }, transferList(runs));
+    }
   }
 
-  private post(message: ToWorker): void {
+  private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
     if (this.closed) return;
     const worker = this.ensureWorker();
-    worker.postMessage(message);
+    worker.postMessage(message, transfer);
   }
 
   private ensureWorker(): Worker {
@@ -151,7 +156,7 @@ export class WorkerHost {
 
   private onMessage(message: FromWorker): void {
     this.deathsWithoutAnswer = 0;
-    for (const c of message.completions) this.complete(c);
+    for (const c of unpackCompletions(message.packed)) this.complete(c);
     if (this.pending.size === 0) {
       this.minTimeoutMs = Infinity;
       this.worker?.unref();

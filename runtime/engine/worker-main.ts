@@ -7,6 +7,7 @@ import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from './namespace.ts';
 import { PROGRESS_SEQ, PROGRESS_STARTED, type Completion, type FromWorker, type LoadRequest, type RunRequest, type ToWorker } from './protocol.ts';
 import { loadEngine } from './select.ts';
+import { packCompletions } from './transport.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
@@ -33,8 +34,9 @@ const FLUSH_COUNT = 512;
 
 function flush(): void {
   if (completions.length === 0) return;
-  const message: FromWorker = { t: 'done', completions };
-  port.postMessage(message);
+  const packed = packCompletions(completions);
+  const message: FromWorker = { t: 'done', packed };
+  port.postMessage(message, [packed.buffer as ArrayBuffer]);
   completions = [];
   lastFlush = performance.now();
 }
@@ -112,7 +114,13 @@ port.on('message', (message: ToWorker) => {
   if (message.t === 'runs') {
     // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
     chain = chain.then(() => {
-      for (const req of message.runs) run(req);
+      const { seqs, agentIds, ends, data } = message.runs;
+      let start = 0;
+      for (let i = 0; i < seqs.length; i++) {
+        const end = ends[i]!;
+        run({ seq: seqs[i]!, agentId: agentIds[i]!, input: data.subarray(start, end) });
+        start = end;
+      }
       flush();
     });
   } else if (message.t === 'load') {

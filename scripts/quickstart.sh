@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One command for a newcomer: install everything, build the agents, and run the main job (agents under limits).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-system.sh
+npm install --no-audit --no-fund
+npm run build:agents
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@" || true; }
+step npx sandbox run agents/build/vowels.wasm --input '{"text":"Hello World"}'
+step npx sandbox run agents/build/triage.wasm --input '{"ts":1,"level":"error","service":"db","msg":"connection refused"}'
+step npx sandbox run agents/build/fib.wasm --input '{"n":25}'
+step npx sandbox run fixtures/build/loop-forever.wasm --timeout 100 --fuel 0
+step npx sandbox run fixtures/build/loop-forever.wasm --fuel 1000000
+step npx sandbox run fixtures/build/grow-memory-forever.wasm --memory 1MiB
