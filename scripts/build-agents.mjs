@@ -94,7 +94,8 @@ function buildRust() {
   }
   const tmp = join(agentsOut, '.rust');
   mkdirSync(tmp, { recursive: true });
-  const common = ['--edition', '2021', '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'debuginfo=0', '-C', 'strip=symbols'];
+  // --remap-path-prefix keeps this checkout's absolute path out of panic locations embedded in the .wasm.
+  const common = ['--edition', '2021', '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'debuginfo=0', '-C', 'strip=symbols', `--remap-path-prefix=${root}/=`];
   const run = (what, argv) => {
     const r = spawnSync(rustc, argv, { encoding: 'utf8', cwd: root });
     if (r.error) fail(what, r.error.message);
