@@ -20,7 +20,7 @@ Input (MessagePack-encoded for the agent), one of:
 Limits:
   --memory <size>         memory limit, e.g. 1MiB, 64KiB, 1048576 (default 16MiB)
   --timeout <ms>          wall-clock limit (default 1000)
-  --fuel <n>              fuel limit in instructions, 0 = unmetered (default 1000000000)
+  --fuel <n>              fuel limit in instructions, 0 = unmetered (default 100000000)
   --stack <frames>        call-depth limit, 0 = engine's own (default 10000)
 
 Output:

@@ -1,0 +1,297 @@
+// Runs every hostile and edge-case fixture through Sandbox.run and checks the status it must get, then that the host is still healthy.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, Sandbox, SandboxError, type Agent, type EngineName, type Limits, type RunResult, type RunStatus } from '../../runtime/index.ts';
+import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
+
+interface Row {
+  fixture: string;
+  /** What this row adds, when a fixture has several rows. */
+  label?: string;
+  limits?: Partial<Limits>;
+  input?: unknown;
+  /** The status, or the statuses a design may choose between (all of them deterministic). */
+  status: RunStatus | readonly RunStatus[];
+  message?: RegExp;
+  errorCode?: number;
+  /** Wall-clock bound on the whole run as the caller sees it, in ms. */
+  within?: number;
+  check?: (r: RunResult) => void;
+}
+
+// Small fuel limits keep out-of-fuel rows fast; a 5 s timeout makes sure the meter, not the clock, stopped them.
+const SMALL_FUEL = { fuel: 10_000_000, timeoutMs: 5_000 } as const;
+const UNMETERED_100MS = { fuel: 0, timeoutMs: 100 } as const;
+const MIB = 1024 * 1024;
+
+const rows: Row[] = [
+  // Runaway work: the meter and the clock.
+  // With default limits the deterministic meter must stop runaway work before the wall clock, which is only the
+  // backstop. These rows come first so the module is compiled fresh (baseline tier, no tier-up yet), as a
+  // newly loaded agent would be; later rows reuse the worker's compiled-module cache.
+  // The default fuel (1e8) takes ~0.1 s on V8 and ~1 s on the emulator; a 5 s clock shows which one stops it.
+  { fixture: 'loop-forever', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  { fixture: 'exponential-calls', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  { fixture: 'loop-forever', label: 'unmetered, 100 ms timeout', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
+  { fixture: 'loop-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
+  { fixture: 'start-loops-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
+  { fixture: 'start-loops-forever', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
+  { fixture: 'exponential-calls', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
+  { fixture: 'exponential-calls', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
+  { fixture: 'recurse-forever', label: 'depth limit', status: 'stack-overflow' },
+  { fixture: 'recurse-forever', label: 'depth limit, unmetered', limits: { fuel: 0 }, status: 'stack-overflow' },
+  { fixture: 'recurse-forever', label: "the engine's own stack exhaustion", limits: { fuel: 0, stackDepth: 0 }, status: 'stack-overflow' },
+  { fixture: 'recurse-fat-frames', label: 'engine stack runs out before the depth limit', status: 'stack-overflow' },
+  { fixture: 'recurse-bounded', label: '1000 frames under the default limit', status: 'ok' },
+  { fixture: 'recurse-bounded', label: 'stackDepth 500', limits: { stackDepth: 500 }, status: 'stack-overflow' },
+  // Memory.
+  { fixture: 'grow-memory-forever', label: '1 MiB limit', limits: { memoryBytes: MIB }, status: 'out-of-memory' },
+  { fixture: 'grow-memory-forever', label: 'default limit', status: 'out-of-memory' },
+  { fixture: 'grow-memory-forever', label: 'unmetered', limits: { memoryBytes: MIB, fuel: 0 }, status: 'out-of-memory' },
+  { fixture: 'grow-loop', label: 'metered', limits: { ...SMALL_FUEL, memoryBytes: MIB }, status: 'out-of-fuel', within: 1_500 },
+  { fixture: 'grow-loop', label: 'unmetered', limits: { ...UNMETERED_100MS, memoryBytes: MIB }, status: 'timeout', within: 1_000 },
+  { fixture: 'huge-memory-fill', label: 'small fuel', limits: { fuel: 100_000, timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  { fixture: 'huge-memory-fill', label: 'default fuel', status: 'ok' },
+  { fixture: 'huge-memory-copy', label: 'small fuel', limits: { fuel: 1_000_000, timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  { fixture: 'huge-memory-copy', label: 'default fuel', status: 'ok' },
+  { fixture: 'table-grow-huge', label: 'small fuel', limits: { fuel: 5_000_000, timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  // Either a capped table (grow fails early, the handler returns 0) or per-element pricing that makes growth
+  // expensive is fine; being stopped by the wall clock is not.
+  { fixture: 'table-grow-huge', label: 'default limits: bounded by a cap or by fuel, not by the clock', status: ['ok', 'out-of-fuel'] },
+  { fixture: 'memory-min-too-large', status: 'invalid-module', message: /memory/i },
+  // Traps and failures the guest reports.
+  { fixture: 'trap-unreachable', status: 'trap', message: /unreachable/i },
+  { fixture: 'divide-by-zero', status: 'trap', message: /divi(de|sion) by zero/i },
+  { fixture: 'trap-oob-load', status: 'trap', message: /out of bounds/i },
+  { fixture: 'handler-error', status: 'error', errorCode: 7 },
+  { fixture: 'error-log-then-fail', status: 'error', errorCode: 3, message: /disk on fire/ },
+  { fixture: 'abort-call', status: 'error', message: /boom!/ },
+  // Host-import misuse and outbound limits.
+  { fixture: 'huge-output', status: 'limit-exceeded', message: /output/i },
+  { fixture: 'emit-flood', status: 'limit-exceeded', message: /emit|event/i },
+  { fixture: 'bad-pointer-emit', status: 'abi-violation', message: /emit/ },
+  { fixture: 'bad-pointer-output', status: 'abi-violation', message: /output/ },
+  { fixture: 'invalid-topic-emit', status: 'abi-violation', message: /emit|topic/i },
+  { fixture: 'invalid-msgpack-output', status: 'invalid-output' },
+  { fixture: 'truncated-msgpack-output', status: 'invalid-output' },
+  { fixture: 'alloc-out-of-bounds', status: 'abi-violation', message: /alloc/ },
+  {
+    fixture: 'log-flood',
+    status: 'ok',
+    check: (r) => {
+      expect(r.logs).toHaveLength(DEFAULT_LIMITS.maxLogs);
+      expect(r.logsDropped).toBe(1000 - DEFAULT_LIMITS.maxLogs);
+      expect(r.logs[0]).toEqual({ level: 'info', message: 'flood line' });
+      expect(r.output).toEqual({ ok: true, n: 42 });
+    },
+  },
+  // Modules that must be refused.
+  { fixture: 'garbage', status: 'invalid-module' },
+  { fixture: 'wrong-version', status: 'invalid-module' },
+  { fixture: 'truncated', status: 'invalid-module' },
+  { fixture: 'missing-export', status: 'invalid-module', message: /sandbox_handle/ },
+  { fixture: 'unknown-import', status: 'invalid-module', message: /nonexistent/ },
+  { fixture: 'abi-version-2', status: 'invalid-module', message: /version/i },
+  { fixture: 'imported-memory', status: 'invalid-module', message: /memory/i },
+  { fixture: 'uses-atomics', status: 'invalid-module', message: /thread|atomic|shared/i },
+  { fixture: 'reach-appended-global', label: 'metered', status: 'invalid-module' },
+  { fixture: 'reach-appended-global', label: 'unmetered', limits: { fuel: 0 }, status: 'invalid-module' },
+  // Well-behaved guests.
+  {
+    fixture: 'output-ok',
+    status: 'ok',
+    check: (r) => {
+      expect(r.output).toEqual({ ok: true, n: 42 });
+      expect(r.events).toEqual([]);
+      expect(r.fuelUsed).toBeGreaterThan(0);
+    },
+  },
+  {
+    fixture: 'echo-input',
+    input: { hello: 'world', n: [1, 2, 3] },
+    status: 'ok',
+    check: (r) => expect(r.output).toEqual({ hello: 'world', n: [1, 2, 3] }),
+  },
+  { fixture: 'echo-input', label: 'input over inputBytes', limits: { inputBytes: 64 }, input: { text: 'a'.repeat(100) }, status: 'invalid-input' },
+  { fixture: 'echo-input', label: 'input over the default 1 MiB', input: { text: 'a'.repeat(2 * MIB) }, status: 'invalid-input' },
+  {
+    fixture: 'emit-ok',
+    status: 'ok',
+    check: (r) => expect(r.events).toEqual([{ topic: 'alerts.db', payload: { n: 1 } }, { topic: 'alerts.web', payload: 'hi' }]),
+  },
+  {
+    fixture: 'random-now',
+    status: 'ok',
+    check: (r) => {
+      expect(Array.isArray(r.output)).toBe(true);
+      const [bytes, now] = r.output as [unknown, unknown];
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect((bytes as Uint8Array).length).toBe(16);
+      // 16 random bytes all zero would mean random() wrote nothing.
+      expect((bytes as Uint8Array).some((b) => b !== 0)).toBe(true);
+      expect(Math.abs(Number(now) - Date.now())).toBeLessThan(60_000);
+    },
+  },
+];
+
+const statuses = (r: Row): readonly RunStatus[] => (typeof r.status === 'string' ? [r.status] : r.status);
+const rowName = (r: Row) => `${r.fixture}${r.label ? ` (${r.label})` : ''} → ${statuses(r).join(' | ')}`;
+
+it('has a row and a README entry for every fixture source', () => {
+  const sources = readdirSync(join(repoRoot, 'fixtures'))
+    .filter((f) => f.endsWith('.wat') || f.endsWith('.bin.mjs'))
+    .map((f) => f.replace(/\.wat$|\.bin\.mjs$/, ''));
+  const readme = readFileSync(join(repoRoot, 'fixtures', 'README.md'), 'utf8');
+  const tested = new Set(rows.map((r) => r.fixture));
+  expect(sources.filter((s) => !tested.has(s))).toEqual([]);
+  expect(sources.filter((s) => !readme.includes(`\`${s}\``))).toEqual([]);
+});
+
+// One suite, every engine: the emulator must give the same statuses as V8.
+const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
+
+describe.each(ENGINES)('hostile and edge-case fixtures on the %s engine', (engine) => {
+  let sandbox: Sandbox;
+  // Loaded before any hostile run, used after all of them: a failing agent must not disturb a healthy one.
+  let healthy: Agent;
+
+  beforeAll(async () => {
+    for (const name of new Set(rows.map((r) => r.fixture))) requireBuilt(fixturePath(name));
+    sandbox = new Sandbox({ workers: 2, engine });
+    healthy = await sandbox.load(fixturePath('output-ok'));
+    expect((await healthy.run(null)).status).toBe('ok');
+  });
+
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  it.each(rows.map((r) => [rowName(r), r] as const))('%s', async (_name, row) => {
+    const limits = { ...DEFAULT_LIMITS, ...row.limits };
+    // Timed rows measure the run, not a worker booting (a worker replaced after a timeout boots lazily on the next run).
+    if (row.within !== undefined) expect((await sandbox.run(fixturePath('output-ok'), null)).status).toBe('ok');
+    const started = performance.now();
+    const r = await sandbox.run(fixturePath(row.fixture), row.input ?? null, row.limits ? { limits: row.limits } : {});
+    const elapsed = performance.now() - started;
+
+    expect(statuses(row), `status ${r.status}: ${r.message ?? ''}`).toContain(r.status);
+    if (row.message) expect(r.message).toMatch(row.message);
+    if (row.errorCode !== undefined) expect(r.errorCode).toBe(row.errorCode);
+    if (row.within !== undefined) {
+      expect(r.durationMs).toBeLessThan(row.within);
+      expect(elapsed).toBeLessThan(row.within);
+    }
+    row.check?.(r);
+
+    // Invariants of every outcome.
+    expect(r.engine).toBe(engine);
+    expect(Number.isFinite(r.durationMs) && r.durationMs >= 0).toBe(true);
+    expect(r.memoryPeakBytes).toBeLessThanOrEqual(limits.memoryBytes);
+    if (r.status !== 'ok') {
+      expect(r.message, 'a failure says what went wrong').toMatch(/\S/);
+      expect(r.output).toBeNull();
+    }
+    // Events of a failed run must never reach a publisher; the limit breakers must not even return them.
+    if (r.status === 'limit-exceeded' || r.status === 'abi-violation') expect(r.events).toEqual([]);
+    if (limits.fuel === 0) expect(r.fuelUsed).toBeNull();
+    else if (r.status === 'ok') expect(r.fuelUsed).toBeGreaterThan(0);
+  });
+
+  it.each(rows.filter((r) => r.status === 'invalid-module' && !r.limits).map((r) => [r.fixture] as const))(
+    'load(%s) rejects with SANDBOX_INVALID_MODULE',
+    async (fixture) => {
+      const error = await sandbox.load(fixturePath(fixture)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SandboxError);
+      expect((error as SandboxError).code).toBe('SANDBOX_INVALID_MODULE');
+    },
+  );
+
+  it('load() of a module whose start function runs out of fuel rejects with SANDBOX_AGENT_INIT_FAILED and the outcome', async () => {
+    const error = await sandbox.load(fixturePath('start-loops-forever'), { limits: SMALL_FUEL }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SandboxError);
+    expect((error as SandboxError).code).toBe('SANDBOX_AGENT_INIT_FAILED');
+    expect((error as SandboxError).result).toMatchObject({ status: 'out-of-fuel', fuelUsed: SMALL_FUEL.fuel });
+  });
+
+  it('charges the same fuel for the same work on every run', async () => {
+    const agent = await sandbox.load(fixturePath('recurse-bounded'));
+    try {
+      const used = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await agent.run(null);
+        expect(r.status).toBe('ok');
+        used.push(r.fuelUsed);
+      }
+      expect(used[0]).toBeGreaterThan(1000);
+      expect(new Set(used).size).toBe(1);
+    } finally {
+      agent.close();
+    }
+  });
+
+  it('keeps a healthy agent answering while another one times out beside it', async () => {
+    const [looping, fine] = await Promise.all([
+      sandbox.run(fixturePath('loop-forever'), null, { limits: UNMETERED_100MS }),
+      sandbox.run(fixturePath('output-ok'), null),
+    ]);
+    expect(looping.status).toBe('timeout');
+    expect(fine.status).toBe('ok');
+    expect(fine.output).toEqual({ ok: true, n: 42 });
+  });
+
+  it('stays healthy after every fixture: a fresh run and an agent loaded before them both return ok', async () => {
+    const fresh = await sandbox.run(fixturePath('output-ok'), null);
+    expect(fresh.status).toBe('ok');
+    expect(fresh.output).toEqual({ ok: true, n: 42 });
+    const again = await healthy.run(null);
+    expect(again.status).toBe('ok');
+    expect(again.output).toEqual({ ok: true, n: 42 });
+  });
+});
+
+describe('fuel is the same on every engine', () => {
+  // Deterministic outcomes only: no wall clock, no engine stack exhaustion.
+  const cases: Array<[string, Partial<Limits>]> = [
+    ['output-ok', {}],
+    ['echo-input', {}],
+    ['emit-ok', {}],
+    ['log-flood', {}],
+    ['random-now', {}],
+    ['recurse-bounded', {}],
+    ['recurse-forever', {}],
+    ['huge-memory-fill', {}],
+    ['huge-memory-copy', {}],
+    ['grow-memory-forever', { memoryBytes: MIB }],
+    ['emit-flood', {}],
+    ['huge-output', {}],
+    ['divide-by-zero', {}],
+    ['error-log-then-fail', {}],
+  ];
+  const sandboxes = new Map<EngineName, Sandbox>();
+
+  beforeAll(() => {
+    for (const engine of ENGINES) sandboxes.set(engine, new Sandbox({ workers: 1, engine }));
+  });
+
+  afterAll(async () => {
+    await Promise.all([...sandboxes.values()].map((s) => s.close()));
+  });
+
+  it.each(cases)('%s', async (fixture, limits) => {
+    const seen = [];
+    for (const [engine, sandbox] of sandboxes) {
+      const r = await sandbox.run(requireBuilt(fixturePath(fixture)), { probe: 1 }, { limits });
+      seen.push({ engine, status: r.status, fuelUsed: r.fuelUsed });
+    }
+    const [first, ...rest] = seen;
+    expect(first?.fuelUsed).toBeGreaterThan(0);
+    for (const other of rest) expect({ ...other, engine: first?.engine }).toEqual(first);
+  });
+});
