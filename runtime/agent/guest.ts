@@ -112,13 +112,20 @@ export class Guest {
     const guest = new Guest(wa, module, limits, engine);
     const init = guest.call(() => {
       const start = guest.exports[METER_EXPORTS.start] as Fn | undefined;
-      if (start) start();
+      if (start) {
+        guest.resetDepth();
+        start();
+      }
+      guest.resetDepth();
       const version = (guest.exports[GUEST_EXPORTS.abiVersion] as Fn)();
       if (version !== ABI_VERSION) {
         throw new InvalidModule(`the module speaks guest ABI version ${String(version)}; this host speaks version ${ABI_VERSION}`);
       }
       const init = guest.exports[GUEST_EXPORTS.init] as Fn | undefined;
-      if (typeof init === 'function') init();
+      if (typeof init === 'function') {
+        guest.resetDepth();
+        init();
+      }
       return 0;
     });
     if (init.status !== 'ok') {
@@ -134,6 +141,7 @@ export class Guest {
       return this.outcome('invalid-input', { message: `input of ${input.length} bytes exceeds the input limit of ${this.limits.inputBytes} bytes` });
     }
     return this.call(() => {
+      this.resetDepth();
       const ptr = (this.alloc(input.length) as number) >>> 0;
       const view = ptr === 0 && input.length > 0 ? null : this.memory.view(ptr, input.length);
       if (view === null) {
@@ -141,6 +149,7 @@ export class Guest {
         return -1;
       }
       view.set(input);
+      this.resetDepth();
       return this.handle(ptr, input.length) as number;
     });
   }
@@ -149,7 +158,6 @@ export class Guest {
     this.ctx.reset();
     const fuelLimit = this.limits.fuel;
     if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
-    if (this.depth) this.depth.value = this.limits.stackDepth > 0 ? this.limits.stackDepth : 0x7fffffff;
     if (this.flags) this.flags.value = 0;
     let code: number;
     try {
@@ -158,6 +166,11 @@ export class Guest {
       if (error instanceof InvalidModule) throw error;
       this.poisoned = true;
       return this.failure(error);
+    }
+    // Fuel is checked only at function entry and loop headers, so a call can return with the counter already
+    // below zero: that run needed more than its limit, exactly as if it had trapped at the next check.
+    if (this.fuel && this.limits.fuel > 0 && (this.fuel.value as bigint) < 0n) {
+      return this.outcome('out-of-fuel', { message: this.outOfFuelMessage() });
     }
     const violation = this.ctx.violation;
     if (violation !== null) return this.outcome(violation.status, { message: violation.message });
@@ -183,7 +196,7 @@ export class Guest {
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
     if (flags & METER_FLAGS.outOfFuel) {
-      return this.outcome('out-of-fuel', { message: `the agent used all of its fuel (${this.limits.fuel} units); raise limits.fuel if the work is legitimate` });
+      return this.outcome('out-of-fuel', { message: this.outOfFuelMessage() });
     }
     if (flags & METER_FLAGS.stackOverflow) {
       return this.outcome('stack-overflow', { message: `the agent exceeded the call depth limit of ${this.limits.stackDepth} frames` });
@@ -203,6 +216,15 @@ export class Guest {
       return this.outcome('trap', { message: `the agent trapped: ${message}` });
     }
     return this.outcome('crashed', { message: `host error while running the agent: ${message}` });
+  }
+
+  /** The instrumented code keeps the remaining depth in locals and only checks it on entry, so every call in needs it set. */
+  private resetDepth(): void {
+    if (this.depth) this.depth.value = this.limits.stackDepth > 0 ? this.limits.stackDepth : 0x7fffffff;
+  }
+
+  private outOfFuelMessage(): string {
+    return `the agent used all of its fuel (${this.limits.fuel} units); raise limits.fuel if the work is legitimate`;
   }
 
   private memoryFull(): boolean {
