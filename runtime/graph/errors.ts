@@ -1,0 +1,32 @@
+// Typed errors of the graph engine and service; `code` is stable and travels unchanged over the wire protocol.
+
+export type GraphErrorCode =
+  | 'GRAPH_INVALID_ARGUMENT' // a parameter has the wrong type or value
+  | 'GRAPH_NODE_NOT_FOUND'
+  | 'GRAPH_NODE_EXISTS'
+  | 'GRAPH_EDGE_NOT_FOUND'
+  | 'GRAPH_EDGE_EXISTS'
+  | 'GRAPH_CYCLE' // topological sort on a graph with a cycle; `data.cycle` holds one
+  | 'GRAPH_LEDGER_CORRUPT' // the ledger file has a damaged record before its last line
+  | 'GRAPH_UNKNOWN_METHOD'
+  | 'GRAPH_BAD_FRAME' // a frame body that is not a MessagePack request object
+  | 'GRAPH_FRAME_TOO_LARGE'
+  | 'GRAPH_UNAUTHORIZED' // TCP connection without (or with a wrong) token
+  | 'GRAPH_TIMEOUT' // the service gave up on a request after its per-request timeout
+  | 'GRAPH_INTERNAL'; // an unexpected failure inside the service
+
+export class GraphError extends Error {
+  readonly code: GraphErrorCode;
+  readonly data: Record<string, unknown> | undefined;
+
+  constructor(code: GraphErrorCode, message: string, data?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GraphError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+export function isGraphError(value: unknown, code?: GraphErrorCode): value is GraphError {
+  return value instanceof GraphError && (code === undefined || value.code === code);
+}
