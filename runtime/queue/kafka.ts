@@ -1,0 +1,492 @@
+// The Kafka backend (@platformatic/kafka): the first topic token picks the Kafka topic, the full topic rides in a header.
+import type * as KafkaModule from '@platformatic/kafka';
+import type { Admin, Consumer, Message, MessagesStream, Producer } from '@platformatic/kafka';
+import { SandboxError } from '../errors.ts';
+import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
+import { importOptional } from './optional.ts';
+import { compilePattern, validatePattern, validateTopic } from './topics.ts';
+import type { MessageHandler, PublishMessage, QueueBackend, QueueHeaders, SubscribeOptions, Subscription } from './types.ts';
+
+export interface KafkaQueueOptions {
+  /** `host:port` entries (or one string, comma-separated). */
+  brokers: string | string[];
+  /** Prefix of every Kafka topic and consumer group this backend creates (default `sandbox-`). */
+  prefix?: string | undefined;
+  /** Partitions of each Kafka topic it creates (default 3); keys hash onto partitions, so per-key order holds. */
+  partitions?: number | undefined;
+  /** Replication factor of the topics it creates (default: the broker's default.replication.factor). */
+  replicationFactor?: number | undefined;
+  /** How long a publish keeps retrying through a broker outage before it fails (default 30 000 ms). */
+  publishTimeoutMs?: number | undefined;
+  /** Messages per produce request (default 2000). */
+  maxBatch?: number | undefined;
+  clientId?: string | undefined;
+}
+
+const TOPIC_HEADER = 'sandbox-topic';
+const TOPIC_HEADER_BYTES = Buffer.from(TOPIC_HEADER);
+const MAX_CACHED_TOPICS = 10_000;
+const COMMIT_EVERY_MS = 100;
+
+type Kafka = typeof KafkaModule;
+type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+
+/** The callers waiting on some queued messages: one publish, or one publishMany. */
+interface Waiter {
+  remaining: number;
+  failed: boolean;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface Pending {
+  message: PublishMessage;
+  /** Its validated Kafka topic. */
+  kafkaTopic: string;
+  waiter: Waiter;
+}
+
+/** One consumed Kafka record; offsets are committed only up to the first one not yet done. */
+interface Entry {
+  message: RawMessage;
+  done: boolean;
+}
+
+class PartitionCommits {
+  entries: Entry[] = [];
+  head = 0;
+  toCommit: RawMessage | undefined;
+
+  advance(): boolean {
+    let moved = false;
+    while (this.head < this.entries.length && this.entries[this.head]!.done) {
+      this.toCommit = this.entries[this.head]!.message;
+      this.head++;
+      moved = true;
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    return moved;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export class KafkaQueue implements QueueBackend {
+  readonly kind = 'kafka' as const;
+  private readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  private admin: Admin | undefined;
+  private readonly knownTopics = new Map<string, Promise<void>>();
+  private readonly topicCache = new Map<string, string>();
+  private readonly topicHeaders = new Map<string, Map<Buffer, Buffer>>();
+  private readonly subscriptions = new Set<Subscription>();
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closing = false;
+  private closed = false;
+  private privateIds = 0;
+  /** The last error no caller could receive (a failed commit, a broken stream); for diagnostics. */
+  lastError: unknown;
+  private readonly brokers: string[];
+  private readonly prefix: string;
+  private readonly partitions: number;
+  private readonly replicationFactor: number;
+  private readonly publishTimeoutMs: number;
+  private readonly maxBatch: number;
+  private readonly clientId: string;
+
+  private constructor(private readonly kafka: Kafka, options: KafkaQueueOptions) {
+    this.brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
+    this.prefix = options.prefix ?? 'sandbox-';
+    this.partitions = options.partitions ?? 3;
+    this.replicationFactor = options.replicationFactor ?? -1;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
+    this.maxBatch = options.maxBatch ?? 2000;
+    this.clientId = options.clientId ?? 'wasm-agent-sandbox';
+    if (!/^[A-Za-z0-9._-]*$/.test(this.prefix)) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `kafka prefix ${JSON.stringify(this.prefix)} may only use letters, digits, . _ -`);
+    }
+    this.producer = new kafka.Producer({
+      clientId: `${this.clientId}-producer`,
+      bootstrapBrokers: this.brokers,
+      idempotent: true,
+      acks: kafka.ProduceAcks.ALL,
+      autocreateTopics: false,
+      retries: 5,
+      retryDelay: 250,
+    });
+  }
+
+  static async connect(options: KafkaQueueOptions): Promise<KafkaQueue> {
+    const kafka = await importOptional<Kafka>('@platformatic/kafka', 'the kafka queue backend');
+    const queue = new KafkaQueue(kafka, options);
+    try {
+      await queue.adminClient().metadata({ topics: [] });
+    } catch (error) {
+      await queue.producer.close().catch(() => {});
+      await queue.admin?.close().catch(() => {});
+      throw new SandboxError('SANDBOX_CONNECTION', `cannot connect to Kafka at ${queue.brokers.join(',')}: ${String(error)}`, { cause: error });
+    }
+    return queue;
+  }
+
+  private adminClient(): Admin {
+    this.admin ??= new this.kafka.Admin({ clientId: `${this.clientId}-admin`, bootstrapBrokers: this.brokers, retries: 5, retryDelay: 250 });
+    return this.admin;
+  }
+
+  /** The Kafka topic a sandbox topic (or pattern) lives in: `<prefix><first token>`. */
+  kafkaTopicFor(topic: string): string {
+    const dot = topic.indexOf('.');
+    const first = dot < 0 ? topic : topic.slice(0, dot);
+    if (first === '*' || first === '>') {
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `pattern ${JSON.stringify(topic)}: on Kafka the first token picks the Kafka topic, so it cannot be a wildcard`,
+      );
+    }
+    if (!/^[A-Za-z0-9._-]+$/.test(first)) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `topic ${JSON.stringify(topic)}: on Kafka the first token may only use letters, digits, _ and -`);
+    }
+    return this.prefix + first;
+  }
+
+  private ensureTopic(kafkaTopic: string): Promise<void> {
+    let ready = this.knownTopics.get(kafkaTopic);
+    if (ready === undefined) {
+      ready = this.adminClient()
+        .createTopics({ topics: [kafkaTopic], partitions: this.partitions, replicas: this.replicationFactor })
+        .then(
+          () => {},
+          (error: unknown) => {
+            if (!/exist/i.test(JSON.stringify(errorDetails(error)))) {
+              this.knownTopics.delete(kafkaTopic);
+              throw error;
+            }
+          },
+        );
+      this.knownTopics.set(kafkaTopic, ready);
+    }
+    return ready;
+  }
+
+  /** Validates a topic and names its Kafka topic; remembered, since producers reuse a few topics. */
+  private resolveTopic(topic: string): string {
+    let kafkaTopic = this.topicCache.get(topic);
+    if (kafkaTopic === undefined) {
+      validateTopic(topic);
+      kafkaTopic = this.kafkaTopicFor(topic);
+      if (this.topicCache.size >= MAX_CACHED_TOPICS) this.topicCache.clear();
+      this.topicCache.set(topic, kafkaTopic);
+    }
+    return kafkaTopic;
+  }
+
+  publish(message: PublishMessage): Promise<void> {
+    return this.publishMany([message]);
+  }
+
+  publishMany(messages: readonly PublishMessage[]): Promise<void> {
+    if (this.closed) return Promise.reject(new SandboxError('SANDBOX_CLOSED', 'the kafka queue is closed'));
+    return this.enqueue(messages);
+  }
+
+  private enqueue(messages: readonly PublishMessage[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    let topics: string[];
+    try {
+      topics = messages.map((m) => this.resolveTopic(m.topic));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { remaining: messages.length, failed: false, resolve, reject };
+      for (let i = 0; i < messages.length; i++) this.queue.push({ message: messages[i]!, kafkaTopic: topics[i]!, waiter });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /** One produce request at a time, each taking everything queued meanwhile: batching without a linger timer,
+   *  and order preserved across batches. */
+  private async flush(): Promise<void> {
+    // A microtask, not a timer or setImmediate: publishes made in the same tick join the batch, and a busy
+    // consumer in this process cannot delay the send by a whole event-loop turn.
+    await Promise.resolve();
+    while (this.queue.length > 0) {
+      const batch = this.queue.length <= this.maxBatch ? this.queue.splice(0) : this.queue.splice(0, this.maxBatch);
+      let failure: unknown;
+      try {
+        await this.send(batch);
+      } catch (error) {
+        failure = error;
+      }
+      for (const p of batch) {
+        const w = p.waiter;
+        if (w.failed) continue;
+        if (failure !== undefined) {
+          w.failed = true;
+          w.reject(failure);
+        } else if (--w.remaining === 0) {
+          w.resolve();
+        }
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    const topics = new Set<string>();
+    const records = batch.map(({ message: m, kafkaTopic: topic }) => {
+      topics.add(topic);
+      let headers = this.topicHeaders.get(m.topic);
+      if (headers === undefined) {
+        // The producer only reads header maps, so messages without headers of their own share one per topic.
+        headers = new Map([[TOPIC_HEADER_BYTES, Buffer.from(m.topic)]]);
+        if (this.topicHeaders.size >= MAX_CACHED_TOPICS) this.topicHeaders.clear();
+        this.topicHeaders.set(m.topic, headers);
+      }
+      if (m.headers !== undefined && Object.keys(m.headers).length > 0) {
+        headers = new Map(headers);
+        for (const name in m.headers) headers.set(Buffer.from(name), Buffer.from(m.headers[name]!));
+      }
+      return m.key === undefined
+        ? { topic, value: asBuffer(m.payload), headers }
+        : { topic, key: Buffer.from(m.key), value: asBuffer(m.payload), headers };
+    });
+    const deadline = Date.now() + this.publishTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (const topic of topics) await this.ensureTopic(topic);
+        await this.producer.send({ messages: records });
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline || this.closed) {
+          throw new SandboxError('SANDBOX_CONNECTION', `publish to Kafka failed: ${describe(error)}`, { cause: error });
+        }
+        await sleep(Math.min(1000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  async subscribe(pattern: string, handler: MessageHandler, options?: SubscribeOptions): Promise<Subscription> {
+    if (this.closing) throw new SandboxError('SANDBOX_CLOSED', 'the kafka queue is closed');
+    validatePattern(pattern);
+    const kafkaTopic = this.kafkaTopicFor(pattern);
+    const matches = compilePattern(pattern);
+    const resolved = resolveSubscribeOptions(options);
+    await this.ensureTopic(kafkaTopic);
+    const groupId = resolved.group !== undefined ? `${this.prefix}${resolved.group}` : `${this.prefix}private-${process.pid}-${Date.now()}-${++this.privateIds}`;
+    const newConsumer = (): Consumer<Buffer, Buffer, Buffer, Buffer> =>
+      new this.kafka.Consumer({
+        clientId: `${this.clientId}-consumer`,
+        bootstrapBrokers: this.brokers,
+        groupId,
+        autocommit: false,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1000,
+        rebalanceTimeout: 15_000,
+        maxWaitTime: 200,
+        highWaterMark: resolved.prefetch,
+        retries: 10,
+        retryDelay: 250,
+      });
+    // Offsets are tracked per stream: after a stream is replaced, the old stream's commits may fail, and its
+    // messages come again from the last commit (at least once).
+    let partitions = new Map<string, PartitionCommits>();
+    const committing = new Set<Map<string, PartitionCommits>>();
+    let commitTimer: NodeJS.Timeout | undefined;
+    let commitsInFlight: Promise<void> = Promise.resolve();
+    const onError = (error: unknown): void => {
+      this.lastError = error;
+    };
+    // One commit request for every partition that moved, at most every COMMIT_EVERY_MS: per-message commits
+    // would cost the broker a write each.
+    const commitNow = (): Promise<void> => {
+      commitTimer = undefined;
+      const offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = [];
+      for (const map of committing) {
+        for (const state of map.values()) {
+          const message = state.toCommit;
+          if (message === undefined) continue;
+          state.toCommit = undefined;
+          offsets.push({ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: -1 });
+        }
+      }
+      committing.clear();
+      if (offsets.length === 0) return commitsInFlight;
+      const target = consumer;
+      const work = new Promise<void>((resolve) => target.commit({ offsets }, (error) => {
+        if (error) onError(error);
+        resolve();
+      }));
+      commitsInFlight = Promise.all([commitsInFlight, work]).then(() => {});
+      return commitsInFlight;
+    };
+    const markDone = (entry: Entry, state: PartitionCommits, map: Map<string, PartitionCommits>): void => {
+      entry.done = true;
+      if (state.advance()) {
+        committing.add(map);
+        commitTimer ??= setTimeout(commitNow, COMMIT_EVERY_MS);
+      }
+    };
+    type Ref = [Entry, PartitionCommits, Map<string, PartitionCommits>];
+    const hooks: DispatchHooks = {
+      done: (d) => {
+        const [entry, state, map] = d.ref as Ref;
+        markDone(entry, state, map);
+      },
+      redeliver: (d) => new Delivery(d.topic, d.payload, d.key, d.headers, d.deliveryCount + 1, d.ref),
+      deadLetter: (m) => this.publishInternal(m),
+      onError,
+    };
+    const core = new SubscriberCore(resolved, hooks, resolved.prefetch, true);
+    let stopping = false;
+    let consumer = newConsumer();
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+    const open = async (): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> => {
+      const s = await consumer.consume({
+        topics: [kafkaTopic],
+        mode: this.kafka.MessagesStreamModes.COMMITTED,
+        fallbackMode: resolved.group !== undefined ? this.kafka.MessagesStreamFallbackModes.EARLIEST : this.kafka.MessagesStreamFallbackModes.LATEST,
+        autocommit: false,
+      });
+      s.on('error', onError);
+      partitions = new Map();
+      return s;
+    };
+    try {
+      stream = await open();
+    } catch (error) {
+      await closeConsumer(consumer).catch(() => {});
+      throw new SandboxError('SANDBOX_CONNECTION', `cannot consume ${kafkaTopic}: ${describe(error)}`, { cause: error });
+    }
+    const member = core.addMember(handler, resolved.concurrency, resolved.prefetch, resolved.autoAck);
+    /** Feeds the stream into the core until the stream ends or fails; pauses it while the core is full. */
+    const consumeStream = (s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const map = partitions;
+        let waiting = false;
+        s.on('data', (raw: RawMessage) => {
+          const id = `${raw.topic}:${raw.partition}`;
+          let state = map.get(id);
+          if (state === undefined) map.set(id, (state = new PartitionCommits()));
+          const entry: Entry = { message: raw, done: false };
+          state.entries.push(entry);
+          let topic: string | undefined;
+          let headers: QueueHeaders = EMPTY_HEADERS as QueueHeaders;
+          if (raw.headers.size > 0) {
+            headers = {};
+            for (const [k, v] of raw.headers) {
+              const name = k.toString();
+              if (name === TOPIC_HEADER) topic = v.toString();
+              else headers[name] = v.toString();
+            }
+          }
+          if (topic === undefined || !matches(topic)) {
+            // Another topic sharing this Kafka topic (or a record not written by this backend): not ours.
+            markDone(entry, state, map);
+            return;
+          }
+          const key = raw.key !== undefined && raw.key !== null && raw.key.length > 0 ? raw.key.toString() : undefined;
+          core.offer(new Delivery(topic, raw.value, key, headers, 1, [entry, state, map] satisfies Ref));
+          if (!waiting && !core.hasRoom()) {
+            waiting = true;
+            s.pause();
+            void core.waitForRoom().then(() => {
+              waiting = false;
+              if (!stopping) s.resume();
+            });
+          }
+        });
+        s.once('error', reject);
+        s.once('close', resolve);
+        s.once('end', resolve);
+      });
+    // The client ends a stream on a broker error (a restart, a leader move); this loop replaces the stream,
+    // and the consumer too when a new stream cannot be had, until the subscription closes.
+    const loop = (async () => {
+      let failures = 0;
+      while (!stopping) {
+        try {
+          if (stream === undefined) stream = await open();
+          failures = 0;
+          await consumeStream(stream);
+        } catch (error) {
+          onError(error);
+          failures++;
+        }
+        if (stopping) break;
+        const old = stream;
+        stream = undefined;
+        await old?.close().catch(onError);
+        if (failures > 1) {
+          await closeConsumer(consumer).catch(onError);
+          consumer = newConsumer();
+        }
+        await sleep(Math.min(2000, 100 * 2 ** failures));
+      }
+    })();
+    let closed: Promise<void> | undefined;
+    const subscription: Subscription = {
+      pattern,
+      group: resolved.group,
+      close: () => {
+        closed ??= (async () => {
+          this.subscriptions.delete(subscription);
+          stopping = true;
+          await core.removeMember(member);
+          if (commitTimer !== undefined) clearTimeout(commitTimer);
+          await commitNow();
+          await stream?.close().catch(onError);
+          await loop;
+          await closeConsumer(consumer).catch(onError);
+        })();
+        return closed;
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** Dead letters still go out while the backend drains. */
+  private publishInternal(message: PublishMessage): Promise<void> {
+    return this.enqueue([message]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    while (this.flushing !== undefined) await this.flushing;
+    this.closed = true;
+    await this.producer.close().catch(() => {});
+    await this.admin?.close().catch(() => {});
+  }
+}
+
+function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
+  return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())));
+}
+
+function errorDetails(error: unknown): unknown {
+  const e = error as { message?: string; errors?: unknown[]; response?: unknown };
+  return { message: e?.message, errors: e?.errors?.map((x) => errorDetails(x)), response: e?.response };
+}
+
+function describe(error: unknown): string {
+  const e = error as { message?: string; errors?: { message?: string }[] };
+  const inner = e?.errors?.map((x) => x.message).filter(Boolean).join('; ');
+  return inner ? `${e.message ?? String(error)} (${inner})` : (e?.message ?? String(error));
+}
+
+export function createKafkaQueue(options: KafkaQueueOptions): Promise<KafkaQueue> {
+  return KafkaQueue.connect(options);
+}

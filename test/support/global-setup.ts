@@ -1,0 +1,58 @@
+// Vitest global setup: starts nats-server and Kafka once per run for the queue tests; in CI a missing server fails the run.
+import type { TestProject } from 'vitest/node';
+import { INSTALL_COMMAND, missingReason, startService, stop, type ServiceInfo, type ServiceKind, type ServiceSlot } from './services.ts';
+
+export interface QueueServices {
+  nats: ServiceSlot;
+  kafka: ServiceSlot;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    queueServices: QueueServices;
+  }
+}
+
+/** Whether this run includes tests that use the servers: a run filtered to other files skips the startup. */
+function wanted(): boolean {
+  if (process.env.SANDBOX_SERVICES === 'off') return false;
+  const filters = process.argv.slice(2).filter((a) => !a.startsWith('-') && a !== 'run' && a !== 'watch');
+  return filters.length === 0 || filters.some((f) => /queue|integration|conformance|services/.test(f));
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started: ServiceInfo[] = [];
+  const slots: Record<ServiceKind, ServiceSlot> = {
+    nats: { missing: 'not started: this run has no queue tests' },
+    kafka: { missing: 'not started: this run has no queue tests' },
+  };
+  if (wanted()) {
+    const ci = process.env.CI === 'true';
+    if (ci) {
+      // Fail before starting anything, so a missing server does not leave the other one half-started.
+      for (const kind of ['nats', 'kafka'] as const) {
+        const reason = missingReason(kind);
+        if (reason !== undefined) throw new Error(`CI requires ${kind}: ${reason}; install with \`${INSTALL_COMMAND}\``);
+      }
+    }
+    await Promise.all(
+      (['nats', 'kafka'] as const).map(async (kind) => {
+        const reason = missingReason(kind);
+        if (reason !== undefined) {
+          slots[kind] = { missing: `${reason}; install with \`${INSTALL_COMMAND}\`` };
+          return;
+        }
+        const info = await startService(kind);
+        started.push(info);
+        slots[kind] = { info };
+      }),
+    ).catch(async (error: unknown) => {
+      await Promise.all(started.map((info) => stop(info)));
+      throw error;
+    });
+  }
+  project.provide('queueServices', slots);
+  return async () => {
+    await Promise.all(started.map((info) => stop(info)));
+  };
+}
