@@ -5,3 +5,29 @@ export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type Agent
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';
+
+// Metering, for other tools and engines: a module instrument() returns runs in plain WebAssembly.
+export { instrument, instrumentWithReport, ModuleError, isModuleError, SANDBOX_EXPORTS, SANDBOX_FLAGS, type InstrumentOptions, type InstrumentReport, type ModuleErrorCode } from './module/instrument.ts';
+
+// The WebAssembly engine written in TypeScript, with the shape of the `WebAssembly` namespace.
+export { emulator } from './engine/emulator/index.ts';
+
+// The event fabric.
+export { createQueue, parseQueueUrl, type QueueConfig } from './queue/index.ts';
+export type * from './queue/types.ts';
+
+// The graph compute service.
+export {
+  Graph,
+  GraphStore,
+  GraphServer,
+  serveGraph,
+  GraphClient,
+  GraphError,
+  isGraphError,
+  parseFile,
+  parseRepository,
+  type GraphClientOptions,
+  type GraphServerOptions,
+  type GraphErrorCode,
+} from './graph/index.ts';
