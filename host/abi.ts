@@ -34,6 +34,7 @@ export const HostStatus = {
   E_BOUNDS: -1,
   E_LIMIT: -2,
   E_INVALID: -3,
+  E_UNAVAILABLE: -4,
 } as const;
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

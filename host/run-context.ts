@@ -14,6 +14,9 @@ export class RunContext {
   logs: AgentLog[] = [];
   logsDropped = 0;
   violation: Violation | null = null;
+  graphCalls = 0;
+  /** The response of the last graph() call, waiting for graph_result(). */
+  graphResponse: Uint8Array | null = null;
   limits: Limits;
 
   constructor(limits: Limits) {
@@ -28,6 +31,8 @@ export class RunContext {
     this.logs = [];
     this.logsDropped = 0;
     this.violation = null;
+    this.graphCalls = 0;
+    this.graphResponse = null;
   }
 
   /** Records the first misuse only: it is the one that explains the rest. */

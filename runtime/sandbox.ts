@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { Agent } from './agent/agent.ts';
+import { createGraphHandler, type GraphHandler, type GraphSource } from './agent/graph-handler.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
@@ -18,6 +19,12 @@ export interface SandboxOptions {
   workers?: number;
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
+  /**
+   * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
+   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in this process. Without it the import
+   * answers E_UNAVAILABLE.
+   */
+  graph?: GraphSource;
 }
 
 export interface LoadOptions {
@@ -34,6 +41,7 @@ export class Sandbox {
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
+  private readonly graph: GraphHandler | undefined;
 
   constructor(options: SandboxOptions = {}) {
     this.options = options;
@@ -43,7 +51,9 @@ export class Sandbox {
     }
     selectEngine(options.engine ?? 'auto');
     resolveLimits(options.limits);
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost());
+    this.graph = options.graph === undefined ? undefined : createGraphHandler(options.graph);
+    const graph = this.graph;
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request))));
   }
 
   /**
@@ -91,6 +101,7 @@ export class Sandbox {
     this.closed = true;
     this.agents.clear();
     await Promise.all(this.hosts.map((h) => h.close()));
+    await this.graph?.close();
   }
 
   /** Workers replaced after a timeout or a crash, over the sandbox's life. */

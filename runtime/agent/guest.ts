@@ -3,6 +3,7 @@ import { GUEST_EXPORTS, IMPORT_MODULE, METER_EXPORTS, METER_FLAGS, ABI_VERSION }
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
+import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { decode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
@@ -27,7 +28,7 @@ export class InvalidModule extends Error {
 }
 
 const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
-  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random']),
+  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result']),
   env: new Set(['abort', 'trace', 'seed']),
 };
 
@@ -48,7 +49,7 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array): WebAss
     const known = HOST_IMPORTS[imp.module];
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
-        `the module imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (guest ABI v${ABI_VERSION} provides ${IMPORT_MODULE}.{output,emit,log,now,random} and env.{abort,trace,seed}; see docs/abi.md)`,
+        `the module imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (guest ABI v${ABI_VERSION} provides ${IMPORT_MODULE}.{output,emit,log,now,random,graph,graph_result} and env.{abort,trace,seed}; see docs/abi.md)`,
       );
     }
   }
@@ -84,10 +85,17 @@ export class Guest {
     module: WebAssembly.Module,
     private readonly limits: Limits,
     private readonly engine: EngineName,
+    graph: GraphBridge | undefined,
   ) {
     this.ctx = new RunContext(limits);
     const ctx = () => this.ctx;
-    const imports = { [IMPORT_MODULE]: sandboxImports(this.memory, ctx), env: envImports(this.memory, ctx) };
+    const charge = (fuel: number) => {
+      if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
+    };
+    const imports = {
+      [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
+      env: envImports(this.memory, ctx),
+    };
     let instance: WebAssembly.Instance;
     try {
       instance = new wa.Instance(module, imports as unknown as WebAssembly.Imports);
@@ -108,8 +116,8 @@ export class Guest {
    * Instantiates the module and initialises it (its start function, then `sandbox_init`) under the run limits.
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
-  static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine);
+  static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, graph?: GraphBridge): Guest | GuestOutcome {
+    const guest = new Guest(wa, module, limits, engine, graph);
     const init = guest.call(() => {
       const start = guest.exports[METER_EXPORTS.start] as Fn | undefined;
       if (start) {

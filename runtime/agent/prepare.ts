@@ -11,13 +11,14 @@ export function instrumentOptions(limits: Limits): InstrumentOptions {
     fuel: limits.fuel > 0,
     stackDepth: limits.stackDepth > 0,
     memoryMaxPages: Math.floor(limits.memoryBytes / PAGE_BYTES),
+    tableMaxElements: limits.tableElements,
   };
 }
 
 /** The part of the limits that changes the prepared bytes: with the content hash, the compile cache key. */
 export function preparationKey(hash: string, limits: Limits): string {
   const o = instrumentOptions(limits);
-  return `${hash}:f${o.fuel ? 1 : 0}s${o.stackDepth ? 1 : 0}m${o.memoryMaxPages}`;
+  return `${hash}:f${o.fuel ? 1 : 0}s${o.stackDepth ? 1 : 0}m${o.memoryMaxPages}t${o.tableMaxElements}`;
 }
 
 export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespace): Uint8Array {

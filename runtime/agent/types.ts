@@ -67,6 +67,10 @@ export interface Limits {
   maxEvents: number;
   eventBytes: number;
   maxLogs: number;
+  /** Upper bound of every table the module defines, in elements (tables live outside the memory limit). */
+  tableElements: number;
+  /** Calls to the graph service per run (each also costs fuel, see docs/abi.md). */
+  maxGraphCalls: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -80,4 +84,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEvents: 1000,
   eventBytes: 1024 * 1024,
   maxLogs: 100,
+  maxGraphCalls: 100,
+  tableElements: 100_000,
 });

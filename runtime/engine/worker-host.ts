@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { hostOutcome } from '../agent/guest.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
@@ -30,6 +30,9 @@ interface Pending {
 
 type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
 
+/** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
+const WORKER_LIMITS = { stackSizeMb: 16 };
+
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
@@ -37,11 +40,11 @@ const sourceMode = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
-function sourceWorker(workerData: unknown): Worker {
+function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
   const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits: WORKER_LIMITS });
 }
 
 export class WorkerHost {
@@ -58,6 +61,9 @@ export class WorkerHost {
   private readonly agents = new Map<number, AgentSpec>();
   private seq = 0;
   private closed = false;
+  /** Answers agents' graph requests (MessagePack in, MessagePack out); absent when no graph service is configured. */
+  constructor(private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>) {}
+
   /** How many workers this host has replaced after a timeout or crash. */
   restarts = 0;
   /** Worker deaths since the last answer from a worker: a worker that cannot even start must not be respawned forever. */
@@ -146,7 +152,26 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
-    const worker = sourceMode ? sourceWorker({ progress }) : new Worker(workerUrl, { workerData: { progress } });
+    const workerData: Record<string, unknown> = { progress };
+    const transferList: TransferListItem[] = [];
+    if (this.graph) {
+      const graph = this.graph;
+      const { port1, port2 } = new MessageChannel();
+      const signal = new SharedArrayBuffer(4);
+      const word = new Int32Array(signal);
+      port1.on('message', (request: Uint8Array) => {
+        void graph(request).then((reply) => {
+          port1.postMessage(reply);
+          Atomics.store(word, 0, 1);
+          Atomics.notify(word, 0);
+        });
+      });
+      port1.unref();
+      workerData.graphPort = port2;
+      workerData.graphSignal = signal;
+      transferList.push(port2);
+    }
+    const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));

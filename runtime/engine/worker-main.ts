@@ -1,5 +1,6 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { GraphBridge } from '../../host/graph-imports.ts';
 import { performance } from 'node:perf_hooks';
 import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
 import { prepareModule } from '../agent/prepare.ts';
@@ -12,6 +13,26 @@ import { packCompletions } from './transport.ts';
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
+const graphBridge = makeGraphBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
+
+/**
+ * Host imports are synchronous, the graph client is not: the worker posts the request to the host thread and
+ * sleeps on a shared word until the host has posted the answer. The watchdog still sees a run that waits too long.
+ */
+function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArrayBuffer | undefined): GraphBridge | undefined {
+  if (!port || !signalBuffer) return undefined;
+  const signal = new Int32Array(signalBuffer);
+  return (request) => {
+    Atomics.store(signal, 0, 0);
+    port.postMessage(request);
+    for (;;) {
+      Atomics.wait(signal, 0, 0);
+      const reply = receiveMessageOnPort(port);
+      if (reply) return reply.message as Uint8Array;
+      Atomics.wait(signal, 0, 1, 1);
+    }
+  };
+}
 const progressStarted = new Float64Array(progress);
 
 interface LoadedAgent {
@@ -83,7 +104,7 @@ async function load(req: LoadRequest): Promise<void> {
 
 function instantiate(agent: LoadedAgent): GuestOutcome {
   try {
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine);
+    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, graphBridge);
     if (created instanceof Guest) {
       agent.guest = created;
       return hostOutcome('ok', agent.engine);

@@ -5,6 +5,7 @@ export type ModuleErrorCode =
   | 'INVALID' // the module decodes but does not validate
   | 'UNSUPPORTED_FEATURE' // the module uses a feature we cannot meter (named in `feature`)
   | 'MEMORY_LIMIT' // a defined memory's minimum is above the memory cap
+  | 'TABLE_LIMIT' // a defined table's minimum is above the table cap
   | 'RESERVED_NAME' // the module already exports one of the names the instrumenter adds
   | 'VALIDATOR_UNAVAILABLE' // no WebAssembly.validate and no validator was passed in
   | 'LIMIT'; // the rewritten module would exceed an implementation limit (locals, functions, ...)

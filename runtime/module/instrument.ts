@@ -1,7 +1,7 @@
 // Public entry: validate a module, refuse what we cannot meter, and rewrite it with fuel, depth and memory limits.
 
 import { Reader, Writer } from './bytes.ts';
-import { decodeModule, ExternKind, SectionId, sectionRank } from './decode.ts';
+import { decodeModule, ExternKind, readLimits, SectionId, sectionRank } from './decode.ts';
 import type { FuncType, ModuleInfo } from './decode.ts';
 import { ModuleError, isModuleError } from './errors.ts';
 import { featureNames } from './features.ts';
@@ -39,6 +39,12 @@ export interface InstrumentOptions {
   stackDepth?: boolean;
   /** Clamp every defined memory's maximum to this many 64 KiB pages; a minimum above it is MEMORY_LIMIT. */
   memoryMaxPages?: number;
+  /**
+   * Clamp every defined table's maximum to this many elements; a minimum above it is TABLE_LIMIT. Table
+   * elements live on the engine's heap, outside the memory cap, and growing a table by millions of entries
+   * takes seconds before `table.grow` (charged on success) could be metered.
+   */
+  tableMaxElements?: number;
   /**
    * Validates the original module. Defaults to `WebAssembly.validate`; pass one (the emulator's) where
    * `WebAssembly` does not exist. Without either, instrument() throws VALIDATOR_UNAVAILABLE.
@@ -276,6 +282,27 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
           for (const v of t.results) tmp.byte(v);
         }
         out.section(SectionId.type, tmp);
+        break;
+      }
+      case SectionId.table: {
+        if (options.tableMaxElements === undefined) {
+          out.range(bytes, s.headerStart, s.end);
+          break;
+        }
+        const limit = options.tableMaxElements;
+        const r = new Reader(bytes, s.start, s.end);
+        const n = r.u32();
+        tmp.len = 0;
+        tmp.u32(n);
+        for (let i = 0; i < n; i++) {
+          tmp.byte(r.byte()); // element type, checked by the decoder
+          const { min, max } = readLimits(r, false);
+          if (min > limit) throw new ModuleError('TABLE_LIMIT', `the module's table ${i} starts with ${min} elements, above the limit of ${limit}`);
+          tmp.byte(0x01);
+          tmp.u32(min);
+          tmp.u32(max === null ? limit : Math.min(max, limit));
+        }
+        out.section(SectionId.table, tmp);
         break;
       }
       case SectionId.memory: {
