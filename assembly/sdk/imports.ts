@@ -20,8 +20,20 @@ export declare function sandbox_now(): i64;
 @external("sandbox", "random")
 export declare function sandbox_random(ptr: usize, len: i32): i32;
 
+// Sends one MessagePack request {method, params} to the graph service; returns the response's byte length or a status.
+// @ts-ignore: decorator
+@external("sandbox", "graph")
+export declare function sandbox_graph(reqPtr: usize, reqLen: i32): i32;
+
+// Copies the response of the last successful `graph` call; `outLen` must be at least its length.
+// @ts-ignore: decorator
+@external("sandbox", "graph_result")
+export declare function sandbox_graph_result(outPtr: usize, outLen: i32): i32;
+
 /** Status codes the imports return (docs/abi.md). */
 export const OK: i32 = 0;
 export const E_BOUNDS: i32 = -1;
 export const E_LIMIT: i32 = -2;
 export const E_INVALID: i32 = -3;
+/** `graph`: no graph service is configured for this sandbox. */
+export const E_UNAVAILABLE: i32 = -4;

@@ -7,4 +7,16 @@ export { Writer } from "./msgpack/writer";
 export { Value, MAX_DEPTH } from "./value";
 export { output, outputRaw, emit, log, now, randomFill, randomBytes, randomU64 } from "./host";
 export { equalsUtf8 } from "./utf8";
-export { OK, E_BOUNDS, E_LIMIT, E_INVALID } from "./imports";
+export { OK, E_BOUNDS, E_LIMIT, E_INVALID, E_UNAVAILABLE } from "./imports";
+export {
+  graphCall,
+  graphCall0,
+  graphStatus,
+  graphErrorCode,
+  graphErrorMessage,
+  graphErrorData,
+  graphFailure,
+  GRAPH_OK,
+  GRAPH_SERVICE_ERROR,
+  GRAPH_BAD_RESPONSE,
+} from "./graph";
