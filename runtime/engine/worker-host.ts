@@ -33,6 +33,23 @@ type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
 const WORKER_LIMITS = { stackSizeMb: 16 };
 
+/**
+ * A worker inherits the host's node flags, but refuses some given explicitly: `--input-type` (from `node -e`) stops it
+ * from starting. Only then are the flags passed explicitly, keeping module-loading options and dropping V8 ones (process-wide anyway).
+ */
+const execArgvOption = () => {
+  const execArgv = workerExecArgv();
+  return execArgv === undefined ? {} : { execArgv };
+};
+
+function workerExecArgv(): string[] | undefined {
+  if (!process.execArgv.some((arg) => arg.startsWith('--input-type'))) return undefined;
+  const keep = /^(--import|--require|-r|--loader|--experimental-|--conditions|-C|--no-warnings|--enable-source-maps)/;
+  const withValue = new Set(['--import', '--require', '-r', '--loader', '--conditions', '-C']);
+  const argv = process.execArgv;
+  return argv.filter((arg, i) => keep.test(arg) || (i > 0 && withValue.has(argv[i - 1]!)));
+}
+
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
@@ -44,7 +61,7 @@ function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Wo
   const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits: WORKER_LIMITS });
+  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
 }
 
 export class WorkerHost {
@@ -171,7 +188,7 @@ export class WorkerHost {
       workerData.graphSignal = signal;
       transferList.push(port2);
     }
-    const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS });
+    const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
