@@ -17,11 +17,30 @@ export function decode(bytes: Uint8Array): unknown {
 }
 
 export function isMessagePack(bytes: Uint8Array): boolean {
+  return checkMessagePack(bytes) === null;
+}
+
+/** Why `bytes` are not exactly one MessagePack value, or null when they are. */
+export function checkMessagePack(bytes: Uint8Array): string | null {
   try {
-    return skipValue(bytes, 0) === bytes.length;
-  } catch {
-    return false;
+    const end = skipValue(bytes, 0);
+    return end === bytes.length ? null : `MessagePack value ends at byte ${end} of ${bytes.length}`;
+  } catch (error) {
+    return (error as Error).message;
   }
+}
+
+/** Offsets where each of `count` consecutive MessagePack values starts, followed by the end of the last one. */
+export function valueBoundaries(bytes: Uint8Array, start: number, count: number): number[] {
+  const offsets = [start];
+  let at = start;
+  for (let i = 0; i < count; i++) offsets.push((at = skipValue(bytes, at)));
+  return offsets;
+}
+
+/** Decodes bytes this process produced itself (no structural check first). */
+export function decodeTrusted(bytes: Uint8Array): unknown {
+  return unpackr.unpack(bytes);
 }
 
 /** Walks one value without building it: returns the offset after it, or throws where the bytes are not MessagePack. */

@@ -5,12 +5,15 @@ import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
-import { decode } from '../codec.ts';
+import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
-/** A RunResult built in the worker: the worker fills in `durationMs`; it crosses to the host thread as is. */
-export type GuestOutcome = RunResult;
+/**
+ * A RunResult built in the worker; the worker fills in `durationMs`. The output stays as the guest's MessagePack
+ * bytes (`rawOutput`, already checked) and is decoded on the host thread together with the rest of its batch.
+ */
+export type GuestOutcome = RunResult & { rawOutput?: Uint8Array };
 
 /** An outcome that did not come from running guest code (bad module, host trouble). */
 export function hostOutcome(status: RunStatus, engine: EngineName, message?: string): RunResult {
@@ -189,15 +192,14 @@ export class Guest {
         message: lastError ? lastError.message : `the agent's handler returned error code ${code}`,
       });
     }
-    let output: unknown = null;
-    if (this.ctx.output !== null) {
-      try {
-        output = decode(this.ctx.output);
-      } catch (error) {
-        return this.outcome('invalid-output', { message: `the agent's output is not MessagePack: ${(error as Error).message}` });
-      }
+    const raw = this.ctx.output;
+    if (raw !== null) {
+      const problem = checkMessagePack(raw);
+      if (problem !== null) return this.outcome('invalid-output', { message: `the agent's output is not MessagePack: ${problem}` });
     }
-    return this.outcome('ok', { output });
+    const result: GuestOutcome = this.outcome('ok', {});
+    if (raw !== null) result.rawOutput = raw;
+    return result;
   }
 
   private failure(error: unknown): GuestOutcome {

@@ -1,23 +1,155 @@
 // Packing of many runs into one transferable buffer each way: cheaper than cloning hundreds of small objects.
-import { Packr, Unpackr } from 'msgpackr';
+import { hostOutcome, type GuestOutcome } from '../agent/guest.ts';
+import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
+import { decodeTrusted, encode, valueBoundaries } from '../codec.ts';
 import type { Completion, RunRequest } from './protocol.ts';
 
-// Records mode: msgpackr writes each object shape once per message and reads the rest with a compiled reader.
-const packr = new Packr({ useRecords: true, encodeUndefinedAsNil: false });
-const unpackr = new Unpackr({ useRecords: true, int64AsType: 'auto' as 'bigint' });
+const STATUSES: readonly RunStatus[] = [
+  'ok', 'error', 'trap', 'out-of-fuel', 'stack-overflow', 'out-of-memory', 'timeout', 'limit-exceeded',
+  'abi-violation', 'invalid-input', 'invalid-output', 'invalid-module', 'crashed',
+];
+const STATUS_INDEX = new Map(STATUSES.map((s, i) => [s, i]));
+const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
 
-/** Results of a batch, as a buffer the worker can transfer (never a slice of msgpackr's shared pool). */
-export function packCompletions(completions: Completion[]): Uint8Array {
-  return new Uint8Array(packr.pack(completions));
+/**
+ * A batch of completions is one MessagePack array; each completion is
+ *   [seq: f64, engine: fixint, status: fixint, fuelUsed: f64|nil, memoryPeakBytes: f64, durationMs: f64, extra: map|nil, output]
+ * where `output` is the guest's own MessagePack bytes spliced in unchanged (checked in the worker), so the
+ * output is decoded once, on the host thread, with the rest of the batch. `seq` and `engine` sit at fixed
+ * offsets so one bad completion can be recovered without decoding it.
+ */
+class BatchWriter {
+  private buf = new Uint8Array(64 * 1024);
+  private view = new DataView(this.buf.buffer);
+  len = 0;
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.len++] = b;
+  }
+
+  f64(x: number): void {
+    this.reserve(9);
+    this.buf[this.len] = 0xcb;
+    this.view.setFloat64(this.len + 1, x);
+    this.len += 9;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+  }
+
+  /** The bytes written so far, in a buffer of their own that can be transferred. */
+  take(): Uint8Array {
+    const out = this.buf.slice(0, this.len);
+    this.len = 0;
+    return out;
+  }
 }
 
+const writer = new BatchWriter();
+
+export function packCompletions(completions: Completion[]): Uint8Array {
+  writer.byte(0xdd);
+  const n = completions.length;
+  writer.byte(n >>> 24);
+  writer.byte((n >>> 16) & 0xff);
+  writer.byte((n >>> 8) & 0xff);
+  writer.byte(n & 0xff);
+  for (const { seq, result } of completions) writeCompletion(seq, result);
+  return writer.take();
+}
+
+function writeCompletion(seq: number, r: GuestOutcome): void {
+  writer.byte(0x98);
+  writer.f64(seq);
+  writer.byte(ENGINES.indexOf(r.engine));
+  writer.byte(STATUS_INDEX.get(r.status)!);
+  if (r.fuelUsed === null) writer.byte(0xc0);
+  else writer.f64(r.fuelUsed);
+  writer.f64(r.memoryPeakBytes);
+  writer.f64(r.durationMs);
+  // Most runs have nothing more to say; the rest carry a small map of only the fields that are set.
+  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined) {
+    writer.byte(0xc0);
+  } else {
+    const extra: Partial<RunResult> = {};
+    if (r.events.length > 0) extra.events = r.events;
+    if (r.logs.length > 0) extra.logs = r.logs;
+    if (r.logsDropped > 0) extra.logsDropped = r.logsDropped;
+    if (r.message !== undefined) extra.message = r.message;
+    if (r.errorCode !== undefined) extra.errorCode = r.errorCode;
+    writer.raw(encode(extra));
+  }
+  if (r.rawOutput !== undefined) writer.raw(r.rawOutput);
+  else writer.byte(0xc0);
+}
+
+type Item = [number, number, number, number | null, number, number, Partial<RunResult> | null, unknown];
+
 export function unpackCompletions(bytes: Uint8Array): Completion[] {
-  return unpackr.unpack(bytes) as Completion[];
+  let items: Item[];
+  try {
+    items = decodeTrusted(bytes) as Item[];
+  } catch {
+    return unpackOneByOne(bytes);
+  }
+  return items.map(toCompletion);
+}
+
+function toCompletion(item: Item): Completion {
+  const [seq, engine, status, fuelUsed, memoryPeakBytes, durationMs, extra, output] = item;
+  const result: RunResult = {
+    status: STATUSES[status]!,
+    output: output ?? null,
+    events: [],
+    logs: [],
+    logsDropped: 0,
+    fuelUsed,
+    memoryPeakBytes,
+    durationMs,
+    engine: ENGINES[engine]!,
+  };
+  if (extra !== null) Object.assign(result, extra);
+  return { seq, result };
+}
+
+/**
+ * The batch did not decode: some output is structurally MessagePack but not something the decoder accepts (an
+ * unknown extension type, say). Decode completion by completion; the ones that fail become 'invalid-output'.
+ */
+function unpackOneByOne(bytes: Uint8Array): Completion[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(1);
+  const bounds = valueBoundaries(bytes, 5, count);
+  const completions: Completion[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = bounds[i]!;
+    const item = bytes.subarray(start, bounds[i + 1]);
+    try {
+      completions.push(toCompletion(decodeTrusted(item) as Item));
+    } catch (error) {
+      const seq = view.getFloat64(start + 2);
+      const engine = ENGINES[bytes[start + 10]!]!;
+      completions.push({ seq, result: hostOutcome('invalid-output', engine, `the agent's output cannot be decoded: ${(error as Error).message}`) });
+    }
+  }
+  return completions;
 }
 
 /** Inputs of a batch: one byte buffer plus the end offset of each input. */
 export interface PackedRuns {
-  seqs: Int32Array;
+  seqs: Float64Array;
   agentIds: Int32Array;
   ends: Uint32Array;
   data: Uint8Array;
@@ -27,7 +159,7 @@ export function packRuns(runs: RunRequest[]): PackedRuns {
   let total = 0;
   for (const r of runs) total += r.input.length;
   const packed: PackedRuns = {
-    seqs: new Int32Array(runs.length),
+    seqs: new Float64Array(runs.length),
     agentIds: new Int32Array(runs.length),
     ends: new Uint32Array(runs.length),
     data: new Uint8Array(total),

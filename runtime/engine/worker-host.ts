@@ -96,7 +96,7 @@ export class WorkerHost {
 
   load(spec: AgentSpec): Promise<RunResult> {
     this.agents.set(spec.agentId, spec);
-    const request: LoadRequest = { t: 'load', seq: ++this.seq, ...spec };
+    const request: LoadRequest = { t: 'load', seq: this.nextSeq(), ...spec };
     const promise = this.track(request.seq, spec, request);
     this.flushRuns();
     this.post(request);
@@ -111,7 +111,7 @@ export class WorkerHost {
   run(agentId: number, input: Uint8Array): Promise<RunResult> {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
-    const request: RunRequest = { seq: ++this.seq, agentId, input };
+    const request: RunRequest = { seq: this.nextSeq(), agentId, input };
     const promise = this.track(request.seq, spec, request);
     // A full batch goes at once, so the worker starts while the caller is still submitting.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
@@ -132,6 +132,12 @@ export class WorkerHost {
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
+  }
+
+  /** Sequence numbers wrap below 2^31 (the watchdog's shared slot is an Int32); no request waits that long. */
+  private nextSeq(): number {
+    this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
+    return this.seq;
   }
 
   private track(seq: number, spec: AgentSpec, request: RunRequest | LoadRequest): Promise<RunResult> {

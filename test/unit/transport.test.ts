@@ -1,0 +1,48 @@
+// The batch transport between worker and host: outputs spliced as raw MessagePack, decoded once on the host.
+import { describe, expect, it } from 'vitest';
+import { hostOutcome, type GuestOutcome } from '../../runtime/agent/guest.ts';
+import { encode } from '../../runtime/codec.ts';
+import { packCompletions, packRuns, unpackCompletions } from '../../runtime/engine/transport.ts';
+
+function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): GuestOutcome {
+  const r: GuestOutcome = { ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, ...extra };
+  if (output) r.rawOutput = output;
+  return r;
+}
+
+describe('transport', () => {
+  it('round-trips results with and without outputs, events, logs and messages', () => {
+    const completions = [
+      { seq: 1, result: ok(encode({ count: 3, big: 2n ** 60n })) },
+      { seq: 2, result: ok(undefined, { events: [{ topic: 'a.b', payload: { x: 1 } }], logs: [{ level: 'info', message: 'hi' }], logsDropped: 2 }) },
+      { seq: 0x7fffffff, result: { ...hostOutcome('error', 'emulator', 'bad input'), errorCode: 7 } },
+    ];
+    const back = unpackCompletions(packCompletions(completions));
+    expect(back.map((c) => c.seq)).toEqual([1, 2, 0x7fffffff]);
+    expect(back[0]!.result).toEqual({ ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, output: { count: 3, big: 2n ** 60n } });
+    expect(back[1]!.result).toMatchObject({ status: 'ok', output: null, events: [{ topic: 'a.b', payload: { x: 1 } }], logs: [{ level: 'info', message: 'hi' }], logsDropped: 2 });
+    expect(back[2]!.result).toMatchObject({ status: 'error', engine: 'emulator', message: 'bad input', errorCode: 7, fuelUsed: null });
+  });
+
+  it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {
+    // fixext1 with an extension type nobody registered: structurally MessagePack, but not decodable.
+    const unknownExt = Uint8Array.of(0xd4, 0x05, 0x00);
+    const back = unpackCompletions(packCompletions([
+      { seq: 1, result: ok(encode('fine')) },
+      { seq: 2, result: ok(unknownExt) },
+      { seq: 3, result: ok(encode([1, 2])) },
+    ]));
+    expect(back.map((c) => [c.seq, c.result.status, c.result.output])).toEqual([
+      [1, 'ok', 'fine'],
+      [2, 'invalid-output', null],
+      [3, 'ok', [1, 2]],
+    ]);
+  });
+
+  it('packs run inputs into one buffer with end offsets', () => {
+    const p = packRuns([{ seq: 5, agentId: 1, input: Uint8Array.of(1, 2) }, { seq: 6, agentId: 2, input: Uint8Array.of(3) }]);
+    expect([...p.seqs]).toEqual([5, 6]);
+    expect([...p.ends]).toEqual([2, 3]);
+    expect([...p.data]).toEqual([1, 2, 3]);
+  });
+});
