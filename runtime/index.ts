@@ -31,3 +31,6 @@ export {
   type GraphServerOptions,
   type GraphErrorCode,
 } from './graph/index.ts';
+
+// Agents on topics: the topology file (sandbox.yaml) and the dispatcher that turns messages into runs.
+export { startSwarm, Dispatcher, loadTopology, parseTopology, SOURCE_AGENT_HEADER, TOPOLOGY_DEFAULTS, type Swarm, type SwarmOptions, type AgentStats, type DispatcherOptions, type AgentSpec, type Topology } from './swarm/index.ts';

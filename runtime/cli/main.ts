@@ -18,6 +18,26 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'graph compute service: sandbox graph serve|parse|call ...',
     load: async () => (await import('./graph.ts')).graph,
   },
+  serve: {
+    summary: 'run a topology of agents on a queue until SIGINT/SIGTERM: sandbox serve <sandbox.yaml>',
+    load: async () => (await import('./serve.ts')).serve,
+  },
+  publish: {
+    summary: 'publish one message (JSON, sent as MessagePack): sandbox publish <topic> <json>',
+    load: async () => (await import('./publish.ts')).publish,
+  },
+  ingest: {
+    summary: 'stream a JSON-lines file onto a topic: sandbox ingest <file.ndjson> --topic <topic>',
+    load: async () => (await import('./ingest.ts')).ingest,
+  },
+  tail: {
+    summary: 'print the messages on matching topics: sandbox tail <pattern>',
+    load: async () => (await import('./tail.ts')).tail,
+  },
+  demo: {
+    summary: 'run the triage agent over a sample log file and show what it found: sandbox demo',
+    load: async () => (await import('./demo.ts')).demo,
+  },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

@@ -1,0 +1,201 @@
+// `sandbox ingest <file.ndjson> --topic <t>`: streams a file line by line onto a topic, accounting for every line.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { encode } from '../codec.ts';
+import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
+import { validateTopic } from '../queue/topics.ts';
+import { UsageError } from './args.ts';
+import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
+import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
+
+export const INGEST_HELP = `Usage: sandbox ingest <file.ndjson> --topic <topic> [options]
+
+Streams a file of JSON lines onto a topic, one message per line (MessagePack-encoded),
+reading with bounded memory and waiting whenever the queue applies backpressure.
+
+  --topic <topic>         where the lines go (required)
+  --key <field>           use this top-level field of each record as the message key
+  --dead-letter           send malformed lines (as a string, with the reason and line
+                          number in headers) to the dead-letter topic instead of skipping
+                          them: the --config's deadLetter, else dead-letter
+  --dead-letter-topic <t> the same, to topic <t>
+
+A malformed line is reported on stderr with its line number. A progress bar is shown
+when stderr is a terminal; a summary (published / malformed / blank) is always printed.
+
+${QUEUE_OPTIONS_HELP}
+
+Exit codes: 0 every line was published, skipped or dead-lettered, 1 the queue failed,
+2 usage error.`;
+
+/** Every ingested message carries its line number in the file, so a dead letter leads back to its line. */
+export const LINE_HEADER = 'x-source-line';
+
+export interface IngestOptions {
+  topic: string;
+  /** Dead-letter malformed lines to this topic; without it they are skipped (and reported). */
+  deadLetter?: string | undefined;
+  /** A top-level field whose value becomes the message key. */
+  keyField?: string | undefined;
+  signal?: AbortSignal | undefined;
+  onMalformed?: (lineNumber: number, reason: string, line: string) => void;
+  /** Called about every 100 ms while reading. */
+  onProgress?: (stats: IngestStats, bytesRead: number, totalBytes: number) => void;
+}
+
+export interface IngestStats {
+  lines: number;
+  published: number;
+  malformed: number;
+  /** Malformed lines sent to the dead-letter topic (the rest were skipped). */
+  deadLettered: number;
+  blank: number;
+  /** Line numbers of the first malformed lines (at most 100, so memory stays bounded). */
+  malformedLines: number[];
+  /** True when the signal stopped the ingest before the end of the file. */
+  aborted: boolean;
+}
+
+/** Publishes each JSON line of `file` to `options.topic`; every line ends up published, malformed or blank. */
+export async function ingestFile(queue: QueueBackend, file: string, options: IngestOptions): Promise<IngestStats> {
+  validateTopic(options.topic);
+  if (options.deadLetter !== undefined) validateTopic(options.deadLetter);
+  const totalBytes = (await stat(file)).size;
+  const stats: IngestStats = { lines: 0, published: 0, malformed: 0, deadLettered: 0, blank: 0, malformedLines: [], aborted: false };
+  const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let lastProgress = 0;
+  try {
+    for await (const line of lines) {
+      if (options.signal?.aborted) {
+        stats.aborted = true;
+        break;
+      }
+      const n = ++stats.lines;
+      if (line.trim() === '') {
+        stats.blank++;
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        const reason = `line ${n}: invalid JSON: ${(error as Error).message}`;
+        stats.malformed++;
+        if (stats.malformedLines.length < 100) stats.malformedLines.push(n);
+        options.onMalformed?.(n, reason, line);
+        if (options.deadLetter !== undefined) {
+          await queue.publish({
+            topic: options.deadLetter,
+            payload: encode(line),
+            headers: { [DEAD_LETTER_HEADERS.reason]: reason, [DEAD_LETTER_HEADERS.topic]: options.topic, [LINE_HEADER]: String(n) },
+          });
+          stats.deadLettered++;
+        }
+        continue;
+      }
+      let key: string | undefined;
+      if (options.keyField !== undefined && value !== null && typeof value === 'object') {
+        const k = (value as Record<string, unknown>)[options.keyField];
+        if (typeof k === 'string' || typeof k === 'number') key = String(k);
+      }
+      // Awaiting each publish is the backpressure: a full subscription (or a slow broker) pauses the reading.
+      await queue.publish({ topic: options.topic, payload: encode(value), key, headers: { [LINE_HEADER]: String(n) } });
+      stats.published++;
+      if (options.onProgress && (n & 1023) === 0) {
+        const now = Date.now();
+        if (now - lastProgress >= 100) {
+          lastProgress = now;
+          options.onProgress(stats, stream.bytesRead, totalBytes);
+        }
+      }
+    }
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+  options.onProgress?.(stats, stream.bytesRead, totalBytes);
+  return stats;
+}
+
+/** The progress line drawn on a terminal: a bar over the bytes read, and counts. */
+export function progressLine(stats: IngestStats, bytesRead: number, totalBytes: number, startedAt: number): string {
+  const fraction = totalBytes === 0 ? 1 : Math.min(1, bytesRead / totalBytes);
+  const width = 24;
+  const filled = Math.round(fraction * width);
+  const seconds = Math.max(0.001, (Date.now() - startedAt) / 1000);
+  return `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ${stats.lines} lines  ${stats.published} published  ${stats.malformed} malformed  ${Math.round(stats.lines / seconds)} lines/s`;
+}
+
+export function summaryLine(file: string, topic: string, stats: IngestStats, ms: number): string {
+  const parts = [`${stats.published} published`, `${stats.malformed} malformed${stats.malformed > 0 ? (stats.deadLettered > 0 ? ' (dead-lettered)' : ' (skipped)') : ''}`];
+  if (stats.blank > 0) parts.push(`${stats.blank} blank`);
+  return `ingested ${file} → ${topic}: ${stats.lines} lines: ${parts.join(', ')} in ${(ms / 1000).toFixed(2)} s${stats.aborted ? ' (stopped early by a signal)' : ''}`;
+}
+
+/** Runs an ingest with the CLI's reporting (stderr: malformed lines, progress on a TTY, summary). */
+export async function ingestWithReport(queue: QueueBackend, file: string, options: IngestOptions, io: CliIO, label = file): Promise<IngestStats> {
+  const started = Date.now();
+  const tty = io.stderr.isTTY === true;
+  let drawn = false;
+  const stats = await ingestFile(queue, file, {
+    ...options,
+    signal: options.signal ?? io.signal,
+    onMalformed: (n, reason) => {
+      io.stderr.write(`${drawn ? '\r\x1b[K' : ''}${label}:${reason.replace(/^line \d+: /, `${n}: `)}\n`);
+      drawn = false;
+    },
+    onProgress: tty
+      ? (s, read, total) => {
+          io.stderr.write(progressLine(s, read, total, started));
+          drawn = true;
+        }
+      : undefined,
+  });
+  if (drawn) io.stderr.write('\n');
+  io.stderr.write(`${summaryLine(label, options.topic, stats, Date.now() - started)}\n`);
+  return stats;
+}
+
+export const ingest: Command = async (argv, io) => {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    io.stderr.write(`sandbox ingest: ${(error as Error).message}\n\n${INGEST_HELP}\n`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    io.stdout.write(`${INGEST_HELP}\n`);
+    return EXIT_OK;
+  }
+  let queue: QueueBackend | undefined;
+  try {
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which file? give the path of an .ndjson file' : `one file at a time; got ${positionals.join(' ')}`);
+    if (values.topic === undefined) throw new UsageError('--topic is required');
+    const file = resolve(io.cwd, positionals[0]!);
+    const opened = await openQueue(values, io);
+    queue = opened.queue;
+    const dlTopic = values['dead-letter-topic'];
+    const deadLetter = values['dead-letter'] || dlTopic !== undefined ? (dlTopic ?? opened.deadLetter ?? DEFAULT_DEAD_LETTER_TOPIC) : undefined;
+    if (queue.kind === 'memory') io.stderr.write(`note: the memory queue lives in this process and nothing subscribes to it here; see 'sandbox serve --ingest'\n`);
+    await ingestWithReport(queue, file, { topic: values.topic, deadLetter, keyField: values.key }, io, positionals[0]);
+    return EXIT_OK;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      io.stderr.write(`sandbox ingest: no such file: ${positionals[0]}\n`);
+      return EXIT_USAGE;
+    }
+    return reportError('ingest', error, io);
+  } finally {
+    await queue?.close();
+  }
+};

@@ -1,0 +1,140 @@
+// `sandbox serve sandbox.yaml`: runs a topology's agents on its queue until SIGINT/SIGTERM, then drains and exits.
+import { relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { EngineChoice } from '../agent/types.ts';
+import type { Subscription } from '../queue/types.ts';
+import type { AgentStats } from '../swarm/dispatcher.ts';
+import { startSwarm, type Swarm } from '../swarm/index.ts';
+import { loadTopology } from '../swarm/topology.ts';
+import { UsageError } from './args.ts';
+import { ingestWithReport } from './ingest.ts';
+import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
+import { reportError } from './publish.ts';
+import { formatMessage } from './tail.ts';
+
+export const SERVE_HELP = `Usage: sandbox serve <sandbox.yaml> [options]
+
+Loads the topology's agents, subscribes them to their patterns and runs one agent run
+per message until SIGINT or SIGTERM; then stops taking messages, lets the runs in
+flight finish (their events are published and their messages acked), closes the
+queue and prints a summary. See docs/topology.md for the file's format.
+
+Feeding it from the same process (what the memory queue needs):
+  --ingest <file.ndjson>  stream this file's JSON lines onto --topic once serving
+  --topic <topic>         the topic for --ingest
+  --key <field>           a record field to use as the message key
+  --dead-letter           dead-letter malformed lines instead of skipping them
+  --once                  after --ingest, stop as soon as the agents are idle
+                          (nothing running, nothing waiting for a retry)
+
+Watching:
+  --tail <pattern>        print every message on matching topics, e.g. 'alerts.>'
+
+  --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
+
+Exit codes: 0 stopped cleanly, 1 a failure while serving, 2 usage error or an
+invalid topology.`;
+
+export function formatStats(s: AgentStats): string {
+  const total = Object.values(s.runs).reduce((a, b) => a + (b ?? 0), 0);
+  const byStatus = Object.entries(s.runs).map(([status, n]) => `${n} ${status}`).join(', ');
+  return `${s.name}: ${total} runs${total > 0 ? ` (${byStatus})` : ''}, ${s.eventsPublished} events published, ${s.acked} acked, ${s.retried} retried, ${s.deadLettered} dead-lettered`;
+}
+
+/** Resolves when the signal aborts. A timer holds the process open meanwhile: with the memory queue and idle
+ *  workers nothing else would, and Node would exit with the wait unfinished. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(keepAlive);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+export const serve: Command = async (argv, io) => {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ingest: { type: 'string' },
+        topic: { type: 'string', short: 't' },
+        key: { type: 'string' },
+        'dead-letter': { type: 'boolean' },
+        once: { type: 'boolean' },
+        tail: { type: 'string' },
+        engine: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    io.stderr.write(`sandbox serve: ${(error as Error).message}\n\n${SERVE_HELP}\n`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    io.stdout.write(`${SERVE_HELP}\n`);
+    return EXIT_OK;
+  }
+  let swarm: Swarm | undefined;
+  let tailSub: Subscription | undefined;
+  try {
+    if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
+    if (values.ingest !== undefined && values.topic === undefined) throw new UsageError('--ingest needs --topic');
+    if (values.ingest === undefined && (values.topic !== undefined || values.once)) throw new UsageError('--topic and --once go with --ingest');
+    const engine = (values.engine ?? 'auto') as EngineChoice;
+    if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
+    const topology = await loadTopology(resolve(io.cwd, positionals[0]!));
+    swarm = await startSwarm(topology, { engine });
+    io.stderr.write(`serving ${positionals[0]} on ${topology.queue} (dead letters → ${topology.deadLetter})\n`);
+    for (const a of topology.agents) {
+      io.stderr.write(
+        `  agent ${a.name}: ${relative(io.cwd, a.module)} ← ${a.subscribe.join(', ')} (group ${a.group}, concurrency ${a.concurrency}, maxDeliveries ${a.maxDeliveries})\n`,
+      );
+    }
+    if (values.tail !== undefined) {
+      tailSub = await swarm.queue.subscribe(values.tail, (m) => {
+        io.stdout.write(`${formatMessage(m)}\n`);
+      });
+    }
+    if (values.ingest !== undefined) {
+      const stats = await ingestWithReport(
+        swarm.queue,
+        resolve(io.cwd, values.ingest),
+        { topic: values.topic!, keyField: values.key, deadLetter: values['dead-letter'] ? topology.deadLetter : undefined },
+        io,
+        values.ingest,
+      );
+      if (values.once && !stats.aborted) await swarm.dispatcher.whenIdle(200, io.signal);
+    }
+    if (!values.once) {
+      io.stderr.write(`running; Ctrl-C (SIGINT) or SIGTERM stops it\n`);
+      await untilAborted(io.signal);
+      io.stderr.write(`stopping: draining runs in flight\n`);
+    }
+    await tailSub?.close();
+    tailSub = undefined;
+    const s = swarm;
+    swarm = undefined;
+    await s.stop();
+    for (const stats of s.dispatcher.stats()) io.stderr.write(`${formatStats(stats)}\n`);
+    return EXIT_OK;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      io.stderr.write(`sandbox serve: no such file: ${values.ingest}\n`);
+      return EXIT_USAGE;
+    }
+    return reportError('serve', error, io);
+  } finally {
+    await tailSub?.close();
+    await swarm?.stop();
+  }
+};

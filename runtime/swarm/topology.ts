@@ -1,0 +1,215 @@
+// The topology file (`sandbox.yaml`): parses and validates which queue, which agents, what they subscribe to.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { DEFAULT_LIMITS, type Limits } from '../agent/types.ts';
+import { SandboxError } from '../errors.ts';
+import { parseQueueUrl } from '../queue/index.ts';
+import { validatePattern, validateTopic } from '../queue/topics.ts';
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../queue/types.ts';
+
+export interface AgentSpec {
+  name: string;
+  /** Absolute path of the .wasm module (the file gives it relative to the topology file). */
+  module: string;
+  limits: Partial<Limits>;
+  subscribe: string[];
+  /** Consumer group; agents of the same group in several `sandbox serve` processes share the work. */
+  group: string;
+  /** Runs at once; each gets its own instance of the agent. */
+  concurrency: number;
+  /** Deliveries of a message before it is dead-lettered. */
+  maxDeliveries: number;
+  /** First redelivery delay after a failed run; doubles per attempt. */
+  backoffMs: number;
+}
+
+export interface Topology {
+  /** `memory`, `nats://host:port` or `kafka://host:port`. */
+  queue: string;
+  deadLetter: string;
+  agents: AgentSpec[];
+  /** The file it came from, when it came from one. */
+  source?: string;
+}
+
+export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
+
+const TOP_KEYS = ['queue', 'deadLetter', 'agents'];
+const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'maxDeliveries', 'backoffMs'];
+const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
+const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes']);
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1024, k: 1024, mib: 1 << 20, mb: 1 << 20, m: 1 << 20, gib: 1 << 30, gb: 1 << 30, g: 1 << 30 };
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A topology error: SANDBOX_INVALID_OPTIONS with every problem found, each naming its field and line. */
+function invalid(source: string, problems: string[]): SandboxError {
+  const list = problems.map((p) => `  - ${p}`).join('\n');
+  return new SandboxError('SANDBOX_INVALID_OPTIONS', `${source}: invalid topology:\n${list}`);
+}
+
+/** Parses and validates topology text. `baseDir` resolves module paths; nothing is read from disk. */
+export function parseTopology(text: string, options: { source?: string; baseDir?: string } = {}): Topology {
+  const source = options.source ?? 'sandbox.yaml';
+  const baseDir = options.baseDir ?? process.cwd();
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems: string[] = [];
+  const at = (node: unknown): string => {
+    const range = (node as YamlNode | undefined)?.range;
+    return range ? ` (line ${lines.linePos(range[0]).line})` : '';
+  };
+  for (const error of doc.errors) {
+    problems.push(`line ${lines.linePos(error.pos[0]).line}: ${error.message.split('\n')[0]}`);
+  }
+  if (problems.length > 0) throw invalid(source, problems);
+
+  const root = doc.contents;
+  if (!isMap(root)) throw invalid(source, ['the file must be a map with `queue`, `deadLetter` and `agents`']);
+  const fields = (map: YAMLMap<unknown, unknown>, allowed: string[], where: string): Map<string, YamlNode | null> => {
+    const out = new Map<string, YamlNode | null>();
+    for (const pair of map.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (!allowed.includes(key)) problems.push(`${where}${key}${at(pair.key)}: unknown key (expected one of ${allowed.join(', ')})`);
+      else out.set(key, (pair.value as YamlNode | null) ?? null);
+    }
+    return out;
+  };
+  const scalar = (node: YamlNode | null | undefined): unknown => (isScalar(node) ? node.value : undefined);
+  const positiveInt = (node: YamlNode | null | undefined, field: string, fallback: number, min = 1): number => {
+    if (node === undefined) return fallback;
+    const value = scalar(node);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+      problems.push(`${field}${at(node)}: expected an integer ≥ ${min}, got ${JSON.stringify(value ?? null)}`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const top = fields(root, TOP_KEYS, '');
+  const queueNode = top.get('queue');
+  let queue = 'memory';
+  if (queueNode !== undefined) {
+    const value = scalar(queueNode);
+    if (typeof value !== 'string') problems.push(`queue${at(queueNode)}: expected memory, nats://host:port or kafka://host:port`);
+    else {
+      try {
+        parseQueueUrl(value);
+        queue = value;
+      } catch (error) {
+        problems.push(`queue${at(queueNode)}: ${(error as Error).message}`);
+      }
+    }
+  }
+  const dlNode = top.get('deadLetter');
+  let deadLetter: string = DEFAULT_DEAD_LETTER_TOPIC;
+  if (dlNode !== undefined) {
+    const value = scalar(dlNode);
+    try {
+      if (typeof value !== 'string') throw new Error('expected a topic');
+      validateTopic(value);
+      deadLetter = value;
+    } catch (error) {
+      problems.push(`deadLetter${at(dlNode)}: ${(error as Error).message}`);
+    }
+  }
+
+  const agents: AgentSpec[] = [];
+  const agentsNode = top.get('agents');
+  if (!isSeq(agentsNode) || agentsNode.items.length === 0) {
+    problems.push(`agents${at(agentsNode ?? root)}: expected a non-empty list of agents`);
+  } else {
+    const names = new Set<string>();
+    agentsNode.items.forEach((item, i) => {
+      let where = `agents[${i}]`;
+      if (!isMap(item)) {
+        problems.push(`${where}${at(item)}: expected a map with name, module and subscribe`);
+        return;
+      }
+      const nameNode = item.get('name', true) as YamlNode | undefined;
+      const name = scalar(nameNode);
+      if (typeof name !== 'string' || !NAME.test(name)) {
+        problems.push(`${where}.name${at(nameNode ?? item)}: expected 1 to 64 letters, digits, _ or -, got ${JSON.stringify(name ?? null)}`);
+      } else {
+        where = `agents[${i}] (${name})`;
+        if (names.has(name)) problems.push(`${where}.name${at(nameNode)}: another agent has this name`);
+        names.add(name);
+      }
+      const f = fields(item, AGENT_KEYS, `${where}.`);
+      const moduleNode = f.get('module');
+      const module = scalar(moduleNode);
+      if (typeof module !== 'string' || module.length === 0) problems.push(`${where}.module${at(moduleNode ?? item)}: expected the path of a .wasm file`);
+      const subNode = f.get('subscribe');
+      const subscribe: string[] = [];
+      const patterns = isSeq(subNode) ? subNode.items : isScalar(subNode) ? [subNode] : [];
+      if (patterns.length === 0) problems.push(`${where}.subscribe${at(subNode ?? item)}: expected a pattern or a list of patterns`);
+      for (const p of patterns) {
+        const value = scalar(p as YamlNode);
+        try {
+          if (typeof value !== 'string') throw new Error('expected a pattern such as logs.>');
+          validatePattern(value);
+          subscribe.push(value);
+        } catch (error) {
+          problems.push(`${where}.subscribe${at(p)}: ${(error as Error).message}`);
+        }
+      }
+      const groupNode = f.get('group');
+      const group = groupNode === undefined ? name : scalar(groupNode);
+      if (groupNode !== undefined && (typeof group !== 'string' || !NAME.test(group))) {
+        problems.push(`${where}.group${at(groupNode)}: expected 1 to 64 letters, digits, _ or -`);
+      }
+      const limits: Partial<Limits> = {};
+      const limitsNode = f.get('limits');
+      if (limitsNode !== undefined) {
+        if (!isMap(limitsNode)) problems.push(`${where}.limits${at(limitsNode)}: expected a map of limits`);
+        else {
+          for (const [key, node] of fields(limitsNode, LIMIT_KEYS, `${where}.limits.`)) {
+            const k = key as keyof Limits;
+            const value = parseLimit(k, scalar(node));
+            if (value === undefined) {
+              const hint = BYTE_LIMITS.has(k) ? 'a size such as 65536, 64KiB or 16MiB' : 'a non-negative integer';
+              problems.push(`${where}.limits.${key}${at(node)}: expected ${hint}, got ${JSON.stringify(scalar(node) ?? null)}`);
+            } else limits[k] = value;
+          }
+        }
+      }
+      const spec: AgentSpec = {
+        name: typeof name === 'string' ? name : `agent-${i}`,
+        module: typeof module === 'string' ? resolve(baseDir, module) : '',
+        limits,
+        subscribe,
+        group: typeof group === 'string' ? group : `agent-${i}`,
+        concurrency: positiveInt(f.get('concurrency'), `${where}.concurrency`, TOPOLOGY_DEFAULTS.concurrency),
+        maxDeliveries: positiveInt(f.get('maxDeliveries'), `${where}.maxDeliveries`, TOPOLOGY_DEFAULTS.maxDeliveries),
+        backoffMs: positiveInt(f.get('backoffMs'), `${where}.backoffMs`, TOPOLOGY_DEFAULTS.backoffMs),
+      };
+      if (spec.concurrency > 256) problems.push(`${where}.concurrency${at(f.get('concurrency'))}: at most 256`);
+      agents.push(spec);
+    });
+  }
+  if (problems.length > 0) throw invalid(source, problems);
+  return { queue, deadLetter, agents, source };
+}
+
+function parseLimit(key: keyof Limits, value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string' || !BYTE_LIMITS.has(key)) return undefined;
+  const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(value.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  return m && unit !== undefined ? Number(m[1]) * unit : undefined;
+}
+
+/** Reads, parses and validates a topology file, and checks that every agent's module exists. */
+export async function loadTopology(file: string): Promise<Topology> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `cannot read topology ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const topology = parseTopology(text, { source: file, baseDir: dirname(resolve(file)) });
+  const missing = topology.agents.filter((a) => !existsSync(a.module)).map((a) => `agents (${a.name}).module: no such file ${a.module}`);
+  if (missing.length > 0) throw invalid(file, missing);
+  return topology;
+}

@@ -1,0 +1,140 @@
+// The dispatcher over the memory queue: outbox (events only for ok runs), ack after publish, retries, dead letters.
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode } from '../../runtime/codec.ts';
+import { createQueue } from '../../runtime/queue/index.ts';
+import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/types.ts';
+import { Sandbox } from '../../runtime/sandbox.ts';
+import { Dispatcher, SOURCE_AGENT_HEADER } from '../../runtime/swarm/dispatcher.ts';
+import type { AgentSpec } from '../../runtime/swarm/topology.ts';
+import { fixturePath, requireBuilt } from '../support/paths.ts';
+
+interface Rig {
+  queue: QueueBackend;
+  sandbox: Sandbox;
+  dispatcher: Dispatcher;
+  alerts: QueueMessage[];
+  dead: QueueMessage[];
+}
+
+let rig: Rig | undefined;
+
+async function setup(fixture: string, overrides: Partial<AgentSpec> = {}, pipeline?: number): Promise<Rig> {
+  const queue = await createQueue('memory');
+  const sandbox = new Sandbox({ workers: 1 });
+  const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', ...(pipeline === undefined ? {} : { pipeline }) });
+  const alerts: QueueMessage[] = [];
+  const dead: QueueMessage[] = [];
+  await queue.subscribe('alerts.>', (m) => void alerts.push(m));
+  await queue.subscribe('dead.letter', (m) => void dead.push(m));
+  await dispatcher.addAgent({
+    name: fixture,
+    module: requireBuilt(fixturePath(fixture)),
+    limits: {},
+    subscribe: ['in.>'],
+    group: fixture,
+    concurrency: 1,
+    maxDeliveries: 3,
+    backoffMs: 5,
+    ...overrides,
+  });
+  rig = { queue, sandbox, dispatcher, alerts, dead };
+  return rig;
+}
+
+afterEach(async () => {
+  if (rig === undefined) return;
+  await rig.dispatcher.stop();
+  await rig.queue.close();
+  await rig.sandbox.close();
+  rig = undefined;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('dispatcher (memory queue)', () => {
+  it('publishes the events of ok runs, acks, and does not redeliver acked messages', async () => {
+    const { queue, dispatcher, alerts, dead } = await setup('emit-ok');
+    for (let i = 0; i < 3; i++) await queue.publish({ topic: `in.m${i}`, payload: encode({ i }), key: `k${i}` });
+    await dispatcher.whenIdle(50);
+    expect(alerts.map((m) => [m.topic, decode(m.payload)])).toEqual([
+      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
+      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
+      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
+    ]);
+    expect(alerts[0]!.headers[SOURCE_AGENT_HEADER]).toBe('emit-ok');
+    expect(alerts[0]!.key).toBe('k0');
+    await sleep(150);
+    const [stats] = dispatcher.stats();
+    expect(stats).toMatchObject({ runs: { ok: 3 }, acked: 3, retried: 0, deadLettered: 0, eventsPublished: 6 });
+    expect(dead).toHaveLength(0);
+  });
+
+  it('publishes nothing for failed runs and dead-letters them after maxDeliveries with the reason', async () => {
+    const { queue, dispatcher, alerts, dead } = await setup('trap-unreachable');
+    await queue.publish({ topic: 'in.a', payload: encode({ poison: 1 }), headers: { 'x-id': 'p1' } });
+    await queue.publish({ topic: 'in.b', payload: encode({ poison: 2 }) });
+    await dispatcher.whenIdle(50);
+    expect(alerts).toHaveLength(0);
+    expect(dead).toHaveLength(2);
+    const first = dead.find((m) => m.headers['x-id'] === 'p1')!;
+    expect(decode(first.payload)).toEqual({ poison: 1 });
+    expect(first.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/^trap-unreachable: trap/);
+    expect(first.headers[DEAD_LETTER_HEADERS.topic]).toBe('in.a');
+    expect(first.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('3');
+    expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 6 }, acked: 0, retried: 4, deadLettered: 2, eventsPublished: 0 });
+  });
+
+  it('a run that emits and then fails publishes none of its events (outbox)', async () => {
+    // emit-flood emits until the event limit refuses one: the run ends limit-exceeded with its events withheld.
+    const { queue, dispatcher, alerts, dead } = await setup('emit-flood', { maxDeliveries: 1, limits: { maxEvents: 10 } });
+    await queue.publish({ topic: 'in.flood', payload: encode(null) });
+    await dispatcher.whenIdle(50);
+    expect(alerts).toHaveLength(0);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/limit-exceeded/);
+  });
+
+  it('dead-letters a payload that is not MessagePack at once, without running the agent', async () => {
+    const { queue, dispatcher, dead } = await setup('emit-ok');
+    await queue.publish({ topic: 'in.raw', payload: new Uint8Array([0xc1]) });
+    await dispatcher.whenIdle(50);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/not MessagePack/);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('1');
+    expect(dispatcher.stats()[0]!.runs).toEqual({});
+  });
+
+  it.each([
+    [1, 2],
+    [3, 6],
+  ])('with pipeline %i, hands at most concurrency × pipeline runs to the instances (%i)', async (pipeline, bound) => {
+    const { queue, dispatcher, sandbox } = await setup('echo-input', { concurrency: 2 }, pipeline);
+    let running = 0;
+    let peak = 0;
+    // Watch runs through the sandbox's agents: wrap runEncoded on the instances the dispatcher loaded.
+    const seen = new Set<unknown>();
+    const orig = Object.getPrototypeOf((await sandbox.load(fixturePath('echo-input'))) as object) as { runEncoded: (b: Uint8Array) => Promise<unknown> };
+    const run = orig.runEncoded;
+    orig.runEncoded = async function (this: unknown, bytes: Uint8Array) {
+      seen.add(this);
+      running++;
+      peak = Math.max(peak, running);
+      try {
+        return await run.call(this, bytes);
+      } finally {
+        running--;
+      }
+    };
+    try {
+      for (let i = 0; i < 20; i++) await queue.publish({ topic: 'in.x', payload: encode(i), key: `k${i}` });
+      await dispatcher.whenIdle(50);
+    } finally {
+      orig.runEncoded = run;
+    }
+    expect(dispatcher.stats()[0]).toMatchObject({ runs: { ok: 20 }, acked: 20 });
+    expect(peak).toBeLessThanOrEqual(bound);
+    if (pipeline === 1) expect(peak).toBe(2);
+    else expect(peak).toBeGreaterThan(2);
+    expect(seen.size).toBe(2);
+  });
+});

@@ -1,0 +1,93 @@
+// Topology files: defaults, resolution of module paths, and validation errors that name the field and line.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isSandboxError } from '../../runtime/errors.ts';
+import { loadTopology, parseTopology } from '../../runtime/swarm/topology.ts';
+import { repoRoot } from '../support/paths.ts';
+
+function errorOf(text: string): string {
+  try {
+    parseTopology(text, { source: 't.yaml', baseDir: '/base' });
+  } catch (error) {
+    expect(isSandboxError(error, 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    return (error as Error).message;
+  }
+  throw new Error('expected the topology to be rejected');
+}
+
+const MINIMAL = `agents:
+  - name: triage
+    module: agents/triage.wasm
+    subscribe: logs.>
+`;
+
+describe('topology', () => {
+  it('fills in defaults and resolves modules against the file', () => {
+    const t = parseTopology(MINIMAL, { baseDir: '/base' });
+    expect(t.queue).toBe('memory');
+    expect(t.deadLetter).toBe('dead-letter');
+    expect(t.agents).toEqual([
+      { name: 'triage', module: '/base/agents/triage.wasm', limits: {}, subscribe: ['logs.>'], group: 'triage', concurrency: 1, maxDeliveries: 5, backoffMs: 100 },
+    ]);
+  });
+
+  it('reads every field, sizes with units included', () => {
+    const t = parseTopology(
+      `queue: nats://127.0.0.1:4222
+deadLetter: dead.letters
+agents:
+  - name: a
+    module: a.wasm
+    subscribe: [x.*, y.>]
+    group: workers
+    concurrency: 4
+    maxDeliveries: 2
+    backoffMs: 50
+    limits: { memoryBytes: 4MiB, fuel: 1000, timeoutMs: 200 }
+`,
+      { baseDir: '/b' },
+    );
+    expect(t.queue).toBe('nats://127.0.0.1:4222');
+    expect(t.deadLetter).toBe('dead.letters');
+    expect(t.agents[0]).toMatchObject({ subscribe: ['x.*', 'y.>'], group: 'workers', concurrency: 4, maxDeliveries: 2, backoffMs: 50, limits: { memoryBytes: 4 << 20, fuel: 1000, timeoutMs: 200 } });
+  });
+
+  it('rejects unknown keys, naming the key and its line', () => {
+    expect(errorOf(`${MINIMAL}    concurency: 2\n`)).toMatch(/agents\[0\] \(triage\)\.concurency \(line 5\): unknown key/);
+    expect(errorOf(`queues: memory\n${MINIMAL}`)).toMatch(/queues \(line 1\): unknown key/);
+    expect(errorOf(`${MINIMAL}    limits: { fule: 5 }\n`)).toMatch(/limits\.fule \(line 5\): unknown key/);
+  });
+
+  it('rejects bad values, naming the field and line', () => {
+    expect(errorOf(`queue: redis://x:1\n${MINIMAL}`)).toMatch(/queue \(line 1\): .*expected memory, nats/);
+    expect(errorOf(`deadLetter: "dead letter"\n${MINIMAL}`)).toMatch(/deadLetter \(line 1\)/);
+    expect(errorOf(MINIMAL.replace('logs.>', 'logs.>.x'))).toMatch(/subscribe \(line 4\): .*must be the last token/);
+    expect(errorOf(`${MINIMAL}    concurrency: 0\n`)).toMatch(/concurrency \(line 5\): expected an integer ≥ 1/);
+    expect(errorOf(`${MINIMAL}    maxDeliveries: two\n`)).toMatch(/maxDeliveries \(line 5\)/);
+    expect(errorOf(`${MINIMAL}    limits: { memoryBytes: lots }\n`)).toMatch(/limits\.memoryBytes \(line 5\): expected a size/);
+    expect(errorOf(MINIMAL.replace('name: triage', 'name: "tri age"'))).toMatch(/agents\[0\]\.name \(line 2\)/);
+  });
+
+  it('rejects missing agents, fields and duplicates, listing every problem', () => {
+    expect(errorOf('queue: memory\n')).toMatch(/agents.*non-empty list/);
+    const message = errorOf(`agents:\n  - name: a\n  - name: a\n    module: m.wasm\n    subscribe: x\n`);
+    expect(message).toMatch(/agents\[0\] \(a\)\.module .*expected the path/);
+    expect(message).toMatch(/agents\[0\] \(a\)\.subscribe .*expected a pattern/);
+    expect(message).toMatch(/agents\[1\] \(a\)\.name \(line 3\): another agent has this name/);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    expect(errorOf('agents:\n  - name: [a\n')).toMatch(/line \d+: /);
+    expect(errorOf('queue: memory\nqueue: memory\nagents: []\n')).toMatch(/line 2/);
+  });
+
+  it('loadTopology checks that modules exist; the example topology loads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sandbox-topology-'));
+    writeFileSync(join(dir, 'sandbox.yaml'), MINIMAL);
+    await expect(loadTopology(join(dir, 'sandbox.yaml'))).rejects.toThrow(/triage\)\.module: no such file/);
+    const example = await loadTopology(join(repoRoot, 'examples', 'sandbox.yaml'));
+    expect(example.agents[0]!.module).toBe(join(repoRoot, 'agents', 'build', 'triage.wasm'));
+  });
+});
