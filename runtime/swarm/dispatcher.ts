@@ -25,7 +25,7 @@ export interface DispatcherOptions {
   sandbox: Sandbox;
   /** Where messages go after their last failed delivery. */
   deadLetter: string;
-  /** Runs handed to one instance at a time (default 8); they execute one after another in its worker. 1 waits
+  /** Runs handed to one instance at a time (default 128: enough to fill a batch to its worker); they execute one after another in its worker. 1 waits
    *  for each run to end before giving the instance the next. */
   pipeline?: number;
   /** Called after every run, before its message is settled (the demo counts outputs with it). */
@@ -95,7 +95,7 @@ export class Dispatcher {
   private readonly pipeline: number;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.pipeline = options.pipeline ?? 8;
+    this.pipeline = options.pipeline ?? 128;
     if (!Number.isInteger(this.pipeline) || this.pipeline < 1 || this.pipeline > 1024) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `pipeline must be an integer from 1 to 1024, got ${String(options.pipeline)}`);
     }
