@@ -17,6 +17,7 @@ export const METER_EXPORTS = {
   depth: '__sandbox_depth',
   flags: '__sandbox_flags',
   start: '__sandbox_start',
+  globalPrefix: '__sandbox_global_',
 } as const;
 
 /** Bits of `__sandbox_flags`, set by instrumented code just before it traps or when memory.grow fails. */

@@ -32,6 +32,12 @@ export interface LoadOptions {
   /** A name for messages and metrics; defaults to the file name. */
   name?: string;
   engine?: EngineChoice;
+  /**
+   * 'keep' (default): the instance keeps its memory and globals from run to run (stateful agents like counter).
+   * 'reset': every run starts from the state right after initialisation, restored from a snapshot in one memory
+   * copy rather than by instantiating again (stateless agents; no run can see another's data).
+   */
+  state?: 'keep' | 'reset';
 }
 
 let nextAgentId = 1;
@@ -69,7 +75,10 @@ export class Sandbox {
     const hash = createHash('sha256').update(bytes).digest('hex');
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
-    const result = await host.load({ agentId, key: preparationKey(hash, limits), bytes, limits, engine });
+    const state = options.state ?? 'keep';
+    if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
+    const reset = state === 'reset';
+    const result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
     if (result.status !== 'ok') {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });

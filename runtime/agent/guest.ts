@@ -82,6 +82,8 @@ export class Guest {
   private readonly flags: MutableGlobal | undefined;
   /** Set when a run ended in a state the guest's own code cannot be trusted to have left consistent. */
   poisoned = false;
+  /** For stateless agents: memory and mutable globals right after initialisation, restored after every run. */
+  private snapshot: { memory: Uint8Array; globals: [MutableGlobal, number | bigint][] } | null = null;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -119,8 +121,14 @@ export class Guest {
    * Instantiates the module and initialises it (its start function, then `sandbox_init`) under the run limits.
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
-  static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, graph?: GraphBridge): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, graph);
+  static create(
+    wa: WasmNamespace,
+    module: WebAssembly.Module,
+    limits: Limits,
+    engine: EngineName,
+    options: { graph?: GraphBridge | undefined; reset?: boolean } = {},
+  ): Guest | GuestOutcome {
+    const guest = new Guest(wa, module, limits, engine, options.graph);
     const init = guest.call(() => {
       const start = guest.exports[METER_EXPORTS.start] as Fn | undefined;
       if (start) {
@@ -143,7 +151,33 @@ export class Guest {
       init.message = `initialisation failed: ${init.message ?? init.status}`;
       return init;
     }
+    if (options.reset) guest.takeSnapshot();
     return guest;
+  }
+
+  /**
+   * Copies memory and the mutable globals (exported by the instrumenter's `exportGlobals`) as they are now.
+   * Restoring them is the instance's state exactly, at the cost of one memory copy, without instantiating.
+   */
+  private takeSnapshot(): void {
+    const globals: [MutableGlobal, number | bigint][] = [];
+    for (const [name, value] of Object.entries(this.exports)) {
+      if (name.startsWith(METER_EXPORTS.globalPrefix)) globals.push([value as MutableGlobal, (value as MutableGlobal).value]);
+    }
+    this.snapshot = { memory: new Uint8Array(this.memory.memory!.buffer).slice(), globals };
+  }
+
+  /** Puts the instance back to its snapshot; a memory that grew cannot shrink, so that instance is replaced instead. */
+  reset(): void {
+    const snapshot = this.snapshot;
+    if (snapshot === null) return;
+    const buffer = this.memory.memory!.buffer;
+    if (buffer.byteLength !== snapshot.memory.length) {
+      this.poisoned = true;
+      return;
+    }
+    new Uint8Array(buffer).set(snapshot.memory);
+    for (const [global, value] of snapshot.globals) global.value = value;
   }
 
   /** Handles one message (MessagePack bytes). Never throws for anything the guest does. */
@@ -151,6 +185,12 @@ export class Guest {
     if (input.length > this.limits.inputBytes) {
       return this.outcome('invalid-input', { message: `input of ${input.length} bytes exceeds the input limit of ${this.limits.inputBytes} bytes` });
     }
+    const outcome = this.runInput(input);
+    if (!this.poisoned) this.reset();
+    return outcome;
+  }
+
+  private runInput(input: Uint8Array): GuestOutcome {
     return this.call(() => {
       this.resetDepth();
       const ptr = (this.alloc(input.length) as number) >>> 0;

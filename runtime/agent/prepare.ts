@@ -6,8 +6,9 @@ import type { Limits } from './types.ts';
 
 export const PAGE_BYTES = 65536;
 
-export function instrumentOptions(limits: Limits): InstrumentOptions {
+export function instrumentOptions(limits: Limits, reset = false): InstrumentOptions {
   return {
+    exportGlobals: reset,
     fuel: limits.fuel > 0,
     stackDepth: limits.stackDepth > 0,
     memoryMaxPages: Math.floor(limits.memoryBytes / PAGE_BYTES),
@@ -16,14 +17,14 @@ export function instrumentOptions(limits: Limits): InstrumentOptions {
 }
 
 /** The part of the limits that changes the prepared bytes: with the content hash, the compile cache key. */
-export function preparationKey(hash: string, limits: Limits): string {
-  const o = instrumentOptions(limits);
-  return `${hash}:f${o.fuel ? 1 : 0}s${o.stackDepth ? 1 : 0}m${o.memoryMaxPages}t${o.tableMaxElements}`;
+export function preparationKey(hash: string, limits: Limits, reset: boolean): string {
+  const o = instrumentOptions(limits, reset);
+  return `${hash}:f${o.fuel ? 1 : 0}s${o.stackDepth ? 1 : 0}m${o.memoryMaxPages}t${o.tableMaxElements}g${o.exportGlobals ? 1 : 0}`;
 }
 
-export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespace): Uint8Array {
+export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespace, reset = false): Uint8Array {
   try {
-    return instrument(bytes, { ...instrumentOptions(limits), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
+    return instrument(bytes, { ...instrumentOptions(limits, reset), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
   } catch (error) {
     if (!(error instanceof ModuleError)) throw error;
     if (error.code === 'INVALID') throw new InvalidModule(`not a valid WebAssembly module: ${compileErrorOf(bytes, wa) ?? error.message}`);

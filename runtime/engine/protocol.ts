@@ -11,6 +11,8 @@ export interface LoadRequest {
   bytes: Uint8Array;
   limits: Limits;
   engine: EngineName;
+  /** Restore the post-initialisation snapshot after every run (stateless agents). */
+  reset: boolean;
 }
 
 export interface RunRequest {

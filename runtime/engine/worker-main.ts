@@ -36,6 +36,7 @@ function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArra
 const progressStarted = new Float64Array(progress);
 
 interface LoadedAgent {
+  reset: boolean;
   engine: EngineName;
   wa: WasmNamespace;
   module: WebAssembly.Module;
@@ -87,7 +88,7 @@ async function load(req: LoadRequest): Promise<void> {
   let module = modules.get(key);
   if (!module) {
     try {
-      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa));
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset));
     } catch (error) {
       const started = begin(req.seq);
       end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
@@ -95,7 +96,7 @@ async function load(req: LoadRequest): Promise<void> {
     }
     modules.set(key, module);
   }
-  const agent: LoadedAgent = { engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const agent: LoadedAgent = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
   const started = begin(req.seq);
   const outcome = instantiate(agent);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
@@ -104,7 +105,7 @@ async function load(req: LoadRequest): Promise<void> {
 
 function instantiate(agent: LoadedAgent): GuestOutcome {
   try {
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, graphBridge);
+    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, { graph: graphBridge, reset: agent.reset });
     if (created instanceof Guest) {
       agent.guest = created;
       return hostOutcome('ok', agent.engine);

@@ -77,6 +77,8 @@ export interface ModuleInfo {
   tables: number;
   memories: Limits[];
   definedGlobals: number;
+  /** Indices (in the global index space) of defined mutable globals JavaScript can read and write (not v128). */
+  mutableGlobals: number[];
   exports: Export[];
   start: number | null;
   features: number;
@@ -207,6 +209,7 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
     tables: 0,
     memories: [],
     definedGlobals: 0,
+    mutableGlobals: [],
     exports: [],
     start: null,
     features: 0,
@@ -256,9 +259,10 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
       case SectionId.global: {
         const n = s.u32();
         for (let i = 0; i < n; i++) {
-          readValType(s, info);
+          const type = readValType(s, info);
           const mut = s.byte();
           if (mut > 1) throw mut & 2 ? unsupported('threads', 'shared global', s.pos - 1) : malformed('bad global mutability', s.pos - 1);
+          if (mut === 1 && type !== 0x7b) info.mutableGlobals.push(info.importedGlobals + i);
           skipConstExpr(s, info);
         }
         info.definedGlobals = n;

@@ -21,6 +21,8 @@ export const SANDBOX_EXPORTS = {
   flags: '__sandbox_flags',
   /** the module's start function, removed from the start section; call it after setting fuel. */
   start: '__sandbox_start',
+  /** with `exportGlobals`: prefix of the exported mutable globals, followed by the global's index. */
+  globalPrefix: '__sandbox_global_',
 } as const;
 
 /** Bits of `__sandbox_flags`. */
@@ -45,6 +47,11 @@ export interface InstrumentOptions {
    * takes seconds before `table.grow` (charged on success) could be metered.
    */
   tableMaxElements?: number;
+  /**
+   * Export every defined mutable global as `__sandbox_global_<index>`, so a host can snapshot and restore an
+   * instance's whole state (memory + globals) without instantiating again.
+   */
+  exportGlobals?: boolean;
   /**
    * Validates the original module. Defaults to `WebAssembly.validate`; pass one (the emulator's) where
    * `WebAssembly` does not exist. Without either, instrument() throws VALIDATOR_UNAVAILABLE.
@@ -136,7 +143,7 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
   const depth = options.stackDepth ?? true;
   const info = decodeModule(bytes);
   for (const e of info.exports) {
-    if (Object.values(SANDBOX_EXPORTS).includes(e.name as never)) {
+    if (Object.values(SANDBOX_EXPORTS).includes(e.name as never) || e.name.startsWith(SANDBOX_EXPORTS.globalPrefix)) {
       throw new ModuleError('RESERVED_NAME', `the module already exports '${e.name}' (instrumented twice?)`);
     }
   }
@@ -236,7 +243,8 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
     tmp.len = 0;
     const r = existing ? new Reader(bytes, existing.start, existing.end) : null;
     const n = r ? r.u32() : 0;
-    tmp.u32(n + 3 + (info.start !== null ? 1 : 0));
+    const stateGlobals = options.exportGlobals ? info.mutableGlobals : [];
+    tmp.u32(n + 3 + (info.start !== null ? 1 : 0) + stateGlobals.length);
     if (r && existing) tmp.range(bytes, r.pos, existing.end);
     tmp.name(SANDBOX_EXPORTS.fuel);
     tmp.byte(ExternKind.global);
@@ -251,6 +259,11 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
       tmp.name(SANDBOX_EXPORTS.start);
       tmp.byte(ExternKind.func);
       tmp.u32(info.start);
+    }
+    for (const index of stateGlobals) {
+      tmp.name(`${SANDBOX_EXPORTS.globalPrefix}${index}`);
+      tmp.byte(ExternKind.global);
+      tmp.u32(index);
     }
     out.section(SectionId.export, tmp);
     wroteExports = true;

@@ -104,3 +104,43 @@ describe('Sandbox', () => {
     expect(isSandboxError(error, 'SANDBOX_CLOSED')).toBe(true);
   });
 });
+
+describe("state: 'reset'", () => {
+  const sandbox = new Sandbox({ workers: 1 });
+  afterAll(() => sandbox.close());
+
+  it('starts every run from the post-initialisation snapshot; the default keeps state', async () => {
+    const keep = await sandbox.load(agentPath('counter'));
+    const reset = await sandbox.load(agentPath('counter'), { state: 'reset' });
+    const kept = [];
+    const fresh = [];
+    for (let i = 0; i < 3; i++) {
+      kept.push((await keep.run({})).output);
+      fresh.push((await reset.run({})).output);
+    }
+    expect(kept).toEqual([{ count: 1 }, { count: 2 }, { count: 3 }]);
+    expect(fresh).toEqual([{ count: 1 }, { count: 1 }, { count: 1 }]);
+  });
+
+  it('charges the same fuel on every run of the same input', async () => {
+    const echo = await sandbox.load(agentPath('echo'), { state: 'reset' });
+    const fuel = new Set<number | null>();
+    for (let i = 0; i < 5; i++) fuel.add((await echo.run({ same: 'input', i: 1 })).fuelUsed);
+    expect(fuel.size).toBe(1);
+  });
+
+  it('replaces the instance when a run grew its memory (memory cannot shrink)', async () => {
+    const echo = await sandbox.load(agentPath('echo'), { state: 'reset' });
+    const big = await echo.run({ blob: 'x'.repeat(200_000) });
+    expect(big.status).toBe('ok');
+    expect(big.memoryPeakBytes).toBeGreaterThan(65536);
+    const small = await echo.run({ a: 1 });
+    expect(small).toMatchObject({ status: 'ok', output: { a: 1 } });
+    expect(small.memoryPeakBytes).toBeLessThan(big.memoryPeakBytes);
+  });
+
+  it('rejects an unknown state', async () => {
+    const error = await sandbox.load(agentPath('echo'), { state: 'fresh' as never }).catch((e: unknown) => e);
+    expect(isSandboxError(error, 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+  });
+});

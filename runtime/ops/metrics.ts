@@ -1,0 +1,199 @@
+// Prometheus metrics for a swarm (prom-client): runs, fuel, durations, in-flight work, workers and the host event loop.
+import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RunResult } from '../agent/types.ts';
+import { SandboxError } from '../errors.ts';
+import type { MessageHandler, QueueBackend, Subscription } from '../queue/types.ts';
+import type { AgentStats } from '../swarm/dispatcher.ts';
+
+/** What the metrics read at scrape time; a swarm provides it (see serve). */
+export interface MetricsSource {
+  stats(): AgentStats[];
+  workerRestarts(): number;
+  /** Worker threads running agents. */
+  workers: number;
+}
+
+export interface SwarmMetricsOptions {
+  /** Window over which event-loop delay p99 and utilization are measured (default 5 s). */
+  windowMs?: number;
+  /** prom-client's process and Node metrics (default true). */
+  processMetrics?: boolean;
+}
+
+const FUEL_BUCKETS = [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+
+export class SwarmMetrics {
+  readonly registry = new Registry();
+  private readonly runs: Counter<'agent' | 'status'>;
+  private readonly fuel: Histogram<'agent'>;
+  private readonly duration: Histogram<'agent'>;
+  private readonly inFlight: Gauge<'agent'>;
+  private readonly inFlightCounts = new Map<string, number>();
+  private readonly delay: IntervalHistogram;
+  private readonly timer: NodeJS.Timeout;
+  private lastElu: EventLoopUtilization;
+  /** The last full window's figures, reported until the next window closes (so two scrapers see the same). */
+  private window = { delayP99Seconds: 0, delayMaxSeconds: 0, utilization: 0 };
+  private source: MetricsSource | undefined;
+
+  constructor(options: SwarmMetricsOptions = {}) {
+    const windowMs = options.windowMs ?? 5000;
+    const registers = [this.registry];
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.runs = new Counter({ name: 'sandbox_runs_total', help: 'Agent runs by agent and status', labelNames: ['agent', 'status'], registers });
+    this.fuel = new Histogram({ name: 'sandbox_run_fuel', help: 'Fuel used per run (metered agents only)', labelNames: ['agent'], buckets: FUEL_BUCKETS, registers });
+    this.duration = new Histogram({ name: 'sandbox_run_duration_seconds', help: 'Run wall-clock duration in the worker', labelNames: ['agent'], buckets: DURATION_BUCKETS, registers });
+    this.inFlight = new Gauge({ name: 'sandbox_in_flight', help: 'Messages handed to an agent and not yet settled', labelNames: ['agent'], registers });
+    const self = this;
+    const perAgent = (name: string, help: string, pick: (s: AgentStats) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['agent'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of self.source?.stats() ?? []) this.inc({ agent: s.name }, pick(s));
+        },
+      });
+    perAgent('sandbox_acked_total', 'Messages acked after a successful run', (s) => s.acked);
+    perAgent('sandbox_retried_total', 'Failed runs handed back for redelivery', (s) => s.retried);
+    perAgent('sandbox_dead_lettered_total', 'Messages sent to the dead-letter topic', (s) => s.deadLettered);
+    perAgent('sandbox_events_published_total', 'Events published by successful runs', (s) => s.eventsPublished);
+    new Counter({
+      name: 'sandbox_worker_restarts_total',
+      help: 'Agent workers replaced after a timeout or a crash',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.source?.workerRestarts() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_workers',
+      help: 'Worker threads running agents',
+      registers,
+      collect() {
+        this.set(self.source?.workers ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_event_loop_delay_p99_seconds',
+      help: 'p99 of the host event loop delay over the last window',
+      registers,
+      collect() {
+        this.set(self.window.delayP99Seconds);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_event_loop_delay_max_seconds',
+      help: 'Maximum host event loop delay over the last window',
+      registers,
+      collect() {
+        this.set(self.window.delayMaxSeconds);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_event_loop_utilization',
+      help: 'Fraction of the last window the host event loop was busy (0-1)',
+      registers,
+      collect() {
+        this.set(self.window.utilization);
+      },
+    });
+    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay.enable();
+    this.lastElu = performance.eventLoopUtilization();
+    this.timer = setInterval(() => this.closeWindow(), windowMs);
+    this.timer.unref();
+  }
+
+  private closeWindow(): void {
+    const elu = performance.eventLoopUtilization(this.lastElu);
+    this.lastElu = performance.eventLoopUtilization();
+    // The histogram is in nanoseconds; with no samples p99 reads 0.
+    this.window = { delayP99Seconds: this.delay.percentile(99) / 1e9, delayMaxSeconds: this.delay.max / 1e9, utilization: elu.utilization };
+    this.delay.reset();
+  }
+
+  attach(source: MetricsSource): void {
+    this.source = source;
+  }
+
+  /** Counts one run; the dispatcher's onRun calls it. */
+  recordRun(agent: string, result: RunResult): void {
+    this.runs.inc({ agent, status: result.status });
+    this.duration.observe({ agent }, result.durationMs / 1000);
+    if (result.fuelUsed !== null) this.fuel.observe({ agent }, result.fuelUsed);
+  }
+
+  /**
+   * Wraps a queue so each subscription's handler counts its messages in flight under `agentOf(group)`. The
+   * dispatcher keeps its in-flight count private; the handler it gives the queue is the one place a public
+   * API sees a message start and settle.
+   */
+  instrumentQueue(queue: QueueBackend, agentOf: (group: string | undefined, pattern: string) => string): QueueBackend {
+    const track = (agent: string, delta: number) => {
+      const n = (this.inFlightCounts.get(agent) ?? 0) + delta;
+      this.inFlightCounts.set(agent, n);
+      this.inFlight.set({ agent }, n);
+    };
+    return {
+      kind: queue.kind,
+      publish: (m) => queue.publish(m),
+      publishMany: (m) => queue.publishMany(m),
+      close: () => queue.close(),
+      subscribe: (pattern, handler, options): Promise<Subscription> => {
+        const agent = agentOf(options?.group, pattern);
+        const wrapped: MessageHandler = async (message) => {
+          track(agent, 1);
+          try {
+            await handler(message);
+          } finally {
+            track(agent, -1);
+          }
+        };
+        return queue.subscribe(pattern, wrapped, options);
+      },
+    };
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.delay.disable();
+  }
+}
+
+/** Serves `GET /metrics` on host:port; resolves once listening, with the bound port. */
+export async function serveMetrics(metrics: SwarmMetrics, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');
+      return;
+    }
+    metrics.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(new SandboxError('SANDBOX_CONNECTION', `cannot serve metrics on ${host}:${port}: ${(error as Error).message}`, { cause: error })),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  return {
+    server,
+    port: bound,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
