@@ -11,6 +11,7 @@ import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
 import { WorkerHost } from './engine/worker-host.ts';
+import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
 
 export interface SandboxOptions {
   /** 'auto' (default) picks V8's WebAssembly when it exists and the TypeScript emulator otherwise. */
@@ -38,6 +39,18 @@ export interface LoadOptions {
    * copy rather than by instantiating again (stateless agents; no run can see another's data).
    */
   state?: 'keep' | 'reset';
+}
+
+/** A WASI preview 1 command: arguments, environment, stdin and the host directories it may see. */
+export interface CommandOptions extends Omit<LoadOptions, 'state'> {
+  /** Arguments after the program name. */
+  args?: string[];
+  env?: Record<string, string>;
+  stdin?: Uint8Array | string;
+  /** Host directories the program may see; nothing else of the host's file system is reachable. */
+  dirs?: DirGrant[];
+  /** A fixed clock and random seed, for replayable runs. */
+  deterministic?: Deterministic;
 }
 
 let nextAgentId = 1;
@@ -102,6 +115,34 @@ export class Sandbox {
     } finally {
       agent.close();
     }
+  }
+
+  /**
+   * Runs a WASI preview 1 command (a module exporting `_start`) once, under the same limits as agents. Exit 0 is
+   * status 'ok', another code 'exited' (`exitCode`); `stdout` and `stderr` hold what it wrote.
+   */
+  async runCommand(source: string | Uint8Array, options: CommandOptions = {}): Promise<RunResult> {
+    this.assertOpen();
+    const limits = resolveLimits(this.options.limits, options.limits);
+    const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
+    const bytes = typeof source === 'string' ? await readModule(source) : source;
+    const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : 'command');
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : options.stdin;
+    return host.command({
+      key: preparationKey(hash, limits, false),
+      bytes,
+      limits,
+      engine,
+      wasi: {
+        args: [name, ...(options.args ?? [])],
+        env: options.env ?? {},
+        ...(stdin ? { stdin } : {}),
+        dirs: options.dirs ?? [],
+        ...(options.deterministic ? { deterministic: options.deterministic } : {}),
+      },
+    });
   }
 
   /** Stops every worker. Runs still in flight resolve with status 'crashed'. */

@@ -5,6 +5,7 @@ import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
+import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
@@ -35,13 +36,16 @@ const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
   env: new Set(['abort', 'trace', 'seed']),
 };
 
+/** An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`. */
+export type ModuleKind = 'agent' | 'command';
+
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
   value: number | bigint;
 }
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
-export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array): WebAssembly.Module {
+export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
   let module: WebAssembly.Module;
   try {
     module = new wa.Module(bytes as Uint8Array<ArrayBuffer>);
@@ -49,6 +53,7 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array): WebAss
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
+    if (kind === 'command' && imp.module === WASI_MODULE && imp.kind === 'function') continue;
     const known = HOST_IMPORTS[imp.module];
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
@@ -57,6 +62,12 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array): WebAss
     }
   }
   const exports = new Map(wa.Module.exports(module).map((e) => [e.name, e.kind]));
+  if (kind === 'command') {
+    if (exports.get(GUEST_EXPORTS.memory) !== 'memory' || exports.get('_start') !== 'function') {
+      throw new InvalidModule('a WASI command must export `memory` and a `_start` function');
+    }
+    return module;
+  }
   const required: [string, string][] = [
     [GUEST_EXPORTS.memory, 'memory'],
     [GUEST_EXPORTS.abiVersion, 'function'],
@@ -91,6 +102,7 @@ export class Guest {
     private readonly limits: Limits,
     private readonly engine: EngineName,
     graph: GraphBridge | undefined,
+    private readonly wasi: WasiHost | undefined,
   ) {
     this.ctx = new RunContext(limits);
     const ctx = () => this.ctx;
@@ -100,6 +112,7 @@ export class Guest {
     const imports = {
       [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
       env: envImports(this.memory, ctx),
+      ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
     };
     let instance: WebAssembly.Instance;
     try {
@@ -126,15 +139,16 @@ export class Guest {
     module: WebAssembly.Module,
     limits: Limits,
     engine: EngineName,
-    options: { graph?: GraphBridge | undefined; reset?: boolean } = {},
+    options: { graph?: GraphBridge | undefined; reset?: boolean; wasi?: WasiHost } = {},
   ): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi);
     const init = guest.call(() => {
       const start = guest.exports[METER_EXPORTS.start] as Fn | undefined;
       if (start) {
         guest.resetDepth();
         start();
       }
+      if (guest.wasi) return 0; // a command has no ABI version or init; its work starts at _start
       guest.resetDepth();
       const version = (guest.exports[GUEST_EXPORTS.abiVersion] as Fn)();
       if (version !== ABI_VERSION) {
@@ -190,6 +204,23 @@ export class Guest {
     return outcome;
   }
 
+  /** Runs a WASI command's `_start` once: exit 0 is 'ok', another code 'exited'; stdout and stderr come along. */
+  runCommand(): GuestOutcome {
+    const wasi = this.wasi!;
+    const outcome = this.call(() => {
+      this.resetDepth();
+      return wasi.start({ exports: this.exports });
+    });
+    if (outcome.status === 'exited' || outcome.status === 'ok') outcome.exitCode = outcome.exitCode ?? 0;
+    outcome.stdout = wasi.stdout;
+    outcome.stderr = wasi.stderr;
+    if (wasi.outputDropped > 0 && outcome.status === 'ok') {
+      outcome.status = 'limit-exceeded';
+      outcome.message = `the program wrote ${wasi.outputDropped} bytes past the output limit of ${this.limits.outputBytes} bytes per stream`;
+    }
+    return outcome;
+  }
+
   private runInput(input: Uint8Array): GuestOutcome {
     return this.call(() => {
       this.resetDepth();
@@ -225,6 +256,7 @@ export class Guest {
     }
     const violation = this.ctx.violation;
     if (violation !== null) return this.outcome(violation.status, { message: violation.message });
+    if (code !== 0 && this.wasi) return this.outcome('exited', { exitCode: code, message: `the program exited with code ${code}` });
     if (code !== 0) {
       const lastError = this.ctx.logs.findLast((l) => l.level === 'error');
       return this.outcome('error', {
@@ -300,6 +332,7 @@ export class Guest {
     };
     if (extra.message !== undefined) result.message = extra.message;
     if (extra.errorCode !== undefined) result.errorCode = extra.errorCode;
+    if (extra.exitCode !== undefined) result.exitCode = extra.exitCode;
     return result;
   }
 }

@@ -14,7 +14,8 @@ export type RunStatus =
   | 'invalid-input' // the input could not be encoded or is too large
   | 'invalid-output' // the output bytes are not valid MessagePack
   | 'invalid-module' // the module could not be loaded (malformed, missing export, unknown import, too much memory)
-  | 'crashed'; // the worker running the agent died for a reason outside the agent's control
+  | 'crashed' // the worker running the agent died for a reason outside the agent's control
+  | 'exited'; // a WASI command exited with a non-zero code (in `exitCode`)
 
 export type EngineName = 'wasm' | 'emulator';
 export type EngineChoice = EngineName | 'auto';
@@ -51,6 +52,10 @@ export interface RunResult {
   message?: string;
   /** For status 'error' from a non-zero handler return. */
   errorCode?: number;
+  /** WASI commands: the exit code (0 for 'ok'), and what the program wrote to stdout and stderr. */
+  exitCode?: number;
+  stdout?: Uint8Array;
+  stderr?: Uint8Array;
 }
 
 export interface Limits {

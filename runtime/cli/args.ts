@@ -45,8 +45,12 @@ export function toJson(value: unknown, indent?: number): string {
   );
 }
 
-export async function readAll(stream: AsyncIterable<unknown>): Promise<string> {
+export async function readAllBytes(stream: AsyncIterable<unknown>): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+export async function readAll(stream: AsyncIterable<unknown>): Promise<string> {
+  return Buffer.from(await readAllBytes(stream)).toString('utf8');
 }

@@ -1,6 +1,7 @@
 // Messages between the host thread and an agent worker, and the shared progress slot the watchdog reads.
 import type { EngineName, Limits, RunResult } from '../agent/types.ts';
 import type { PackedRuns } from './transport.ts';
+import type { WasiOptions } from '../../host/wasi/index.ts';
 
 export interface LoadRequest {
   t: 'load';
@@ -21,7 +22,18 @@ export interface RunRequest {
   input: Uint8Array;
 }
 
-export type ToWorker = LoadRequest | { t: 'runs'; runs: PackedRuns } | { t: 'unload'; agentId: number };
+/** Runs a WASI command once: compile (cached by key), instantiate with a fresh WASI host, call _start. */
+export interface CommandRequest {
+  t: 'command';
+  seq: number;
+  key: string;
+  bytes: Uint8Array;
+  limits: Limits;
+  engine: EngineName;
+  wasi: WasiOptions;
+}
+
+export type ToWorker = LoadRequest | CommandRequest | { t: 'runs'; runs: PackedRuns } | { t: 'unload'; agentId: number };
 
 export interface Completion {
   seq: number;

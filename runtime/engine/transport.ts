@@ -6,7 +6,7 @@ import type { Completion, RunRequest } from './protocol.ts';
 
 const STATUSES: readonly RunStatus[] = [
   'ok', 'error', 'trap', 'out-of-fuel', 'stack-overflow', 'out-of-memory', 'timeout', 'limit-exceeded',
-  'abi-violation', 'invalid-input', 'invalid-output', 'invalid-module', 'crashed',
+  'abi-violation', 'invalid-input', 'invalid-output', 'invalid-module', 'crashed', 'exited',
 ];
 const STATUS_INDEX = new Map(STATUSES.map((s, i) => [s, i]));
 const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
@@ -80,7 +80,7 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   writer.f64(r.memoryPeakBytes);
   writer.f64(r.durationMs);
   // Most runs have nothing more to say; the rest carry a small map of only the fields that are set.
-  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined) {
+  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined && r.exitCode === undefined) {
     writer.byte(0xc0);
   } else {
     const extra: Partial<RunResult> = {};
@@ -89,6 +89,9 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     if (r.logsDropped > 0) extra.logsDropped = r.logsDropped;
     if (r.message !== undefined) extra.message = r.message;
     if (r.errorCode !== undefined) extra.errorCode = r.errorCode;
+    if (r.exitCode !== undefined) extra.exitCode = r.exitCode;
+    if (r.stdout !== undefined) extra.stdout = r.stdout;
+    if (r.stderr !== undefined) extra.stderr = r.stderr;
     writer.raw(encode(extra));
   }
   if (r.rawOutput !== undefined) writer.raw(r.rawOutput);

@@ -12,6 +12,7 @@ import {
   PROGRESS_STARTED,
   type Completion,
   type FromWorker,
+  type CommandRequest,
   type LoadRequest,
   type RunRequest,
   type ToWorker,
@@ -25,7 +26,7 @@ interface Pending {
   resolve: (result: RunResult) => void;
   engine: RunResult['engine'];
   /** The request to send again if the worker is replaced before it answers. */
-  request: RunRequest | LoadRequest;
+  request: RunRequest | LoadRequest | CommandRequest;
 }
 
 type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
@@ -103,6 +104,15 @@ export class WorkerHost {
     return promise;
   }
 
+  /** Runs a WASI command once in this host's worker (no agent stays loaded). */
+  command(spec: Omit<CommandRequest, 't' | 'seq'>): Promise<RunResult> {
+    const request: CommandRequest = { t: 'command', seq: this.nextSeq(), ...spec };
+    const promise = this.track(request.seq, { agentId: 0, limits: spec.limits, engine: spec.engine }, request);
+    this.flushRuns();
+    this.post(request);
+    return promise;
+  }
+
   unload(agentId: number): void {
     if (!this.agents.delete(agentId)) return;
     if (this.worker) this.post({ t: 'unload', agentId });
@@ -140,7 +150,7 @@ export class WorkerHost {
     return this.seq;
   }
 
-  private track(seq: number, spec: AgentSpec, request: RunRequest | LoadRequest): Promise<RunResult> {
+  private track(seq: number, spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>, request: RunRequest | LoadRequest | CommandRequest): Promise<RunResult> {
     const timeoutMs = spec.limits.timeoutMs;
     return new Promise<RunResult>((resolve) => {
       this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
@@ -217,7 +227,7 @@ export class WorkerHost {
     const p = this.pending.get(c.seq);
     if (!p) return;
     this.pending.delete(c.seq);
-    if ('t' in p.request && c.result.status !== 'ok') this.agents.delete(p.agentId);
+    if ('t' in p.request && p.request.t === 'load' && c.result.status !== 'ok') this.agents.delete(p.agentId);
     p.resolve(c.result);
   }
 
@@ -255,7 +265,7 @@ export class WorkerHost {
     const worker = this.worker;
     this.worker = null;
     this.pending.delete(hung.seq);
-    if ('t' in hung.request) this.agents.delete(hung.agentId);
+    if ('t' in hung.request && hung.request.t === 'load') this.agents.delete(hung.agentId);
     const result = hostOutcome('timeout', hung.engine, `the agent ran past its wall-clock limit of ${hung.timeoutMs} ms and was stopped; raise limits.timeoutMs if the work is legitimate`);
     result.durationMs = elapsedMs;
     hung.resolve(result);
@@ -293,7 +303,7 @@ export class WorkerHost {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
     const waiting = [...this.pending.values()].sort((a, b) => a.seq - b.seq);
-    const reloading = new Set(waiting.filter((p) => 't' in p.request).map((p) => p.agentId));
+    const reloading = new Set(waiting.filter((p) => 't' in p.request && p.request.t === 'load').map((p) => p.agentId));
     for (const [agentId, spec] of this.agents) {
       if (!reloading.has(agentId)) this.post({ t: 'load', seq: 0, ...spec });
     }

@@ -6,7 +6,8 @@ import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcom
 import { prepareModule } from '../agent/prepare.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from './namespace.ts';
-import { PROGRESS_SEQ, PROGRESS_STARTED, type Completion, type FromWorker, type LoadRequest, type RunRequest, type ToWorker } from './protocol.ts';
+import { PROGRESS_SEQ, PROGRESS_STARTED, type CommandRequest, type Completion, type FromWorker, type LoadRequest, type RunRequest, type ToWorker } from './protocol.ts';
+import { WasiHost } from '../../host/wasi/index.ts';
 import { loadEngine } from './select.ts';
 import { packCompletions } from './transport.ts';
 
@@ -78,12 +79,17 @@ function end(seq: number, started: number, outcome: GuestOutcome): void {
 }
 
 
-async function load(req: LoadRequest): Promise<void> {
-  let wa = engines.get(req.engine);
+async function engineFor(engine: EngineName): Promise<WasmNamespace> {
+  let wa = engines.get(engine);
   if (!wa) {
-    wa = await loadEngine(req.engine);
-    engines.set(req.engine, wa);
+    wa = await loadEngine(engine);
+    engines.set(engine, wa);
   }
+  return wa;
+}
+
+async function load(req: LoadRequest): Promise<void> {
+  const wa = await engineFor(req.engine);
   const key = `${req.engine}:${req.key}`;
   let module = modules.get(key);
   if (!module) {
@@ -116,6 +122,32 @@ function instantiate(agent: LoadedAgent): GuestOutcome {
   }
 }
 
+async function command(req: CommandRequest): Promise<void> {
+  const wa = await engineFor(req.engine);
+  const started = begin(req.seq);
+  let outcome: GuestOutcome;
+  try {
+    const key = `${req.engine}:command:${req.key}`;
+    let module = modules.get(key);
+    if (!module) {
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa), 'command');
+      modules.set(key, module);
+    }
+    let wasi: WasiHost;
+    try {
+      wasi = new WasiHost({ ...req.wasi, maxOutputBytes: req.limits.outputBytes });
+    } catch (error) {
+      end(req.seq, started, hostOutcome('invalid-input', req.engine, (error as Error).message));
+      return;
+    }
+    const created = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, wasi });
+    outcome = created instanceof Guest ? created.runCommand() : created;
+  } catch (error) {
+    outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
+  }
+  end(req.seq, started, outcome);
+}
+
 function run(req: RunRequest): void {
   const started = begin(req.seq);
   const agent = agents.get(req.agentId);
@@ -145,6 +177,8 @@ port.on('message', (message: ToWorker) => {
       }
       flush();
     });
+  } else if (message.t === 'command') {
+    chain = chain.then(() => command(message)).then(flush);
   } else if (message.t === 'load') {
     chain = chain.then(() => load(message)).then(flush);
   } else if (message.t === 'unload') {

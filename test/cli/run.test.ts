@@ -63,7 +63,7 @@ describe('sandbox run', () => {
   it.each([
     [['run'], /which agent/],
     [['run', 'nope.wasm'], /no such file/],
-    [['run', 'x.wasm', '--input', '{bad'], /--input is not valid JSON/],
+    [['run', agentPath('echo'), '--input', '{bad'], /--input is not valid JSON/],
     [['run', 'x.wasm', '--memory', 'lots'], /--memory expects a size/],
     [['run', 'x.wasm', '--engine', 'v9'], /--engine must be/],
     [['run', 'x.wasm', '--bogus'], /Unknown option/],

@@ -9,14 +9,16 @@ export interface CliRun {
   stderr: string;
 }
 
+const text = (s: string | Uint8Array) => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+
 export async function runCli(argv: string[], options: { stdin?: string; cwd?: string } = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const stdin = Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]) as Readable & { isTTY?: boolean };
   stdin.isTTY = options.stdin === undefined;
   const code = await main(argv, {
-    stdout: { write: (s: string | Uint8Array) => (stdout += String(s)) },
-    stderr: { write: (s: string | Uint8Array) => (stderr += String(s)) },
+    stdout: { write: (s: string | Uint8Array) => (stdout += text(s)) },
+    stderr: { write: (s: string | Uint8Array) => (stderr += text(s)) },
     stdin,
     env: {},
     cwd: options.cwd ?? repoRoot,
