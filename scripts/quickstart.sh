@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-system.sh
+bash scripts/services/install.sh   # the servers `npm test` starts for its integration tests
 npm install --no-audit --no-fund
 npm run build:agents
 
@@ -14,3 +15,4 @@ step npx sandbox run agents/build/fib.wasm --input '{"n":25}'
 step npx sandbox run fixtures/build/loop-forever.wasm --timeout 100 --fuel 0
 step npx sandbox run fixtures/build/loop-forever.wasm --fuel 1000000
 step npx sandbox run fixtures/build/grow-memory-forever.wasm --memory 1MiB
+step npx sandbox demo
