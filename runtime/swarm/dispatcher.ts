@@ -3,9 +3,12 @@ import type { Agent } from '../agent/agent.ts';
 import type { RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { SandboxError } from '../errors.ts';
-import type { PublishMessage, QueueBackend, QueueMessage, Subscription } from '../queue/types.ts';
+import { DEAD_LETTER_HEADERS, type PublishMessage, type QueueBackend, type QueueMessage, type Subscription } from '../queue/types.ts';
 import type { Sandbox } from '../sandbox.ts';
-import type { AgentSpec } from './topology.ts';
+import { AgentAdmission, burstOf } from './admission.ts';
+import { Escalation, type EscalationConfig } from './escalation.ts';
+import { TokenBucket } from './token-bucket.ts';
+import type { AdmissionSpec, AgentSpec } from './topology.ts';
 
 export interface AgentStats {
   name: string;
@@ -18,6 +21,18 @@ export interface AgentStats {
   /** Messages sent to the dead-letter topic (max deliveries used up, or a payload that can never run). */
   deadLettered: number;
   eventsPublished: number;
+  /** Admission: messages held until their token was due, and for how long in all (ms). */
+  throttled: number;
+  throttledMs: number;
+  /** Admission: messages handed back to the queue (nak with a delay) because their token was too far off. */
+  shed: number;
+  /** The most messages the agent's inbox held at once (its bound is `inbox`). */
+  inboxPeak: number;
+  inbox: number;
+  /** Messages parked on `<deadLetter>.quarantine` while the agent was quarantined. */
+  parked: number;
+  /** Quarantines this process began for the agent. */
+  quarantines: number;
 }
 
 export interface DispatcherOptions {
@@ -30,7 +45,18 @@ export interface DispatcherOptions {
   pipeline?: number;
   /** Called after every run, before its message is settled (the demo counts outputs with it). */
   onRun?: (agent: string, message: QueueMessage, result: RunResult) => void;
+  /** A token bucket shared by every agent (the topology's `admission`). */
+  admission?: AdmissionSpec | undefined;
+  /** Failure counting and quarantine (the topology's `escalation`). */
+  escalation?: EscalationConfig | undefined;
+  /** Operational lines: shed messages, quarantines, Redis fallback (default: stderr). */
+  onLog?: ((line: string) => void) | undefined;
 }
+
+/** Suffix of the dead-letter topic where a quarantined agent's messages are parked. */
+export const QUARANTINE_SUFFIX = '.quarantine';
+const DEFAULT_MAX_WAIT_MS = 1000;
+const SHED_LOG_INTERVAL_MS = 1000;
 
 /** Header set on every event an agent publishes: which agent emitted it. */
 export const SOURCE_AGENT_HEADER = 'x-source-agent';
@@ -75,6 +101,10 @@ interface RunningAgent {
   pool: InstancePool;
   subscriptions: Subscription[];
   stats: AgentStats;
+  admission: AgentAdmission;
+  /** When shedding was last logged, and how many sheds that log line had counted. */
+  shedLoggedAt: number;
+  shedLogged: number;
 }
 
 /**
@@ -93,11 +123,22 @@ export class Dispatcher {
   private stopped = false;
 
   private readonly pipeline: number;
+  private readonly swarmBucket: TokenBucket | undefined;
+  private readonly escalation: Escalation | undefined;
+  private readonly log: (line: string) => void;
 
   constructor(private readonly options: DispatcherOptions) {
     this.pipeline = options.pipeline ?? 128;
     if (!Number.isInteger(this.pipeline) || this.pipeline < 1 || this.pipeline > 1024) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `pipeline must be an integer from 1 to 1024, got ${String(options.pipeline)}`);
+    }
+    this.log = options.onLog ?? ((line) => void process.stderr.write(`sandbox: ${line}\n`));
+    if (options.admission !== undefined) this.swarmBucket = new TokenBucket(options.admission.rate, burstOf(options.admission));
+    if (options.escalation !== undefined) {
+      this.escalation = new Escalation(options.escalation, {
+        publish: (topic, event) => options.queue.publish({ topic, payload: encode(event), headers: { [SOURCE_AGENT_HEADER]: event.agent } }),
+        log: this.log,
+      });
     }
   }
 
@@ -105,6 +146,14 @@ export class Dispatcher {
   async addAgent(spec: AgentSpec): Promise<void> {
     if (this.stopped) throw new SandboxError('SANDBOX_CLOSED', 'the dispatcher is stopped');
     if (this.agents.has(spec.name)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name} is already running`);
+    const inbox = spec.inbox ?? spec.concurrency * this.pipeline;
+    const admission = new AgentAdmission({
+      inbox,
+      agentBucket: spec.rate === undefined ? undefined : new TokenBucket(spec.rate, burstOf({ rate: spec.rate, burst: spec.burst })),
+      swarmBucket: this.swarmBucket,
+      maxWaitMs: this.options.admission?.maxWaitMs ?? DEFAULT_MAX_WAIT_MS,
+    });
+    await this.escalation?.ready();
     const instances: Agent[] = [];
     try {
       for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, { name: spec.name, limits: spec.limits }));
@@ -116,7 +165,13 @@ export class Dispatcher {
       spec,
       pool: new InstancePool(instances, this.pipeline),
       subscriptions: [],
-      stats: { name: spec.name, runs: {}, acked: 0, retried: 0, deadLettered: 0, eventsPublished: 0 },
+      stats: {
+        name: spec.name, runs: {}, acked: 0, retried: 0, deadLettered: 0, eventsPublished: 0,
+        throttled: 0, throttledMs: 0, shed: 0, inboxPeak: 0, inbox: 0, parked: 0, quarantines: 0,
+      },
+      admission,
+      shedLoggedAt: 0,
+      shedLogged: 0,
     };
     this.agents.set(spec.name, running);
     try {
@@ -125,7 +180,9 @@ export class Dispatcher {
         const group = spec.subscribe.length === 1 ? spec.group : `${spec.group}_${i}`;
         const subscription = await this.options.queue.subscribe(spec.subscribe[i]!, (m) => this.handle(running, m), {
           group,
-          concurrency: spec.concurrency * this.pipeline,
+          // The inbox bound is the subscription's: the queue hands out, and fetches, no more than that.
+          concurrency: inbox,
+          ...(spec.inbox === undefined ? {} : { prefetch: inbox }),
           maxDeliver: spec.maxDeliveries,
           backoffMs: spec.backoffMs,
           deadLetterTopic: this.options.deadLetter,
@@ -154,13 +211,28 @@ export class Dispatcher {
         message.term(`${spec.name}: the payload is not MessagePack (${message.payload.length} bytes)`);
         return;
       }
-      const pooled = running.pool.acquire();
-      const slot = typeof pooled === 'number' ? pooled : await pooled;
+      if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
+      // Shedding on the last allowed delivery would dead-letter a message that never ran: hold it instead.
+      const pending = running.admission.admit(message.deliveryCount < spec.maxDeliveries);
+      const decision = 'admitted' in pending ? pending : await pending;
+      if (!decision.admitted) {
+        this.shed(running, decision.retryInMs);
+        this.awaitingRetry++;
+        message.nak(decision.retryInMs, `${spec.name}: admission: rate limited`);
+        return;
+      }
       let result: RunResult;
       try {
-        result = await running.pool.instances[slot]!.runEncoded(message.payload);
+        if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
+        const pooled = running.pool.acquire();
+        const slot = typeof pooled === 'number' ? pooled : await pooled;
+        try {
+          result = await running.pool.instances[slot]!.runEncoded(message.payload);
+        } finally {
+          running.pool.release(slot);
+        }
       } finally {
-        running.pool.release(slot);
+        running.admission.leave();
       }
       stats.runs[result.status] = (stats.runs[result.status] ?? 0) + 1;
       this.options.onRun?.(spec.name, message, result);
@@ -188,15 +260,50 @@ export class Dispatcher {
         this.awaitingRetry++;
         message.nak(undefined, reason);
       }
+      if (this.escalation !== undefined) {
+        if ((await this.escalation.recordFailure(spec.name)).began) stats.quarantines++;
+      }
     } finally {
       this.inFlight--;
       this.lastActivity = Date.now();
     }
   }
 
+  /** Parks a quarantined agent's message on `<deadLetter>.quarantine` (ack after publish: never lost). */
+  private async park(running: RunningAgent, message: QueueMessage): Promise<void> {
+    const name = running.spec.name;
+    await this.options.queue.publish({
+      topic: `${this.options.deadLetter}${QUARANTINE_SUFFIX}`,
+      payload: message.payload,
+      key: message.key,
+      headers: {
+        ...message.headers,
+        [DEAD_LETTER_HEADERS.reason]: `${name}: quarantined`,
+        [DEAD_LETTER_HEADERS.topic]: message.topic,
+        [DEAD_LETTER_HEADERS.deliveryCount]: String(message.deliveryCount),
+        [DEAD_LETTER_HEADERS.group]: running.spec.group,
+        [SOURCE_AGENT_HEADER]: name,
+      },
+    });
+    running.stats.parked++;
+    message.ack();
+  }
+
+  private shed(running: RunningAgent, retryInMs: number): void {
+    const now = Date.now();
+    const shed = running.admission.counters.shed;
+    if (now - running.shedLoggedAt < SHED_LOG_INTERVAL_MS) return;
+    this.log(`admission: ${running.spec.name} shed ${shed - running.shedLogged} message(s) (${shed} in all), rate limited; redelivery in ${retryInMs} ms`);
+    running.shedLoggedAt = now;
+    running.shedLogged = shed;
+  }
+
   /** A snapshot of every agent's counters. */
   stats(): AgentStats[] {
-    return [...this.agents.values()].map(({ stats }) => ({ ...stats, runs: { ...stats.runs } }));
+    return [...this.agents.values()].map(({ stats, admission }) => {
+      const c = admission.counters;
+      return { ...stats, runs: { ...stats.runs }, throttled: c.throttled, throttledMs: Math.round(c.throttledMs), shed: c.shed, inboxPeak: c.inboxPeak, inbox: c.inbox };
+    });
   }
 
   /** Resolves once no run is in flight, no failed message awaits redelivery, and nothing has arrived for
@@ -218,6 +325,7 @@ export class Dispatcher {
     if (this.stopped) return;
     this.stopped = true;
     await Promise.all([...this.agents.values()].map((a) => this.removeAgent(a)));
+    await this.escalation?.close();
   }
 
   private async removeAgent(running: RunningAgent): Promise<void> {

@@ -15,6 +15,8 @@ export interface SwarmOptions {
   workers?: number;
   onRun?: DispatcherOptions['onRun'];
   pipeline?: DispatcherOptions['pipeline'];
+  /** Where admission shedding and escalation (Redis fallback, quarantine) are reported; default stderr. */
+  onLog?: DispatcherOptions['onLog'];
 }
 
 export interface Swarm {
@@ -46,6 +48,9 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       deadLetter: topology.deadLetter,
       ...(options.onRun ? { onRun: options.onRun } : {}),
       ...(options.pipeline !== undefined ? { pipeline: options.pipeline } : {}),
+      ...(topology.admission ? { admission: topology.admission } : {}),
+      ...(topology.escalation ? { escalation: topology.escalation } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
     });
     for (const spec of topology.agents) await dispatcher.addAgent(spec);
   } catch (error) {

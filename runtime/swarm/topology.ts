@@ -8,6 +8,7 @@ import { SandboxError } from '../errors.ts';
 import { parseQueueUrl } from '../queue/index.ts';
 import { validatePattern, validateTopic } from '../queue/topics.ts';
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../queue/types.ts';
+import type { EscalationConfig } from './escalation.ts';
 
 export interface AgentSpec {
   name: string;
@@ -23,6 +24,20 @@ export interface AgentSpec {
   maxDeliveries: number;
   /** First redelivery delay after a failed run; doubles per attempt. */
   backoffMs: number;
+  /** Runs admitted per second (token bucket); absent: unlimited. */
+  rate?: number;
+  /** Token bucket capacity (default: one second's worth of `rate`). */
+  burst?: number;
+  /** Messages the agent holds at once (waiting for a token or an instance, or running); default concurrency × pipeline. */
+  inbox?: number;
+}
+
+/** Swarm-wide admission: one token bucket shared by every agent, and how long a message may wait for a token. */
+export interface AdmissionSpec {
+  rate: number;
+  burst?: number;
+  /** A message whose token is further off than this is nak'd with that delay instead of held (default 1000). */
+  maxWaitMs?: number;
 }
 
 export interface Topology {
@@ -30,14 +45,18 @@ export interface Topology {
   queue: string;
   deadLetter: string;
   agents: AgentSpec[];
+  admission?: AdmissionSpec;
+  escalation?: EscalationConfig;
   /** The file it came from, when it came from one. */
   source?: string;
 }
 
 export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
 
-const TOP_KEYS = ['queue', 'deadLetter', 'agents'];
-const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'maxDeliveries', 'backoffMs'];
+const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation'];
+const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox'];
+const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
+const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
 const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes']);
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1024, k: 1024, mib: 1 << 20, mb: 1 << 20, m: 1 << 20, gib: 1 << 30, gb: 1 << 30, g: 1 << 30 };
@@ -83,6 +102,15 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
       problems.push(`${field}${at(node)}: expected an integer ≥ ${min}, got ${JSON.stringify(value ?? null)}`);
       return fallback;
+    }
+    return value;
+  };
+  const positiveNumber = (node: YamlNode | null | undefined, field: string): number | undefined => {
+    if (node === undefined) return undefined;
+    const value = scalar(node);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      problems.push(`${field}${at(node)}: expected a positive number, got ${JSON.stringify(value ?? null)}`);
+      return undefined;
     }
     return value;
   };
@@ -185,11 +213,60 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         backoffMs: positiveInt(f.get('backoffMs'), `${where}.backoffMs`, TOPOLOGY_DEFAULTS.backoffMs),
       };
       if (spec.concurrency > 256) problems.push(`${where}.concurrency${at(f.get('concurrency'))}: at most 256`);
+      const rate = positiveNumber(f.get('rate'), `${where}.rate`);
+      const burst = positiveNumber(f.get('burst'), `${where}.burst`);
+      if (rate !== undefined) spec.rate = rate;
+      if (burst !== undefined) {
+        if (burst < 1) problems.push(`${where}.burst${at(f.get('burst'))}: at least 1`);
+        if (rate === undefined) problems.push(`${where}.burst${at(f.get('burst'))}: needs a rate`);
+        spec.burst = burst;
+      }
+      if (f.has('inbox')) spec.inbox = positiveInt(f.get('inbox'), `${where}.inbox`, 1);
       agents.push(spec);
     });
   }
+  const topology: Topology = { queue, deadLetter, agents, source };
+  const admissionNode = top.get('admission');
+  if (admissionNode !== undefined) {
+    if (!isMap(admissionNode)) problems.push(`admission${at(admissionNode)}: expected a map with rate, burst`);
+    else {
+      const f = fields(admissionNode, ADMISSION_KEYS, 'admission.');
+      const rate = positiveNumber(f.get('rate'), 'admission.rate');
+      if (!f.has('rate')) problems.push(`admission${at(admissionNode)}: rate is required`);
+      const burst = positiveNumber(f.get('burst'), 'admission.burst');
+      if (burst !== undefined && burst < 1) problems.push(`admission.burst${at(f.get('burst'))}: at least 1`);
+      if (rate !== undefined) {
+        topology.admission = { rate };
+        if (burst !== undefined) topology.admission.burst = burst;
+        if (f.has('maxWaitMs')) topology.admission.maxWaitMs = positiveInt(f.get('maxWaitMs'), 'admission.maxWaitMs', 1000);
+      }
+    }
+  }
+  const escalationNode = top.get('escalation');
+  if (escalationNode !== undefined) {
+    if (!isMap(escalationNode)) problems.push(`escalation${at(escalationNode)}: expected a map with window, threshold, cooldown`);
+    else {
+      const f = fields(escalationNode, ESCALATION_KEYS, 'escalation.');
+      for (const key of ['window', 'threshold', 'cooldown']) if (!f.has(key)) problems.push(`escalation${at(escalationNode)}: ${key} is required`);
+      const escalation: EscalationConfig = {
+        window: positiveInt(f.get('window'), 'escalation.window', 60_000),
+        threshold: positiveInt(f.get('threshold'), 'escalation.threshold', 5),
+        cooldown: positiveInt(f.get('cooldown'), 'escalation.cooldown', 60_000),
+      };
+      if (f.has('buckets')) escalation.buckets = positiveInt(f.get('buckets'), 'escalation.buckets', 10);
+      for (const key of ['redis', 'prefix'] as const) {
+        const node = f.get(key);
+        if (node === undefined) continue;
+        const value = scalar(node);
+        if (typeof value !== 'string' || value.length === 0) problems.push(`escalation.${key}${at(node)}: expected a string`);
+        else if (key === 'redis' && !/^rediss?:\/\//.test(value)) problems.push(`escalation.redis${at(node)}: expected redis://host:port`);
+        else escalation[key] = value;
+      }
+      topology.escalation = escalation;
+    }
+  }
   if (problems.length > 0) throw invalid(source, problems);
-  return { queue, deadLetter, agents, source };
+  return topology;
 }
 
 function parseLimit(key: keyof Limits, value: unknown): number | undefined {

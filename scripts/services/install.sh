@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the servers the queue integration tests and benchmarks use: nats-server (Debian) and Apache Kafka (Maven jars).
+# Installs the servers the integration tests and benchmarks use: nats-server, redis-server and Prometheus (Debian), Apache Kafka (Maven jars).
 # Idempotent: a second run finds everything in place and does nothing. Kafka's jars are cached under .services/ (git-ignored).
 set -euo pipefail
 
@@ -23,6 +23,18 @@ install_nats() {
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nats-server >/dev/null
   log "nats-server installed: $(nats-server --version)"
+}
+
+# Only the binary is used (tests start it on a free port with no persistence); the Debian service is not needed.
+install_redis() {
+  if command -v redis-server >/dev/null; then
+    log "redis-server present: $(redis-server --version | cut -d' ' -f3)"
+    return
+  fi
+  log "installing redis-server (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  log "redis-server installed: $(redis-server --version | cut -d' ' -f3)"
 }
 
 install_kafka() {
@@ -63,9 +75,27 @@ POM
   log "kafka $KAFKA_VERSION: $(ls "$KAFKA_DIR/libs" | wc -l) jars in ${KAFKA_DIR#$ROOT/}/libs"
 }
 
+# Prometheus for the `sandbox audit` integration tests. The tests run the binary themselves on a free port with a
+# generated config; the Debian service is stopped and disabled where systemd runs it, so it holds no port.
+install_prometheus() {
+  if command -v prometheus >/dev/null; then
+    log "prometheus present: $(prometheus --version 2>&1 | head -1)"
+    return
+  fi
+  log "installing prometheus (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq prometheus >/dev/null
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  log "prometheus installed: $(prometheus --version 2>&1 | head -1)"
+}
+
 case "${1:-all}" in
   nats) install_nats ;;
   kafka) install_kafka ;;
-  all) install_nats; install_kafka ;;
-  *) log "usage: install.sh [all|nats|kafka]"; exit 2 ;;
+  prometheus) install_prometheus ;;
+  redis) install_redis ;;
+  all) install_nats; install_redis; install_kafka; install_prometheus ;;
+  *) log "usage: install.sh [all|nats|redis|kafka|prometheus]"; exit 2 ;;
 esac

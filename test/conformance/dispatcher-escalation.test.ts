@@ -1,0 +1,102 @@
+// Escalation in the dispatcher with the in-process store: failures past the threshold quarantine the agent, its messages are parked, it is released after the cooldown.
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode } from '../../runtime/codec.ts';
+import { createQueue } from '../../runtime/queue/index.ts';
+import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/types.ts';
+import { Sandbox } from '../../runtime/sandbox.ts';
+import { Dispatcher } from '../../runtime/swarm/dispatcher.ts';
+import { MemoryFailureStore } from '../../runtime/swarm/escalation.ts';
+import { fixturePath, requireBuilt } from '../support/paths.ts';
+
+let cleanup: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('sliding window (in-process store)', () => {
+  it('counts failures in the last window only, slice by slice', async () => {
+    const store = new MemoryFailureStore({ bucketMs: 100, buckets: 10 });
+    expect(await store.record('a', 0)).toBe(1);
+    expect(await store.record('a', 50)).toBe(2);
+    expect(await store.record('b', 50)).toBe(1);
+    expect(await store.record('a', 950)).toBe(3);
+    // At 1000 the slice [0,100) has left the window: the two failures in it no longer count.
+    expect(await store.record('a', 1000)).toBe(2);
+    expect(await store.record('a', 5000)).toBe(1);
+  });
+});
+
+describe('dispatcher escalation (in-process store)', () => {
+  it('quarantines after `threshold` failures, parks its messages, publishes alerts, releases after the cooldown', async () => {
+    const queue: QueueBackend = await createQueue('memory');
+    const sandbox = new Sandbox({ workers: 1 });
+    const logs: string[] = [];
+    const dispatcher = new Dispatcher({
+      queue,
+      sandbox,
+      deadLetter: 'dead.letter',
+      escalation: { window: 10_000, threshold: 3, cooldown: 400 },
+      onLog: (l) => void logs.push(l),
+    });
+    cleanup = async () => {
+      await dispatcher.stop();
+      await queue.close();
+      await sandbox.close();
+    };
+    const alerts: QueueMessage[] = [];
+    const parked: QueueMessage[] = [];
+    const dead: QueueMessage[] = [];
+    await queue.subscribe('alerts.>', (m) => void alerts.push(m));
+    await queue.subscribe('dead.letter.quarantine', (m) => void parked.push(m));
+    await queue.subscribe('dead.letter', (m) => void dead.push(m));
+    await dispatcher.addAgent({
+      name: 'trap',
+      module: requireBuilt(fixturePath('trap-unreachable')),
+      limits: {},
+      subscribe: ['in.>'],
+      group: 'trap',
+      concurrency: 1,
+      maxDeliveries: 1,
+      backoffMs: 5,
+    });
+    const before = Date.now();
+    for (let i = 0; i < 3; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
+    await until(() => alerts.length === 1);
+    expect(alerts[0]!.topic).toBe('alerts.quarantine');
+    const event = decode(alerts[0]!.payload) as { agent: string; failures: number; window: number; until: number };
+    expect(event).toMatchObject({ agent: 'trap', failures: 3, window: 10_000 });
+    expect(event.until).toBeGreaterThanOrEqual(before + 400);
+    expect(dead).toHaveLength(3); // the failed runs themselves went the usual way
+
+    // While quarantined nothing runs: messages are parked with the reason.
+    await queue.publish({ topic: 'in.y', payload: encode({ late: 1 }), key: 'k', headers: { 'x-id': 'p' } });
+    await until(() => parked.length === 1);
+    expect(parked[0]!.headers[DEAD_LETTER_HEADERS.reason]).toBe('trap: quarantined');
+    expect(parked[0]!.headers[DEAD_LETTER_HEADERS.topic]).toBe('in.y');
+    expect(parked[0]!.headers['x-id']).toBe('p');
+    expect(parked[0]!.key).toBe('k');
+    expect(decode(parked[0]!.payload)).toEqual({ late: 1 });
+    expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 3 }, parked: 1, quarantines: 1 });
+
+    await until(() => alerts.length === 2);
+    expect(Date.now() - before).toBeGreaterThanOrEqual(390);
+    expect(alerts[1]!.topic).toBe('alerts.quarantine.released');
+    // Released: the agent runs again.
+    await queue.publish({ topic: 'in.z', payload: encode({ again: 1 }) });
+    await until(() => (dispatcher.stats()[0]!.runs.trap ?? 0) === 4);
+    expect(parked).toHaveLength(1);
+    expect(logs.filter((l) => /quarantined: 3 failures/.test(l))).toHaveLength(1);
+    expect(logs.some((l) => /released/.test(l))).toBe(true);
+  });
+});
