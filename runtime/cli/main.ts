@@ -34,6 +34,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'print the messages on matching topics: sandbox tail <pattern>',
     load: async () => (await import('./tail.ts')).tail,
   },
+  audit: {
+    summary: 'health score and failure modes from a swarm\'s metrics (CI gate): sandbox audit --metrics <url> | --target <prometheus>',
+    load: async () => (await import('./audit.ts')).audit,
+  },
   demo: {
     summary: 'run the triage agent over a sample log file and show what it found: sandbox demo',
     load: async () => (await import('./demo.ts')).demo,

@@ -1,12 +1,16 @@
 // `sandbox serve sandbox.yaml`: runs a topology's agents on its queue until SIGINT/SIGTERM, then drains and exits.
+import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EngineChoice } from '../agent/types.ts';
-import type { Subscription } from '../queue/types.ts';
+import { AuditLog } from '../ops/audit-log.ts';
+import { serveMetrics, SwarmMetrics } from '../ops/metrics.ts';
+import { createQueue } from '../queue/index.ts';
+import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats } from '../swarm/dispatcher.ts';
 import { startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
-import { UsageError } from './args.ts';
+import { parseBytes, parseCount, UsageError } from './args.ts';
 import { ingestWithReport } from './ingest.ts';
 import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
 import { reportError } from './publish.ts';
@@ -29,6 +33,13 @@ Feeding it from the same process (what the memory queue needs):
 
 Watching:
   --tail <pattern>        print every message on matching topics, e.g. 'alerts.>'
+
+Operations (docs/operations.md):
+  --metrics-port <n>      serve Prometheus metrics at http://127.0.0.1:<n>/metrics
+                          (0 picks a free port; the chosen one is printed)
+  --audit-log <file>      append one NDJSON line per run (written before its ack)
+  --audit-max-size <size> rotate the audit log at this size (default 64MiB)
+  --audit-keep <n>        rotated audit files kept (default 5)
 
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
 
@@ -73,6 +84,10 @@ export const serve: Command = async (argv, io) => {
         once: { type: 'boolean' },
         tail: { type: 'string' },
         engine: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'audit-log': { type: 'string' },
+        'audit-max-size': { type: 'string' },
+        'audit-keep': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -86,14 +101,66 @@ export const serve: Command = async (argv, io) => {
   }
   let swarm: Swarm | undefined;
   let tailSub: Subscription | undefined;
+  let queue: QueueBackend | undefined;
+  let metrics: SwarmMetrics | undefined;
+  let metricsServer: { close(): Promise<void> } | undefined;
+  let auditLog: AuditLog | undefined;
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
     if (values.ingest !== undefined && values.topic === undefined) throw new UsageError('--ingest needs --topic');
     if (values.ingest === undefined && (values.topic !== undefined || values.once)) throw new UsageError('--topic and --once go with --ingest');
     const engine = (values.engine ?? 'auto') as EngineChoice;
     if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
+    const metricsPort = values['metrics-port'] === undefined ? undefined : parseCount('--metrics-port', values['metrics-port']);
+    if (metricsPort !== undefined && metricsPort > 65535) throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
+    const auditMaxBytes = values['audit-max-size'] === undefined ? undefined : parseBytes('--audit-max-size', values['audit-max-size']);
+    const auditKeep = values['audit-keep'] === undefined ? undefined : parseCount('--audit-keep', values['audit-keep']);
     const topology = await loadTopology(resolve(io.cwd, positionals[0]!));
-    swarm = await startSwarm(topology, { engine });
+    if (values['audit-log'] !== undefined) {
+      auditLog = new AuditLog({
+        file: resolve(io.cwd, values['audit-log']),
+        ...(auditMaxBytes !== undefined ? { maxBytes: auditMaxBytes } : {}),
+        ...(auditKeep !== undefined ? { keep: auditKeep } : {}),
+      });
+    }
+    // The same default as startSwarm's, made explicit so the metrics can report the worker count.
+    const workers = Math.max(1, Math.min(availableParallelism(), topology.agents.reduce((n, a) => n + a.concurrency, 0)));
+    queue = await createQueue(topology.queue);
+    let swarmQueue = queue;
+    if (metricsPort !== undefined) {
+      metrics = new SwarmMetrics();
+      // The dispatcher subscribes with the agent's group, or `<group>_<i>` for an agent with several patterns.
+      const agentOfGroup = new Map<string, string>();
+      for (const a of topology.agents) {
+        agentOfGroup.set(a.group, a.name);
+        a.subscribe.forEach((_, i) => agentOfGroup.set(`${a.group}_${i}`, a.name));
+      }
+      swarmQueue = metrics.instrumentQueue(queue, (group, pattern) => (group !== undefined ? (agentOfGroup.get(group) ?? group) : pattern));
+    }
+    const audit = auditLog;
+    const m = metrics;
+    swarm = await startSwarm(topology, {
+      engine,
+      workers,
+      queue: swarmQueue,
+      // onRun runs before the dispatcher settles the message, so a line is on disk before its ack.
+      ...(audit || m
+        ? {
+            onRun: (agent, message, result) => {
+              audit?.record(agent, message, result);
+              m?.recordRun(agent, result);
+            },
+          }
+        : {}),
+    });
+    if (metrics !== undefined) {
+      const sw = swarm;
+      metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers });
+      const served = await serveMetrics(metrics, metricsPort!);
+      metricsServer = served;
+      io.stderr.write(`metrics on http://127.0.0.1:${served.port}/metrics\n`);
+    }
+    if (auditLog !== undefined) io.stderr.write(`audit log: ${values['audit-log']}\n`);
     io.stderr.write(`serving ${positionals[0]} on ${topology.queue} (dead letters → ${topology.deadLetter})\n`);
     for (const a of topology.agents) {
       io.stderr.write(
@@ -125,6 +192,8 @@ export const serve: Command = async (argv, io) => {
     const s = swarm;
     swarm = undefined;
     await s.stop();
+    await queue.close();
+    queue = undefined;
     for (const stats of s.dispatcher.stats()) io.stderr.write(`${formatStats(stats)}\n`);
     return EXIT_OK;
   } catch (error) {
@@ -136,5 +205,9 @@ export const serve: Command = async (argv, io) => {
   } finally {
     await tailSub?.close();
     await swarm?.stop();
+    await queue?.close();
+    await metricsServer?.close();
+    metrics?.close();
+    auditLog?.close();
   }
 };

@@ -35,7 +35,8 @@ export class SwarmMetrics {
   private readonly delay: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
   private lastElu: EventLoopUtilization;
-  /** The last full window's figures, reported until the next window closes (so two scrapers see the same). */
+  /** The last full window's figures. A scrape reports the worse of these and the window in progress: two
+   *  scrapers get consistent numbers, and a stall shows up at once rather than when its window closes. */
   private window = { delayP99Seconds: 0, delayMaxSeconds: 0, utilization: 0 };
   private source: MetricsSource | undefined;
 
@@ -63,6 +64,24 @@ export class SwarmMetrics {
     perAgent('sandbox_retried_total', 'Failed runs handed back for redelivery', (s) => s.retried);
     perAgent('sandbox_dead_lettered_total', 'Messages sent to the dead-letter topic', (s) => s.deadLettered);
     perAgent('sandbox_events_published_total', 'Events published by successful runs', (s) => s.eventsPublished);
+    perAgent('sandbox_admission_shed_total', 'Messages handed back to the queue by admission control (rate limited)', (s) => s.shed);
+    perAgent('sandbox_admission_throttled_total', 'Messages held by admission control until their token was due', (s) => s.throttled);
+    perAgent('sandbox_admission_throttled_seconds_total', 'Time messages spent held by admission control', (s) => s.throttledMs / 1000);
+    perAgent('sandbox_quarantine_parked_total', 'Messages parked while their agent was quarantined', (s) => s.parked);
+    perAgent('sandbox_quarantines_total', 'Quarantines begun for the agent', (s) => s.quarantines);
+    const perAgentGauge = (name: string, help: string, pick: (s: AgentStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['agent'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of self.source?.stats() ?? []) this.set({ agent: s.name }, pick(s));
+        },
+      });
+    perAgentGauge('sandbox_inbox_peak', 'The most messages the agent inbox held at once', (s) => s.inboxPeak);
+    perAgentGauge('sandbox_inbox_capacity', 'The bound of the agent inbox', (s) => s.inbox);
     new Counter({
       name: 'sandbox_worker_restarts_total',
       help: 'Agent workers replaced after a timeout or a crash',
@@ -85,7 +104,7 @@ export class SwarmMetrics {
       help: 'p99 of the host event loop delay over the last window',
       registers,
       collect() {
-        this.set(self.window.delayP99Seconds);
+        this.set(Math.max(self.window.delayP99Seconds, self.delay.percentile(99) / 1e9));
       },
     });
     new Gauge({
@@ -93,7 +112,7 @@ export class SwarmMetrics {
       help: 'Maximum host event loop delay over the last window',
       registers,
       collect() {
-        this.set(self.window.delayMaxSeconds);
+        this.set(Math.max(self.window.delayMaxSeconds, self.delay.max / 1e9));
       },
     });
     new Gauge({
@@ -101,7 +120,7 @@ export class SwarmMetrics {
       help: 'Fraction of the last window the host event loop was busy (0-1)',
       registers,
       collect() {
-        this.set(self.window.utilization);
+        this.set(Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization));
       },
     });
     this.delay = monitorEventLoopDelay({ resolution: 10 });

@@ -1,0 +1,76 @@
+// The audit trail under SIGKILL: a child writes runs and "acks" them; after the kill every line parses and every ack has its line.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/paths.ts';
+
+describe('audit log and SIGKILL', () => {
+  it('leaves only whole lines, and a line for every message acked before the kill, across rotations', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-kill-'));
+    const file = join(dir, 'audit.ndjson');
+    const script = join(dir, 'writer.mts');
+    const ackFile = join(dir, 'acked.txt');
+    const moduleUrl = pathToFileURL(join(repoRoot, 'runtime', 'ops', 'audit-log.ts')).href;
+    // The child records a run, then "acks" it by appending its id to another file, as serve's onRun precedes the ack.
+    writeFileSync(
+      script,
+      `import { openSync, writeSync } from 'node:fs';
+const acks = openSync(${JSON.stringify(ackFile)}, 'a');
+import { AuditLog } from ${JSON.stringify(moduleUrl)};
+const log = new AuditLog({ file: ${JSON.stringify(file)}, maxBytes: 256 * 1024, keep: 50 });
+const result = { status: 'trap', output: null, events: [], logs: [], logsDropped: 0, fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.1, engine: 'wasm', message: 'unreachable executed: ' + 'x'.repeat(200) };
+for (let i = 0; ; i++) {
+  const id = 'm-' + i;
+  log.record('writer', { topic: 'in.x', payload: new Uint8Array([i & 0x7f]), key: undefined, headers: { 'x-message-id': id }, deliveryCount: 1, ack() {}, nak() {}, term() {} }, result);
+  writeSync(acks, id + '\\n');
+}
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const ackedText = () => {
+      try {
+        return readFileSync(ackFile, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    const deadline = Date.now() + 30_000;
+    // Enough lines for several rotations, then kill it mid-stream.
+    while (ackedText().split('\n').length < 5000) {
+      if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const ids = new Set<string>();
+    let lines = 0;
+    const files = readdirSync(dir).filter((f) => f.startsWith('audit.ndjson'));
+
+    expect(files.length).toBeGreaterThan(3);
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      if (text.length === 0) continue;
+      expect(text.endsWith('\n'), `${f} ends with a whole line`).toBe(true);
+      for (const line of text.slice(0, -1).split('\n')) {
+        const record = JSON.parse(line) as { messageId: string; status: string; fuelUsed: number };
+        expect(record).toMatchObject({ status: 'trap', fuelUsed: 42 });
+        ids.add(record.messageId);
+        lines++;
+      }
+    }
+    const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
+    expect(ackedIds.length).toBeGreaterThanOrEqual(4999);
+    const missing = ackedIds.filter((id) => !ids.has(id));
+    expect(missing).toEqual([]);
+    // At most the one run recorded but not yet acked when the kill landed.
+    expect(lines - ackedIds.length).toBeLessThanOrEqual(1);
+    expect(lines).toBe(ids.size);
+  });
+});

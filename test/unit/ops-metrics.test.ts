@@ -1,0 +1,92 @@
+// SwarmMetrics: what a scrape shows after runs, in-flight counting through the queue wrapper, and /metrics over HTTP.
+import { describe, expect, it } from 'vitest';
+import type { RunResult } from '../../runtime/agent/types.ts';
+import { serveMetrics, SwarmMetrics } from '../../runtime/ops/metrics.ts';
+import { parsePrometheusText, sumSamples } from '../../runtime/ops/prom-text.ts';
+import { createQueue } from '../../runtime/queue/index.ts';
+import type { QueueMessage } from '../../runtime/queue/types.ts';
+
+const result = (status: RunResult['status'], fuelUsed: number | null, durationMs: number): RunResult => ({
+  status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed, memoryPeakBytes: 65536, durationMs, engine: 'wasm',
+});
+
+describe('SwarmMetrics', () => {
+  it('exposes runs by agent and status, fuel and duration histograms, dispatcher counters and workers', async () => {
+    const m = new SwarmMetrics({ processMetrics: false });
+    m.attach({
+      stats: () => [
+        { name: 'triage', runs: { ok: 2 }, acked: 2, retried: 1, deadLettered: 3, eventsPublished: 4, throttled: 5, throttledMs: 1500, shed: 6, inboxPeak: 9, inbox: 64, parked: 0, quarantines: 1 },
+      ],
+      workerRestarts: () => 7,
+      workers: 2,
+    });
+    m.recordRun('triage', result('ok', 1000, 2));
+    m.recordRun('triage', result('ok', 3000, 4));
+    m.recordRun('triage', result('trap', null, 1));
+    const s = parsePrometheusText(await m.metrics());
+    m.close();
+    expect(sumSamples(s, 'sandbox_runs_total', { agent: 'triage', status: 'ok' })).toBe(2);
+    expect(sumSamples(s, 'sandbox_runs_total', { status: 'trap' })).toBe(1);
+    expect(sumSamples(s, 'sandbox_run_fuel_count')).toBe(2);
+    expect(sumSamples(s, 'sandbox_run_fuel_sum')).toBe(4000);
+    expect(sumSamples(s, 'sandbox_run_duration_seconds_sum')).toBeCloseTo(0.007);
+    expect(sumSamples(s, 'sandbox_acked_total', { agent: 'triage' })).toBe(2);
+    expect(sumSamples(s, 'sandbox_dead_lettered_total')).toBe(3);
+    expect(sumSamples(s, 'sandbox_worker_restarts_total')).toBe(7);
+    expect(sumSamples(s, 'sandbox_admission_shed_total', { agent: 'triage' })).toBe(6);
+    expect(sumSamples(s, 'sandbox_admission_throttled_seconds_total')).toBe(1.5);
+    expect(sumSamples(s, 'sandbox_inbox_peak')).toBe(9);
+    expect(sumSamples(s, 'sandbox_quarantines_total')).toBe(1);
+    expect(sumSamples(s, 'sandbox_workers')).toBe(2);
+    expect(sumSamples(s, 'sandbox_event_loop_delay_p99_seconds')).not.toBeNull();
+    expect(sumSamples(s, 'sandbox_event_loop_utilization')).not.toBeNull();
+    expect(sumSamples(s, 'process_cpu_seconds_total')).toBeNull();
+  });
+
+  it('measures event-loop delay over its window', async () => {
+    const m = new SwarmMetrics({ processMetrics: false, windowMs: 1000 });
+    try {
+      // The monitor's first tick only sets its reference time, so block after it has ticked.
+      await new Promise((r) => setTimeout(r, 50));
+      const end = Date.now() + 150;
+      while (Date.now() < end); // block the loop for 150 ms, inside the first window
+      await new Promise((r) => setTimeout(r, 1050));
+      const s = parsePrometheusText(await m.metrics());
+      expect(sumSamples(s, 'sandbox_event_loop_delay_max_seconds')!).toBeGreaterThan(0.12);
+      expect(sumSamples(s, 'sandbox_event_loop_utilization')!).toBeGreaterThan(0.1);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('counts messages in flight per agent through the wrapped queue, and serves /metrics over HTTP', async () => {
+    const m = new SwarmMetrics();
+    const queue = m.instrumentQueue(await createQueue('memory'), (group) => (group === 'g_1' ? 'agent-g' : (group ?? '?')));
+    const held: QueueMessage[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await queue.subscribe('t.>', async (msg) => {
+      held.push(msg);
+      await gate;
+    }, { group: 'g_1', concurrency: 4, autoAck: true });
+    for (let i = 0; i < 3; i++) await queue.publish({ topic: 't.x', payload: new Uint8Array([i]) });
+    while (held.length < 3) await new Promise((r) => setTimeout(r, 5));
+    const server = await serveMetrics(m, 0);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+      expect(res.status).toBe(200);
+      const s = parsePrometheusText(await res.text());
+      expect(sumSamples(s, 'sandbox_in_flight', { agent: 'agent-g' })).toBe(3);
+      expect(sumSamples(s, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+      expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(sumSamples(parsePrometheusText(await m.metrics()), 'sandbox_in_flight', { agent: 'agent-g' })).toBe(0);
+    } finally {
+      release();
+      await server.close();
+      await queue.close();
+      m.close();
+    }
+  });
+});
