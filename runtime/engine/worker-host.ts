@@ -54,6 +54,13 @@ function workerExecArgv(): string[] | undefined {
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
+/**
+ * While the worker holds this many unanswered runs, new ones wait for its next answer instead of going at once:
+ * a busy worker then receives a few large batches rather than a stream of tiny ones. An idle worker (a caller
+ * awaiting one run at a time) gets each run immediately.
+ */
+const COALESCE_BELOW = 32;
+
 const sourceMode = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
 
@@ -72,6 +79,8 @@ export class WorkerHost {
   private readonly pending = new Map<number, Pending>();
   private outbox: RunRequest[] = [];
   private flushScheduled = false;
+  /** Runs sent to the worker and not answered yet. */
+  private runsAtWorker = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private watchdogDue = 0;
   /** The smallest timeout among pending requests is at least this; used to re-arm without scanning them. */
@@ -125,10 +134,11 @@ export class WorkerHost {
     const promise = this.track(request.seq, spec, request);
     // A full batch goes at once, so the worker starts while the caller is still submitting.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
-    else if (!this.flushScheduled) {
+    else if (!this.flushScheduled && this.runsAtWorker < COALESCE_BELOW) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flushRuns());
     }
+    // Otherwise the worker is busy: the run waits for its next answer and goes with the others (onMessage).
     return promise;
   }
 
@@ -165,6 +175,7 @@ export class WorkerHost {
     const outbox = this.outbox;
     if (outbox.length === 0) return;
     this.outbox = [];
+    this.runsAtWorker += outbox.length;
     for (let i = 0; i < outbox.length; i += BATCH) {
       const runs = packRuns(outbox.slice(i, i + BATCH));
       this.post({ t: 'runs', runs }, transferList(runs));
@@ -215,6 +226,7 @@ export class WorkerHost {
   private onMessage(message: FromWorker): void {
     this.deathsWithoutAnswer = 0;
     for (const c of unpackCompletions(message.packed)) this.complete(c);
+    if (this.outbox.length > 0) this.flushRuns();
     if (this.pending.size === 0) {
       this.minTimeoutMs = Infinity;
       this.worker?.unref();
@@ -227,6 +239,7 @@ export class WorkerHost {
     const p = this.pending.get(c.seq);
     if (!p) return;
     this.pending.delete(c.seq);
+    if (!('t' in p.request)) this.runsAtWorker--;
     if ('t' in p.request && p.request.t === 'load' && c.result.status !== 'ok') this.agents.delete(p.agentId);
     p.resolve(c.result);
   }
@@ -303,6 +316,7 @@ export class WorkerHost {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
     const waiting = [...this.pending.values()].sort((a, b) => a.seq - b.seq);
+    this.runsAtWorker = 0; // the new worker has none; the unanswered ones are sent again below
     const reloading = new Set(waiting.filter((p) => 't' in p.request && p.request.t === 'load').map((p) => p.agentId));
     for (const [agentId, spec] of this.agents) {
       if (!reloading.has(agentId)) this.post({ t: 'load', seq: 0, ...spec });
