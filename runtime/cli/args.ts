@@ -1,4 +1,6 @@
 // Small parsers for CLI option values, each failing with a message that names the option.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.ts';
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -53,4 +55,27 @@ export async function readAllBytes(stream: AsyncIterable<unknown>): Promise<Uint
 
 export async function readAll(stream: AsyncIterable<unknown>): Promise<string> {
   return Buffer.from(await readAllBytes(stream)).toString('utf8');
+}
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+type CommandArgs<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof HELP_OPTION; allowPositionals: true }>>;
+
+/**
+ * Parses a command's argv with a `--help` flag added. Returns the parsed values, or the exit code when there is
+ * nothing left to do: the help was printed (0), or the flags were wrong (2, with the error and the help).
+ */
+export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(command: string, argv: string[], options: O, help: string, io: CliIO): CommandArgs<O> | number {
+  let parsed: CommandArgs<O>;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, ...HELP_OPTION }, allowPositionals: true }) as CommandArgs<O>;
+  } catch (error) {
+    io.stderr.write(`sandbox ${command}: ${(error as Error).message}\n\n${help}\n`);
+    return EXIT_USAGE;
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout.write(`${help}\n`);
+    return EXIT_OK;
+  }
+  return parsed;
 }

@@ -2,10 +2,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_HEALTH_CONFIG, evaluateHealth, HEALTH_CONFIG_TEMPLATE, parseHealthConfig, type HealthConfig, type HealthReport } from '../ops/health.ts';
 import { signalsFromEndpoint, signalsFromPrometheus } from '../ops/signals.ts';
-import { UsageError } from './args.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
 
 export const AUDIT_HELP = `Usage: sandbox audit (--target <url> | --metrics <url>) [options]
@@ -50,13 +49,7 @@ function checkUrl(option: string, text: string): string {
 }
 
 export const audit: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs('audit', argv, {
         target: { type: 'string' },
         metrics: { type: 'string' },
         match: { type: 'string' },
@@ -65,18 +58,10 @@ export const audit: Command = async (argv, io) => {
         json: { type: 'boolean' },
         'fail-on-critical': { type: 'boolean' },
         init: { type: 'boolean' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox audit: ${(error as Error).message}\n\n${AUDIT_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${AUDIT_HELP}\n`);
-    return EXIT_OK;
-  }
+        force: { type: 'boolean' }
+      }, AUDIT_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   try {
     if (values.init) {
       if (positionals.length > 1) throw new UsageError('--init takes at most one file name');

@@ -3,11 +3,10 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { encode } from '../codec.ts';
 import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
 import { validateTopic } from '../queue/topics.ts';
-import { UsageError } from './args.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
 
@@ -161,22 +160,9 @@ export async function ingestWithReport(queue: QueueBackend, file: string, option
 }
 
 export const ingest: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox ingest: ${(error as Error).message}\n\n${INGEST_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${INGEST_HELP}\n`);
-    return EXIT_OK;
-  }
+  const parsed = parseCommandArgs('ingest', argv, { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' } }, INGEST_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;
   try {
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which file? give the path of an .ndjson file' : `one file at a time; got ${positionals.join(' ')}`);

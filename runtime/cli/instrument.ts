@@ -1,9 +1,8 @@
 // `sandbox instrument <in.wasm> -o <out.wasm>`: writes the metered module, for inspection and for other engines.
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { instrumentWithReport, ModuleError } from '../module/instrument.ts';
-import { parseBytes, toJson, UsageError } from './args.ts';
+import { parseBytes, parseCommandArgs, toJson, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
 
 export const INSTRUMENT_HELP = `Usage: sandbox instrument <in.wasm> -o <out.wasm> [options]
@@ -20,28 +19,14 @@ Options:
   --json                print a JSON report of what changed`;
 
 export const instrument: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs('instrument', argv, {
         output: { type: 'string', short: 'o' },
         'fuel-only': { type: 'boolean' },
         memory: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox instrument: ${(error as Error).message}\n\n${INSTRUMENT_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${INSTRUMENT_HELP}\n`);
-    return EXIT_OK;
-  }
+        json: { type: 'boolean' }
+      }, INSTRUMENT_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   try {
     if (positionals.length !== 1) throw new UsageError('give exactly one input module');
     if (!values.output && !values.json) throw new UsageError('give -o <out.wasm>, or --json to report only');

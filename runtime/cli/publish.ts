@@ -1,11 +1,10 @@
 // `sandbox publish <topic> <json>`: publishes one MessagePack-encoded message; also how queue commands pick their queue.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { encode } from '../codec.ts';
 import { createQueue } from '../queue/index.ts';
 import type { QueueBackend } from '../queue/types.ts';
 import { loadTopology } from '../swarm/topology.ts';
-import { parseJson, UsageError } from './args.ts';
+import { parseCommandArgs, parseJson, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 
 export const QUEUE_OPTIONS_HELP = `Queue (one of):
@@ -59,22 +58,9 @@ export function reportError(command: string, error: unknown, io: CliIO): number 
 }
 
 export const publish: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...QUEUE_PARSE_OPTIONS, key: { type: 'string' }, header: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox publish: ${(error as Error).message}\n\n${PUBLISH_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${PUBLISH_HELP}\n`);
-    return EXIT_OK;
-  }
+  const parsed = parseCommandArgs('publish', argv, { ...QUEUE_PARSE_OPTIONS, key: { type: 'string' }, header: { type: 'string', multiple: true } }, PUBLISH_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;
   try {
     if (positionals.length !== 2) throw new UsageError('expected <topic> <json>');

@@ -1,12 +1,11 @@
 // `sandbox run <file.wasm>`: runs an agent once and prints its RunResult.
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { EngineChoice, Limits, RunResult } from '../agent/types.ts';
 import { Sandbox } from '../sandbox.ts';
 import { SandboxError } from '../errors.ts';
 import { moduleShape } from '../module/shape.ts';
-import { parseBytes, parseCount, parseJson, readAll, readAllBytes, toJson, UsageError } from './args.ts';
+import { parseBytes, parseCommandArgs, parseCount, parseJson, readAll, readAllBytes, toJson, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 
 export const RUN_HELP = `Usage: sandbox run <file.wasm> [options] [-- program arguments]
@@ -40,16 +39,10 @@ Exit codes: 0 the agent succeeded, 1 the agent failed (trap, limit, error),
             2 usage error or invalid module; a WASI command's own exit code when it exits.`;
 
 export const run: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
   // Everything after `--` belongs to the program, not to us.
   const dashes = argv.indexOf('--');
   const programArgs = dashes >= 0 ? argv.slice(dashes + 1) : [];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: dashes >= 0 ? argv.slice(0, dashes) : argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs('run', dashes >= 0 ? argv.slice(0, dashes) : argv, {
         input: { type: 'string' },
         'input-file': { type: 'string' },
         memory: { type: 'string' },
@@ -59,18 +52,10 @@ export const run: Command = async (argv, io) => {
         engine: { type: 'string' },
         dir: { type: 'string', multiple: true },
         env: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox run: ${(error as Error).message}\n\n${RUN_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${RUN_HELP}\n`);
-    return EXIT_OK;
-  }
+        json: { type: 'boolean' }
+      }, RUN_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   let sandbox: Sandbox | undefined;
   try {
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which agent? give the path of a .wasm file' : `one agent at a time; got ${positionals.join(' ')}`);

@@ -1,7 +1,6 @@
 // `sandbox serve sandbox.yaml`: runs a topology's agents on its queue until SIGINT/SIGTERM, then drains and exits.
 import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { EngineChoice } from '../agent/types.ts';
 import { AuditLog } from '../ops/audit-log.ts';
 import { serveMetrics, SwarmMetrics } from '../ops/metrics.ts';
@@ -10,7 +9,7 @@ import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats } from '../swarm/dispatcher.ts';
 import { startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
-import { parseBytes, parseCount, UsageError } from './args.ts';
+import { parseBytes, parseCommandArgs, parseCount, UsageError } from './args.ts';
 import { ingestWithReport } from './ingest.ts';
 import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
 import { reportError } from './publish.ts';
@@ -70,13 +69,7 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 export const serve: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs('serve', argv, {
         ingest: { type: 'string' },
         topic: { type: 'string', short: 't' },
         key: { type: 'string' },
@@ -87,18 +80,10 @@ export const serve: Command = async (argv, io) => {
         'metrics-port': { type: 'string' },
         'audit-log': { type: 'string' },
         'audit-max-size': { type: 'string' },
-        'audit-keep': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox serve: ${(error as Error).message}\n\n${SERVE_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${SERVE_HELP}\n`);
-    return EXIT_OK;
-  }
+        'audit-keep': { type: 'string' }
+      }, SERVE_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   let swarm: Swarm | undefined;
   let tailSub: Subscription | undefined;
   let queue: QueueBackend | undefined;

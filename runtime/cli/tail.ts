@@ -1,8 +1,7 @@
 // `sandbox tail <pattern>`: prints the messages on matching topics as they arrive, payloads decoded to JSON.
-import { parseArgs } from 'node:util';
 import { decode } from '../codec.ts';
 import type { QueueBackend, QueueMessage, Subscription } from '../queue/types.ts';
-import { parseCount, toJson, UsageError } from './args.ts';
+import { parseCommandArgs, parseCount, toJson, UsageError } from './args.ts';
 import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
 import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
 import { untilAborted } from './serve.ts';
@@ -35,22 +34,9 @@ export function formatMessage(message: Pick<QueueMessage, 'topic' | 'payload' | 
 }
 
 export const tail: Command = async (argv, io) => {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...QUEUE_PARSE_OPTIONS, count: { type: 'string', short: 'n' }, group: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    io.stderr.write(`sandbox tail: ${(error as Error).message}\n\n${TAIL_HELP}\n`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(`${TAIL_HELP}\n`);
-    return EXIT_OK;
-  }
+  const parsed = parseCommandArgs('tail', argv, { ...QUEUE_PARSE_OPTIONS, count: { type: 'string', short: 'n' }, group: { type: 'string' } }, TAIL_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;
   let subscription: Subscription | undefined;
   try {
