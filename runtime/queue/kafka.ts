@@ -417,6 +417,8 @@ export class KafkaQueue implements QueueBackend {
       while (!stopping) {
         try {
           if (stream === undefined) stream = await open();
+          // close() may have come while the stream was opening: it found nothing to close, so stop here.
+          if (stopping) break;
           failures = 0;
           await consumeStream(stream);
         } catch (error) {
@@ -447,6 +449,8 @@ export class KafkaQueue implements QueueBackend {
           await commitNow();
           await stream?.close().catch(onError);
           await loop;
+          // A stream the loop opened after the close above (see the loop) is closed here.
+          await stream?.close().catch(onError);
           await closeConsumer(consumer).catch(onError);
         })();
         return closed;

@@ -36,8 +36,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string };
+  const e = error as { name?: string; code?: string; message?: string; cause?: unknown };
+  // Right after a server restart JetStream may answer "not enabled" (caused by "no responders") for a moment.
+  if (e.cause !== undefined && e.cause !== error && isTransient(e.cause)) return true;
   const text = `${e.name ?? ''} ${e.code ?? ''} ${e.message ?? ''}`.toLowerCase();
+  if (/jetstreamnotenabled|jetstream not enabled/.test(text)) return true;
   return /timeout|no responders|503|disconnect|connection|closed|reconnect/.test(text) && !/draining/.test(text);
 }
 
@@ -266,7 +269,8 @@ export class NatsQueue implements QueueBackend {
     // Handlers still draining may publish (their outputs); only publishes after the drain are refused.
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.closed = true;
-    if (!this.nc.isClosed()) await this.nc.drain();
+    // Draining needs the server; while it is unreachable the client would reconnect forever, holding the process.
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
 }
 

@@ -36,9 +36,12 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
   let dispatcher: Dispatcher | undefined;
   const stop = async (): Promise<void> => {
     // Order matters: runs in flight still publish their events, so the queue closes after them, the sandbox last.
-    await dispatcher?.stop();
-    if (ownsQueue) await queue.close();
-    await sandbox?.close();
+    try {
+      await dispatcher?.stop();
+      if (ownsQueue) await queue.close();
+    } finally {
+      await sandbox?.close();
+    }
   };
   try {
     sandbox = new Sandbox({ engine: options.engine ?? 'auto', workers: options.workers ?? Math.max(1, Math.min(availableParallelism(), totalConcurrency)) });
