@@ -9,7 +9,7 @@ interface Entry {
 }
 
 const COMMANDS: Record<string, Entry> = {
-  run: { summary: 'run an agent once: sandbox run <file.wasm> --input <json>', load: async () => run },
+  run: { summary: 'run an agent or a WASI command once: sandbox run <file.wasm> --input <json>', load: async () => run },
   instrument: {
     summary: 'write the fuel-metered module: sandbox instrument <in.wasm> -o <out.wasm>',
     load: async () => (await import('./instrument.ts')).instrument,
@@ -72,7 +72,8 @@ Commands:
 ${lines.join('\n')}
 
 Run 'sandbox <command> --help' for a command's options.
-Docs: docs/abi.md (guest ABI), docs/fuel.md (metering).`;
+Docs: docs/abi.md (guest ABI), docs/fuel.md (metering), docs/wasi.md, docs/topology.md (serve),
+docs/queue.md, docs/graph.md, docs/operations.md (metrics, audit).`;
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
