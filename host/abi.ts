@@ -11,22 +11,6 @@ export const GUEST_EXPORTS = {
   init: 'sandbox_init',
 } as const;
 
-/** Globals and functions the instrumenter adds (docs/fuel.md). */
-export const METER_EXPORTS = {
-  fuel: '__sandbox_fuel',
-  depth: '__sandbox_depth',
-  flags: '__sandbox_flags',
-  start: '__sandbox_start',
-  globalPrefix: '__sandbox_global_',
-} as const;
-
-/** Bits of `__sandbox_flags`, set by instrumented code just before it traps or when memory.grow fails. */
-export const METER_FLAGS = {
-  outOfFuel: 1,
-  stackOverflow: 2,
-  growFailed: 4,
-} as const;
-
 export const IMPORT_MODULE = 'sandbox';
 
 /** Status codes returned by host imports. They never throw into the guest. */

@@ -1,5 +1,6 @@
 // One instantiated agent and one run of it, on any WebAssembly-shaped engine: the code a worker runs.
-import { GUEST_EXPORTS, IMPORT_MODULE, METER_EXPORTS, METER_FLAGS, ABI_VERSION } from '../../host/abi.ts';
+import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
+import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
@@ -291,7 +292,7 @@ export class Guest {
     }
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof this.wa.RuntimeError) {
-      if (flags & METER_FLAGS.growFailed || this.memoryFull()) {
+      if (flags & METER_FLAGS.memoryGrowFailed || this.memoryFull()) {
         return this.outcome('out-of-memory', { message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}` });
       }
       if (violation !== null) return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
