@@ -80,12 +80,7 @@ export class Sandbox {
    * SANDBOX_INVALID_MODULE, or SANDBOX_AGENT_INIT_FAILED (the error's `result` holds the RunResult).
    */
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
-    this.assertOpen();
-    const limits = resolveLimits(this.options.limits, options.limits);
-    const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
-    const bytes = typeof source === 'string' ? await readModule(source) : source;
-    const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : 'agent');
-    const hash = createHash('sha256').update(bytes).digest('hex');
+    const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
     const state = options.state ?? 'keep';
@@ -122,12 +117,7 @@ export class Sandbox {
    * status 'ok', another code 'exited' (`exitCode`); `stdout` and `stderr` hold what it wrote.
    */
   async runCommand(source: string | Uint8Array, options: CommandOptions = {}): Promise<RunResult> {
-    this.assertOpen();
-    const limits = resolveLimits(this.options.limits, options.limits);
-    const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
-    const bytes = typeof source === 'string' ? await readModule(source) : source;
-    const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : 'command');
-    const hash = createHash('sha256').update(bytes).digest('hex');
+    const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'command');
     const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : options.stdin;
     return host.command({
@@ -157,6 +147,17 @@ export class Sandbox {
   /** Workers replaced after a timeout or a crash, over the sandbox's life. */
   get workerRestarts(): number {
     return this.hosts.reduce((n, h) => n + h.restarts, 0);
+  }
+
+  /** What loading and running commands share: the checked limits, the engine, the bytes, a name, their hash. */
+  private async resolve(source: string | Uint8Array, options: Omit<LoadOptions, 'state'>, fallbackName: string) {
+    this.assertOpen();
+    const limits = resolveLimits(this.options.limits, options.limits);
+    const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
+    const bytes = typeof source === 'string' ? await readModule(source) : source;
+    const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    return { limits, engine, bytes, name, hash };
   }
 
   private assertOpen(): void {
