@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
+import { MSGPACK_ROUND_TRIPS } from '../support/msgpack-cases.ts';
 import type { Agent } from '../../runtime/index.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -39,32 +40,7 @@ describe('rust sdk: echo-rust', () => {
 
   // Each case hits a different wire format on the way in and must be re-encoded to the same value.
   const roundTrips: Array<[string, unknown]> = [
-    ['nil', null],
-    ['true', true],
-    ['false', false],
-    ['positive fixint', 127],
-    ['uint8', 200],
-    ['uint16', 65535],
-    ['uint32', 4294967295],
-    ['negative fixint', -32],
-    ['int8', -100],
-    ['int16', -30000],
-    ['int32', -2147483648],
-    ['uint64 above 2^63', 2n ** 64n - 1n],
-    ['int64 minimum', -(2n ** 63n)],
-    ['float64', -1234.5678],
-    ['float64 holding a big integer', 2 ** 40],
-    ['fixstr', 'héllo ✓'],
-    ['str8', 'x'.repeat(200)],
-    ['str16', 'y'.repeat(1000)],
-    ['str32', 'z'.repeat(70_000)],
-    ['bin8', new Uint8Array([0, 1, 2, 255])],
-    ['bin16', new Uint8Array(300).map((_, i) => i & 0xff)],
-    ['fixarray', [1, 'two', [3, [4]]]],
-    ['array16', Array.from({ length: 40 }, (_, i) => i * 1000)],
-    ['fixmap', { a: 1, b: { c: [true, null] } }],
-    ['map16', Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))],
-    ['timestamp ext', new Date(1_700_000_000_123)],
+    ...MSGPACK_ROUND_TRIPS,
     ['nesting within the limit', nested(200)],
   ];
 
