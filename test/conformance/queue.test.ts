@@ -3,28 +3,17 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
 import { createQueue, parseQueueUrl } from '../../runtime/queue/index.ts';
 import { importOptional } from '../../runtime/queue/optional.ts';
-import { INSTALL_COMMAND, missingReason, startService, stop, type ServiceInfo, type ServiceKind, type ServiceSlot } from '../support/services.ts';
+import { stop, type ServiceInfo, type ServiceKind, type ServiceSlot, skipReason, serviceSlot } from '../support/services.ts';
 import { defineQueueCases } from './queue.cases.ts';
 
 // The global setup (test/support/global-setup.ts) starts the servers once per run; without it this file starts its own.
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
 const ownServers: ServiceInfo[] = [];
-async function slot(kind: ServiceKind): Promise<ServiceSlot> {
-  if (provided !== undefined) return provided[kind];
-  const reason = missingReason(kind);
-  if (reason !== undefined) {
-    if (process.env.CI === 'true') throw new Error(`CI requires ${kind}: ${reason}`);
-    return { missing: `${reason}; install with \`${INSTALL_COMMAND}\`` };
-  }
-  const info = await startService(kind);
-  ownServers.push(info);
-  return { info };
-}
+const slot = (kind: ServiceKind) => serviceSlot(kind, provided, ownServers);
 if (provided === undefined && process.env.CI === 'true') {
   // Fail before starting anything, so a missing server does not leave the other one half-started.
   for (const kind of ['nats', 'kafka'] as const) {
-    const reason = missingReason(kind);
-    if (reason !== undefined) throw new Error(`CI requires ${kind}: ${reason}`);
+    skipReason(kind);
   }
 }
 const [nats, kafka] = await Promise.all([slot('nats'), slot('kafka')]);

@@ -7,22 +7,12 @@ import { decode, encode } from '../../runtime/codec.ts';
 import { createQueue, DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/index.ts';
 import { SOURCE_AGENT_HEADER } from '../../runtime/swarm/dispatcher.ts';
 import { echoTopology, IdCounter, sleep, startServe, summary, waitFor, type ServeProcess } from '../support/serve-process.ts';
-import { INSTALL_COMMAND, missingReason, startService, stop, type ServiceInfo, type ServiceKind, type ServiceSlot } from '../support/services.ts';
+import { stop, type ServiceInfo, type ServiceKind, type ServiceSlot, serviceSlot } from '../support/services.ts';
 
 // The global setup starts the servers once per run; without it (a lone run of this file) it starts its own.
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
 const ownServers: ServiceInfo[] = [];
-async function slot(kind: ServiceKind): Promise<ServiceSlot> {
-  if (provided !== undefined) return provided[kind];
-  const reason = missingReason(kind);
-  if (reason !== undefined) {
-    if (process.env.CI === 'true') throw new Error(`CI requires ${kind}: ${reason}`);
-    return { missing: `${reason}; install with \`${INSTALL_COMMAND}\`` };
-  }
-  const info = await startService(kind);
-  ownServers.push(info);
-  return { info };
-}
+const slot = (kind: ServiceKind) => serviceSlot(kind, provided, ownServers);
 const slots = { nats: await slot('nats'), kafka: await slot('kafka') };
 const children: ServeProcess[] = [];
 const queues: QueueBackend[] = [];

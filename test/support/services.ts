@@ -260,3 +260,24 @@ export function startService(kind: ServiceKind): Promise<ServiceInfo> {
 
 /** What the queue tests see: a running server, or why there is none. */
 export type ServiceSlot = { info: ServiceInfo; missing?: undefined } | { info?: undefined; missing: string };
+
+/**
+ * Why the tests of `kind` skip here (with the install command), or undefined when its server is installed. In
+ * CI (CI=true) a missing server is an error instead: the run must not pass by skipping.
+ */
+export function skipReason(kind: ServiceKind): string | undefined {
+  const reason = missingReason(kind);
+  if (reason === undefined) return undefined;
+  if (process.env.CI === 'true') throw new Error(`CI requires ${kind}: ${reason}; install with \`${INSTALL_COMMAND}\``);
+  return `${reason}; install with \`${INSTALL_COMMAND}\``;
+}
+
+/** A server for one test file: the global setup's when it ran, else one of its own, recorded in `started` to stop. */
+export async function serviceSlot(kind: ServiceKind, provided: Record<ServiceKind, ServiceSlot> | undefined, started: ServiceInfo[]): Promise<ServiceSlot> {
+  if (provided !== undefined) return provided[kind];
+  const missing = skipReason(kind);
+  if (missing !== undefined) return { missing };
+  const info = await startService(kind);
+  started.push(info);
+  return { info };
+}
