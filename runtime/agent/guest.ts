@@ -197,9 +197,7 @@ export class Guest {
 
   /** Handles one message (MessagePack bytes). Never throws for anything the guest does. */
   run(input: Uint8Array): GuestOutcome {
-    if (input.length > this.limits.inputBytes) {
-      return this.outcome('invalid-input', { message: `input of ${input.length} bytes exceeds the input limit of ${this.limits.inputBytes} bytes` });
-    }
+    // The input limit is checked by Agent.runEncoded before the bytes leave the host thread.
     const outcome = this.runInput(input);
     if (!this.poisoned) this.reset();
     return outcome;
