@@ -10,7 +10,11 @@ export type SandboxErrorCode =
   | 'SANDBOX_MISSING_DEPENDENCY'
   | 'SANDBOX_CONNECTION'
   | 'SANDBOX_PROTOCOL'
-  | 'SANDBOX_TIMEOUT';
+  | 'SANDBOX_TIMEOUT'
+  | 'SANDBOX_STATE_MISMATCH'
+  | 'SANDBOX_STATE_CORRUPT'
+  | 'SANDBOX_STORE_BUSY'
+  | 'SANDBOX_STORE';
 
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;

@@ -1,5 +1,5 @@
 // The package's public API: everything a user imports from 'wasm-agent-sandbox' is named here.
-export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions } from './sandbox.ts';
+export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
 export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';

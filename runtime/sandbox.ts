@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
+import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
 import { createGraphHandler, type GraphHandler, type GraphSource } from './agent/graph-handler.ts';
 import { resolveLimits } from './agent/limits.ts';
@@ -11,7 +11,11 @@ import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
 import { WorkerHost } from './engine/worker-host.ts';
+import type { ResidencyCounts } from './hibernation/hibernator.ts';
+import { readStateImage } from './hibernation/state-image.ts';
+import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
 import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
+import { componentRequest } from './component/request.ts';
 
 export interface SandboxOptions {
   /** 'auto' (default) picks V8's WebAssembly when it exists and the TypeScript emulator otherwise. */
@@ -26,7 +30,30 @@ export interface SandboxOptions {
    * answers E_UNAVAILABLE.
    */
   graph?: GraphSource;
+  /**
+   * Hibernation of stateful agents (state 'keep'): past `maxResident` live instances, or idle past `idleMs`, an
+   * agent's state goes to an embedded store in `store` (a directory) and its instance is reused; its next message
+   * wakes it. Agents loaded with a `key` continue from their stored state in the next process.
+   */
+  hibernation?: HibernationOptions;
 }
+
+export interface HibernationOptions {
+  /** Directory of the store (created if missing). One sandbox process uses a store at a time. */
+  store: string;
+  /** Live agent instances in this sandbox, over all workers (default 8192; V8 allows ~13k memories per process). */
+  maxResident?: number;
+  /** An agent idle this long hibernates (default 60000; 0 = only the resident cap hibernates agents). */
+  idleMs?: number;
+  /**
+   * How often changed resident agents' states are written (default 1000; 0 = only when they hibernate). A worker
+   * replaced after a timeout wakes its agents from these checkpoints; so does a process that was killed.
+   */
+  checkpointMs?: number;
+}
+
+/** Stateful agents in a sandbox with hibernation: how many hold an instance, how many sleep in the store. */
+export type Residency = ResidencyCounts;
 
 export interface LoadOptions {
   limits?: Partial<Limits>;
@@ -39,6 +66,12 @@ export interface LoadOptions {
    * copy rather than by instantiating again (stateless agents; no run can see another's data).
    */
   state?: 'keep' | 'reset';
+  /**
+   * With hibernation: the name of the agent's state in the store. Loading an agent with a key whose state is
+   * stored continues from it (same module only: another module's state is SANDBOX_STATE_MISMATCH). Without a key
+   * the state lasts as long as the agent.
+   */
+  key?: string;
 }
 
 /** A WASI preview 1 command: arguments, environment, stdin and the host directories it may see. */
@@ -61,6 +94,10 @@ export class Sandbox {
   private readonly options: SandboxOptions;
   private closed = false;
   private readonly graph: GraphHandler | undefined;
+  /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
+  private readonly hibernation: { path: string; store: Promise<StateStore>; keys: Set<string>; unlock: () => void; prefix: string } | undefined;
+  /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
+  private readonly hashes = new WeakMap<Uint8Array, string>();
 
   constructor(options: SandboxOptions = {}) {
     this.options = options;
@@ -72,7 +109,17 @@ export class Sandbox {
     resolveLimits(options.limits);
     this.graph = options.graph === undefined ? undefined : createGraphHandler(options.graph);
     const graph = this.graph;
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request))));
+    const settings = options.hibernation && hibernationSettings(options.hibernation, workers);
+    if (settings) {
+      const unlock = lockStore(settings.path);
+      const store = StateStore.open(settings.path).then(async (s) => {
+        await s.removePrefix(ANONYMOUS_PREFIX); // left by a process that died; the lock says none is alive
+        return s;
+      });
+      store.catch(() => {}); // reported by the first load
+      this.hibernation = { path: settings.path, store, keys: new Set(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+    }
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
   }
 
   /**
@@ -85,15 +132,85 @@ export class Sandbox {
     const agentId = nextAgentId++;
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
+    if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
+    }
     const reset = state === 'reset';
-    const result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    let release = () => {};
+    let result: RunResult;
+    if (this.hibernation && !reset) {
+      const stateKey = await this.claimStateKey(options.key, agentId, hash);
+      const keys = this.hibernation.keys;
+      release = () => keys.delete(stateKey);
+      const spec = { agentId, key: preparationKey(hash, limits, true), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+      result = await host.loadSleepy(spec);
+    } else {
+      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    }
     if (result.status !== 'ok') {
+      release();
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, Object.freeze(limits), host, (a) => this.agents.delete(a));
+    const agent = new Agent(agentId, name, engine, Object.freeze(limits), host, (a) => {
+      this.agents.delete(a);
+      release();
+    });
     this.agents.add(agent);
     return agent;
+  }
+
+  /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */
+  private async claimStateKey(key: string | undefined, agentId: number, hash: string): Promise<string> {
+    const hibernation = this.hibernation!;
+    let store: StateStore;
+    try {
+      store = await hibernation.store;
+    } catch (error) {
+      throw error instanceof SandboxError ? error : new SandboxError('SANDBOX_STORE', (error as Error).message, { cause: error });
+    }
+    if (key === undefined) return `${hibernation.prefix}${agentId}`;
+    if (typeof key !== 'string' || key.length === 0 || key.length > 400 || key.startsWith('~')) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `key must be a non-empty string of at most 400 characters not starting with '~', got ${JSON.stringify(key)}`);
+    }
+    if (hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `an agent with key ${JSON.stringify(key)} is already loaded in this sandbox`);
+    const stored = store.get(key);
+    if (stored !== undefined) {
+      const { moduleHash } = readStateImage(stored);
+      if (moduleHash !== hash) {
+        throw new SandboxError(
+          'SANDBOX_STATE_MISMATCH',
+          `the stored state of ${JSON.stringify(key)} belongs to module ${moduleHash.slice(0, 12)}…, not to this one (${hash.slice(0, 12)}…); load that module, or drop the state with sandbox.forget(${JSON.stringify(key)})`,
+        );
+      }
+    }
+    hibernation.keys.add(key);
+    return key;
+  }
+
+  /** Deletes an agent's stored state (hibernation). Not while an agent with that key is loaded. */
+  async forget(key: string): Promise<boolean> {
+    this.assertOpen();
+    if (!this.hibernation) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'forget needs the sandbox option `hibernation`');
+    if (this.hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `the agent with key ${JSON.stringify(key)} is loaded; close it first`);
+    return (await this.hibernation.store).remove(key);
+  }
+
+  /** Stateful agents with hibernation: resident, hibernated, wakes and writes so far (as of each worker's last answer). */
+  residency(): Residency {
+    const total: Residency = { resident: 0, hibernated: 0, wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0 };
+    for (const host of this.hosts) {
+      const r = host.residency;
+      if (r === null) continue;
+      total.resident += r.resident;
+      total.hibernated += r.hibernated;
+      total.wakes += r.wakes;
+      total.hibernations += r.hibernations;
+      total.checkpoints += r.checkpoints;
+      total.storeErrors += r.storeErrors;
+      total.writeMs += r.writeMs;
+    }
+    return total;
   }
 
   /** Loads, runs once and unloads. Every failure of the module or the agent comes back as a RunResult. */
@@ -135,6 +252,19 @@ export class Sandbox {
     });
   }
 
+  /**
+   * Runs a WebAssembly component of world `agent` (wit/agent.wit, docs/components.md) once with `input`, its core
+   * modules instrumented like any agent's. Every failure of the component comes back as a RunResult; bytes that
+   * are not a component of that world are status 'invalid-module'.
+   */
+  async runComponent(source: string | Uint8Array, input: unknown, options: Omit<LoadOptions, 'state'> = {}): Promise<RunResult> {
+    const { limits, engine, bytes, hash } = await this.resolve(source, options, 'component');
+    const request = await componentRequest(bytes, hash, input, limits, engine);
+    if ('status' in request) return request;
+    const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    return host.component(request);
+  }
+
   /** Stops every worker. Runs still in flight resolve with status 'crashed'. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -142,6 +272,15 @@ export class Sandbox {
     this.agents.clear();
     await Promise.all(this.hosts.map((h) => h.close()));
     await this.graph?.close();
+    if (this.hibernation) {
+      const store = await this.hibernation.store.catch(() => null);
+      if (store) {
+        await store.removePrefix(this.hibernation.prefix);
+        await store.flushed();
+        await store.close();
+      }
+      this.hibernation.unlock();
+    }
   }
 
   /** Workers replaced after a timeout or a crash, over the sandbox's life. */
@@ -156,13 +295,27 @@ export class Sandbox {
     const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
     const bytes = typeof source === 'string' ? await readModule(source) : source;
     const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
-    const hash = createHash('sha256').update(bytes).digest('hex');
+    let hash = this.hashes.get(bytes);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(bytes).digest('hex');
+      this.hashes.set(bytes, hash);
+    }
     return { limits, engine, bytes, name, hash };
   }
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the sandbox is closed');
   }
+}
+
+function hibernationSettings(options: HibernationOptions, workers: number) {
+  const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000 } = options;
+  if (typeof store !== 'string' || store.length === 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'hibernation.store must be a directory path');
+  for (const [name, value] of [['maxResident', maxResident], ['idleMs', idleMs], ['checkpointMs', checkpointMs]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `hibernation.${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  if (maxResident < workers) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `hibernation.maxResident must be at least the number of workers (${workers}), got ${maxResident}`);
+  return { path: resolvePath(store), maxResident: Math.floor(maxResident / workers), idleMs, checkpointMs };
 }
 
 async function readModule(path: string): Promise<Uint8Array> {

@@ -7,8 +7,11 @@
 //   agents/<name>/main.rs          Rust WASI command (wasm32-wasi)                               -> agents/build/<name>.wasm
 //   fixtures/<name>.wat            hostile / edge-case module, compiled with jco's `parse`        -> fixtures/build/<name>.wasm
 //   fixtures/<name>.bin.mjs        a module that is not valid WAT (garbage, truncated): the script's default export returns the bytes
+//   components/<name>.wat          core module of a component agent; jco's `parse`, `componentEmbed` (wit/agent.wit, the
+//                                  world named by a `;; world: <name>` line, default `agent`) and `componentNew`
+//                                                                                                 -> components/build/<name>.wasm
 //
-// Usage: npm run build:agents [-- --only as|rust|wat] [-- name ...]
+// Usage: npm run build:agents [-- --only as|rust|wat|components] [-- name ...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const agentsOut = join(root, 'agents', 'build');
 const fixturesOut = join(root, 'fixtures', 'build');
+const componentsOut = join(root, 'components', 'build');
 
 const args = process.argv.slice(2);
 const onlyIndex = args.indexOf('--only');
@@ -151,10 +155,45 @@ async function buildFixtures() {
   }
 }
 
+/**
+ * A component from a hand-written core module: `componentEmbed` attaches the world's types (as a custom section),
+ * `componentNew` wraps the module into a component, adding the shim modules its imports need.
+ */
+async function buildComponents() {
+  const dir = join(root, 'components');
+  if (!existsSync(dir)) return;
+  const todo = readdirSync(dir).filter((f) => f.endsWith('.wat')).map((f) => f.slice(0, -4)).filter(wanted);
+  if (todo.length === 0) return;
+  let jco;
+  try {
+    jco = await import('@bytecodealliance/jco');
+  } catch (error) {
+    fail('components', `@bytecodealliance/jco is not installed (${error.message}); run \`npm install\``);
+    return;
+  }
+  // As a string: jco's `embed --wit <path>` cannot see files from inside its own WebAssembly (docs/components.md).
+  const witSource = readFileSync(join(root, 'wit', 'agent.wit'), 'utf8');
+  mkdirSync(componentsOut, { recursive: true });
+  for (const name of todo) {
+    const out = join(componentsOut, `${name}.wasm`);
+    try {
+      const wat = readFileSync(join(dir, `${name}.wat`), 'utf8');
+      const world = /^;;\s*world:\s*([a-z][a-z0-9-]*)/m.exec(wat)?.[1] ?? 'agent';
+      const core = await jco.parse(wat);
+      const embedded = await jco.componentEmbed({ binary: core, witSource, world, stringEncoding: 'utf8' });
+      writeFileSync(out, await jco.componentNew(embedded));
+      built.push(out);
+    } catch (error) {
+      fail(`components/${name}.wat`, error.message);
+    }
+  }
+}
+
 mkdirSync(agentsOut, { recursive: true });
 if (!only || only === 'as') await buildAssemblyScript();
 if (!only || only === 'rust') buildRust();
 if (!only || only === 'wat') await buildFixtures();
+if (!only || only === 'components') await buildComponents();
 
 for (const file of built) console.log(`built ${file.slice(root.length + 1)}`);
 if (failures.length > 0) {

@@ -45,6 +45,28 @@ interface MutableGlobal {
   value: number | bigint;
 }
 
+interface Snapshot {
+  memory: Uint8Array;
+  globals: (number | bigint)[];
+}
+
+/** An agent's whole state between runs: its linear memory and its mutable globals (numbers; i64 as bigint). */
+export interface GuestState {
+  memory: Uint8Array;
+  globals: (number | bigint)[];
+}
+
+export interface GuestOptions {
+  graph?: GraphBridge | undefined;
+  /** Snapshot after initialisation and restore after every run (stateless agents). */
+  reset?: boolean;
+  wasi?: WasiHost;
+  /** Keep the state instantiation left, before the start function, so `reinitialize` can make it a new agent. */
+  keepInitial?: boolean;
+  /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
+  untrackedState?: boolean;
+}
+
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
   let module: WebAssembly.Module;
@@ -95,16 +117,24 @@ export class Guest {
   /** Set when a run ended in a state the guest's own code cannot be trusted to have left consistent. */
   poisoned = false;
   /** For stateless agents: memory and mutable globals right after initialisation, restored after every run. */
-  private snapshot: { memory: Uint8Array; globals: [MutableGlobal, number | bigint][] } | null = null;
+  private snapshot: Snapshot | null = null;
+  /** Memory and globals as instantiation left them, before the start function: lets the instance become a new agent. */
+  private initial: Snapshot | null = null;
+  /** The instrumenter's exported mutable globals (`exportGlobals`), in export order: with memory, the whole state. */
+  private readonly stateGlobals: MutableGlobal[] = [];
+  /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
+  private readonly untrackedState: boolean;
 
   private constructor(
     private readonly wa: WasmNamespace,
     module: WebAssembly.Module,
-    private readonly limits: Limits,
+    private limits: Limits,
     private readonly engine: EngineName,
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
+    untrackedState: boolean,
   ) {
+    this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
     const ctx = () => this.ctx;
     const charge = (fuel: number) => {
@@ -129,70 +159,134 @@ export class Guest {
     this.fuel = this.exports[METER_EXPORTS.fuel] as MutableGlobal | undefined;
     this.depth = this.exports[METER_EXPORTS.depth] as MutableGlobal | undefined;
     this.flags = this.exports[METER_EXPORTS.flags] as MutableGlobal | undefined;
+    for (const [name, value] of Object.entries(this.exports)) {
+      if (name.startsWith(METER_EXPORTS.globalPrefix)) this.stateGlobals.push(value as MutableGlobal);
+    }
   }
 
   /**
    * Instantiates the module and initialises it (its start function, then `sandbox_init`) under the run limits.
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
-  static create(
-    wa: WasmNamespace,
-    module: WebAssembly.Module,
-    limits: Limits,
-    engine: EngineName,
-    options: { graph?: GraphBridge | undefined; reset?: boolean; wasi?: WasiHost } = {},
-  ): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi);
-    const init = guest.call(() => {
-      const start = guest.exports[METER_EXPORTS.start] as Fn | undefined;
+  static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
+    if (options.keepInitial) guest.initial = guest.capture();
+    const init = guest.initialize();
+    if (init.status !== 'ok') return init;
+    if (options.reset) guest.snapshot = guest.capture();
+    return guest;
+  }
+
+  /** Runs the start function, checks the ABI version and calls `sandbox_init`, under the run limits. */
+  private initialize(): GuestOutcome {
+    const init = this.call(() => {
+      const start = this.exports[METER_EXPORTS.start] as Fn | undefined;
       if (start) {
-        guest.resetDepth();
+        this.resetDepth();
         start();
       }
-      if (guest.wasi) return 0; // a command has no ABI version or init; its work starts at _start
-      guest.resetDepth();
-      const version = (guest.exports[GUEST_EXPORTS.abiVersion] as Fn)();
+      if (this.wasi) return 0; // a command has no ABI version or init; its work starts at _start
+      this.resetDepth();
+      const version = (this.exports[GUEST_EXPORTS.abiVersion] as Fn)();
       if (version !== ABI_VERSION) {
         throw new InvalidModule(`the module speaks guest ABI version ${String(version)}; this host speaks version ${ABI_VERSION}`);
       }
-      const init = guest.exports[GUEST_EXPORTS.init] as Fn | undefined;
+      const init = this.exports[GUEST_EXPORTS.init] as Fn | undefined;
       if (typeof init === 'function') {
-        guest.resetDepth();
+        this.resetDepth();
         init();
       }
       return 0;
     });
-    if (init.status !== 'ok') {
-      init.message = `initialisation failed: ${init.message ?? init.status}`;
-      return init;
-    }
-    if (options.reset) guest.takeSnapshot();
-    return guest;
+    if (init.status !== 'ok') init.message = `initialisation failed: ${init.message ?? init.status}`;
+    return init;
   }
 
   /**
-   * Copies memory and the mutable globals (exported by the instrumenter's `exportGlobals`) as they are now.
-   * Restoring them is the instance's state exactly, at the cost of one memory copy, without instantiating.
+   * Whether this instance can be handed another agent's state (or a fresh one): nothing trapped half-way, memory
+   * not grown past the initial image (it cannot shrink), and no state outside memory and globals.
    */
-  private takeSnapshot(): void {
-    const globals: [MutableGlobal, number | bigint][] = [];
-    for (const [name, value] of Object.entries(this.exports)) {
-      if (name.startsWith(METER_EXPORTS.globalPrefix)) globals.push([value as MutableGlobal, (value as MutableGlobal).value]);
-    }
-    this.snapshot = { memory: new Uint8Array(this.memory.memory!.buffer).slice(), globals };
+  get reusable(): boolean {
+    return !this.poisoned && !this.untrackedState && this.initial !== null && this.memory.byteLength === this.initial.memory.length;
   }
 
-  /** Puts the instance back to its snapshot; a memory that grew cannot shrink, so that instance is replaced instead. */
+  /** Turns a reusable instance into a new agent: back to the state of instantiation, then initialised again. */
+  reinitialize(): GuestOutcome {
+    this.restore(this.initial!);
+    return this.initialize();
+  }
+
+  /** The agent's state now: a view of memory (valid until the next run) and the globals' values. */
+  captureState(): GuestState {
+    return { memory: new Uint8Array(this.memory.memory!.buffer), globals: this.stateGlobals.map((g) => g.value) };
+  }
+
+  /**
+   * Hands the instance to an agent with its own limits (fuel, output, events; the memory and table caps are part
+   * of the compiled module, so the same prepared module means the same caps).
+   */
+  useLimits(limits: Limits): void {
+    this.limits = limits;
+    this.ctx.limits = limits;
+  }
+
+  /** Memory as instantiation left it (with `keepInitial`): the image hibernated states are stored against. */
+  get initialImage(): Uint8Array | null {
+    return this.initial?.memory ?? null;
+  }
+
+  get memoryLimit(): number {
+    return this.limits.memoryBytes;
+  }
+
+  /** The number of mutable globals a state of this module carries. */
+  get globalCount(): number {
+    return this.stateGlobals.length;
+  }
+
+  /**
+   * Makes `memoryBytes` the memory's size (growing it; it never shrinks) and hands the memory to `fill`, then sets
+   * the globals. Returns false when the memory cannot be brought to that size (larger than the instance's maximum,
+   * or already larger).
+   */
+  restoreState(memoryBytes: number, fill: (memory: Uint8Array) => void, globals: (number | bigint)[]): boolean {
+    const memory = this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory;
+    const current = memory.buffer.byteLength;
+    if (memoryBytes < current || globals.length !== this.stateGlobals.length) return false;
+    if (memoryBytes > current) {
+      try {
+        memory.grow((memoryBytes - current) / 65536);
+      } catch {
+        return false;
+      }
+    }
+    fill(new Uint8Array(memory.buffer));
+    for (let i = 0; i < globals.length; i++) this.stateGlobals[i]!.value = globals[i]!;
+    this.poisoned = false;
+    return true;
+  }
+
+  private capture(): Snapshot {
+    return { memory: new Uint8Array(this.memory.memory!.buffer).slice(), globals: this.stateGlobals.map((g) => g.value) };
+  }
+
+  private restore(snapshot: Snapshot): void {
+    new Uint8Array(this.memory.memory!.buffer).set(snapshot.memory);
+    for (let i = 0; i < snapshot.globals.length; i++) this.stateGlobals[i]!.value = snapshot.globals[i]!;
+  }
+
+  /**
+   * Puts a stateless agent back to its post-initialisation snapshot in one memory copy. A memory that grew cannot
+   * shrink, and a module that changes tables keeps that change: those instances are replaced instead.
+   */
   reset(): void {
     const snapshot = this.snapshot;
     if (snapshot === null) return;
-    const buffer = this.memory.memory!.buffer;
-    if (buffer.byteLength !== snapshot.memory.length) {
+    if (this.untrackedState || this.memory.byteLength !== snapshot.memory.length) {
       this.poisoned = true;
       return;
     }
-    new Uint8Array(buffer).set(snapshot.memory);
-    for (const [global, value] of snapshot.globals) global.value = value;
+    this.restore(snapshot);
   }
 
   /** Handles one message (MessagePack bytes). Never throws for anything the guest does. */

@@ -1,5 +1,5 @@
 // Turns an agent's bytes into the module that actually runs: metered for fuel and stack depth, memory clamped.
-import { instrument, ModuleError, type InstrumentOptions } from '../module/instrument.ts';
+import { instrumentWithReport, ModuleError, type InstrumentOptions } from '../module/instrument.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { InvalidModule } from './guest.ts';
 import type { Limits } from './types.ts';
@@ -23,8 +23,17 @@ export function preparationKey(hash: string, limits: Limits, reset: boolean): st
 }
 
 export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespace, reset = false): Uint8Array {
+  return prepareModuleWithFacts(bytes, limits, wa, reset).bytes;
+}
+
+/**
+ * Like prepareModule, and tells whether the module can change state that a snapshot of memory and globals does not
+ * hold (tables, dropped segments): such an agent cannot be reset or hibernated by restoring a snapshot.
+ */
+export function prepareModuleWithFacts(bytes: Uint8Array, limits: Limits, wa: WasmNamespace, reset = false): { bytes: Uint8Array; untrackedState: boolean } {
   try {
-    return instrument(bytes, { ...instrumentOptions(limits, reset), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
+    const { bytes: prepared, report } = instrumentWithReport(bytes, { ...instrumentOptions(limits, reset), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
+    return { bytes: prepared, untrackedState: report.untrackedStateSites > 0 };
   } catch (error) {
     if (!(error instanceof ModuleError)) throw error;
     if (error.code === 'INVALID') throw new InvalidModule(`not a valid WebAssembly module: ${compileErrorOf(bytes, wa) ?? error.message}`);

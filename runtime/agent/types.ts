@@ -56,6 +56,8 @@ export interface RunResult {
   exitCode?: number;
   stdout?: Uint8Array;
   stderr?: Uint8Array;
+  /** Set when the agent was hibernated and woke for this run: milliseconds spent restoring it (part of durationMs). */
+  wakeMs?: number;
 }
 
 export interface Limits {

@@ -12,7 +12,9 @@ export const RUN_HELP = `Usage: sandbox run <file.wasm> [options] [-- program ar
 
 Runs an agent once with one input and prints what it produced. A WASI command (a module that imports
 wasi_snapshot_preview1 and exports _start) runs as a program instead: stdin, stdout and stderr pass
-through, arguments after -- reach it, and the exit code is the program's.
+through, arguments after -- reach it, and the exit code is the program's. A WebAssembly component of
+world \`agent\` (wit/agent.wit, docs/components.md) runs like an agent, its core modules under the same limits;
+components need WebAssembly in this process for jco's transpiler (not node --jitless).
 
 Input (MessagePack-encoded for the agent), one of:
   --input <json>          the input as JSON
@@ -74,17 +76,17 @@ export const run: Command = async (argv, io) => {
       throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${positionals[0]} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; build the example agents with \`npm run build:agents\`)`);
     }
     const shape = moduleShape(bytes);
-    if (shape === 'component') {
-      throw new UsageError(`${positionals[0]} is a WebAssembly component; components are not supported yet (run a core module: an agent or a WASI command)`);
-    }
     if (shape === 'wasi-command') {
       sandbox = new Sandbox({ engine, workers: 1 });
       return await runCommand(sandbox, file, bytes, { limits, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);
     }
-    if (programArgs.length > 0 || values.dir || values.env) throw new UsageError('--dir, --env and arguments after -- are for WASI commands; this module is an agent');
+    const what = shape === 'component' ? 'this file is a component agent' : 'this module is an agent';
+    if (programArgs.length > 0 || values.dir || values.env) throw new UsageError(`--dir, --env and arguments after -- are for WASI commands; ${what}`);
     const input = await readInput(values.input, values['input-file'], io);
     sandbox = new Sandbox({ engine, workers: 1 });
-    const result = await sandbox.run(bytes, input, { limits, name: basename(file).replace(/\.wasm$/, '') });
+    const options = { limits, name: basename(file).replace(/\.wasm$/, '') };
+    // A component (world `agent` of wit/agent.wit) runs like an agent: same input, same report, same exit codes.
+    const result = shape === 'component' ? await sandbox.runComponent(bytes, input, options) : await sandbox.run(bytes, input, options);
     report(result, values.json === true, io);
     if (result.status === 'ok') return EXIT_OK;
     return result.status === 'invalid-module' ? EXIT_USAGE : EXIT_FAILED;

@@ -2,6 +2,7 @@
 import type { EngineName, Limits, RunResult } from '../agent/types.ts';
 import type { PackedRuns } from './transport.ts';
 import type { WasiOptions } from '../../host/wasi/index.ts';
+import type { ResidencyCounts } from '../hibernation/hibernator.ts';
 
 export interface LoadRequest {
   t: 'load';
@@ -33,7 +34,60 @@ export interface CommandRequest {
   wasi: WasiOptions;
 }
 
-export type ToWorker = LoadRequest | CommandRequest | { t: 'runs'; runs: PackedRuns } | { t: 'unload'; agentId: number };
+/** Runs a WebAssembly component once (docs/components.md): jco's glue + core modules, instrumented and compiled (cached by key). */
+export interface ComponentRequest {
+  t: 'component';
+  seq: number;
+  key: string;
+  /** jco's generated glue (runtime/component/transpile.ts), and the component's core modules by file name. */
+  js: string;
+  modules: [string, Uint8Array][];
+  exports: string[];
+  /** The input, MessagePack-encoded. */
+  input: Uint8Array;
+  limits: Limits;
+  engine: EngineName;
+}
+
+/**
+ * Compiles a module for hibernating agents and makes its template: the initial image states are stored against,
+ * and a first instance, initialised (so a module that cannot start fails here, at load).
+ */
+export interface TemplateRequest {
+  t: 'template';
+  seq: number;
+  key: string;
+  /** Content hash of `bytes`: stored states name the module they belong to. */
+  moduleHash: string;
+  bytes: Uint8Array;
+  limits: Limits;
+  engine: EngineName;
+}
+
+/** A hibernating agent the worker learns about without instantiating it: it gets an instance when a message comes. */
+export interface Registration {
+  agentId: number;
+  /** The template's key (a TemplateRequest's `key`, sent before). */
+  key: string;
+  engine: EngineName;
+  /** Where its state lives in the store. */
+  stateKey: string;
+  /** On unload, write the state (keyed agents) rather than delete it (anonymous ones). */
+  keepState: boolean;
+  /** Omitted when the same as the previous registration's in the message (most are). */
+  limits?: Limits;
+}
+
+export type ToWorker =
+  | LoadRequest
+  | CommandRequest
+  | ComponentRequest
+  | TemplateRequest
+  | { t: 'register'; agents: Registration[] }
+  | { t: 'runs'; runs: PackedRuns }
+  | { t: 'unload'; agentId: number }
+  /** Write every changed hibernating agent's state and wait until it is on disk; answered like a run. */
+  | { t: 'drain'; seq: number };
 
 export interface Completion {
   seq: number;
@@ -41,7 +95,7 @@ export interface Completion {
 }
 
 /** Completions packed with transport.ts. */
-export type FromWorker = { t: 'done'; packed: Uint8Array };
+export type FromWorker = { t: 'done'; packed: Uint8Array; residency?: ResidencyCounts } | { t: 'residency'; residency: ResidencyCounts };
 
 /**
  * Layout of the SharedArrayBuffer a worker writes before each call into guest code: the sequence number of the

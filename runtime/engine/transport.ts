@@ -80,7 +80,7 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   writer.f64(r.memoryPeakBytes);
   writer.f64(r.durationMs);
   // Most runs have nothing more to say; the rest carry a small map of only the fields that are set.
-  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined && r.exitCode === undefined) {
+  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined && r.exitCode === undefined && r.wakeMs === undefined) {
     writer.byte(0xc0);
   } else {
     const extra: Partial<RunResult> = {};
@@ -92,6 +92,7 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     if (r.exitCode !== undefined) extra.exitCode = r.exitCode;
     if (r.stdout !== undefined) extra.stdout = r.stdout;
     if (r.stderr !== undefined) extra.stderr = r.stderr;
+    if (r.wakeMs !== undefined) extra.wakeMs = r.wakeMs;
     writer.raw(encode(extra));
   }
   if (r.rawOutput !== undefined) writer.raw(r.rawOutput);

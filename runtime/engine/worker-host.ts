@@ -14,9 +14,13 @@ import {
   type FromWorker,
   type CommandRequest,
   type LoadRequest,
+  type Registration,
   type RunRequest,
+  type TemplateRequest,
   type ToWorker,
 } from './protocol.ts';
+import type { ComponentRequest } from './protocol.ts';
+import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
 import { packRuns, transferList, unpackCompletions } from './transport.ts';
 
 interface Pending {
@@ -26,10 +30,25 @@ interface Pending {
   resolve: (result: RunResult) => void;
   engine: RunResult['engine'];
   /** The request to send again if the worker is replaced before it answers. */
-  request: RunRequest | LoadRequest | CommandRequest;
+  request: RunRequest | ControlRequest;
 }
 
+/** Requests answered by one completion that are not runs. */
+type ControlRequest = LoadRequest | CommandRequest | ComponentRequest | TemplateRequest | { t: 'drain'; seq: number };
+
 type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
+
+/** A hibernating agent: registered with its worker, instantiated there only while resident. */
+export interface SleepySpec {
+  agentId: number;
+  key: string;
+  moduleHash: string;
+  bytes: Uint8Array;
+  limits: AgentSpec['limits'];
+  engine: AgentSpec['engine'];
+  stateKey: string;
+  keepState: boolean;
+}
 
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
 const WORKER_LIMITS = { stackSizeMb: 16 };
@@ -85,19 +104,35 @@ export class WorkerHost {
   private watchdogDue = 0;
   /** The smallest timeout among pending requests is at least this; used to re-arm without scanning them. */
   private minTimeoutMs = Infinity;
-  private readonly agents = new Map<number, AgentSpec>();
+  private readonly agents = new Map<number, AgentSpec | SleepySpec>();
+  /** Templates of hibernating agents' modules, by key: the worker's answer, and the request to send a new worker. */
+  private readonly templates = new Map<string, { ready: Promise<RunResult>; request: Omit<TemplateRequest, 'seq'> }>();
+  /** Hibernating agents loaded since the last message to the worker; they go before anything else. */
+  private registrations: Registration[] = [];
   private seq = 0;
   private closed = false;
-  /** Answers agents' graph requests (MessagePack in, MessagePack out); absent when no graph service is configured. */
-  constructor(private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>) {}
+  /** Resident and hibernated agents in the worker, as of its last answer. */
+  residency: ResidencyCounts | null = null;
+
+  /**
+   * `graph` answers agents' graph requests (MessagePack in, MessagePack out); absent when no graph service is
+   * configured. `hibernation` lets the worker hibernate stateful agents to a store.
+   */
+  constructor(
+    private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
+    private readonly hibernation?: HibernationSettings,
+  ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
   restarts = 0;
   /** Worker deaths since the last answer from a worker: a worker that cannot even start must not be respawned forever. */
   private deathsWithoutAnswer = 0;
 
+  /** Hibernating agents whose load waits for their module's template: counted, so concurrent loads spread over hosts. */
+  private sleepyLoading = 0;
+
   get agentCount(): number {
-    return this.agents.size;
+    return this.agents.size + this.sleepyLoading;
   }
 
   get inFlight(): number {
@@ -122,6 +157,45 @@ export class WorkerHost {
     return promise;
   }
 
+  /** Runs a WebAssembly component once in this host's worker (no agent stays loaded). */
+  component(spec: Omit<ComponentRequest, 't' | 'seq'>): Promise<RunResult> {
+    const request: ComponentRequest = { t: 'component', seq: this.nextSeq(), ...spec };
+    const promise = this.track(request.seq, { agentId: 0, limits: spec.limits, engine: spec.engine }, request);
+    this.flushRuns();
+    this.post(request);
+    return promise;
+  }
+
+  /**
+   * Loads a hibernating agent: the first of a module makes the worker compile it and initialise one instance; the
+   * others are only registered (batched into the next message), and get an instance when their first message comes.
+   */
+  async loadSleepy(spec: SleepySpec): Promise<RunResult> {
+    let template = this.templates.get(spec.key);
+    if (!template) {
+      const request: Omit<TemplateRequest, 'seq'> = { t: 'template', key: spec.key, moduleHash: spec.moduleHash, bytes: spec.bytes, limits: spec.limits, engine: spec.engine };
+      const seq = this.nextSeq();
+      const ready = this.track(seq, { agentId: 0, limits: spec.limits, engine: spec.engine }, { ...request, seq });
+      this.post({ ...request, seq });
+      template = { ready, request };
+      this.templates.set(spec.key, template);
+    }
+    this.sleepyLoading++;
+    const result = await template.ready.finally(() => this.sleepyLoading--);
+    if (result.status !== 'ok') {
+      if (this.templates.get(spec.key) === template) this.templates.delete(spec.key);
+      return result;
+    }
+    if (this.closed) return hostOutcome('crashed', spec.engine, 'the sandbox was closed while the agent was loading');
+    this.agents.set(spec.agentId, spec);
+    this.registrations.push(this.registration(spec, this.registrations.at(-1)));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushRuns());
+    }
+    return hostOutcome('ok', spec.engine);
+  }
+
   unload(agentId: number): void {
     if (!this.agents.delete(agentId)) return;
     if (this.worker) this.post({ t: 'unload', agentId });
@@ -143,6 +217,7 @@ export class WorkerHost {
   }
 
   async close(): Promise<void> {
+    await this.drain();
     this.closed = true;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
@@ -154,13 +229,30 @@ export class WorkerHost {
     if (worker) await worker.terminate();
   }
 
+  /** Hibernating agents' changed states written and on disk, so the next process wakes them as they were. */
+  private async drain(): Promise<void> {
+    if (!this.hibernation || !this.worker || this.templates.size === 0 || this.closed) return;
+    const seq = this.nextSeq();
+    const request = { t: 'drain' as const, seq };
+    const drained = this.track(seq, { agentId: 0, limits: { timeoutMs: 30_000 } as AgentSpec['limits'], engine: 'wasm' }, request);
+    this.post(request);
+    const result = await drained;
+    if (result.status !== 'ok') process.emitWarning(`hibernation: ${result.message ?? result.status}`);
+  }
+
+  private registration(spec: SleepySpec, previous: Registration | undefined): Registration {
+    const r: Registration = { agentId: spec.agentId, key: spec.key, engine: spec.engine, stateKey: spec.stateKey, keepState: spec.keepState };
+    if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
+    return r;
+  }
+
   /** Sequence numbers wrap below 2^31 (the watchdog's shared slot is an Int32); no request waits that long. */
   private nextSeq(): number {
     this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
     return this.seq;
   }
 
-  private track(seq: number, spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>, request: RunRequest | LoadRequest | CommandRequest): Promise<RunResult> {
+  private track(seq: number, spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>, request: RunRequest | ControlRequest): Promise<RunResult> {
     const timeoutMs = spec.limits.timeoutMs;
     return new Promise<RunResult>((resolve) => {
       this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
@@ -173,7 +265,13 @@ export class WorkerHost {
   private flushRuns(): void {
     this.flushScheduled = false;
     const outbox = this.outbox;
-    if (outbox.length === 0) return;
+    if (outbox.length === 0) {
+      if (this.registrations.length > 0 && !this.closed) {
+        this.sendRegistrations(this.ensureWorker());
+        if (this.pending.size === 0) this.worker?.unref(); // nothing to wait for: do not hold the process open
+      }
+      return;
+    }
     this.outbox = [];
     this.runsAtWorker += outbox.length;
     for (let i = 0; i < outbox.length; i += BATCH) {
@@ -185,7 +283,16 @@ export class WorkerHost {
   private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
     if (this.closed) return;
     const worker = this.ensureWorker();
+    this.sendRegistrations(worker);
     worker.postMessage(message, transfer);
+  }
+
+  /** Registered agents must be known to the worker before any run or unload of theirs arrives. */
+  private sendRegistrations(worker: Worker): void {
+    if (this.registrations.length === 0) return;
+    const agents = this.registrations;
+    this.registrations = [];
+    worker.postMessage({ t: 'register', agents } satisfies ToWorker);
   }
 
   private ensureWorker(): Worker {
@@ -196,7 +303,7 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
-    const workerData: Record<string, unknown> = { progress };
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation };
     const transferList: TransferListItem[] = [];
     if (this.graph) {
       const graph = this.graph;
@@ -224,6 +331,8 @@ export class WorkerHost {
   }
 
   private onMessage(message: FromWorker): void {
+    if (message.residency) this.residency = message.residency;
+    if (message.t === 'residency') return;
     this.deathsWithoutAnswer = 0;
     for (const c of unpackCompletions(message.packed)) this.complete(c);
     if (this.outbox.length > 0) this.flushRuns();
@@ -279,6 +388,8 @@ export class WorkerHost {
     this.worker = null;
     this.pending.delete(hung.seq);
     if ('t' in hung.request && hung.request.t === 'load') this.agents.delete(hung.agentId);
+    // A module whose initialisation hangs must not be sent to the new worker again.
+    if ('t' in hung.request && hung.request.t === 'template') this.templates.delete(hung.request.key);
     const result = hostOutcome('timeout', hung.engine, `the agent ran past its wall-clock limit of ${hung.timeoutMs} ms and was stopped; raise limits.timeoutMs if the work is legitimate`);
     result.durationMs = elapsedMs;
     hung.resolve(result);
@@ -318,9 +429,16 @@ export class WorkerHost {
     const waiting = [...this.pending.values()].sort((a, b) => a.seq - b.seq);
     this.runsAtWorker = 0; // the new worker has none; the unanswered ones are sent again below
     const reloading = new Set(waiting.filter((p) => 't' in p.request && p.request.t === 'load').map((p) => p.agentId));
+    // Hibernating agents come back as registrations: each wakes from its last stored state when its next message comes.
+    this.registrations = [];
+    for (const template of this.templates.values()) this.post({ ...template.request, seq: 0 });
+    const registrations: Registration[] = [];
+    let previous: Registration | undefined;
     for (const [agentId, spec] of this.agents) {
-      if (!reloading.has(agentId)) this.post({ t: 'load', seq: 0, ...spec });
+      if ('stateKey' in spec) registrations.push((previous = this.registration(spec, previous)));
+      else if (!reloading.has(agentId)) this.post({ t: 'load', seq: 0, ...spec });
     }
+    this.registrations = registrations;
     const runs: RunRequest[] = [];
     for (const p of waiting) {
       if ('t' in p.request) this.post(p.request);

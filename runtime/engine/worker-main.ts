@@ -3,11 +3,26 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import type { GraphBridge } from '../../host/graph-imports.ts';
 import { performance } from 'node:perf_hooks';
 import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
-import { prepareModule } from '../agent/prepare.ts';
+import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
+import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
+import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from './namespace.ts';
-import { PROGRESS_SEQ, PROGRESS_STARTED, type CommandRequest, type Completion, type FromWorker, type LoadRequest, type RunRequest, type ToWorker } from './protocol.ts';
+import {
+  PROGRESS_SEQ,
+  PROGRESS_STARTED,
+  type CommandRequest,
+  type Completion,
+  type FromWorker,
+  type LoadRequest,
+  type Registration,
+  type RunRequest,
+  type TemplateRequest,
+  type ToWorker,
+} from './protocol.ts';
 import { WasiHost } from '../../host/wasi/index.ts';
+import type { ComponentRequest } from './protocol.ts';
+import { runComponentRequest } from '../component/run.ts';
 import { loadEngine } from './select.ts';
 import { packCompletions } from './transport.ts';
 
@@ -49,6 +64,30 @@ const agents = new Map<number, LoadedAgent>();
 const modules = new Map<string, WebAssembly.Module>();
 const engines = new Map<EngineName, WasmNamespace>();
 
+/** Stateful agents that hibernate (when the sandbox has a store): they hold an instance only while resident. */
+const hibernation = workerData.hibernation as HibernationSettings | undefined;
+const sleepers = new Map<number, SleepyAgent>();
+const templates = new Map<string, Template>();
+let hibernator: Hibernator | null = null;
+
+async function startHibernation(settings: HibernationSettings): Promise<Hibernator> {
+  if (hibernator) return hibernator;
+  const store = await StateStore.open(settings.path);
+  hibernator = new Hibernator(store, settings, (message) => process.stderr.write(`sandbox worker: ${message}\n`));
+  const every = Math.min(settings.idleMs > 0 ? Math.max(10, settings.idleMs / 2) : Infinity, settings.checkpointMs > 0 ? settings.checkpointMs : Infinity);
+  if (Number.isFinite(every)) {
+    const h = hibernator;
+    setInterval(() => {
+      chain = chain.then(() => {
+        h.tick(performance.now());
+        if (completions.length > 0) flush();
+        else port.postMessage({ t: 'residency', residency: h.residency } satisfies FromWorker);
+      });
+    }, every).unref();
+  }
+  return hibernator;
+}
+
 /** Results wait here until the batch ends or a few milliseconds pass, so one message carries many. */
 let completions: Completion[] = [];
 let lastFlush = performance.now();
@@ -58,7 +97,7 @@ const FLUSH_COUNT = 512;
 function flush(): void {
   if (completions.length === 0) return;
   const packed = packCompletions(completions);
-  const message: FromWorker = { t: 'done', packed };
+  const message: FromWorker = hibernator ? { t: 'done', packed, residency: hibernator.residency } : { t: 'done', packed };
   port.postMessage(message, [packed.buffer as ArrayBuffer]);
   completions = [];
   lastFlush = performance.now();
@@ -122,6 +161,86 @@ function instantiate(agent: LoadedAgent): GuestOutcome {
   }
 }
 
+/** Compiles a module for hibernating agents and initialises a first instance, keeping the image states are stored against. */
+async function template(req: TemplateRequest): Promise<void> {
+  const wa = await engineFor(req.engine);
+  const key = `${req.engine}:${req.key}`;
+  if (templates.has(key)) {
+    end(req.seq, begin(req.seq), hostOutcome('ok', req.engine));
+    return;
+  }
+  try {
+    if (!hibernation) throw new Error('this worker was started without a hibernation store');
+    await startHibernation(hibernation);
+  } catch (error) {
+    end(req.seq, begin(req.seq), hostOutcome('crashed', req.engine, (error as Error).message));
+    return;
+  }
+  const started = begin(req.seq);
+  let outcome: GuestOutcome;
+  try {
+    const prepared = prepareModuleWithFacts(req.bytes, req.limits, wa, true);
+    if (prepared.untrackedState) {
+      throw new InvalidModule(
+        'the module changes tables or drops segments (table.set/grow/fill/copy/init, data.drop, elem.drop): state a snapshot of memory and globals cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`',
+      );
+    }
+    const module = compileAgentModule(wa, prepared.bytes);
+    const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: true });
+    const first = create(req.limits);
+    if (first instanceof Guest) {
+      const base = hibernator!.adoptBase(req.moduleHash, first.captureState().memory.slice());
+      templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
+      outcome = hostOutcome('ok', req.engine);
+    } else {
+      outcome = first;
+    }
+  } catch (error) {
+    outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
+  }
+  end(req.seq, started, outcome);
+}
+
+function register(registrations: Registration[]): void {
+  let limits: Limits | undefined;
+  for (const r of registrations) {
+    limits = r.limits ?? limits;
+    const template = templates.get(`${r.engine}:${r.key}`);
+    if (!template || !limits || !hibernator) continue; // its run answers that the agent is not loaded
+    const previous = sleepers.get(r.agentId);
+    if (previous) continue;
+    sleepers.set(r.agentId, { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState });
+    hibernator.added();
+  }
+}
+
+function runSleeper(agent: SleepyAgent, input: Uint8Array): GuestOutcome {
+  const hib = hibernator!;
+  const { failed, wakeMs } = hib.wake(agent);
+  const outcome = failed ?? agent.guest!.run(input);
+  if (failed === null) hib.ran(agent, performance.now());
+  if (wakeMs !== undefined) outcome.wakeMs = wakeMs;
+  return outcome;
+}
+
+async function drain(seq: number): Promise<void> {
+  const started = begin(seq);
+  let outcome = hostOutcome('ok', 'wasm');
+  try {
+    await hibernator?.drain();
+  } catch (error) {
+    outcome = hostOutcome('crashed', 'wasm', `writing hibernated state failed: ${(error as Error).message}`);
+  }
+  end(seq, started, outcome);
+}
+
+/** Runs a WebAssembly component once (runtime/component/); its glue and core modules run here, under the watchdog. */
+async function component(req: ComponentRequest): Promise<void> {
+  const wa = await engineFor(req.engine);
+  const started = begin(req.seq);
+  end(req.seq, started, runComponentRequest(wa, req));
+}
+
 async function command(req: CommandRequest): Promise<void> {
   const wa = await engineFor(req.engine);
   const started = begin(req.seq);
@@ -150,6 +269,11 @@ async function command(req: CommandRequest): Promise<void> {
 
 function run(req: RunRequest): void {
   const started = begin(req.seq);
+  const sleeper = sleepers.get(req.agentId);
+  if (sleeper) {
+    end(req.seq, started, runSleeper(sleeper, req.input));
+    return;
+  }
   const agent = agents.get(req.agentId);
   let outcome: GuestOutcome;
   if (!agent) {
@@ -179,9 +303,25 @@ port.on('message', (message: ToWorker) => {
     });
   } else if (message.t === 'command') {
     chain = chain.then(() => command(message)).then(flush);
+  } else if (message.t === 'component') {
+    chain = chain.then(() => component(message)).then(flush);
   } else if (message.t === 'load') {
     chain = chain.then(() => load(message)).then(flush);
+  } else if (message.t === 'template') {
+    chain = chain.then(() => template(message)).then(flush);
+  } else if (message.t === 'register') {
+    chain = chain.then(() => register(message.agents));
+  } else if (message.t === 'drain') {
+    chain = chain.then(() => drain(message.seq)).then(flush);
   } else if (message.t === 'unload') {
-    chain = chain.then(() => void agents.delete(message.agentId));
+    chain = chain.then(() => {
+      const sleeper = sleepers.get(message.agentId);
+      if (sleeper) {
+        sleepers.delete(message.agentId);
+        hibernator!.removed(sleeper, sleeper.keepState);
+      } else {
+        agents.delete(message.agentId);
+      }
+    });
   }
 });

@@ -31,6 +31,11 @@ export interface MeterCounters {
   returnSites: number;
   bulkSites: number;
   growSites: number;
+  /**
+   * Instructions that change state outside linear memory and globals (table.set/grow/fill/copy/init,
+   * data.drop, elem.drop): a snapshot of memory and globals does not capture what they did.
+   */
+  untrackedStateSites: number;
 }
 
 const KIND_PLAIN = 0;
@@ -47,7 +52,7 @@ export { FLAG_OUT_OF_FUEL, FLAG_STACK, FLAG_GROW_FAILED };
 
 export class BodyMeter {
   features = 0;
-  readonly counters: MeterCounters = { functions: 0, charges: 0, loopChecks: 0, callSites: 0, returnSites: 0, bulkSites: 0, growSites: 0 };
+  readonly counters: MeterCounters = { functions: 0, charges: 0, loopChecks: 0, callSites: 0, returnSites: 0, bulkSites: 0, growSites: 0, untrackedStateSites: 0 };
 
   private readonly cfg: MeterConfig;
   private readonly out = new Writer(1 << 16);
@@ -325,6 +330,7 @@ export class BodyMeter {
         case 0x25:
         case 0x26:
           this.cost++;
+          if (op === 0x26) this.counters.untrackedStateSites++;
           this.tableIndex(at);
           this.features |= Feature.referenceTypes;
           break;
@@ -374,6 +380,7 @@ export class BodyMeter {
       return;
     }
     this.features |= Feature.bulkMemory;
+    if (sub === 9 || sub === 12 || sub === 13 || sub === 14 || sub === 15 || sub === 17) this.counters.untrackedStateSites++;
     switch (sub) {
       case 8: // memory.init
         this.u32();

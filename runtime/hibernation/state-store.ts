@@ -1,0 +1,148 @@
+// The embedded store hibernated agents live in: LMDB through `lmdb` (memory-mapped reads, batched off-thread LZ4 writes).
+//
+// Every agent worker and the host thread open the same directory; LMDB is built for that. Keys are agents' state
+// keys; values are state images (state-image.ts). One sandbox process owns a store at a time (a lock file says which).
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.ts';
+
+/** The part of lmdb's database we use. */
+interface LmdbDatabase {
+  getBinary(key: string): Uint8Array | undefined;
+  put(key: string, value: Uint8Array): Promise<boolean>;
+  putSync(key: string, value: Uint8Array, options: { noOverwrite: boolean }): boolean;
+  remove(key: string): Promise<boolean>;
+  getKeys(options: { start: string; end: string }): Iterable<string>;
+  getCount(): number;
+  readonly flushed: Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Keys of agents loaded without one: they live only as long as their sandbox, under this prefix. */
+export const ANONYMOUS_PREFIX = '~anon/';
+/** Each module's base image (what states are stored against), by content hash. */
+const BASE_PREFIX = '~base/';
+
+export class StateStore {
+  /**
+   * Writes queued but not committed yet (null: a removal). lmdb commits in the background, so a read in the same
+   * turn as a write would see the old value; reads look here first.
+   */
+  private readonly uncommitted = new Map<string, Uint8Array | null>();
+
+  private constructor(
+    private readonly db: LmdbDatabase,
+    readonly path: string,
+  ) {}
+
+  /** Opens (creating) the store at `path`. Throws SandboxError SANDBOX_STORE when lmdb cannot open it. */
+  static async open(path: string): Promise<StateStore> {
+    let lmdb: { open(options: Record<string, unknown>): LmdbDatabase };
+    try {
+      lmdb = (await import('lmdb')) as unknown as typeof lmdb;
+    } catch (error) {
+      throw new SandboxError('SANDBOX_MISSING_DEPENDENCY', `hibernation needs the \`lmdb\` package: ${(error as Error).message}; run \`npm install\``, { cause: error });
+    }
+    try {
+      mkdirSync(path, { recursive: true });
+      // No LZ4: states are already only their changed chunks (about 1 KiB), and compressing cost more than writing.
+      const db = lmdb.open({ path: join(path, 'agents.mdb'), encoding: 'binary', compression: false });
+      return new StateStore(db, path);
+    } catch (error) {
+      throw new SandboxError('SANDBOX_STORE', `cannot open the hibernation store at ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const pending = this.uncommitted.get(key);
+    if (pending !== undefined) return pending ?? undefined;
+    return this.db.getBinary(key);
+  }
+
+  /** Queues the write; it commits with others in the background. The promise settles once it is committed. */
+  put(key: string, state: Uint8Array): Promise<boolean> {
+    return this.track(key, state, this.db.put(key, state));
+  }
+
+  remove(key: string): Promise<boolean> {
+    return this.track(key, null, this.db.remove(key));
+  }
+
+  private track(key: string, value: Uint8Array | null, committed: Promise<boolean>): Promise<boolean> {
+    this.uncommitted.set(key, value);
+    const settle = () => {
+      if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
+    };
+    committed.then(settle, settle);
+    return committed;
+  }
+
+  /**
+   * The base image of a module: the one stored, or `candidate` when none is (then stored). States must decode
+   * against the bytes they were encoded with, and a module's initialisation may differ from process to process.
+   */
+  adoptBase(moduleHash: string, candidate: Uint8Array): Uint8Array {
+    const key = `${BASE_PREFIX}${moduleHash}`;
+    const stored = this.db.getBinary(key);
+    if (stored !== undefined) return new Uint8Array(stored);
+    if (this.db.putSync(key, candidate, { noOverwrite: true })) return candidate;
+    return new Uint8Array(this.db.getBinary(key)!); // another worker stored its own first
+  }
+
+  /** Removes every key starting with `prefix`. */
+  async removePrefix(prefix: string): Promise<number> {
+    const keys = [...this.db.getKeys({ start: prefix, end: `${prefix}\uffff` })];
+    await Promise.all(keys.map((k) => this.db.remove(k)));
+    return keys.length;
+  }
+
+  get count(): number {
+    return this.db.getCount();
+  }
+
+  /** Resolves when every write queued so far is on disk. */
+  async flushed(): Promise<void> {
+    await this.db.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/**
+ * Claims the store for this process: a second live process on the same store would wake agents the first still
+ * holds. A lock left by a process that is gone is taken over. Returns the release function.
+ */
+export function lockStore(path: string): () => void {
+  mkdirSync(path, { recursive: true });
+  const file = join(path, 'owner.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new SandboxError('SANDBOX_STORE', `cannot lock the hibernation store at ${path}: ${(error as Error).message}`, { cause: error });
+      }
+      const owner = Number(readFileSync(file, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new SandboxError('SANDBOX_STORE_BUSY', `the hibernation store at ${path} is in use by process ${owner}; give each sandbox its own store directory`);
+      }
+      if (owner === process.pid) {
+        throw new SandboxError('SANDBOX_STORE_BUSY', `the hibernation store at ${path} is already open in this process; close the other Sandbox first`);
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new SandboxError('SANDBOX_STORE', `cannot lock the hibernation store at ${path}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

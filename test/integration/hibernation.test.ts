@@ -1,0 +1,163 @@
+// Hibernation of stateful agents: evicted past the resident cap or when idle, woken with their state, kept across restarts.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isSandboxError } from '../../runtime/errors.ts';
+import { Sandbox, type Agent, type SandboxOptions } from '../../runtime/index.ts';
+import { agentPath, fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
+
+const counter = new Uint8Array(readFileSync(requireBuilt(agentPath('counter'))));
+const dirs: string[] = [];
+const sandboxes: Sandbox[] = [];
+
+afterEach(async () => {
+  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function storeDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sandbox-hibernation-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function open(store: string, hibernation: Omit<NonNullable<SandboxOptions['hibernation']>, 'store'> = {}, options: SandboxOptions = {}): Sandbox {
+  const sandbox = new Sandbox({ workers: 2, ...options, hibernation: { store, ...hibernation } });
+  sandboxes.push(sandbox);
+  return sandbox;
+}
+
+async function count(agent: Agent, by: number): Promise<number> {
+  const result = await agent.run({ by });
+  expect(result.status, result.message).toBe('ok');
+  return (result.output as { count: number }).count;
+}
+
+describe('hibernation', () => {
+  it('keeps every agent\'s state while far more agents than the resident cap take turns, concurrently', async () => {
+    const sandbox = open(storeDir(), { maxResident: 4, idleMs: 0 });
+    const agents = await Promise.all(Array.from({ length: 60 }, () => sandbox.load(counter)));
+    for (let round = 1; round <= 4; round++) {
+      const counts = await Promise.all(agents.map((a, i) => count(a, i + 1)));
+      expect(counts).toEqual(agents.map((_, i) => round * (i + 1)));
+    }
+    const r = sandbox.residency();
+    expect(r.resident).toBeLessThanOrEqual(4);
+    expect(r.resident + r.hibernated).toBe(60);
+    expect(r.wakes).toBeGreaterThanOrEqual(60 * 3 - 4);
+    expect(r.storeErrors).toBe(0);
+  });
+
+  it('hibernates an idle agent and wakes it with its state on the next message', async () => {
+    const sandbox = open(storeDir(), { idleMs: 50, checkpointMs: 0 });
+    const agent = await sandbox.load(counter);
+    expect(await count(agent, 5)).toBe(5);
+    const awake = await agent.run({ by: 1 });
+    expect(awake.wakeMs).toBeUndefined();
+    await expect.poll(() => sandbox.residency().resident, { timeout: 5000, interval: 50 }).toBe(0);
+    // residency is reported with answers: the poll above saw a report after the idle timer hibernated the agent
+    const woken = await agent.run({ by: 1 });
+    expect(woken.output).toEqual({ count: 7 });
+    expect(woken.wakeMs).toBeGreaterThan(0);
+    expect(woken.wakeMs!).toBeLessThanOrEqual(woken.durationMs);
+  });
+
+  it('a keyed agent continues from its state in the next sandbox on the same store, and after it is closed and loaded again', async () => {
+    const store = storeDir();
+    let sandbox = open(store, { maxResident: 2 });
+    const keyed = await sandbox.load(counter, { key: 'orders-42' });
+    const anonymous = await sandbox.load(counter);
+    expect(await count(keyed, 40)).toBe(40);
+    expect(await count(anonymous, 3)).toBe(3);
+    await sandbox.close();
+    sandbox = open(store, { maxResident: 2 });
+    const again = await sandbox.load(counter, { key: 'orders-42' });
+    const woken = await again.run({ by: 2 });
+    expect(woken.output).toEqual({ count: 42 });
+    expect(woken.wakeMs).toBeGreaterThan(0);
+    expect(await count(await sandbox.load(counter), 1)).toBe(1);
+    // closing an agent keeps a keyed state for the next load
+    again.close();
+    const reloaded = await sandbox.load(counter, { key: 'orders-42' });
+    expect(await count(reloaded, 1)).toBe(43);
+  });
+
+  it('survives SIGKILL: a killed process\'s agents wake from their last checkpoint', async () => {
+    const store = storeDir();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'support', 'hibernation-child.ts'), store], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('checkpointed')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`the child exited (${code}) before checkpointing: ${out}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    const sandbox = open(store);
+    for (let i = 0; i < 10; i++) {
+      const agent = await sandbox.load(counter, { key: `killed-${i}` });
+      expect(await count(agent, 0)).toBe(i + 100);
+    }
+  });
+
+  it('a worker replaced after a timeout brings its stateful agents back from their last checkpoint', async () => {
+    const sandbox = open(storeDir(), { checkpointMs: 20 }, { workers: 1 });
+    const agents = await Promise.all(Array.from({ length: 5 }, (_, i) => sandbox.load(counter, { key: `c${i}` })));
+    await Promise.all(agents.map((a, i) => count(a, i + 10)));
+    await expect.poll(() => sandbox.residency().checkpoints, { timeout: 5000, interval: 20 }).toBeGreaterThanOrEqual(5);
+    const hang = await sandbox.load(requireBuilt(fixturePath('loop-forever')), { limits: { fuel: 0, timeoutMs: 200 } });
+    expect((await hang.run(null)).status).toBe('timeout');
+    expect(sandbox.workerRestarts).toBe(1);
+    expect(await Promise.all(agents.map((a) => count(a, 1)))).toEqual(agents.map((_, i) => i + 11));
+  });
+
+  it('refuses a key whose stored state belongs to another module, until it is forgotten', async () => {
+    const store = storeDir();
+    let sandbox = open(store);
+    await count(await sandbox.load(counter, { key: 'k' }), 1);
+    await sandbox.close();
+    sandbox = open(store);
+    const echo = requireBuilt(agentPath('echo'));
+    const error = await sandbox.load(echo, { key: 'k' }).catch((e: unknown) => e);
+    expect(isSandboxError(error, 'SANDBOX_STATE_MISMATCH')).toBe(true);
+    expect((error as Error).message).toMatch(/forget/);
+    expect(await sandbox.forget('k')).toBe(true);
+    expect((await (await sandbox.load(echo, { key: 'k' })).run('hi')).output).toBe('hi');
+  });
+
+  it('rejects misuse with typed errors', async () => {
+    const store = storeDir();
+    const sandbox = open(store);
+    await sandbox.load(counter, { key: 'same' });
+    expect(isSandboxError(await sandbox.load(counter, { key: 'same' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    expect(isSandboxError(await sandbox.load(counter, { key: '~x' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    expect(isSandboxError(await sandbox.forget('same').catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    expect(() => new Sandbox({ workers: 1, hibernation: { store } })).toThrow(expect.objectContaining({ code: 'SANDBOX_STORE_BUSY' }));
+    expect(() => new Sandbox({ workers: 2, hibernation: { store: storeDir(), maxResident: 1 } })).toThrow(/maxResident/);
+    const plain = new Sandbox({ workers: 1 });
+    sandboxes.push(plain);
+    expect(isSandboxError(await plain.load(counter, { key: 'k' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+  });
+
+  it('refuses a module that changes tables: its state cannot be snapshotted', async () => {
+    const sandbox = open(storeDir());
+    const error = await sandbox.load(requireBuilt(fixturePath('table-grow-huge'))).catch((e: unknown) => e);
+    expect(isSandboxError(error, 'SANDBOX_INVALID_MODULE')).toBe(true);
+    expect((error as Error).message).toMatch(/tables.*cannot hibernate/);
+    // stateless agents of that module still run (they are re-instantiated rather than reset)
+    expect((await sandbox.run(requireBuilt(fixturePath('table-grow-huge')), null, { state: 'reset' })).status).toBe('ok');
+  });
+
+  it('works on the TypeScript emulator too', async () => {
+    const sandbox = open(storeDir(), { maxResident: 2, idleMs: 0 }, { engine: 'emulator' });
+    const agents = await Promise.all(Array.from({ length: 6 }, () => sandbox.load(counter)));
+    for (let round = 1; round <= 3; round++) {
+      expect(await Promise.all(agents.map((a) => count(a, 2)))).toEqual(agents.map(() => round * 2));
+    }
+    expect(sandbox.residency().wakes).toBeGreaterThan(0);
+  });
+});

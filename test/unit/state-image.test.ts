@@ -1,0 +1,63 @@
+// The stored form of a hibernated agent: differences from the initial image and globals, read back exactly.
+import { describe, expect, it } from 'vitest';
+import { isSandboxError } from '../../runtime/errors.ts';
+import { applyState, CHUNK_BYTES, encodeState, readStateImage } from '../../runtime/hibernation/state-image.ts';
+
+function restored(image: Uint8Array, base: Uint8Array): { memory: Uint8Array; globals: (number | bigint)[]; hash: string } {
+  const header = readStateImage(image);
+  const memory = new Uint8Array(header.memoryBytes).fill(0xee); // garbage the restore must overwrite
+  applyState(image, header.chunksAt, base, memory);
+  return { memory, globals: header.globals, hash: header.moduleHash };
+}
+
+describe('state images', () => {
+  const base = new Uint8Array(65536);
+  for (let i = 0; i < base.length; i++) base[i] = (i * 7) & 0xff;
+
+  it('stores only the chunks that differ from the base, and restores the memory exactly', () => {
+    const memory = base.slice();
+    memory[10] = 1;
+    memory[5 * CHUNK_BYTES + 3] = memory[5 * CHUNK_BYTES + 3]! ^ 0xff;
+    memory[65535] = memory[65535]! ^ 1;
+    const image = encodeState('abc', memory, base, [1, -2.5, 123456789012345678n]);
+    expect(image.length).toBeLessThan(4 * CHUNK_BYTES);
+    const back = restored(image, base);
+    expect(back.hash).toBe('abc');
+    expect(back.globals).toEqual([1, -2.5, 123456789012345678n]);
+    expect(Buffer.compare(back.memory, memory)).toBe(0);
+  });
+
+  it('an unchanged memory is only a header', () => {
+    const image = encodeState('h', base.slice(), base, []);
+    expect(image.length).toBeLessThan(32);
+    expect(Buffer.compare(restored(image, base).memory, base)).toBe(0);
+  });
+
+  it('a memory that grew past the base keeps its new pages, and zero pages cost nothing', () => {
+    const memory = new Uint8Array(3 * 65536);
+    memory.set(base);
+    memory[2 * 65536 + 100] = 42;
+    const image = encodeState('h', memory, base, [0n]);
+    expect(image.length).toBeLessThan(2 * CHUNK_BYTES);
+    const back = restored(image, base);
+    expect(back.memory.length).toBe(3 * 65536);
+    expect(Buffer.compare(back.memory, memory)).toBe(0);
+  });
+
+  it('names corrupt bytes instead of restoring garbage', () => {
+    const image = encodeState('h', base.slice(), base, [1]);
+    for (const bad of [new Uint8Array(0), image.subarray(0, 5), Uint8Array.of(9, 0, 0)]) {
+      try {
+        readStateImage(bad);
+        expect.unreachable();
+      } catch (error) {
+        expect(isSandboxError(error, 'SANDBOX_STATE_CORRUPT')).toBe(true);
+      }
+    }
+    const changed = base.slice();
+    changed[0] = changed[0]! ^ 1;
+    const truncated = encodeState('h', changed, base, []).subarray(0, 40);
+    const header = readStateImage(truncated);
+    expect(() => applyState(truncated, header.chunksAt, base, new Uint8Array(65536))).toThrow(/chunks do not fit/);
+  });
+});
