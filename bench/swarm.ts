@@ -4,7 +4,9 @@
 // - instantiate: a new instance of the same compiled module, initialised (start function, sandbox_init);
 // both in this thread on the instrumented `echo` agent (one 64 KiB page), alternating, best of several rounds.
 // - rss10k: RSS of this process after loading 10,000 `counter` agents into one Sandbox and running each once.
-// Not measured here yet (see the issue notes): runs/s through `sandbox serve` with metrics and audit on, hibernation.
+// - serve: runs/s of echo and triage through a real `sandbox serve` process, metrics and audit on and off
+//   (bench/swarm-serve.ts; `npm run bench -- swarm [echoRecords] [triageRecords] [rounds]`).
+// Not measured here yet (see the issue notes): hibernation.
 import { readFileSync } from 'node:fs';
 import { compileAgentModule, Guest } from '../runtime/agent/guest.ts';
 import { prepareModule } from '../runtime/agent/prepare.ts';
@@ -12,6 +14,7 @@ import { DEFAULT_LIMITS } from '../runtime/agent/types.ts';
 import type { WasmNamespace } from '../runtime/engine/namespace.ts';
 import { Sandbox } from '../runtime/index.ts';
 import { agentPath } from '../test/support/paths.ts';
+import { benchSwarmServe, formatSwarmServe } from './swarm-serve.ts';
 
 const wa = WebAssembly as unknown as WasmNamespace;
 const limits = { ...DEFAULT_LIMITS };
@@ -52,16 +55,24 @@ async function rss10k(): Promise<number> {
 }
 
 const rss = await rss10k();
+const [echoRecords, triageRecords, serveRounds] = process.argv.slice(2).map(Number);
+const serve = await benchSwarmServe({
+  ...(echoRecords ? { echoRecords } : {}),
+  ...(triageRecords ? { triageRecords } : {}),
+  ...(serveRounds ? { rounds: serveRounds } : {}),
+});
 console.log('\n| measure | value |\n|---|---:|');
 console.log(`| reset a 64 KiB agent (snapshot restore) | ${resetUs.toFixed(2)} µs |`);
 console.log(`| fresh instantiation + init | ${instantiateUs.toFixed(2)} µs |`);
 console.log(`| instantiation / reset | ${(instantiateUs / resetUs).toFixed(1)}× |`);
 console.log(`| RSS with 10,000 resident counter agents | ${(rss / 2 ** 20).toFixed(0)} MB |`);
+console.log(formatSwarmServe(serve));
 console.log(
   JSON.stringify({
     suite: 'swarm',
-    echoPerSec: null,
-    triagePerSec: null,
+    echoPerSec: serve.echoPerSec,
+    triagePerSec: serve.triagePerSec,
+    serve: serve.best,
     rss10kMB: Math.round(rss / 2 ** 20),
     resetUs: Number(resetUs.toFixed(2)),
     instantiateUs: Number(instantiateUs.toFixed(2)),

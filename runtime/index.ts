@@ -33,10 +33,10 @@ export {
 } from './graph/index.ts';
 
 // Agents on topics: the topology file (sandbox.yaml) and the dispatcher that turns messages into runs.
-export { startSwarm, Dispatcher, loadTopology, parseTopology, SOURCE_AGENT_HEADER, TOPOLOGY_DEFAULTS, type Swarm, type SwarmOptions, type AgentStats, type DispatcherOptions, type AgentSpec, type Topology } from './swarm/index.ts';
+export { startSwarm, Dispatcher, loadTopology, parseTopology, SOURCE_AGENT_HEADER, TOPOLOGY_DEFAULTS, type Swarm, type SwarmOptions, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming, type AgentSpec, type Topology } from './swarm/index.ts';
 
 // Operations: the audit trail, Prometheus metrics and the health computation behind `sandbox audit`.
-export { AuditLog, RotatingFileDestination, messageId, MESSAGE_ID_HEADER, type AuditLogOptions, type AuditRecord } from './ops/audit-log.ts';
+export { AuditLog, RotatingFileDestination, messageId, MESSAGE_ID_HEADER, type AuditLogOptions, type AuditRecord, type AuditStatus } from './ops/audit-log.ts';
 export { SwarmMetrics, serveMetrics, type MetricsSource, type SwarmMetricsOptions } from './ops/metrics.ts';
 export { evaluateHealth, parseHealthConfig, DEFAULT_HEALTH_CONFIG, HEALTH_CONFIG_TEMPLATE, FAILURE_MODES, type HealthConfig, type HealthReport, type HealthSignals, type FailureMode, type ModeReport, type Severity } from './ops/health.ts';
 export { parsePrometheusText, type Sample } from './ops/prom-text.ts';

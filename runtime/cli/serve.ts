@@ -6,7 +6,7 @@ import { AuditLog } from '../ops/audit-log.ts';
 import { serveMetrics, SwarmMetrics } from '../ops/metrics.ts';
 import { createQueue } from '../queue/index.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
-import type { AgentStats } from '../swarm/dispatcher.ts';
+import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
 import { startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
 import { parseBytes, parseCommandArgs, parseCount, UsageError } from './args.ts';
@@ -36,7 +36,9 @@ Watching:
 Operations (docs/operations.md):
   --metrics-port <n>      serve Prometheus metrics at http://127.0.0.1:<n>/metrics
                           (0 picks a free port; the chosen one is printed)
-  --audit-log <file>      append one NDJSON line per run (written before its ack)
+  --audit-log <file>      append one NDJSON line per run, and per message parked by a
+                          quarantine (lines are group-committed: one write per batch,
+                          each message acked only after its line is written)
   --audit-max-size <size> rotate the audit log at this size (default 64MiB)
   --audit-keep <n>        rotated audit files kept (default 5)
 
@@ -49,6 +51,15 @@ export function formatStats(s: AgentStats): string {
   const total = Object.values(s.runs).reduce((a, b) => a + (b ?? 0), 0);
   const byStatus = Object.entries(s.runs).map(([status, n]) => `${n} ${status}`).join(', ');
   return `${s.name}: ${total} runs${total > 0 ? ` (${byStatus})` : ''}, ${s.eventsPublished} events published, ${s.acked} acked, ${s.retried} retried, ${s.deadLettered} dead-lettered`;
+}
+
+/** The throughput line of serve's summary (bench/swarm-serve.ts reads it): messages handled from the first
+ *  delivery to the last settlement, and the process's peak RSS. */
+export function formatSpan(span: DispatcherSpan): string {
+  const rss = `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`;
+  if (span.firstAt === null || span.lastAt === null) return `throughput: no messages; ${rss}`;
+  const seconds = Math.max(1e-6, (span.lastAt - span.firstAt) / 1000);
+  return `throughput: ${span.messages} messages in ${seconds.toFixed(3)} s from the first delivery to the last settlement (${Math.round(span.messages / seconds)}/s); ${rss}`;
 }
 
 /** Resolves when the signal aborts. A timer holds the process open meanwhile: with the memory queue and idle
@@ -104,6 +115,7 @@ export const serve: Command = async (argv, io) => {
     if (values['audit-log'] !== undefined) {
       auditLog = new AuditLog({
         file: resolve(io.cwd, values['audit-log']),
+        batch: true,
         ...(auditMaxBytes !== undefined ? { maxBytes: auditMaxBytes } : {}),
         ...(auditKeep !== undefined ? { keep: auditKeep } : {}),
       });
@@ -128,16 +140,21 @@ export const serve: Command = async (argv, io) => {
       engine,
       workers,
       queue: swarmQueue,
-      // onRun runs before the dispatcher settles the message, so a line is on disk before its ack.
+      // The dispatcher awaits what onRun and onParked return before it settles the message, so a line is in
+      // the file before its ack; the audit log resolves it once the line's batch is written.
       ...(audit || m
         ? {
-            onRun: (agent, message, result) => {
-              audit?.record(agent, message, result);
-              m?.recordRun(agent, result);
+            onRun: (agent, message, result, timing) => {
+              m?.recordRun(agent, result, timing.waitMs);
+              return audit?.record(agent, message, result);
             },
           }
         : {}),
+      ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
     });
+    if (auditLog !== undefined && auditLog.repairedBytes > 0) {
+      io.stderr.write(`audit log: cut a partial last line (${auditLog.repairedBytes} bytes) left by an earlier kill; its message was never acked\n`);
+    }
     if (metrics !== undefined) {
       const sw = swarm;
       metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers });
@@ -180,6 +197,7 @@ export const serve: Command = async (argv, io) => {
     await queue.close();
     queue = undefined;
     for (const stats of s.dispatcher.stats()) io.stderr.write(`${formatStats(stats)}\n`);
+    io.stderr.write(`${formatSpan(s.dispatcher.span())}\n`);
     return EXIT_OK;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

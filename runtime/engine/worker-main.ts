@@ -182,14 +182,23 @@ async function template(req: TemplateRequest): Promise<void> {
     const prepared = prepareModuleWithFacts(req.bytes, req.limits, wa, true);
     if (prepared.untrackedState) {
       throw new InvalidModule(
-        'the module changes tables or drops segments (table.set/grow/fill/copy/init, data.drop, elem.drop): state a snapshot of memory and globals cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`',
+        'the module changes tables, drops segments (table.set/grow/fill/copy/init, data.drop, elem.drop) or has mutable v128 globals: state a snapshot of memory and globals cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`',
       );
     }
     const module = compileAgentModule(wa, prepared.bytes);
     const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: true });
     const first = create(req.limits);
     if (first instanceof Guest) {
-      const base = hibernator!.adoptBase(req.moduleHash, first.captureState().memory.slice());
+      let state: ReturnType<Guest['captureState']>;
+      try {
+        state = first.captureState();
+      } catch {
+        state = { memory: new Uint8Array(0), globals: [null as unknown as number] }; // a v128 global cannot be read from JavaScript
+      }
+      if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
+        throw new InvalidModule('the module has mutable v128 or reference globals, which a stored state cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`');
+      }
+      const base = hibernator!.adoptBase(req.moduleHash, state.memory.slice());
       templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
       outcome = hostOutcome('ok', req.engine);
     } else {

@@ -79,6 +79,8 @@ export interface ModuleInfo {
   definedGlobals: number;
   /** Indices (in the global index space) of defined mutable globals JavaScript can read and write (not v128). */
   mutableGlobals: number[];
+  /** Defined mutable v128 globals: state JavaScript cannot read, so snapshots cannot hold it. */
+  mutableV128Globals: number;
   exports: Export[];
   start: number | null;
   features: number;
@@ -210,6 +212,7 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
     memories: [],
     definedGlobals: 0,
     mutableGlobals: [],
+    mutableV128Globals: 0,
     exports: [],
     start: null,
     features: 0,
@@ -263,6 +266,7 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
           const mut = s.byte();
           if (mut > 1) throw mut & 2 ? unsupported('threads', 'shared global', s.pos - 1) : malformed('bad global mutability', s.pos - 1);
           if (mut === 1 && type !== 0x7b) info.mutableGlobals.push(info.importedGlobals + i);
+          if (mut === 1 && type === 0x7b) info.mutableV128Globals++;
           skipConstExpr(s, info);
         }
         info.definedGlobals = n;

@@ -83,7 +83,7 @@ export interface InstrumentReport {
   /** memory.fill/copy/init and table.fill/copy/init/grow sites charged by length. */
   bulkSites: number;
   memoryGrowSites: number;
-  /** table.set/grow/fill/copy/init, data.drop, elem.drop: state that a snapshot of memory and globals misses. */
+  /** table.set/grow/fill/copy/init, data.drop, elem.drop, and mutable v128 globals: state a snapshot of memory and globals misses. */
   untrackedStateSites: number;
   /** Wasm 2.0 features the module uses. */
   features: string[];
@@ -380,7 +380,7 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
     returnSites: counters.returnSites,
     bulkSites: counters.bulkSites,
     memoryGrowSites: counters.growSites,
-    untrackedStateSites: counters.untrackedStateSites,
+    untrackedStateSites: counters.untrackedStateSites + info.mutableV128Globals,
     features: featureNames(info.features | meter.features),
     startFunction: info.start,
     memory: memoryReport,

@@ -1,7 +1,6 @@
-// The audit trail: one NDJSON line per agent run, written through pino synchronously with size-based rotation.
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+// The audit trail: one NDJSON line per agent run (and per parked message), appended before the message's ack, with size-based rotation.
+import * as crypto from 'node:crypto';
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { RunResult, RunStatus } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import type { QueueMessage } from '../queue/types.ts';
@@ -13,24 +12,42 @@ export interface AuditLogOptions {
   maxBytes?: number;
   /** Rotated files kept (default 5). */
   keep?: number;
+  /**
+   * Group commit: lines are collected and written with one write(2) per batch, at the end of the event-loop
+   * turn or once `batchBytes` have gathered; `record` resolves after its batch is written (await it before
+   * the ack). Default false: each line is written before `record` returns.
+   */
+  batch?: boolean;
+  /** With `batch`: write as soon as this many bytes are waiting (default 64 KiB). */
+  batchBytes?: number;
 }
 
-/** One line of the trail, as it is written (plus pino's `level`, `time` and `msg`). */
+/** What a line says happened: a run's status, or `quarantined` for a message parked without a run. */
+export type AuditStatus = RunStatus | 'quarantined';
+
+/** One line of the trail, as it is written (plus `level` 30 first and `msg` last, pino's layout). */
 export interface AuditRecord {
   ts: string;
   agent: string;
   messageId: string;
   topic: string;
   deliveryCount: number;
-  status: RunStatus;
-  fuelUsed: number | null;
-  memoryPeakBytes: number;
-  durationMs: number;
+  status: AuditStatus;
+  /** Run lines only. */
+  fuelUsed?: number | null;
+  memoryPeakBytes?: number;
+  durationMs?: number;
   error?: string;
+  /** Parked lines only: where the message went. */
+  deadLetterTopic?: string;
 }
 
 /** Header a producer may set to give a message a stable id in the trail. */
 export const MESSAGE_ID_HEADER = 'x-message-id';
+
+// Node ≥ 20.12 hashes a buffer in one call, without a Hash object per message (about half the cost).
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+let hashScratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * The message's id: the producer's `x-message-id` header, or else a digest of topic, key and payload. The
@@ -40,18 +57,36 @@ export const MESSAGE_ID_HEADER = 'x-message-id';
 export function messageId(message: QueueMessage): string {
   const given = message.headers[MESSAGE_ID_HEADER];
   if (given !== undefined && given.length > 0) return given;
-  const h = createHash('sha256');
-  h.update(message.topic).update('\0').update(message.key ?? '').update('\0').update(message.payload);
-  return h.digest('hex').slice(0, 24);
+  const key = message.key ?? '';
+  if (oneShotHash === undefined) {
+    const h = crypto.createHash('sha256');
+    h.update(message.topic).update('\0').update(key).update('\0').update(message.payload);
+    return h.digest('hex').slice(0, 24);
+  }
+  // The same bytes the streaming hash sees: topic, NUL, key, NUL, payload.
+  const need = (message.topic.length + key.length) * 3 + 2 + message.payload.length;
+  if (need > hashScratch.length) hashScratch = Buffer.allocUnsafe(Math.max(need, hashScratch.length * 2));
+  const b = hashScratch;
+  let off = b.write(message.topic, 0);
+  b[off++] = 0;
+  off += b.write(key, off);
+  b[off++] = 0;
+  b.set(message.payload, off);
+  off += message.payload.length;
+  return oneShotHash('sha256', b.subarray(0, off), 'hex').slice(0, 24);
 }
 
 /**
- * A pino destination that appends each line with one write(2) on an O_APPEND descriptor, before returning.
- * Why not pino's async SonicBoom or pino-roll's worker-thread transport: both buffer, so a line could still be
- * in memory when the run's message is acked and the process is killed, and "every acked message has its line"
- * would not hold. One write(2) per line also means SIGKILL leaves whole lines only: the kernel applies a write
- * to a regular file before the signal is delivered. Rotation is by size, checked before each write, by rename
- * (atomic), so a line never straddles two files.
+ * Appends whole lines to a file with write(2) on an O_APPEND descriptor, before returning. Why not pino's
+ * SonicBoom or pino-roll's worker-thread transport: both buffer in the process, so a line could still be in
+ * memory when its message is acked and the process is killed. Rotation is by size, checked before each write,
+ * by rename (atomic), and a chunk is split at the line where the size would be passed, so a line never
+ * straddles two files.
+ *
+ * SIGKILL: Linux checks for a fatal signal between the pages of a write, so a kill can cut a write short;
+ * a line of one write can be cut only if it crosses a page boundary, a batch of many lines anywhere. Only
+ * the last write can be cut, and its lines were not acked yet (acks follow the write), so on opening the
+ * file a partial last line is cut off (`repairedBytes`): the trail is whole lines, every acked one there.
  */
 export class RotatingFileDestination {
   private fd: number;
@@ -59,6 +94,8 @@ export class RotatingFileDestination {
   private readonly maxBytes: number;
   private readonly keep: number;
   rotations = 0;
+  /** Bytes of a partial last line removed when the file was opened (a write cut short by a kill). */
+  readonly repairedBytes: number;
 
   constructor(private readonly options: AuditLogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -67,6 +104,7 @@ export class RotatingFileDestination {
     if (!Number.isInteger(this.keep) || this.keep < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `audit keep must be a positive integer, got ${String(options.keep)}`);
     this.fd = this.open();
     this.size = fstatSync(this.fd).size;
+    this.repairedBytes = this.cutPartialLine();
   }
 
   private open(): number {
@@ -77,14 +115,79 @@ export class RotatingFileDestination {
     }
   }
 
+  /** Truncates the file after its last newline (O_APPEND writes still go to the new end). */
+  private cutPartialLine(): number {
+    if (this.size === 0) return 0;
+    const readFd = openSync(this.options.file, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      let end = this.size;
+      while (end > 0) {
+        const start = Math.max(0, end - chunk.length);
+        const n = readSync(readFd, chunk, 0, end - start, start);
+        const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+        if (nl >= 0) {
+          end = start + nl + 1;
+          break;
+        }
+        end = start;
+      }
+      const cut = this.size - end;
+      if (cut > 0) {
+        ftruncateSync(this.fd, end);
+        this.size = end;
+      }
+      return cut;
+    } finally {
+      closeSync(readFd);
+    }
+  }
+
+  /** Appends one line (it must end with a newline). */
   write(line: string): boolean {
     const bytes = Buffer.from(line);
-    if (this.maxBytes > 0 && this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
-    // A short write to a regular file happens only when the disk is full; the rest is retried, never dropped.
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
-    this.size += bytes.length;
+    this.writeLines(bytes, bytes.length, null);
     return true;
+  }
+
+  /**
+   * Appends `bytes[0, length)`, whole lines; `lineEnds` (the offset after each line's newline) lets a chunk be
+   * split where rotation falls. Without them the chunk goes to one file.
+   */
+  writeLines(bytes: Uint8Array, length: number, lineEnds: readonly number[] | null): void {
+    let from = 0;
+    if (this.maxBytes > 0 && this.size + length > this.maxBytes) {
+      if (lineEnds === null) {
+        if (this.size > 0) this.rotate();
+      } else {
+        // The most whole lines that still fit, then rotate; a single line larger than maxBytes gets a file.
+        let i = 0;
+        while (from < length) {
+          const room = this.maxBytes - this.size;
+          let to = from;
+          while (i < lineEnds.length && lineEnds[i]! - from <= room) to = lineEnds[i++]!;
+          if (to === from) {
+            if (this.size > 0) {
+              this.rotate();
+              continue;
+            }
+            to = lineEnds[i++]!;
+          }
+          this.append(bytes, from, to);
+          from = to;
+          if (from < length) this.rotate();
+        }
+        return;
+      }
+    }
+    this.append(bytes, from, length);
+  }
+
+  private append(bytes: Uint8Array, from: number, to: number): void {
+    // A short write to a regular file happens when the disk is full or a kill is pending; the rest is retried.
+    let off = from;
+    while (off < to) off += writeSync(this.fd, bytes, off, to - off);
+    this.size += to - from;
   }
 
   private rotate(): void {
@@ -110,40 +213,164 @@ export class RotatingFileDestination {
   }
 }
 
+/** Lines waiting for one write, and the callers waiting for it. */
+interface Batch {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const RESOLVED = Promise.resolve();
+const quoted = new Map<string, string>();
+
+/** JSON of a string that repeats (agent names, topics), remembered. */
+function quote(s: string): string {
+  let q = quoted.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (quoted.size >= 10_000) quoted.clear();
+    quoted.set(s, q);
+  }
+  return q;
+}
+
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/**
+ * The trail. Lines have pino's layout (`{"level":30, <record>, "msg":...}`, the same bytes pino writes for
+ * the record; test/unit/ops-audit-log.test.ts checks it) but are built by hand: a fixed shape costs a
+ * fraction of pino's generic serializer, and the trail is on every run's path.
+ */
 export class AuditLog {
   private readonly destination: RotatingFileDestination;
-  private readonly logger: Logger;
+  private readonly batched: boolean;
+  private readonly batchBytes: number;
+  private buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+  private lineEnds: number[] = [];
+  private batch: Batch | undefined;
+  private scheduled = false;
+  private isoMs = -1;
+  private iso = '';
+  private closed = false;
   lines = 0;
+  /** Writes made (one per line unbatched, one per batch batched). */
+  writes = 0;
 
   constructor(options: AuditLogOptions) {
     this.destination = new RotatingFileDestination(options);
-    // base: null drops pid/hostname; the timestamp is the record's own `ts`.
-    this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, this.destination);
+    this.batched = options.batch === true;
+    this.batchBytes = options.batchBytes ?? 64 * 1024;
+    if (!Number.isInteger(this.batchBytes) || this.batchBytes < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `audit batchBytes must be a positive integer, got ${String(options.batchBytes)}`);
   }
 
-  /** Writes the run's line; returns once it is in the file (call it before the message is acked). */
-  record(agent: string, message: QueueMessage, result: RunResult): void {
-    const record: AuditRecord = {
-      ts: new Date().toISOString(),
-      agent,
-      messageId: messageId(message),
-      topic: message.topic,
-      deliveryCount: message.deliveryCount,
-      status: result.status,
-      fuelUsed: result.fuelUsed,
-      memoryPeakBytes: result.memoryPeakBytes,
-      durationMs: result.durationMs,
-    };
-    if (result.status !== 'ok') record.error = result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
-    this.logger.info(record, 'run');
+  /** Bytes of a partial last line the file had when opened (cut off; see RotatingFileDestination). */
+  get repairedBytes(): number {
+    return this.destination.repairedBytes;
+  }
+
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+
+  private head(agent: string, message: QueueMessage): string {
+    return `{"level":30,"ts":"${this.now()}","agent":${quote(agent)},"messageId":${JSON.stringify(messageId(message))},"topic":${quote(message.topic)},"deliveryCount":${num(message.deliveryCount)}`;
+  }
+
+  /**
+   * The run's line. Resolves once it is in the file: at once (before returning) unbatched, after its batch's
+   * write batched. Await it before acking the message; a failed write (disk full) rejects it.
+   */
+  record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
+    let line = `${this.head(agent, message)},"status":${quote(result.status)},"fuelUsed":${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${num(result.durationMs)}`;
+    if (result.status !== 'ok') {
+      const error = result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
+      line += `,"error":${JSON.stringify(error)}`;
+    }
+    return this.add(`${line},"msg":"run"}\n`);
+  }
+
+  /** A line for a message parked on `deadLetterTopic` without a run (its agent is quarantined); as `record`. */
+  recordParked(agent: string, message: QueueMessage, deadLetterTopic: string): Promise<void> {
+    return this.add(`${this.head(agent, message)},"status":"quarantined","deadLetterTopic":${quote(deadLetterTopic)},"msg":"parked"}\n`);
+  }
+
+  private add(line: string): Promise<void> {
+    if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the audit log is closed');
+    if (!this.batched) {
+      this.destination.write(line);
+      this.lines++;
+      this.writes++;
+      return RESOLVED;
+    }
+    // Worst case 3 bytes per UTF-16 unit; grow before writing so the line lands whole.
+    if (this.used + line.length * 3 > this.buffer.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + line.length * 3));
+      this.buffer.copy(next, 0, 0, this.used);
+      this.buffer = next;
+    }
+    this.used += this.buffer.write(line, this.used);
+    this.lineEnds.push(this.used);
     this.lines++;
+    let batch = this.batch;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = this.batch = { promise, resolve, reject };
+    }
+    if (this.used >= this.batchBytes) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      // The end of this event-loop turn: every run whose result arrived in the turn shares the write.
+      setImmediate(this.flushScheduled);
+    }
+    return batch.promise;
+  }
+
+  private readonly flushScheduled = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  /** Writes the lines waiting (batched mode), then resolves their callers. */
+  flush(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    this.batch = undefined;
+    const used = this.used;
+    const lineEnds = this.lineEnds;
+    this.used = 0;
+    this.lineEnds = [];
+    try {
+      this.destination.writeLines(this.buffer, used, lineEnds);
+      this.writes++;
+    } catch (error) {
+      batch.reject(error);
+      return;
+    }
+    batch.resolve();
   }
 
   get rotations(): number {
     return this.destination.rotations;
   }
 
+  /** Writes what is waiting and closes the file. */
   close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
     this.destination.close();
   }
 }

@@ -1,11 +1,12 @@
-// Prometheus metrics for a swarm (prom-client): runs, fuel, durations, in-flight work, workers and the host event loop.
+// Prometheus metrics for a swarm (prom-client): runs, fuel, durations, inbox wait, in-flight work, queue lag, workers and the host event loop.
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RunResult } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import type { MessageHandler, QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats } from '../swarm/dispatcher.ts';
+import { AgentHistogram } from './agent-histogram.ts';
 
 /** What the metrics read at scrape time; a swarm provides it (see serve). */
 export interface MetricsSource {
@@ -24,14 +25,25 @@ export interface SwarmMetricsOptions {
 
 const FUEL_BUCKETS = [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
+/** A scrape does not wait longer than this for a backend to say how far behind a subscription is. */
+const LAG_TIMEOUT_MS = 2000;
+
+interface LaggingSubscription {
+  agent: string;
+  pattern: string;
+  lag: () => Promise<number | undefined>;
+}
 
 export class SwarmMetrics {
   readonly registry = new Registry();
-  private readonly runs: Counter<'agent' | 'status'>;
-  private readonly fuel: Histogram<'agent'>;
-  private readonly duration: Histogram<'agent'>;
-  private readonly inFlight: Gauge<'agent'>;
+  /** agent -> status -> runs; read into `sandbox_runs_total` at scrape time (an inc per run costs a label hash). */
+  private readonly runCounts = new Map<string, Map<string, number>>();
+  private readonly fuel: AgentHistogram;
+  private readonly duration: AgentHistogram;
+  private readonly inboxWait: AgentHistogram;
   private readonly inFlightCounts = new Map<string, number>();
+  private readonly lagging = new Set<LaggingSubscription>();
   private readonly delay: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
   private lastElu: EventLoopUtilization;
@@ -44,11 +56,46 @@ export class SwarmMetrics {
     const windowMs = options.windowMs ?? 5000;
     const registers = [this.registry];
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.runs = new Counter({ name: 'sandbox_runs_total', help: 'Agent runs by agent and status', labelNames: ['agent', 'status'], registers });
-    this.fuel = new Histogram({ name: 'sandbox_run_fuel', help: 'Fuel used per run (metered agents only)', labelNames: ['agent'], buckets: FUEL_BUCKETS, registers });
-    this.duration = new Histogram({ name: 'sandbox_run_duration_seconds', help: 'Run wall-clock duration in the worker', labelNames: ['agent'], buckets: DURATION_BUCKETS, registers });
-    this.inFlight = new Gauge({ name: 'sandbox_in_flight', help: 'Messages handed to an agent and not yet settled', labelNames: ['agent'], registers });
     const self = this;
+    new Counter({
+      name: 'sandbox_runs_total',
+      help: 'Agent runs by agent and status',
+      labelNames: ['agent', 'status'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [agent, byStatus] of self.runCounts) for (const [status, n] of byStatus) this.inc({ agent, status }, n);
+      },
+    });
+    this.fuel = new AgentHistogram({ name: 'sandbox_run_fuel', help: 'Fuel used per run (metered agents only)', buckets: FUEL_BUCKETS, registers });
+    this.duration = new AgentHistogram({ name: 'sandbox_run_duration_seconds', help: 'Run wall-clock duration in the worker', buckets: DURATION_BUCKETS, registers });
+    this.inboxWait = new AgentHistogram({
+      name: 'sandbox_inbox_wait_seconds',
+      help: 'Time a message waited between delivery to the dispatcher and the start of its run (admission, a free instance, the worker pipeline)',
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'sandbox_in_flight',
+      help: 'Messages handed to an agent and not yet settled',
+      labelNames: ['agent'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [agent, n] of self.inFlightCounts) this.set({ agent }, n);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_queue_lag',
+      help: 'Messages on a subscription not yet acked: published and waiting, or delivered and unsettled (where the queue backend can tell)',
+      labelNames: ['agent', 'pattern'],
+      registers,
+      async collect() {
+        this.reset();
+        const answers = await Promise.all([...self.lagging].map(async (l) => ({ l, lag: await lagWithin(l.lag, LAG_TIMEOUT_MS) })));
+        for (const { l, lag } of answers) if (lag !== undefined) this.set({ agent: l.agent, pattern: l.pattern }, lag);
+      },
+    });
     const perAgent = (name: string, help: string, pick: (s: AgentStats) => number) =>
       new Counter({
         name,
@@ -142,30 +189,32 @@ export class SwarmMetrics {
     this.source = source;
   }
 
-  /** Counts one run; the dispatcher's onRun calls it. */
-  recordRun(agent: string, result: RunResult): void {
-    this.runs.inc({ agent, status: result.status });
-    this.duration.observe({ agent }, result.durationMs / 1000);
-    if (result.fuelUsed !== null) this.fuel.observe({ agent }, result.fuelUsed);
+  /** Counts one run; the dispatcher's onRun calls it, with how long the message waited for the run (ms). */
+  recordRun(agent: string, result: RunResult, waitMs?: number): void {
+    let byStatus = this.runCounts.get(agent);
+    if (byStatus === undefined) this.runCounts.set(agent, (byStatus = new Map()));
+    byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
+    this.duration.add(agent, result.durationMs / 1000);
+    if (result.fuelUsed !== null) this.fuel.add(agent, result.fuelUsed);
+    if (waitMs !== undefined) this.inboxWait.add(agent, waitMs / 1000);
   }
 
   /**
-   * Wraps a queue so each subscription's handler counts its messages in flight under `agentOf(group)`. The
-   * dispatcher keeps its in-flight count private; the handler it gives the queue is the one place a public
-   * API sees a message start and settle.
+   * Wraps a queue so each subscription's handler counts its messages in flight under `agentOf(group)`, and
+   * each subscription whose backend can tell its lag is asked for it at scrape time. The dispatcher keeps its
+   * in-flight count private; the handler it gives the queue is the one place a public API sees a message start
+   * and settle.
    */
   instrumentQueue(queue: QueueBackend, agentOf: (group: string | undefined, pattern: string) => string): QueueBackend {
     const track = (agent: string, delta: number) => {
-      const n = (this.inFlightCounts.get(agent) ?? 0) + delta;
-      this.inFlightCounts.set(agent, n);
-      this.inFlight.set({ agent }, n);
+      this.inFlightCounts.set(agent, (this.inFlightCounts.get(agent) ?? 0) + delta);
     };
     return {
       kind: queue.kind,
       publish: (m) => queue.publish(m),
       publishMany: (m) => queue.publishMany(m),
       close: () => queue.close(),
-      subscribe: (pattern, handler, options): Promise<Subscription> => {
+      subscribe: async (pattern, handler, options): Promise<Subscription> => {
         const agent = agentOf(options?.group, pattern);
         const wrapped: MessageHandler = async (message) => {
           track(agent, 1);
@@ -175,7 +224,20 @@ export class SwarmMetrics {
             track(agent, -1);
           }
         };
-        return queue.subscribe(pattern, wrapped, options);
+        const subscription = await queue.subscribe(pattern, wrapped, options);
+        const lag = subscription.lag;
+        if (lag === undefined) return subscription;
+        const entry: LaggingSubscription = { agent, pattern, lag: () => lag.call(subscription) };
+        this.lagging.add(entry);
+        return {
+          pattern: subscription.pattern,
+          group: subscription.group,
+          lag: () => lag.call(subscription),
+          close: async () => {
+            this.lagging.delete(entry);
+            await subscription.close();
+          },
+        };
       },
     };
   }
@@ -187,6 +249,19 @@ export class SwarmMetrics {
   close(): void {
     clearInterval(this.timer);
     this.delay.disable();
+  }
+}
+
+/** The lag, or undefined when the backend cannot answer within `timeoutMs` (the series is then left out). */
+async function lagWithin(lag: () => Promise<number | undefined>, timeoutMs: number): Promise<number | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      lag().catch(() => undefined),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

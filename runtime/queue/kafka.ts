@@ -440,6 +440,7 @@ export class KafkaQueue implements QueueBackend {
     const subscription: Subscription = {
       pattern,
       group: resolved.group,
+      lag: () => this.groupLag(kafkaTopic, groupId),
       close: () => {
         closed ??= (async () => {
           this.subscriptions.delete(subscription);
@@ -458,6 +459,36 @@ export class KafkaQueue implements QueueBackend {
     };
     this.subscriptions.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Records of the Kafka topic past the group's committed offsets (high watermark − committed, per partition;
+   * a partition the group never committed counts from its low watermark). Three admin requests. It counts
+   * every record of the Kafka topic, including other sandbox topics sharing it that the pattern skips (they
+   * are committed as they pass), and commits trail acks by up to COMMIT_EVERY_MS.
+   */
+  private async groupLag(kafkaTopic: string, groupId: string): Promise<number> {
+    const admin = this.adminClient();
+    const meta = await admin.metadata({ topics: [kafkaTopic] });
+    const count = meta.topics.get(kafkaTopic)?.partitionsCount ?? 0;
+    if (count === 0) return 0;
+    const partitionIndexes = Array.from({ length: count }, (_, i) => i);
+    const offsets = (timestamp: bigint) =>
+      admin.listOffsets({ topics: [{ name: kafkaTopic, partitions: partitionIndexes.map((partitionIndex) => ({ partitionIndex, timestamp })) }] });
+    const [high, low, groups] = await Promise.all([
+      offsets(-1n),
+      offsets(-2n),
+      admin.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: kafkaTopic, partitionIndexes }] }] }),
+    ]);
+    const committed = new Map<number, bigint>();
+    for (const g of groups) for (const t of g.topics) if (t.name === kafkaTopic) for (const p of t.partitions) if (p.committedOffset >= 0n) committed.set(p.partitionIndex, p.committedOffset);
+    const lows = new Map((low[0]?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
+    let lag = 0n;
+    for (const p of high[0]?.partitions ?? []) {
+      const from = committed.get(p.partitionIndex) ?? lows.get(p.partitionIndex) ?? 0n;
+      if (p.offset > from) lag += p.offset - from;
+    }
+    return Number(lag);
   }
 
   /** Dead letters still go out while the backend drains. */

@@ -133,6 +133,8 @@ export class MemoryQueue implements QueueBackend {
     const subscription: MemorySubscription = {
       pattern,
       group: resolved.group,
+      // Everything the group's core holds is published and not yet acked: buffered, in a handler, or retrying.
+      lag: () => Promise.resolve(route.core.held),
       close: async () => {
         if (!this.subscriptions.delete(subscription)) return;
         const r = route;

@@ -245,6 +245,11 @@ export class NatsQueue implements QueueBackend {
     const subscription: NatsSubscription = {
       pattern,
       group: resolved.group,
+      // One request to the server: messages the consumer has not delivered yet, plus delivered and unacked.
+      lag: async () => {
+        const info = await this.jsm.consumers.info(this.stream, name);
+        return info.num_pending + info.num_ack_pending;
+      },
       close: () => {
         closed ??= (async () => {
           this.subscriptions.delete(subscription);

@@ -61,6 +61,10 @@ export interface Subscription {
   /** Stops taking new messages, waits for in-flight handlers to finish and their settlements to reach the
    *  backend, then returns. Messages fetched but never handed to the handler are released for redelivery. */
   close(): Promise<void>;
+  /** Messages on this subscription not yet acked (published and waiting, delivered and unsettled, waiting
+   *  for redelivery), for the `sandbox_queue_lag` metric. Absent where the backend cannot tell; see
+   *  docs/operations.md for what each backend counts. */
+  lag?(): Promise<number>;
 }
 
 export type QueueKind = 'memory' | 'nats' | 'kafka';

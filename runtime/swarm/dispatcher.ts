@@ -43,14 +43,41 @@ export interface DispatcherOptions {
   /** Runs handed to one instance at a time (default 128: enough to fill a batch to its worker); they execute one after another in its worker. 1 waits
    *  for each run to end before giving the instance the next. */
   pipeline?: number;
-  /** Called after every run, before its message is settled (the demo counts outputs with it). */
-  onRun?: (agent: string, message: QueueMessage, result: RunResult) => void;
+  /** Called after every run, before its message is settled (the demo counts outputs with it). A returned
+   *  promise is awaited before the message is settled (the audit trail resolves it once the run's line is
+   *  written); if it rejects, the message is nak'd and runs again. */
+  onRun?: (agent: string, message: QueueMessage, result: RunResult, timing: RunTiming) => void | Promise<void>;
+  /** Called when a quarantined agent's message has been parked on `topic`, before it is acked; awaited like
+   *  onRun (the audit trail's `quarantined` line). */
+  onParked?: (agent: string, message: QueueMessage, topic: string) => void | Promise<void>;
   /** A token bucket shared by every agent (the topology's `admission`). */
   admission?: AdmissionSpec | undefined;
   /** Failure counting and quarantine (the topology's `escalation`). */
   escalation?: EscalationConfig | undefined;
   /** Operational lines: shed messages, quarantines, Redis fallback (default: stderr). */
   onLog?: ((line: string) => void) | undefined;
+}
+
+/** When a message reached the dispatcher and how long it waited before its run (see `waitMs`). */
+export interface RunTiming {
+  /** `performance.now()` when the queue handed the message to the dispatcher. */
+  receivedAt: number;
+  /**
+   * Milliseconds between delivery and the start of the run: admission (tokens, the inbox), a free instance
+   * slot, the instance's pipeline in its worker and the thread hand-offs. The worker does not report when a
+   * run began, so this is the time from delivery to the result less the run's own `durationMs` (it includes
+   * the result's trip back, a few microseconds).
+   */
+  waitMs: number;
+}
+
+/** The span of the dispatcher's work so far: from the first delivery to the last settlement. */
+export interface DispatcherSpan {
+  /** Messages handled (runs, parked, rejected); a redelivery counts again. */
+  messages: number;
+  /** `performance.now()` at the first delivery and at the end of the last handling; null before any. */
+  firstAt: number | null;
+  lastAt: number | null;
 }
 
 /** Suffix of the dead-letter topic where a quarantined agent's messages are parked. */
@@ -121,6 +148,9 @@ export class Dispatcher {
   private awaitingRetry = 0;
   private lastActivity = Date.now();
   private stopped = false;
+  private handled = 0;
+  private firstAt: number | null = null;
+  private lastAt: number | null = null;
 
   private readonly pipeline: number;
   private readonly swarmBucket: TokenBucket | undefined;
@@ -201,6 +231,8 @@ export class Dispatcher {
 
   private async handle(running: RunningAgent, message: QueueMessage): Promise<void> {
     const { spec, stats } = running;
+    const receivedAt = performance.now();
+    this.firstAt ??= receivedAt;
     this.inFlight++;
     this.lastActivity = Date.now();
     if (message.deliveryCount > 1 && this.awaitingRetry > 0) this.awaitingRetry--;
@@ -235,7 +267,11 @@ export class Dispatcher {
         running.admission.leave();
       }
       stats.runs[result.status] = (stats.runs[result.status] ?? 0) + 1;
-      this.options.onRun?.(spec.name, message, result);
+      if (this.options.onRun !== undefined) {
+        const waitMs = Math.max(0, performance.now() - receivedAt - result.durationMs);
+        const pending = this.options.onRun(spec.name, message, result, { receivedAt, waitMs });
+        if (pending !== undefined) await pending;
+      }
       if (result.status === 'ok') {
         if (result.events.length > 0) {
           const headers = { [SOURCE_AGENT_HEADER]: spec.name };
@@ -265,6 +301,8 @@ export class Dispatcher {
       }
     } finally {
       this.inFlight--;
+      this.handled++;
+      this.lastAt = performance.now();
       this.lastActivity = Date.now();
     }
   }
@@ -286,6 +324,10 @@ export class Dispatcher {
       },
     });
     running.stats.parked++;
+    if (this.options.onParked !== undefined) {
+      const pending = this.options.onParked(name, message, `${this.options.deadLetter}${QUARANTINE_SUFFIX}`);
+      if (pending !== undefined) await pending;
+    }
     message.ack();
   }
 
@@ -304,6 +346,11 @@ export class Dispatcher {
       const c = admission.counters;
       return { ...stats, runs: { ...stats.runs }, throttled: c.throttled, throttledMs: Math.round(c.throttledMs), shed: c.shed, inboxPeak: c.inboxPeak, inbox: c.inbox };
     });
+  }
+
+  /** From the first delivery to the last settlement: what a throughput figure divides by. */
+  span(): DispatcherSpan {
+    return { messages: this.handled, firstAt: this.firstAt, lastAt: this.lastAt };
   }
 
   /** Resolves once no run is in flight, no failed message awaits redelivery, and nothing has arrived for

@@ -14,6 +14,7 @@ export interface SwarmOptions {
   /** Worker threads for the agents (default: one per core, at most the total concurrency). */
   workers?: number;
   onRun?: DispatcherOptions['onRun'];
+  onParked?: DispatcherOptions['onParked'];
   pipeline?: DispatcherOptions['pipeline'];
   /** Where admission shedding and escalation (Redis fallback, quarantine) are reported; default stderr. */
   onLog?: DispatcherOptions['onLog'];
@@ -50,6 +51,7 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       sandbox,
       deadLetter: topology.deadLetter,
       ...(options.onRun ? { onRun: options.onRun } : {}),
+      ...(options.onParked ? { onParked: options.onParked } : {}),
       ...(options.pipeline !== undefined ? { pipeline: options.pipeline } : {}),
       ...(topology.admission ? { admission: topology.admission } : {}),
       ...(topology.escalation ? { escalation: topology.escalation } : {}),
@@ -63,5 +65,5 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
   return { topology, queue, sandbox, dispatcher, stop };
 }
 
-export { Dispatcher, SOURCE_AGENT_HEADER, type AgentStats, type DispatcherOptions } from './dispatcher.ts';
+export { Dispatcher, SOURCE_AGENT_HEADER, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming } from './dispatcher.ts';
 export { loadTopology, parseTopology, TOPOLOGY_DEFAULTS, type AgentSpec, type Topology } from './topology.ts';

@@ -1,12 +1,16 @@
 // Escalation in the dispatcher with the in-process store: failures past the threshold quarantine the agent, its messages are parked, it is released after the cooldown.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../runtime/ops/audit-log.ts';
 import { decode, encode } from '../../runtime/codec.ts';
 import { createQueue } from '../../runtime/queue/index.ts';
 import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/types.ts';
 import { Sandbox } from '../../runtime/sandbox.ts';
 import { Dispatcher } from '../../runtime/swarm/dispatcher.ts';
 import { MemoryFailureStore } from '../../runtime/swarm/escalation.ts';
-import { fixturePath, requireBuilt } from '../support/paths.ts';
+import { agentPath, fixturePath, requireBuilt } from '../support/paths.ts';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -98,5 +102,86 @@ describe('dispatcher escalation (in-process store)', () => {
     expect(parked).toHaveLength(1);
     expect(logs.filter((l) => /quarantined: 3 failures/.test(l))).toHaveLength(1);
     expect(logs.some((l) => /released/.test(l))).toBe(true);
+  });
+
+  it('gives a parked message an audit line (status quarantined, agent, message id, dead-letter topic) before its ack', async () => {
+    const queue: QueueBackend = await createQueue('memory');
+    const sandbox = new Sandbox({ workers: 1 });
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-park-')), 'audit.ndjson');
+    const audit = new AuditLog({ file, batch: true });
+    const linesAtPark: number[] = [];
+    const dispatcher = new Dispatcher({
+      queue,
+      sandbox,
+      deadLetter: 'dl',
+      escalation: { window: 10_000, threshold: 2, cooldown: 60_000 },
+      onLog: () => {},
+      onRun: (agent, message, result) => audit.record(agent, message, result),
+      onParked: async (agent, message, topic) => {
+        await audit.recordParked(agent, message, topic);
+        linesAtPark.push(readFileSync(file, 'utf8').trimEnd().split('\n').length);
+      },
+    });
+    cleanup = async () => {
+      await dispatcher.stop();
+      await queue.close();
+      await sandbox.close();
+      audit.close();
+    };
+    const parked: QueueMessage[] = [];
+    await queue.subscribe('dl.quarantine', (m) => void parked.push(m));
+    await dispatcher.addAgent({
+      name: 'trap', module: requireBuilt(fixturePath('trap-unreachable')), limits: {}, subscribe: ['in.>'], group: 'trap', concurrency: 1, maxDeliveries: 1, backoffMs: 5,
+    });
+    for (let i = 0; i < 2; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
+    await until(() => dispatcher.stats()[0]!.quarantines === 1);
+    const late = { topic: 'in.late', payload: encode({ late: true }), headers: { 'x-message-id': 'late-1' } };
+    await queue.publish(late);
+    await until(() => parked.length === 1);
+    await dispatcher.whenIdle(20);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => l.msg === 'run')).toHaveLength(2);
+    const parkedLine = lines.find((l) => l.msg === 'parked');
+    expect(parkedLine).toMatchObject({ agent: 'trap', status: 'quarantined', messageId: 'late-1', topic: 'in.late', deliveryCount: 1, deadLetterTopic: 'dl.quarantine' });
+    // The line was in the file when onParked resolved, i.e. before the ack.
+    expect(linesAtPark).toEqual([3]);
+    expect(parked[0]!.headers['x-message-id']).toBe('late-1');
+  });
+
+  it('awaits a promise from onRun before settling, and naks the message when it rejects', async () => {
+    const queue: QueueBackend = await createQueue('memory');
+    const sandbox = new Sandbox({ workers: 1 });
+    let calls = 0;
+    const settledBefore: number[] = [];
+    const dispatcher = new Dispatcher({
+      queue,
+      sandbox,
+      deadLetter: 'dl',
+      onLog: () => {},
+      onRun: async (_agent, _message, _result, timing) => {
+        calls++;
+        expect(timing.waitMs).toBeGreaterThanOrEqual(0);
+        await sleep(30);
+        settledBefore.push(dispatcher.stats()[0]!.acked + dispatcher.stats()[0]!.retried);
+        if (calls === 1) throw new Error('disk full');
+      },
+    });
+    cleanup = async () => {
+      await dispatcher.stop();
+      await queue.close();
+      await sandbox.close();
+    };
+    await dispatcher.addAgent({
+      name: 'echo', module: requireBuilt(agentPath('echo')), limits: {}, subscribe: ['in.>'], group: 'echo', concurrency: 1, maxDeliveries: 3, backoffMs: 5,
+    });
+    await queue.publish({ topic: 'in.x', payload: encode({ x: 1 }) });
+    await until(() => dispatcher.stats()[0]!.acked === 1);
+    // First delivery: onRun rejected, so the queue nak'd it and it ran again; nothing was settled before onRun ended.
+    expect(calls).toBe(2);
+    expect(settledBefore).toEqual([0, 0]);
+    expect(dispatcher.stats()[0]!.runs.ok).toBe(2);
+    const span = dispatcher.span();
+    expect(span.messages).toBe(2);
+    expect(span.lastAt! - span.firstAt!).toBeGreaterThan(50);
   });
 });

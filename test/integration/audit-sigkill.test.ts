@@ -1,4 +1,4 @@
-// The audit trail under SIGKILL: a child writes runs and "acks" them; after the kill every line parses and every ack has its line.
+// The audit trail under SIGKILL: a child writes runs and "acks" them; after the kill every line parses and every ack has its line (per-line and batched writes).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,6 +71,83 @@ for (let i = 0; ; i++) {
     expect(missing).toEqual([]);
     // At most the one run recorded but not yet acked when the kill landed.
     expect(lines - ackedIds.length).toBeLessThanOrEqual(1);
+    expect(lines).toBe(ids.size);
+  });
+
+  it('batched (group commit): every acked id has its line; a cut last write is repaired on reopening, rotated files are whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-kill-batch-'));
+    const file = join(dir, 'audit.ndjson');
+    const script = join(dir, 'writer.mts');
+    const ackFile = join(dir, 'acked.txt');
+    const moduleUrl = pathToFileURL(join(repoRoot, 'runtime', 'ops', 'audit-log.ts')).href;
+    // Like serve: many runs end in one turn, each waits for its batch's write, then its message is acked.
+    writeFileSync(
+      script,
+      `import { openSync, writeSync } from 'node:fs';
+const acks = openSync(${JSON.stringify(ackFile)}, 'a');
+import { AuditLog } from ${JSON.stringify(moduleUrl)};
+const log = new AuditLog({ file: ${JSON.stringify(file)}, maxBytes: 512 * 1024, keep: 50, batch: true, batchBytes: 32 * 1024 });
+const result = { status: 'trap', output: null, events: [], logs: [], logsDropped: 0, fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.1, engine: 'wasm', message: 'unreachable executed: ' + 'x'.repeat(200) };
+let next = 0;
+for (;;) {
+  const turn = [];
+  for (let j = 0; j < 300; j++) {
+    const id = 'm-' + next++;
+    turn.push(log.record('writer', { topic: 'in.x', payload: new Uint8Array([j & 0x7f]), key: undefined, headers: { 'x-message-id': id }, deliveryCount: 1, ack() {}, nak() {}, term() {} }, result).then(() => writeSync(acks, id + '\\n')));
+  }
+  await Promise.all(turn);
+}
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const ackedText = () => {
+      try {
+        return readFileSync(ackFile, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    const deadline = Date.now() + 30_000;
+    while (ackedText().split('\n').length < 20_000) {
+      if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const files = readdirSync(dir).filter((f) => /^audit\.ndjson(\.\d+)?$/.test(f));
+    expect(files.length).toBeGreaterThan(3);
+    // Rotated files were closed between writes: whole lines. Only the live file's last write can be cut.
+    for (const f of files.filter((f) => f !== 'audit.ndjson')) expect(readFileSync(join(dir, f), 'utf8').endsWith('\n'), f).toBe(true);
+    const live = readFileSync(file, 'utf8');
+    const tail = live.length - (live.lastIndexOf('\n') + 1);
+    const { AuditLog } = await import('../../runtime/ops/audit-log.ts');
+    const reopened = new AuditLog({ file });
+    expect(reopened.repairedBytes).toBe(tail);
+    reopened.close();
+    console.log(`batched SIGKILL: the live file had a partial last line of ${tail} bytes (cut on reopening)`);
+
+    const ids = new Set<string>();
+    let lines = 0;
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      if (text.length === 0) continue;
+      expect(text.endsWith('\n'), `${f} ends with a whole line`).toBe(true);
+      for (const line of text.slice(0, -1).split('\n')) {
+        const record = JSON.parse(line) as { messageId: string; status: string; fuelUsed: number };
+        expect(record).toMatchObject({ status: 'trap', fuelUsed: 42 });
+        ids.add(record.messageId);
+        lines++;
+      }
+    }
+    const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
+    expect(ackedIds.length).toBeGreaterThanOrEqual(19_999);
+    expect(ackedIds.filter((id) => !ids.has(id))).toEqual([]);
+    // Written but not acked when the kill landed: at most the batches in flight.
+    expect(lines - ackedIds.length).toBeLessThanOrEqual(600);
     expect(lines).toBe(ids.size);
   });
 });

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
 import { Sandbox, type Agent, type SandboxOptions } from '../../runtime/index.ts';
 import { agentPath, fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
+import { wat } from '../unit/module-harness.ts';
 
 const counter = new Uint8Array(readFileSync(requireBuilt(agentPath('counter'))));
 const dirs: string[] = [];
@@ -150,6 +151,21 @@ describe('hibernation', () => {
     expect((error as Error).message).toMatch(/tables.*cannot hibernate/);
     // stateless agents of that module still run (they are re-instantiated rather than reset)
     expect((await sandbox.run(requireBuilt(fixturePath('table-grow-huge')), null, { state: 'reset' })).status).toBe('ok');
+  });
+
+  it('refuses a module whose state includes a v128 global', async () => {
+    const bytes = await wat(`(module
+      (global $v (mut v128) (v128.const i32x4 0 0 0 0))
+      (memory (export "memory") 1)
+      (func (export "sandbox_abi_version") (result i32) i32.const 1)
+      (func (export "sandbox_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "sandbox_handle") (param i32 i32) (result i32) i32.const 0))`);
+    const sandbox = open(storeDir());
+    const error = await sandbox.load(bytes).catch((e: unknown) => e);
+    // and a stateless agent of it is re-instantiated for every run rather than reset to a snapshot that misses the global
+    expect((await sandbox.run(bytes, null, { state: 'reset' })).status).toBe('ok');
+    expect(isSandboxError(error, 'SANDBOX_INVALID_MODULE')).toBe(true);
+    expect((error as Error).message).toMatch(/mutable v128 globals.*cannot hibernate/);
   });
 
   it('works on the TypeScript emulator too', async () => {

@@ -1,7 +1,8 @@
 // The audit trail's lines (fields, ids, errors) and its size-based rotation.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../runtime/agent/types.ts';
 import { AuditLog, messageId } from '../../runtime/ops/audit-log.ts';
@@ -59,5 +60,94 @@ describe('AuditLog', () => {
     // The oldest files were deleted; what remains is whole lines only, the newest ones.
     expect(total).toBeGreaterThan(0);
     expect(total).toBeLessThan(100);
+  });
+
+  it('writes the same bytes pino writes for the record', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file });
+    const m = message(4, { 'x-message-id': 'id "quoted" \u00e9' }, 2);
+    const failed: RunResult = { ...ok, status: 'trap', fuelUsed: null, message: 'unreachable\n"executed" \u2028 ✓' };
+    void log.record('tri"age', m, ok);
+    void log.record('triage', m, failed);
+    void log.recordParked('triage', m, 'dead-letter.quarantine');
+    log.close();
+    const written = readFileSync(file, 'utf8').split('\n');
+    let out = '';
+    const reference = pino({ base: null, timestamp: false, messageKey: 'msg' }, { write: (s: string) => void (out += s) });
+    const lines = written.slice(0, 3).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const strip = (r: Record<string, unknown>) => {
+      const { level: _level, msg, ...rest } = r;
+      return [rest, msg as string] as const;
+    };
+    for (const r of lines) {
+      const [record, msg] = strip(r);
+      reference.info(record, msg);
+    }
+    expect(written.slice(0, 3).join('\n') + '\n').toBe(out);
+    expect(lines[2]).toMatchObject({ agent: 'triage', status: 'quarantined', deadLetterTopic: 'dead-letter.quarantine', deliveryCount: 2, msg: 'parked' });
+    expect(lines[2]!.fuelUsed).toBeUndefined();
+  });
+
+  it('batched: one write per event-loop turn, each caller resolved after its line is in the file', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file, batch: true });
+    const pending = Array.from({ length: 50 }, (_, i) => log.record('a', message(i, { 'x-message-id': `m-${i}` }), ok));
+    // Nothing is written until the turn ends; each promise is settled only after the write.
+    expect(readFileSync(file, 'utf8')).toBe('');
+    let seen = -1;
+    const first = pending[0]!.then(() => (seen = readFileSync(file, 'utf8').trimEnd().split('\n').length));
+    await Promise.all(pending);
+    await first;
+    expect(seen).toBe(50);
+    expect(log.writes).toBe(1);
+    // The next turn is the next batch.
+    await Promise.all([log.record('a', message(60), ok), log.recordParked('a', message(61), 'dl.quarantine')]);
+    expect(log.writes).toBe(2);
+    log.close();
+    const ids = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { messageId: string }).messageId);
+    expect(ids.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => `m-${i}`));
+    expect(ids).toHaveLength(52);
+  });
+
+  it('batched: writes early once batchBytes have gathered, and rotation still falls between lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-'));
+    const file = join(dir, 'audit.ndjson');
+    const log = new AuditLog({ file, batch: true, batchBytes: 4096, maxBytes: 3000, keep: 100 });
+    const pending = Array.from({ length: 200 }, (_, i) => log.record('a', message(i, { 'x-message-id': `m-${i}` }), ok));
+    expect(log.writes).toBeGreaterThan(5); // flushed by size, before the turn ended
+    await Promise.all(pending);
+    log.close();
+    let total = 0;
+    for (const f of readdirSync(dir)) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(text.length).toBeLessThanOrEqual(3000);
+      expect(text.endsWith('\n')).toBe(true);
+      total += text.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown).length;
+    }
+    expect(total).toBe(200);
+    expect(log.rotations).toBeGreaterThan(5);
+  });
+
+  it('batched: a failed write rejects the batch (the caller naks, no ack without a line)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file, batch: true });
+    const p = log.record('a', message(1), ok);
+    // Close the descriptor underneath it: the batch's write fails with EBADF.
+    (log as unknown as { destination: { close(): void } }).destination.close();
+    await expect(p).rejects.toThrow();
+  });
+
+  it('cuts a partial last line left by a kill when it opens the file', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    writeFileSync(file, '{"a":1}\n{"a":2}\n');
+    appendFileSync(file, '{"level":30,"ts":"2026-');
+    const log = new AuditLog({ file });
+    expect(log.repairedBytes).toBe('{"level":30,"ts":"2026-'.length);
+    void log.record('a', message(1), ok);
+    log.close();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) JSON.parse(l);
+    expect(new AuditLog({ file }).repairedBytes).toBe(0);
   });
 });

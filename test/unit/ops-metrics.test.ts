@@ -89,4 +89,76 @@ describe('SwarmMetrics', () => {
       m.close();
     }
   });
+
+  it('observes inbox wait per agent as a histogram (seconds)', async () => {
+    const m = new SwarmMetrics({ processMetrics: false });
+    m.recordRun('a', result('ok', null, 1), 0.2); // 200 µs
+    m.recordRun('a', result('ok', null, 1), 30); // 30 ms
+    m.recordRun('b', result('ok', null, 1), 2500); // 2.5 s
+    m.recordRun('b', result('ok', null, 1)); // no timing: not observed
+    const s = parsePrometheusText(await m.metrics());
+    m.close();
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_count', { agent: 'a' })).toBe(2);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_sum', { agent: 'a' })).toBeCloseTo(0.0302);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_bucket', { agent: 'a', le: '0.0005' })).toBe(1);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_bucket', { agent: 'a', le: '0.05' })).toBe(2);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_bucket', { agent: 'b', le: '1' })).toBe(0);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_bucket', { agent: 'b', le: '5' })).toBe(1);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_bucket', { agent: 'b', le: '+Inf' })).toBe(1);
+    expect(sumSamples(s, 'sandbox_runs_total', { agent: 'b', status: 'ok' })).toBe(2);
+    // The run histograms kept their layout: cumulative buckets, +Inf equal to the count.
+    expect(sumSamples(s, 'sandbox_run_duration_seconds_bucket', { agent: 'a', le: '+Inf' })).toBe(2);
+    expect(sumSamples(s, 'sandbox_run_duration_seconds_bucket', { agent: 'a', le: '0.0005' })).toBe(0);
+    expect(sumSamples(s, 'sandbox_run_duration_seconds_bucket', { agent: 'a', le: '0.001' })).toBe(2);
+  });
+
+  it('reports queue lag per subscription from the memory queue: waiting plus unsettled, down to 0 when drained', async () => {
+    const m = new SwarmMetrics({ processMetrics: false });
+    const queue = m.instrumentQueue(await createQueue('memory'), (group) => `agent-${group ?? '?'}`);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let handled = 0;
+    const sub = await queue.subscribe('lag.>', async () => {
+      await gate;
+      handled++;
+    }, { group: 'g', concurrency: 2 });
+    for (let i = 0; i < 10; i++) await queue.publish({ topic: 'lag.x', payload: new Uint8Array([i]) });
+    await new Promise((r) => setTimeout(r, 20));
+    const lag = () => m.metrics().then((t) => sumSamples(parsePrometheusText(t), 'sandbox_queue_lag', { agent: 'agent-g', pattern: 'lag.>' }));
+    try {
+      expect(await lag()).toBe(10); // 2 in handlers, 8 waiting
+      expect(await sub.lag!()).toBe(10);
+      release();
+      while (handled < 10) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 10));
+      expect(await lag()).toBe(0);
+      await sub.close();
+      // A closed subscription leaves the metric.
+      expect(await lag()).toBeNull();
+    } finally {
+      release();
+      await queue.close();
+      m.close();
+    }
+  });
+
+  it('leaves out the lag of a subscription whose backend cannot answer in time', async () => {
+    const m = new SwarmMetrics({ processMetrics: false });
+    const inner = await createQueue('memory');
+    const slow = { ...inner, kind: inner.kind, publish: inner.publish.bind(inner), publishMany: inner.publishMany.bind(inner), close: inner.close.bind(inner),
+      subscribe: async (...args: Parameters<typeof inner.subscribe>) => {
+        const s = await inner.subscribe(...args);
+        return { ...s, close: s.close, lag: () => Promise.reject(new Error('broker unreachable')) };
+      } };
+    const queue = m.instrumentQueue(slow, () => 'x');
+    await queue.subscribe('a.>', () => {}, { group: 'x' });
+    try {
+      const s = parsePrometheusText(await m.metrics());
+      expect(sumSamples(s, 'sandbox_queue_lag')).toBeNull();
+      expect(sumSamples(s, 'sandbox_workers')).not.toBeNull();
+    } finally {
+      await queue.close();
+      m.close();
+    }
+  });
 });
