@@ -157,7 +157,7 @@ export const serve: Command = async (argv, io) => {
     }
     if (metrics !== undefined) {
       const sw = swarm;
-      metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers });
+      metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers, residency: () => sw.sandbox.residency() });
       const served = await serveMetrics(metrics, metricsPort!);
       metricsServer = served;
       io.stderr.write(`metrics on http://127.0.0.1:${served.port}/metrics\n`);

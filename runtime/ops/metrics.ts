@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RunResult } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import type { MessageHandler, QueueBackend, Subscription } from '../queue/types.ts';
+import type { Residency } from '../sandbox.ts';
 import type { AgentStats } from '../swarm/dispatcher.ts';
 import { AgentHistogram } from './agent-histogram.ts';
 
@@ -14,6 +15,8 @@ export interface MetricsSource {
   workerRestarts(): number;
   /** Worker threads running agents. */
   workers: number;
+  /** With hibernation: stateful agents resident and hibernated, wakes and writes so far (Sandbox.residency). */
+  residency?(): Residency;
 }
 
 export interface SwarmMetricsOptions {
@@ -138,6 +141,33 @@ export class SwarmMetrics {
         this.inc(self.source?.workerRestarts() ?? 0);
       },
     });
+    const residencyGauge = (name: string, help: string, pick: (r: Residency) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const r = self.source?.residency?.();
+          if (r) this.set(pick(r));
+        },
+      });
+    const residencyCounter = (name: string, help: string, pick: (r: Residency) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const r = self.source?.residency?.();
+          this.reset();
+          if (r) this.inc(pick(r));
+        },
+      });
+    residencyGauge('sandbox_agents_resident', 'Stateful agents holding a live instance (hibernation)', (r) => r.resident);
+    residencyGauge('sandbox_agents_hibernated', 'Stateful agents asleep in the hibernation store', (r) => r.hibernated);
+    residencyCounter('sandbox_agent_wakes_total', 'Agents woken from the hibernation store', (r) => r.wakes);
+    residencyCounter('sandbox_agent_hibernations_total', 'Agents written to the hibernation store and evicted', (r) => r.hibernations);
+    residencyCounter('sandbox_agent_checkpoints_total', 'States of resident agents written to the hibernation store', (r) => r.checkpoints);
+    residencyCounter('sandbox_hibernation_store_errors_total', 'Failed reads and writes of the hibernation store', (r) => r.storeErrors);
     new Gauge({
       name: 'sandbox_workers',
       help: 'Worker threads running agents',

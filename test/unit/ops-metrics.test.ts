@@ -161,4 +161,22 @@ describe('SwarmMetrics', () => {
       m.close();
     }
   });
+
+  it('exposes hibernation: resident and hibernated agents, wakes, hibernations, checkpoints and store errors', async () => {
+    const m = new SwarmMetrics({ processMetrics: false });
+    m.attach({
+      stats: () => [],
+      workerRestarts: () => 0,
+      workers: 2,
+      residency: () => ({ resident: 8192, hibernated: 991_808, wakes: 12, hibernations: 34, checkpoints: 56, storeErrors: 1, writeMs: 3 }),
+    });
+    const s = parsePrometheusText(await m.metrics());
+    m.close();
+    expect(sumSamples(s, 'sandbox_agents_resident')).toBe(8192);
+    expect(sumSamples(s, 'sandbox_agents_hibernated')).toBe(991_808);
+    expect(sumSamples(s, 'sandbox_agent_wakes_total')).toBe(12);
+    expect(sumSamples(s, 'sandbox_agent_hibernations_total')).toBe(34);
+    expect(sumSamples(s, 'sandbox_agent_checkpoints_total')).toBe(56);
+    expect(sumSamples(s, 'sandbox_hibernation_store_errors_total')).toBe(1);
+  });
 });
