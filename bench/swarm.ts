@@ -6,13 +6,14 @@
 // - rss10k: RSS of this process after loading 10,000 `counter` agents into one Sandbox and running each once.
 // - serve: runs/s of echo and triage through a real `sandbox serve` process, metrics and audit on and off
 //   (bench/swarm-serve.ts; `npm run bench -- swarm [echoRecords] [triageRecords] [rounds]`).
-// Not measured here yet (see the issue notes): hibernation.
+// - hibernation: a million stateful counter agents, wake latency and a restart (bench/hibernation.ts).
 import { readFileSync } from 'node:fs';
 import { compileAgentModule, Guest } from '../runtime/agent/guest.ts';
 import { prepareModule } from '../runtime/agent/prepare.ts';
 import { DEFAULT_LIMITS } from '../runtime/agent/types.ts';
 import type { WasmNamespace } from '../runtime/engine/namespace.ts';
 import { Sandbox } from '../runtime/index.ts';
+import { measureHibernation } from './hibernation.ts';
 import { agentPath } from '../test/support/paths.ts';
 import { benchSwarmServe, formatSwarmServe } from './swarm-serve.ts';
 
@@ -61,11 +62,16 @@ const serve = await benchSwarmServe({
   ...(triageRecords ? { triageRecords } : {}),
   ...(serveRounds ? { rounds: serveRounds } : {}),
 });
+// Hibernation: SANDBOX_BENCH_AGENTS counter agents (default 1,000,000; `npm run bench -- hibernation` alone prints more).
+const hibernation = await measureHibernation();
 console.log('\n| measure | value |\n|---|---:|');
 console.log(`| reset a 64 KiB agent (snapshot restore) | ${resetUs.toFixed(2)} µs |`);
 console.log(`| fresh instantiation + init | ${instantiateUs.toFixed(2)} µs |`);
 console.log(`| instantiation / reset | ${(instantiateUs / resetUs).toFixed(1)}× |`);
 console.log(`| RSS with 10,000 resident counter agents | ${(rss / 2 ** 20).toFixed(0)} MB |`);
+console.log(`| ${hibernation.agents.toLocaleString('en-US')} counter agents with state (hibernation): RSS | ${hibernation.rssMB.toFixed(0)} MB |`);
+console.log(`| wake a hibernated agent, p50 / p99 (in the worker) | ${hibernation.wakeP50Ms.toFixed(3)} / ${hibernation.wakeP99Ms.toFixed(3)} ms |`);
+console.log(`| hibernate an agent (encode + queue the write) | ${hibernation.hibernateUs.toFixed(1)} µs |`);
 console.log(formatSwarmServe(serve));
 console.log(
   JSON.stringify({
@@ -76,6 +82,7 @@ console.log(
     rss10kMB: Math.round(rss / 2 ** 20),
     resetUs: Number(resetUs.toFixed(2)),
     instantiateUs: Number(instantiateUs.toFixed(2)),
-    wakeP99Ms: null,
+    wakeP99Ms: Number(hibernation.wakeP99Ms.toFixed(3)),
+    hibernation,
   }),
 );
