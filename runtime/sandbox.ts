@@ -96,6 +96,9 @@ export class Sandbox {
   private readonly graph: GraphHandler | undefined;
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
   private readonly hibernation: { path: string; store: Promise<StateStore>; keys: Set<string>; unlock: () => void; prefix: string } | undefined;
+  /** Equal limits share one frozen object: a million agents then hold one, and their workers receive it once. */
+  private readonly limitsByValue = new Map<string, Readonly<Limits>>();
+  private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
 
@@ -142,7 +145,7 @@ export class Sandbox {
       const stateKey = await this.claimStateKey(options.key, agentId, hash);
       const keys = this.hibernation.keys;
       release = () => keys.delete(stateKey);
-      const spec = { agentId, key: preparationKey(hash, limits, true), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+      const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
       result = await host.loadSleepy(spec);
     } else {
       result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
@@ -152,7 +155,7 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, Object.freeze(limits), host, (a) => {
+    const agent = new Agent(agentId, name, engine, limits, host, (a) => {
       this.agents.delete(a);
       release();
     });
@@ -291,7 +294,7 @@ export class Sandbox {
   /** What loading and running commands share: the checked limits, the engine, the bytes, a name, their hash. */
   private async resolve(source: string | Uint8Array, options: Omit<LoadOptions, 'state'>, fallbackName: string) {
     this.assertOpen();
-    const limits = resolveLimits(this.options.limits, options.limits);
+    const limits = this.internLimits(resolveLimits(this.options.limits, options.limits));
     const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
     const bytes = typeof source === 'string' ? await readModule(source) : source;
     const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
@@ -301,6 +304,28 @@ export class Sandbox {
       this.hashes.set(bytes, hash);
     }
     return { limits, engine, bytes, name, hash };
+  }
+
+  /** One copy of a string every agent of a module carries (its preparation key), rather than one per agent. */
+  private intern(value: string): string {
+    let shared = this.strings.get(value);
+    if (shared === undefined) {
+      if (this.strings.size >= 1024) this.strings.clear();
+      this.strings.set(value, value);
+      shared = value;
+    }
+    return shared;
+  }
+
+  private internLimits(limits: Limits): Limits {
+    const key = JSON.stringify(limits);
+    let shared = this.limitsByValue.get(key);
+    if (shared === undefined) {
+      if (this.limitsByValue.size >= 1024) this.limitsByValue.clear(); // many distinct limits: sharing stops paying
+      shared = Object.freeze(limits);
+      this.limitsByValue.set(key, shared);
+    }
+    return shared as Limits;
   }
 
   private assertOpen(): void {

@@ -1,5 +1,4 @@
 // `sandbox serve sandbox.yaml`: runs a topology's agents on its queue until SIGINT/SIGTERM, then drains and exits.
-import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import type { EngineChoice } from '../agent/types.ts';
 import { AuditLog } from '../ops/audit-log.ts';
@@ -7,7 +6,7 @@ import { serveMetrics, SwarmMetrics } from '../ops/metrics.ts';
 import { createQueue } from '../queue/index.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
-import { startSwarm, type Swarm } from '../swarm/index.ts';
+import { defaultWorkers, startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
 import { parseBytes, parseCommandArgs, parseCount, UsageError } from './args.ts';
 import { ingestWithReport } from './ingest.ts';
@@ -50,7 +49,8 @@ invalid topology.`;
 export function formatStats(s: AgentStats): string {
   const total = Object.values(s.runs).reduce((a, b) => a + (b ?? 0), 0);
   const byStatus = Object.entries(s.runs).map(([status, n]) => `${n} ${status}`).join(', ');
-  return `${s.name}: ${total} runs${total > 0 ? ` (${byStatus})` : ''}, ${s.eventsPublished} events published, ${s.acked} acked, ${s.retried} retried, ${s.deadLettered} dead-lettered`;
+  const keys = s.keys === undefined ? '' : `, ${s.keys} keys`;
+  return `${s.name}: ${total} runs${total > 0 ? ` (${byStatus})` : ''}, ${s.eventsPublished} events published, ${s.acked} acked, ${s.retried} retried, ${s.deadLettered} dead-lettered${keys}`;
 }
 
 /** The throughput line of serve's summary (bench/swarm-serve.ts reads it): messages handled from the first
@@ -121,7 +121,7 @@ export const serve: Command = async (argv, io) => {
       });
     }
     // The same default as startSwarm's, made explicit so the metrics can report the worker count.
-    const workers = Math.max(1, Math.min(availableParallelism(), topology.agents.reduce((n, a) => n + a.concurrency, 0)));
+    const workers = defaultWorkers(topology);
     queue = await createQueue(topology.queue);
     let swarmQueue = queue;
     if (metricsPort !== undefined) {
@@ -164,9 +164,15 @@ export const serve: Command = async (argv, io) => {
     }
     if (auditLog !== undefined) io.stderr.write(`audit log: ${values['audit-log']}\n`);
     io.stderr.write(`serving ${positionals[0]} on ${topology.queue} (dead letters → ${topology.deadLetter})\n`);
+    if (topology.hibernation !== undefined) {
+      const h = topology.hibernation;
+      const opts = [h.maxResident !== undefined ? `maxResident ${h.maxResident}` : '', h.idleMs !== undefined ? `idleMs ${h.idleMs}` : '', h.checkpointMs !== undefined ? `checkpointMs ${h.checkpointMs}` : ''].filter(Boolean);
+      io.stderr.write(`  hibernation: ${relative(io.cwd, h.store) || '.'}${opts.length > 0 ? ` (${opts.join(', ')})` : ''}\n`);
+    }
     for (const a of topology.agents) {
+      const instances = a.instances === 'per-key' ? 'one instance per key' : `concurrency ${a.concurrency}`;
       io.stderr.write(
-        `  agent ${a.name}: ${relative(io.cwd, a.module)} ← ${a.subscribe.join(', ')} (group ${a.group}, concurrency ${a.concurrency}, maxDeliveries ${a.maxDeliveries})\n`,
+        `  agent ${a.name}: ${relative(io.cwd, a.module)} ← ${a.subscribe.join(', ')} (group ${a.group}, ${instances}, maxDeliveries ${a.maxDeliveries})\n`,
       );
     }
     if (values.tail !== undefined) {

@@ -1,12 +1,15 @@
 // Turns queue messages into agent runs: one subscription per pattern, an outbox for events, ack after publish.
+import { readFile } from 'node:fs/promises';
 import type { Agent } from '../agent/agent.ts';
-import type { RunResult, RunStatus } from '../agent/types.ts';
+import { hostOutcome } from '../agent/guest.ts';
+import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
-import { SandboxError } from '../errors.ts';
+import { isSandboxError, SandboxError } from '../errors.ts';
 import { DEAD_LETTER_HEADERS, type PublishMessage, type QueueBackend, type QueueMessage, type Subscription } from '../queue/types.ts';
 import type { Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
 import { Escalation, type EscalationConfig } from './escalation.ts';
+import { KeyedInstances } from './keyed-instances.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { AdmissionSpec, AgentSpec } from './topology.ts';
 
@@ -33,6 +36,8 @@ export interface AgentStats {
   parked: number;
   /** Quarantines this process began for the agent. */
   quarantines: number;
+  /** Agents with `instances: per-key`: instances loaded so far, one per key seen. */
+  keys?: number;
 }
 
 export interface DispatcherOptions {
@@ -84,6 +89,8 @@ export interface DispatcherSpan {
 export const QUARANTINE_SUFFIX = '.quarantine';
 const DEFAULT_MAX_WAIT_MS = 1000;
 const SHED_LOG_INTERVAL_MS = 1000;
+/** Load failures of per-key instances are logged at most this often per agent. */
+const LOAD_LOG_INTERVAL_MS = 1000;
 
 /** Header set on every event an agent publishes: which agent emitted it. */
 export const SOURCE_AGENT_HEADER = 'x-source-agent';
@@ -125,13 +132,20 @@ class InstancePool {
 
 interface RunningAgent {
   spec: AgentSpec;
-  pool: InstancePool;
+  /** A fixed set of instances (the default), or: */
+  pool?: InstancePool;
+  /** one instance per message key (`instances: per-key`). */
+  keyed?: KeyedInstances;
+  engine: EngineName;
   subscriptions: Subscription[];
   stats: AgentStats;
   admission: AgentAdmission;
   /** When shedding was last logged, and how many sheds that log line had counted. */
   shedLoggedAt: number;
   shedLogged: number;
+  /** Per-key instances that failed to load, and when that was last logged. */
+  loadFailures: number;
+  loadLoggedAt: number;
 }
 
 /**
@@ -172,7 +186,8 @@ export class Dispatcher {
     }
   }
 
-  /** Loads `spec.concurrency` instances of the agent and subscribes to its patterns. */
+  /** Loads `spec.concurrency` instances of the agent (per-key agents: checks that the module loads, and loads
+   *  each key's instance when its first message comes) and subscribes to its patterns. */
   async addAgent(spec: AgentSpec): Promise<void> {
     if (this.stopped) throw new SandboxError('SANDBOX_CLOSED', 'the dispatcher is stopped');
     if (this.agents.has(spec.name)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name} is already running`);
@@ -184,16 +199,10 @@ export class Dispatcher {
       maxWaitMs: this.options.admission?.maxWaitMs ?? DEFAULT_MAX_WAIT_MS,
     });
     await this.escalation?.ready();
-    const instances: Agent[] = [];
-    try {
-      for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, { name: spec.name, limits: spec.limits }));
-    } catch (error) {
-      for (const a of instances) a.close();
-      throw error;
-    }
+    const instances = spec.instances === 'per-key' ? await this.loadKeyed(spec) : await this.loadFixed(spec);
     const running: RunningAgent = {
       spec,
-      pool: new InstancePool(instances, this.pipeline),
+      ...instances,
       subscriptions: [],
       stats: {
         name: spec.name, runs: {}, acked: 0, retried: 0, deadLettered: 0, eventsPublished: 0,
@@ -202,6 +211,8 @@ export class Dispatcher {
       admission,
       shedLoggedAt: 0,
       shedLogged: 0,
+      loadFailures: 0,
+      loadLoggedAt: 0,
     };
     this.agents.set(spec.name, running);
     try {
@@ -229,13 +240,42 @@ export class Dispatcher {
     }
   }
 
+  private async loadFixed(spec: AgentSpec): Promise<Pick<RunningAgent, 'pool' | 'engine'>> {
+    const instances: Agent[] = [];
+    try {
+      for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, { name: spec.name, limits: spec.limits }));
+    } catch (error) {
+      for (const a of instances) a.close();
+      throw error;
+    }
+    return { pool: new InstancePool(instances, this.pipeline), engine: instances[0]?.engine ?? 'wasm' };
+  }
+
+  /** Reads the module once (a million loads then share its bytes and their hash) and loads it once, unkeyed, so a
+   *  module that cannot load, or cannot hibernate, stops the start rather than every message. */
+  private async loadKeyed(spec: AgentSpec): Promise<Pick<RunningAgent, 'keyed' | 'engine'>> {
+    if (spec.concurrency !== 1) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name}: a per-key agent has one instance per key; concurrency must be 1, got ${spec.concurrency}`);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(spec.module));
+    } catch (error) {
+      throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${spec.module}: ${(error as Error).message}`, { cause: error });
+    }
+    const probe = await this.options.sandbox.load(bytes, { name: spec.name, limits: spec.limits });
+    probe.close();
+    return { keyed: new KeyedInstances(this.options.sandbox, spec.name, bytes, spec.limits, this.pipeline), engine: probe.engine };
+  }
+
   private async handle(running: RunningAgent, message: QueueMessage): Promise<void> {
-    const { spec, stats } = running;
+    const { spec, stats, keyed } = running;
     const receivedAt = performance.now();
     this.firstAt ??= receivedAt;
     this.inFlight++;
     this.lastActivity = Date.now();
     if (message.deliveryCount > 1 && this.awaitingRetry > 0) this.awaitingRetry--;
+    let turn: string | undefined;
     try {
       if (!isMessagePack(message.payload)) {
         // No run can ever take it; retrying would only delay the dead letter.
@@ -243,68 +283,129 @@ export class Dispatcher {
         message.term(`${spec.name}: the payload is not MessagePack (${message.payload.length} bytes)`);
         return;
       }
-      if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
-      // Shedding on the last allowed delivery would dead-letter a message that never ran: hold it instead.
-      const pending = running.admission.admit(message.deliveryCount < spec.maxDeliveries);
-      const decision = 'admitted' in pending ? pending : await pending;
-      if (!decision.admitted) {
-        this.shed(running, decision.retryInMs);
-        this.awaitingRetry++;
-        message.nak(decision.retryInMs, `${spec.name}: admission: rate limited`);
-        return;
-      }
-      let result: RunResult;
-      try {
-        if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
-        const pooled = running.pool.acquire();
-        const slot = typeof pooled === 'number' ? pooled : await pooled;
-        try {
-          result = await running.pool.instances[slot]!.runEncoded(message.payload);
-        } finally {
-          running.pool.release(slot);
+      if (keyed !== undefined) {
+        const refused = keyed.refuse(message.key);
+        if (refused !== undefined) {
+          stats.deadLettered++;
+          message.term(refused);
+          return;
         }
-      } finally {
-        running.admission.leave();
+        // Taken before anything awaits, so a key's messages take their turns in the order they were delivered; a
+        // message waiting here holds no inbox slot (the subscription's concurrency bounds how many wait).
+        turn = message.key!;
+        const waiting = keyed.turn(turn);
+        if (waiting !== undefined) await waiting;
       }
-      stats.runs[result.status] = (stats.runs[result.status] ?? 0) + 1;
-      if (this.options.onRun !== undefined) {
-        const waitMs = Math.max(0, performance.now() - receivedAt - result.durationMs);
-        const pending = this.options.onRun(spec.name, message, result, { receivedAt, waitMs });
-        if (pending !== undefined) await pending;
-      }
-      if (result.status === 'ok') {
-        if (result.events.length > 0) {
-          const headers = { [SOURCE_AGENT_HEADER]: spec.name };
-          const events: PublishMessage[] = result.events.map((e) => ({ topic: e.topic, payload: encode(e.payload), key: message.key, headers }));
-          // If this throws the message is nak'd and runs again: events may repeat, never go missing.
-          await this.options.queue.publishMany(events);
-          stats.eventsPublished += events.length;
-        }
-        stats.acked++;
-        message.ack();
-        return;
-      }
-      const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
-      if (result.status === 'invalid-input') {
-        stats.deadLettered++;
-        message.term(reason);
-      } else if (message.deliveryCount >= spec.maxDeliveries) {
-        stats.deadLettered++;
-        message.nak(undefined, reason);
-      } else {
-        stats.retried++;
-        this.awaitingRetry++;
-        message.nak(undefined, reason);
-      }
-      if (this.escalation !== undefined) {
-        if ((await this.escalation.recordFailure(spec.name)).began) stats.quarantines++;
-      }
+      await this.deliver(running, message, receivedAt, turn);
     } finally {
+      if (turn !== undefined) keyed!.release(turn);
       this.inFlight--;
       this.handled++;
       this.lastAt = performance.now();
       this.lastActivity = Date.now();
     }
+  }
+
+  /** Admission, the run, and the message's settlement: ack after the events are published, or nak / dead letter. */
+  private async deliver(running: RunningAgent, message: QueueMessage, receivedAt: number, key: string | undefined): Promise<void> {
+    const { spec, stats } = running;
+    if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
+    // Shedding on the last allowed delivery would dead-letter a message that never ran: hold it instead.
+    const pending = running.admission.admit(message.deliveryCount < spec.maxDeliveries);
+    const decision = 'admitted' in pending ? pending : await pending;
+    if (!decision.admitted) {
+      this.shed(running, decision.retryInMs);
+      this.awaitingRetry++;
+      message.nak(decision.retryInMs, `${spec.name}: admission: rate limited`);
+      return;
+    }
+    let result: RunResult;
+    try {
+      if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
+      result = key === undefined ? await this.runPooled(running.pool!, message.payload) : await this.runKeyed(running, key, message.payload);
+    } finally {
+      running.admission.leave();
+    }
+    stats.runs[result.status] = (stats.runs[result.status] ?? 0) + 1;
+    if (this.options.onRun !== undefined) {
+      const waitMs = Math.max(0, performance.now() - receivedAt - result.durationMs);
+      const pending = this.options.onRun(spec.name, message, result, { receivedAt, waitMs });
+      if (pending !== undefined) await pending;
+    }
+    if (result.status === 'ok') {
+      if (result.events.length > 0) {
+        const headers = { [SOURCE_AGENT_HEADER]: spec.name };
+        const events: PublishMessage[] = result.events.map((e) => ({ topic: e.topic, payload: encode(e.payload), key: message.key, headers }));
+        // If this throws the message is nak'd and runs again: events may repeat, never go missing.
+        await this.options.queue.publishMany(events);
+        stats.eventsPublished += events.length;
+      }
+      stats.acked++;
+      message.ack();
+      return;
+    }
+    const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
+    if (result.status === 'invalid-input') {
+      stats.deadLettered++;
+      message.term(reason);
+    } else if (message.deliveryCount >= spec.maxDeliveries) {
+      stats.deadLettered++;
+      message.nak(undefined, reason);
+    } else {
+      stats.retried++;
+      this.awaitingRetry++;
+      message.nak(undefined, reason);
+    }
+    if (this.escalation !== undefined) {
+      if ((await this.escalation.recordFailure(spec.name)).began) stats.quarantines++;
+    }
+  }
+
+  private async runPooled(pool: InstancePool, payload: Uint8Array): Promise<RunResult> {
+    const pooled = pool.acquire();
+    const slot = typeof pooled === 'number' ? pooled : await pooled;
+    try {
+      return await pool.instances[slot]!.runEncoded(payload);
+    } finally {
+      pool.release(slot);
+    }
+  }
+
+  /** Runs on the key's instance, loading it first if this is the key's first message. A failed load is a failed
+   *  run (retried, then dead-lettered, its reason in the audit line), not an exception. */
+  private async runKeyed(running: RunningAgent, key: string, payload: Uint8Array): Promise<RunResult> {
+    const keyed = running.keyed!;
+    const slot = keyed.acquireSlot();
+    if (slot !== undefined) await slot;
+    try {
+      let agent: Agent;
+      try {
+        agent = await keyed.agent(key);
+      } catch (error) {
+        return this.loadFailed(running, key, error);
+      }
+      return await agent.runEncoded(payload);
+    } finally {
+      keyed.releaseSlot();
+    }
+  }
+
+  private loadFailed(running: RunningAgent, key: string, error: unknown): RunResult {
+    const name = running.spec.name;
+    const what = isSandboxError(error) ? `${error.code}: ${error.message}` : String(error);
+    const message = `cannot load the instance for key ${JSON.stringify(key)}: ${what}`;
+    running.loadFailures++;
+    const now = Date.now();
+    if (now - running.loadLoggedAt >= LOAD_LOG_INTERVAL_MS) {
+      running.loadLoggedAt = now;
+      this.log(`${name}: ${message} (${running.loadFailures} failed load(s) in all)`);
+    }
+    // An initialisation that failed has its own outcome (trap, out-of-fuel, ...); anything else the module, its
+    // stored state or the store refused.
+    const init = isSandboxError(error, 'SANDBOX_AGENT_INIT_FAILED') ? (error.result as RunResult | undefined) : undefined;
+    if (init !== undefined) return { ...init, message };
+    const refused = isSandboxError(error) && ['SANDBOX_INVALID_MODULE', 'SANDBOX_STATE_MISMATCH', 'SANDBOX_STATE_CORRUPT', 'SANDBOX_MODULE_NOT_FOUND', 'SANDBOX_INVALID_OPTIONS'].includes(error.code);
+    return hostOutcome(refused ? 'invalid-module' : 'crashed', running.engine, message);
   }
 
   /** Parks a quarantined agent's message on `<deadLetter>.quarantine` (ack after publish: never lost). */
@@ -342,9 +443,11 @@ export class Dispatcher {
 
   /** A snapshot of every agent's counters. */
   stats(): AgentStats[] {
-    return [...this.agents.values()].map(({ stats, admission }) => {
+    return [...this.agents.values()].map(({ stats, admission, keyed }) => {
       const c = admission.counters;
-      return { ...stats, runs: { ...stats.runs }, throttled: c.throttled, throttledMs: Math.round(c.throttledMs), shed: c.shed, inboxPeak: c.inboxPeak, inbox: c.inbox };
+      const s: AgentStats = { ...stats, runs: { ...stats.runs }, throttled: c.throttled, throttledMs: Math.round(c.throttledMs), shed: c.shed, inboxPeak: c.inboxPeak, inbox: c.inbox };
+      if (keyed !== undefined) s.keys = keyed.size;
+      return s;
     });
   }
 
@@ -377,6 +480,7 @@ export class Dispatcher {
 
   private async removeAgent(running: RunningAgent): Promise<void> {
     await Promise.all(running.subscriptions.map((s) => s.close()));
-    for (const agent of running.pool.instances) agent.close();
+    for (const agent of running.pool?.instances ?? []) agent.close();
+    running.keyed?.close();
   }
 }

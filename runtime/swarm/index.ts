@@ -11,7 +11,7 @@ export interface SwarmOptions {
   /** Use this queue instead of creating the topology's (the swarm then does not close it). */
   queue?: QueueBackend;
   engine?: EngineChoice;
-  /** Worker threads for the agents (default: one per core, at most the total concurrency). */
+  /** Worker threads for the agents (default: `defaultWorkers(topology)`). */
   workers?: number;
   onRun?: DispatcherOptions['onRun'];
   onParked?: DispatcherOptions['onParked'];
@@ -29,10 +29,20 @@ export interface Swarm {
   stop(): Promise<void>;
 }
 
+/**
+ * One worker per core, at most one per instance the topology runs at once: an agent's `concurrency`, or a core's
+ * worth for a per-key agent (its instances spread over every worker); with hibernation, at most `maxResident`
+ * (every worker holds at least one resident agent).
+ */
+export function defaultWorkers(topology: Topology): number {
+  const cores = availableParallelism();
+  const instances = topology.agents.reduce((n, a) => n + (a.instances === 'per-key' ? cores : a.concurrency), 0);
+  return Math.max(1, Math.min(cores, instances, topology.hibernation?.maxResident ?? Infinity));
+}
+
 export async function startSwarm(topology: Topology, options: SwarmOptions = {}): Promise<Swarm> {
   const ownsQueue = options.queue === undefined;
   const queue = options.queue ?? (await createQueue(topology.queue));
-  const totalConcurrency = topology.agents.reduce((n, a) => n + a.concurrency, 0);
   let sandbox: Sandbox | undefined;
   let dispatcher: Dispatcher | undefined;
   const stop = async (): Promise<void> => {
@@ -45,7 +55,12 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
     }
   };
   try {
-    sandbox = new Sandbox({ engine: options.engine ?? 'auto', workers: options.workers ?? Math.max(1, Math.min(availableParallelism(), totalConcurrency)) });
+    sandbox = new Sandbox({
+      engine: options.engine ?? 'auto',
+      workers: options.workers ?? defaultWorkers(topology),
+      // Closing the sandbox (stop) writes every changed state and waits until it is on disk.
+      ...(topology.hibernation ? { hibernation: topology.hibernation } : {}),
+    });
     dispatcher = new Dispatcher({
       queue,
       sandbox,
@@ -66,4 +81,4 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
 }
 
 export { Dispatcher, SOURCE_AGENT_HEADER, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming } from './dispatcher.ts';
-export { loadTopology, parseTopology, TOPOLOGY_DEFAULTS, type AgentSpec, type Topology } from './topology.ts';
+export { loadTopology, parseTopology, TOPOLOGY_DEFAULTS, type AgentInstances, type AgentSpec, type Topology } from './topology.ts';

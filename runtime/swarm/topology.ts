@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { DEFAULT_LIMITS, type Limits } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
+import type { HibernationOptions } from '../sandbox.ts';
 import { parseQueueUrl } from '../queue/index.ts';
 import { validatePattern, validateTopic } from '../queue/topics.ts';
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../queue/types.ts';
@@ -20,6 +21,11 @@ export interface AgentSpec {
   group: string;
   /** Runs at once; each gets its own instance of the agent. */
   concurrency: number;
+  /**
+   * `fixed` (absent means the same): `concurrency` instances share the messages. `per-key`: one instance per
+   * message key, loaded with the hibernation key `<name>/<key>` so its state outlives the process.
+   */
+  instances?: AgentInstances;
   /** Deliveries of a message before it is dead-lettered. */
   maxDeliveries: number;
   /** First redelivery delay after a failed run; doubles per attempt. */
@@ -40,6 +46,9 @@ export interface AdmissionSpec {
   maxWaitMs?: number;
 }
 
+/** How an agent's instances map to messages: a fixed set, or one per message key (needs hibernation). */
+export type AgentInstances = 'fixed' | 'per-key';
+
 export interface Topology {
   /** `memory`, `nats://host:port` or `kafka://host:port`. */
   queue: string;
@@ -47,14 +56,18 @@ export interface Topology {
   agents: AgentSpec[];
   admission?: AdmissionSpec;
   escalation?: EscalationConfig;
+  /** Hibernation of the swarm's stateful agents (the Sandbox option); `store` is absolute here. */
+  hibernation?: HibernationOptions;
   /** The file it came from, when it came from one. */
   source?: string;
 }
 
 export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
 
-const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation'];
-const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox'];
+const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation'];
+const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'instances', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox'];
+const HIBERNATION_KEYS = ['store', 'maxResident', 'idleMs', 'checkpointMs'];
+const INSTANCES: readonly AgentInstances[] = ['fixed', 'per-key'];
 const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
 const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
@@ -143,6 +156,22 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
     }
   }
 
+  const hibernationNode = top.get('hibernation');
+  let hibernation: HibernationOptions | undefined;
+  if (hibernationNode !== undefined) {
+    if (!isMap(hibernationNode)) problems.push(`hibernation${at(hibernationNode)}: expected a map with store, maxResident, idleMs, checkpointMs`);
+    else {
+      const f = fields(hibernationNode, HIBERNATION_KEYS, 'hibernation.');
+      const storeNode = f.get('store');
+      const store = scalar(storeNode);
+      if (typeof store !== 'string' || store.length === 0) problems.push(`hibernation.store${at(storeNode ?? hibernationNode)}: expected the path of a directory (relative to this file)`);
+      hibernation = { store: typeof store === 'string' ? resolve(baseDir, store) : '' };
+      if (f.has('maxResident')) hibernation.maxResident = positiveInt(f.get('maxResident'), 'hibernation.maxResident', 8192);
+      if (f.has('idleMs')) hibernation.idleMs = positiveInt(f.get('idleMs'), 'hibernation.idleMs', 60_000, 0);
+      if (f.has('checkpointMs')) hibernation.checkpointMs = positiveInt(f.get('checkpointMs'), 'hibernation.checkpointMs', 1000, 0);
+    }
+  }
+
   const agents: AgentSpec[] = [];
   const agentsNode = top.get('agents');
   if (!isSeq(agentsNode) || agentsNode.items.length === 0) {
@@ -213,6 +242,23 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         backoffMs: positiveInt(f.get('backoffMs'), `${where}.backoffMs`, TOPOLOGY_DEFAULTS.backoffMs),
       };
       if (spec.concurrency > 256) problems.push(`${where}.concurrency${at(f.get('concurrency'))}: at most 256`);
+      const instancesNode = f.get('instances');
+      if (instancesNode !== undefined) {
+        const value = scalar(instancesNode);
+        if (typeof value !== 'string' || !(INSTANCES as readonly string[]).includes(value)) {
+          problems.push(`${where}.instances${at(instancesNode)}: expected fixed or per-key, got ${JSON.stringify(value ?? null)}`);
+        } else {
+          spec.instances = value as AgentInstances;
+          if (value === 'per-key') {
+            if (hibernationNode === undefined) {
+              problems.push(`${where}.instances${at(instancesNode)}: per-key needs the top-level \`hibernation\` block (each key's state lives in its store)`);
+            }
+            if (spec.concurrency > 1) {
+              problems.push(`${where}.concurrency${at(f.get('concurrency'))}: a per-key agent has one instance per key; concurrency must be 1 (leave it out)`);
+            }
+          }
+        }
+      }
       const rate = positiveNumber(f.get('rate'), `${where}.rate`);
       const burst = positiveNumber(f.get('burst'), `${where}.burst`);
       if (rate !== undefined) spec.rate = rate;
@@ -226,6 +272,7 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
     });
   }
   const topology: Topology = { queue, deadLetter, agents, source };
+  if (hibernation !== undefined) topology.hibernation = hibernation;
   const admissionNode = top.get('admission');
   if (admissionNode !== undefined) {
     if (!isMap(admissionNode)) problems.push(`admission${at(admissionNode)}: expected a map with rate, burst`);
