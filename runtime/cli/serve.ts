@@ -167,7 +167,8 @@ export const serve: Command = async (argv, io) => {
     if (topology.hibernation !== undefined) {
       const h = topology.hibernation;
       const opts = [h.maxResident !== undefined ? `maxResident ${h.maxResident}` : '', h.idleMs !== undefined ? `idleMs ${h.idleMs}` : '', h.checkpointMs !== undefined ? `checkpointMs ${h.checkpointMs}` : ''].filter(Boolean);
-      io.stderr.write(`  hibernation: ${relative(io.cwd, h.store) || '.'}${opts.length > 0 ? ` (${opts.join(', ')})` : ''}\n`);
+      const shown = relative(io.cwd, h.store);
+      io.stderr.write(`  hibernation: ${shown.startsWith('..') ? h.store : shown || '.'}${opts.length > 0 ? ` (${opts.join(', ')})` : ''}\n`);
     }
     for (const a of topology.agents) {
       const instances = a.instances === 'per-key' ? 'one instance per key' : `concurrency ${a.concurrency}`;

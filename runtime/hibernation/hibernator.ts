@@ -244,7 +244,7 @@ function restore(guest: Guest, template: Template, stored: Uint8Array): string |
     if (image.moduleHash !== template.moduleHash) {
       return `the stored state belongs to module ${image.moduleHash.slice(0, 12)}…, not to this agent's module ${template.moduleHash.slice(0, 12)}…`;
     }
-    const ok = guest.restoreState(image.memoryBytes, (memory) => applyState(stored, image.chunksAt, template.base, memory), image.globals);
+    const ok = guest.restoreState(image.memoryBytes, (memory) => applyState(stored, image.patchesAt, template.base, memory), image.globals);
     return ok ? null : `the stored state (${image.memoryBytes} bytes of memory, ${image.globals.length} globals) does not fit this agent's instance (memory limit ${guest.memoryLimit} bytes, ${guest.globalCount} globals)`;
   } catch (error) {
     return (error as Error).message;

@@ -45,9 +45,9 @@ export class StateStore {
     }
     try {
       mkdirSync(path, { recursive: true });
-      // LZ4 (in lmdb's write thread): a counter's 2.6 KB state shrinks below LMDB's overflow-page size, and the store
-      // to a third (61 MB instead of 210 MB for 50,000 counters), at no measurable cost to the worker.
-      const db = lmdb.open({ path: join(path, 'agents.mdb'), encoding: 'binary', compression: true });
+      // No LZ4: states are already only their differing bytes (a counter's is about 400 bytes), and lmdb's
+      // compression call costs the writing thread more than the bytes it saves.
+      const db = lmdb.open({ path: join(path, 'agents.mdb'), encoding: 'binary', compression: false });
       return new StateStore(db, path);
     } catch (error) {
       throw new SandboxError('SANDBOX_STORE', `cannot open the hibernation store at ${path}: ${(error as Error).message}`, { cause: error });

@@ -23,6 +23,8 @@ export class KeyedInstances {
   private readonly slotWaiters: (() => void)[] = [];
   private busySlots = 0;
   private closed = false;
+  /** Keys loaded over the agent's life (still counted after close, for the final stats). */
+  private loaded = 0;
 
   constructor(
     private readonly sandbox: Sandbox,
@@ -33,9 +35,9 @@ export class KeyedInstances {
     private readonly slots: number,
   ) {}
 
-  /** Agents loaded so far (one per key seen). */
+  /** Instances loaded so far, one per key seen. */
   get size(): number {
-    return this.agents.size;
+    return this.loaded;
   }
 
   /** Why this key can never name an instance, or undefined when it can. */
@@ -103,6 +105,7 @@ export class KeyedInstances {
           throw new SandboxError('SANDBOX_CLOSED', `${this.name}: the agent was stopped while key ${JSON.stringify(key)} was loading`);
         }
         this.agents.set(key, agent);
+        this.loaded++;
         return agent;
       },
       (error: unknown) => {

@@ -1,12 +1,12 @@
 // The stored form of a hibernated agent: differences from the initial image and globals, read back exactly.
 import { describe, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
-import { applyState, CHUNK_BYTES, encodeState, readStateImage } from '../../runtime/hibernation/state-image.ts';
+import { applyState, encodeState, readStateImage } from '../../runtime/hibernation/state-image.ts';
 
 function restored(image: Uint8Array, base: Uint8Array): { memory: Uint8Array; globals: (number | bigint)[]; hash: string } {
   const header = readStateImage(image);
   const memory = new Uint8Array(header.memoryBytes).fill(0xee); // garbage the restore must overwrite
-  applyState(image, header.chunksAt, base, memory);
+  applyState(image, header.patchesAt, base, memory);
   return { memory, globals: header.globals, hash: header.moduleHash };
 }
 
@@ -14,17 +14,34 @@ describe('state images', () => {
   const base = new Uint8Array(65536);
   for (let i = 0; i < base.length; i++) base[i] = (i * 7) & 0xff;
 
-  it('stores only the chunks that differ from the base, and restores the memory exactly', () => {
+  it('stores only the bytes that differ from the base, and restores the memory exactly', () => {
     const memory = base.slice();
     memory[10] = 1;
-    memory[5 * CHUNK_BYTES + 3] = memory[5 * CHUNK_BYTES + 3]! ^ 0xff;
+    memory[5 * 256 + 3] = memory[5 * 256 + 3]! ^ 0xff;
     memory[65535] = memory[65535]! ^ 1;
     const image = encodeState('abc', memory, base, [1, -2.5, 123456789012345678n]);
-    expect(image.length).toBeLessThan(4 * CHUNK_BYTES);
+    expect(image.length).toBeLessThanOrEqual(3 + 3 + 4 + 2 + 27 + 4 + 3 * 7);
     const back = restored(image, base);
     expect(back.hash).toBe('abc');
     expect(back.globals).toEqual([1, -2.5, 123456789012345678n]);
     expect(Buffer.compare(back.memory, memory)).toBe(0);
+  });
+
+  it('a run longer than a patch can say is split, and a page of changes restores exactly', () => {
+    const memory = base.slice();
+    for (let i = 100; i < 65536; i++) memory[i] = memory[i]! ^ 0x5a;
+    const back = restored(encodeState('h', memory, base, []), base);
+    expect(Buffer.compare(back.memory, memory)).toBe(0);
+  });
+
+  it('reads unaligned views byte by byte with the same result', () => {
+    const memory = base.slice();
+    memory[7] = memory[7]! ^ 1;
+    memory[4099] = memory[4099]! ^ 1;
+    const shiftedBase = new Uint8Array(base.length + 1).subarray(1);
+    shiftedBase.set(base);
+    const image = encodeState('h', memory, shiftedBase, []);
+    expect(Buffer.compare(image, encodeState('h', memory, base, []))).toBe(0);
   });
 
   it('an unchanged memory is only a header', () => {
@@ -38,7 +55,7 @@ describe('state images', () => {
     memory.set(base);
     memory[2 * 65536 + 100] = 42;
     const image = encodeState('h', memory, base, [0n]);
-    expect(image.length).toBeLessThan(2 * CHUNK_BYTES);
+    expect(image.length).toBeLessThan(40);
     const back = restored(image, base);
     expect(back.memory.length).toBe(3 * 65536);
     expect(Buffer.compare(back.memory, memory)).toBe(0);
@@ -56,8 +73,8 @@ describe('state images', () => {
     }
     const changed = base.slice();
     changed[0] = changed[0]! ^ 1;
-    const truncated = encodeState('h', changed, base, []).subarray(0, 40);
+    const truncated = encodeState('h', changed, base, []).subarray(0, 14);
     const header = readStateImage(truncated);
-    expect(() => applyState(truncated, header.chunksAt, base, new Uint8Array(65536))).toThrow(/chunks do not fit/);
+    expect(() => applyState(truncated, header.patchesAt, base, new Uint8Array(65536))).toThrow(/past the end/);
   });
 });
