@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { agentPath, repoRoot, requireBuilt } from '../test/support/paths.ts';
+import { triageRecords } from './_triage-records.ts';
 
 export type ServeMode = 'off' | 'metrics' | 'audit' | 'on';
 export const SERVE_MODES: readonly ServeMode[] = ['off', 'metrics', 'audit', 'on'];
@@ -49,24 +50,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** The sample's well-formed log records, repeated with advancing timestamps (as bench/triage.ts does). */
+/** The sample's well-formed log records, repeated with advancing timestamps. */
 function triageLines(n: number): string {
-  const base = readFileSync(join(repoRoot, 'examples', 'logs.ndjson'), 'utf8')
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        const r = JSON.parse(l) as Record<string, unknown>;
-        return typeof r.ts === 'number' && typeof r.service === 'string' ? [r] : [];
-      } catch {
-        return [];
-      }
-    });
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = base[i % base.length]!;
-    out.push(JSON.stringify({ ...r, ts: (r.ts as number) + Math.floor(i / base.length) * 3_600_000 }));
-  }
-  return `${out.join('\n')}\n`;
+  return `${triageRecords(n).map((r) => JSON.stringify(r)).join('\n')}\n`;
 }
 
 function echoLines(n: number): string {

@@ -1,30 +1,16 @@
 // Benchmark: the triage agent end to end through the memory queue and the dispatcher (publish → run → events → ack).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from '../runtime/codec.ts';
 import { createQueue } from '../runtime/queue/index.ts';
 import type { PublishMessage } from '../runtime/queue/types.ts';
 import { startSwarm } from '../runtime/swarm/index.ts';
 import { loadTopology } from '../runtime/swarm/topology.ts';
+import { triageRecords } from './_triage-records.ts';
 
 const root = join(import.meta.dirname, '..');
 const RECORDS = Number(process.argv[2] ?? 100_000);
 
-// The sample's well-formed records, repeated with advancing timestamps so bursts keep occurring.
-const base = readFileSync(join(root, 'examples', 'logs.ndjson'), 'utf8')
-  .split('\n')
-  .flatMap((l) => {
-    try {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      return typeof r.ts === 'number' && typeof r.service === 'string' ? [r] : [];
-    } catch {
-      return [];
-    }
-  });
-const messages: PublishMessage[] = Array.from({ length: RECORDS }, (_, i) => {
-  const r = base[i % base.length]!;
-  return { topic: 'logs.app', payload: encode({ ...r, ts: (r.ts as number) + Math.floor(i / base.length) * 3_600_000 }) };
-});
+const messages: PublishMessage[] = triageRecords(RECORDS).map((r) => ({ topic: 'logs.app', payload: encode(r) }));
 
 async function run(concurrency: number): Promise<{ perSec: number; events: number; ms: number }> {
   const topology = await loadTopology(join(root, 'examples', 'sandbox.yaml'));

@@ -7,6 +7,29 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 
+/** Runs the writer script until it has acked `lines` ids, kills it with SIGKILL, and returns a reader of its ack file. */
+async function killAfterAcks(script: string, ackFile: string, lines: number): Promise<() => string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const ackedText = () => {
+    try {
+      return readFileSync(ackFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  const deadline = Date.now() + 30_000;
+  while (ackedText().split('\n').length < lines) {
+    if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  return ackedText;
+}
+
 describe('audit log and SIGKILL', () => {
   it('leaves only whole lines, and a line for every message acked before the kill, across rotations', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-kill-'));
@@ -29,25 +52,8 @@ for (let i = 0; ; i++) {
 }
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const ackedText = () => {
-      try {
-        return readFileSync(ackFile, 'utf8');
-      } catch {
-        return '';
-      }
-    };
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    const deadline = Date.now() + 30_000;
     // Enough lines for several rotations, then kill it mid-stream.
-    while (ackedText().split('\n').length < 5000) {
-      if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    const ackedText = await killAfterAcks(script, ackFile, 5000);
 
     const ids = new Set<string>();
     let lines = 0;
@@ -99,24 +105,7 @@ for (;;) {
 }
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const ackedText = () => {
-      try {
-        return readFileSync(ackFile, 'utf8');
-      } catch {
-        return '';
-      }
-    };
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    const deadline = Date.now() + 30_000;
-    while (ackedText().split('\n').length < 20_000) {
-      if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    const ackedText = await killAfterAcks(script, ackFile, 20_000);
 
     const files = readdirSync(dir).filter((f) => /^audit\.ndjson(\.\d+)?$/.test(f));
     expect(files.length).toBeGreaterThan(3);

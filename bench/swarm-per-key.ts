@@ -1,0 +1,117 @@
+// bench/swarm-per-key: `counter` with one instance per key through startSwarm (memory queue, hibernation) vs one fixed counter.
+//
+// 1. Per-key: N keys (default 100,000; SANDBOX_BENCH_KEYS overrides), one message each (every key's first: a load and
+//    a first run), then a second message each (every key wakes from the store, maxResident 8192), then a stop (every
+//    state written) and a restart that checks 200 random keys' counts.
+// 2. Side by side: the same 2N messages through a fixed `counter` (one instance, concurrency 1): what per-key costs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encode } from '../runtime/codec.ts';
+import { createQueue } from '../runtime/queue/index.ts';
+import { startSwarm, type Swarm } from '../runtime/swarm/index.ts';
+import { parseTopology } from '../runtime/swarm/topology.ts';
+import { agentPath } from '../test/support/paths.ts';
+
+export interface PerKeyFigures {
+  keys: number;
+  firstPassPerSec: number;
+  wakePassPerSec: number;
+  fixedPerSec: number;
+  perKeyVsFixed: number;
+  stopMs: number;
+  rssMB: number;
+  resident: number;
+  hibernated: number;
+  restartOk: boolean;
+}
+
+const increment = (i: number) => (i % 97) + 1;
+const SLICE = 10_000;
+
+function topology(store: string, perKey: boolean) {
+  return parseTopology(
+    `${perKey ? `hibernation: { store: ${JSON.stringify(store)}, maxResident: 8192, idleMs: 0, checkpointMs: 1000 }\n` : ''}agents:
+  - name: counter
+    module: ${JSON.stringify(agentPath('counter'))}
+    subscribe: counts.>
+${perKey ? '    instances: per-key\n' : ''}`,
+    { baseDir: store },
+  );
+}
+
+async function start(store: string, perKey: boolean, onOutput?: (key: string, count: number) => void): Promise<Swarm> {
+  const queue = await createQueue('memory');
+  return startSwarm(topology(store, perKey), {
+    queue,
+    ...(onOutput ? { onRun: (_a, m, r) => void (r.status === 'ok' && onOutput(m.key!, (r.output as { count: number }).count)) } : {}),
+  });
+}
+
+/** Publishes one message per key (`by` = increment(i), or 0) and waits until the swarm is idle; returns messages/s. */
+async function pass(swarm: Swarm, keys: number, by: (i: number) => number): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < keys; i += SLICE) {
+    const batch = [];
+    for (let j = i; j < Math.min(keys, i + SLICE); j++) batch.push({ topic: 'counts.x', payload: encode({ by: by(j) }), key: `customer-${j}` });
+    await swarm.queue.publishMany(batch);
+  }
+  await swarm.dispatcher.whenIdle(20);
+  const ms = performance.now() - t - 20;
+  const [s] = swarm.dispatcher.stats();
+  if (s!.runs.ok !== s!.acked || s!.retried !== 0 || s!.deadLettered !== 0) throw new Error(`failed runs: ${JSON.stringify(s)}`);
+  return (keys / ms) * 1000;
+}
+
+async function stopSwarm(swarm: Swarm): Promise<number> {
+  const t = performance.now();
+  await swarm.stop();
+  await swarm.queue.close();
+  return performance.now() - t;
+}
+
+export async function measurePerKey(keys = Number(process.env.SANDBOX_BENCH_KEYS ?? 100_000)): Promise<PerKeyFigures> {
+  const store = mkdtempSync(join(tmpdir(), 'bench-per-key-'));
+  try {
+    let swarm = await start(store, true);
+    const firstPassPerSec = await pass(swarm, keys, increment);
+    console.error(`  first pass: ${keys} keys loaded and run, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`);
+    const wakePassPerSec = await pass(swarm, keys, increment);
+    const rssMB = process.memoryUsage().rss / 2 ** 20;
+    const { resident, hibernated } = swarm.sandbox.residency();
+    const stopMs = await stopSwarm(swarm);
+
+    const seen = new Map<string, number>();
+    swarm = await start(store, true, (key, count) => seen.set(key, count));
+    const sample = Array.from({ length: 200 }, () => Math.floor(Math.random() * keys));
+    await swarm.queue.publishMany(sample.map((i) => ({ topic: 'counts.x', payload: encode({ by: 0 }), key: `customer-${i}` })));
+    await swarm.dispatcher.whenIdle(20);
+    const restartOk = sample.every((i) => seen.get(`customer-${i}`) === 2 * increment(i));
+    await stopSwarm(swarm);
+
+    swarm = await start(store, false);
+    const fixedFirst = await pass(swarm, keys, increment);
+    const fixedSecond = await pass(swarm, keys, increment);
+    await stopSwarm(swarm);
+    const fixedPerSec = 2 / (1 / fixedFirst + 1 / fixedSecond);
+    const perKeyPerSec = 2 / (1 / firstPassPerSec + 1 / wakePassPerSec);
+    return { keys, firstPassPerSec, wakePassPerSec, fixedPerSec, perKeyVsFixed: perKeyPerSec / fixedPerSec, stopMs, rssMB, resident, hibernated, restartOk };
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const f = await measurePerKey();
+  console.log('\n| measure | value |\n|---|---:|');
+  console.log(`| keys (one counter instance each) | ${f.keys.toLocaleString('en-US')} |`);
+  console.log(`| per-key, first message of each key (load + run + hibernate) | ${f.firstPassPerSec.toFixed(0)} msgs/s |`);
+  console.log(`| per-key, second message of each key (wake + run + hibernate) | ${f.wakePassPerSec.toFixed(0)} msgs/s |`);
+  console.log(`| fixed counter, same messages (one instance) | ${f.fixedPerSec.toFixed(0)} msgs/s |`);
+  console.log(`| per-key / fixed | ${f.perKeyVsFixed.toFixed(2)}× |`);
+  console.log(`| RSS after both passes | ${f.rssMB.toFixed(0)} MB |`);
+  console.log(`| resident / hibernated | ${f.resident} / ${f.hibernated} |`);
+  console.log(`| stop (drain, close ${f.keys.toLocaleString('en-US')} instances, write states) | ${f.stopMs.toFixed(0)} ms |`);
+  console.log(`| counts intact after a restart (200 sampled) | ${f.restartOk} |`);
+  console.log(JSON.stringify({ suite: 'swarm-per-key', ...f }));
+}
