@@ -33,7 +33,7 @@ export {
 } from './graph/index.ts';
 
 // Agents on topics: the topology file (sandbox.yaml) and the dispatcher that turns messages into runs.
-export { startSwarm, Dispatcher, loadTopology, parseTopology, SOURCE_AGENT_HEADER, TOPOLOGY_DEFAULTS, type Swarm, type SwarmOptions, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming, type AgentSpec, type Topology } from './swarm/index.ts';
+export { startSwarm, defaultWorkers, Dispatcher, loadTopology, parseTopology, SOURCE_AGENT_HEADER, TOPOLOGY_DEFAULTS, type Swarm, type SwarmOptions, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming, type AgentSpec, type AgentInstances, type Topology } from './swarm/index.ts';
 
 // Operations: the audit trail, Prometheus metrics and the health computation behind `sandbox audit`.
 export { AuditLog, RotatingFileDestination, messageId, MESSAGE_ID_HEADER, type AuditLogOptions, type AuditRecord, type AuditStatus } from './ops/audit-log.ts';
