@@ -201,7 +201,7 @@ export class Sandbox {
 
   /** Stateful agents with hibernation: resident, hibernated, wakes and writes so far (as of each worker's last answer). */
   residency(): Residency {
-    const total: Residency = { resident: 0, hibernated: 0, wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0 };
+    const total: Residency = { resident: 0, hibernated: 0, wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0, undone: 0 };
     for (const host of this.hosts) {
       const r = host.residency;
       if (r === null) continue;
@@ -212,6 +212,7 @@ export class Sandbox {
       total.checkpoints += r.checkpoints;
       total.storeErrors += r.storeErrors;
       total.writeMs += r.writeMs;
+      total.undone += r.undone;
     }
     return total;
   }

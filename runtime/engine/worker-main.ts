@@ -226,6 +226,7 @@ function register(registrations: Registration[]): void {
 function runSleeper(agent: SleepyAgent, input: Uint8Array): GuestOutcome {
   const hib = hibernator!;
   const { failed, wakeMs } = hib.wake(agent);
+  if (failed === null) hib.beforeRun(agent);
   const outcome = failed ?? agent.guest!.run(input);
   if (failed === null) hib.ran(agent, performance.now());
   if (wakeMs !== undefined) outcome.wakeMs = wakeMs;

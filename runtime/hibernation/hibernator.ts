@@ -59,6 +59,8 @@ export interface ResidencyCounts {
   storeErrors: number;
   /** Milliseconds spent encoding and queueing state writes (hibernations and checkpoints), in total. */
   writeMs: number;
+  /** Runs that trapped and were undone: the agent continued from its state before them. */
+  undone: number;
 }
 
 /** Spare instances kept per module: enough to absorb a burst of wakes, few enough to cost little memory. */
@@ -68,8 +70,12 @@ export class Hibernator {
   /** Resident agents, least recently used first (a Map keeps insertion order; a run moves its agent to the end). */
   private readonly resident = new Map<number, SleepyAgent>();
   private registered = 0;
-  private readonly counts = { wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0 };
+  private readonly counts = { wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0, undone: 0 };
   private lastStoreError = '';
+  /** The state of the agent about to run, kept until its run ends (runs in a worker are one at a time). */
+  private preRun = new Uint8Array(0);
+  private preRunBytes = 0;
+  private preRunGlobals: (number | bigint)[] = [];
 
   constructor(
     private readonly store: StateStore,
@@ -151,18 +157,51 @@ export class Hibernator {
     return stored === undefined ? { failed: null } : { failed: null, wakeMs: performance.now() - started };
   }
 
-  /** After a run: the agent changed; a run that trapped leaves an instance nobody can trust, so the agent goes back to its last stored state. */
+  /**
+   * Before a run: the agent's state is copied aside (one memory copy into a buffer the worker reuses), so a run
+   * that traps can be undone exactly rather than rolled back to the last checkpoint.
+   */
+  beforeRun(agent: SleepyAgent): void {
+    const { memory, globals } = agent.guest!.captureState();
+    if (this.preRun.length < memory.length) this.preRun = new Uint8Array(memory.length);
+    this.preRun.set(memory);
+    this.preRunBytes = memory.length;
+    this.preRunGlobals = globals;
+  }
+
+  /**
+   * After a run. One that trapped leaves an instance its own code cannot be trusted with; memory and globals are
+   * the whole state, so putting back the copy from beforeRun undoes the run (on a fresh instance when memory grew,
+   * as memory cannot shrink). Only when that is impossible does the agent go back to its last stored state.
+   */
   ran(agent: SleepyAgent, now: number): void {
     agent.lastUsed = now;
     const guest = agent.guest;
     if (guest === null) return;
-    if (guest.poisoned) {
-      agent.guest = null;
-      agent.dirty = false;
-      this.resident.delete(agent.agentId);
+    if (!guest.poisoned) {
+      agent.dirty = true;
       return;
     }
-    agent.dirty = true;
+    const fill = (memory: Uint8Array) => memory.set(this.preRun.subarray(0, this.preRunBytes));
+    if (guest.restoreState(this.preRunBytes, fill, this.preRunGlobals)) {
+      this.counts.undone++;
+      return;
+    }
+    agent.guest = null;
+    this.resident.delete(agent.agentId);
+    const template = agent.template;
+    const other = template.pool.pop() ?? template.create(agent.limits);
+    if (other instanceof Guest) {
+      other.useLimits(agent.limits);
+      if (other.restoreState(this.preRunBytes, fill, this.preRunGlobals)) {
+        agent.guest = other;
+        this.resident.set(agent.agentId, agent);
+        this.counts.undone++;
+        return;
+      }
+      this.release(template, other);
+    }
+    agent.dirty = false; // its next message wakes it from the store
   }
 
   /** Writes the agent's state if it changed, frees its instance for others, and forgets it as resident. */

@@ -167,6 +167,7 @@ export class SwarmMetrics {
     residencyCounter('sandbox_agent_wakes_total', 'Agents woken from the hibernation store', (r) => r.wakes);
     residencyCounter('sandbox_agent_hibernations_total', 'Agents written to the hibernation store and evicted', (r) => r.hibernations);
     residencyCounter('sandbox_agent_checkpoints_total', 'States of resident agents written to the hibernation store', (r) => r.checkpoints);
+    residencyCounter('sandbox_agent_runs_undone_total', 'Runs of hibernating agents that trapped and were undone (the agent continued from its state before them)', (r) => r.undone);
     residencyCounter('sandbox_hibernation_store_errors_total', 'Failed reads and writes of the hibernation store', (r) => r.storeErrors);
     new Gauge({
       name: 'sandbox_workers',

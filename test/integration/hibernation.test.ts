@@ -116,6 +116,34 @@ describe('hibernation', () => {
     expect(await Promise.all(agents.map((a) => count(a, 1)))).toEqual(agents.map((_, i) => i + 11));
   });
 
+  it('undoes a run that traps: the agent continues from its state before it, also when the run grew its memory', async () => {
+    const bytes = await wat(`(module
+      (import "sandbox" "output" (func $output (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "sandbox_abi_version") (result i32) i32.const 1)
+      (func (export "sandbox_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "sandbox_handle") (param $ptr i32) (param $len i32) (result i32)
+        i32.const 0 i32.const 0 i32.load i32.const 1 i32.add i32.store
+        ;; true: trap after changing the state; false: grow memory, then trap
+        local.get $ptr i32.load8_u i32.const 0xc3 i32.eq
+        if unreachable end
+        local.get $ptr i32.load8_u i32.const 0xc2 i32.eq
+        if i32.const 1 memory.grow drop unreachable end
+        i32.const 16 i32.const 0 i32.load i32.store8
+        i32.const 16 i32.const 1 call $output drop
+        i32.const 0))`);
+    const sandbox = open(storeDir(), { checkpointMs: 0, idleMs: 0 });
+    const agent = await sandbox.load(bytes, { key: 'fragile' });
+    for (const expected of [1, 2, 3]) expect((await agent.run(null)).output).toBe(expected);
+    expect((await agent.run(true)).status).toBe('trap');
+    expect((await agent.run(null)).output).toBe(4);
+    const grew = await agent.run(false);
+    expect(grew.status).toBe('trap');
+    expect(grew.memoryPeakBytes).toBe(2 * 65536);
+    expect((await agent.run(null)).output).toBe(5);
+    expect(sandbox.residency().undone).toBe(2);
+  });
+
   it('refuses a key whose stored state belongs to another module, until it is forgotten', async () => {
     const store = storeDir();
     let sandbox = open(store);

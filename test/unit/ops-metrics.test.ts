@@ -168,7 +168,7 @@ describe('SwarmMetrics', () => {
       stats: () => [],
       workerRestarts: () => 0,
       workers: 2,
-      residency: () => ({ resident: 8192, hibernated: 991_808, wakes: 12, hibernations: 34, checkpoints: 56, storeErrors: 1, writeMs: 3 }),
+      residency: () => ({ resident: 8192, hibernated: 991_808, wakes: 12, hibernations: 34, checkpoints: 56, storeErrors: 1, writeMs: 3, undone: 2 }),
     });
     const s = parsePrometheusText(await m.metrics());
     m.close();
@@ -178,5 +178,6 @@ describe('SwarmMetrics', () => {
     expect(sumSamples(s, 'sandbox_agent_hibernations_total')).toBe(34);
     expect(sumSamples(s, 'sandbox_agent_checkpoints_total')).toBe(56);
     expect(sumSamples(s, 'sandbox_hibernation_store_errors_total')).toBe(1);
+    expect(sumSamples(s, 'sandbox_agent_runs_undone_total')).toBe(2);
   });
 });
