@@ -66,7 +66,7 @@ LOG4J
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
     java -Xmx256m "-Dlog4j.configuration=file:$dir/log4j.properties" -cp "$libs/*" kafka.tools.StorageTool \
-      format -t "$cluster_id" -c "$dir/server.properties" >/dev/null
+      format "--cluster-id=$cluster_id" -c "$dir/server.properties" >/dev/null
   fi
   nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true "-Dlog4j.configuration=file:$dir/log4j.properties" \
     -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/server.log" 2>&1 &

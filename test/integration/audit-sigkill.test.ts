@@ -30,6 +30,24 @@ async function killAfterAcks(script: string, ackFile: string, lines: number): Pr
   return ackedText;
 }
 
+/** Every line of the audit files must be whole and parse as the writer's record; returns the message ids and the line count. */
+function readAuditFiles(dir: string, files: string[]): { ids: Set<string>; lines: number } {
+  const ids = new Set<string>();
+  let lines = 0;
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    if (text.length === 0) continue;
+    expect(text.endsWith('\n'), `${f} ends with a whole line`).toBe(true);
+    for (const line of text.slice(0, -1).split('\n')) {
+      const record = JSON.parse(line) as { messageId: string; status: string; fuelUsed: number };
+      expect(record).toMatchObject({ status: 'trap', fuelUsed: 42 });
+      ids.add(record.messageId);
+      lines++;
+    }
+  }
+  return { ids, lines };
+}
+
 describe('audit log and SIGKILL', () => {
   it('leaves only whole lines, and a line for every message acked before the kill, across rotations', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-kill-'));
@@ -55,22 +73,10 @@ for (let i = 0; ; i++) {
     // Enough lines for several rotations, then kill it mid-stream.
     const ackedText = await killAfterAcks(script, ackFile, 5000);
 
-    const ids = new Set<string>();
-    let lines = 0;
     const files = readdirSync(dir).filter((f) => f.startsWith('audit.ndjson'));
 
     expect(files.length).toBeGreaterThan(3);
-    for (const f of files) {
-      const text = readFileSync(join(dir, f), 'utf8');
-      if (text.length === 0) continue;
-      expect(text.endsWith('\n'), `${f} ends with a whole line`).toBe(true);
-      for (const line of text.slice(0, -1).split('\n')) {
-        const record = JSON.parse(line) as { messageId: string; status: string; fuelUsed: number };
-        expect(record).toMatchObject({ status: 'trap', fuelUsed: 42 });
-        ids.add(record.messageId);
-        lines++;
-      }
-    }
+    const { ids, lines } = readAuditFiles(dir, files);
     const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
     expect(ackedIds.length).toBeGreaterThanOrEqual(4999);
     const missing = ackedIds.filter((id) => !ids.has(id));
@@ -119,19 +125,7 @@ for (;;) {
     reopened.close();
     console.log(`batched SIGKILL: the live file had a partial last line of ${tail} bytes (cut on reopening)`);
 
-    const ids = new Set<string>();
-    let lines = 0;
-    for (const f of files) {
-      const text = readFileSync(join(dir, f), 'utf8');
-      if (text.length === 0) continue;
-      expect(text.endsWith('\n'), `${f} ends with a whole line`).toBe(true);
-      for (const line of text.slice(0, -1).split('\n')) {
-        const record = JSON.parse(line) as { messageId: string; status: string; fuelUsed: number };
-        expect(record).toMatchObject({ status: 'trap', fuelUsed: 42 });
-        ids.add(record.messageId);
-        lines++;
-      }
-    }
+    const { ids, lines } = readAuditFiles(dir, files);
     const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
     expect(ackedIds.length).toBeGreaterThanOrEqual(19_999);
     expect(ackedIds.filter((id) => !ids.has(id))).toEqual([]);

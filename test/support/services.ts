@@ -223,8 +223,9 @@ export async function startKafka(): Promise<ServiceInfo> {
   );
   const java = which('java')!;
   const classpath = `${libs}/*`;
+  // A base64url id may begin with '-', which the tool's argument parser would take for an option: hence `--cluster-id=`.
   const clusterId = randomBytes(16).toString('base64url');
-  const format = spawnSync(java, ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties], {
+  const format = spawnSync(java, ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', properties], {
     encoding: 'utf8',
   });
   if (format.status !== 0) throw new Error(`kafka storage format failed: ${format.stderr}${format.stdout}`);

@@ -5,16 +5,9 @@ import { isSandboxError } from '../../runtime/errors.ts';
 import { defaultWorkers } from '../../runtime/swarm/index.ts';
 import { loadTopology, parseTopology } from '../../runtime/swarm/topology.ts';
 import { repoRoot } from '../support/paths.ts';
+import { topologyError } from '../support/topology.ts';
 
-function errorOf(text: string): string {
-  try {
-    parseTopology(text, { source: 't.yaml', baseDir: '/base' });
-  } catch (error) {
-    expect(isSandboxError(error, 'SANDBOX_INVALID_OPTIONS')).toBe(true);
-    return (error as Error).message;
-  }
-  throw new Error('expected the topology to be rejected');
-}
+const errorOf = topologyError;
 
 const HIBERNATION = `hibernation:
   store: state/counters
