@@ -95,7 +95,9 @@ export class Sandbox {
   private closed = false;
   private readonly graph: GraphHandler | undefined;
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
-  private readonly hibernation: { path: string; store: Promise<StateStore>; keys: Set<string>; unlock: () => void; prefix: string } | undefined;
+  private readonly hibernation:
+    | { path: string; store: Promise<StateStore>; keys: Set<string>; releasing: Map<string, Promise<void>>; unlock: () => void; prefix: string }
+    | undefined;
   /** Equal limits share one frozen object: a million agents then hold one, and their workers receive it once. */
   private readonly limitsByValue = new Map<string, Readonly<Limits>>();
   private readonly strings = new Map<string, string>();
@@ -120,7 +122,7 @@ export class Sandbox {
         return s;
       });
       store.catch(() => {}); // reported by the first load
-      this.hibernation = { path: settings.path, store, keys: new Set(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+      this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
     }
     this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
   }
@@ -155,9 +157,17 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, limits, host, (a) => {
+    const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
       this.agents.delete(a);
-      release();
+      if (written === undefined || options.key === undefined || !this.hibernation) return release();
+      // The key stays taken until the agent's final state is committed; a load of it waits for that.
+      const releasing = this.hibernation.releasing;
+      const key = options.key;
+      const done: Promise<void> = written.catch(() => {}).then(() => {
+        if (releasing.get(key) === done) releasing.delete(key);
+        release();
+      });
+      releasing.set(key, done);
     });
     this.agents.add(agent);
     return agent;
@@ -176,6 +186,7 @@ export class Sandbox {
     if (typeof key !== 'string' || key.length === 0 || key.length > 400 || key.startsWith('~')) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `key must be a non-empty string of at most 400 characters not starting with '~', got ${JSON.stringify(key)}`);
     }
+    await hibernation.releasing.get(key);
     if (hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `an agent with key ${JSON.stringify(key)} is already loaded in this sandbox`);
     const stored = store.get(key);
     if (stored !== undefined) {
@@ -195,6 +206,7 @@ export class Sandbox {
   async forget(key: string): Promise<boolean> {
     this.assertOpen();
     if (!this.hibernation) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'forget needs the sandbox option `hibernation`');
+    await this.hibernation.releasing.get(key);
     if (this.hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `the agent with key ${JSON.stringify(key)} is loaded; close it first`);
     return (await this.hibernation.store).remove(key);
   }

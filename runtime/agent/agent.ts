@@ -14,7 +14,7 @@ export class Agent {
     readonly engine: EngineName,
     readonly limits: Readonly<Limits>,
     private readonly host: WorkerHost,
-    private readonly onClose: (agent: Agent) => void,
+    private readonly onClose: (agent: Agent, written: Promise<void> | undefined) => void,
   ) {}
 
   /** Runs the agent once with `input` (encoded as MessagePack). Resolves to a RunResult; never rejects for anything the agent does. */
@@ -41,8 +41,7 @@ export class Agent {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.host.unload(this.id);
-    this.onClose(this);
+    this.onClose(this, this.host.unload(this.id));
   }
 
   private failed(status: RunResult['status'], message: string): RunResult {

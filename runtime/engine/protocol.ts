@@ -85,7 +85,8 @@ export type ToWorker =
   | TemplateRequest
   | { t: 'register'; agents: Registration[] }
   | { t: 'runs'; runs: PackedRuns }
-  | { t: 'unload'; agentId: number }
+  /** With `seq` (hibernating agents): answered once the agent's state is written and committed. */
+  | { t: 'unload'; agentId: number; seq?: number }
   /** Write every changed hibernating agent's state and wait until it is on disk; answered like a run. */
   | { t: 'drain'; seq: number };
 

@@ -34,7 +34,7 @@ interface Pending {
 }
 
 /** Requests answered by one completion that are not runs. */
-type ControlRequest = LoadRequest | CommandRequest | ComponentRequest | TemplateRequest | { t: 'drain'; seq: number };
+type ControlRequest = LoadRequest | CommandRequest | ComponentRequest | TemplateRequest | { t: 'drain'; seq: number } | { t: 'unload'; agentId: number; seq: number };
 
 type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
 
@@ -196,9 +196,23 @@ export class WorkerHost {
     return hostOutcome('ok', spec.engine);
   }
 
-  unload(agentId: number): void {
-    if (!this.agents.delete(agentId)) return;
-    if (this.worker) this.post({ t: 'unload', agentId });
+  /**
+   * Frees the agent in its worker. For a keyed hibernating agent, resolves once its state is written and committed
+   * (a load of the same key waits for that); otherwise returns undefined.
+   */
+  unload(agentId: number): Promise<void> | undefined {
+    const spec = this.agents.get(agentId);
+    if (!spec || !this.agents.delete(agentId)) return undefined;
+    if (!this.worker) return undefined;
+    if (!('stateKey' in spec) || !spec.keepState || this.closed) {
+      this.post({ t: 'unload', agentId });
+      return undefined;
+    }
+    const seq = this.nextSeq();
+    const request = { t: 'unload' as const, agentId, seq };
+    const written = this.track(seq, { agentId: 0, limits: { timeoutMs: 30_000 } as AgentSpec['limits'], engine: spec.engine }, request);
+    this.post(request);
+    return written.then(() => undefined);
   }
 
   run(agentId: number, input: Uint8Array): Promise<RunResult> {

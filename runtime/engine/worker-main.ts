@@ -326,11 +326,20 @@ port.on('message', (message: ToWorker) => {
   } else if (message.t === 'unload') {
     chain = chain.then(() => {
       const sleeper = sleepers.get(message.agentId);
+      let written: Promise<void> = Promise.resolve();
       if (sleeper) {
         sleepers.delete(message.agentId);
-        hibernator!.removed(sleeper, sleeper.keepState);
+        written = hibernator!.removed(sleeper, sleeper.keepState);
       } else {
         agents.delete(message.agentId);
+      }
+      const seq = message.seq;
+      // Answered when the write commits, without holding up the runs behind it.
+      if (seq !== undefined) {
+        void written.then(() => {
+          completions.push({ seq, result: hostOutcome('ok', 'wasm') });
+          flush();
+        });
       }
     });
   }

@@ -96,14 +96,18 @@ export class Hibernator {
     this.registered++;
   }
 
-  /** The agent is unloaded: a keyed agent's state is written first (the next load continues it); an anonymous one's is deleted. */
-  removed(agent: SleepyAgent, keepState: boolean): void {
+  /**
+   * The agent is unloaded: a keyed agent's state is written first (the next load continues it); an anonymous one's
+   * is deleted. Resolves when that is committed, so a load of the same key in another thread reads the final state.
+   */
+  removed(agent: SleepyAgent, keepState: boolean): Promise<void> {
     this.registered--;
     if (agent.guest !== null) {
       if (keepState) this.hibernate(agent);
       else this.evict(agent);
     }
     if (!keepState) this.store.remove(agent.stateKey).catch((error: unknown) => this.storeFailed(error));
+    return this.store.settled(agent.stateKey);
   }
 
   /**

@@ -28,7 +28,7 @@ export class StateStore {
    * Writes queued but not committed yet (null: a removal). lmdb commits in the background, so a read in the same
    * turn as a write would see the old value; reads look here first.
    */
-  private readonly uncommitted = new Map<string, Uint8Array | null>();
+  private readonly uncommitted = new Map<string, { value: Uint8Array | null; committed: Promise<boolean> }>();
 
   private constructor(
     private readonly db: LmdbDatabase,
@@ -56,7 +56,7 @@ export class StateStore {
 
   get(key: string): Uint8Array | undefined {
     const pending = this.uncommitted.get(key);
-    if (pending !== undefined) return pending ?? undefined;
+    if (pending !== undefined) return pending.value ?? undefined;
     return this.db.getBinary(key);
   }
 
@@ -69,10 +69,16 @@ export class StateStore {
     return this.track(key, null, this.db.remove(key));
   }
 
+  /** Resolves once the last write of `key` queued here is committed (visible to every thread and process). */
+  async settled(key: string): Promise<void> {
+    await this.uncommitted.get(key)?.committed.catch(() => false);
+  }
+
   private track(key: string, value: Uint8Array | null, committed: Promise<boolean>): Promise<boolean> {
-    this.uncommitted.set(key, value);
+    const entry = { value, committed };
+    this.uncommitted.set(key, entry);
     const settle = () => {
-      if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
+      if (this.uncommitted.get(key) === entry) this.uncommitted.delete(key);
     };
     committed.then(settle, settle);
     return committed;

@@ -85,6 +85,20 @@ describe('hibernation', () => {
     expect(await count(reloaded, 1)).toBe(43);
   });
 
+  it('closing a keyed agent and loading its key at once continues from the final state, on whichever worker', async () => {
+    const sandbox = open(storeDir(), { maxResident: 4 });
+    const fillers: Agent[] = [];
+    let agent = await sandbox.load(counter, { key: 'hot' });
+    for (let i = 1; i <= 12; i++) {
+      expect(await count(agent, 1)).toBe(i);
+      agent.close();
+      // An extra agent each time moves the next load to the other worker half of the time.
+      fillers.push(await sandbox.load(counter));
+      agent = await sandbox.load(counter, { key: 'hot' });
+    }
+    expect(await count(agent, 0)).toBe(12);
+  });
+
   it('survives SIGKILL: a killed process\'s agents wake from their last checkpoint', async () => {
     const store = storeDir();
     const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'support', 'hibernation-child.ts'), store], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
