@@ -15,4 +15,8 @@ step npx sandbox run agents/build/fib.wasm --input '{"n":25}'
 step npx sandbox run fixtures/build/loop-forever.wasm --timeout 100 --fuel 0
 step npx sandbox run fixtures/build/loop-forever.wasm --fuel 1000000
 step npx sandbox run fixtures/build/grow-memory-forever.wasm --memory 1MiB
+step npx sandbox run components/build/echo-component.wasm --input '{"hello":"component"}'
+echo world | step npx sandbox run agents/build/hello-wasi.wasm
+# One hibernating counter per customer; run it twice and the counts continue from the store (examples/counters.state).
+step npx sandbox serve examples/counters.yaml --ingest examples/orders.ndjson --topic orders.placed --key customer --once
 step npx sandbox demo
