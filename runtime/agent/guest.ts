@@ -61,8 +61,12 @@ export interface GuestOptions {
   /** Snapshot after initialisation and restore after every run (stateless agents). */
   reset?: boolean;
   wasi?: WasiHost;
-  /** Keep the state instantiation left, before the start function, so `reinitialize` can make it a new agent. */
-  keepInitial?: boolean;
+  /**
+   * Keep the state instantiation left, before the start function, so `reinitialize` can make it a new agent: true
+   * captures it; a state from another instance of the same module (`initialState`) is shared instead, since every
+   * instance of a module starts from the same bytes.
+   */
+  keepInitial?: boolean | GuestState;
   /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
   untrackedState?: boolean;
 }
@@ -170,7 +174,8 @@ export class Guest {
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
     const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
-    if (options.keepInitial) guest.initial = guest.capture();
+    if (options.keepInitial === true) guest.initial = guest.capture();
+    else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
     if (init.status !== 'ok') return init;
     if (options.reset) guest.snapshot = guest.capture();
@@ -230,9 +235,9 @@ export class Guest {
     this.ctx.limits = limits;
   }
 
-  /** Memory as instantiation left it (with `keepInitial`): the image hibernated states are stored against. */
-  get initialImage(): Uint8Array | null {
-    return this.initial?.memory ?? null;
+  /** Memory and globals as instantiation left them (with `keepInitial`), to share with other instances of the module. */
+  get initialState(): GuestState | null {
+    return this.initial;
   }
 
   get memoryLimit(): number {

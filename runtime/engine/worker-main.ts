@@ -186,9 +186,10 @@ async function template(req: TemplateRequest): Promise<void> {
       );
     }
     const module = compileAgentModule(wa, prepared.bytes);
-    const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: true });
-    const first = create(req.limits);
+    const first = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, keepInitial: true });
     if (first instanceof Guest) {
+      const initial = first.initialState!;
+      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: initial });
       let state: ReturnType<Guest['captureState']>;
       try {
         state = first.captureState();
