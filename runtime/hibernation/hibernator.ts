@@ -219,6 +219,7 @@ export class Hibernator {
 
   /** Every resident agent idle past the threshold hibernates; every changed one is checkpointed. Runs on a timer. */
   tick(now: number): void {
+    this.store.retryFailed();
     if (this.settings.idleMs > 0) {
       for (const agent of this.resident.values()) {
         if (now - agent.lastUsed < this.settings.idleMs) break; // the rest were used more recently
@@ -241,6 +242,7 @@ export class Hibernator {
   /** Before the worker stops: every changed agent's state goes to the store, and the writes are on disk. */
   async drain(): Promise<void> {
     this.checkpoint();
+    this.store.retryFailed();
     await this.store.flushed();
   }
 

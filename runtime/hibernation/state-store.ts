@@ -28,9 +28,10 @@ export class StateStore {
    * Writes queued but not committed yet (null: a removal). lmdb commits in the background, so a read in the same
    * turn as a write would see the old value; reads look here first.
    */
-  private readonly uncommitted = new Map<string, { value: Uint8Array | null; committed: Promise<boolean> }>();
+  private readonly uncommitted = new Map<string, { value: Uint8Array | null; committed: Promise<boolean>; failed: boolean }>();
 
-  private constructor(
+  /** @internal Use StateStore.open; tests hand in a database that fails. */
+  constructor(
     private readonly db: LmdbDatabase,
     readonly path: string,
   ) {}
@@ -74,13 +75,41 @@ export class StateStore {
     await this.uncommitted.get(key)?.committed.catch(() => false);
   }
 
+  /** Writes that failed and are still held here (reads see them) until `retryFailed` gets them committed. */
+  get failedWrites(): number {
+    let n = 0;
+    for (const entry of this.uncommitted.values()) if (entry.failed) n++;
+    return n;
+  }
+
+  /** Queues every failed write again; returns how many. */
+  retryFailed(): number {
+    let n = 0;
+    for (const [key, entry] of this.uncommitted) {
+      if (!entry.failed) continue;
+      n++;
+      const { value } = entry;
+      if (value === null) this.remove(key).catch(() => {});
+      else this.put(key, value).catch(() => {});
+    }
+    return n;
+  }
+
+  /**
+   * A failed write is not dropped: the value stays here, where reads find it, until a retry commits it. An agent
+   * that was hibernated while the disk was full thus keeps its state in this process.
+   */
   private track(key: string, value: Uint8Array | null, committed: Promise<boolean>): Promise<boolean> {
-    const entry = { value, committed };
+    const entry = { value, committed, failed: false };
     this.uncommitted.set(key, entry);
-    const settle = () => {
-      if (this.uncommitted.get(key) === entry) this.uncommitted.delete(key);
-    };
-    committed.then(settle, settle);
+    committed.then(
+      () => {
+        if (this.uncommitted.get(key) === entry) this.uncommitted.delete(key);
+      },
+      () => {
+        entry.failed = true;
+      },
+    );
     return committed;
   }
 
@@ -107,9 +136,12 @@ export class StateStore {
     return this.db.getCount();
   }
 
-  /** Resolves when every write queued so far is on disk. */
+  /** Resolves when every write queued so far is on disk; rejects naming how many writes failed and are still held. */
   async flushed(): Promise<void> {
     await this.db.flushed;
+    await Promise.all([...this.uncommitted.values()].map((e) => e.committed.catch(() => false)));
+    const failed = this.failedWrites;
+    if (failed > 0) throw new SandboxError('SANDBOX_STORE', `${failed} agent state write(s) to ${this.path} failed and are held in memory; see the worker's log for the store's error`);
   }
 
   async close(): Promise<void> {
