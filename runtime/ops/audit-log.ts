@@ -48,6 +48,10 @@ export const MESSAGE_ID_HEADER = 'x-message-id';
 // Node ≥ 20.12 hashes a buffer in one call, without a Hash object per message (about half the cost).
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
 let hashScratch = Buffer.allocUnsafe(64 * 1024);
+/** The topic and key whose bytes (each followed by a NUL) start the scratch, and where they end. */
+let scratchTopic: string | undefined;
+let scratchKey = '';
+let scratchPrefix = 0;
 
 /**
  * The message's id: the producer's `x-message-id` header, or else a digest of topic, key and payload. The
@@ -63,17 +67,26 @@ export function messageId(message: QueueMessage): string {
     h.update(message.topic).update('\0').update(key).update('\0').update(message.payload);
     return h.digest('hex').slice(0, 24);
   }
-  // The same bytes the streaming hash sees: topic, NUL, key, NUL, payload.
-  const need = (message.topic.length + key.length) * 3 + 2 + message.payload.length;
-  if (need > hashScratch.length) hashScratch = Buffer.allocUnsafe(Math.max(need, hashScratch.length * 2));
+  // The same bytes the streaming hash sees: topic, NUL, key, NUL, payload. The scratch keeps the last
+  // topic-and-key prefix, so a run of messages on one topic without keys encodes it once.
+  const topic = message.topic;
+  const need = (topic.length + key.length) * 3 + 2 + message.payload.length;
+  if (need > hashScratch.length) {
+    hashScratch = Buffer.allocUnsafe(Math.max(need, hashScratch.length * 2));
+    scratchTopic = undefined;
+  }
   const b = hashScratch;
-  let off = b.write(message.topic, 0);
-  b[off++] = 0;
-  off += b.write(key, off);
-  b[off++] = 0;
-  b.set(message.payload, off);
-  off += message.payload.length;
-  return oneShotHash('sha256', b.subarray(0, off), 'hex').slice(0, 24);
+  if (topic !== scratchTopic || key !== scratchKey) {
+    let at = b.write(topic, 0);
+    b[at++] = 0;
+    at += b.write(key, at);
+    b[at++] = 0;
+    scratchTopic = topic;
+    scratchKey = key;
+    scratchPrefix = at;
+  }
+  b.set(message.payload, scratchPrefix);
+  return oneShotHash('sha256', b.subarray(0, scratchPrefix + message.payload.length), 'hex').slice(0, 24);
 }
 
 /**
@@ -234,6 +247,22 @@ function quote(s: string): string {
   return q;
 }
 
+const statusParts = new Map<string, string>();
+
+/** `,"status":"<status>","fuelUsed":`, one string per status. */
+function statusPart(status: string): string {
+  let p = statusParts.get(status);
+  if (p === undefined) statusParts.set(status, (p = `,"status":${JSON.stringify(status)},"fuelUsed":`));
+  return p;
+}
+
+/** The message id as JSON: a digest needs no escaping, a producer's header may. */
+function messageIdJson(message: QueueMessage): string {
+  const given = message.headers[MESSAGE_ID_HEADER];
+  if (given !== undefined && given.length > 0) return JSON.stringify(given);
+  return `"${messageId(message)}"`;
+}
+
 function num(n: number): string {
   return Number.isFinite(n) ? String(n) : 'null';
 }
@@ -254,6 +283,10 @@ export class AuditLog {
   private scheduled = false;
   private isoMs = -1;
   private iso = '';
+  private agentOf: string | undefined;
+  private agentPart = '';
+  private topicOf: string | undefined;
+  private topicPart = '';
   private closed = false;
   lines = 0;
   /** Writes made (one per line unbatched, one per batch batched). */
@@ -271,17 +304,31 @@ export class AuditLog {
     return this.destination.repairedBytes;
   }
 
-  private now(): string {
+  /** `{"level":30,"ts":"<now>","agent":`, rebuilt once per millisecond. */
+  private start(): string {
     const ms = Date.now();
     if (ms !== this.isoMs) {
       this.isoMs = ms;
-      this.iso = new Date(ms).toISOString();
+      this.iso = `{"level":30,"ts":"${new Date(ms).toISOString()}","agent":`;
     }
     return this.iso;
   }
 
+  /** The line up to the status. Agent and topic come with their neighbouring keys from a cache (the last one is
+   *  checked first: a batch is mostly one agent and one topic). */
   private head(agent: string, message: QueueMessage): string {
-    return `{"level":30,"ts":"${this.now()}","agent":${quote(agent)},"messageId":${JSON.stringify(messageId(message))},"topic":${quote(message.topic)},"deliveryCount":${num(message.deliveryCount)}`;
+    let a = this.agentPart;
+    if (agent !== this.agentOf) {
+      a = this.agentPart = `${quote(agent)},"messageId":`;
+      this.agentOf = agent;
+    }
+    const topic = message.topic;
+    let t = this.topicPart;
+    if (topic !== this.topicOf) {
+      t = this.topicPart = `,"topic":${quote(topic)},"deliveryCount":`;
+      this.topicOf = topic;
+    }
+    return `${this.start()}${a}${messageIdJson(message)}${t}${num(message.deliveryCount)}`;
   }
 
   /**
@@ -289,7 +336,7 @@ export class AuditLog {
    * write batched. Await it before acking the message; a failed write (disk full) rejects it.
    */
   record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
-    let line = `${this.head(agent, message)},"status":${quote(result.status)},"fuelUsed":${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${num(result.durationMs)}`;
+    let line = `${this.head(agent, message)}${statusPart(result.status)}${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${num(result.durationMs)}`;
     if (result.status !== 'ok') {
       const error = result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
       line += `,"error":${JSON.stringify(error)}`;

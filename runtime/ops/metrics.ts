@@ -45,7 +45,8 @@ export class SwarmMetrics {
   private readonly fuel: AgentHistogram;
   private readonly duration: AgentHistogram;
   private readonly inboxWait: AgentHistogram;
-  private readonly inFlightCounts = new Map<string, number>();
+  /** agent -> messages in its handlers now (a cell per agent, shared by its subscriptions). */
+  private readonly inFlightCounts = new Map<string, { n: number }>();
   private readonly lagging = new Set<LaggingSubscription>();
   private readonly delay: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
@@ -85,7 +86,7 @@ export class SwarmMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [agent, n] of self.inFlightCounts) this.set({ agent }, n);
+        for (const [agent, cell] of self.inFlightCounts) this.set({ agent }, cell.n);
       },
     });
     new Gauge({
@@ -237,8 +238,10 @@ export class SwarmMetrics {
    * and settle.
    */
   instrumentQueue(queue: QueueBackend, agentOf: (group: string | undefined, pattern: string) => string): QueueBackend {
-    const track = (agent: string, delta: number) => {
-      this.inFlightCounts.set(agent, (this.inFlightCounts.get(agent) ?? 0) + delta);
+    const cellOf = (agent: string): { n: number } => {
+      let cell = this.inFlightCounts.get(agent);
+      if (cell === undefined) this.inFlightCounts.set(agent, (cell = { n: 0 }));
+      return cell;
     };
     return {
       kind: queue.kind,
@@ -247,13 +250,28 @@ export class SwarmMetrics {
       close: () => queue.close(),
       subscribe: async (pattern, handler, options): Promise<Subscription> => {
         const agent = agentOf(options?.group, pattern);
-        const wrapped: MessageHandler = async (message) => {
-          track(agent, 1);
+        // Not an async wrapper: a counter cell and two shared callbacks cost one promise per message, not a frame,
+        // a promise and two map updates.
+        const cell = cellOf(agent);
+        const done = (): void => {
+          cell.n--;
+        };
+        const failed = (error: unknown): never => {
+          cell.n--;
+          throw error;
+        };
+        const wrapped: MessageHandler = (message) => {
+          cell.n++;
+          let result: void | Promise<void>;
           try {
-            await handler(message);
-          } finally {
-            track(agent, -1);
+            result = handler(message);
+          } catch (error) {
+            cell.n--;
+            throw error;
           }
+          if (result !== undefined && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(done, failed);
+          cell.n--;
+          return undefined;
         };
         const subscription = await queue.subscribe(pattern, wrapped, options);
         const lag = subscription.lag;
