@@ -48,13 +48,21 @@ function readAuditFiles(dir: string, files: string[]): { ids: Set<string>; lines
   return { ids, lines };
 }
 
+/** A temporary directory for one writer child: its audit file, its script, its ack file, and the audit log module to import. */
+function writerFiles(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    file: join(dir, 'audit.ndjson'),
+    script: join(dir, 'writer.mts'),
+    ackFile: join(dir, 'acked.txt'),
+    moduleUrl: pathToFileURL(join(repoRoot, 'runtime', 'ops', 'audit-log.ts')).href,
+  };
+}
+
 describe('audit log and SIGKILL', () => {
   it('leaves only whole lines, and a line for every message acked before the kill, across rotations', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'audit-kill-'));
-    const file = join(dir, 'audit.ndjson');
-    const script = join(dir, 'writer.mts');
-    const ackFile = join(dir, 'acked.txt');
-    const moduleUrl = pathToFileURL(join(repoRoot, 'runtime', 'ops', 'audit-log.ts')).href;
+    const { dir, file, script, ackFile, moduleUrl } = writerFiles('audit-kill-');
     // The child records a run, then "acks" it by appending its id to another file, as serve's onRun precedes the ack.
     writeFileSync(
       script,
@@ -87,11 +95,7 @@ for (let i = 0; ; i++) {
   });
 
   it('batched (group commit): every acked id has its line; a cut last write is repaired on reopening, rotated files are whole', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'audit-kill-batch-'));
-    const file = join(dir, 'audit.ndjson');
-    const script = join(dir, 'writer.mts');
-    const ackFile = join(dir, 'acked.txt');
-    const moduleUrl = pathToFileURL(join(repoRoot, 'runtime', 'ops', 'audit-log.ts')).href;
+    const { dir, file, script, ackFile, moduleUrl } = writerFiles('audit-kill-batch-');
     // Like serve: many runs end in one turn, each waits for its batch's write, then its message is acked.
     writeFileSync(
       script,
