@@ -100,108 +100,73 @@ export class SwarmMetrics {
         for (const { l, lag } of answers) if (lag !== undefined) this.set({ agent: l.agent, pattern: l.pattern }, lag);
       },
     });
-    const perAgent = (name: string, help: string, pick: (s: AgentStats) => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames: ['agent'],
-        registers,
-        collect() {
-          this.reset();
-          for (const s of self.source?.stats() ?? []) this.inc({ agent: s.name }, pick(s));
-        },
-      });
-    perAgent('sandbox_acked_total', 'Messages acked after a successful run', (s) => s.acked);
-    perAgent('sandbox_retried_total', 'Failed runs handed back for redelivery', (s) => s.retried);
-    perAgent('sandbox_dead_lettered_total', 'Messages sent to the dead-letter topic', (s) => s.deadLettered);
-    perAgent('sandbox_events_published_total', 'Events published by successful runs', (s) => s.eventsPublished);
-    perAgent('sandbox_admission_shed_total', 'Messages handed back to the queue by admission control (rate limited)', (s) => s.shed);
-    perAgent('sandbox_admission_throttled_total', 'Messages held by admission control until their token was due', (s) => s.throttled);
-    perAgent('sandbox_admission_throttled_seconds_total', 'Time messages spent held by admission control', (s) => s.throttledMs / 1000);
-    perAgent('sandbox_quarantine_parked_total', 'Messages parked while their agent was quarantined', (s) => s.parked);
-    perAgent('sandbox_quarantines_total', 'Quarantines begun for the agent', (s) => s.quarantines);
-    const perAgentGauge = (name: string, help: string, pick: (s: AgentStats) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['agent'],
-        registers,
-        collect() {
-          this.reset();
-          for (const s of self.source?.stats() ?? []) this.set({ agent: s.name }, pick(s));
-        },
-      });
-    perAgentGauge('sandbox_inbox_peak', 'The most messages the agent inbox held at once', (s) => s.inboxPeak);
-    perAgentGauge('sandbox_inbox_capacity', 'The bound of the agent inbox', (s) => s.inbox);
-    new Counter({
-      name: 'sandbox_worker_restarts_total',
-      help: 'Agent workers replaced after a timeout or a crash',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(self.source?.workerRestarts() ?? 0);
-      },
-    });
-    const residencyGauge = (name: string, help: string, pick: (r: Residency) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const r = self.source?.residency?.();
-          if (r) this.set(pick(r));
-        },
-      });
-    const residencyCounter = (name: string, help: string, pick: (r: Residency) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const r = self.source?.residency?.();
-          this.reset();
-          if (r) this.inc(pick(r));
-        },
-      });
-    residencyGauge('sandbox_agents_resident', 'Stateful agents holding a live instance (hibernation)', (r) => r.resident);
-    residencyGauge('sandbox_agents_hibernated', 'Stateful agents asleep in the hibernation store', (r) => r.hibernated);
-    residencyCounter('sandbox_agent_wakes_total', 'Agents woken from the hibernation store', (r) => r.wakes);
-    residencyCounter('sandbox_agent_hibernations_total', 'Agents written to the hibernation store and evicted', (r) => r.hibernations);
-    residencyCounter('sandbox_agent_checkpoints_total', 'States of resident agents written to the hibernation store', (r) => r.checkpoints);
-    residencyCounter('sandbox_agent_runs_undone_total', 'Runs of hibernating agents that trapped and were undone (the agent continued from its state before them)', (r) => r.undone);
-    residencyCounter('sandbox_hibernation_store_errors_total', 'Failed reads and writes of the hibernation store', (r) => r.storeErrors);
-    new Gauge({
-      name: 'sandbox_workers',
-      help: 'Worker threads running agents',
-      registers,
-      collect() {
-        this.set(self.source?.workers ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'sandbox_event_loop_delay_p99_seconds',
-      help: 'p99 of the host event loop delay over the last window',
-      registers,
-      collect() {
-        this.set(Math.max(self.window.delayP99Seconds, self.delay.percentile(99) / 1e9));
-      },
-    });
-    new Gauge({
-      name: 'sandbox_event_loop_delay_max_seconds',
-      help: 'Maximum host event loop delay over the last window',
-      registers,
-      collect() {
-        this.set(Math.max(self.window.delayMaxSeconds, self.delay.max / 1e9));
-      },
-    });
-    new Gauge({
-      name: 'sandbox_event_loop_utilization',
-      help: 'Fraction of the last window the host event loop was busy (0-1)',
-      registers,
-      collect() {
-        this.set(Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization));
-      },
-    });
+    /** A per-agent series read from dispatcher.stats() at scrape time: a gauge, or a counter reporting the total. */
+    const perAgent = (type: 'counter' | 'gauge', name: string, help: string, pick: (s: AgentStats) => number) => {
+      const collect = (metric: Counter<'agent'> | Gauge<'agent'>) => {
+        metric.reset();
+        for (const s of self.source?.stats() ?? []) {
+          if (metric instanceof Counter) metric.inc({ agent: s.name }, pick(s));
+          else metric.set({ agent: s.name }, pick(s));
+        }
+      };
+      const options = { name, help, labelNames: ['agent'] as const, registers };
+      return type === 'counter'
+        ? new Counter({ ...options, collect() { collect(this); } })
+        : new Gauge({ ...options, collect() { collect(this); } });
+    };
+    /** A series without labels read at scrape time (undefined: no reading, the gauge keeps its value, the counter is 0). */
+    const scalar = (type: 'counter' | 'gauge', name: string, help: string, read: () => number | undefined) =>
+      type === 'counter'
+        ? new Counter({
+            name,
+            help,
+            registers,
+            collect() {
+              this.reset();
+              const value = read();
+              if (value !== undefined) this.inc(value);
+            },
+          })
+        : new Gauge({
+            name,
+            help,
+            registers,
+            collect() {
+              const value = read();
+              if (value !== undefined) this.set(value);
+            },
+          });
+    perAgent('counter', 'sandbox_acked_total', 'Messages acked after a successful run', (s) => s.acked);
+    perAgent('counter', 'sandbox_retried_total', 'Failed runs handed back for redelivery', (s) => s.retried);
+    perAgent('counter', 'sandbox_dead_lettered_total', 'Messages sent to the dead-letter topic', (s) => s.deadLettered);
+    perAgent('counter', 'sandbox_events_published_total', 'Events published by successful runs', (s) => s.eventsPublished);
+    perAgent('counter', 'sandbox_admission_shed_total', 'Messages handed back to the queue by admission control (rate limited)', (s) => s.shed);
+    perAgent('counter', 'sandbox_admission_throttled_total', 'Messages held by admission control until their token was due', (s) => s.throttled);
+    perAgent('counter', 'sandbox_admission_throttled_seconds_total', 'Time messages spent held by admission control', (s) => s.throttledMs / 1000);
+    perAgent('counter', 'sandbox_quarantine_parked_total', 'Messages parked while their agent was quarantined', (s) => s.parked);
+    perAgent('counter', 'sandbox_quarantines_total', 'Quarantines begun for the agent', (s) => s.quarantines);
+    perAgent('gauge', 'sandbox_inbox_peak', 'The most messages the agent inbox held at once', (s) => s.inboxPeak);
+    perAgent('gauge', 'sandbox_inbox_capacity', 'The bound of the agent inbox', (s) => s.inbox);
+    scalar('counter', 'sandbox_worker_restarts_total', 'Agent workers replaced after a timeout or a crash', () => self.source?.workerRestarts() ?? 0);
+    const residency = (pick: (r: Residency) => number) => () => {
+      const r = self.source?.residency?.();
+      return r && pick(r);
+    };
+    scalar('gauge', 'sandbox_agents_resident', 'Stateful agents holding a live instance (hibernation)', residency((r) => r.resident));
+    scalar('gauge', 'sandbox_agents_hibernated', 'Stateful agents asleep in the hibernation store', residency((r) => r.hibernated));
+    scalar('counter', 'sandbox_agent_wakes_total', 'Agents woken from the hibernation store', residency((r) => r.wakes));
+    scalar('counter', 'sandbox_agent_hibernations_total', 'Agents written to the hibernation store and evicted', residency((r) => r.hibernations));
+    scalar('counter', 'sandbox_agent_checkpoints_total', 'States of resident agents written to the hibernation store', residency((r) => r.checkpoints));
+    scalar('counter', 'sandbox_agent_runs_undone_total', 'Runs of hibernating agents that trapped and were undone (the agent continued from its state before them)', residency((r) => r.undone));
+    scalar('counter', 'sandbox_hibernation_store_errors_total', 'Failed reads and writes of the hibernation store', residency((r) => r.storeErrors));
+    scalar('gauge', 'sandbox_workers', 'Worker threads running agents', () => self.source?.workers ?? 0);
+    scalar('gauge', 'sandbox_event_loop_delay_p99_seconds', 'p99 of the host event loop delay over the last window', () =>
+      Math.max(self.window.delayP99Seconds, self.delay.percentile(99) / 1e9),
+    );
+    scalar('gauge', 'sandbox_event_loop_delay_max_seconds', 'Maximum host event loop delay over the last window', () => Math.max(self.window.delayMaxSeconds, self.delay.max / 1e9));
+    scalar('gauge', 'sandbox_event_loop_utilization', 'Fraction of the last window the host event loop was busy (0-1)', () =>
+      Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization),
+    );
     this.delay = monitorEventLoopDelay({ resolution: 10 });
     this.delay.enable();
     this.lastElu = performance.eventLoopUtilization();
