@@ -70,6 +70,9 @@ function workerExecArgv(): string[] | undefined {
   return argv.filter((arg, i) => keep.test(arg) || (i > 0 && withValue.has(argv[i - 1]!)));
 }
 
+/** How long the host waits for a state write or a drain to be answered: disk work, not agent code. */
+const CONTROL_TIMEOUT_MS = 30_000;
+
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
@@ -210,7 +213,7 @@ export class WorkerHost {
     }
     const seq = this.nextSeq();
     const request = { t: 'unload' as const, agentId, seq };
-    const written = this.track(seq, { agentId: 0, limits: { timeoutMs: 30_000 } as AgentSpec['limits'], engine: spec.engine }, request);
+    const written = this.trackControl(seq, spec.engine, request);
     this.post(request);
     return written.then(() => undefined);
   }
@@ -248,10 +251,15 @@ export class WorkerHost {
     if (!this.hibernation || !this.worker || this.templates.size === 0 || this.closed) return;
     const seq = this.nextSeq();
     const request = { t: 'drain' as const, seq };
-    const drained = this.track(seq, { agentId: 0, limits: { timeoutMs: 30_000 } as AgentSpec['limits'], engine: 'wasm' }, request);
+    const drained = this.trackControl(seq, 'wasm', request);
     this.post(request);
     const result = await drained;
     if (result.status !== 'ok') process.emitWarning(`hibernation: ${result.message ?? result.status}`);
+  }
+
+  /** Waits for a request that runs no guest code (a state write, a drain): bounded by CONTROL_TIMEOUT_MS, not an agent's limit. */
+  private trackControl(seq: number, engine: AgentSpec['engine'], request: ControlRequest): Promise<RunResult> {
+    return this.track(seq, { agentId: 0, limits: { timeoutMs: CONTROL_TIMEOUT_MS } as AgentSpec['limits'], engine }, request);
   }
 
   private registration(spec: SleepySpec, previous: Registration | undefined): Registration {

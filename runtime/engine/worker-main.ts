@@ -190,14 +190,10 @@ async function template(req: TemplateRequest): Promise<void> {
     if (first instanceof Guest) {
       const initial = first.initialState!;
       const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: initial });
-      let state: ReturnType<Guest['captureState']>;
-      try {
-        state = first.captureState();
-      } catch {
-        state = { memory: new Uint8Array(0), globals: [null as unknown as number] }; // a v128 global cannot be read from JavaScript
-      }
+      // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
+      const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
-        throw new InvalidModule('the module has mutable v128 or reference globals, which a stored state cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`');
+        throw new InvalidModule('the module has mutable reference globals, which a stored state cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`');
       }
       const base = hibernator!.adoptBase(req.moduleHash, state.memory.slice());
       templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
