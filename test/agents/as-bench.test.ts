@@ -1,9 +1,8 @@
 // The AssemblyScript benchmark agents: each checksum matches an independent JavaScript computation of the same work.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
-import type { EngineName } from '../../runtime/index.ts';
+import { describe, expect, it } from 'vitest';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const wasm = (name: string) => resolve(repoRoot, 'agents', 'build', `${name}.wasm`);
@@ -74,22 +73,11 @@ function matmulChecksum(n: number): number {
 // bench-strings spends about 6000 fuel per round (allocation and incremental GC steps): more than the default allows.
 const BENCH_LIMITS = { timeoutMs: 20_000, fuel: 2_000_000_000 };
 
-// The same binaries must behave the same on V8 and on the TypeScript emulator.
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript benchmark agents (%s)', (engine) => {
-  let sandbox: Sandbox;
-
-  beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1, engine });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
-  });
+  const sandbox = sandboxPerBlock(engine);
 
   async function run(name: string, input: unknown) {
-    const agent = await sandbox.load(wasm(name), { limits: BENCH_LIMITS });
+    const agent = await sandbox().load(wasm(name), { limits: BENCH_LIMITS });
     try {
       return await agent.run(input);
     } finally {
@@ -122,7 +110,7 @@ describe.each(ENGINES)('assemblyscript benchmark agents (%s)', (engine) => {
   });
 
   it('bench-strings reclaims its garbage between runs (memory stops growing)', async () => {
-    const agent = await sandbox.load(wasm('bench-strings'), { limits: BENCH_LIMITS });
+    const agent = await sandbox().load(wasm('bench-strings'), { limits: BENCH_LIMITS });
     try {
       const peaks: number[] = [];
       for (let i = 0; i < 12; i++) {

@@ -1,29 +1,18 @@
 // The AssemblyScript agent `counter`: state in a global survives between runs of one instance, and only that instance.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
-import type { Agent, EngineName } from '../../runtime/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const counterWasm = resolve(repoRoot, 'agents', 'build', 'counter.wasm');
 
-// The same binaries must behave the same on V8 and on the TypeScript emulator.
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript agent: counter (%s)', (engine) => {
-  let sandbox: Sandbox;
-
-  beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1, engine });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
-  });
+  const sandbox = sandboxPerBlock(engine);
 
   async function fresh(): Promise<Agent> {
-    return sandbox.load(counterWasm, { limits: { timeoutMs: 20_000 } });
+    return sandbox().load(counterWasm, { limits: { timeoutMs: 20_000 } });
   }
 
   async function count(agent: Agent, input: unknown): Promise<unknown> {

@@ -1,10 +1,10 @@
 // The AssemblyScript agent `echo` (raw input bytes back as output) and the SDK self-check `echo-value` (decode, re-encode).
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MSGPACK_ROUND_TRIPS } from '../support/msgpack-cases.ts';
-import type { Agent, EngineName } from '../../runtime/index.ts';
+import type { Agent } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const wasm = (name: string) => resolve(repoRoot, 'agents', 'build', `${name}.wasm`);
@@ -31,20 +31,12 @@ const roundTrips: Array<[string, unknown]> = [
   ['nested record', { user: { name: 'Zoë', tags: ['a', 'b'], scores: [1.5, -2, 3e100] }, ok: false, none: null }],
 ];
 
-// The same binaries must behave the same on V8 and on the TypeScript emulator.
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript agent: echo (%s)', (engine) => {
-  let sandbox: Sandbox;
+  const sandbox = sandboxPerBlock(engine);
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1, engine });
-    agent = await sandbox.load(wasm('echo'), { limits: { timeoutMs: 20_000 } });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
+    agent = await sandbox().load(wasm('echo'), { limits: { timeoutMs: 20_000 } });
   });
 
   it.each(roundTrips)('returns %s unchanged', async (_what, value) => {
@@ -69,16 +61,11 @@ describe.each(ENGINES)('assemblyscript agent: echo (%s)', (engine) => {
 });
 
 describe.each(ENGINES)('assemblyscript sdk: echo-value (Value decode and encode) (%s)', (engine) => {
-  let sandbox: Sandbox;
+  const sandbox = sandboxPerBlock(engine);
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1, engine });
-    agent = await sandbox.load(wasm('echo-value'), { limits: { timeoutMs: 20_000 } });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
+    agent = await sandbox().load(wasm('echo-value'), { limits: { timeoutMs: 20_000 } });
   });
 
   it.each(roundTrips)('round-trips %s through a Value', async (_what, value) => {
@@ -144,16 +131,11 @@ describe.each(ENGINES)('assemblyscript sdk: echo-value (Value decode and encode)
 });
 
 describe.each(ENGINES)('assemblyscript sdk: malformed MessagePack input (%s)', (engine) => {
-  let sandbox: Sandbox;
+  const sandbox = sandboxPerBlock(engine);
   const agents = new Map<string, Agent>();
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1, engine });
-    for (const name of ['echo-value', 'vowels', 'triage']) agents.set(name, await sandbox.load(wasm(name), { limits: { timeoutMs: 20_000 } }));
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
+    for (const name of ['echo-value', 'vowels', 'triage']) agents.set(name, await sandbox().load(wasm(name), { limits: { timeoutMs: 20_000 } }));
   });
 
   const malformed: Array<[string, number[]]> = [

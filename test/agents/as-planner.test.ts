@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphClient, Sandbox } from '../../runtime/index.ts';
-import type { Agent, EngineName, RunResult } from '../../runtime/index.ts';
+import type { Agent, RunResult } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const plannerWasm = resolve(repoRoot, 'agents', 'build', 'planner.wasm');
@@ -29,19 +30,12 @@ function expectCycle(cycle: string[], tasks: Task[]): void {
   for (let i = 0; i < cycle.length; i++) expect(edges.has(`${cycle[i]}->${cycle[(i + 1) % cycle.length]}`)).toBe(true);
 }
 
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript agent: planner (%s)', (engine) => {
-  let sandbox: Sandbox;
+  const sandbox = sandboxPerBlock(engine, { graph: 'embedded' });
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1, engine, graph: 'embedded' });
-    agent = await sandbox.load(plannerWasm, { limits: { timeoutMs: 20_000 } });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
+    agent = await sandbox().load(plannerWasm, { limits: { timeoutMs: 20_000 } });
   });
 
   async function plan(input: unknown): Promise<RunResult> {

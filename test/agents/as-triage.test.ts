@@ -1,9 +1,9 @@
 // The AssemblyScript agent `triage`: severity rules, alert events, burst detection with bounded state, invalid input.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
-import type { Agent, EngineName, RunResult } from '../../runtime/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { Agent, RunResult } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const triageWasm = resolve(repoRoot, 'agents', 'build', 'triage.wasm');
@@ -19,22 +19,11 @@ interface LogRecord {
   msg: string;
 }
 
-// The same binaries must behave the same on V8 and on the TypeScript emulator.
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript agent: triage (%s)', (engine) => {
-  let sandbox: Sandbox;
-
-  beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1, engine });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
-  });
+  const sandbox = sandboxPerBlock(engine);
 
   async function fresh(): Promise<Agent> {
-    return sandbox.load(triageWasm, { limits: { timeoutMs: 20_000 } });
+    return sandbox().load(triageWasm, { limits: { timeoutMs: 20_000 } });
   }
 
   async function triage(agent: Agent, record: LogRecord): Promise<RunResult> {

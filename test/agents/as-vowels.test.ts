@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
-import type { Agent, EngineName } from '../../runtime/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const vowelsWasm = resolve(repoRoot, 'agents', 'build', 'vowels.wasm');
@@ -12,22 +12,11 @@ const extismPlugin = resolve(repoRoot, '..', 'shared', 'anchors', 'extism', 'cod
 
 const VOWELS = 'aeiouAEIOU';
 
-// The same binaries must behave the same on V8 and on the TypeScript emulator.
-const ENGINES: EngineName[] = ['wasm', 'emulator'];
-
 describe.each(ENGINES)('assemblyscript agent: vowels (%s)', (engine) => {
-  let sandbox: Sandbox;
-
-  beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1, engine });
-  });
-
-  afterAll(async () => {
-    await sandbox?.close();
-  });
+  const sandbox = sandboxPerBlock(engine);
 
   async function fresh(): Promise<Agent> {
-    return sandbox.load(vowelsWasm, { limits: { timeoutMs: 20_000 } });
+    return sandbox().load(vowelsWasm, { limits: { timeoutMs: 20_000 } });
   }
 
   it('counts the vowels of "Hello World" as Extism\'s plugin does', async () => {
