@@ -1,52 +1,18 @@
 // Admission in the dispatcher over the memory queue: the inbox bound under a flood, rate limits, shedding that never drops.
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../../runtime/codec.ts';
-import { createQueue } from '../../runtime/queue/index.ts';
-import type { QueueBackend, QueueMessage } from '../../runtime/queue/types.ts';
-import { Sandbox } from '../../runtime/sandbox.ts';
-import { Dispatcher, type DispatcherOptions } from '../../runtime/swarm/dispatcher.ts';
+import type { Sandbox } from '../../runtime/sandbox.ts';
+import type { DispatcherOptions } from '../../runtime/swarm/dispatcher.ts';
 import type { AgentSpec } from '../../runtime/swarm/topology.ts';
-import { fixturePath, requireBuilt } from '../support/paths.ts';
+import { startRig, stopRig, type Rig } from '../support/dispatcher-rig.ts';
+import { fixturePath } from '../support/paths.ts';
 
-interface Rig {
-  queue: QueueBackend;
-  sandbox: Sandbox;
-  dispatcher: Dispatcher;
-  dead: QueueMessage[];
-  logs: string[];
+/** The echo-input fixture as agent `echo`. */
+function setup(spec: Partial<AgentSpec>, options: Partial<DispatcherOptions> = {}): Promise<Rig> {
+  return startRig('echo-input', { name: 'echo', group: 'echo', ...spec }, options);
 }
 
-let rig: Rig | undefined;
-
-async function setup(spec: Partial<AgentSpec>, options: Partial<DispatcherOptions> = {}): Promise<Rig> {
-  const queue = await createQueue('memory');
-  const sandbox = new Sandbox({ workers: 1 });
-  const logs: string[] = [];
-  const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', onLog: (l) => void logs.push(l), ...options });
-  const dead: QueueMessage[] = [];
-  await queue.subscribe('dead.>', (m) => void dead.push(m));
-  await dispatcher.addAgent({
-    name: 'echo',
-    module: requireBuilt(fixturePath('echo-input')),
-    limits: {},
-    subscribe: ['in.>'],
-    group: 'echo',
-    concurrency: 1,
-    maxDeliveries: 3,
-    backoffMs: 5,
-    ...spec,
-  });
-  rig = { queue, sandbox, dispatcher, dead, logs };
-  return rig;
-}
-
-afterEach(async () => {
-  if (rig === undefined) return;
-  await rig.dispatcher.stop();
-  await rig.queue.close();
-  await rig.sandbox.close();
-  rig = undefined;
-});
+afterEach(stopRig);
 
 /** Counts runs at once by wrapping the agents' runEncoded (shared prototype) for the test's duration. */
 async function watchRuns(sandbox: Sandbox): Promise<{ peak: () => number; restore: () => void }> {

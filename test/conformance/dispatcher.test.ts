@@ -1,53 +1,17 @@
 // The dispatcher over the memory queue: outbox (events only for ok runs), ack after publish, retries, dead letters.
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../runtime/codec.ts';
-import { createQueue } from '../../runtime/queue/index.ts';
-import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/types.ts';
-import { Sandbox } from '../../runtime/sandbox.ts';
-import { Dispatcher, SOURCE_AGENT_HEADER } from '../../runtime/swarm/dispatcher.ts';
+import { DEAD_LETTER_HEADERS } from '../../runtime/queue/types.ts';
+import { SOURCE_AGENT_HEADER } from '../../runtime/swarm/dispatcher.ts';
 import type { AgentSpec } from '../../runtime/swarm/topology.ts';
-import { fixturePath, requireBuilt } from '../support/paths.ts';
+import { startRig, stopRig, type Rig } from '../support/dispatcher-rig.ts';
+import { fixturePath } from '../support/paths.ts';
 
-interface Rig {
-  queue: QueueBackend;
-  sandbox: Sandbox;
-  dispatcher: Dispatcher;
-  alerts: QueueMessage[];
-  dead: QueueMessage[];
+function setup(fixture: string, overrides: Partial<AgentSpec> = {}, pipeline?: number): Promise<Rig> {
+  return startRig(fixture, overrides, pipeline === undefined ? {} : { pipeline });
 }
 
-let rig: Rig | undefined;
-
-async function setup(fixture: string, overrides: Partial<AgentSpec> = {}, pipeline?: number): Promise<Rig> {
-  const queue = await createQueue('memory');
-  const sandbox = new Sandbox({ workers: 1 });
-  const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', ...(pipeline === undefined ? {} : { pipeline }) });
-  const alerts: QueueMessage[] = [];
-  const dead: QueueMessage[] = [];
-  await queue.subscribe('alerts.>', (m) => void alerts.push(m));
-  await queue.subscribe('dead.letter', (m) => void dead.push(m));
-  await dispatcher.addAgent({
-    name: fixture,
-    module: requireBuilt(fixturePath(fixture)),
-    limits: {},
-    subscribe: ['in.>'],
-    group: fixture,
-    concurrency: 1,
-    maxDeliveries: 3,
-    backoffMs: 5,
-    ...overrides,
-  });
-  rig = { queue, sandbox, dispatcher, alerts, dead };
-  return rig;
-}
-
-afterEach(async () => {
-  if (rig === undefined) return;
-  await rig.dispatcher.stop();
-  await rig.queue.close();
-  await rig.sandbox.close();
-  rig = undefined;
-});
+afterEach(stopRig);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
