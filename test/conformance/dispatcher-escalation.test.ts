@@ -10,7 +10,8 @@ import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../..
 import { Sandbox } from '../../runtime/sandbox.ts';
 import { Dispatcher } from '../../runtime/swarm/dispatcher.ts';
 import { MemoryFailureStore } from '../../runtime/swarm/escalation.ts';
-import { agentPath, fixturePath, requireBuilt } from '../support/paths.ts';
+import { agentPath, requireBuilt } from '../support/paths.ts';
+import { fixtureAgent } from '../support/dispatcher-rig.ts';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -64,16 +65,7 @@ describe('dispatcher escalation (in-process store)', () => {
     await queue.subscribe('alerts.>', (m) => void alerts.push(m));
     await queue.subscribe('dead.letter.quarantine', (m) => void parked.push(m));
     await queue.subscribe('dead.letter', (m) => void dead.push(m));
-    await dispatcher.addAgent({
-      name: 'trap',
-      module: requireBuilt(fixturePath('trap-unreachable')),
-      limits: {},
-      subscribe: ['in.>'],
-      group: 'trap',
-      concurrency: 1,
-      maxDeliveries: 1,
-      backoffMs: 5,
-    });
+    await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));
     const before = Date.now();
     for (let i = 0; i < 3; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
     await until(() => alerts.length === 1);
@@ -130,9 +122,7 @@ describe('dispatcher escalation (in-process store)', () => {
     };
     const parked: QueueMessage[] = [];
     await queue.subscribe('dl.quarantine', (m) => void parked.push(m));
-    await dispatcher.addAgent({
-      name: 'trap', module: requireBuilt(fixturePath('trap-unreachable')), limits: {}, subscribe: ['in.>'], group: 'trap', concurrency: 1, maxDeliveries: 1, backoffMs: 5,
-    });
+    await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));
     for (let i = 0; i < 2; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
     await until(() => dispatcher.stats()[0]!.quarantines === 1);
     const late = { topic: 'in.late', payload: encode({ late: true }), headers: { 'x-message-id': 'late-1' } };

@@ -7,9 +7,9 @@ import type { QueueBackend, QueueMessage } from '../../runtime/queue/types.ts';
 import { Sandbox } from '../../runtime/sandbox.ts';
 import { Dispatcher } from '../../runtime/swarm/dispatcher.ts';
 import type { EscalationConfig } from '../../runtime/swarm/escalation.ts';
-import { fixturePath, requireBuilt } from '../support/paths.ts';
 import { freePort } from '../support/services.ts';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis.ts';
+import { fixtureAgent } from '../support/dispatcher-rig.ts';
 
 const missing = redisMissing();
 const inCI = process.env.CI === 'true';
@@ -63,16 +63,7 @@ describe.skipIf(missing !== undefined)('escalation with a real redis-server', ()
     const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', escalation, onLog: (l) => void logs.push(l) });
     const alerts: QueueMessage[] = [];
     await queue.subscribe('alerts.>', (m) => void alerts.push(m));
-    await dispatcher.addAgent({
-      name: 'trap',
-      module: requireBuilt(fixturePath('trap-unreachable')),
-      limits: {},
-      subscribe: ['in.>'],
-      group: 'trap',
-      concurrency: 1,
-      maxDeliveries: 1,
-      backoffMs: 5,
-    });
+    await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));
     const n = { queue, dispatcher, alerts, logs };
     nodes.push(n);
     return n;

@@ -20,6 +20,21 @@ export interface Rig {
 
 let current: Rig | undefined;
 
+/** An agent running a fixture on `in.>` (name and group: the fixture's name), one instance, three deliveries, 5 ms backoff. */
+export function fixtureAgent(fixture: string, spec: Partial<AgentSpec> = {}): AgentSpec {
+  return {
+    name: fixture,
+    module: requireBuilt(fixturePath(fixture)),
+    limits: {},
+    subscribe: ['in.>'],
+    group: fixture,
+    concurrency: 1,
+    maxDeliveries: 3,
+    backoffMs: 5,
+    ...spec,
+  };
+}
+
 /** Starts the rig for `fixture` (agent name and group default to the fixture's name); stopRig ends it. */
 export async function startRig(fixture: string, spec: Partial<AgentSpec> = {}, options: Partial<DispatcherOptions> = {}): Promise<Rig> {
   const queue = await createQueue('memory');
@@ -30,17 +45,7 @@ export async function startRig(fixture: string, spec: Partial<AgentSpec> = {}, o
   const dead: QueueMessage[] = [];
   await queue.subscribe('alerts.>', (m) => void alerts.push(m));
   await queue.subscribe('dead.letter', (m) => void dead.push(m));
-  await dispatcher.addAgent({
-    name: fixture,
-    module: requireBuilt(fixturePath(fixture)),
-    limits: {},
-    subscribe: ['in.>'],
-    group: fixture,
-    concurrency: 1,
-    maxDeliveries: 3,
-    backoffMs: 5,
-    ...spec,
-  });
+  await dispatcher.addAgent(fixtureAgent(fixture, spec));
   current = { queue, sandbox, dispatcher, alerts, dead, logs };
   return current;
 }
