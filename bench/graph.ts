@@ -11,18 +11,9 @@ import { GraphClient } from '../runtime/graph/client.ts';
 import { GraphServer } from '../runtime/graph/server.ts';
 import { findCycle, topologicalSort } from '../runtime/graph/toposort.ts';
 import { subgraphMatch } from '../runtime/graph/vf2.ts';
+import { rng } from '../test/support/rng.ts';
 
 const self = fileURLToPath(import.meta.url);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

@@ -8,16 +8,7 @@ import { GraphError, isGraphError } from '../../runtime/graph/errors.ts';
 import { findCycle, topologicalSort } from '../../runtime/graph/toposort.ts';
 import { shortestPath, shortestPathLengths } from '../../runtime/graph/shortest-path.ts';
 import { subgraphMatch, attributesMatch } from '../../runtime/graph/vf2.ts';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/rng.ts';
 
 function build(nodes: string[], edges: [string, string, number?][]): Graph {
   const g = new Graph();
