@@ -154,7 +154,11 @@ export class StateStore {
  * holds. A lock left by a process that is gone is taken over. Returns the release function.
  */
 export function lockStore(path: string): () => void {
-  mkdirSync(path, { recursive: true });
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (error) {
+    throw new SandboxError('SANDBOX_STORE', `cannot create the hibernation store directory ${path}: ${(error as Error).message}; give hibernation.store a directory this process can write`, { cause: error });
+  }
   const file = join(path, 'owner.pid');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

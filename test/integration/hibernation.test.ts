@@ -1,6 +1,6 @@
 // Hibernation of stateful agents: evicted past the resident cap or when idle, woken with their state, kept across restarts.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -181,6 +181,11 @@ describe('hibernation', () => {
     expect(isSandboxError(await sandbox.forget('same').catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
     expect(() => new Sandbox({ workers: 1, hibernation: { store } })).toThrow(expect.objectContaining({ code: 'SANDBOX_STORE_BUSY' }));
     expect(() => new Sandbox({ workers: 2, hibernation: { store: storeDir(), maxResident: 1 } })).toThrow(/maxResident/);
+    const file = join(storeDir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    for (const path of [file, join(file, 'below')]) {
+      expect(() => new Sandbox({ workers: 1, hibernation: { store: path } })).toThrow(expect.objectContaining({ code: 'SANDBOX_STORE', message: expect.stringMatching(/cannot create the hibernation store directory/) }));
+    }
     const plain = new Sandbox({ workers: 1 });
     sandboxes.push(plain);
     expect(isSandboxError(await plain.load(counter, { key: 'k' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
