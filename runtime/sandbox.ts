@@ -16,8 +16,18 @@ import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
 import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
 import { componentRequest } from './component/request.ts';
+import { describeGrants, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
+import { callHostFunction } from './capabilities/host-functions.ts';
+import { httpReply, type AgentHttpRequest } from './capabilities/http.ts';
+import { decode, encode } from './codec.ts';
+import { moduleShape } from './module/shape.ts';
+import type { HostCallReply, HostCallRequest } from '../host/host-call.ts';
 
-export interface SandboxOptions {
+/**
+ * Abilities for every agent the sandbox loads (`host`, `config`, `allowedHosts`, `http`); a load's own add to
+ * them (runtime/capabilities/grants.ts). Nothing is granted unless named.
+ */
+export interface SandboxOptions extends GrantOptions {
   /** 'auto' (default) picks V8's WebAssembly when it exists and the TypeScript emulator otherwise. */
   engine?: EngineChoice;
   /** Worker threads that run agents; default: one per core. Agents are spread over them and stay on theirs. */
@@ -55,8 +65,16 @@ export interface HibernationOptions {
 /** Stateful agents in a sandbox with hibernation: how many hold an instance, how many sleep in the store. */
 export type Residency = ResidencyCounts;
 
-export interface LoadOptions {
+export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
+  /**
+   * The module's ABI: 'sandbox' (guest ABI v1, docs/abi.md) or 'extism' (an Extism plugin, run unchanged:
+   * docs/extism.md; drive it with `agent.call(fn, input)`). Default: 'extism' when the module imports from
+   * `extism:host/*`, 'sandbox' otherwise.
+   */
+  abi?: 'sandbox' | 'extism';
+  /** Extism plugins: give them our sandboxed WASI preview 1 (no files, no environment, output captured). */
+  wasi?: boolean;
   /** A name for messages and metrics; defaults to the file name. */
   name?: string;
   engine?: EngineChoice;
@@ -103,6 +121,8 @@ export class Sandbox {
   private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
+  /** Agents granted host abilities: what their host calls and HTTP requests are checked against. */
+  private readonly granted = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism'; grants: Grants; timeoutMs: number }>();
 
   constructor(options: SandboxOptions = {}) {
     this.options = options;
@@ -124,7 +144,9 @@ export class Sandbox {
       store.catch(() => {}); // reported by the first load
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
     }
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
+    resolveGrants(options, {}); // a bad grant fails here, not at the first load
+    const hostCall = (request: HostCallRequest) => this.hostCall(request);
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings, hostCall));
   }
 
   /**
@@ -133,6 +155,9 @@ export class Sandbox {
    */
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
+    const abi = options.abi ?? (moduleShape(bytes) === 'extism-plugin' ? 'extism' : 'sandbox');
+    if (abi !== 'sandbox' && abi !== 'extism') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`);
+    const grants = resolveGrants(this.options, options);
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
     const state = options.state ?? 'keep';
@@ -143,22 +168,31 @@ export class Sandbox {
     const reset = state === 'reset';
     let release = () => {};
     let result: RunResult;
-    if (this.hibernation && !reset) {
+    const granted = { name, key: options.key, abi, grants, timeoutMs: limits.timeoutMs };
+    if (grants.host || grants.http || abi === 'extism') this.granted.set(agentId, granted);
+    const hostGrant = grants.host ? { names: Object.keys(grants.host), grants: encode(describeGrants(grants)) } : { names: [], grants: encode(describeGrants(grants)) };
+    if (abi === 'extism' && options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
+    if (abi === 'extism') {
+      const plugin = { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined };
+      result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
+    } else if (this.hibernation && !reset) {
       const stateKey = await this.claimStateKey(options.key, agentId, hash);
       const keys = this.hibernation.keys;
       release = () => keys.delete(stateKey);
       const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
       result = await host.loadSleepy(spec);
     } else {
-      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });
     }
     if (result.status !== 'ok') {
+      this.granted.delete(agentId);
       release();
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
     const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
       this.agents.delete(a);
+      this.granted.delete(a.id);
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
       // The key stays taken until the agent's final state is committed; a load of it waits for that.
       const releasing = this.hibernation.releasing;
@@ -168,9 +202,27 @@ export class Sandbox {
         release();
       });
       releasing.set(key, done);
-    });
+    }, abi);
     this.agents.add(agent);
     return agent;
+  }
+
+  /** Answers a guest's host-function call or HTTP request against what its agent was granted. Never rejects. */
+  private async hostCall(request: HostCallRequest): Promise<HostCallReply> {
+    const agent = this.granted.get(request.agentId);
+    if (!agent) return { error: 'this agent was granted no host abilities' };
+    if (request.t === 'http') {
+      let http: AgentHttpRequest;
+      try {
+        http = decode(request.payload) as AgentHttpRequest;
+      } catch {
+        return { error: 'the HTTP request did not decode' };
+      }
+      return httpReply(agent.grants.http, http, encode, agent.timeoutMs);
+    }
+    const fn = agent.grants.host?.[request.name];
+    if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
+    return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: request.runId }, agent.abi);
   }
 
   /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */

@@ -3,11 +3,14 @@ import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
-import { RunContext } from '../../host/run-context.ts';
+import { HostFault, RunContext } from '../../host/run-context.ts';
+import { callImports, HOST_CALL_FUEL, type HostCaller } from '../../host/host-call.ts';
+import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, ExtismKernel, type KernelHooks } from '../../host/extism/kernel.ts';
+import { userFunctionImports, type UserImport } from '../../host/extism/user-functions.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
-import { checkMessagePack } from '../codec.ts';
+import { checkMessagePack, encode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
@@ -33,12 +36,27 @@ export class InvalidModule extends Error {
 }
 
 const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
-  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result']),
+  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result', 'call', 'call_result']),
   env: new Set(['abort', 'trace', 'seed']),
 };
 
-/** An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`. */
-export type ModuleKind = 'agent' | 'command';
+/**
+ * An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`; a plugin speaks
+ * Extism's host ABI (host/extism/) and any of its exported functions can be called.
+ */
+export type ModuleKind = 'agent' | 'command' | 'plugin';
+
+/** An Extism plugin's side of an instance: its config, its user imports and how they reach the host. */
+export interface PluginOptions {
+  config: Readonly<Record<string, string>>;
+  /** Bytes all vars may hold together. */
+  maxVarBytes: number;
+  user: UserImport[];
+  /** Calls a granted host function (user imports) synchronously. */
+  call: HostCaller;
+  /** Answers `http_request`; absent when the agent was granted no hosts. */
+  http?: KernelHooks['http'];
+}
 
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
@@ -58,6 +76,10 @@ export interface GuestState {
 
 export interface GuestOptions {
   graph?: GraphBridge | undefined;
+  /** Host functions for `sandbox.call` (guest ABI v1): the granted names, the grants listing and the caller. */
+  host?: { granted: ReadonlySet<string>; grants: Uint8Array; call: HostCaller | undefined };
+  /** An Extism plugin (kind 'plugin'): its kernel replaces guest ABI v1. */
+  plugin?: PluginOptions;
   /** Snapshot after initialisation and restore after every run (stateless agents). */
   reset?: boolean;
   wasi?: WasiHost;
@@ -80,7 +102,11 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
-    if (kind === 'command' && imp.module === WASI_MODULE && imp.kind === 'function') continue;
+    if ((kind === 'command' || kind === 'plugin') && imp.module === WASI_MODULE && imp.kind === 'function') continue;
+    if (kind === 'plugin') {
+      if (imp.kind === 'function' && (imp.module === EXTISM_USER || (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)))) continue;
+      throw new InvalidModule(`the plugin imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (Extism's ${EXTISM_ENV} kernel, ${EXTISM_USER} host functions and, with wasi, ${WASI_MODULE}; see docs/extism.md)`);
+    }
     const known = HOST_IMPORTS[imp.module];
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
@@ -89,6 +115,7 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     }
   }
   const exports = new Map(wa.Module.exports(module).map((e) => [e.name, e.kind]));
+  if (kind === 'plugin') return module; // any exported function may be called; a missing one is that call's error
   if (kind === 'command') {
     if (exports.get(GUEST_EXPORTS.memory) !== 'memory' || exports.get('_start') !== 'function') {
       throw new InvalidModule('a WASI command must export `memory` and a `_start` function');
@@ -128,6 +155,8 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
+  /** An Extism plugin's kernel (host/extism/kernel.ts); null for agents and commands. */
+  readonly kernel: ExtismKernel | null = null;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -137,6 +166,7 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
+    options: GuestOptions,
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
@@ -144,11 +174,36 @@ export class Guest {
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
-    const imports = {
-      [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
-      env: envImports(this.memory, ctx),
-      ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
-    };
+    let imports: Record<string, Record<string, unknown>>;
+    const wasiImports: Record<string, Record<string, unknown>> = wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {};
+    if (options.plugin) {
+      const plugin = options.plugin;
+      const kernel = new ExtismKernel(
+        { config: plugin.config, maxBytes: limits.memoryBytes, maxVarBytes: plugin.maxVarBytes },
+        {
+          fault: (status, message) => {
+            this.ctx.fail(status, message);
+            return new HostFault(message);
+          },
+          log: (level, message) => this.ctx.log(level, message),
+          ...(plugin.http ? { http: plugin.http } : {}),
+        },
+      );
+      this.kernel = kernel;
+      const user = userFunctionImports(plugin.user, kernel, (name, input) => this.hostCall(plugin.call, name, input, charge), (name, message) => {
+        const text = `host function ${name} failed: ${message}`;
+        kernel.hostError ??= text;
+        this.ctx.log('error', text);
+      });
+      imports = { [EXTISM_ENV]: kernel.imports(), [EXTISM_USER]: user, ...wasiImports };
+    } else {
+      const host = options.host ?? { granted: new Set<string>(), grants: encode({}), call: undefined };
+      imports = {
+        [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, { ...host, charge }) },
+        env: envImports(this.memory, ctx),
+        ...wasiImports,
+      };
+    }
     let instance: WebAssembly.Instance;
     try {
       instance = new wa.Instance(module, imports as unknown as WebAssembly.Imports);
@@ -157,7 +212,7 @@ export class Guest {
       throw error;
     }
     this.exports = instance.exports as Record<string, unknown>;
-    this.memory.memory = this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory;
+    this.memory.memory = (this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory | undefined) ?? null;
     this.alloc = this.exports[GUEST_EXPORTS.alloc] as Fn;
     this.handle = this.exports[GUEST_EXPORTS.handle] as Fn;
     this.fuel = this.exports[METER_EXPORTS.fuel] as MutableGlobal | undefined;
@@ -173,7 +228,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -189,6 +244,15 @@ export class Guest {
       if (start) {
         this.resetDepth();
         start();
+      }
+      if (this.kernel) {
+        // A WASI reactor (some Extism PDKs build plugins as such) sets up its runtime in `_initialize`.
+        const initialize = this.exports._initialize as Fn | undefined;
+        if (typeof initialize === 'function') {
+          this.resetDepth();
+          initialize();
+        }
+        return 0;
       }
       if (this.wasi) return 0; // a command has no ABI version or init; its work starts at _start
       this.resetDepth();
@@ -272,11 +336,13 @@ export class Guest {
   }
 
   private capture(): Snapshot {
-    return { memory: new Uint8Array(this.memory.memory!.buffer).slice(), globals: this.stateGlobals.map((g) => g.value) };
+    // (A plugin need not export a memory: then its state is its globals.)
+    const memory = this.memory.memory === null ? new Uint8Array() : new Uint8Array(this.memory.memory.buffer).slice();
+    return { memory, globals: this.stateGlobals.map((g) => g.value) };
   }
 
   private restore(snapshot: Snapshot): void {
-    new Uint8Array(this.memory.memory!.buffer).set(snapshot.memory);
+    if (this.memory.memory !== null) new Uint8Array(this.memory.memory.buffer).set(snapshot.memory);
     for (let i = 0; i < snapshot.globals.length; i++) this.stateGlobals[i]!.value = snapshot.globals[i]!;
   }
 
@@ -317,6 +383,64 @@ export class Guest {
       outcome.message = `the program wrote ${wasi.outputDropped} bytes past the output limit of ${this.limits.outputBytes} bytes per stream`;
     }
     return outcome;
+  }
+
+  /**
+   * Calls an Extism plugin's exported function with `input` in its kernel memory. The output is the plugin's bytes
+   * (as a MessagePack bin, decoded on the host thread); a non-zero return or an error the plugin set is 'error'.
+   */
+  callExport(name: string, input: Uint8Array): GuestOutcome {
+    const kernel = this.kernel!;
+    const fn = this.exports[name];
+    if (typeof fn !== 'function') {
+      const names = Object.entries(this.exports).filter(([n, v]) => typeof v === 'function' && !n.startsWith('__sandbox')).map(([n]) => n);
+      return this.outcome('invalid-input', { message: `the plugin exports no function ${JSON.stringify(name)}; it exports ${names.join(', ') || 'none'}` });
+    }
+    kernel.begin(input);
+    let rc = 0;
+    const outcome = this.call(() => {
+      this.resetDepth();
+      const returned = (fn as Fn)();
+      rc = typeof returned === 'number' ? returned : 0;
+      return 0;
+    });
+    if (outcome.status === 'ok') {
+      const error = kernel.error;
+      if (rc !== 0 || error !== null) {
+        const failed = this.outcome('error', { message: error ?? `the plugin's ${name} returned ${rc}` });
+        if (rc !== 0) failed.errorCode = rc;
+        return failed;
+      }
+      const output = kernel.output;
+      if (output !== null) outcome.rawOutput = encode(output);
+    }
+    if (!this.poisoned) this.reset();
+    return outcome;
+  }
+
+  /** A plugin's user host function: counted against the run's host-call caps, charged fuel like `sandbox.call`. */
+  private hostCall(call: HostCaller, name: string, input: Uint8Array, charge: (fuel: number) => void): ReturnType<HostCaller> {
+    const c = this.ctx;
+    if (c.hostCalls >= c.limits.maxHostCalls) {
+      c.fail('limit-exceeded', `the plugin made more than ${c.limits.maxHostCalls} host-function calls in one run (limits.maxHostCalls)`);
+      throw new HostFault('host-call limit');
+    }
+    if (c.hostCallBytes + input.length > c.limits.hostCallBytes) {
+      c.fail('limit-exceeded', `host function ${name} input of ${input.length} bytes passes the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+      throw new HostFault('host-call bytes');
+    }
+    c.hostCalls++;
+    c.hostCallBytes += input.length;
+    const reply = call(name, input);
+    if ('ok' in reply) {
+      if (c.hostCallBytes + reply.ok.length > c.limits.hostCallBytes) {
+        c.fail('limit-exceeded', `host function ${name} answered ${reply.ok.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+        throw new HostFault('host-call bytes');
+      }
+      c.hostCallBytes += reply.ok.length;
+    }
+    charge(HOST_CALL_FUEL + input.length + ('ok' in reply ? reply.ok.length : 0));
+    return reply;
   }
 
   private runInput(input: Uint8Array): GuestOutcome {
@@ -387,6 +511,7 @@ export class Guest {
     if (error instanceof GuestAbort) {
       return this.outcome('error', { message: `the agent aborted: ${error.message}` });
     }
+    if (error instanceof HostFault && violation !== null) return this.outcome(violation.status, { message: violation.message });
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof this.wa.RuntimeError) {
       if (flags & METER_FLAGS.memoryGrowFailed || this.memoryFull()) {

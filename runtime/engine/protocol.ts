@@ -15,6 +15,36 @@ export interface LoadRequest {
   engine: EngineName;
   /** Restore the post-initialisation snapshot after every run (stateless agents). */
   reset: boolean;
+  /** Host functions granted to the agent, by name, and what `sandbox.grants` answers (MessagePack). */
+  host?: { names: string[]; grants: Uint8Array };
+  /** An Extism plugin (runs take a function name, see framePluginInput) rather than a guest ABI v1 agent. */
+  plugin?: PluginSpec;
+}
+
+/** What a worker needs to run an Extism plugin (host/extism/). */
+export interface PluginSpec {
+  config: Record<string, string>;
+  maxVarBytes: number;
+  /** Give the plugin our sandboxed WASI preview 1 (no files, no environment). */
+  wasi: boolean;
+  /** The agent was granted HTTP hosts: `http_request` crosses to the host thread, which checks each request. */
+  http: boolean;
+}
+
+/** A plugin run's input as it travels: the function name (u16 length, UTF-8) and then the input bytes. */
+export function framePluginInput(fn: string, input: Uint8Array): Uint8Array {
+  const name = new TextEncoder().encode(fn);
+  const framed = new Uint8Array(2 + name.length + input.length);
+  framed[0] = name.length & 0xff;
+  framed[1] = name.length >>> 8;
+  framed.set(name, 2);
+  framed.set(input, 2 + name.length);
+  return framed;
+}
+
+export function unframePluginInput(framed: Uint8Array): { fn: string; input: Uint8Array } {
+  const n = framed[0]! | (framed[1]! << 8);
+  return { fn: new TextDecoder().decode(framed.subarray(2, 2 + n)), input: framed.subarray(2 + n) };
 }
 
 export interface RunRequest {

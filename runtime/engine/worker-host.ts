@@ -22,6 +22,7 @@ import {
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
 import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
 
 interface Pending {
   seq: number;
@@ -124,6 +125,8 @@ export class WorkerHost {
   constructor(
     private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
+    /** Answers agents' host-function calls and HTTP requests (runtime/capabilities/); never rejects. */
+    private readonly hostCall?: (request: HostCallRequest) => Promise<HostCallReply>,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -325,25 +328,26 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation };
-    const transferList: TransferListItem[] = [];
-    if (this.graph) {
-      const graph = this.graph;
-      const { port1, port2 } = new MessageChannel();
-      const signal = new SharedArrayBuffer(4);
-      const word = new Int32Array(signal);
-      port1.on('message', (request: Uint8Array) => {
-        void graph(request).then((reply) => {
-          port1.postMessage(reply);
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        });
-      });
-      port1.unref();
-      workerData.graphPort = port2;
-      workerData.graphSignal = signal;
-      transferList.push(port2);
-    }
+    // One synchronous bridge for everything a guest asks of the host thread: graph requests (bytes) and host
+    // calls (HostCallRequest). The worker sleeps on the shared word until the answer is posted.
+    const { port1, port2 } = new MessageChannel();
+    const signal = new SharedArrayBuffer(4);
+    const word = new Int32Array(signal);
+    const graph = this.graph;
+    const hostCall = this.hostCall;
+    const answer = (reply: unknown) => {
+      port1.postMessage(reply);
+      Atomics.store(word, 0, 1);
+      Atomics.notify(word, 0);
+    };
+    port1.on('message', (request: Uint8Array | HostCallRequest) => {
+      if (request instanceof Uint8Array) void graph?.(request).then(answer);
+      else if (hostCall) void hostCall(request).then(answer);
+      else answer({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
+    });
+    port1.unref();
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, graph: graph !== undefined, hostPort: port2, hostSignal: signal };
+    const transferList: TransferListItem[] = [port2];
     const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));

@@ -2,7 +2,10 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { GraphBridge } from '../../host/graph-imports.ts';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOptions, type GuestOutcome, type PluginOptions } from '../agent/guest.ts';
+import type { HostCallReply, HostCallRequest, HostCaller } from '../../host/host-call.ts';
+import { userImportsOf } from '../../host/extism/user-functions.ts';
+import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
@@ -15,10 +18,12 @@ import {
   type Completion,
   type FromWorker,
   type LoadRequest,
+  type PluginSpec,
   type Registration,
   type RunRequest,
   type TemplateRequest,
   type ToWorker,
+  unframePluginInput,
 } from './protocol.ts';
 import { WasiHost } from '../../host/wasi/index.ts';
 import type { ComponentRequest } from './protocol.ts';
@@ -29,14 +34,17 @@ import { packCompletions } from './transport.ts';
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const graphBridge = makeGraphBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
+const bridge = makeBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer);
+const graphBridge: GraphBridge | undefined = workerData.graph ? (request) => bridge(request) as Uint8Array : undefined;
+/** The request (seq) running now: host functions name their run with it. */
+let currentSeq = 0;
 
 /**
- * Host imports are synchronous, the graph client is not: the worker posts the request to the host thread and
- * sleeps on a shared word until the host has posted the answer. The watchdog still sees a run that waits too long.
+ * Host imports are synchronous, graph clients and host functions need not be: the worker posts the request to the
+ * host thread and sleeps on a shared word until the host has posted the answer. The watchdog still sees a run
+ * that waits too long. Graph requests are bytes; host-function calls are HostCallRequest objects.
  */
-function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArrayBuffer | undefined): GraphBridge | undefined {
-  if (!port || !signalBuffer) return undefined;
+function makeBridge(port: MessagePort, signalBuffer: SharedArrayBuffer): (request: Uint8Array | HostCallRequest) => unknown {
   const signal = new Int32Array(signalBuffer);
   return (request) => {
     Atomics.store(signal, 0, 0);
@@ -44,15 +52,34 @@ function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArra
     for (;;) {
       Atomics.wait(signal, 0, 0);
       const reply = receiveMessageOnPort(port);
-      if (reply) return reply.message as Uint8Array;
+      if (reply) return reply.message;
       Atomics.wait(signal, 0, 1, 1);
     }
+  };
+}
+
+/** Calls one of an agent's host functions (or, with `t: 'http'`, makes an HTTP request) on the host thread. */
+function hostCaller(agentId: number, t: HostCallRequest['t'] = 'host'): HostCaller {
+  return (name, payload) => bridge({ t, agentId, runId: `${agentId}:${currentSeq}`, name, payload } satisfies HostCallRequest) as HostCallReply;
+}
+
+/** A plugin's `http_request`: the host thread checks it against the agent's allowedHosts and makes it. */
+function httpHook(agentId: number): NonNullable<PluginOptions['http']> {
+  const call = hostCaller(agentId, 'http');
+  return (request) => {
+    const reply = call('http', encode(request));
+    if ('error' in reply) return { error: reply.error };
+    return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
   };
 }
 const progressStarted = new Float64Array(progress);
 
 interface LoadedAgent {
+  agentId: number;
   reset: boolean;
+  host: LoadRequest['host'];
+  /** An Extism plugin: its spec, and the shapes of its user imports. */
+  plugin: (PluginSpec & { user: ReturnType<typeof userImportsOf> }) | undefined;
   engine: EngineName;
   wa: WasmNamespace;
   module: WebAssembly.Module;
@@ -106,6 +133,7 @@ function flush(): void {
 function begin(seq: number): number {
   if (completions.length >= FLUSH_COUNT || (completions.length > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS)) flush();
   const started = performance.now();
+  currentSeq = seq;
   progressStarted[PROGRESS_STARTED] = performance.timeOrigin + started;
   Atomics.store(progressSeq, PROGRESS_SEQ, seq);
   return started;
@@ -131,17 +159,20 @@ async function load(req: LoadRequest): Promise<void> {
   const wa = await engineFor(req.engine);
   const key = `${req.engine}:${req.key}`;
   let module = modules.get(key);
-  if (!module) {
-    try {
-      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset));
-    } catch (error) {
-      const started = begin(req.seq);
-      end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
-      return;
+  let user: ReturnType<typeof userImportsOf> = [];
+  try {
+    if (req.plugin) user = userImportsOf(req.bytes);
+    if (!module) {
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset), req.plugin ? 'plugin' : 'agent');
+      modules.set(key, module);
     }
-    modules.set(key, module);
+  } catch (error) {
+    const started = begin(req.seq);
+    end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
+    return;
   }
-  const agent: LoadedAgent = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const plugin = req.plugin && { ...req.plugin, user };
+  const agent: LoadedAgent = { agentId: req.agentId, reset: req.reset, host: req.host, plugin, engine: req.engine, wa, module, limits: req.limits, guest: null };
   const started = begin(req.seq);
   const outcome = instantiate(agent);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
@@ -150,7 +181,20 @@ async function load(req: LoadRequest): Promise<void> {
 
 function instantiate(agent: LoadedAgent): GuestOutcome {
   try {
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, { graph: graphBridge, reset: agent.reset });
+    const options: GuestOptions = { graph: graphBridge, reset: agent.reset };
+    const call = agent.host && agent.host.names.length > 0 ? hostCaller(agent.agentId) : undefined;
+    if (agent.plugin) {
+      const { config, maxVarBytes, user, wasi, http } = agent.plugin;
+      const missing = user.filter((u) => !agent.host?.names.includes(u.name)).map((u) => u.name);
+      if (missing.length > 0) {
+        throw new InvalidModule(`the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`);
+      }
+      options.plugin = { config, maxVarBytes, user, call: call ?? (() => ({ error: 'no host functions were granted' })), ...(http ? { http: httpHook(agent.agentId) } : {}) };
+      if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: agent.limits.outputBytes });
+    } else if (agent.host) {
+      options.host = { granted: new Set(agent.host.names), grants: agent.host.grants, call };
+    }
+    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, options);
     if (created instanceof Guest) {
       agent.guest = created;
       return hostOutcome('ok', agent.engine);
@@ -288,7 +332,11 @@ function run(req: RunRequest): void {
   } else {
     // A run that trapped may have left the guest's own runtime half-way through an update: start it afresh.
     const fresh = agent.guest === null || agent.guest.poisoned ? instantiate(agent) : null;
-    outcome = fresh !== null && fresh.status !== 'ok' ? fresh : agent.guest!.run(req.input);
+    if (fresh !== null && fresh.status !== 'ok') outcome = fresh;
+    else if (agent.plugin) {
+      const { fn, input } = unframePluginInput(req.input);
+      outcome = agent.guest!.callExport(fn, input);
+    } else outcome = agent.guest!.run(req.input);
   }
   end(req.seq, started, outcome);
 }
