@@ -1,6 +1,10 @@
 // The package's public API: everything a user imports from 'wasm-agent-sandbox' is named here.
 export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
+export { PluginOutput } from './agent/plugin-output.ts';
+// What agents may call on the host: host functions, config, HTTP (granted per agent, docs/capabilities.md).
+export type { HostFunction, HostFunctions, HostCallContext } from './capabilities/host-functions.ts';
+export type { GrantOptions, Grants } from './capabilities/grants.ts';
 export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 export { encode, decode } from './codec.ts';

@@ -1,0 +1,146 @@
+// Extism's own test plugins run unchanged by the sandbox give the outputs @extism/extism 2.0.0-rc13 gives, under fuel.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import createPlugin, { type CallContext } from '@extism/extism';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginOutput, Sandbox } from '../../runtime/index.ts';
+import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { sharedDir } from '../support/paths.ts';
+
+const plugin = (name: string) => join(sharedDir, 'anchors', 'extism', `${name}.wasm`);
+const text = (bytes: Uint8Array | null | undefined) => (bytes ? new TextDecoder().decode(bytes) : null);
+
+/** What Extism's own SDK answers for each case, computed once in this process. */
+const reference: Record<string, string | null> = {};
+const INPUTS = ['Hello World', 'Hello World yy', '', 'ÄÖÜ äöü aeiou'];
+
+beforeAll(async () => {
+  const code = await createPlugin({ wasm: [{ data: readFileSync(plugin('code')) }], config: { vowels: 'aeiouyAEIOUY' } }, { useWasi: false });
+  for (const input of INPUTS) reference[`code:${input}`] = text((await code.call('count_vowels', input))?.bytes());
+  await code.close();
+  const consume = await createPlugin({ wasm: [{ data: readFileSync(plugin('consume')) }] }, { useWasi: false });
+  reference.consume = text((await consume.call('consume', 'abcdefgh'.repeat(512)))?.bytes());
+  await consume.close();
+  const reflect = await createPlugin(
+    { wasm: [{ data: readFileSync(plugin('reflect')) }] },
+    { useWasi: false, functions: { 'extism:host/user': { host_reflect: (ctx: CallContext, at: bigint) => ctx.store(ctx.read(at)!.bytes()) } } },
+  );
+  reference.reflect = text((await reflect.call('reflect', 'reflect me ✓'))?.bytes());
+  await reflect.close();
+});
+
+describe.each(ENGINES)('Extism plugins, unchanged (%s)', (engine) => {
+  const sandbox = sandboxPerBlock(engine);
+  const limits = { timeoutMs: 30_000 };
+
+  it('code.wasm count_vowels: the same output as Extism for every input, config and vars included', async () => {
+    const agent = await sandbox().load(plugin('code'), { config: { vowels: 'aeiouyAEIOUY' }, limits });
+    expect(agent.abi).toBe('extism'); // detected from its imports
+    for (const input of INPUTS) {
+      const r = await agent.call('count_vowels', input);
+      expect(r.status, r.message).toBe('ok');
+      expect(r.output).toBeInstanceOf(PluginOutput);
+      expect((r.output as PluginOutput).text()).toBe(reference[`code:${input}`]);
+      expect(r.fuelUsed).toBeGreaterThan(0);
+    }
+    // `total` is a var: it carried over the calls above, as in Extism.
+    const again = await agent.call('count_vowels', new TextEncoder().encode('a'));
+    expect((again.output as PluginOutput).json()).toMatchObject({ count: 1 });
+    agent.close();
+  });
+
+  it('consume.wasm: reads all its input and answers what Extism answers', async () => {
+    const agent = await sandbox().load(plugin('consume'), { limits });
+    const r = await agent.call('consume', 'abcdefgh'.repeat(512));
+    expect(r.status, r.message).toBe('ok');
+    expect(text(r.output as Uint8Array | null)).toBe(reference.consume);
+    const short = await agent.call('consume', 'abc'); // Extism's JS SDK throws here; the native kernel does not
+    expect(short.status, short.message).toBe('ok');
+    agent.close();
+  });
+
+  it('reflect.wasm: its host function host_reflect is ours, and the output matches Extism', async () => {
+    const seen: { agent: string; runId: string }[] = [];
+    const agent = await sandbox().load(plugin('reflect'), {
+      limits,
+      host: {
+        host_reflect: (input: Uint8Array, ctx) => {
+          seen.push({ agent: ctx.agent, runId: ctx.runId });
+          return input;
+        },
+      },
+    });
+    const r = await agent.call('reflect', 'reflect me ✓');
+    expect(r.status, r.message).toBe('ok');
+    expect((r.output as PluginOutput).text()).toBe(reference.reflect);
+    expect(seen).toEqual([{ agent: 'reflect', runId: expect.any(String) }]);
+    agent.close();
+  });
+
+  it('reflect.wasm without its host function granted is refused at load, naming it', async () => {
+    await expect(sandbox().load(plugin('reflect'), { limits })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('host_reflect') });
+  });
+
+  it('a throwing or rejecting host function is an error status with its message, logged, not a crash', async () => {
+    for (const host_reflect of [
+      () => {
+        throw new Error('boom');
+      },
+      async () => Promise.reject(new Error('boom')),
+    ]) {
+      const agent = await sandbox().load(plugin('reflect'), { limits, host: { host_reflect } });
+      const r = await agent.call('reflect', 'x');
+      expect(r.status).toBe('error');
+      expect(r.message).toContain('host function host_reflect failed: boom');
+      expect(r.logs).toContainEqual({ level: 'error', message: 'host function host_reflect failed: boom' });
+      // The instance is still good.
+      agent.close();
+    }
+  });
+
+  it('loop-forever.wasm runs out of fuel', async () => {
+    const agent = await sandbox().load(plugin('loop-forever'), { abi: 'extism', limits: { fuel: 2_000_000, timeoutMs: 30_000 } });
+    const r = await agent.call('loop');
+    expect(r.status).toBe('out-of-fuel');
+    expect(r.fuelUsed).toBe(2_000_000);
+  });
+
+  it('calling a function the plugin does not export is invalid-input naming the exports; run() on a plugin is refused', async () => {
+    const agent = await sandbox().load(plugin('code'), { limits });
+    const r = await agent.call('nope', 'x');
+    expect(r.status).toBe('invalid-input');
+    expect(r.message).toContain('count_vowels');
+    expect((await agent.run('x')).status).toBe('invalid-input');
+    agent.close();
+  });
+});
+
+describe('Extism plugins and the sandbox', () => {
+  let sandbox: Sandbox;
+  beforeAll(() => {
+    sandbox = new Sandbox({ workers: 1 });
+  });
+  afterAll(() => sandbox.close());
+
+  it('a guest ABI v1 agent is not mistaken for a plugin, and call() on it is refused', async () => {
+    const { agentPath } = await import('../support/paths.ts');
+    const agent = await sandbox.load(agentPath('echo'));
+    expect(agent.abi).toBe('sandbox');
+    expect((await agent.call('x', 'y')).status).toBe('invalid-input');
+    agent.close();
+  });
+
+  it('a var past limits.varBytes fails the call as limit-exceeded', async () => {
+    const agent = await sandbox.load(plugin('code'), { limits: { varBytes: 0 } });
+    // count_vowels keeps a running `total` in a var.
+    const r = await agent.call('count_vowels', 'Hello');
+    expect(r.status).toBe('limit-exceeded');
+    expect(r.message).toContain('var_set');
+  });
+
+  it('a host function that never settles ends the call at the run timeout', async () => {
+    const agent = await sandbox.load(plugin('reflect'), { limits: { timeoutMs: 300 }, host: { host_reflect: () => new Promise(() => {}) } });
+    const r = await agent.call('reflect', 'x');
+    expect(r.status).toBe('timeout');
+  });
+});
