@@ -76,6 +76,7 @@ export const run: Command = async (argv, io) => {
       throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${positionals[0]} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; build the example agents with \`npm run build:agents\`)`);
     }
     const shape = moduleShape(bytes);
+    if (shape === 'extism-plugin') throw new UsageError(`${positionals[0]} is an Extism plugin: call one of its functions with \`sandbox call ${positionals[0]} <function> --input <text>\``);
     if (shape === 'wasi-command') {
       sandbox = new Sandbox({ engine, workers: 1 });
       return await runCommand(sandbox, file, bytes, { limits, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);
