@@ -10,7 +10,7 @@ import { preparationKey } from './agent/prepare.ts';
 import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { WorkerHost } from './engine/worker-host.ts';
+import { WorkerHost } from './worker/host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';

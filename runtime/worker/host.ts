@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { hostOutcome } from '../agent/guest.ts';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
@@ -21,7 +21,8 @@ import {
 } from './protocol.ts';
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
-import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
+import { serveHostCalls } from './host-call.ts';
 
 interface Pending {
   seq: number;
@@ -84,7 +85,7 @@ const BATCH = 256;
 const COALESCE_BELOW = 32;
 
 const sourceMode = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
 function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
@@ -328,21 +329,10 @@ export class WorkerHost {
     const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation };
     const transferList: TransferListItem[] = [];
     if (this.graph) {
-      const graph = this.graph;
-      const { port1, port2 } = new MessageChannel();
-      const signal = new SharedArrayBuffer(4);
-      const word = new Int32Array(signal);
-      port1.on('message', (request: Uint8Array) => {
-        void graph(request).then((reply) => {
-          port1.postMessage(reply);
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        });
-      });
-      port1.unref();
-      workerData.graphPort = port2;
+      const { port, signal } = serveHostCalls(this.graph);
+      workerData.graphPort = port;
       workerData.graphSignal = signal;
-      transferList.push(port2);
+      transferList.push(port);
     }
     const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));

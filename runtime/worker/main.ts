@@ -1,13 +1,13 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { GraphBridge } from '../../host/graph-imports.ts';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { compileAgentModule, Guest } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
-import type { WasmNamespace } from './namespace.ts';
+import type { WasmNamespace } from '../engine/namespace.ts';
 import {
   PROGRESS_SEQ,
   PROGRESS_STARTED,
@@ -23,32 +23,14 @@ import {
 import { WasiHost } from '../../host/wasi/index.ts';
 import type { ComponentRequest } from './protocol.ts';
 import { runComponentRequest } from '../component/run.ts';
-import { loadEngine } from './select.ts';
-import { packCompletions } from './transport.ts';
+import { loadEngine } from '../engine/select.ts';
+import { packCompletions } from './batch-codec.ts';
+import { hostCallBridge } from './host-call.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const graphBridge = makeGraphBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
-
-/**
- * Host imports are synchronous, the graph client is not: the worker posts the request to the host thread and
- * sleeps on a shared word until the host has posted the answer. The watchdog still sees a run that waits too long.
- */
-function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArrayBuffer | undefined): GraphBridge | undefined {
-  if (!port || !signalBuffer) return undefined;
-  const signal = new Int32Array(signalBuffer);
-  return (request) => {
-    Atomics.store(signal, 0, 0);
-    port.postMessage(request);
-    for (;;) {
-      Atomics.wait(signal, 0, 0);
-      const reply = receiveMessageOnPort(port);
-      if (reply) return reply.message as Uint8Array;
-      Atomics.wait(signal, 0, 1, 1);
-    }
-  };
-}
+const graphBridge = hostCallBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
 const progressStarted = new Float64Array(progress);
 
 interface LoadedAgent {
