@@ -277,8 +277,11 @@ function run(req: RunRequest): void {
 
 let chain: Promise<void> = Promise.resolve();
 
-port.on('message', (message: ToWorker) => {
-  if (message.t === 'runs') {
+/** One handler per message kind; the mapped type makes a new kind in protocol.ts a compile error here until it is handled. */
+type Handlers = { [K in ToWorker['t']]: (message: Extract<ToWorker, { t: K }>) => void };
+
+const handlers: Handlers = {
+  runs(message) {
     // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
     chain = chain.then(() => {
       const { seqs, agentIds, ends, data } = message.runs;
@@ -290,19 +293,26 @@ port.on('message', (message: ToWorker) => {
       }
       flush();
     });
-  } else if (message.t === 'command') {
+  },
+  command(message) {
     chain = chain.then(() => command(message)).then(flush);
-  } else if (message.t === 'component') {
+  },
+  component(message) {
     chain = chain.then(() => component(message)).then(flush);
-  } else if (message.t === 'load') {
+  },
+  load(message) {
     chain = chain.then(() => load(message)).then(flush);
-  } else if (message.t === 'template') {
+  },
+  template(message) {
     chain = chain.then(() => template(message)).then(flush);
-  } else if (message.t === 'register') {
+  },
+  register(message) {
     chain = chain.then(() => register(message.agents));
-  } else if (message.t === 'drain') {
+  },
+  drain(message) {
     chain = chain.then(() => drain(message.seq)).then(flush);
-  } else if (message.t === 'unload') {
+  },
+  unload(message) {
     chain = chain.then(() => {
       const sleeper = sleepers.get(message.agentId);
       let written: Promise<void> = Promise.resolve();
@@ -321,5 +331,7 @@ port.on('message', (message: ToWorker) => {
         });
       }
     });
-  }
-});
+  },
+};
+
+port.on('message', (message: ToWorker) => (handlers[message.t] as (message: ToWorker) => void)(message));
