@@ -12,13 +12,13 @@ import type { RunContext } from './run-context.ts';
 /** What a host function gave back: its answer as bytes, or why it failed. */
 export type HostCallReply = { ok: Uint8Array } | { error: string };
 
-/** A host-function call as it crosses from a worker to the host thread. */
+/**
+ * A host-function call as it crosses from a worker to the host thread. Which agent and run made it is not part of
+ * it: the host reads that from its own records (the worker's progress slot), never from the worker's word.
+ */
 export interface HostCallRequest {
   /** 'host': a host function by name; 'http': an HTTP request (payload: MessagePack {url, method, headers, body}). */
   t: 'host' | 'http';
-  agentId: number;
-  /** Names the run on the host side (ctx.runId). */
-  runId: string;
   name: string;
   payload: Uint8Array;
 }

@@ -2,11 +2,13 @@
 export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
 export { PluginOutput } from './agent/plugin-output.ts';
-// What agents may call on the host: host functions, config, HTTP (granted per agent, docs/capabilities.md).
-export type { HostFunction, HostFunctions, HostCallContext } from './capabilities/host-functions.ts';
-export type { GrantOptions, Grants } from './capabilities/grants.ts';
 export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
+// What an agent may call on the host: grants per agent, default-deny.
+export { resolveGrants, GRANT_KEYS, type GrantOptions, type Grants, type GrantContext } from './capabilities/grants.ts';
+export type { HostFunction, HostFunctions, HostCallContext } from './capabilities/host-functions.ts';
+export { isInternalAddress, type HttpOptions } from './capabilities/http.ts';
+export { GRAPH_DATA_METHODS, GRAPH_PARSE_METHODS, type GraphGrant, type ResolvedGraphGrant, type GraphSource } from './capabilities/graph.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';
 
@@ -33,6 +35,7 @@ export {
   parseRepository,
   type GraphClientOptions,
   type GraphServerOptions,
+  type RequestOptions as GraphRequestOptions,
   type GraphErrorCode,
 } from './graph/index.ts';
 

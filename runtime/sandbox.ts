@@ -1,33 +1,31 @@
 // The embedding API: a Sandbox owns a pool of agent workers and loads agents onto them.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
-import { createGraphHandler, type GraphHandler, type GraphSource } from './agent/graph-handler.ts';
+import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { WorkerHost } from './engine/worker-host.ts';
+import { WorkerHost, type GraphCaller } from './worker/host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
 import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
 import { componentRequest } from './component/request.ts';
 import { describeGrants, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
-import { callHostFunction } from './capabilities/host-functions.ts';
+import { callHostFunction, type HostFunctions } from './capabilities/host-functions.ts';
 import { httpReply, type AgentHttpRequest } from './capabilities/http.ts';
 import { decode, encode } from './codec.ts';
 import { moduleShape } from './module/shape.ts';
 import type { HostCallReply, HostCallRequest } from '../host/host-call.ts';
 
-/**
- * Abilities for every agent the sandbox loads (`host`, `config`, `allowedHosts`, `http`); a load's own add to
- * them (runtime/capabilities/grants.ts). Nothing is granted unless named.
- */
-export interface SandboxOptions extends GrantOptions {
+export interface SandboxOptions {
+  /** Host functions every agent of this sandbox may call (a load's own `host` adds to them; its names win). */
+  host?: HostFunctions;
   /** 'auto' (default) picks V8's WebAssembly when it exists and the TypeScript emulator otherwise. */
   engine?: EngineChoice;
   /** Worker threads that run agents; default: one per core. Agents are spread over them and stay on theirs. */
@@ -36,8 +34,8 @@ export interface SandboxOptions extends GrantOptions {
   limits?: Partial<Limits>;
   /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
-   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in this process. Without it the import
-   * answers E_UNAVAILABLE.
+   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
+   * import answers E_UNAVAILABLE. An agent reaches it only with a grant (load option `graph`).
    */
   graph?: GraphSource;
   /**
@@ -65,6 +63,11 @@ export interface HibernationOptions {
 /** Stateful agents in a sandbox with hibernation: how many hold an instance, how many sleep in the store. */
 export type Residency = ResidencyCounts;
 
+/**
+ * Grants (runtime/capabilities/grants.ts) are flat fields here: `graph: true` lets the agent call the graph
+ * service's data methods in a namespace of its own, `host` gives it host functions, `config` strings,
+ * `allowedHosts` HTTP; nothing is granted by default.
+ */
 export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
   /**
@@ -111,7 +114,11 @@ export class Sandbox {
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
-  private readonly graph: GraphHandler | undefined;
+  private readonly graph: GraphBackend | undefined;
+  /** Each loaded agent's grants, by agent id: the host checks every capability call against these. */
+  private readonly grants = new Map<number, Grants>();
+  /** Names this sandbox's per-agent graph namespaces apart from another process's on a shared service. */
+  private readonly uid = randomBytes(6).toString('base64url');
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
   private readonly hibernation:
     | { path: string; store: Promise<StateStore>; keys: Set<string>; releasing: Map<string, Promise<void>>; unlock: () => void; prefix: string }
@@ -121,8 +128,8 @@ export class Sandbox {
   private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
-  /** Agents granted host abilities: what their host calls and HTTP requests are checked against. */
-  private readonly granted = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism'; grants: Grants; timeoutMs: number }>();
+  /** Who each loaded agent is, for its host functions' ctx and its ABI's payloads. */
+  private readonly identities = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism' }>();
 
   constructor(options: SandboxOptions = {}) {
     this.options = options;
@@ -132,8 +139,9 @@ export class Sandbox {
     }
     selectEngine(options.engine ?? 'auto');
     resolveLimits(options.limits);
-    this.graph = options.graph === undefined ? undefined : createGraphHandler(options.graph);
+    this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
+    const grants = this.grants;
     const settings = options.hibernation && hibernationSettings(options.hibernation, workers);
     if (settings) {
       const unlock = lockStore(settings.path);
@@ -144,9 +152,10 @@ export class Sandbox {
       store.catch(() => {}); // reported by the first load
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
     }
-    resolveGrants(options, {}); // a bad grant fails here, not at the first load
-    const hostCall = (request: HostCallRequest) => this.hostCall(request);
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings, hostCall));
+    const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
+    if (options.host !== undefined) resolveGrants({ host: options.host }, { defaultNamespace: '', baseDir: process.cwd(), where: 'sandbox options' }); // fails here, not at the first load
+    const hostCall = (request: HostCallRequest, caller: GraphCaller) => this.hostCall(request, caller);
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, hostCall));
   }
 
   /**
@@ -157,42 +166,60 @@ export class Sandbox {
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
     const abi = options.abi ?? (moduleShape(bytes) === 'extism-plugin' ? 'extism' : 'sandbox');
     if (abi !== 'sandbox' && abi !== 'extism') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`);
-    const grants = resolveGrants(this.options, options);
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
+    // Sandbox-wide host functions reach every agent; the load's own of the same name win.
+    const withSandboxHost = this.options.host === undefined ? options : { ...options, host: { ...this.options.host, ...options.host } };
+    const grants = resolveGrants(withSandboxHost as Record<string, unknown>, {
+      defaultNamespace: `~agent/${this.uid}/${agentId}`,
+      baseDir: process.cwd(),
+      where: `load options of ${name}`,
+    });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
     }
     const reset = state === 'reset';
+    // Granted before the load: an agent's initialisation may already call the host.
+    this.grants.set(agentId, grants);
+    this.identities.set(agentId, { name, key: options.key, abi });
+    const ungrant = () => {
+      this.grants.delete(agentId);
+      this.identities.delete(agentId);
+      const ns = grants.graph?.namespace;
+      if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
+    };
     let release = () => {};
     let result: RunResult;
-    const granted = { name, key: options.key, abi, grants, timeoutMs: limits.timeoutMs };
-    if (grants.host || grants.http || abi === 'extism') this.granted.set(agentId, granted);
-    const hostGrant = grants.host ? { names: Object.keys(grants.host), grants: encode(describeGrants(grants)) } : { names: [], grants: encode(describeGrants(grants)) };
-    if (abi === 'extism' && options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
-    if (abi === 'extism') {
-      const plugin = { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined };
-      result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
-    } else if (this.hibernation && !reset) {
-      const stateKey = await this.claimStateKey(options.key, agentId, hash);
-      const keys = this.hibernation.keys;
-      release = () => keys.delete(stateKey);
-      const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
-      result = await host.loadSleepy(spec);
-    } else {
-      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });
+    const hostGrant = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)) };
+    try {
+      if (abi === 'extism') {
+        if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
+        const plugin = { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined };
+        result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
+      } else if (this.hibernation && !reset) {
+        const stateKey = await this.claimStateKey(options.key, agentId, hash);
+        const keys = this.hibernation.keys;
+        release = () => keys.delete(stateKey);
+        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+        result = await host.loadSleepy(spec);
+      } else {
+        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });
+      }
+    } catch (error) {
+      ungrant();
+      throw error;
     }
     if (result.status !== 'ok') {
-      this.granted.delete(agentId);
       release();
+      ungrant();
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
     const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
       this.agents.delete(a);
-      this.granted.delete(a.id);
+      ungrant();
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
       // The key stays taken until the agent's final state is committed; a load of it waits for that.
       const releasing = this.hibernation.releasing;
@@ -208,9 +235,10 @@ export class Sandbox {
   }
 
   /** Answers a guest's host-function call or HTTP request against what its agent was granted. Never rejects. */
-  private async hostCall(request: HostCallRequest): Promise<HostCallReply> {
-    const agent = this.granted.get(request.agentId);
-    if (!agent) return { error: 'this agent was granted no host abilities' };
+  private async hostCall(request: HostCallRequest, caller: GraphCaller): Promise<HostCallReply> {
+    const grants = this.grants.get(caller.agentId);
+    const agent = this.identities.get(caller.agentId);
+    if (!grants || !agent) return { error: 'this agent was granted no host abilities' };
     if (request.t === 'http') {
       let http: AgentHttpRequest;
       try {
@@ -218,11 +246,11 @@ export class Sandbox {
       } catch {
         return { error: 'the HTTP request did not decode' };
       }
-      return httpReply(agent.grants.http, http, encode, agent.timeoutMs);
+      return httpReply(grants.http, http, encode, Math.max(1, caller.remainingMs));
     }
-    const fn = agent.grants.host?.[request.name];
+    const fn = grants.host?.[request.name];
     if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
-    return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: request.runId }, agent.abi);
+    return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${caller.agentId}:${caller.seq}` }, agent.abi);
   }
 
   /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */

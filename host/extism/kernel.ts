@@ -15,7 +15,8 @@ export const EXTISM_USER = 'extism:host/user';
 export interface KernelHooks {
   /** Records a misuse on the run and returns the fault to throw (the call stops). */
   fault(status: 'abi-violation' | 'limit-exceeded', message: string): HostFault;
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** A log line: the plugin's own as bytes (admitted against the log caps before it is decoded), the host's as text. */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string | Uint8Array): void;
   /**
    * An HTTP request (`http_request`), answered synchronously: `{url, method, headers}` plus the body; resolves to
    * the response or an error message. Absent when the agent was granted no hosts.
@@ -181,7 +182,7 @@ export class ExtismKernel {
   private log(level: 'debug' | 'info' | 'warn' | 'error', addr: bigint): void {
     const at = Number(addr);
     const bytes = this.block(at, `log_${level}`);
-    this.hooks.log(level, utf8.decode(bytes));
+    this.hooks.log(level, bytes);
     this.blocks.delete(at);
   }
 

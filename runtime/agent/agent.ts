@@ -1,8 +1,8 @@
 // A loaded agent: run it with a value, get a RunResult. The instance lives in a worker and keeps its state between runs.
 import { encode } from '../codec.ts';
-import type { WorkerHost } from '../engine/worker-host.ts';
-import { framePluginInput } from '../engine/protocol.ts';
-import { hostOutcome } from './guest.ts';
+import type { WorkerHost } from '../worker/host.ts';
+import { framePluginInput } from '../worker/protocol.ts';
+import { hostOutcome } from './outcome.ts';
 import { PluginOutput } from './plugin-output.ts';
 import type { EngineName, Limits, RunResult } from './types.ts';
 

@@ -12,28 +12,8 @@ import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
 import { checkMessagePack, encode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
-
-/**
- * A RunResult built in the worker; the worker fills in `durationMs`. The output stays as the guest's MessagePack
- * bytes (`rawOutput`, already checked) and is decoded on the host thread together with the rest of its batch.
- */
-export type GuestOutcome = RunResult & { rawOutput?: Uint8Array };
-
-/** An outcome that did not come from running guest code (bad module, host trouble). */
-export function hostOutcome(status: RunStatus, engine: EngineName, message?: string): RunResult {
-  const result: RunResult = { status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed: null, memoryPeakBytes: 0, durationMs: 0, engine };
-  if (message !== undefined) result.message = message;
-  return result;
-}
-
-/** A module that cannot become an agent: the reason is always status 'invalid-module' with a message. */
-export class InvalidModule extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidModule';
-  }
-}
 
 const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
   [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result', 'call', 'call_result']),
@@ -136,6 +116,8 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
   return module;
 }
 
+const utf8Lossy = new TextDecoder();
+
 export class Guest {
   private readonly memory = new GuestMemory();
   private ctx: RunContext;
@@ -185,7 +167,10 @@ export class Guest {
             this.ctx.fail(status, message);
             return new HostFault(message);
           },
-          log: (level, message) => this.ctx.log(level, message),
+          log: (level, message) => {
+            if (typeof message === 'string') this.ctx.log(level, message);
+            else if (this.ctx.admitLog(message.length)) this.ctx.logs.push({ level, message: utf8Lossy.decode(message) });
+          },
           ...(plugin.http ? { http: plugin.http } : {}),
         },
       );

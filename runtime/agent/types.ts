@@ -74,6 +74,10 @@ export interface Limits {
   maxEvents: number;
   eventBytes: number;
   maxLogs: number;
+  /** Bytes of log text per run (UTF-8): lines past it are dropped and counted, like lines past `maxLogs`. */
+  logBytes: number;
+  /** Bytes of one log line: a longer line is dropped and counted, without being decoded. */
+  logMessageBytes: number;
   /** Upper bound of every table the module defines, in elements (tables live outside the memory limit). */
   tableElements: number;
   /** Calls to the graph service per run (each also costs fuel, see docs/abi.md). */
@@ -97,6 +101,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEvents: 1000,
   eventBytes: 1024 * 1024,
   maxLogs: 100,
+  logBytes: 1024 * 1024,
+  logMessageBytes: 64 * 1024,
   maxGraphCalls: 100,
   maxHostCalls: 1000,
   hostCallBytes: 4 * 1024 * 1024,

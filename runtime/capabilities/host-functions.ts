@@ -1,7 +1,7 @@
 // Host functions an application grants its agents: checked at load, called on the host thread with a per-run ctx.
 import { decode, encode } from '../codec.ts';
-import { SandboxError } from '../errors.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
+import { grantError, type GrantContext } from './grants.ts';
 
 /** What a host function learns about its caller. */
 export interface HostCallContext {
@@ -26,17 +26,15 @@ export type HostFunctions = Readonly<Record<string, HostFunction>>;
 /** Host-function names: what a guest passes to `sandbox.call` (dots allowed, e.g. `orders.lookup`). */
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
-export function checkHostFunctions(value: unknown, where: string): HostFunctions {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${where} must be an object of host functions by name`);
-  }
+export function resolveHostGrant(value: unknown, context: GrantContext): HostFunctions {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw grantError(context, 'host', 'must be an object of host functions by name');
   for (const [name, fn] of Object.entries(value)) {
     if (!NAME.test(name) || name.startsWith('sandbox.')) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${where}: ${JSON.stringify(name)} is not a host-function name (letters, digits, _ . : -, at most 128, not starting with \`sandbox.\`)`);
+      throw grantError(context, 'host', `names ${JSON.stringify(name)}, which is not a host-function name (letters, digits, _ . : -, at most 128, not starting with \`sandbox.\`)`);
     }
-    if (typeof fn !== 'function') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${where}.${name} must be a function, got ${typeof fn}`);
+    if (typeof fn !== 'function') throw grantError(context, `host.${name}`, `must be a function, got ${typeof fn}`);
   }
-  return value as HostFunctions;
+  return Object.freeze({ ...(value as HostFunctions) });
 }
 
 /** Calls `fn` with the payload as the agent's ABI has it, and turns whatever happens into a reply. */

@@ -9,8 +9,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
 import { Agent, fetch } from 'undici';
-import { SandboxError } from '../errors.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
+import { grantError, type GrantContext } from './grants.ts';
 
 export interface HttpGrant {
   /** Normalised host patterns: `example.com` or `*.example.com`. */
@@ -24,17 +24,38 @@ export const HTTP_DEFAULTS = { methods: ['GET', 'HEAD', 'POST'], maxResponseByte
 const MAX_REDIRECTS = 5;
 const HOST_PATTERN = /^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$|^\[?[0-9a-f:.]+\]?$/;
 
-export function checkHttpGrant(hosts: unknown[], options: { methods?: string[]; maxResponseBytes?: number; timeoutMs?: number }): HttpGrant {
-  const normalised = hosts.map((h) => {
+/** HTTP settings for the allowed hosts, as written in load options or sandbox.yaml. */
+export interface HttpOptions {
+  /** Default GET, HEAD, POST. */
+  methods?: string[];
+  /** Largest response body; a larger one is an error for the guest. Default 1 MiB. */
+  maxResponseBytes?: number;
+  /** Per request, redirects included; never past what is left of the run's timeoutMs. Default 5000. */
+  timeoutMs?: number;
+}
+
+const HTTP_FIELDS = new Set(['methods', 'maxResponseBytes', 'timeoutMs']);
+
+export function resolveHttpGrant(hosts: unknown, rawOptions: unknown, context: GrantContext): HttpGrant {
+  if (!Array.isArray(hosts)) throw grantError(context, 'allowedHosts', 'must be a list of host names');
+  const normalised = hosts.map((h: unknown) => {
     if (typeof h !== 'string' || !HOST_PATTERN.test(h.toLowerCase())) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `allowedHosts: ${JSON.stringify(h)} is not a host name, an IP address or a *.wildcard`);
+      throw grantError(context, 'allowedHosts', `names ${JSON.stringify(h)}, which is not a host name, an IP address or a *.wildcard`);
     }
     return h.toLowerCase().replace(/^\[|\]$/g, '');
   });
-  const methods = (options.methods ?? [...HTTP_DEFAULTS.methods]).map((m) => String(m).toUpperCase());
-  const count = (name: string, value: number | undefined, fallback: number) => {
+  const options = (rawOptions ?? {}) as HttpOptions;
+  if (typeof options !== 'object' || Array.isArray(options)) throw grantError(context, 'http', 'must be a map');
+  for (const key of Object.keys(options)) {
+    if (!HTTP_FIELDS.has(key)) throw grantError(context, `http.${key}`, `is not an HTTP grant field (known: ${[...HTTP_FIELDS].join(', ')})`);
+  }
+  if (options.methods !== undefined && (!Array.isArray(options.methods) || options.methods.some((m) => typeof m !== 'string'))) {
+    throw grantError(context, 'http.methods', 'must be a list of method names');
+  }
+  const methods = (options.methods ?? [...HTTP_DEFAULTS.methods]).map((m) => m.toUpperCase());
+  const count = (name: keyof HttpOptions, value: unknown, fallback: number) => {
     if (value === undefined) return fallback;
-    if (!Number.isInteger(value) || value < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `http.${name} must be a positive integer, got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw grantError(context, `http.${name}`, `must be a positive integer, got ${JSON.stringify(value)}`);
     return value;
   };
   return {

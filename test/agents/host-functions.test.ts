@@ -44,7 +44,7 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
   it('lists what the agent was granted, names only', async () => {
     const agent = await sandbox().load(caller(), { limits, host: { 'b.two': () => 2, 'a.one': () => 1 }, config: { region: 'eu' } });
     const r = await agent.run({ grants: true });
-    expect(r.output).toEqual({ host: ['a.one', 'b.two', 'everyone.ping'], config: ['region'], http: [] });
+    expect(r.output).toEqual({ host: ['a.one', 'b.two', 'everyone.ping'], config: ['region'], http: [], graph: false });
     agent.close();
   });
 

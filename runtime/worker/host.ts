@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { hostOutcome } from '../agent/guest.ts';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
@@ -21,7 +21,8 @@ import {
 } from './protocol.ts';
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
-import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
+import { serveHostCalls } from './host-call.ts';
 import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
 
 interface Pending {
@@ -49,6 +50,15 @@ export interface SleepySpec {
   engine: AgentSpec['engine'];
   stateKey: string;
   keepState: boolean;
+}
+
+/** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
+export interface GraphCaller {
+  /** 0 for a WASI command or a component (they have no grants). */
+  agentId: number;
+  remainingMs: number;
+  /** The request (run) that made the call: with the agent, a run id for host functions' ctx. */
+  seq: number;
 }
 
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
@@ -85,7 +95,7 @@ const BATCH = 256;
 const COALESCE_BELOW = 32;
 
 const sourceMode = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
 function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
@@ -123,10 +133,10 @@ export class WorkerHost {
    * configured. `hibernation` lets the worker hibernate stateful agents to a store.
    */
   constructor(
-    private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
+    private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
     /** Answers agents' host-function calls and HTTP requests (runtime/capabilities/); never rejects. */
-    private readonly hostCall?: (request: HostCallRequest) => Promise<HostCallReply>,
+    private readonly hostCall?: (request: HostCallRequest, caller: GraphCaller) => Promise<HostCallReply>,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -328,26 +338,23 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
-    // One synchronous bridge for everything a guest asks of the host thread: graph requests (bytes) and host
-    // calls (HostCallRequest). The worker sleeps on the shared word until the answer is posted.
-    const { port1, port2 } = new MessageChannel();
-    const signal = new SharedArrayBuffer(4);
-    const word = new Int32Array(signal);
+    // One synchronous bridge for everything a guest asks of the host thread: graph requests (bytes), host-function
+    // calls and HTTP requests (HostCallRequest). The worker sleeps on the shared word until the answer is posted.
     const graph = this.graph;
     const hostCall = this.hostCall;
-    const answer = (reply: unknown) => {
-      port1.postMessage(reply);
-      Atomics.store(word, 0, 1);
-      Atomics.notify(word, 0);
-    };
-    port1.on('message', (request: Uint8Array | HostCallRequest) => {
-      if (request instanceof Uint8Array) void graph?.(request).then(answer);
-      else if (hostCall) void hostCall(request).then(answer);
-      else answer({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
+    const progressSeq = this.progressSeq;
+    const progressStarted = this.progressStarted;
+    const { port, signal } = serveHostCalls((request) => {
+      // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+      const seq = Atomics.load(progressSeq, PROGRESS_SEQ);
+      const current = this.pending.get(seq);
+      const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+      const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed, seq };
+      if (request instanceof Uint8Array) return graph ? graph(request, caller) : Promise.resolve(new Uint8Array());
+      return hostCall ? hostCall(request, caller) : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
     });
-    port1.unref();
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, graph: graph !== undefined, hostPort: port2, hostSignal: signal };
-    const transferList: TransferListItem[] = [port2];
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, graph: graph !== undefined, hostPort: port, hostSignal: signal };
+    const transferList: TransferListItem[] = [port];
     const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));

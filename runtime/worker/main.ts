@@ -1,16 +1,17 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { GraphBridge } from '../../host/graph-imports.ts';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOptions, type GuestOutcome, type PluginOptions } from '../agent/guest.ts';
-import type { HostCallReply, HostCallRequest, HostCaller } from '../../host/host-call.ts';
+import { compileAgentModule, Guest, type GuestOptions, type PluginOptions } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
+import type { HostCallReply, HostCaller } from '../../host/host-call.ts';
+import type { GraphBridge } from '../../host/graph-imports.ts';
 import { userImportsOf } from '../../host/extism/user-functions.ts';
 import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
-import type { WasmNamespace } from './namespace.ts';
+import type { WasmNamespace } from '../engine/namespace.ts';
 import {
   PROGRESS_SEQ,
   PROGRESS_STARTED,
@@ -28,54 +29,28 @@ import {
 import { WasiHost } from '../../host/wasi/index.ts';
 import type { ComponentRequest } from './protocol.ts';
 import { runComponentRequest } from '../component/run.ts';
-import { loadEngine } from './select.ts';
-import { packCompletions } from './transport.ts';
+import { loadEngine } from '../engine/select.ts';
+import { packCompletions } from './batch-codec.ts';
+import { hostCallBridge } from './host-call.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const bridge = makeBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer);
+const bridge = hostCallBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer)!;
 const graphBridge: GraphBridge | undefined = workerData.graph ? (request) => bridge(request) as Uint8Array : undefined;
-/** The request (seq) running now: host functions name their run with it. */
-let currentSeq = 0;
 
-/**
- * Host imports are synchronous, graph clients and host functions need not be: the worker posts the request to the
- * host thread and sleeps on a shared word until the host has posted the answer. The watchdog still sees a run
- * that waits too long. Graph requests are bytes; host-function calls are HostCallRequest objects.
- */
-function makeBridge(port: MessagePort, signalBuffer: SharedArrayBuffer): (request: Uint8Array | HostCallRequest) => unknown {
-  const signal = new Int32Array(signalBuffer);
-  return (request) => {
-    Atomics.store(signal, 0, 0);
-    port.postMessage(request);
-    for (;;) {
-      Atomics.wait(signal, 0, 0);
-      const reply = receiveMessageOnPort(port);
-      if (reply) return reply.message;
-      Atomics.wait(signal, 0, 1, 1);
-    }
-  };
-}
-
-/** Calls one of an agent's host functions (or, with `t: 'http'`, makes an HTTP request) on the host thread. */
-function hostCaller(agentId: number, t: HostCallRequest['t'] = 'host'): HostCaller {
-  return (name, payload) => bridge({ t, agentId, runId: `${agentId}:${currentSeq}`, name, payload } satisfies HostCallRequest) as HostCallReply;
-}
+/** Calls one of the running agent's host functions on the host thread (which knows the agent and run from its own records). */
+const callHost: HostCaller = (name, payload) => bridge({ t: 'host', name, payload }) as HostCallReply;
 
 /** A plugin's `http_request`: the host thread checks it against the agent's allowedHosts and makes it. */
-function httpHook(agentId: number): NonNullable<PluginOptions['http']> {
-  const call = hostCaller(agentId, 'http');
-  return (request) => {
-    const reply = call('http', encode(request));
-    if ('error' in reply) return { error: reply.error };
-    return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
-  };
-}
+const httpHook: NonNullable<PluginOptions['http']> = (request) => {
+  const reply = bridge({ t: 'http', name: 'http', payload: encode(request) }) as HostCallReply;
+  if ('error' in reply) return { error: reply.error };
+  return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
+};
 const progressStarted = new Float64Array(progress);
 
 interface LoadedAgent {
-  agentId: number;
   reset: boolean;
   host: LoadRequest['host'];
   /** An Extism plugin: its spec, and the shapes of its user imports. */
@@ -133,7 +108,6 @@ function flush(): void {
 function begin(seq: number): number {
   if (completions.length >= FLUSH_COUNT || (completions.length > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS)) flush();
   const started = performance.now();
-  currentSeq = seq;
   progressStarted[PROGRESS_STARTED] = performance.timeOrigin + started;
   Atomics.store(progressSeq, PROGRESS_SEQ, seq);
   return started;
@@ -172,7 +146,7 @@ async function load(req: LoadRequest): Promise<void> {
     return;
   }
   const plugin = req.plugin && { ...req.plugin, user };
-  const agent: LoadedAgent = { agentId: req.agentId, reset: req.reset, host: req.host, plugin, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const agent: LoadedAgent = { reset: req.reset, host: req.host, plugin, engine: req.engine, wa, module, limits: req.limits, guest: null };
   const started = begin(req.seq);
   const outcome = instantiate(agent);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
@@ -182,14 +156,14 @@ async function load(req: LoadRequest): Promise<void> {
 function instantiate(agent: LoadedAgent): GuestOutcome {
   try {
     const options: GuestOptions = { graph: graphBridge, reset: agent.reset };
-    const call = agent.host && agent.host.names.length > 0 ? hostCaller(agent.agentId) : undefined;
+    const call = agent.host && agent.host.names.length > 0 ? callHost : undefined;
     if (agent.plugin) {
       const { config, maxVarBytes, user, wasi, http } = agent.plugin;
       const missing = user.filter((u) => !agent.host?.names.includes(u.name)).map((u) => u.name);
       if (missing.length > 0) {
         throw new InvalidModule(`the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`);
       }
-      options.plugin = { config, maxVarBytes, user, call: call ?? (() => ({ error: 'no host functions were granted' })), ...(http ? { http: httpHook(agent.agentId) } : {}) };
+      options.plugin = { config, maxVarBytes, user, call: call ?? (() => ({ error: 'no host functions were granted' })), ...(http ? { http: httpHook } : {}) };
       if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: agent.limits.outputBytes });
     } else if (agent.host) {
       options.host = { granted: new Set(agent.host.names), grants: agent.host.grants, call };
@@ -343,8 +317,11 @@ function run(req: RunRequest): void {
 
 let chain: Promise<void> = Promise.resolve();
 
-port.on('message', (message: ToWorker) => {
-  if (message.t === 'runs') {
+/** One handler per message kind; the mapped type makes a new kind in protocol.ts a compile error here until it is handled. */
+type Handlers = { [K in ToWorker['t']]: (message: Extract<ToWorker, { t: K }>) => void };
+
+const handlers: Handlers = {
+  runs(message) {
     // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
     chain = chain.then(() => {
       const { seqs, agentIds, ends, data } = message.runs;
@@ -356,19 +333,26 @@ port.on('message', (message: ToWorker) => {
       }
       flush();
     });
-  } else if (message.t === 'command') {
+  },
+  command(message) {
     chain = chain.then(() => command(message)).then(flush);
-  } else if (message.t === 'component') {
+  },
+  component(message) {
     chain = chain.then(() => component(message)).then(flush);
-  } else if (message.t === 'load') {
+  },
+  load(message) {
     chain = chain.then(() => load(message)).then(flush);
-  } else if (message.t === 'template') {
+  },
+  template(message) {
     chain = chain.then(() => template(message)).then(flush);
-  } else if (message.t === 'register') {
+  },
+  register(message) {
     chain = chain.then(() => register(message.agents));
-  } else if (message.t === 'drain') {
+  },
+  drain(message) {
     chain = chain.then(() => drain(message.seq)).then(flush);
-  } else if (message.t === 'unload') {
+  },
+  unload(message) {
     chain = chain.then(() => {
       const sleeper = sleepers.get(message.agentId);
       let written: Promise<void> = Promise.resolve();
@@ -387,5 +371,7 @@ port.on('message', (message: ToWorker) => {
         });
       }
     });
-  }
-});
+  },
+};
+
+port.on('message', (message: ToWorker) => (handlers[message.t] as (message: ToWorker) => void)(message));
