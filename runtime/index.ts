@@ -1,7 +1,7 @@
 // The package's public API: everything a user imports from 'wasm-agent-sandbox' is named here.
 export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
-export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice } from './agent/types.ts';
+export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice, type Isolation } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 // What an agent may call on the host: grants per agent, default-deny.
 export { resolveGrants, GRANT_KEYS, type GrantOptions, type Grants, type GrantContext } from './capabilities/grants.ts';

@@ -8,7 +8,8 @@ import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './
 import { resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
-import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
+import { InlineHost } from './agent/inline-host.ts';
+import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
 import { WorkerHost } from './worker/host.ts';
@@ -25,6 +26,13 @@ export interface SandboxOptions {
   workers?: number;
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
+  /**
+   * Where agents run unless their load says otherwise: 'worker' (default) on worker threads, with a preemptive
+   * wall clock; 'inline' on the calling thread, with no message round trip per run, fuel mandatory and the wall
+   * clock checked at every host call and after the run (README "Library" says when to pick which). Commands and
+   * components always run in a worker.
+   */
+  isolation?: Isolation;
   /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
    * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
@@ -62,6 +70,8 @@ export type Residency = ResidencyCounts;
  */
 export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
+  /** This agent's isolation, overriding the sandbox's (SandboxOptions.isolation). */
+  isolation?: Isolation;
   /** A name for messages and metrics; defaults to the file name. */
   name?: string;
   engine?: EngineChoice;
@@ -95,6 +105,8 @@ let nextAgentId = 1;
 
 export class Sandbox {
   private readonly hosts: WorkerHost[];
+  /** Inline agents: run on this thread. */
+  private readonly inline = new InlineHost();
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
@@ -120,7 +132,8 @@ export class Sandbox {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
     }
     selectEngine(options.engine ?? 'auto');
-    resolveLimits(options.limits);
+    const limits = resolveLimits(options.limits);
+    if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
     this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
     const grants = this.grants;
@@ -143,8 +156,8 @@ export class Sandbox {
    * SANDBOX_INVALID_MODULE, or SANDBOX_AGENT_INIT_FAILED (the error's `result` holds the RunResult).
    */
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
+    const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
-    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
     const grants = resolveGrants(options as Record<string, unknown>, {
       defaultNamespace: `~agent/${this.uid}/${agentId}`,
@@ -153,6 +166,8 @@ export class Sandbox {
     });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
+    if (isolation === 'inline') return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
     }
@@ -186,7 +201,7 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
+    const agent = new Agent(agentId, name, engine, limits, host, 'worker', (a, written) => {
       this.agents.delete(a);
       ungrant();
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
@@ -199,6 +214,27 @@ export class Sandbox {
       });
       releasing.set(key, done);
     });
+    this.agents.add(agent);
+    return agent;
+  }
+
+  /** Loads an agent onto this thread (isolation 'inline'). */
+  private async loadInline(
+    agentId: number,
+    name: string,
+    { limits, engine, bytes, hash }: { limits: Limits; engine: Agent['engine']; bytes: Uint8Array; hash: string },
+    reset: boolean,
+    options: LoadOptions,
+  ): Promise<Agent> {
+    checkInline(limits, this.options);
+    if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
+    const result = await this.inline.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    if (result.status !== 'ok') {
+      const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
+      throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
+    }
+    this.assertOpen();
+    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => this.agents.delete(a));
     this.agents.add(agent);
     return agent;
   }
@@ -315,7 +351,9 @@ export class Sandbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const agent of this.agents) agent.markClosed();
     this.agents.clear();
+    this.inline.close();
     await Promise.all(this.hosts.map((h) => h.close()));
     await this.graph?.close();
     if (this.hibernation) {
@@ -373,6 +411,28 @@ export class Sandbox {
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the sandbox is closed');
+  }
+}
+
+function checkIsolation(isolation: Isolation | undefined): Isolation {
+  if (isolation === undefined || isolation === 'worker' || isolation === 'inline') return isolation ?? 'worker';
+  throw new SandboxError('SANDBOX_INVALID_OPTIONS', `isolation must be 'worker' or 'inline', got ${JSON.stringify(isolation)}`);
+}
+
+/**
+ * Inline agents run on the calling thread, which nothing can stop from outside: fuel is what bounds them between
+ * host calls, and capabilities that must block the thread on another one (a graph client, the hibernation store)
+ * need a worker.
+ */
+function checkInline(limits: Limits, options: SandboxOptions): void {
+  if (limits.fuel === 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
+  }
+  if (options.graph !== undefined) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread");
+  }
+  if (options.hibernation !== undefined) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
   }
 }
 

@@ -1,4 +1,5 @@
 // One instantiated agent and one run of it, on any WebAssembly-shaped engine: the code a worker runs.
+import { performance } from 'node:perf_hooks';
 import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
@@ -49,7 +50,15 @@ export interface GuestOptions {
   keepInitial?: boolean | GuestState;
   /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
   untrackedState?: boolean;
+  /**
+   * Check `limits.timeoutMs` at every host call (inline isolation, where no watchdog can stop the thread): a run
+   * past its deadline is stopped at its next host call with status 'timeout'.
+   */
+  checkDeadline?: boolean;
 }
+
+/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
+class DeadlinePassed extends Error {}
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
@@ -108,6 +117,8 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
+  /** With `checkDeadline`: performance.now() past which a host call stops the run. */
+  private deadline = Infinity;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -117,10 +128,16 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
+    private readonly checkDeadline: boolean,
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
-    const ctx = () => this.ctx;
+    const ctx = checkDeadline
+      ? () => {
+          if (performance.now() > this.deadline) throw new DeadlinePassed();
+          return this.ctx;
+        }
+      : () => this.ctx;
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
@@ -153,7 +170,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.checkDeadline ?? false);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -319,6 +336,7 @@ export class Guest {
     const fuelLimit = this.limits.fuel;
     if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
     if (this.flags) this.flags.value = 0;
+    if (this.checkDeadline) this.deadline = performance.now() + this.limits.timeoutMs;
     let code: number;
     try {
       code = body();
@@ -353,6 +371,9 @@ export class Guest {
   }
 
   private failure(error: unknown): GuestOutcome {
+    if (error instanceof DeadlinePassed) {
+      return this.outcome('timeout', { message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate` });
+    }
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
     if (flags & METER_FLAGS.outOfFuel) {

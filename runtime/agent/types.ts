@@ -20,6 +20,13 @@ export type RunStatus =
 export type EngineName = 'wasm' | 'emulator';
 export type EngineChoice = EngineName | 'auto';
 
+/**
+ * Where guest code runs: 'worker' (default), on a worker thread the host can terminate (a preemptive wall clock);
+ * 'inline', on the calling thread (no message round trip; the wall clock is checked at host calls and after the
+ * run, fuel bounds the rest, so fuel cannot be turned off). See README "Library".
+ */
+export type Isolation = 'worker' | 'inline';
+
 export interface AgentEvent {
   topic: string;
   /** The decoded MessagePack payload. */

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { compileAgentModule, Guest } from '../agent/guest.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
+import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
@@ -33,16 +34,10 @@ const progressSeq = new Int32Array(progress);
 const graphBridge = hostCallBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
 const progressStarted = new Float64Array(progress);
 
-interface LoadedAgent {
-  reset: boolean;
-  engine: EngineName;
-  wa: WasmNamespace;
-  module: WebAssembly.Module;
-  limits: Limits;
-  guest: Guest | null;
-}
+/** The host imports every instance in this worker gets. */
+const hostImports: HostImportOptions = { graph: graphBridge };
 
-const agents = new Map<number, LoadedAgent>();
+const agents = new Map<number, AgentSlot>();
 const modules = new Map<string, WebAssembly.Module>();
 const engines = new Map<EngineName, WasmNamespace>();
 
@@ -123,24 +118,11 @@ async function load(req: LoadRequest): Promise<void> {
     }
     modules.set(key, module);
   }
-  const agent: LoadedAgent = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
   const started = begin(req.seq);
-  const outcome = instantiate(agent);
+  const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
   end(req.seq, started, outcome);
-}
-
-function instantiate(agent: LoadedAgent): GuestOutcome {
-  try {
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, { graph: graphBridge, reset: agent.reset });
-    if (created instanceof Guest) {
-      agent.guest = created;
-      return hostOutcome('ok', agent.engine);
-    }
-    return created;
-  } catch (error) {
-    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', agent.engine, (error as Error).message);
-  }
 }
 
 /** Compiles a module for hibernating agents and initialises a first instance, keeping the image states are stored against. */
@@ -168,10 +150,10 @@ async function template(req: TemplateRequest): Promise<void> {
       );
     }
     const module = compileAgentModule(wa, prepared.bytes);
-    const first = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, keepInitial: true });
+    const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: initial });
+      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -248,7 +230,7 @@ async function command(req: CommandRequest): Promise<void> {
       end(req.seq, started, hostOutcome('invalid-input', req.engine, (error as Error).message));
       return;
     }
-    const created = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, wasi });
+    const created = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, wasi });
     outcome = created instanceof Guest ? created.runCommand() : created;
   } catch (error) {
     outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
@@ -268,9 +250,7 @@ function run(req: RunRequest): void {
   if (!agent) {
     outcome = hostOutcome('crashed', 'wasm', `agent ${req.agentId} is not loaded in this worker`);
   } else {
-    // A run that trapped may have left the guest's own runtime half-way through an update: start it afresh.
-    const fresh = agent.guest === null || agent.guest.poisoned ? instantiate(agent) : null;
-    outcome = fresh !== null && fresh.status !== 'ok' ? fresh : agent.guest!.run(req.input);
+    outcome = runSlot(agent, req.input, hostImports);
   }
   end(req.seq, started, outcome);
 }
