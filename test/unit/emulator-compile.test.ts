@@ -7,7 +7,7 @@ import { emulator } from '../../runtime/engine/emulator/index.ts';
 type Exports = Record<string, (...a: unknown[]) => unknown>;
 
 async function both(wat: string): Promise<[Exports, Exports]> {
-  const bytes = await parse(wat);
+  const bytes = (await parse(wat)) as Uint8Array<ArrayBuffer>;
   const v8 = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
   const emu = new emulator.Instance(new emulator.Module(bytes), {}).exports as unknown as Exports;
   return [v8, emu];
