@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from '@bytecodealliance/jco';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
 import { agentPath, requireBuilt } from '../support/paths.ts';
@@ -44,5 +45,21 @@ describe('Sandbox.runCommand', () => {
     const r = await sandbox.runCommand(agentPath('hello-wasi'), { dirs: [{ host: dir, guest: '/data', readOnly: true }] });
     expect(r.status).toBe('ok');
     expect(readFileSync(join(dir, 'f.txt'), 'utf8')).toBe('before');
+  });
+  // Defect 7 (issue 12): any name under wasi_snapshot_preview1 was let through, and the `{}` import object's
+  // prototype linked `constructor` to the host's Object; the command ran `ok`.
+  it.each(['wasm', 'emulator'] as const)('links only real preview 1 functions on %s', async (engine) => {
+    const command = (name: string) => parse(`(module
+      (import "wasi_snapshot_preview1" "${name}" (func $f (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (drop (call $f))))`);
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'fd_write_all']) {
+      const r = await sandbox.runCommand(await command(name), { engine });
+      expect(r.status, name).toBe('invalid-module');
+      expect(r.message, name).toMatch(/not a WASI preview 1 function/);
+    }
+    // The same module importing a real preview 1 function links and runs.
+    const wrongType = await sandbox.runCommand(await command('sched_yield'), { engine });
+    expect(wrongType.status).toBe('ok');
   });
 });
