@@ -296,16 +296,16 @@ export class Sandbox {
   }
 
   /** Loads, runs once and unloads. Every failure of the module or the agent comes back as a RunResult. */
-  async run(source: string | Uint8Array, input: unknown, options: LoadOptions = {}): Promise<RunResult> {
+  async run<TIn = unknown, TOut = unknown>(source: string | Uint8Array, input: TIn, options: LoadOptions = {}): Promise<RunResult<TOut>> {
     let agent: Agent;
     try {
       agent = await this.load(source, options);
     } catch (error) {
-      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult;
+      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult<TOut>;
       throw error;
     }
     try {
-      return await agent.run(input);
+      return await agent.run<TIn, TOut>(input);
     } finally {
       agent.close();
     }

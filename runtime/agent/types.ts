@@ -40,10 +40,11 @@ export interface AgentLog {
   message: string;
 }
 
-export interface RunResult {
+/** What one run did. `TOut` is the output type the caller expects; the host does not check it (decode is untyped). */
+export interface RunResult<TOut = unknown> {
   status: RunStatus;
   /** The decoded output, or null when the guest produced none or the run failed. */
-  output: unknown;
+  output: TOut | null;
   /** Events the guest emitted. A publisher must only publish them when status is 'ok'. */
   events: AgentEvent[];
   logs: AgentLog[];
