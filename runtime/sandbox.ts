@@ -7,7 +7,8 @@ import { Agent } from './agent/agent.ts';
 import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
-import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
+import { InlineHost } from './agent/inline-host.ts';
+import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
 import { WorkerHost, type GraphCaller } from './worker/host.ts';
@@ -17,7 +18,9 @@ import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-sto
 import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
 import { componentRequest } from './component/request.ts';
 import { describeGrants, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
-import { callHostFunction, type HostFunctions } from './capabilities/host-functions.ts';
+import { callHostFunction, callHostFunctionSync, type HostFunctions } from './capabilities/host-functions.ts';
+import { importOptional } from './queue/optional.ts';
+import type { LoadRequest, PluginSpec } from './worker/protocol.ts';
 import { httpReply, type AgentHttpRequest } from './capabilities/http.ts';
 import { decode, encode } from './codec.ts';
 import { moduleShape } from './module/shape.ts';
@@ -32,6 +35,13 @@ export interface SandboxOptions {
   workers?: number;
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
+  /**
+   * Where agents run unless their load says otherwise: 'worker' (default) on worker threads, with a preemptive
+   * wall clock; 'inline' on the calling thread, with no message round trip per run, fuel mandatory and the wall
+   * clock checked at every host call and after the run (README "Library" says when to pick which). Commands and
+   * components always run in a worker.
+   */
+  isolation?: Isolation;
   /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
    * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
@@ -70,6 +80,8 @@ export type Residency = ResidencyCounts;
  */
 export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
+  /** This agent's isolation, overriding the sandbox's (SandboxOptions.isolation). */
+  isolation?: Isolation;
   /**
    * The module's ABI: 'sandbox' (guest ABI v1, docs/abi.md) or 'extism' (an Extism plugin, run unchanged:
    * docs/extism.md; drive it with `agent.call(fn, input)`). Default: 'extism' when the module imports from
@@ -111,6 +123,8 @@ let nextAgentId = 1;
 
 export class Sandbox {
   private readonly hosts: WorkerHost[];
+  /** Inline agents: run on this thread. */
+  private readonly inline = new InlineHost((request, agentId, run) => this.hostCallSync(request, agentId, run));
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
@@ -138,7 +152,8 @@ export class Sandbox {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
     }
     selectEngine(options.engine ?? 'auto');
-    resolveLimits(options.limits);
+    const limits = resolveLimits(options.limits);
+    if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
     this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
     const grants = this.grants;
@@ -163,10 +178,10 @@ export class Sandbox {
    * SANDBOX_INVALID_MODULE, or SANDBOX_AGENT_INIT_FAILED (the error's `result` holds the RunResult).
    */
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
+    const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
     const abi = options.abi ?? (moduleShape(bytes) === 'extism-plugin' ? 'extism' : 'sandbox');
     if (abi !== 'sandbox' && abi !== 'extism') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`);
-    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
     // Sandbox-wide host functions reach every agent; the load's own of the same name win.
     const withSandboxHost = this.options.host === undefined ? options : { ...options, host: { ...this.options.host, ...options.host } };
@@ -177,10 +192,8 @@ export class Sandbox {
     });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
-    if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
-    }
     const reset = state === 'reset';
+    if (grants.http) await importOptional('undici', 'HTTP for agents (allowedHosts)'); // missing: say so at load, not at the first request
     // Granted before the load: an agent's initialisation may already call the host.
     this.grants.set(agentId, grants);
     this.identities.set(agentId, { name, key: options.key, abi });
@@ -190,13 +203,26 @@ export class Sandbox {
       const ns = grants.graph?.namespace;
       if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
     };
+    const hostGrant = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)) };
+    const plugin = abi === 'extism' ? { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined } : undefined;
+    if (isolation === 'inline') {
+      try {
+        return await this.loadInline(agentId, name, { limits, engine, bytes, hash }, reset, options, { abi, grants, hostGrant, plugin }, ungrant);
+      } catch (error) {
+        ungrant();
+        throw error;
+      }
+    }
+    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
+    if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
+      ungrant();
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
+    }
     let release = () => {};
     let result: RunResult;
-    const hostGrant = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)) };
     try {
-      if (abi === 'extism') {
+      if (plugin) {
         if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
-        const plugin = { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined };
         result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
       } else if (this.hibernation && !reset) {
         const stateKey = await this.claimStateKey(options.key, agentId, hash);
@@ -217,7 +243,7 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
+    const agent = new Agent(agentId, name, engine, limits, host, 'worker', (a, written) => {
       this.agents.delete(a);
       ungrant();
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
@@ -234,7 +260,34 @@ export class Sandbox {
     return agent;
   }
 
-  /** Answers a guest's host-function call or HTTP request against what its agent was granted. Never rejects. */
+  /** Loads an agent onto this thread (isolation 'inline'). */
+  private async loadInline(
+    agentId: number,
+    name: string,
+    { limits, engine, bytes, hash }: { limits: Limits; engine: Agent['engine']; bytes: Uint8Array; hash: string },
+    reset: boolean,
+    options: LoadOptions,
+    { abi, grants, hostGrant, plugin }: { abi: Agent['abi']; grants: Grants; hostGrant: LoadRequest['host']; plugin: PluginSpec | undefined },
+    ungrant: () => void,
+  ): Promise<Agent> {
+    checkInline(limits, this.options);
+    if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
+    if (grants.http) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "HTTP for agents (allowedHosts) needs isolation 'worker': a request blocks the agent's thread until the server answers, which inline would be the caller's own thread");
+    const result = await this.inline.load({ agentId, key: `${preparationKey(hash, limits, reset)}${plugin ? ':plugin' : ''}`, bytes, limits, engine, reset, host: hostGrant, plugin });
+    if (result.status !== 'ok') {
+      const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
+      throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
+    }
+    this.assertOpen();
+    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => {
+      this.agents.delete(a);
+      ungrant();
+    }, abi);
+    this.agents.add(agent);
+    return agent;
+  }
+
+  /** Answers a guest's host-function call or HTTP request (from a worker) against what its agent was granted. Never rejects. */
   private async hostCall(request: HostCallRequest, caller: GraphCaller): Promise<HostCallReply> {
     const grants = this.grants.get(caller.agentId);
     const agent = this.identities.get(caller.agentId);
@@ -251,6 +304,14 @@ export class Sandbox {
     const fn = grants.host?.[request.name];
     if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
     return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${caller.agentId}:${caller.seq}` }, agent.abi);
+  }
+
+  /** The same for an inline agent, on this thread: only a synchronous host function can answer. */
+  private hostCallSync(request: HostCallRequest, agentId: number, run: number): HostCallReply {
+    const fn = this.grants.get(agentId)?.host?.[request.name];
+    const agent = this.identities.get(agentId);
+    if (!fn || !agent || request.t !== 'host') return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
+    return callHostFunctionSync(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${agentId}:${run}` }, agent.abi);
   }
 
   /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */
@@ -310,16 +371,16 @@ export class Sandbox {
   }
 
   /** Loads, runs once and unloads. Every failure of the module or the agent comes back as a RunResult. */
-  async run(source: string | Uint8Array, input: unknown, options: LoadOptions = {}): Promise<RunResult> {
+  async run<TIn = unknown, TOut = unknown>(source: string | Uint8Array, input: TIn, options: LoadOptions = {}): Promise<RunResult<TOut>> {
     let agent: Agent;
     try {
       agent = await this.load(source, options);
     } catch (error) {
-      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult;
+      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult<TOut>;
       throw error;
     }
     try {
-      return await agent.run(input);
+      return await agent.run<TIn, TOut>(input);
     } finally {
       agent.close();
     }
@@ -365,7 +426,9 @@ export class Sandbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const agent of this.agents) agent.markClosed();
     this.agents.clear();
+    this.inline.close();
     await Promise.all(this.hosts.map((h) => h.close()));
     await this.graph?.close();
     if (this.hibernation) {
@@ -423,6 +486,28 @@ export class Sandbox {
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the sandbox is closed');
+  }
+}
+
+function checkIsolation(isolation: Isolation | undefined): Isolation {
+  if (isolation === undefined || isolation === 'worker' || isolation === 'inline') return isolation ?? 'worker';
+  throw new SandboxError('SANDBOX_INVALID_OPTIONS', `isolation must be 'worker' or 'inline', got ${JSON.stringify(isolation)}`);
+}
+
+/**
+ * Inline agents run on the calling thread, which nothing can stop from outside: fuel is what bounds them between
+ * host calls, and capabilities that must block the thread on another one (a graph client, the hibernation store)
+ * need a worker.
+ */
+function checkInline(limits: Limits, options: SandboxOptions): void {
+  if (limits.fuel === 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
+  }
+  if (options.graph !== undefined) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread");
+  }
+  if (options.hibernation !== undefined) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
   }
 }
 

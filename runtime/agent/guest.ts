@@ -1,4 +1,5 @@
 // One instantiated agent and one run of it, on any WebAssembly-shaped engine: the code a worker runs.
+import { performance } from 'node:perf_hooks';
 import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
@@ -10,15 +11,18 @@ import { userFunctionImports, type UserImport } from '../../host/extism/user-fun
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
+import { isPreview1Function } from '../../host/wasi/preview1.ts';
+import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack, encode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
-const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
-  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result', 'call', 'call_result']),
-  env: new Set(['abort', 'trace', 'seed']),
-};
+// A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
+const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  [IMPORT_MODULE, new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result', 'call', 'call_result'])],
+  ['env', new Set(['abort', 'trace', 'seed'])],
+]);
 
 /**
  * An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`; a plugin speaks
@@ -37,6 +41,8 @@ export interface PluginOptions {
   /** Answers `http_request`; absent when the agent was granted no hosts. */
   http?: KernelHooks['http'];
 }
+
+const utf8Lossy = new TextDecoder();
 
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
@@ -71,7 +77,15 @@ export interface GuestOptions {
   keepInitial?: boolean | GuestState;
   /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
   untrackedState?: boolean;
+  /**
+   * Check `limits.timeoutMs` at every host call (inline isolation, where no watchdog can stop the thread): a run
+   * past its deadline is stopped at its next host call with status 'timeout'.
+   */
+  checkDeadline?: boolean;
 }
+
+/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
+class DeadlinePassed extends Error {}
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
@@ -82,12 +96,17 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
-    if ((kind === 'command' || kind === 'plugin') && imp.module === WASI_MODULE && imp.kind === 'function') continue;
     if (kind === 'plugin') {
-      if (imp.kind === 'function' && (imp.module === EXTISM_USER || (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)))) continue;
+      if (imp.kind === 'function' && (imp.module === EXTISM_USER || (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)) || (imp.module === WASI_MODULE && isPreview1Function(imp.name)))) continue;
       throw new InvalidModule(`the plugin imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (Extism's ${EXTISM_ENV} kernel, ${EXTISM_USER} host functions and, with wasi, ${WASI_MODULE}; see docs/extism.md)`);
     }
-    const known = HOST_IMPORTS[imp.module];
+    if (kind === 'command' && imp.module === WASI_MODULE) {
+      if (imp.kind === 'function' && isPreview1Function(imp.name)) continue;
+      throw new InvalidModule(
+        `the module imports ${imp.kind} ${WASI_MODULE}.${imp.name}, which is not a WASI preview 1 function (docs/wasi.md)`,
+      );
+    }
+    const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
         `the module imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (guest ABI v${ABI_VERSION} provides ${IMPORT_MODULE}.{output,emit,log,now,random,graph,graph_result} and env.{abort,trace,seed}; see docs/abi.md)`,
@@ -116,8 +135,6 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
   return module;
 }
 
-const utf8Lossy = new TextDecoder();
-
 export class Guest {
   private readonly memory = new GuestMemory();
   private ctx: RunContext;
@@ -137,6 +154,8 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
+  /** With `checkDeadline`: performance.now() past which a host call stops the run. */
+  private deadline = Infinity;
   /** An Extism plugin's kernel (host/extism/kernel.ts); null for agents and commands. */
   readonly kernel: ExtismKernel | null = null;
 
@@ -148,16 +167,22 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
+    private readonly checkDeadline: boolean,
     options: GuestOptions,
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
-    const ctx = () => this.ctx;
+    const ctx = checkDeadline
+      ? () => {
+          if (performance.now() > this.deadline) throw new DeadlinePassed();
+          return this.ctx;
+        }
+      : () => this.ctx;
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
-    let imports: Record<string, Record<string, unknown>>;
-    const wasiImports: Record<string, Record<string, unknown>> = wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {};
+    const wasiImports: Record<string, object> = wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {};
+    let imports: WebAssembly.Imports;
     if (options.plugin) {
       const plugin = options.plugin;
       const kernel = new ExtismKernel(
@@ -171,27 +196,32 @@ export class Guest {
             if (typeof message === 'string') this.ctx.log(level, message);
             else if (this.ctx.admitLog(message.length)) this.ctx.logs.push({ level, message: utf8Lossy.decode(message) });
           },
-          ...(plugin.http ? { http: plugin.http } : {}),
+          ...(plugin.http ? { http: (request) => (ctx(), plugin.http!(request)) } : {}),
         },
       );
       this.kernel = kernel;
-      const user = userFunctionImports(plugin.user, kernel, (name, input) => this.hostCall(plugin.call, name, input, charge), (name, message) => {
-        const text = `host function ${name} failed: ${message}`;
-        kernel.hostError ??= text;
-        this.ctx.log('error', text);
-      });
-      imports = { [EXTISM_ENV]: kernel.imports(), [EXTISM_USER]: user, ...wasiImports };
+      const user = userFunctionImports(
+        plugin.user,
+        kernel,
+        (name, input) => (ctx(), this.hostCall(plugin.call, name, input, charge)),
+        (name, message) => {
+          const text = `host function ${name} failed: ${message}`;
+          kernel.hostError ??= text;
+          this.ctx.log('error', text);
+        },
+      );
+      imports = importObject({ [EXTISM_ENV]: kernel.imports(), [EXTISM_USER]: user, ...wasiImports });
     } else {
       const host = options.host ?? { granted: new Set<string>(), grants: encode({}), call: undefined };
-      imports = {
+      imports = importObject({
         [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, { ...host, charge }) },
         env: envImports(this.memory, ctx),
         ...wasiImports,
-      };
+      });
     }
     let instance: WebAssembly.Instance;
     try {
-      instance = new wa.Instance(module, imports as unknown as WebAssembly.Imports);
+      instance = new wa.Instance(module, imports);
     } catch (error) {
       if (error instanceof wa.LinkError) throw new InvalidModule(`the module's imports do not match the host's: ${error.message}`);
       throw error;
@@ -213,7 +243,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.checkDeadline ?? false, options);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -376,7 +406,7 @@ export class Guest {
    */
   callExport(name: string, input: Uint8Array): GuestOutcome {
     const kernel = this.kernel!;
-    const fn = this.exports[name];
+    const fn = Object.hasOwn(this.exports, name) ? this.exports[name] : undefined;
     if (typeof fn !== 'function') {
       const names = Object.entries(this.exports).filter(([n, v]) => typeof v === 'function' && !n.startsWith('__sandbox')).map(([n]) => n);
       return this.outcome('invalid-input', { message: `the plugin exports no function ${JSON.stringify(name)}; it exports ${names.join(', ') || 'none'}` });
@@ -448,6 +478,7 @@ export class Guest {
     const fuelLimit = this.limits.fuel;
     if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
     if (this.flags) this.flags.value = 0;
+    if (this.checkDeadline) this.deadline = performance.now() + this.limits.timeoutMs;
     let code: number;
     try {
       code = body();
@@ -482,6 +513,9 @@ export class Guest {
   }
 
   private failure(error: unknown): GuestOutcome {
+    if (error instanceof DeadlinePassed) {
+      return this.outcome('timeout', { message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate` });
+    }
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
     if (flags & METER_FLAGS.outOfFuel) {

@@ -37,18 +37,36 @@ export function resolveHostGrant(value: unknown, context: GrantContext): HostFun
   return Object.freeze({ ...(value as HostFunctions) });
 }
 
+/** The answer of a host function as bytes for the guest, or why it cannot be one. */
+function toReply(result: unknown, abi: 'sandbox' | 'extism'): HostCallReply {
+  if (abi === 'sandbox') return { ok: encode(result ?? null) };
+  if (result === undefined || result === null) return { ok: new Uint8Array() };
+  if (typeof result === 'string') return { ok: new TextEncoder().encode(result) };
+  if (result instanceof Uint8Array) return { ok: result };
+  return { error: `returned ${typeof result}; a plugin's host function must return a Uint8Array, a string or nothing` };
+}
+
+/**
+ * Inline isolation: the guest runs on this thread, so a host function must answer before it returns. A promise
+ * cannot be waited for here; it is an error for the guest (and its rejection is absorbed, never unhandled).
+ */
+export function callHostFunctionSync(fn: HostFunction, payload: Uint8Array, ctx: HostCallContext, abi: 'sandbox' | 'extism'): HostCallReply {
+  try {
+    const result = fn(abi === 'extism' ? payload : decode(payload), ctx);
+    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      (result as Promise<unknown>).then(undefined, () => {});
+      return { error: "returned a promise; with isolation 'inline' host functions must answer synchronously (use isolation 'worker' for async ones)" };
+    }
+    return toReply(result, abi);
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 /** Calls `fn` with the payload as the agent's ABI has it, and turns whatever happens into a reply. */
 export async function callHostFunction(fn: HostFunction, payload: Uint8Array, ctx: HostCallContext, abi: 'sandbox' | 'extism'): Promise<HostCallReply> {
   try {
-    if (abi === 'extism') {
-      const result = await fn(payload, ctx);
-      if (result === undefined || result === null) return { ok: new Uint8Array() };
-      if (typeof result === 'string') return { ok: new TextEncoder().encode(result) };
-      if (result instanceof Uint8Array) return { ok: result };
-      return { error: `returned ${typeof result}; a plugin's host function must return a Uint8Array, a string or nothing` };
-    }
-    const result = await fn(decode(payload), ctx);
-    return { ok: encode(result ?? null) };
+    return toReply(await fn(abi === 'extism' ? payload : decode(payload), ctx), abi);
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }

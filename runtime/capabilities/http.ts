@@ -8,7 +8,8 @@
 // Redirects are followed by hand, at most five, and each target is checked like the first request.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
-import { Agent, fetch } from 'undici';
+import type { Agent } from 'undici';
+import { importOptional } from '../queue/optional.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
 import { grantError, type GrantContext } from './grants.ts';
 
@@ -122,7 +123,11 @@ async function resolveTarget(grant: HttpGrant, raw: string): Promise<Target | st
   return { url, address, family };
 }
 
-function pinnedAgent(target: Target): Agent {
+type Undici = typeof import('undici');
+/** undici is an optional package, loaded on the first request (so the package root never loads node:http). */
+let undici: Promise<Undici> | null = null;
+
+function pinnedAgent({ Agent }: Undici, target: Target): Agent {
   const lookup: LookupFunction = (_hostname, options, callback) => {
     if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
@@ -150,6 +155,14 @@ export interface AgentHttpResponse {
 export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, timeoutMs = grant.timeoutMs): Promise<AgentHttpResponse | { error: string }> {
   const method = request.method.toUpperCase();
   if (!grant.methods.includes(method)) return { error: `method ${method} is not allowed (allowed: ${grant.methods.join(', ')})` };
+  undici ??= importOptional<Undici>('undici', 'HTTP for agents (allowedHosts)');
+  let client: Undici;
+  try {
+    client = await undici;
+  } catch (error) {
+    undici = null;
+    return { error: (error as Error).message };
+  }
   const signal = AbortSignal.timeout(Math.min(timeoutMs, grant.timeoutMs));
   let url = request.url;
   let body = request.body;
@@ -157,9 +170,9 @@ export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, tim
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const target = await resolveTarget(grant, url);
     if (typeof target === 'string') return { error: hop === 0 ? target : `redirect refused: ${target}` };
-    const dispatcher = pinnedAgent(target);
+    const dispatcher = pinnedAgent(client, target);
     try {
-      const response = await fetch(target.url, { method: currentMethod, headers: request.headers, body: body ?? null, redirect: 'manual', signal, dispatcher });
+      const response = await client.fetch(target.url, { method: currentMethod, headers: request.headers, body: body ?? null, redirect: 'manual', signal, dispatcher });
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel();
         url = new URL(response.headers.get('location')!, target.url).href;

@@ -1,13 +1,14 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest, type GuestOptions, type PluginOptions } from '../agent/guest.ts';
+import { compileAgentModule, Guest } from '../agent/guest.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
-import type { HostCallReply, HostCaller } from '../../host/host-call.ts';
 import type { GraphBridge } from '../../host/graph-imports.ts';
+import type { HostCallReply } from '../../host/host-call.ts';
 import { userImportsOf } from '../../host/extism/user-functions.ts';
 import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
+import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
@@ -19,12 +20,10 @@ import {
   type Completion,
   type FromWorker,
   type LoadRequest,
-  type PluginSpec,
   type Registration,
   type RunRequest,
   type TemplateRequest,
   type ToWorker,
-  unframePluginInput,
 } from './protocol.ts';
 import { WasiHost } from '../../host/wasi/index.ts';
 import type { ComponentRequest } from './protocol.ts';
@@ -38,31 +37,23 @@ const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
 const bridge = hostCallBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer)!;
 const graphBridge: GraphBridge | undefined = workerData.graph ? (request) => bridge(request) as Uint8Array : undefined;
-
-/** Calls one of the running agent's host functions on the host thread (which knows the agent and run from its own records). */
-const callHost: HostCaller = (name, payload) => bridge({ t: 'host', name, payload }) as HostCallReply;
-
-/** A plugin's `http_request`: the host thread checks it against the agent's allowedHosts and makes it. */
-const httpHook: NonNullable<PluginOptions['http']> = (request) => {
-  const reply = bridge({ t: 'http', name: 'http', payload: encode(request) }) as HostCallReply;
-  if ('error' in reply) return { error: reply.error };
-  return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
-};
 const progressStarted = new Float64Array(progress);
 
-interface LoadedAgent {
-  reset: boolean;
-  host: LoadRequest['host'];
-  /** An Extism plugin: its spec, and the shapes of its user imports. */
-  plugin: (PluginSpec & { user: ReturnType<typeof userImportsOf> }) | undefined;
-  engine: EngineName;
-  wa: WasmNamespace;
-  module: WebAssembly.Module;
-  limits: Limits;
-  guest: Guest | null;
-}
+/**
+ * The host imports every instance in this worker gets. Host functions and HTTP cross to the host thread, which
+ * knows the agent and the run from its own records (this worker's progress slot), not from the request.
+ */
+const hostImports: HostImportOptions = {
+  graph: graphBridge,
+  callHost: (name, payload) => bridge({ t: 'host', name, payload }) as HostCallReply,
+  http: (request) => {
+    const reply = bridge({ t: 'http', name: 'http', payload: encode(request) }) as HostCallReply;
+    if ('error' in reply) return { error: reply.error };
+    return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
+  },
+};
 
-const agents = new Map<number, LoadedAgent>();
+const agents = new Map<number, AgentSlot>();
 const modules = new Map<string, WebAssembly.Module>();
 const engines = new Map<EngineName, WasmNamespace>();
 
@@ -145,38 +136,13 @@ async function load(req: LoadRequest): Promise<void> {
     end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
     return;
   }
-  const plugin = req.plugin && { ...req.plugin, user };
-  const agent: LoadedAgent = { reset: req.reset, host: req.host, plugin, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  if (req.host) agent.host = req.host;
+  if (req.plugin) agent.plugin = { ...req.plugin, user };
   const started = begin(req.seq);
-  const outcome = instantiate(agent);
+  const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
   end(req.seq, started, outcome);
-}
-
-function instantiate(agent: LoadedAgent): GuestOutcome {
-  try {
-    const options: GuestOptions = { graph: graphBridge, reset: agent.reset };
-    const call = agent.host && agent.host.names.length > 0 ? callHost : undefined;
-    if (agent.plugin) {
-      const { config, maxVarBytes, user, wasi, http } = agent.plugin;
-      const missing = user.filter((u) => !agent.host?.names.includes(u.name)).map((u) => u.name);
-      if (missing.length > 0) {
-        throw new InvalidModule(`the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`);
-      }
-      options.plugin = { config, maxVarBytes, user, call: call ?? (() => ({ error: 'no host functions were granted' })), ...(http ? { http: httpHook } : {}) };
-      if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: agent.limits.outputBytes });
-    } else if (agent.host) {
-      options.host = { granted: new Set(agent.host.names), grants: agent.host.grants, call };
-    }
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, options);
-    if (created instanceof Guest) {
-      agent.guest = created;
-      return hostOutcome('ok', agent.engine);
-    }
-    return created;
-  } catch (error) {
-    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', agent.engine, (error as Error).message);
-  }
 }
 
 /** Compiles a module for hibernating agents and initialises a first instance, keeping the image states are stored against. */
@@ -204,10 +170,10 @@ async function template(req: TemplateRequest): Promise<void> {
       );
     }
     const module = compileAgentModule(wa, prepared.bytes);
-    const first = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, keepInitial: true });
+    const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: initial });
+      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -284,7 +250,7 @@ async function command(req: CommandRequest): Promise<void> {
       end(req.seq, started, hostOutcome('invalid-input', req.engine, (error as Error).message));
       return;
     }
-    const created = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, wasi });
+    const created = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, wasi });
     outcome = created instanceof Guest ? created.runCommand() : created;
   } catch (error) {
     outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
@@ -304,13 +270,7 @@ function run(req: RunRequest): void {
   if (!agent) {
     outcome = hostOutcome('crashed', 'wasm', `agent ${req.agentId} is not loaded in this worker`);
   } else {
-    // A run that trapped may have left the guest's own runtime half-way through an update: start it afresh.
-    const fresh = agent.guest === null || agent.guest.poisoned ? instantiate(agent) : null;
-    if (fresh !== null && fresh.status !== 'ok') outcome = fresh;
-    else if (agent.plugin) {
-      const { fn, input } = unframePluginInput(req.input);
-      outcome = agent.guest!.callExport(fn, input);
-    } else outcome = agent.guest!.run(req.input);
+    outcome = runSlot(agent, req.input, hostImports);
   }
   end(req.seq, started, outcome);
 }
