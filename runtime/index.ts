@@ -3,7 +3,7 @@
 // crashes on node:http, and the optional packages may not be installed.
 export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
-export { PluginOutput } from './agent/plugin-output.ts';
+export type { PluginOutput } from './agent/plugin-output.ts';
 export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice, type Isolation } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 // What an agent may call on the host: grants per agent (load options), default-deny.

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import createPlugin, { type CallContext } from '@extism/extism';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginOutput, Sandbox } from '../../runtime/index.ts';
+import { Sandbox } from '../../runtime/index.ts';
+import { PluginOutput } from '../../runtime/agent/plugin-output.ts';
 import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 import { sharedDir } from '../support/paths.ts';
 
