@@ -299,7 +299,7 @@ export class Sandbox {
       } catch {
         return { error: 'the HTTP request did not decode' };
       }
-      return httpReply(grants.http, http, encode, Math.max(1, caller.remainingMs));
+      return httpReply(grants.http, http, encode, caller.remainingMs);
     }
     const fn = grants.host?.[request.name];
     if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };

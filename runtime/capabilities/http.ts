@@ -150,9 +150,11 @@ export interface AgentHttpResponse {
 
 /**
  * Makes an agent's request under its grant. Resolves to the response, or to `{error}` saying why it was refused or
- * failed; never rejects. `timeoutMs` bounds the whole exchange, redirects included.
+ * failed; never rejects. The grant's timeoutMs bounds the whole exchange, redirects included; `runRemainingMs` is
+ * what is left of the run's own clock: past it the run's watchdog ends the run as 'timeout', so the request is
+ * only abandoned a little later, never answered early as an error.
  */
-export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, timeoutMs = grant.timeoutMs): Promise<AgentHttpResponse | { error: string }> {
+export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, runRemainingMs = Infinity): Promise<AgentHttpResponse | { error: string }> {
   const method = request.method.toUpperCase();
   if (!grant.methods.includes(method)) return { error: `method ${method} is not allowed (allowed: ${grant.methods.join(', ')})` };
   undici ??= importOptional<Undici>('undici', 'HTTP for agents (allowedHosts)');
@@ -163,7 +165,8 @@ export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, tim
     undici = null;
     return { error: (error as Error).message };
   }
-  const signal = AbortSignal.timeout(Math.min(timeoutMs, grant.timeoutMs));
+  const runBound = grant.timeoutMs > runRemainingMs;
+  const signal = AbortSignal.timeout(Math.ceil(runBound ? Math.max(1, runRemainingMs) + 1000 : grant.timeoutMs));
   let url = request.url;
   let body = request.body;
   let currentMethod = method;
@@ -188,7 +191,7 @@ export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, tim
       response.headers.forEach((value, key) => (headers[key] = value));
       return { status: response.status, headers, body: bytes };
     } catch (error) {
-      if (signal.aborted) return { error: `no answer within ${Math.min(timeoutMs, grant.timeoutMs)} ms` };
+      if (signal.aborted) return { error: runBound ? 'the run ran out of time waiting for the answer' : `no answer within ${grant.timeoutMs} ms (http.timeoutMs)` };
       return { error: `request failed: ${(error as Error).message}` };
     } finally {
       void dispatcher.close();
@@ -213,8 +216,13 @@ async function readCapped(body: AsyncIterable<Uint8Array> & { cancel(): Promise<
 }
 
 /** The reply to a worker's `http` host call. */
-export async function httpReply(grant: HttpGrant | undefined, request: AgentHttpRequest, encode: (v: unknown) => Uint8Array, timeoutMs?: number): Promise<HostCallReply> {
+export async function httpReply(grant: HttpGrant | undefined, request: AgentHttpRequest, encode: (v: unknown) => Uint8Array, runRemainingMs?: number): Promise<HostCallReply> {
   if (!grant) return { error: 'this agent was granted no HTTP hosts (allowedHosts)' };
-  const response = await agentHttp(grant, request, timeoutMs);
-  return 'error' in response ? response : { ok: encode(response) };
+  try {
+    const response = await agentHttp(grant, request, runRemainingMs);
+    return 'error' in response ? response : { ok: encode(response) };
+  } catch (error) {
+    // A bug here must still answer the worker, which is asleep until it hears back.
+    return { error: `request failed: ${(error as Error).message}` };
+  }
 }
