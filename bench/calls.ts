@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Sandbox } from '../runtime/index.ts';
 import { decode, encode } from '../runtime/codec.ts';
 import { agentPath, repoRoot, sharedDir } from '../test/support/paths.ts';
+import { pluginCallRates } from './_plugin-calls.ts';
 
 const INPUT = { text: 'Hello World' };
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -106,6 +107,7 @@ console.error(`bench/calls: vowels("Hello World"), ${SECONDS}s per measurement (
 const sandbox = await sandboxRates();
 const extism = await extismRate();
 const raw = await rawRate();
+const plugins = await pluginCallRates(); // Extism's code.wasm run by the sandbox, and host-function round trips (bench/_plugin-calls.ts)
 
 const rows = [
   ['sandbox agent.run, pipelined', sandbox.pipelined],
@@ -127,5 +129,6 @@ console.log(
     rawPerSec: Math.round(raw),
     vsExtism: extism === null ? null : Number((sandbox.pipelined / extism).toFixed(2)),
     rawOverSandbox: Number((raw / sandbox.pipelined).toFixed(2)),
+    plugins,
   }),
 );
