@@ -4,7 +4,7 @@
 // host thread on the same bridge as graph requests (the worker sleeps until the answer comes), so its time counts
 // against the run's wall clock. Every outcome is a status code: an unknown or ungranted name is E_UNAVAILABLE, a
 // host function that throws or rejects is E_HOST with its message readable through call_result.
-import { checkMessagePack, encode } from '../runtime/codec.ts';
+import { checkMessagePack, decode, encode } from '../runtime/codec.ts';
 import { HostStatus } from './abi.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { RunContext } from './run-context.ts';
@@ -29,14 +29,17 @@ export type HostCaller = (name: string, payload: Uint8Array) => HostCallReply;
 /** Fuel a host call costs on top of one unit per byte each way: work the guest's own meter cannot see. */
 export const HOST_CALL_FUEL = 10_000;
 
-/** Names the host answers itself, for every guest. */
+/** Names the host answers itself, for every guest: its grants, and one of its config strings (nil when absent). */
 export const GRANTS_CALL = 'sandbox.grants';
+export const CONFIG_CALL = 'sandbox.config';
 
 export interface CallImportsOptions {
   /** The host functions this agent may call. */
   granted: ReadonlySet<string>;
   /** What `sandbox.grants` answers: the agent's abilities, as MessagePack. */
   grants: Uint8Array;
+  /** Read-only strings granted to the agent (`sandbox.config`). */
+  config?: Readonly<Record<string, string>> | undefined;
   call: HostCaller | undefined;
   charge: (fuel: number) => void;
 }
@@ -61,6 +64,20 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, options:
       }
       c.callResponse = null;
       if (name === GRANTS_CALL) return answer(c, options.grants, HostStatus.OK);
+      if (name === CONFIG_CALL) {
+        let key: unknown;
+        try {
+          key = decode(payload);
+        } catch {
+          key = undefined;
+        }
+        if (typeof key !== 'string') {
+          c.fail('abi-violation', 'call("sandbox.config") payload must be a MessagePack string (the key)');
+          return HostStatus.E_INVALID;
+        }
+        const config = options.config;
+        return answer(c, encode(config !== undefined && Object.hasOwn(config, key) ? config[key] : null), HostStatus.OK);
+      }
       if (!options.granted.has(name) || options.call === undefined) {
         return answer(c, encode(`no host function ${JSON.stringify(name)} was granted to this agent`), HostStatus.E_UNAVAILABLE);
       }

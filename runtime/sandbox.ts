@@ -203,7 +203,7 @@ export class Sandbox {
       const ns = grants.graph?.namespace;
       if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
     };
-    const hostGrant = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)) };
+    const hostGrant: LoadRequest['host'] = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)), ...(grants.config ? { config: { ...grants.config } } : {}) };
     const plugin = abi === 'extism' ? { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined } : undefined;
     if (isolation === 'inline') {
       try {
@@ -225,6 +225,8 @@ export class Sandbox {
         if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
         result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
       } else if (this.hibernation && !reset) {
+        // Hibernating agents share pooled instances, which are made before any one agent's grants are known.
+        if (grants.host || grants.config) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "host functions and config are not yet available to hibernating agents: load this agent with state 'reset' or in a sandbox without `hibernation`");
         const stateKey = await this.claimStateKey(options.key, agentId, hash);
         const keys = this.hibernation.keys;
         release = () => keys.delete(stateKey);

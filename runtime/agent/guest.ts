@@ -52,6 +52,8 @@ interface MutableGlobal {
 interface Snapshot {
   memory: Uint8Array;
   globals: (number | bigint)[];
+  /** An Extism plugin's vars: instance state the kernel keeps outside linear memory. */
+  vars?: [string, Uint8Array][];
 }
 
 /** An agent's whole state between runs: its linear memory and its mutable globals (numbers; i64 as bigint). */
@@ -63,7 +65,7 @@ export interface GuestState {
 export interface GuestOptions {
   graph?: GraphBridge | undefined;
   /** Host functions for `sandbox.call` (guest ABI v1): the granted names, the grants listing and the caller. */
-  host?: { granted: ReadonlySet<string>; grants: Uint8Array; call: HostCaller | undefined };
+  host?: { granted: ReadonlySet<string>; grants: Uint8Array; config?: Readonly<Record<string, string>> | undefined; call: HostCaller | undefined };
   /** An Extism plugin (kind 'plugin'): its kernel replaces guest ABI v1. */
   plugin?: PluginOptions;
   /** Snapshot after initialisation and restore after every run (stateless agents). */
@@ -353,12 +355,15 @@ export class Guest {
   private capture(): Snapshot {
     // (A plugin need not export a memory: then its state is its globals.)
     const memory = this.memory.memory === null ? new Uint8Array() : new Uint8Array(this.memory.memory.buffer).slice();
-    return { memory, globals: this.stateGlobals.map((g) => g.value) };
+    const snapshot: Snapshot = { memory, globals: this.stateGlobals.map((g) => g.value) };
+    if (this.kernel) snapshot.vars = [...this.kernel.vars];
+    return snapshot;
   }
 
   private restore(snapshot: Snapshot): void {
     if (this.memory.memory !== null) new Uint8Array(this.memory.memory.buffer).set(snapshot.memory);
     for (let i = 0; i < snapshot.globals.length; i++) this.stateGlobals[i]!.value = snapshot.globals[i]!;
+    if (this.kernel && snapshot.vars) this.kernel.restoreVars(snapshot.vars);
   }
 
   /**

@@ -47,7 +47,7 @@ function guestOptions(slot: AgentSlot, imports: HostImportOptions): GuestOptions
     options.plugin = { config, maxVarBytes, user, call: call ?? ungranted, ...(http && imports.http ? { http: imports.http } : {}) };
     if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: slot.limits.outputBytes });
   } else if (slot.host) {
-    options.host = { granted: new Set(slot.host.names), grants: slot.host.grants, call };
+    options.host = { granted: new Set(slot.host.names), grants: slot.host.grants, config: slot.host.config, call };
   }
   return options;
 }

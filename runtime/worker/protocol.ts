@@ -16,7 +16,7 @@ export interface LoadRequest {
   /** Restore the post-initialisation snapshot after every run (stateless agents). */
   reset: boolean;
   /** Host functions granted to the agent, by name, and what `sandbox.grants` answers (MessagePack). */
-  host?: { names: string[]; grants: Uint8Array };
+  host?: { names: string[]; grants: Uint8Array; config?: Record<string, string> };
   /** An Extism plugin (runs take a function name, see framePluginInput) rather than a guest ABI v1 agent. */
   plugin?: PluginSpec;
 }

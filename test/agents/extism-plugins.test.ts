@@ -131,6 +131,25 @@ describe('Extism plugins and the sandbox', () => {
     agent.close();
   });
 
+  it("vars belong to the instance's state: with state 'reset' every call starts from the vars after initialisation", async () => {
+    const agent = await sandbox.load(plugin('code'), { state: 'reset' });
+    for (let i = 0; i < 3; i++) expect(((await agent.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({ count: 3, total: 3 });
+    const kept = await sandbox.load(plugin('code'));
+    await kept.call('count_vowels', 'aaa');
+    expect(((await kept.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({ total: 6 });
+  });
+
+  it('runs inline too, with host functions called directly (sync) and an async one refused as an error', async () => {
+    const agent = await sandbox.load(plugin('reflect'), { isolation: 'inline', host: { host_reflect: (b: Uint8Array) => b } });
+    const r = await agent.call('reflect', 'inline');
+    expect(r.status, r.message).toBe('ok');
+    expect((r.output as PluginOutput).text()).toBe('inline');
+    const async = await sandbox.load(plugin('reflect'), { isolation: 'inline', host: { host_reflect: async (b: Uint8Array) => b } });
+    const a = await async.call('reflect', 'x');
+    expect(a.status).toBe('error');
+    expect(a.message).toContain("with isolation 'inline' host functions must answer synchronously");
+  });
+
   it('a var past limits.varBytes fails the call as limit-exceeded', async () => {
     const agent = await sandbox.load(plugin('code'), { limits: { varBytes: 0 } });
     // count_vowels keeps a running `total` in a var.

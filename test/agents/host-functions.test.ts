@@ -48,6 +48,15 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
     agent.close();
   });
 
+  it('reads its config through sandbox.config: a granted key is its string, another nil', async () => {
+    const agent = await sandbox().load(caller(), { limits, config: { region: 'eu-west' } });
+    expect((await agent.run({ call: 'sandbox.config', arg: 'region' })).output).toEqual({ status: 0, result: 'eu-west' });
+    expect((await agent.run({ call: 'sandbox.config', arg: 'nope' })).output).toEqual({ status: 0, result: null });
+    const bad = await agent.run({ call: 'sandbox.config', arg: 42 });
+    expect(bad.status).toBe('abi-violation');
+    agent.close();
+  });
+
   it('an unknown or ungranted name is E_UNAVAILABLE for the guest, and the run still succeeds', async () => {
     const agent = await sandbox().load(caller(), { limits });
     const r = await agent.run({ call: 'orders.lookup', arg: 1 });
