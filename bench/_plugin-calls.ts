@@ -5,6 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox } from '../runtime/index.ts';
+import { ExtismKernel } from '../host/extism/kernel.ts';
+import { HostFault } from '../host/run-context.ts';
 import { agentPath, sharedDir } from '../test/support/paths.ts';
 
 const TEXT = 'Hello World';
@@ -28,6 +30,8 @@ export interface PluginFigures {
   extism: number | null;
   sandboxInline: number | null;
   sandboxWorker: number | null;
+  /** The uninstrumented module called in this thread with our kernel and no limits: the plugin's own cost. */
+  raw: number | null;
   /** Microseconds per `sandbox.call` round trip, beyond the run that makes them. */
   hostCallUs: { inlineSync: number; workerSync: number; workerAsync: number };
 }
@@ -50,7 +54,7 @@ async function roundTripUs(run: (n: number) => Promise<unknown>): Promise<number
 
 export async function pluginCallRates(): Promise<PluginFigures> {
   const wasm = join(sharedDir, 'anchors', 'extism', 'code.wasm');
-  const figures: PluginFigures = { extism: null, sandboxInline: null, sandboxWorker: null, hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 } };
+  const figures: PluginFigures = { extism: null, sandboxInline: null, sandboxWorker: null, raw: null, hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 } };
   if (existsSync(wasm)) {
     const bytes = readFileSync(wasm);
     const sandbox = new Sandbox({ workers: 1 });
@@ -65,6 +69,15 @@ export async function pluginCallRates(): Promise<PluginFigures> {
       agent.close();
     }
     await sandbox.close();
+    const kernel = new ExtismKernel({ config: {}, maxBytes: 1 << 24, maxVarBytes: 1 << 20 }, { fault: (_s, m) => new HostFault(m), log: () => {} });
+    const raw = new WebAssembly.Instance(new WebAssembly.Module(bytes), { 'extism:host/env': kernel.imports() } as WebAssembly.Imports);
+    const countVowels = raw.exports.count_vowels as () => number;
+    const input = new TextEncoder().encode(TEXT);
+    figures.raw = await perSecond('raw V8 call of code.wasm with our kernel (uninstrumented, no limits, in-thread)', () => {
+      kernel.begin(input);
+      countVowels();
+      return kernel.output;
+    });
     const { default: createPlugin } = await import('@extism/extism');
     const plugin = await createPlugin({ wasm: [{ data: bytes }] }, { useWasi: false });
     figures.extism = await perSecond('extism 2.0.0-rc13, code.wasm count_vowels, one at a time', () => plugin.call('count_vowels', TEXT));
@@ -93,6 +106,7 @@ export async function pluginCallRates(): Promise<PluginFigures> {
   console.log(`| sandbox, isolation inline (fuel on) | ${fmt(figures.sandboxInline)} | ${vs(figures.sandboxInline)} |`);
   console.log(`| sandbox, isolation worker (fuel on) | ${fmt(figures.sandboxWorker)} | ${vs(figures.sandboxWorker)} |`);
   console.log(`| @extism/extism 2.0.0-rc13 | ${fmt(figures.extism)} | 1.00× |`);
+  console.log(`| raw V8 call with our kernel (uninstrumented, no limits) | ${fmt(figures.raw)} | ${vs(figures.raw)} |`);
   console.log('\n| host function round trip (`sandbox.call`) | µs per call |\n|---|---:|');
   console.log(`| inline, sync host function | ${figures.hostCallUs.inlineSync.toFixed(2)} |`);
   console.log(`| worker, sync host function | ${figures.hostCallUs.workerSync.toFixed(2)} |`);

@@ -31,9 +31,19 @@ export interface PluginSpec {
   http: boolean;
 }
 
+/** Function names seen lately, encoded and decoded once (plugins are called by a handful of names). */
+const encodedNames = new Map<string, Uint8Array>();
+let lastName = { bytes: new Uint8Array(), name: '' };
+const utf8 = new TextDecoder();
+
 /** A plugin run's input as it travels: the function name (u16 length, UTF-8) and then the input bytes. */
 export function framePluginInput(fn: string, input: Uint8Array): Uint8Array {
-  const name = new TextEncoder().encode(fn);
+  let name = encodedNames.get(fn);
+  if (name === undefined) {
+    if (encodedNames.size >= 256) encodedNames.clear();
+    name = new TextEncoder().encode(fn);
+    encodedNames.set(fn, name);
+  }
   const framed = new Uint8Array(2 + name.length + input.length);
   framed[0] = name.length & 0xff;
   framed[1] = name.length >>> 8;
@@ -44,7 +54,12 @@ export function framePluginInput(fn: string, input: Uint8Array): Uint8Array {
 
 export function unframePluginInput(framed: Uint8Array): { fn: string; input: Uint8Array } {
   const n = framed[0]! | (framed[1]! << 8);
-  return { fn: new TextDecoder().decode(framed.subarray(2, 2 + n)), input: framed.subarray(2 + n) };
+  const bytes = framed.subarray(2, 2 + n);
+  const last = lastName;
+  let same = last.bytes.length === n;
+  for (let i = 0; same && i < n; i++) same = last.bytes[i] === bytes[i];
+  if (!same) lastName = { bytes: bytes.slice(), name: utf8.decode(bytes) };
+  return { fn: lastName.name, input: framed.subarray(2 + n) };
 }
 
 export interface RunRequest {
