@@ -7,6 +7,7 @@
 import { decodeModule, ExternKind, ValType } from '../../runtime/module/decode.ts';
 import type { HostCallReply } from '../host-call.ts';
 import { EXTISM_USER, type ExtismKernel } from './kernel.ts';
+import { WASI_MODULE } from '../wasi/index.ts';
 
 export interface UserImport {
   name: string;
@@ -14,11 +15,17 @@ export interface UserImport {
   returnsOutput: boolean;
 }
 
-/** The plugin's `extism:host/user` imports and their shapes; an unsupported signature is named in the error. */
-export function userImportsOf(bytes: Uint8Array): UserImport[] {
+/**
+ * The plugin's `extism:host/user` imports and their shapes; an unsupported signature is named in the error, and so
+ * is a WASI import when the load did not give the plugin WASI.
+ */
+export function userImportsOf(bytes: Uint8Array, wasi: boolean): UserImport[] {
   const info = decodeModule(bytes);
   const found: UserImport[] = [];
   for (const imp of info.imports) {
+    if (imp.module === WASI_MODULE && !wasi) {
+      throw new Error(`the plugin imports ${WASI_MODULE}.${imp.name}: load it with \`wasi: true\` (CLI: --wasi) to give it the sandbox's WASI preview 1`);
+    }
     if (imp.module !== EXTISM_USER || imp.kind !== ExternKind.func) continue;
     const type = info.types[imp.typeIndex!]!;
     const i64Only = (list: number[]) => list.length <= 1 && list.every((t) => t === ValType.i64);

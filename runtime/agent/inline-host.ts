@@ -67,7 +67,7 @@ export class InlineHost {
     let module = this.modules.get(key);
     let user: ReturnType<typeof userImportsOf> = [];
     try {
-      if (spec.plugin) user = userImportsOf(spec.bytes);
+      if (spec.plugin) user = userImportsOf(spec.bytes, spec.plugin.wasi);
       if (!module) {
         module = compileAgentModule(wa, prepareModule(spec.bytes, spec.limits, wa, spec.reset), spec.plugin ? 'plugin' : 'agent');
         this.modules.set(key, module);

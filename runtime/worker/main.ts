@@ -126,7 +126,7 @@ async function load(req: LoadRequest): Promise<void> {
   let module = modules.get(key);
   let user: ReturnType<typeof userImportsOf> = [];
   try {
-    if (req.plugin) user = userImportsOf(req.bytes);
+    if (req.plugin) user = userImportsOf(req.bytes, req.plugin.wasi);
     if (!module) {
       module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset), req.plugin ? 'plugin' : 'agent');
       modules.set(key, module);

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import createPlugin, { type CallContext } from '@extism/extism';
+import { parse } from '@bytecodealliance/jco';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
 import { PluginOutput } from '../../runtime/agent/plugin-output.ts';
@@ -162,5 +163,32 @@ describe('Extism plugins and the sandbox', () => {
     const agent = await sandbox.load(plugin('reflect'), { limits: { timeoutMs: 300 }, host: { host_reflect: () => new Promise(() => {}) } });
     const r = await agent.call('reflect', 'x');
     expect(r.status).toBe('timeout');
+  });
+});
+
+describe('Extism plugins that use WASI', () => {
+  const sandbox = sandboxPerBlock('wasm');
+  // Fills 8 bytes with WASI's random_get and outputs them.
+  const RANDOM_PLUGIN = `(module
+    (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+    (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+    (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+    (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+    (memory (export "memory") 1)
+    (func (export "random") (result i32)
+      (local $b i64)
+      (if (call $random_get (i32.const 16) (i32.const 8)) (then (return (i32.const 1))))
+      (local.set $b (call $alloc (i64.const 8)))
+      (call $store_u64 (local.get $b) (i64.load (i32.const 16)))
+      (call $output_set (local.get $b) (i64.const 8))
+      (i32.const 0)))`;
+
+  it("gets the sandbox's WASI with wasi: true, and is refused at load without it, naming the import", async () => {
+    const bytes = await parse(RANDOM_PLUGIN);
+    const agent = await sandbox().load(bytes, { wasi: true });
+    const r = await agent.call('random');
+    expect(r.status, r.message).toBe('ok');
+    expect((r.output as Uint8Array).length).toBe(8);
+    await expect(sandbox().load(bytes)).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('wasi: true') });
   });
 });
