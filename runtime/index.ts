@@ -10,7 +10,7 @@ export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts
 export type { GrantOptions } from './capabilities/grants.ts';
 export type { HostFunction, HostFunctions, HostCallContext } from './capabilities/host-functions.ts';
 export type { HttpOptions } from './capabilities/http.ts';
-export { GRAPH_DATA_METHODS, GRAPH_PARSE_METHODS, type GraphGrant, type GraphSource } from './capabilities/graph.ts';
+export type { GraphGrant, GraphSource } from './capabilities/graph.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';
 
