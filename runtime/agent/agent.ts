@@ -35,13 +35,13 @@ export class Agent {
   async call(fn: string, input: Uint8Array | string = new Uint8Array()): Promise<RunResult<PluginOutput | null>> {
     if (this.abi !== 'extism') return this.failed('invalid-input', `agent ${this.name} speaks guest ABI v1: use run(input), not call()`) as RunResult<null>;
     if (typeof fn !== 'string' || fn.length === 0 || fn.length > 1024) return this.failed('invalid-input', `call() needs the name of an exported function, got ${JSON.stringify(fn)}`) as RunResult<null>;
-    const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
-    if (!(bytes instanceof Uint8Array)) return this.failed('invalid-input', 'call() input must be a Uint8Array or a string') as RunResult<null>;
+    if (typeof input !== 'string' && !(input instanceof Uint8Array)) return this.failed('invalid-input', 'call() input must be a Uint8Array or a string') as RunResult<null>;
     if (this.closed) throw this.closedError();
-    if (bytes.length > this.limits.inputBytes) return this.tooLarge(bytes) as RunResult<null>;
-    const framed = framePluginInput(fn, bytes);
+    const framed = framePluginInput(fn, input);
+    const inputBytes = framed.length - 2 - framed[0]! - (framed[1]! << 8);
+    if (inputBytes > this.limits.inputBytes) return this.failed('invalid-input', `input of ${inputBytes} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`) as RunResult<null>;
     const result = this.inline !== null ? this.inline.run(this.id, framed) : await (this.host as WorkerHost).run(this.id, framed);
-    if (result.output instanceof Uint8Array) result.output = PluginOutput.copyOf(result.output);
+    if (result.output instanceof Uint8Array && !(result.output instanceof PluginOutput)) result.output = PluginOutput.copyOf(result.output);
     return result as RunResult<PluginOutput | null>;
   }
 

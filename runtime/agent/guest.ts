@@ -16,6 +16,7 @@ import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack, encode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
+import { PluginOutput } from './plugin-output.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
@@ -407,7 +408,7 @@ export class Guest {
 
   /**
    * Calls an Extism plugin's exported function with `input` in its kernel memory. The output is the plugin's bytes
-   * (as a MessagePack bin, decoded on the host thread); a non-zero return or an error the plugin set is 'error'.
+   * (a PluginOutput); a non-zero return or an error the plugin set is 'error'.
    */
   callExport(name: string, input: Uint8Array): GuestOutcome {
     const kernel = this.kernel!;
@@ -431,8 +432,9 @@ export class Guest {
         if (rc !== 0) failed.errorCode = rc;
         return failed;
       }
+      // The plugin's bytes as they are (no MessagePack round trip inline); a worker's batch encodes them as a bin.
       const output = kernel.output;
-      if (output !== null) outcome.rawOutput = encode(output);
+      if (output !== null) outcome.output = new PluginOutput(output.buffer as ArrayBuffer, output.byteOffset, output.length);
     }
     if (!this.poisoned) this.reset();
     return outcome;

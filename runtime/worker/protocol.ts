@@ -36,19 +36,31 @@ const encodedNames = new Map<string, Uint8Array>();
 let lastName = { bytes: new Uint8Array(), name: '' };
 const utf8 = new TextDecoder();
 
-/** A plugin run's input as it travels: the function name (u16 length, UTF-8) and then the input bytes. */
-export function framePluginInput(fn: string, input: Uint8Array): Uint8Array {
+const utf8Encoder = new TextEncoder();
+
+/**
+ * A plugin run's input as it travels: the function name (u16 length, UTF-8) and then the input bytes (a string is
+ * encoded as UTF-8 straight into the frame).
+ */
+export function framePluginInput(fn: string, input: Uint8Array | string): Uint8Array {
   let name = encodedNames.get(fn);
   if (name === undefined) {
     if (encodedNames.size >= 256) encodedNames.clear();
-    name = new TextEncoder().encode(fn);
+    name = utf8Encoder.encode(fn);
     encodedNames.set(fn, name);
   }
-  const framed = new Uint8Array(2 + name.length + input.length);
+  const head = 2 + name.length;
+  let framed: Uint8Array;
+  if (typeof input === 'string') {
+    framed = new Uint8Array(head + input.length * 3);
+    framed = framed.subarray(0, head + utf8Encoder.encodeInto(input, framed.subarray(head)).written);
+  } else {
+    framed = new Uint8Array(head + input.length);
+    framed.set(input, head);
+  }
   framed[0] = name.length & 0xff;
   framed[1] = name.length >>> 8;
   framed.set(name, 2);
-  framed.set(input, 2 + name.length);
   return framed;
 }
 

@@ -151,6 +151,14 @@ describe('Extism plugins and the sandbox', () => {
     expect(a.message).toContain("with isolation 'inline' host functions must answer synchronously");
   });
 
+  it('an input past limits.inputBytes is invalid-input, counted in UTF-8 bytes', async () => {
+    const agent = await sandbox.load(plugin('code'), { limits: { inputBytes: 5 } });
+    expect((await agent.call('count_vowels', 'Hello')).status).toBe('ok');
+    const r = await agent.call('count_vowels', 'Hellö');
+    expect(r.status).toBe('invalid-input');
+    expect(r.message).toContain('6 bytes');
+  });
+
   it('a var past limits.varBytes fails the call as limit-exceeded', async () => {
     const agent = await sandbox.load(plugin('code'), { limits: { varBytes: 0 } });
     // count_vowels keeps a running `total` in a var.
