@@ -115,6 +115,30 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
   });
 });
 
+describe('host functions inline', () => {
+  const sandbox = sandboxPerBlock('wasm');
+
+  it('a sync host function runs directly on the calling thread (runSync too); an async one is E_HOST', async () => {
+    const seen: string[] = [];
+    const agent = await sandbox().load(caller(), {
+      isolation: 'inline',
+      host: {
+        now: (x: number, ctx) => {
+          seen.push(ctx.runId);
+          return x + 1;
+        },
+        later: async (x: number) => x,
+      },
+    });
+    expect(agent.runSync({ call: 'now', arg: 1 }).output).toEqual({ status: 0, result: 2 });
+    expect((await agent.run({ call: 'now', arg: 2 })).output).toEqual({ status: 0, result: 3 });
+    expect(new Set(seen).size).toBe(2); // one run id per run
+    const r = await agent.run({ call: 'later', arg: 1 });
+    expect(r.output).toEqual({ status: E_HOST, error: expect.stringContaining("with isolation 'inline' host functions must answer synchronously") });
+    agent.close();
+  });
+});
+
 describe('host function options', () => {
   const sandbox = sandboxPerBlock('wasm');
 
