@@ -6,7 +6,7 @@ import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
 import { HostFault, RunContext } from '../../host/run-context.ts';
 import { callImports, HOST_CALL_FUEL, type HostCaller } from '../../host/host-call.ts';
-import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, ExtismKernel, type KernelHooks } from '../../host/extism/kernel.ts';
+import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, ExtismKernel, type KernelHooks, type KernelHttpRequest, type KernelHttpResponse } from '../../host/extism/kernel.ts';
 import { userFunctionImports, type UserImport } from '../../host/extism/user-functions.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
@@ -199,7 +199,7 @@ export class Guest {
             if (typeof message === 'string') this.ctx.log(level, message);
             else if (this.ctx.admitLog(message.length)) this.ctx.logs.push({ level, message: utf8Lossy.decode(message) });
           },
-          ...(plugin.http ? { http: (request) => (ctx(), plugin.http!(request)) } : {}),
+          ...(plugin.http ? { http: (request) => (ctx(), this.httpCall(plugin.http!, request, charge)) } : {}),
         },
       );
       this.kernel = kernel;
@@ -438,6 +438,30 @@ export class Guest {
     }
     if (!this.poisoned) this.reset();
     return outcome;
+  }
+
+  /** A plugin's HTTP request: one host call, its request and response bodies counted against `hostCallBytes`. */
+  private httpCall(http: NonNullable<PluginOptions['http']>, request: KernelHttpRequest, charge: (fuel: number) => void): KernelHttpResponse {
+    const c = this.ctx;
+    const sent = request.body?.length ?? 0;
+    if (c.hostCalls >= c.limits.maxHostCalls || c.hostCallBytes + sent > c.limits.hostCallBytes) {
+      c.fail('limit-exceeded', `http_request past the run's host-call limits (limits.maxHostCalls ${c.limits.maxHostCalls}, limits.hostCallBytes ${c.limits.hostCallBytes})`);
+      throw new HostFault('host-call limit');
+    }
+    c.hostCalls++;
+    c.hostCallBytes += sent;
+    const response = http(request);
+    if ('body' in response) {
+      if (c.hostCallBytes + response.body.length > c.limits.hostCallBytes) {
+        c.fail('limit-exceeded', `http_request answered ${response.body.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+        throw new HostFault('host-call bytes');
+      }
+      c.hostCallBytes += response.body.length;
+      charge(HOST_CALL_FUEL + sent + response.body.length);
+    } else {
+      charge(HOST_CALL_FUEL + sent);
+    }
+    return response;
   }
 
   /** A plugin's user host function: counted against the run's host-call caps, charged fuel like `sandbox.call`. */

@@ -120,6 +120,15 @@ describe('HTTP for Extism plugins', () => {
     agent.close();
   });
 
+  it('counts requests and response bytes against the run\'s host-call caps', async () => {
+    const agent = await sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], limits: { hostCallBytes: 5000 } });
+    const big = await agent.call('fetch', request(`${base}/big`));
+    expect(big.status).toBe('limit-exceeded');
+    expect(big.message).toContain('hostCallBytes');
+    expect((await agent.call('fetch', request(`${base}/hello`))).status).toBe('ok');
+    agent.close();
+  });
+
   it("a slow server: the grant's time limit is an error for the plugin; past the run's timeout the run is 'timeout'", async () => {
     const limited = await sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], http: { timeoutMs: 200 }, limits: { timeoutMs: 5000 } });
     const r = await limited.call('fetch', request(`${base}/slow`));
