@@ -1,0 +1,73 @@
+// Defect 3 of issue 12: an agent's long graph call must not stall the host's event loop or other agents' timeouts.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sandbox } from '../../runtime/index.ts';
+import { fixturePath, requireBuilt } from '../support/paths.ts';
+
+/**
+ * A complete 5-partite graph (every node linked both ways to every node of the other parts) holds many 5-cliques
+ * and no 6-clique, so looking for a 6-clique explores millions of partial matches and finds none.
+ */
+function turanOps(parts: number, perPart: number): unknown[] {
+  const ops: unknown[] = [];
+  const key = (p: number, i: number) => `${p}.${i}`;
+  for (let p = 0; p < parts; p++) for (let i = 0; i < perPart; i++) ops.push({ op: 'addNode', key: key(p, i) });
+  for (let p = 0; p < parts; p++)
+    for (let i = 0; i < perPart; i++)
+      for (let q = 0; q < parts; q++) if (q !== p) for (let j = 0; j < perPart; j++) ops.push({ op: 'addEdge', source: key(p, i), target: key(q, j) });
+  return ops;
+}
+
+function clique(n: number) {
+  const nodes = Array.from({ length: n }, (_, i) => ({ key: `c${i}` }));
+  const edges = [];
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) edges.push({ source: `c${i}`, target: `c${j}` });
+  return { nodes, edges };
+}
+
+describe('a long graph call runs off the host thread', () => {
+  let sandbox: Sandbox;
+
+  beforeAll(() => {
+    sandbox = new Sandbox({ workers: 2, graph: 'embedded' });
+  });
+
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  it("keeps the event loop responsive and another agent's 2 s timeout on time", async () => {
+    const searcher = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: true, limits: { timeoutMs: 4_000 } });
+    const built = await searcher.run({ method: 'apply', params: { ops: turanOps(5, 24) } });
+    expect(built.status, built.message).toBe('ok');
+    expect((built.output as { error?: unknown }).error).toBeUndefined();
+
+    // Loaded first (on the other worker), so the clock below times the run alone, not a worker's start.
+    const looper = await sandbox.load(requireBuilt(fixturePath('loop-forever')), { limits: { fuel: 0, timeoutMs: 2_000 } });
+
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    // The guest asks for a budget far past what it may have: the service caps the steps, the run caps the time.
+    const search = searcher.run({ method: 'subgraphMatch', params: { pattern: clique(6), maxSteps: 1e15 } });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    const looping = await looper.run(null);
+    const loopElapsed = performance.now() - t0;
+    const searched = await search;
+    delay.disable();
+
+    expect(looping.status).toBe('timeout');
+    expect(loopElapsed).toBeLessThan(2_500);
+    expect(delay.max / 1e6).toBeLessThan(100);
+    // The search ended within its run's time: by its step cap or its deadline, or the run timed out at its limit.
+    expect(['ok', 'timeout']).toContain(searched.status);
+    if (searched.status === 'ok') {
+      const result = (searched.output as { result?: { stoppedBy: string; matches: unknown[] } }).result;
+      expect(result?.matches).toEqual([]);
+      expect(['steps', 'deadline']).toContain(result?.stoppedBy);
+    }
+    console.log(`loop timed out after ${loopElapsed.toFixed(0)} ms; event-loop delay max ${(delay.max / 1e6).toFixed(1)} ms; search: ${searched.status}`);
+    searcher.close();
+    looper.close();
+  }, 20_000);
+});
