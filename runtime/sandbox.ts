@@ -11,7 +11,7 @@ import { preparationKey } from './agent/prepare.ts';
 import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { WorkerHost } from './engine/worker-host.ts';
+import { DEFAULT_WORKER_HEAP_MB, WorkerHost } from './engine/worker-host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
@@ -25,6 +25,11 @@ export interface SandboxOptions {
   workers?: number;
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
+  /**
+   * Heap of each agent worker in MB (default 1024). What guests make the host side hold lives there; a run that
+   * exhausts it ends `limit-exceeded` and only its worker is replaced.
+   */
+  workerHeapMb?: number;
   /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
    * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
@@ -119,6 +124,10 @@ export class Sandbox {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
     }
+    const heapMb = options.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB;
+    if (!Number.isInteger(heapMb) || heapMb < 16) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workerHeapMb must be an integer of at least 16, got ${String(options.workerHeapMb)}`);
+    }
     selectEngine(options.engine ?? 'auto');
     resolveLimits(options.limits);
     this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
@@ -135,7 +144,7 @@ export class Sandbox {
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
     }
     const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings));
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb));
   }
 
   /**
