@@ -31,8 +31,13 @@ port.on('message', (m: ToGraphThread) => {
     answer(m.id, { id: m.id, error: { code: (error as { code?: string }).code ?? 'GRAPH_INTERNAL', message: (error as Error).message } });
     return;
   }
-  ctx.deadline = Date.now() + m.timeoutMs;
-  const reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, m.timeoutMs);
+  const timeoutMs = m.deadline - Date.now();
+  if (timeoutMs < 1) {
+    answer(m.id, { id: m.id, error: { code: 'GRAPH_TIMEOUT', message: `'${m.method}' waited past its deadline behind other calls` } });
+    return;
+  }
+  ctx.deadline = m.deadline;
+  const reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, timeoutMs);
   if (reply instanceof Promise) void reply.then((r) => answer(m.id, r));
   else answer(m.id, reply);
 });

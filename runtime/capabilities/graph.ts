@@ -186,7 +186,8 @@ export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: 
     if (typeof confined !== 'string') return confined;
     checked = { ...checked, [field]: confined };
   }
-  const timeoutMs = Math.floor(remainingMs);
+  // A tenth of the time left stays with the guest, so a search cut short by its deadline still gets answered.
+  const timeoutMs = Math.floor(remainingMs * 0.9);
   if (timeoutMs < 1) return refuse('GRAPH_TIMEOUT', 'the run has no time left for a graph call');
   const reply = await backend.call(grant.namespace, method, checked, timeoutMs);
   if (reply.length > grant.maxResponseBytes) {

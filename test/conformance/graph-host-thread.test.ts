@@ -59,14 +59,12 @@ describe('a long graph call runs off the host thread', () => {
     expect(looping.status).toBe('timeout');
     expect(loopElapsed).toBeLessThan(2_500);
     expect(delay.max / 1e6).toBeLessThan(100);
-    // The search ended within its run's time: by its step cap or its deadline, or the run timed out at its limit.
-    expect(['ok', 'timeout']).toContain(searched.status);
-    if (searched.status === 'ok') {
-      const result = (searched.output as { result?: { stoppedBy: string; matches: unknown[] } }).result;
-      expect(result?.matches).toEqual([]);
-      expect(['steps', 'deadline']).toContain(result?.stoppedBy);
-    }
-    console.log(`loop timed out after ${loopElapsed.toFixed(0)} ms; event-loop delay max ${(delay.max / 1e6).toFixed(1)} ms; search: ${searched.status}`);
+    // The search stopped within its run's time (its deadline is 90% of what the run had left), and the guest got the answer.
+    expect(searched.status, searched.message).toBe('ok');
+    const result = (searched.output as { result?: { stoppedBy: string; matches: unknown[] } }).result;
+    expect(result?.matches).toEqual([]);
+    expect(['steps', 'deadline']).toContain(result?.stoppedBy);
+    console.log(`loop timed out after ${loopElapsed.toFixed(0)} ms; event-loop delay max ${(delay.max / 1e6).toFixed(1)} ms; search: ${searched.status} after ${searched.durationMs.toFixed(0)} ms`);
     searcher.close();
     looper.close();
   }, 20_000);
