@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphClient, Sandbox } from '../../runtime/index.ts';
+import { Sandbox } from '../../runtime/index.ts';
+import { GraphClient } from '../../runtime/exports/graph.ts';
 import type { Agent, RunResult } from '../../runtime/index.ts';
 import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRAPH_DATA_METHODS, resolveGrants, Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
+import { resolveGrants } from '../../runtime/capabilities/grants.ts';
+import { GRAPH_DATA_METHODS, Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
 const graphCall = requireBuilt(fixturePath('graph-call'));

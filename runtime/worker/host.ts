@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { hostOutcome } from '../agent/guest.ts';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
@@ -21,7 +21,8 @@ import {
 } from './protocol.ts';
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
-import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
+import { serveHostCalls } from './host-call.ts';
 
 interface Pending {
   seq: number;
@@ -97,7 +98,7 @@ const BATCH = 256;
 const COALESCE_BELOW = 32;
 
 const sourceMode = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
 function sourceWorker(workerData: unknown, transferList: TransferListItem[], resourceLimits: typeof WORKER_LIMITS): Worker {
@@ -343,26 +344,18 @@ export class WorkerHost {
     const transferList: TransferListItem[] = [];
     if (this.graph) {
       const graph = this.graph;
-      const { port1, port2 } = new MessageChannel();
-      const signal = new SharedArrayBuffer(4);
-      const word = new Int32Array(signal);
       const progressSeq = this.progressSeq;
       const progressStarted = this.progressStarted;
-      port1.on('message', (request: Uint8Array) => {
+      const { port, signal } = serveHostCalls((request) => {
         // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
         const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
         const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
         const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
-        void graph(request, caller).then((reply) => {
-          port1.postMessage(reply);
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        });
+        return graph(request, caller);
       });
-      port1.unref();
-      workerData.graphPort = port2;
+      workerData.graphPort = port;
       workerData.graphSignal = signal;
-      transferList.push(port2);
+      transferList.push(port);
     }
     const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
     const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });

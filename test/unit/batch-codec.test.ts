@@ -1,8 +1,8 @@
 // The batch transport between worker and host: outputs spliced as raw MessagePack, decoded once on the host.
 import { describe, expect, it } from 'vitest';
-import { hostOutcome, type GuestOutcome } from '../../runtime/agent/guest.ts';
+import { hostOutcome, type GuestOutcome } from '../../runtime/agent/outcome.ts';
 import { encode } from '../../runtime/codec.ts';
-import { packCompletions, packRuns, unpackCompletions } from '../../runtime/engine/transport.ts';
+import { packCompletions, packRuns, unpackCompletions } from '../../runtime/worker/batch-codec.ts';
 
 function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): GuestOutcome {
   const r: GuestOutcome = { ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, ...extra };
