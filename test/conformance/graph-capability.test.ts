@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveGrants } from '../../runtime/capabilities/grants.ts';
-import { GRAPH_DATA_METHODS, Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
+import { GRAPH_DATA_METHODS } from '../../runtime/capabilities/graph.ts';
+import { Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
 const graphCall = requireBuilt(fixturePath('graph-call'));
