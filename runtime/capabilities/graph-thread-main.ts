@@ -6,6 +6,7 @@ import { GraphStore } from '../graph/ledger.ts';
 import type { MethodContext } from '../graph/methods.ts';
 import { GraphNamespaces } from '../graph/namespaces.ts';
 import type { ResponseMessage } from '../graph/protocol.ts';
+import { responseTooLarge } from './graph.ts';
 import type { FromGraphThread, ToGraphThread } from './graph-thread.ts';
 
 const port = parentPort!;
@@ -13,8 +14,10 @@ const port = parentPort!;
 const namespaces = new GraphNamespaces(new GraphStore());
 const ctx: MethodContext = { deadline: 0, push: () => {}, state: {} };
 
-const answer = (id: number, r: ResponseMessage): void => {
-  const reply = encode('error' in r ? { error: r.error } : { result: r.result });
+const answer = (id: number, r: ResponseMessage, maxResponseBytes = Infinity): void => {
+  let reply = encode('error' in r ? { error: r.error } : { result: r.result });
+  // Refused here, so an oversized answer (an export of a big namespace) is never copied to the host thread.
+  if (reply.length > maxResponseBytes) reply = responseTooLarge(reply.length, maxResponseBytes);
   port.postMessage({ id, reply } satisfies FromGraphThread);
 };
 
@@ -38,6 +41,6 @@ port.on('message', (m: ToGraphThread) => {
   }
   ctx.deadline = m.deadline;
   const reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, timeoutMs);
-  if (reply instanceof Promise) void reply.then((r) => answer(m.id, r));
-  else answer(m.id, reply);
+  if (reply instanceof Promise) void reply.then((r) => answer(m.id, r, m.maxResponseBytes));
+  else answer(m.id, reply, m.maxResponseBytes);
 });

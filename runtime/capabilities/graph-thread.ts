@@ -9,7 +9,7 @@ import type { GraphBackend } from './graph.ts';
 /** What the host sends the graph thread. */
 export type ToGraphThread =
   /** `deadline` is absolute (Date.now() terms): a request that waited behind another's long search gets less time, not more. */
-  | { id: number; ns: string; method: string; params: Record<string, unknown>; deadline: number }
+  | { id: number; ns: string; method: string; params: Record<string, unknown>; deadline: number; maxResponseBytes: number }
   | { id: number; drop: string };
 
 /** Its answer: MessagePack `{result}` or `{error}`. */
@@ -39,9 +39,9 @@ export class GraphThread implements GraphBackend {
   private nextId = 1;
   private closed = false;
 
-  call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Uint8Array> {
+  call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array> {
     const id = this.nextId++;
-    const reply = this.send({ id, ns, method, params, deadline: Date.now() + timeoutMs });
+    const reply = this.send({ id, ns, method, params, deadline: Date.now() + timeoutMs, maxResponseBytes });
     // The caller's run cannot wait longer than its time left, even when the thread is busy with someone else's call.
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Uint8Array>((resolve) => {
