@@ -96,6 +96,11 @@ export class GraphServer {
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `invalid port ${port}`);
     }
+    for (const key of ['maxConnections', 'authTimeoutMs', 'maxInFlight', 'maxSteps', 'maxNamespaces', 'preAuthFrameBytes'] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a positive integer, got ${String(v)}`);
+    }
+    if ((options.authTimeoutMs ?? 0) > 0x7fffffff) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'authTimeoutMs must be at most 2^31-1');
     const ownsStore = options.store === undefined;
     const storeOptions: GraphStoreOptions = {};
     if (options.ledgerFile !== undefined) storeOptions.ledgerFile = options.ledgerFile;
