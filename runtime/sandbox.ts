@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
 import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
-import { resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
+import { GRANT_KEYS, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import { InlineHost } from './agent/inline-host.ts';
@@ -325,6 +325,7 @@ export class Sandbox {
    * status 'ok', another code 'exited' (`exitCode`); `stdout` and `stderr` hold what it wrote.
    */
   async runCommand(source: string | Uint8Array, options: CommandOptions = {}): Promise<RunResult> {
+    refuseGrants(options, 'a WASI command');
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'command');
     const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : options.stdin;
@@ -349,6 +350,7 @@ export class Sandbox {
    * are not a component of that world are status 'invalid-module'.
    */
   async runComponent(source: string | Uint8Array, input: unknown, options: Omit<LoadOptions, 'state'> = {}): Promise<RunResult> {
+    refuseGrants(options, 'a component');
     const { limits, engine, bytes, hash } = await this.resolve(source, options, 'component');
     const request = await componentRequest(bytes, hash, input, limits, engine);
     if ('status' in request) return request;
@@ -442,6 +444,14 @@ function checkInline(limits: Limits, options: SandboxOptions): void {
   }
   if (options.hibernation !== undefined) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
+  }
+}
+
+/** Grants are per loaded agent; a command or component run has none, and saying so beats ignoring the option. */
+function refuseGrants(options: object, what: string): void {
+  const given = GRANT_KEYS.filter((key) => (options as Record<string, unknown>)[key] !== undefined);
+  if (given.length > 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${what} cannot be granted ${given.join(', ')}: grants are for agents loaded with sandbox.load()`);
   }
 }
 

@@ -151,6 +151,16 @@ describe('resolveGrants', () => {
     expect(invalid({ graph: 'yes' })).toMatch(/graph/);
   });
 
+  it('refuses grants for commands and components, which run without any', async () => {
+    const sandbox = new Sandbox({ workers: 1, graph: 'embedded' });
+    try {
+      await expect(sandbox.runCommand(graphCall, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+      await expect(sandbox.runComponent(graphCall, null, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('rejects a bad grant at load time', async () => {
     const sandbox = new Sandbox({ workers: 1, graph: 'embedded' });
     try {
