@@ -237,6 +237,7 @@ export class Sandbox {
   ): Promise<Agent> {
     checkInline(limits, this.options);
     if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
+    if (options.graph !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered");
     const result = await this.inline.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
     if (result.status !== 'ok') {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';

@@ -151,11 +151,12 @@ describe('resolveGrants', () => {
     expect(invalid({ graph: 'yes' })).toMatch(/graph/);
   });
 
-  it('refuses grants for commands and components, which run without any', async () => {
-    const sandbox = new Sandbox({ workers: 1, graph: 'embedded' });
+  it('refuses grants for commands, components and inline agents, which run without any', async () => {
+    const sandbox = new Sandbox({ workers: 1 });
     try {
       await expect(sandbox.runCommand(graphCall, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
       await expect(sandbox.runComponent(graphCall, null, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+      await expect(sandbox.load(graphCall, { graph: true, isolation: 'inline' })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
     } finally {
       await sandbox.close();
     }
