@@ -7,11 +7,13 @@ import type { MethodContext } from '../graph/methods.ts';
 import { GraphNamespaces } from '../graph/namespaces.ts';
 import type { ResponseMessage } from '../graph/protocol.ts';
 import { responseTooLarge } from './graph.ts';
-import type { FromGraphThread, ToGraphThread } from './graph-thread.ts';
+import { AGENT_NAMESPACE_ELEMENTS, type FromGraphThread, type ToGraphThread } from './graph-thread.ts';
 
 const port = parentPort!;
 // Parsing is allowed here because the host has already confined every path to the agent's granted directories.
-const namespaces = new GraphNamespaces(new GraphStore());
+// Each agent namespace is capped, so one agent growing its graph run after run cannot fill the thread's heap
+// (and lose every other agent's data with it) on its own.
+const namespaces = new GraphNamespaces(new GraphStore(), { maxElements: AGENT_NAMESPACE_ELEMENTS });
 const ctx: MethodContext = { deadline: 0, push: () => {}, state: {} };
 
 const answer = (id: number, r: ResponseMessage, maxResponseBytes = Infinity): void => {

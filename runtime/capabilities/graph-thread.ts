@@ -18,6 +18,9 @@ export interface FromGraphThread {
   reply: Uint8Array;
 }
 
+/** Nodes plus edges one agent namespace of the embedded engine may hold. */
+export const AGENT_NAMESPACE_ELEMENTS = 1_000_000;
+
 /** The thread's heap: the graphs agents build live here, and a runaway one kills this thread, not the host. */
 const GRAPH_THREAD_LIMITS = { maxOldGenerationSizeMb: 1024, stackSizeMb: 8 };
 

@@ -17,6 +17,7 @@ export type GraphErrorCode =
   | 'GRAPH_REQUEST_TOO_LARGE' // an agent's request is over its grant's maxRequestBytes
   | 'GRAPH_RESPONSE_TOO_LARGE' // the answer is over the agent's grant's maxResponseBytes
   | 'GRAPH_NAMESPACE_LIMIT' // the service holds as many namespaces as it may
+  | 'GRAPH_NAMESPACE_FULL' // a namespace holds as many nodes and edges as it may
   | 'GRAPH_BUSY' // too many connections, or too many requests in flight on one
   | 'GRAPH_INTERNAL'; // an unexpected failure inside the service
 

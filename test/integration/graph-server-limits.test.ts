@@ -122,6 +122,22 @@ describe('graph service caps on authenticated clients', () => {
 });
 
 describe('namespaces where the graph lives', () => {
+  it('caps the nodes and edges of each namespace, not of the service', async () => {
+    const s = await server({ maxNamespaceElements: 5 });
+    const client = await GraphClient.connect(s.url, { env: {} });
+    cleanup.push(() => client.close());
+    const a = { namespace: 'a' };
+    for (let i = 0; i < 4; i++) await client.request('addNode', { key: `n${i}` }, a);
+    await client.request('addEdge', { source: 'n0', target: 'n1' }, a);
+    await expect(client.request('addNode', { key: 'n4' }, a)).rejects.toMatchObject({ code: 'GRAPH_NAMESPACE_FULL' });
+    await expect(client.request('apply', { ops: [{ op: 'addNode', key: 'n4' }] }, a)).rejects.toMatchObject({ code: 'GRAPH_NAMESPACE_FULL' });
+    await client.request('addNode', { key: 'other' }, { namespace: 'b' });
+    await client.request('removeEdge', { source: 'n0', target: 'n1' }, a);
+    await client.request('addNode', { key: 'n4' }, a);
+    expect(await client.request('nodes', {}, a)).toHaveLength(5);
+  });
+
+
   it('keeps a store per namespace and confines a client to the namespaces its token names', async () => {
     const s = await server({ port: 0, token: 'owner', clients: [{ token: 'tenant-a', namespaces: ['a'] }] });
     const owner = await GraphClient.connect(s.url, { token: 'owner', env: {} });
