@@ -235,12 +235,10 @@ export class Sandbox {
         if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
         result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
       } else if (this.hibernation && !reset) {
-        // Hibernating agents share pooled instances, which are made before any one agent's grants are known.
-        if (grants.host || grants.config) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "host functions and config are not yet available to hibernating agents: load this agent with state 'reset' or in a sandbox without `hibernation`");
         const stateKey = await this.claimStateKey(options.key, agentId, hash);
         const keys = this.hibernation.keys;
         release = () => keys.delete(stateKey);
-        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined, ...(grants.host || grants.config ? { host: hostGrant } : {}) };
         result = await host.loadSleepy(spec);
       } else {
         result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });

@@ -45,6 +45,9 @@ export interface PluginOptions {
 
 const utf8Lossy = new TextDecoder();
 
+/** An agent granted no host functions and no config: `sandbox.call` answers E_UNAVAILABLE, grants list nothing. */
+const NO_HOST: NonNullable<GuestOptions['host']> = { granted: new Set<string>(), grants: encode({ host: [], config: [], http: [], graph: false }), call: undefined };
+
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
   value: number | bigint;
@@ -161,6 +164,8 @@ export class Guest {
   private deadline = Infinity;
   /** An Extism plugin's kernel (host/extism/kernel.ts); null for agents and commands. */
   readonly kernel: ExtismKernel | null = null;
+  /** The host functions and config of the agent this instance serves (`sandbox.call`). */
+  private host: NonNullable<GuestOptions['host']> = NO_HOST;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -215,9 +220,9 @@ export class Guest {
       );
       imports = importObject({ [EXTISM_ENV]: kernel.imports(), [EXTISM_USER]: user, ...wasiImports });
     } else {
-      const host = options.host ?? { granted: new Set<string>(), grants: encode({}), call: undefined };
+      this.host = options.host ?? NO_HOST;
       imports = importObject({
-        [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, { ...host, charge }) },
+        [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, () => ({ ...this.host, charge })) },
         env: envImports(this.memory, ctx),
         ...wasiImports,
       });
@@ -315,6 +320,11 @@ export class Guest {
   useLimits(limits: Limits): void {
     this.limits = limits;
     this.ctx.limits = limits;
+  }
+
+  /** Hands the instance to an agent with its own host functions and config (a pooled hibernation instance). */
+  useHost(host: GuestOptions['host']): void {
+    this.host = host ?? NO_HOST;
   }
 
   /** Memory and globals as instantiation left them (with `keepInitial`), to share with other instances of the module. */

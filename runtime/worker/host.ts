@@ -50,6 +50,7 @@ export interface SleepySpec {
   engine: AgentSpec['engine'];
   stateKey: string;
   keepState: boolean;
+  host?: LoadRequest['host'];
 }
 
 /** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
@@ -285,6 +286,7 @@ export class WorkerHost {
   private registration(spec: SleepySpec, previous: Registration | undefined): Registration {
     const r: Registration = { agentId: spec.agentId, key: spec.key, engine: spec.engine, stateKey: spec.stateKey, keepState: spec.keepState };
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
+    if (spec.host) r.host = spec.host;
     return r;
   }
 

@@ -1,7 +1,7 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest } from '../agent/guest.ts';
+import { compileAgentModule, Guest, type GuestOptions } from '../agent/guest.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import type { GraphBridge } from '../../host/graph-imports.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
@@ -173,7 +173,7 @@ async function template(req: TemplateRequest): Promise<void> {
     const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
+      const create = (limits: Limits, host?: GuestOptions['host']) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial, ...(host ? { host } : {}) });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -199,7 +199,9 @@ function register(registrations: Registration[]): void {
     if (!template || !limits || !hibernator) continue; // its run answers that the agent is not loaded
     const previous = sleepers.get(r.agentId);
     if (previous) continue;
-    sleepers.set(r.agentId, { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState });
+    const sleeper: SleepyAgent = { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState };
+    if (r.host) sleeper.host = { granted: new Set(r.host.names), grants: r.host.grants, config: r.host.config, call: r.host.names.length > 0 ? hostImports.callHost : undefined };
+    sleepers.set(r.agentId, sleeper);
     hibernator.added();
   }
 }

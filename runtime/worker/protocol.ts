@@ -133,6 +133,8 @@ export interface Registration {
   keepState: boolean;
   /** Omitted when the same as the previous registration's in the message (most are). */
   limits?: Limits;
+  /** Host functions and config granted to the agent (as LoadRequest.host); absent: none. */
+  host?: LoadRequest['host'];
 }
 
 export type ToWorker =

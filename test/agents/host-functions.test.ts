@@ -1,5 +1,9 @@
 // Host functions for guest ABI v1 agents (`sandbox.call`): granted per agent, sync and async, capped, failures as statuses.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Sandbox } from '../../runtime/index.ts';
 import type { HostCallContext } from '../../runtime/index.ts';
 import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
 import { agentPath, requireBuilt } from '../support/paths.ts';
@@ -136,6 +140,27 @@ describe('host functions inline', () => {
     const r = await agent.run({ call: 'later', arg: 1 });
     expect(r.output).toEqual({ status: E_HOST, error: expect.stringContaining("with isolation 'inline' host functions must answer synchronously") });
     agent.close();
+  });
+});
+
+describe('host functions for hibernating agents', () => {
+  it('each agent keeps its own host functions and config while instances are pooled between them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'host-fn-hib-'));
+    const sandbox = new Sandbox({ workers: 1, hibernation: { store: join(dir, 'store'), maxResident: 1, idleMs: 0, checkpointMs: 0 } });
+    try {
+      const a = await sandbox.load(caller(), { host: { who: () => 'a' }, config: { name: 'A' } });
+      const b = await sandbox.load(caller(), { host: { who: () => 'b' } });
+      for (let i = 0; i < 3; i++) {
+        expect((await a.run({ call: 'who' })).output).toEqual({ status: 0, result: 'a' });
+        expect((await b.run({ call: 'who' })).output).toEqual({ status: 0, result: 'b' });
+      }
+      expect((await a.run({ call: 'sandbox.config', arg: 'name' })).output).toEqual({ status: 0, result: 'A' });
+      expect((await b.run({ call: 'sandbox.config', arg: 'name' })).output).toEqual({ status: 0, result: null });
+      expect(sandbox.residency().hibernations).toBeGreaterThan(0);
+    } finally {
+      await sandbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
