@@ -9,6 +9,7 @@ import { compareModule, type Difference } from './compare.ts';
 import { findingText, readFinding } from './corpus.ts';
 import { checkMessagePackBytes, checkModuleBytes, type DecoderFinding } from './decoders.ts';
 import { generateModule } from './generate.ts';
+import { compareJitless, type JitlessModule } from './jitless.ts';
 import { mutate } from './mutate.ts';
 import { messagePackDocument } from './values.ts';
 
@@ -22,7 +23,8 @@ const HELP = `usage: npm run fuzz -- [--seconds N] [--seed S] [--calls C] [--out
 
 Each module seed runs the differential comparison (V8 and the emulator, original and instrumented), then 8
 damaged copies of the module through the module decoders and 40 damaged MessagePack documents through the
-host's readers. Exit code 1 when anything was found.`;
+host's readers. Every 20th module also goes, in batches, to the emulator in a \`node --jitless\` child, whose
+translations differ. Exit code 1 when anything was found.`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -52,6 +54,9 @@ if (opts.replay !== undefined) {
     for (const d of r.differences.slice(0, 5)) console.log(`call seed ${seed}:`, d);
     found += r.differences.length;
   }
+  const jitless = compareJitless([{ seed: 1, bytes, funcs: entry.funcs }], calls)[0] ?? [];
+  for (const d of jitless.slice(0, 5)) console.log('under --jitless:', d);
+  found += jitless.length;
   console.log(found === 0 ? 'no differences' : `${found} differences`);
   process.exit(found === 0 ? 0 : 1);
 }
@@ -63,7 +68,7 @@ if (!Number.isFinite(seconds) || seconds < 0 || !Number.isInteger(firstSeed) || 
   process.exit(2);
 }
 
-const stats = { modules: 0, calls: 0, traps: 0, moduleMutations: 0, messagePackInputs: 0, findings: 0, seeds: '' };
+const stats = { modules: 0, calls: 0, traps: 0, jitlessModules: 0, moduleMutations: 0, messagePackInputs: 0, findings: 0, seeds: '' };
 const started = Date.now();
 const deadline = started + seconds * 1000;
 let lastReport = started;
@@ -79,6 +84,27 @@ function record(kind: string, seed: number, file: string, content: string | Uint
 
 const showDiffs = (ds: Difference[]): string => ds.slice(0, 3).map((d) => `${d.fn}(${d.args}) ${d.what}: ${d.left} != ${d.right}`).join('; ');
 const showFindings = (fs: DecoderFinding[]): string => fs.map((f) => `${f.decoder}: ${f.error}`).join('; ');
+
+const JITLESS_EVERY = 20;
+const JITLESS_BATCH = 10;
+let jitlessBatch: (JitlessModule & { wat: string })[] = [];
+function runJitless(): void {
+  if (jitlessBatch.length === 0) return;
+  const batch = jitlessBatch;
+  jitlessBatch = [];
+  let found: ReturnType<typeof compareJitless>;
+  try {
+    found = compareJitless(batch, calls);
+  } catch (e) {
+    record('jitless', batch[0]!.seed, `jitless-${batch[0]!.seed}.txt`, (e as Error).stack ?? String(e), `the --jitless child failed: ${(e as Error).message.slice(0, 300)}`);
+    return;
+  }
+  stats.jitlessModules += batch.length;
+  found.forEach((ds, k) => {
+    const m = batch[k]!;
+    if (ds.length > 0) record('jitless', m.seed, `jitless-${m.seed}.wat`, findingText(m.wat, m.funcs, `seed ${m.seed} under --jitless: ${showDiffs(ds)}`), showDiffs(ds));
+  });
+}
 
 let seed = firstSeed;
 do {
@@ -102,6 +128,8 @@ do {
   } catch (e) {
     record('engines', seed, `engines-${seed}.wat`, findingText(m.wat, m.funcs, `seed ${seed}: threw ${(e as Error).stack}`), `threw ${(e as Error).message}`);
   }
+  if (seed % JITLESS_EVERY === 0) jitlessBatch.push({ seed, bytes, funcs: m.funcs, wat: m.wat });
+  if (jitlessBatch.length >= JITLESS_BATCH) runJitless();
   const rnd = rng(seed * 7919);
   for (let k = 0; k < 8; k++) {
     const damaged = mutate(bytes, rnd);
@@ -121,6 +149,7 @@ do {
     console.log(`${Math.round((lastReport - started) / 1000)} s: ${JSON.stringify(stats)}`);
   }
 } while (Date.now() < deadline);
+runJitless();
 
 stats.seeds = `${firstSeed}..${seed - 1}`;
 console.log(JSON.stringify({ seconds: Math.round((Date.now() - started) / 1000), ...stats }));

@@ -13,7 +13,7 @@ type Arg = number | bigint;
 const AMPLE_FUEL = 1n << 40n;
 
 /** What one call did, in a form every engine must agree on. */
-interface Observation {
+export interface Observation {
   outcome: string;
   memory: string;
   globals: string[];
@@ -101,77 +101,93 @@ export function argFor(t: T, rnd: () => number): Arg {
   }
 }
 
-interface Run {
-  label: string;
-  ns: Namespace;
-  ex: Exports;
-  /** For instrumented runs: the fuel given before each call (a function of the call number). */
-  fuel?: (call: number) => bigint;
-}
-
 function instantiate(ns: Namespace, bytes: Uint8Array): Exports {
   return new ns.Instance(new ns.Module(bytes as Uint8Array<ArrayBuffer>), {}).exports as Exports;
 }
 
+/** One call as one engine saw it, on its three instances. */
+export interface CallObservations {
+  fn: string;
+  args: string;
+  original: Observation;
+  /** Instrumented, with fuel no call can use up. */
+  ample: Observation;
+  /** Instrumented, with 0-400 fuel per call: most calls stop part-way. */
+  scarce: Observation;
+}
+
 /**
- * Calls exported functions in a seeded order with seeded arguments on six instances: V8 and the emulator on the
- * original, on the instrumented module with ample fuel, and on the instrumented module with scarce fuel (out of
- * fuel part-way). Original and ample runs must agree on results, traps, memory and globals, the two ample runs
- * also on fuel; the two scarce runs on all of it.
+ * Calls exported functions in a seeded order with seeded arguments on three instances of one engine: the
+ * original module, the instrumented one with ample fuel and the instrumented one with scarce fuel. The plan
+ * depends only on the seed, so another engine (or another process, under --jitless) makes the same calls.
  */
-export function compareModule(bytes: Uint8Array, funcs: readonly FuzzFunc[], seed: number, calls: number): CompareResult {
-  const V8 = WebAssembly;
-  const EMU = emulator as unknown as Namespace;
-  const metered = instrument(bytes, { fuel: true, stackDepth: true });
+export function observeEngine(ns: Namespace, bytes: Uint8Array, metered: Uint8Array, funcs: readonly FuzzFunc[], seed: number, calls: number): CallObservations[] {
   const rnd = rng(seed ^ 0x5bd1e995);
   const scarce: bigint[] = Array.from({ length: calls }, () => BigInt(Math.floor(rnd() * 400)));
-  const ample = () => AMPLE_FUEL;
-  const scarceFuel = (c: number) => scarce[c] as bigint;
-  const groups: Run[][] = [
-    [
-      { label: 'V8 original', ns: V8, ex: instantiate(V8, bytes) },
-      { label: 'emulator original', ns: EMU, ex: instantiate(EMU, bytes) },
-      { label: 'V8 instrumented', ns: V8, ex: instantiate(V8, metered), fuel: ample },
-      { label: 'emulator instrumented', ns: EMU, ex: instantiate(EMU, metered), fuel: ample },
-    ],
-    [
-      { label: 'V8 instrumented, scarce fuel', ns: V8, ex: instantiate(V8, metered), fuel: scarceFuel },
-      { label: 'emulator instrumented, scarce fuel', ns: EMU, ex: instantiate(EMU, metered), fuel: scarceFuel },
-    ],
-  ];
-  const differences: Difference[] = [];
-  let traps = 0;
+  const original = instantiate(ns, bytes);
+  const ample = instantiate(ns, metered);
+  const scant = instantiate(ns, metered);
+  const give = (ex: Exports, fuel: bigint): void => {
+    (ex[SANDBOX_EXPORTS.fuel] as WebAssembly.Global).value = fuel;
+    (ex[SANDBOX_EXPORTS.depth] as WebAssembly.Global).value = 1000;
+    (ex[SANDBOX_EXPORTS.flags] as WebAssembly.Global).value = 0;
+  };
+  const out: CallObservations[] = [];
   for (let c = 0; c < calls; c++) {
     const i = Math.floor(rnd() * funcs.length);
     const f = funcs[i] as FuzzFunc;
     const args = f.params.map((t) => argFor(t, rnd));
     const fn = `f${i}`;
-    for (const group of groups) {
-      const seen = group.map((run) => {
-        if (run.fuel) {
-          (run.ex[SANDBOX_EXPORTS.fuel] as WebAssembly.Global).value = run.fuel(c);
-          (run.ex[SANDBOX_EXPORTS.depth] as WebAssembly.Global).value = 1000;
-          (run.ex[SANDBOX_EXPORTS.flags] as WebAssembly.Global).value = 0;
-        }
-        return observe(run.ns, run.ex, fn, args, run.fuel !== undefined);
-      });
-      if (group === groups[0] && (seen[0] as Observation).outcome.startsWith('trap')) traps++;
-      const base = seen[0] as Observation;
-      const baseRun = group[0] as Run;
-      for (let k = 1; k < seen.length; k++) {
-        const o = seen[k] as Observation;
-        const run = group[k] as Run;
-        const diff = (what: string, a: string, b: string, against = baseRun.label): void => {
-          if (a !== b) differences.push({ call: c, fn, args: args.map(show).join(', '), what: `${what}: ${against} vs ${run.label}`, left: a, right: b });
-        };
-        diff('outcome', base.outcome, o.outcome);
-        diff('memory', base.memory, o.memory);
-        diff('globals', base.globals.join(' '), o.globals.join(' '));
-        // Fuel is compared between the two instrumented runs of a pair only (the previous run of the group).
-        const prev = seen[k - 1] as Observation;
-        if (o.meter && prev.meter) diff('fuel, depth, flags', prev.meter.join(' '), o.meter.join(' '), (group[k - 1] as Run).label);
-      }
-    }
+    const o = observe(ns, original, fn, args, false);
+    give(ample, AMPLE_FUEL);
+    const a = observe(ns, ample, fn, args, true);
+    give(scant, scarce[c] as bigint);
+    const s = observe(ns, scant, fn, args, true);
+    out.push({ fn, args: args.map(show).join(', '), original: o, ample: a, scarce: s });
   }
-  return { calls, traps, differences };
+  return out;
+}
+
+/**
+ * Every way two engines' observations of the same plan disagree: original runs with each other and with the
+ * ample instrumented runs (results, traps, memory, globals), the ample runs also on fuel, depth and flags, the
+ * scarce runs on all of it.
+ */
+export function diffObservations(v8: readonly CallObservations[], emu: readonly CallObservations[], emuLabel = 'emulator'): Difference[] {
+  const differences: Difference[] = [];
+  v8.forEach((left, c) => {
+    const right = emu[c] as CallObservations;
+    const diff = (what: string, a: string, b: string): void => {
+      if (a !== b) differences.push({ call: c, fn: left.fn, args: left.args, what, left: a, right: b });
+    };
+    const state = (o: Observation): string[] => [o.outcome, o.memory, o.globals.join(' ')];
+    const pairs: [string, Observation, Observation][] = [
+      [`V8 original vs ${emuLabel} original`, left.original, right.original],
+      ['V8 original vs V8 instrumented', left.original, left.ample],
+      [`${emuLabel} original vs ${emuLabel} instrumented`, right.original, right.ample],
+    ];
+    for (const [what, a, b] of pairs) {
+      const [ao, am, ag] = state(a);
+      const [bo, bm, bg] = state(b);
+      diff(`outcome: ${what}`, ao as string, bo as string);
+      diff(`memory: ${what}`, am as string, bm as string);
+      diff(`globals: ${what}`, ag as string, bg as string);
+    }
+    diff(`fuel, depth, flags: V8 vs ${emuLabel} instrumented`, (left.ample.meter ?? []).join(' '), (right.ample.meter ?? []).join(' '));
+    diff(`scarce fuel: V8 vs ${emuLabel} instrumented`, [...state(left.scarce), ...(left.scarce.meter ?? [])].join(' | '), [...state(right.scarce), ...(right.scarce.meter ?? [])].join(' | '));
+  });
+  return differences;
+}
+
+/** Instruments a generated module the way the comparison expects (fuel and depth metering). */
+export function meteredModule(bytes: Uint8Array, validate?: (b: Uint8Array) => boolean): Uint8Array {
+  return instrument(bytes, validate ? { fuel: true, stackDepth: true, validate } : { fuel: true, stackDepth: true });
+}
+
+/** V8 against the emulator in this process, original and instrumented (see observeEngine and diffObservations). */
+export function compareModule(bytes: Uint8Array, funcs: readonly FuzzFunc[], seed: number, calls: number): CompareResult {
+  const metered = meteredModule(bytes);
+  const v8 = observeEngine(WebAssembly, bytes, metered, funcs, seed, calls);
+  const emu = observeEngine(emulator as unknown as Namespace, bytes, metered, funcs, seed, calls);
+  return { calls, traps: v8.filter((o) => o.original.outcome.startsWith('trap')).length, differences: diffObservations(v8, emu) };
 }
