@@ -83,7 +83,8 @@ function observe(ns: Namespace, ex: Exports, name: string, args: Arg[], metered:
   const obs: Observation = {
     outcome,
     memory: digest(ex['memory'] as WebAssembly.Memory),
-    globals: GLOBAL_EXPORTS.map((g) => show((ex[g] as WebAssembly.Global).value)),
+    // A kept finding may have fewer globals than the generator makes today.
+    globals: GLOBAL_EXPORTS.map((g) => (ex[g] === undefined ? '-' : show((ex[g] as WebAssembly.Global).value))),
   };
   if (metered) {
     obs.meter = [SANDBOX_EXPORTS.fuel, SANDBOX_EXPORTS.depth, SANDBOX_EXPORTS.flags].map((g) => show((ex[g] as WebAssembly.Global).value));

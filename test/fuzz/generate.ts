@@ -10,14 +10,14 @@ export interface FuzzFunc {
   results: T[];
 }
 
-/** One generated module: every function `i` is exported as `f<i>`, globals as `g0..g3`, the memory as `memory`. */
+/** One generated module: every function `i` is exported as `f<i>`, globals as `g0..g4`, the memory as `memory`. */
 export interface FuzzModule {
   seed: number;
   wat: string;
   funcs: FuzzFunc[];
 }
 
-export const GLOBAL_EXPORTS = ['g0', 'g1', 'g2', 'g3'] as const;
+export const GLOBAL_EXPORTS = ['g0', 'g1', 'g2', 'g3', 'g4'] as const;
 
 const I32S = ['0', '1', '-1', '2', '3', '7', '8', '31', '32', '33', '255', '256', '4096', '65535', '65536', '-2147483648', '2147483647', '0x3ff8'];
 const I64S = ['0', '1', '-1', '2', '63', '64', '65', '0xffffffff', '0x100000000', '-9223372036854775808', '9223372036854775807', '12345678901234'];
@@ -76,6 +76,8 @@ const FIT: Record<string, string> = {
 
 /** Estimated instructions one call of a function may execute: calls inside loops must stay cheap. */
 const CALL_COST_LIMIT = 40_000;
+/** Frames of self-recursion at most (global 4 counts them). */
+const MAX_RECURSION = 12;
 
 interface Label {
   /** What a branch to it carries. */
@@ -94,6 +96,8 @@ class FunctionGen {
   /** Product of the iteration counts of the loops around the code being generated. */
   private mult = 1;
   cost = 0;
+  /** Calls itself (once, guarded by the depth global): no other call after that, to keep its cost known. */
+  recursive = false;
 
   constructor(
     private readonly rnd: () => number,
@@ -388,7 +392,7 @@ class FunctionGen {
 
   /** A direct or indirect call of an earlier function (never this one: no recursion), fitted to type t. */
   private call(t: T | undefined, d: number): boolean {
-    if (this.index === 0) return false;
+    if (this.index === 0 || this.recursive) return false;
     const indirect = this.chance(0.3);
     const callee = Math.floor(this.rnd() * this.index);
     // An indirect call through a computed index may reach any earlier function: charge the dearest.
@@ -501,6 +505,8 @@ class FunctionGen {
       }
     } else if (r < 0.9) {
       if (!this.call(undefined, d)) this.emit('nop');
+    } else if (r < 0.915 && !this.recursive && this.mult === 1 && this.cost < 4000) {
+      this.selfCall(d);
     } else if (r < 0.93 && this.chance(0.3)) {
       this.cond(d);
       this.emit('if', 'unreachable', 'end');
@@ -516,6 +522,23 @@ class FunctionGen {
     } else {
       this.emit('nop');
     }
+  }
+
+  /**
+   * Recursion, at most MAX_RECURSION deep: global 4 counts the frames (a trap leaves it raised, so later calls
+   * recurse less; the same on every engine). Exercises the depth meter and the emulator's deeper call paths.
+   */
+  private selfCall(d: number): void {
+    this.recursive = true;
+    this.emit('global.get 4', `i32.const ${MAX_RECURSION}`, 'i32.lt_u', 'if');
+    this.labels.push({ types: [], loop: false });
+    this.emit('global.get 4', 'i32.const 1', 'i32.add', 'global.set 4');
+    this.values(this.sig.params, d);
+    this.emit(`call $f${this.index}`);
+    this.consume(this.sig.results);
+    this.emit('global.get 4', 'i32.const 1', 'i32.sub', 'global.set 4');
+    this.labels.pop();
+    this.emit('end');
   }
 
   /** br_if to an enclosing block (or the function) with the values it carries, then those values consumed. */
@@ -570,7 +593,7 @@ export function generateModule(seed: number): FuzzModule {
     funcs.push(sig);
     const g = new FunctionGen(rnd, i, sig, funcs, costs);
     bodies.push(g.body());
-    costs.push(g.cost);
+    costs.push(g.recursive ? g.cost * (MAX_RECURSION + 1) : g.cost);
   }
   const sigText = (f: FuzzFunc): string =>
     `(func${f.params.length ? ` (param ${f.params.join(' ')})` : ''}${f.results.length ? ` (result ${f.results.join(' ')})` : ''})`;
@@ -581,6 +604,7 @@ export function generateModule(seed: number): FuzzModule {
   (global (export "g1") (mut i64) (i64.const -3))
   (global (export "g2") (mut f32) (f32.const 1.5))
   (global (export "g3") (mut f64) (f64.const -2.25))
+  (global (export "g4") (mut i32) (i32.const 0))
   (table ${nfn} funcref)
   (elem (i32.const 0) ${funcs.map((_, i) => `$f${i}`).join(' ')})
   (data (i32.const 0) "\\01\\02\\03\\04\\ff\\fe\\80\\7f\\00\\00\\c0\\7f\\00\\00\\f8\\ff")
