@@ -1,4 +1,5 @@
 // One instantiated agent and one run of it, on any WebAssembly-shaped engine: the code a worker runs.
+import { performance } from 'node:perf_hooks';
 import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
@@ -11,28 +12,8 @@ import { isPreview1Function } from '../../host/wasi/preview1.ts';
 import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
-
-/**
- * A RunResult built in the worker; the worker fills in `durationMs`. The output stays as the guest's MessagePack
- * bytes (`rawOutput`, already checked) and is decoded on the host thread together with the rest of its batch.
- */
-export type GuestOutcome = RunResult & { rawOutput?: Uint8Array };
-
-/** An outcome that did not come from running guest code (bad module, host trouble). */
-export function hostOutcome(status: RunStatus, engine: EngineName, message?: string): RunResult {
-  const result: RunResult = { status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed: null, memoryPeakBytes: 0, durationMs: 0, engine };
-  if (message !== undefined) result.message = message;
-  return result;
-}
-
-/** A module that cannot become an agent: the reason is always status 'invalid-module' with a message. */
-export class InvalidModule extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidModule';
-  }
-}
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
 const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
@@ -72,7 +53,15 @@ export interface GuestOptions {
   keepInitial?: boolean | GuestState;
   /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
   untrackedState?: boolean;
+  /**
+   * Check `limits.timeoutMs` at every host call (inline isolation, where no watchdog can stop the thread): a run
+   * past its deadline is stopped at its next host call with status 'timeout'.
+   */
+  checkDeadline?: boolean;
 }
+
+/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
+class DeadlinePassed extends Error {}
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
@@ -136,6 +125,8 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
+  /** With `checkDeadline`: performance.now() past which a host call stops the run. */
+  private deadline = Infinity;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -145,10 +136,16 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
+    private readonly checkDeadline: boolean,
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
-    const ctx = () => this.ctx;
+    const ctx = checkDeadline
+      ? () => {
+          if (performance.now() > this.deadline) throw new DeadlinePassed();
+          return this.ctx;
+        }
+      : () => this.ctx;
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
@@ -181,7 +178,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.checkDeadline ?? false);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -347,6 +344,7 @@ export class Guest {
     const fuelLimit = this.limits.fuel;
     if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
     if (this.flags) this.flags.value = 0;
+    if (this.checkDeadline) this.deadline = performance.now() + this.limits.timeoutMs;
     let code: number;
     try {
       code = body();
@@ -381,6 +379,9 @@ export class Guest {
   }
 
   private failure(error: unknown): GuestOutcome {
+    if (error instanceof DeadlinePassed) {
+      return this.outcome('timeout', { message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate` });
+    }
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
     if (flags & METER_FLAGS.outOfFuel) {

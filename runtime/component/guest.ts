@@ -1,5 +1,5 @@
 // One instantiated component agent and its runs: the glue instantiates our instrumented core modules, we meter them all.
-import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from '../agent/types.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';

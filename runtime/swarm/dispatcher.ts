@@ -1,7 +1,7 @@
 // Turns queue messages into agent runs: one subscription per pattern, an outbox for events, ack after publish.
 import { readFile } from 'node:fs/promises';
 import type { Agent } from '../agent/agent.ts';
-import { hostOutcome } from '../agent/guest.ts';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { isSandboxError, SandboxError } from '../errors.ts';

@@ -10,14 +10,15 @@ import { agentPath, requireBuilt } from '../support/paths.ts';
 const text = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString('utf8');
 
 describe('Sandbox.runCommand', () => {
+  // Fuel, not the wall clock, is what these compare: a generous timeout keeps a loaded machine from failing them.
   const sandbox = new Sandbox({ workers: 1 });
   afterAll(() => sandbox.close());
 
   it.each(['wasm', 'emulator'] as const)('runs hello-wasi on %s with the same fuel', async (engine) => {
-    const r = await sandbox.runCommand(requireBuilt(agentPath('hello-wasi')), { stdin: 'Ada', engine });
+    const r = await sandbox.runCommand(requireBuilt(agentPath('hello-wasi')), { stdin: 'Ada', engine, limits: { timeoutMs: 20_000 } });
     expect(r).toMatchObject({ status: 'ok', exitCode: 0, engine });
     expect(text(r.stdout)).toBe('hello, Ada!');
-    const other = await sandbox.runCommand(agentPath('hello-wasi'), { stdin: 'Ada', engine: engine === 'wasm' ? 'emulator' : 'wasm' });
+    const other = await sandbox.runCommand(agentPath('hello-wasi'), { stdin: 'Ada', engine: engine === 'wasm' ? 'emulator' : 'wasm', limits: { timeoutMs: 20_000 } });
     expect(other.fuelUsed).toBe(r.fuelUsed);
   });
 

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { hostOutcome } from '../agent/guest.ts';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
@@ -21,7 +21,8 @@ import {
 } from './protocol.ts';
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
-import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
+import { serveHostCalls } from './host-call.ts';
 
 interface Pending {
   seq: number;
@@ -48,6 +49,13 @@ export interface SleepySpec {
   engine: AgentSpec['engine'];
   stateKey: string;
   keepState: boolean;
+}
+
+/** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
+export interface GraphCaller {
+  /** 0 for a WASI command or a component (they have no grants). */
+  agentId: number;
+  remainingMs: number;
 }
 
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
@@ -84,7 +92,7 @@ const BATCH = 256;
 const COALESCE_BELOW = 32;
 
 const sourceMode = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
 function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
@@ -122,7 +130,7 @@ export class WorkerHost {
    * configured. `hibernation` lets the worker hibernate stateful agents to a store.
    */
   constructor(
-    private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
+    private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
   ) {}
 
@@ -329,20 +337,18 @@ export class WorkerHost {
     const transferList: TransferListItem[] = [];
     if (this.graph) {
       const graph = this.graph;
-      const { port1, port2 } = new MessageChannel();
-      const signal = new SharedArrayBuffer(4);
-      const word = new Int32Array(signal);
-      port1.on('message', (request: Uint8Array) => {
-        void graph(request).then((reply) => {
-          port1.postMessage(reply);
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        });
+      const progressSeq = this.progressSeq;
+      const progressStarted = this.progressStarted;
+      const { port, signal } = serveHostCalls((request) => {
+        // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+        const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
+        const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+        const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
+        return graph(request, caller);
       });
-      port1.unref();
-      workerData.graphPort = port2;
+      workerData.graphPort = port;
       workerData.graphSignal = signal;
-      transferList.push(port2);
+      transferList.push(port);
     }
     const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
