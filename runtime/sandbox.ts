@@ -98,6 +98,23 @@ export interface CommandOptions extends Omit<LoadOptions, 'state'> {
 
 let nextAgentId = 1;
 
+/**
+ * Sandboxes with hibernation that are still open. A script that forgets `close()` still gets its agents' states
+ * written: when the process runs out of work ('beforeExit'), they are closed. (process.exit() and signals skip
+ * this: there, changes since the last checkpoint are lost; docs/hibernation.md.)
+ */
+const closeAtExit = new Set<Sandbox>();
+let exitHooked = false;
+
+function closeWhenIdleAtExit(sandbox: Sandbox): void {
+  closeAtExit.add(sandbox);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('beforeExit', () => {
+    for (const open of closeAtExit) void open.close();
+  });
+}
+
 export class Sandbox {
   private readonly hosts: WorkerHost[];
   /** Inline agents: run on this thread. */
@@ -136,6 +153,7 @@ export class Sandbox {
       });
       store.catch(() => {}); // reported by the first load
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+      closeWhenIdleAtExit(this);
     }
     this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
   }
@@ -321,6 +339,7 @@ export class Sandbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    closeAtExit.delete(this);
     for (const agent of this.agents) agent.markClosed();
     this.agents.clear();
     this.inline.close();
