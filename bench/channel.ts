@@ -9,6 +9,9 @@ import { Worker } from 'node:worker_threads';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 
+/** Atomics.waitAsync (ES2024; in Node since 16), typed here because the project's lib predates it. */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { mode, sab } = workerData;
@@ -76,7 +79,7 @@ async function sabRate(mode: 'async' | 'spin'): Promise<number> {
     Atomics.store(w, 0, n);
     Atomics.notify(w, 0);
     while (Atomics.load(w, 1) !== n) {
-      const r = Atomics.waitAsync(w, 1, n - 1);
+      const r = waitAsync(w, 1, n - 1);
       if (r.async) await r.value;
     }
   });

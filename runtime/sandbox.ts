@@ -1,10 +1,11 @@
 // The embedding API: a Sandbox owns a pool of agent workers and loads agents onto them.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
-import { createGraphHandler, type GraphHandler, type GraphSource } from './agent/graph-handler.ts';
+import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
+import { resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import { InlineHost } from './agent/inline-host.ts';
@@ -34,8 +35,8 @@ export interface SandboxOptions {
   isolation?: Isolation;
   /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
-   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in this process. Without it the import
-   * answers E_UNAVAILABLE.
+   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
+   * import answers E_UNAVAILABLE. An agent reaches it only with a grant (load option `graph`).
    */
   graph?: GraphSource;
   /**
@@ -63,7 +64,11 @@ export interface HibernationOptions {
 /** Stateful agents in a sandbox with hibernation: how many hold an instance, how many sleep in the store. */
 export type Residency = ResidencyCounts;
 
-export interface LoadOptions {
+/**
+ * Grants (runtime/capabilities/grants.ts) are flat fields here: `graph: true` lets the agent call the graph
+ * service's data methods in a namespace of its own; nothing is granted by default.
+ */
+export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
   /** This agent's isolation, overriding the sandbox's (SandboxOptions.isolation). */
   isolation?: Isolation;
@@ -122,7 +127,11 @@ export class Sandbox {
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
-  private readonly graph: GraphHandler | undefined;
+  private readonly graph: GraphBackend | undefined;
+  /** Each loaded agent's grants, by agent id: the host checks every capability call against these. */
+  private readonly grants = new Map<number, Grants>();
+  /** Names this sandbox's per-agent graph namespaces apart from another process's on a shared service. */
+  private readonly uid = randomBytes(6).toString('base64url');
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
   private readonly hibernation:
     | { path: string; store: Promise<StateStore>; keys: Set<string>; releasing: Map<string, Promise<void>>; unlock: () => void; prefix: string }
@@ -142,8 +151,9 @@ export class Sandbox {
     selectEngine(options.engine ?? 'auto');
     const limits = resolveLimits(options.limits);
     if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
-    this.graph = options.graph === undefined ? undefined : createGraphHandler(options.graph);
+    this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
+    const grants = this.grants;
     const settings = options.hibernation && hibernationSettings(options.hibernation, workers);
     if (settings) {
       const unlock = lockStore(settings.path);
@@ -155,7 +165,8 @@ export class Sandbox {
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
       closeWhenIdleAtExit(this);
     }
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
+    const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings));
   }
 
   /**
@@ -166,32 +177,56 @@ export class Sandbox {
     const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
     const agentId = nextAgentId++;
+    const grants = resolveGrants(options as Record<string, unknown>, {
+      defaultNamespace: `~agent/${this.uid}/${agentId}`,
+      baseDir: process.cwd(),
+      where: `load options of ${name}`,
+    });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
-    if (isolation === 'inline') return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    if (isolation === 'inline') {
+      if (grants.graph !== undefined) {
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
+      }
+      return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    }
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
     }
     const reset = state === 'reset';
+    // Granted before the load: an agent's initialisation may already call the host.
+    this.grants.set(agentId, grants);
+    const ungrant = () => {
+      this.grants.delete(agentId);
+      const ns = grants.graph?.namespace;
+      if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
+    };
     let release = () => {};
     let result: RunResult;
-    if (this.hibernation && !reset) {
-      const stateKey = await this.claimStateKey(options.key, agentId, hash);
-      const keys = this.hibernation.keys;
-      release = () => keys.delete(stateKey);
-      const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
-      result = await host.loadSleepy(spec);
-    } else {
-      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    try {
+      if (this.hibernation && !reset) {
+        const stateKey = await this.claimStateKey(options.key, agentId, hash);
+        const keys = this.hibernation.keys;
+        release = () => keys.delete(stateKey);
+        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+        result = await host.loadSleepy(spec);
+      } else {
+        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+      }
+    } catch (error) {
+      ungrant();
+      throw error;
     }
     if (result.status !== 'ok') {
       release();
+      ungrant();
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
     const agent = new Agent(agentId, name, engine, limits, host, 'worker', (a, written) => {
       this.agents.delete(a);
+      ungrant();
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
       // The key stays taken until the agent's final state is committed; a load of it waits for that.
       const releasing = this.hibernation.releasing;
@@ -284,16 +319,16 @@ export class Sandbox {
   }
 
   /** Loads, runs once and unloads. Every failure of the module or the agent comes back as a RunResult. */
-  async run(source: string | Uint8Array, input: unknown, options: LoadOptions = {}): Promise<RunResult> {
+  async run<TIn = unknown, TOut = unknown>(source: string | Uint8Array, input: TIn, options: LoadOptions = {}): Promise<RunResult<TOut>> {
     let agent: Agent;
     try {
       agent = await this.load(source, options);
     } catch (error) {
-      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult;
+      if (error instanceof SandboxError && error.result !== undefined) return error.result as RunResult<TOut>;
       throw error;
     }
     try {
-      return await agent.run(input);
+      return await agent.run<TIn, TOut>(input);
     } finally {
       agent.close();
     }
@@ -410,15 +445,12 @@ function checkIsolation(isolation: Isolation | undefined): Isolation {
 
 /**
  * Inline agents run on the calling thread, which nothing can stop from outside: fuel is what bounds them between
- * host calls, and capabilities that must block the thread on another one (a graph client, the hibernation store)
- * need a worker.
+ * host calls, and capabilities that must block the thread on another one (a graph grant, checked at load; the
+ * hibernation store) need a worker.
  */
 function checkInline(limits: Limits, options: SandboxOptions): void {
   if (limits.fuel === 0) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
-  }
-  if (options.graph !== undefined) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread");
   }
   if (options.hibernation !== undefined) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");

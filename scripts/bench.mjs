@@ -14,5 +14,7 @@ if (!suite || !suites.includes(suite)) {
 }
 const file = join(root, 'bench', `${suite}.ts`);
 if (!existsSync(file)) process.exit(2);
+// Figures depend on V8: say which Node ran them, first, so a pasted table carries it.
+console.log(`bench ${suite}: Node ${process.version} (V8 ${process.versions.v8}) on ${process.platform}-${process.arch}`);
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', file, ...rest], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

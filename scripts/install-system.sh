@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs: rustc + the wasm32 standard library + lld for the Rust agents.
+# Installs the Debian packages the build needs: rustc + cargo + the wasm32 standard library + lld for the Rust agents
+# (cargo builds `sandbox new --lang rust` projects), and curl + openssl for scripts/install-node.sh.
 # Idempotent; uses sudo when not root.
 set -euo pipefail
 
-packages=(rustc libstd-rust-dev-wasm32 lld)
+packages=(rustc cargo libstd-rust-dev-wasm32 lld curl ca-certificates openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,15 +26,16 @@ export class Agent {
   /**
    * Runs the agent once with `input` (encoded as MessagePack). Resolves to a RunResult and never rejects for
    * anything the agent does; rejects with SandboxError SANDBOX_CLOSED when the agent or its sandbox is closed.
+   * `TIn`/`TOut` type the call for the caller; the output is not checked against `TOut`.
    */
-  run(input: unknown): Promise<RunResult> {
+  run<TIn = unknown, TOut = unknown>(input: TIn): Promise<RunResult<TOut>> {
     let bytes: Uint8Array;
     try {
       bytes = encode(input);
     } catch (error) {
-      return Promise.resolve(this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`));
+      return Promise.resolve(this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`) as RunResult<TOut>);
     }
-    return this.runEncoded(bytes);
+    return this.runEncoded(bytes) as Promise<RunResult<TOut>>;
   }
 
   /** Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). */

@@ -8,15 +8,18 @@ import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
+import { isPreview1Function } from '../../host/wasi/preview1.ts';
+import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
-const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
-  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result']),
-  env: new Set(['abort', 'trace', 'seed']),
-};
+// A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
+const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  [IMPORT_MODULE, new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result'])],
+  ['env', new Set(['abort', 'trace', 'seed'])],
+]);
 
 /** An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`. */
 export type ModuleKind = 'agent' | 'command';
@@ -79,8 +82,13 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
-    if (kind === 'command' && imp.module === WASI_MODULE && imp.kind === 'function') continue;
-    const known = HOST_IMPORTS[imp.module];
+    if (kind === 'command' && imp.module === WASI_MODULE) {
+      if (imp.kind === 'function' && isPreview1Function(imp.name)) continue;
+      throw new InvalidModule(
+        `the module imports ${imp.kind} ${WASI_MODULE}.${imp.name}, which is not a WASI preview 1 function (docs/wasi.md)`,
+      );
+    }
+    const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
         `the module imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (guest ABI v${ABI_VERSION} provides ${IMPORT_MODULE}.{output,emit,log,now,random,graph,graph_result} and env.{abort,trace,seed}; see docs/abi.md)`,
@@ -146,17 +154,17 @@ export class Guest {
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
-    const imports = {
+    const imports = importObject({
       [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
       env: envImports(this.memory, ctx),
       ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
-    };
+    });
     if (checkDeadline) {
       for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, () => this.deadline);
     }
     let instance: WebAssembly.Instance;
     try {
-      instance = new wa.Instance(module, imports as unknown as WebAssembly.Imports);
+      instance = new wa.Instance(module, imports);
     } catch (error) {
       if (error instanceof wa.LinkError) throw new InvalidModule(`the module's imports do not match the host's: ${error.message}`);
       throw error;

@@ -40,10 +40,11 @@ export interface AgentLog {
   message: string;
 }
 
-export interface RunResult {
+/** What one run did. `TOut` is the output type the caller expects; the host does not check it (decode is untyped). */
+export interface RunResult<TOut = unknown> {
   status: RunStatus;
   /** The decoded output, or null when the guest produced none or the run failed. */
-  output: unknown;
+  output: TOut | null;
   /** Events the guest emitted. A publisher must only publish them when status is 'ok'. */
   events: AgentEvent[];
   logs: AgentLog[];
@@ -81,6 +82,10 @@ export interface Limits {
   maxEvents: number;
   eventBytes: number;
   maxLogs: number;
+  /** Bytes of log text per run (UTF-8): lines past it are dropped and counted, like lines past `maxLogs`. */
+  logBytes: number;
+  /** Bytes of one log line: a longer line is dropped and counted, without being decoded. */
+  logMessageBytes: number;
   /** Upper bound of every table the module defines, in elements (tables live outside the memory limit). */
   tableElements: number;
   /** Calls to the graph service per run (each also costs fuel, see docs/abi.md). */
@@ -98,6 +103,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEvents: 1000,
   eventBytes: 1024 * 1024,
   maxLogs: 100,
+  logBytes: 1024 * 1024,
+  logMessageBytes: 64 * 1024,
   maxGraphCalls: 100,
   tableElements: 100_000,
 });

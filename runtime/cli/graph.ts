@@ -9,10 +9,11 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io
 
 export const GRAPH_HELP = `Usage: sandbox graph <subcommand> ...
 
-  serve --socket <path> | --port <n> [--token <t>] [--ledger <file>] [--fsync]
+  serve --socket <path> | --port <n> [--token-file <file>] [--ledger <file>] [--fsync]
         [--max-frame <bytes>] [--timeout <ms>] [--no-parsing]
       Runs the graph service until interrupted. --socket listens on a Unix socket (mode 0600);
-      --port listens on 127.0.0.1 and requires a token (--token or env SANDBOX_GRAPH_TOKEN).
+      --port listens on 127.0.0.1 and requires a token: --token-file <file> (its first line) or
+      env SANDBOX_GRAPH_TOKEN. (--token <t> works too but shows the token to anyone running ps.)
       --ledger appends every transaction to a file and recovers the graph from it on start.
       --no-parsing turns off parseFile/parseRepository (they read this machine's files).
 
@@ -20,7 +21,7 @@ export const GRAPH_HELP = `Usage: sandbox graph <subcommand> ...
       Parses Python / TypeScript / JavaScript sources into a code graph (modules, classes,
       functions; contains / imports / calls edges). Prints a summary, or the graph with --json.
 
-  call <url> <method> [<json-params>] [--token <t>] [--timeout <ms>]
+  call <url> <method> [<json-params>] [--token-file <file>] [--timeout <ms>]
       Sends one request (url: unix:///path or tcp://host:port) and prints the result as JSON.
       Example: sandbox graph call unix:///tmp/g.sock addNode '{"key":"a"}'
 
@@ -35,6 +36,31 @@ function intOption(value: string | undefined, name: string): number | undefined 
   return n;
 }
 
+/**
+ * The token from --token-file, env SANDBOX_GRAPH_TOKEN or --token, in that order of preference. A token on the
+ * command line is readable by every user of the machine through ps, so it still works but earns a warning.
+ */
+async function tokenOption(values: { token?: string | undefined; 'token-file'?: string | undefined }, io: CliIO): Promise<string | undefined> {
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new Usage('give --token-file or --token, not both');
+  if (values['token-file'] !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    let text: string;
+    try {
+      text = await readFile(resolve(io.cwd, values['token-file']), 'utf8');
+    } catch (err) {
+      throw new Usage(`--token-file: cannot read ${values['token-file']} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const token = text.split(/\r?\n/, 1)[0]!.trim();
+    if (token === '') throw new Usage(`--token-file: ${values['token-file']} has an empty first line`);
+    return token;
+  }
+  if (values.token !== undefined) {
+    io.stderr.write('warning: --token is visible to every user of this machine (ps); use --token-file <file> or env SANDBOX_GRAPH_TOKEN\n');
+    return values.token;
+  }
+  return io.env['SANDBOX_GRAPH_TOKEN'];
+}
+
 function describeError(err: unknown): string {
   if (isGraphError(err) || isSandboxError(err)) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
@@ -47,6 +73,7 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
       socket: { type: 'string' },
       port: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       ledger: { type: 'string' },
       fsync: { type: 'boolean' },
       'max-frame': { type: 'string' },
@@ -55,9 +82,9 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
     },
   });
   if ((values.socket === undefined) === (values.port === undefined)) throw new Usage('serve needs exactly one of --socket <path> or --port <n>');
-  const token = values.token ?? io.env['SANDBOX_GRAPH_TOKEN'];
+  const token = await tokenOption(values, io);
   if (values.port !== undefined && (token === undefined || token === '')) {
-    throw new Usage('--port needs a token: --token <t> or env SANDBOX_GRAPH_TOKEN');
+    throw new Usage('--port needs a token: --token-file <file> or env SANDBOX_GRAPH_TOKEN');
   }
   const options: GraphServerOptions = { log: (line) => io.stderr.write(`${line}\n`) };
   if (values.socket !== undefined) options.socket = resolve(io.cwd, values.socket);
@@ -132,7 +159,7 @@ async function call(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { token: { type: 'string' }, timeout: { type: 'string' } },
+    options: { token: { type: 'string' }, 'token-file': { type: 'string' }, timeout: { type: 'string' } },
   });
   if (positionals.length < 2 || positionals.length > 3) throw new Usage('call needs <url> <method> [<json-params>]');
   const [url, method, raw] = positionals as [string, string, string | undefined];
@@ -145,7 +172,7 @@ async function call(argv: string[], io: CliIO): Promise<number> {
     }
     if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new Usage('params must be a JSON object');
   }
-  const token = values.token ?? io.env['SANDBOX_GRAPH_TOKEN'];
+  const token = await tokenOption(values, io);
   const timeoutMs = intOption(values.timeout, 'timeout');
   let client: GraphClient | undefined;
   try {

@@ -2,7 +2,8 @@
 import { relative, resolve } from 'node:path';
 import type { EngineChoice } from '../agent/types.ts';
 import { AuditLog } from '../ops/audit-log.ts';
-import { serveMetrics, SwarmMetrics } from '../ops/metrics.ts';
+import type { SwarmMetrics } from '../ops/metrics.ts';
+import { loadWithOptional } from '../queue/optional.ts';
 import { createQueue } from '../queue/index.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
@@ -100,6 +101,7 @@ export const serve: Command = async (argv, io) => {
   let queue: QueueBackend | undefined;
   let metrics: SwarmMetrics | undefined;
   let metricsServer: { close(): Promise<void> } | undefined;
+  let serveMetrics: typeof import('../ops/metrics.ts').serveMetrics | undefined;
   let auditLog: AuditLog | undefined;
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
@@ -125,7 +127,10 @@ export const serve: Command = async (argv, io) => {
     queue = await createQueue(topology.queue);
     let swarmQueue = queue;
     if (metricsPort !== undefined) {
-      metrics = new SwarmMetrics();
+      // prom-client is optional: only --metrics-port needs it.
+      const ops = await loadWithOptional(() => import('../ops/metrics.ts'), 'prom-client', '--metrics-port');
+      serveMetrics = ops.serveMetrics;
+      metrics = new ops.SwarmMetrics();
       // The dispatcher subscribes with the agent's group, or `<group>_<i>` for an agent with several patterns.
       const agentOfGroup = new Map<string, string>();
       for (const a of topology.agents) {
@@ -158,7 +163,7 @@ export const serve: Command = async (argv, io) => {
     if (metrics !== undefined) {
       const sw = swarm;
       metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers, residency: () => sw.sandbox.residency() });
-      const served = await serveMetrics(metrics, metricsPort!);
+      const served = await serveMetrics!(metrics, metricsPort!);
       metricsServer = served;
       io.stderr.write(`metrics on http://127.0.0.1:${served.port}/metrics\n`);
     }

@@ -13,6 +13,8 @@ export type GraphErrorCode =
   | 'GRAPH_FRAME_TOO_LARGE'
   | 'GRAPH_UNAUTHORIZED' // TCP connection without (or with a wrong) token
   | 'GRAPH_TIMEOUT' // the service gave up on a request after its per-request timeout
+  | 'GRAPH_NAMESPACE_LIMIT' // the service holds as many namespaces as it may
+  | 'GRAPH_BUSY' // too many connections, or too many requests in flight on one
   | 'GRAPH_INTERNAL'; // an unexpected failure inside the service
 
 export class GraphError extends Error {

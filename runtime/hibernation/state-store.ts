@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.ts';
+import { importOptional } from '../queue/optional.ts';
 
 /** The part of lmdb's database we use. */
 interface LmdbDatabase {
@@ -38,12 +39,8 @@ export class StateStore {
 
   /** Opens (creating) the store at `path`. Throws SandboxError SANDBOX_STORE when lmdb cannot open it. */
   static async open(path: string): Promise<StateStore> {
-    let lmdb: { open(options: Record<string, unknown>): LmdbDatabase };
-    try {
-      lmdb = (await import('lmdb')) as unknown as typeof lmdb;
-    } catch (error) {
-      throw new SandboxError('SANDBOX_MISSING_DEPENDENCY', `hibernation needs the \`lmdb\` package: ${(error as Error).message}; run \`npm install\``, { cause: error });
-    }
+    // lmdb is an optional package (native, ~20 MB): only hibernation needs it.
+    const lmdb = await importOptional<{ open(options: Record<string, unknown>): LmdbDatabase }>('lmdb', 'hibernation');
     try {
       mkdirSync(path, { recursive: true });
       // No LZ4: states are already only their differing bytes (a counter's is about 400 bytes), and lmdb's

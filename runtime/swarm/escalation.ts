@@ -1,6 +1,22 @@
 // Escalation: failed runs per agent in a sliding window (Redis, or in-process when Redis is away); past a threshold the agent is quarantined for a cooldown.
-import { Redis } from 'ioredis';
 import { SandboxError } from '../errors.ts';
+import { importOptional } from '../queue/optional.ts';
+
+/** The part of an ioredis client used here: ioredis is an optional package, loaded when a topology names Redis. */
+interface RedisClient {
+  multi(): RedisMulti;
+  connect(): Promise<void>;
+  disconnect(): void;
+  on(event: 'ready' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+interface RedisMulti {
+  incr(key: string): RedisMulti;
+  pexpire(key: string, ms: number): RedisMulti;
+  mget(...keys: string[]): RedisMulti;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClient;
 
 export interface EscalationConfig {
   /** `redis://host:port[/db]`; without it failures are counted in this process only. */
@@ -74,7 +90,7 @@ export class MemoryFailureStore implements FailureStore {
 
 export class RedisFailureStore implements FailureStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly slices: Slicing,
     private readonly prefix: string,
   ) {}
@@ -107,8 +123,8 @@ export class RedisFailureStore implements FailureStore {
 export class Escalation {
   private readonly slices: Slicing;
   private readonly memory: MemoryFailureStore;
-  private readonly redis: Redis | undefined;
-  private readonly redisStore: RedisFailureStore | undefined;
+  private redis: RedisClient | undefined;
+  private redisStore: RedisFailureStore | undefined;
   private redisUp = false;
   private fallbackSaid = false;
   private readonly quarantined = new Map<string, { until: number; timer: NodeJS.Timeout; event: QuarantineEvent }>();
@@ -128,36 +144,44 @@ export class Escalation {
     this.slices = slicing(config);
     this.memory = new MemoryFailureStore(this.slices);
     this.now = hooks.now ?? Date.now;
-    if (config.redis !== undefined) {
-      this.redis = new Redis(config.redis, {
-        lazyConnect: true,
-        // Fail at once while disconnected (the in-process count takes over) instead of queueing commands.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: 1000,
-        connectTimeout: 1000,
-        retryStrategy: () => 1000,
-      });
-      this.redis.on('ready', () => {
-        if (this.fallbackSaid) this.hooks.log(`escalation: redis ${config.redis} reachable again; counting failures there`);
-        this.redisUp = true;
-        this.fallbackSaid = false;
-      });
-      this.redis.on('close', () => {
-        if (this.redisUp) this.fallback('connection closed');
-        this.redisUp = false;
-      });
-      // ioredis reports every failed reconnect here; the fallback line says it once.
-      this.redis.on('error', (error: Error) => this.fallback(error.message));
-      this.redisStore = new RedisFailureStore(this.redis, this.slices, config.prefix ?? 'sandbox:escalation');
-    }
   }
 
-  /** Connects to Redis (once; at most ~connectTimeout). Never rejects: an unreachable Redis means the fallback. */
+  /**
+   * Loads ioredis and connects (once; at most ~connectTimeout). An unreachable Redis means the fallback, not a
+   * rejection; a missing ioredis package rejects with SANDBOX_MISSING_DEPENDENCY.
+   */
   ready(): Promise<void> {
-    if (this.redis === undefined) return Promise.resolve();
-    this.readyPromise ??= this.redis.connect().catch((error: unknown) => this.fallback((error as Error).message));
+    if (this.config.redis === undefined) return Promise.resolve();
+    this.readyPromise ??= this.connect(this.config.redis);
     return this.readyPromise;
+  }
+
+  private async connect(url: string): Promise<void> {
+    const { Redis } = await importOptional<{ Redis: RedisConstructor }>('ioredis', `escalation counting in Redis (${url})`);
+    if (this.closed) return;
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      // Fail at once while disconnected (the in-process count takes over) instead of queueing commands.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 1000,
+      connectTimeout: 1000,
+      retryStrategy: () => 1000,
+    });
+    this.redis = redis;
+    redis.on('ready', () => {
+      if (this.fallbackSaid) this.hooks.log(`escalation: redis ${url} reachable again; counting failures there`);
+      this.redisUp = true;
+      this.fallbackSaid = false;
+    });
+    redis.on('close', () => {
+      if (this.redisUp) this.fallback('connection closed');
+      this.redisUp = false;
+    });
+    // ioredis reports every failed reconnect here; the fallback line says it once.
+    redis.on('error', (error: Error) => this.fallback(error.message));
+    this.redisStore = new RedisFailureStore(redis, this.slices, this.config.prefix ?? 'sandbox:escalation');
+    await redis.connect().catch((error: unknown) => this.fallback((error as Error).message));
   }
 
   /** Whether counts are going to Redis right now. */

@@ -71,7 +71,7 @@ const INSTANCES: readonly AgentInstances[] = ['fixed', 'per-key'];
 const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
 const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
-const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes']);
+const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes', 'logBytes', 'logMessageBytes']);
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1024, k: 1024, mib: 1 << 20, mb: 1 << 20, m: 1 << 20, gib: 1 << 30, gb: 1 << 30, g: 1 << 30 };
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 

@@ -51,6 +51,13 @@ export interface SleepySpec {
   keepState: boolean;
 }
 
+/** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
+export interface GraphCaller {
+  /** 0 for a WASI command or a component (they have no grants). */
+  agentId: number;
+  remainingMs: number;
+}
+
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
 const WORKER_LIMITS = { stackSizeMb: 16 };
 
@@ -123,7 +130,7 @@ export class WorkerHost {
    * configured. `hibernation` lets the worker hibernate stateful agents to a store.
    */
   constructor(
-    private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
+    private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
   ) {}
 
@@ -329,7 +336,16 @@ export class WorkerHost {
     const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation };
     const transferList: TransferListItem[] = [];
     if (this.graph) {
-      const { port, signal } = serveHostCalls(this.graph);
+      const graph = this.graph;
+      const progressSeq = this.progressSeq;
+      const progressStarted = this.progressStarted;
+      const { port, signal } = serveHostCalls((request) => {
+        // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+        const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
+        const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+        const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
+        return graph(request, caller);
+      });
       workerData.graphPort = port;
       workerData.graphSignal = signal;
       transferList.push(port);

@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphClient, Sandbox } from '../../runtime/index.ts';
+import { Sandbox } from '../../runtime/index.ts';
+import { GraphClient } from '../../runtime/exports/graph.ts';
 import type { Agent, RunResult } from '../../runtime/index.ts';
 import { ENGINES, ISOLATIONS, sandboxPerBlock } from '../support/engines.ts';
 
@@ -36,7 +37,7 @@ describe.each(ENGINES)('assemblyscript agent: planner (%s)', (engine) => {
   let agent: Agent;
 
   beforeAll(async () => {
-    agent = await sandbox().load(plannerWasm, { limits: { timeoutMs: 20_000 } });
+    agent = await sandbox().load(plannerWasm, { limits: { timeoutMs: 20_000 }, graph: true });
   });
 
   async function plan(input: unknown): Promise<RunResult> {
@@ -148,7 +149,8 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
 
   it('leaves the tasks and dependency edges in the caller-owned graph, namespaced', async () => {
     await client.request('addNode', { key: 'foreign' });
-    const agent = await sandbox.load(plannerWasm);
+    // The client's own ('default') namespace, granted explicitly: agents get one of their own otherwise.
+    const agent = await sandbox.load(plannerWasm, { graph: { namespace: 'default' } });
     const r = await agent.run({ graph: 'ci', tasks: [{ id: 'test', deps: ['build'] }, { id: 'build' }] });
     expect(r.status, r.message).toBe('ok');
     expect(r.output).toEqual({ order: ['build', 'test'] });
@@ -165,7 +167,7 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
         { op: 'addEdge', source: 'loop2', target: 'loop1' },
       ],
     });
-    const agent = await sandbox.load(plannerWasm);
+    const agent = await sandbox.load(plannerWasm, { graph: { namespace: 'default' } });
     const r = await agent.run({ graph: 'ci', tasks: [{ id: 'x' }] });
     expect(r.status).toBe('error');
     expect(r.errorCode).toBe(3);

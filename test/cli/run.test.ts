@@ -67,6 +67,8 @@ describe('sandbox run', () => {
     [['run', 'x.wasm', '--memory', 'lots'], /--memory expects a size/],
     [['run', 'x.wasm', '--engine', 'v9'], /--engine must be/],
     [['run', 'x.wasm', '--bogus'], /Unknown option/],
+    [['run', agentPath('echo'), '--memory', '100GiB'], /memoryBytes must be at most 4 GiB/],
+    [['run', agentPath('echo'), '--timeout', '3000000000'], /timeoutMs must be at most 2147483647/],
     [['frobnicate'], /unknown command/],
   ])('exits 2 on usage error %j', async (argv, message) => {
     const r = await runCli(argv);

@@ -92,6 +92,29 @@ const rows: Row[] = [
       expect(r.output).toEqual({ ok: true, n: 42 });
     },
   },
+  {
+    // Defect 2 of issue 12: 100 lines of 16 MiB each were all kept (1.6 G characters, 8 GB host RSS).
+    fixture: 'log-huge',
+    status: 'ok',
+    within: 5_000,
+    check: (r) => {
+      expect(r.logs).toEqual([]);
+      expect(r.logsDropped).toBe(100);
+      expect(r.output).toEqual({ ok: true, n: 42 });
+    },
+  },
+  {
+    fixture: 'log-huge',
+    label: 'lines under logMessageBytes but past logBytes',
+    limits: { logMessageBytes: 16 * MIB, logBytes: 40 * MIB },
+    status: 'ok',
+    check: (r) => {
+      expect(r.logs).toHaveLength(2);
+      expect(r.logsDropped).toBe(98);
+    },
+  },
+  { fixture: 'emit-input-repeatedly', input: { text: 'a'.repeat(100_000) }, status: 'limit-exceeded', message: /event/ },
+  { fixture: 'graph-call', label: 'no graph service', input: { method: 'ping' }, status: 'error', errorCode: -4 },
   // Modules that must be refused.
   { fixture: 'garbage', status: 'invalid-module' },
   { fixture: 'wrong-version', status: 'invalid-module' },

@@ -77,8 +77,28 @@ describe('sandbox graph', () => {
     const bad = io();
     expect(await graph(['call', url, 'ping', '--token', 'nope'], bad.cli)).toBe(1);
     expect(bad.err()).toMatch(/GRAPH_UNAUTHORIZED/);
+    expect(bad.err()).toMatch(/warning: --token is visible to every user/);
     ac.abort();
     expect(await serving).toBe(0);
+  });
+
+  it('takes the token from --token-file, keeping it off the command line (ps)', async () => {
+    writeFileSync(join(dir, 'token'), 'f1le-t0k\n', { mode: 0o600 });
+    const ac = new AbortController();
+    const s = io({}, ac.signal);
+    const serving = graph(['serve', '--port', '0', '--token-file', 'token'], s.cli);
+    await waitFor(() => s.out().includes('listening'));
+    expect(s.err()).not.toMatch(/warning/);
+    const url = /tcp:\/\/127\.0\.0\.1:\d+/.exec(s.out())![0];
+    const ok = io();
+    expect(await graph(['call', url, 'ping', '--token-file', 'token'], ok.cli)).toBe(0);
+    const wrong = io({ SANDBOX_GRAPH_TOKEN: 'other' });
+    expect(await graph(['call', url, 'ping'], wrong.cli)).toBe(1);
+    ac.abort();
+    expect(await serving).toBe(0);
+    const missing = io();
+    expect(await graph(['serve', '--port', '0', '--token-file', 'no-such-token'], missing.cli)).toBe(2);
+    expect(missing.err()).toMatch(/--token-file: cannot read no-such-token \(ENOENT\)/);
   });
 
   it('reports usage errors with exit code 2 and unreachable services with 1', async () => {

@@ -25,8 +25,10 @@ describe('transport', () => {
   });
 
   it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {
-    // fixext1 with an extension type nobody registered: structurally MessagePack, but not decodable.
-    const unknownExt = Uint8Array.of(0xd4, 0x05, 0x00);
+    // Arrays nested 200,000 deep: structurally MessagePack (the check walks without recursing), but msgpackr's
+    // recursive decoder runs out of stack on them.
+    const unknownExt = new Uint8Array(200_001).fill(0x91);
+    unknownExt[200_000] = 0xc0;
     const back = unpackCompletions(packCompletions([
       { seq: 1, result: ok(encode('fine')) },
       { seq: 2, result: ok(unknownExt) },

@@ -15,6 +15,8 @@ describe('resolveLimits', () => {
     [{ memoryBytes: 1.5 }, 'non-negative integer'],
     [{ memoryBytes: 1000 }, 'at least one 64 KiB page'],
     [{ timeoutMs: 0 }, 'at least 1'],
+    [{ memoryBytes: 100 * 2 ** 30 }, 'at most 4 GiB'],
+    [{ timeoutMs: 2 ** 31 }, 'at most 2147483647'],
   ])('rejects %j', (limits, text) => {
     let error: unknown;
     try {

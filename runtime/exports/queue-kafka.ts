@@ -1,0 +1,2 @@
+// Subpath `wasm-agent-sandbox/queue/kafka`: the Kafka backend (needs @platformatic/kafka).
+export { KafkaQueue, createKafkaQueue, type KafkaQueueOptions } from '../queue/kafka.ts';
