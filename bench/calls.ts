@@ -7,8 +7,8 @@
 // - extism: @extism/extism 2.0.0-rc13 running count_vowels from ../shared/anchors/extism/code.wasm, one at a time;
 // - raw: the uninstrumented vowels.wasm called in this thread with no limits: encode input, alloc, handle,
 //   decode output, the same work agent.run does minus the sandbox.
-// Each row is measured twice: a rate pass (no timer per call) and a shorter latency pass (p50/p99 per call; for
-// 1,000 in flight, from submission to answer).
+// Each row gets a rate slice (no timer per call) and a shorter latency slice (p50/p99 per call; for 1,000 in
+// flight, from submission to answer) in every round; the rows take turns, round after round.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox } from '../runtime/index.ts';
@@ -28,26 +28,48 @@ interface Row {
 /** A runner: `n` calls; with `lat`, each call's latency in µs goes into it. */
 type Runner = (n: number, lat?: Float64Array) => Promise<void> | void;
 
-async function measure(label: string, fn: Runner, unit = 1000): Promise<Row> {
-  await fn(unit); // warm up
+interface Subject {
+  label: string;
+  fn: Runner;
+  /** Calls per step: a step is timed as a whole for the rate. */
+  unit: number;
+  rates: number[];
+  samples: number[];
+}
+
+/**
+ * The machine is shared and its load moves by the second, so the rows take turns: ROUNDS rounds, each giving every
+ * row a slice of the time in the same order. A row's rate is the median of its rounds; its latency percentiles
+ * come from all its timed calls.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+function subject(label: string, fn: Runner, unit = 1000): Subject {
+  return { label, fn, unit, rates: [], samples: [] };
+}
+
+async function slice(s: Subject): Promise<void> {
   let calls = 0;
   let started = performance.now();
-  while (performance.now() - started < SECONDS * 1000) {
-    await fn(unit);
-    calls += unit;
+  while (performance.now() - started < (SECONDS * 1000) / ROUNDS) {
+    await s.fn(s.unit);
+    calls += s.unit;
   }
-  const perSec = calls / ((performance.now() - started) / 1000);
-  const samples: number[] = [];
-  const lat = new Float64Array(unit);
+  s.rates.push(calls / ((performance.now() - started) / 1000));
+  const lat = new Float64Array(s.unit);
   started = performance.now();
-  while (performance.now() - started < LATENCY_SECONDS * 1000) {
-    await fn(unit, lat);
-    for (const x of lat) samples.push(x);
+  while (performance.now() - started < (LATENCY_SECONDS * 1000) / ROUNDS) {
+    await s.fn(s.unit, lat);
+    for (const x of lat) s.samples.push(x);
   }
-  samples.sort((a, b) => a - b);
+}
+
+function summary(s: Subject): Row {
+  const rates = [...s.rates].sort((a, b) => a - b);
+  const samples = s.samples.sort((a, b) => a - b);
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
-  const row = { perSec, p50: at(0.5), p99: at(0.99) };
-  console.error(`  ${label}: ${Math.round(perSec).toLocaleString('en')} calls/s, p50 ${row.p50.toFixed(1)} µs, p99 ${row.p99.toFixed(1)} µs`);
+  const row = { perSec: rates[rates.length >> 1]!, p50: at(0.5), p99: at(0.99) };
+  console.error(`  ${s.label}: ${Math.round(row.perSec).toLocaleString('en')} calls/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${row.p50.toFixed(1)} µs, p99 ${row.p99.toFixed(1)} µs`);
   return row;
 }
 
@@ -70,43 +92,41 @@ function check(r: { status: string; output: unknown; message?: string }): void {
   if (r.status !== 'ok' || (r.output as { count?: number }).count !== 3) throw new Error(`vowels failed: ${r.status} ${r.message ?? ''}`);
 }
 
-async function inlineRows(): Promise<{ inline: Row; inlineSync: Row }> {
-  const sandbox = new Sandbox({ isolation: 'inline' });
-  const agent = await sandbox.load(agentPath('vowels'));
-  check(await agent.run(INPUT));
-  check(agent.runSync(INPUT));
-  const inline = await measure('inline, await agent.run one at a time', sequential(() => agent.run(INPUT)));
-  const inlineSync = await measure('inline, agent.runSync', (n, lat) => {
+/** Runs `call` `n` times; with `lat`, times each call. */
+const loop =
+  (call: () => unknown): Runner =>
+  (n, lat) => {
     if (!lat) {
-      for (let i = 0; i < n; i++) agent.runSync(INPUT);
+      for (let i = 0; i < n; i++) call();
       return;
     }
     for (let i = 0; i < n; i++) {
       const t = performance.now();
-      agent.runSync(INPUT);
+      call();
       lat[i] = (performance.now() - t) * 1000;
     }
-  });
-  await sandbox.close();
-  return { inline, inlineSync };
+  };
+
+async function inlineSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
+  const agent = await sandbox.load(agentPath('vowels'), { isolation: 'inline' });
+  check(await agent.run(INPUT));
+  check(agent.runSync(INPUT));
+  return [subject('inline, await agent.run one at a time', sequential(() => agent.run(INPUT))), subject('inline, agent.runSync', loop(() => agent.runSync(INPUT)))];
 }
 
-async function workerRows(): Promise<{ worker: Row; workerConcurrent: Row }> {
-  const sandbox = new Sandbox({ workers: 1 });
-  const agent = await sandbox.load(agentPath('vowels'));
+async function workerSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
+  const agent = await sandbox.load(agentPath('vowels'), { isolation: 'worker' });
   check(await agent.run(INPUT));
-  const workerConcurrent = await measure('worker, 1000 in flight', async (n, lat) => {
+  const concurrent = subject('worker, 1000 in flight', async (n, lat) => {
     const runs = new Array<Promise<unknown>>(n);
     const t = performance.now();
     for (let i = 0; i < n; i++) runs[i] = lat ? agent.run(INPUT).then(() => (lat[i] = (performance.now() - t) * 1000)) : agent.run(INPUT);
     await Promise.all(runs);
   });
-  const worker = await measure('worker, await agent.run one at a time', sequential(() => agent.run(INPUT)), 200);
-  await sandbox.close();
-  return { worker, workerConcurrent };
+  return [subject('worker, await agent.run one at a time', sequential(() => agent.run(INPUT)), 200), concurrent];
 }
 
-async function extismRow(): Promise<Row | null> {
+async function extismSubject(): Promise<{ subject: Subject; close: () => Promise<void> } | null> {
   const wasm = join(sharedDir, 'anchors', 'extism', 'code.wasm');
   if (!existsSync(wasm)) {
     console.error(`  extism: skipped, ${wasm} not found`);
@@ -116,12 +136,10 @@ async function extismRow(): Promise<Row | null> {
   const plugin = await createPlugin({ wasm: [{ data: readFileSync(wasm) }] }, { useWasi: true });
   const out = await plugin.call('count_vowels', INPUT.text);
   if (out?.json().count !== 3) throw new Error('extism count_vowels gave an unexpected answer');
-  const row = await measure('extism 2.0.0-rc13, one at a time', sequential(() => plugin.call('count_vowels', INPUT.text)), 100);
-  await plugin.close();
-  return row;
+  return { subject: subject('extism 2.0.0-rc13, one at a time', sequential(() => plugin.call('count_vowels', INPUT.text)), 100), close: () => plugin.close() };
 }
 
-async function rawRow(): Promise<Row> {
+async function rawSubject(): Promise<Subject> {
   const noop = () => 0;
   const { instance } = await WebAssembly.instantiate(readFileSync(agentPath('vowels')), {
     sandbox: {
@@ -142,31 +160,32 @@ async function rawRow(): Promise<Row> {
   const alloc = exports.sandbox_alloc as (n: number) => number;
   const handle = exports.sandbox_handle as (p: number, n: number) => number;
   (exports.sandbox_init as (() => void) | undefined)?.();
-  const call = () => {
-    const input = encode(INPUT);
-    const ptr = alloc(input.length);
-    new Uint8Array(memory.buffer, ptr, input.length).set(input);
-    if (handle(ptr, input.length) !== 0) throw new Error('raw vowels failed');
-    return decode(lastOutput);
-  };
-  return measure('raw V8 call (uninstrumented, in-thread)', (n, lat) => {
-    if (!lat) {
-      for (let i = 0; i < n; i++) call();
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      call();
-      lat[i] = (performance.now() - t) * 1000;
-    }
-  });
+  return subject(
+    'raw V8 call (uninstrumented, in-thread)',
+    loop(() => {
+      const input = encode(INPUT);
+      const ptr = alloc(input.length);
+      new Uint8Array(memory.buffer, ptr, input.length).set(input);
+      if (handle(ptr, input.length) !== 0) throw new Error('raw vowels failed');
+      return decode(lastOutput);
+    }),
+  );
 }
 
-console.error(`bench/calls: vowels("Hello World"), ${SECONDS}s per rate, ${LATENCY_SECONDS}s per latency (repo ${repoRoot.split('/').pop()})`);
-const { inline, inlineSync } = await inlineRows();
-const { worker, workerConcurrent } = await workerRows();
-const extism = await extismRow();
-const raw = await rawRow();
+console.error(`bench/calls: vowels("Hello World"), ${ROUNDS} rounds, ${SECONDS}s of rate and ${LATENCY_SECONDS}s of latency per row (repo ${repoRoot.split('/').pop()})`);
+const sandbox = new Sandbox({ workers: 1 });
+const [inlineS, inlineSyncS] = await inlineSubjects(sandbox);
+const [workerS, workerConcurrentS] = await workerSubjects(sandbox);
+const extismS = await extismSubject();
+const rawS = await rawSubject();
+const subjects = [inlineS, inlineSyncS, workerS, workerConcurrentS, ...(extismS ? [extismS.subject] : []), rawS];
+for (const s of subjects) await s.fn(s.unit); // warm up
+for (let round = 0; round < ROUNDS; round++) for (const s of subjects) await slice(s);
+const [inline, inlineSync, worker, workerConcurrent] = [inlineS, inlineSyncS, workerS, workerConcurrentS].map(summary) as [Row, Row, Row, Row];
+const extism = extismS ? summary(extismS.subject) : null;
+const raw = summary(rawS);
+await extismS?.close();
+await sandbox.close();
 
 const rows: [string, Row | null, string][] = [
   ['inline, await agent.run one at a time', inline, '≥ 8×'],
