@@ -63,6 +63,16 @@ export interface GuestOptions {
 /** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
 class DeadlinePassed extends Error {}
 
+/** Makes every import of a module check the deadline first: whatever the guest calls, a late run stops there. */
+function guardDeadline(functions: Record<string, Fn>, deadline: () => number): void {
+  for (const [name, fn] of Object.entries(functions)) {
+    functions[name] = (...args: number[]) => {
+      if (performance.now() > deadline()) throw new DeadlinePassed();
+      return fn(...args);
+    };
+  }
+}
+
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
   let module: WebAssembly.Module;
@@ -140,12 +150,7 @@ export class Guest {
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
-    const ctx = checkDeadline
-      ? () => {
-          if (performance.now() > this.deadline) throw new DeadlinePassed();
-          return this.ctx;
-        }
-      : () => this.ctx;
+    const ctx = () => this.ctx;
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
@@ -154,6 +159,9 @@ export class Guest {
       env: envImports(this.memory, ctx),
       ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
     });
+    if (checkDeadline) {
+      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, () => this.deadline);
+    }
     let instance: WebAssembly.Instance;
     try {
       instance = new wa.Instance(module, imports);
