@@ -1,9 +1,26 @@
 // The package root: what a newcomer needs to run agents. Everything else is a subpath (see package.json `exports`).
 // Nothing here may load node:http, prom-client, ioredis, yaml or WebAssembly at import: Node 22 under --jitless
 // crashes on node:http, and the optional packages may not be installed.
-export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
+export {
+  Sandbox,
+  type SandboxOptions,
+  type LoadOptions,
+  type CommandOptions,
+  type HibernationOptions,
+  type Residency,
+} from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
-export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice } from './agent/types.ts';
+export {
+  DEFAULT_LIMITS,
+  type Limits,
+  type RunResult,
+  type RunStatus,
+  type AgentEvent,
+  type AgentLog,
+  type LogLevel,
+  type EngineName,
+  type EngineChoice,
+} from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';

@@ -34,14 +34,23 @@ function blocksOf(file: string): Block[] {
   return blocks;
 }
 
-const files = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const files = [
+  'README.md',
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const blocks = files.flatMap(blocksOf);
 const byLang = (...langs: string[]) => blocks.filter((b) => langs.includes(b.lang));
 
 describe('code blocks in README.md and docs/', () => {
   it('has a checker for every language used', () => {
     // '' is prose (diagrams, wire layouts, sample output); 'wit' is compared with wit/agent.wit.
-    expect(blocks.filter((b) => !['ts', 'sh', 'yaml', 'json', 'wit', ''].includes(b.lang)).map((b) => `${b.where} ${b.lang}`)).toEqual([]);
+    expect(
+      blocks
+        .filter((b) => !['ts', 'sh', 'yaml', 'json', 'wit', ''].includes(b.lang))
+        .map((b) => `${b.where} ${b.lang}`),
+    ).toEqual([]);
   });
 
   it('compiles every TypeScript block against the package (as its users import it)', () => {
@@ -56,18 +65,31 @@ describe('code blocks in README.md and docs/', () => {
       writeFileSync(join(dir, name), `// ${b.where}\nexport {};\n${code}\n`);
       names.push(name);
     }
-    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string } | string> };
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      exports: Record<string, { import: string } | string>;
+    };
     const paths: Record<string, string[]> = {};
     for (const [subpath, entry] of Object.entries(pkg.exports)) {
       if (typeof entry === 'string') continue;
-      paths[`wasm-agent-sandbox${subpath.slice(1)}`] = [`../../${entry.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')}`];
+      paths[`wasm-agent-sandbox${subpath.slice(1)}`] = [
+        `../../${entry.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')}`,
+      ];
     }
-    const base = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    const base = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.json'), 'utf8')) as {
+      compilerOptions: Record<string, unknown>;
+    };
     writeFileSync(
       join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { ...base.compilerOptions, noEmit: true, rootDir: '../..', paths, noUnusedLocals: false }, files: names }),
+      JSON.stringify({
+        compilerOptions: { ...base.compilerOptions, noEmit: true, rootDir: '../..', paths, noUnusedLocals: false },
+        files: names,
+      }),
     );
-    const tsc = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(repoRoot, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', join(dir, 'tsconfig.json')],
+      { encoding: 'utf8' },
+    );
     expect(tsc.stdout + tsc.stderr, 'tsc on the doc blocks').toBe('');
     expect(tsc.status).toBe(0);
   });
@@ -87,20 +109,24 @@ describe('code blocks in README.md and docs/', () => {
   it('parses every JSON block (one value, or one per line)', () => {
     for (const b of byLang('json')) {
       const values = b.code.trim().startsWith('{') && b.code.includes('\n{') ? b.code.trim().split('\n') : [b.code];
-      for (const v of values) expect(() => JSON.parse(v), b.where).not.toThrow();
+      for (const v of values) expect(() => JSON.parse(v) as unknown, b.where).not.toThrow();
     }
   });
 
   it('shows the wit world as it is in wit/agent.wit', () => {
     const wit = readFileSync(join(repoRoot, 'wit', 'agent.wit'), 'utf8').replace(/\/\/.*$/gm, '');
-    for (const b of byLang('wit')) expect(wit.replace(/\s+/g, ' '), b.where).toContain(b.code.replace(/\s+/g, ' ').trim());
+    for (const b of byLang('wit'))
+      expect(wit.replace(/\s+/g, ' '), b.where).toContain(b.code.replace(/\s+/g, ' ').trim());
   });
 
   it('uses only real sandbox commands and flags in shell blocks', async () => {
     const helps = new Map<string, string>();
     for (const b of byLang('sh')) {
       for (const line of b.code.split('\n')) {
-        const m = /(?:^|\s)(?:npx )?(?:sandbox|wasm-agent-sandbox|node_modules\/\.bin\/sandbox) ([a-z][a-z-]*)(.*)$/.exec(line.replace(/#.*$/, ''));
+        const m =
+          /(?:^|\s)(?:npx )?(?:sandbox|wasm-agent-sandbox|node_modules\/\.bin\/sandbox) ([a-z][a-z-]*)(.*)$/.exec(
+            line.replace(/#.*$/, ''),
+          );
         if (!m || m[1] === 'install') continue;
         const [command, rest] = [m[1]!, m[2]!];
         const sub = command === 'graph' ? /^\s+([a-z]+)/.exec(rest)?.[1] : undefined;
