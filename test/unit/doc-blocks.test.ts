@@ -101,7 +101,7 @@ describe('code blocks in README.md and docs/', () => {
       const agents = (doc?.['agents'] ?? []) as Record<string, unknown>[];
       // A fragment shows a few fields; a block whose agents name their module and topics is a whole topology.
       if (agents.length > 0 && agents.every((a) => 'module' in a && 'subscribe' in a)) {
-        expect(() => parseTopology(b.code, join(repoRoot, 'examples', 'doc.yaml')), b.where).not.toThrow();
+        expect(() => parseTopology(b.code, { source: b.where, baseDir: join(repoRoot, 'examples') }), b.where).not.toThrow();
       }
     }
   });
