@@ -393,7 +393,10 @@ export class Guest {
         return this.outcome('out-of-memory', { message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}` });
       }
       if (violation !== null) return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
-      return this.outcome('trap', { message: `the agent trapped: ${message}` });
+      // A Rust panic (and any guest that logs why before it traps) says what went wrong in its last error log line;
+      // the trap itself is only `unreachable`. Put the reason where callers look first.
+      const said = this.ctx.logs.findLast((l) => l.level === 'error')?.message;
+      return this.outcome('trap', { message: `the agent trapped: ${message}${said === undefined ? '' : ` (after logging: ${said})`}` });
     }
     return this.outcome('crashed', { message: `host error while running the agent: ${message}` });
   }
