@@ -89,6 +89,21 @@ agents:
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^dead-letter \{"x":\d\}.*x-dead-letter-reason="poison: trap/gm)).toHaveLength(2);
     expect(r.stderr).toMatch(/poison: 4 runs \(4 trap\), 0 events published, 0 acked, 2 retried, 2 dead-lettered/);
+    // Why they failed, not only how many.
+    expect(r.stderr).toMatch(/^  top failures: 4× trap: the agent trapped: unreachable/m);
+  });
+
+  it('prints the summary as JSON with --json, with the top failure reasons', async () => {
+    const yaml = join(dir, 'poison.yaml');
+    const badFile = join(dir, 'bad.ndjson');
+    const r = await runCli(['serve', yaml, '--ingest', badFile, '--topic', 'in.bad', '--once', '--json']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary.agents[0]).toMatchObject({ name: 'poison', runs: { trap: 4 }, deadLettered: 2, topFailures: [{ count: 4, reason: expect.stringMatching(/^trap: the agent trapped: unreachable/) }] });
+    expect(summary.throughput.messages).toBe(4);
+    const usage = await runCli(['serve', yaml, '--ingest', join(dir, 'none.ndjson'), '--topic', 'in.bad', '--once', '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'none.ndjson')}` } });
   });
 
   it('rejects an invalid topology with the field and line, and usage errors', async () => {
