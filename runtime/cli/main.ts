@@ -39,6 +39,14 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'health score and failure modes from a swarm\'s metrics (CI gate): sandbox audit --metrics <url> | --target <prometheus>',
     load: async () => (await import('./audit.ts')).audit,
   },
+  new: {
+    summary: 'create an agent project (AssemblyScript or Rust) that builds and tests with npm test: sandbox new <name> [--lang as|rust]',
+    load: async () => (await import('./new.ts')).scaffold,
+  },
+  build: {
+    summary: "build the agent of a project made by 'sandbox new' into build/<name>.wasm: sandbox build [dir]",
+    load: async () => (await import('./build.ts')).build,
+  },
   demo: {
     summary: 'run the triage agent over a sample log file and show what it found: sandbox demo',
     load: async () => (await import('./demo.ts')).demo,
