@@ -6,7 +6,7 @@ import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
-import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
+import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';

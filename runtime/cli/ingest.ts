@@ -6,7 +6,7 @@ import { encode } from '../codec.ts';
 import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
 import { validateTopic } from '../queue/topics.ts';
 import { parseCommandArgs, reportUsage, UsageError } from './args.ts';
-import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
+import { EXIT_OK, type CliIO, type Command } from './io.ts';
 import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
 
 export const INGEST_HELP = `Usage: sandbox ingest <file.ndjson> --topic <topic> [options]

@@ -12,7 +12,7 @@ import { loadTopology } from '../swarm/topology.ts';
 import { parseBytes, parseCommandArgs, parseCount, reportUsage, UsageError } from './args.ts';
 import { FailureReasons } from './failure-reasons.ts';
 import { ingestWithReport } from './ingest.ts';
-import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
+import { EXIT_OK, type Command } from './io.ts';
 import { reportError } from './publish.ts';
 import { formatMessage } from './tail.ts';
 
