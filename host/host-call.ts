@@ -44,7 +44,8 @@ export interface CallImportsOptions {
   charge: (fuel: number) => void;
 }
 
-export function callImports(memory: GuestMemory, ctx: () => RunContext, options: CallImportsOptions) {
+/** `options` is read at every call: a pooled instance (hibernation) serves one agent's grants, then another's. */
+export function callImports(memory: GuestMemory, ctx: () => RunContext, current: () => CallImportsOptions) {
   const answer = (c: RunContext, bytes: Uint8Array, status: number): number => {
     c.callResponse = bytes;
     return status === HostStatus.OK ? bytes.length : status;
@@ -52,6 +53,7 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, options:
   return {
     call(namePtr: number, nameLen: number, payloadPtr: number, payloadLen: number): number {
       const c = ctx();
+      const options = current();
       const name = memory.utf8(namePtr, nameLen);
       const payload = memory.view(payloadPtr, payloadLen);
       if (name === null || payload === null) {

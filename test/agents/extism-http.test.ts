@@ -39,20 +39,29 @@ beforeAll(async () => {
   plugin = await parse(HTTP_PLUGIN);
   server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
-    if (url.pathname === '/hello') return res.end(`hello ${req.method}`);
-    if (url.pathname === '/big') return res.end('x'.repeat(10_000));
+    if (url.pathname === '/hello') {
+      res.end(`hello ${req.method}`);
+      return;
+    }
+    if (url.pathname === '/big') {
+      res.end('x'.repeat(10_000));
+      return;
+    }
     if (url.pathname === '/missing') {
       res.statusCode = 404;
-      return res.end('no');
+      res.end('no');
+      return;
     }
     if (url.pathname === '/redirect-in') {
       res.writeHead(302, { location: '/hello' });
-      return res.end();
+      res.end();
+      return;
     }
     if (url.pathname === '/redirect-out') {
       // Same server, but by a name the grant does not list.
       res.writeHead(302, { location: `http://localhost:${port}/hello` });
-      return res.end();
+      res.end();
+      return;
     }
     if (url.pathname === '/slow') {
       setTimeout(() => res.end('late'), 3000).unref();
