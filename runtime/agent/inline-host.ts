@@ -27,10 +27,6 @@ export interface InlineAgentSpec {
   plugin?: PluginSpec | undefined;
 }
 
-/**
- * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
- * more when the run returns; fuel, which the caller must not turn off, bounds the stretches between host calls.
- */
 export class InlineHost {
   private readonly agents = new Map<number, AgentSlot>();
   private readonly modules = new Map<string, WebAssembly.Module>();
