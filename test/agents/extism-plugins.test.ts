@@ -200,3 +200,35 @@ describe('Extism plugins that use WASI', () => {
     await expect(sandbox().load(bytes)).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('wasi: true') });
   });
 });
+
+describe('the Extism kernel refuses bad addresses and reports plugin errors', () => {
+  const sandbox = sandboxPerBlock('wasm');
+  const KERNEL_PLUGIN = `(module
+    (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+    (import "extism:host/env" "load_u64" (func $load_u64 (param i64) (result i64)))
+    (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+    (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+    (import "extism:host/env" "error_set" (func $error_set (param i64)))
+    (func (export "bad_load") (result i32) (drop (call $load_u64 (i64.const 999999))) (i32.const 0))
+    (func (export "bad_output") (result i32) (call $output_set (i64.const 8) (i64.const 1073741824)) (i32.const 0))
+    (func (export "huge_alloc") (result i32) (if (i64.eqz (call $alloc (i64.const 1099511627776))) (then (return (i32.const 7)))) (i32.const 0))
+    (func (export "fails") (result i32)
+      (local $b i64)
+      (local.set $b (call $alloc (i64.const 2)))
+      (call $store_u8 (local.get $b) (i32.const 110))
+      (call $store_u8 (i64.add (local.get $b) (i64.const 1)) (i32.const 111))
+      (call $error_set (local.get $b))
+      (i32.const 0)))`;
+
+  it('a load or an output outside the kernel memory is abi-violation; an allocation past the cap is 0; error_set is status error', async () => {
+    const agent = await sandbox().load(await parse(KERNEL_PLUGIN), { abi: 'extism' });
+    const load = await agent.call('bad_load');
+    expect(load.status).toBe('abi-violation');
+    expect(load.message).toContain('load_u64(999999)');
+    expect((await agent.call('bad_output')).status).toBe('abi-violation');
+    const huge = await agent.call('huge_alloc');
+    expect(huge).toMatchObject({ status: 'error', errorCode: 7 });
+    expect(await agent.call('fails')).toMatchObject({ status: 'error', message: 'no' });
+    agent.close();
+  });
+});
