@@ -122,6 +122,9 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
         `the module imports ${imp.kind} ${WASI_MODULE}.${imp.name}, which is not a WASI preview 1 function (docs/wasi.md)`,
       );
     }
+    if (imp.module.startsWith('extism:host/')) {
+      throw new InvalidModule(`the module imports ${imp.module}.${imp.name}: it is an Extism plugin, which runs with abi 'extism' and is driven with agent.call(fn, input) (docs/extism.md), not as a guest ABI v1 agent`);
+    }
     const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(

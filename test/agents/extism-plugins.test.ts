@@ -151,6 +151,10 @@ describe('Extism plugins and the sandbox', () => {
     expect(a.message).toContain("with isolation 'inline' host functions must answer synchronously");
   });
 
+  it("a plugin loaded as a guest ABI v1 agent (abi 'sandbox', as topologies do) is refused, saying it is a plugin", async () => {
+    await expect(sandbox.load(plugin('code'), { abi: 'sandbox' })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('it is an Extism plugin') });
+  });
+
   it('an input past limits.inputBytes is invalid-input, counted in UTF-8 bytes', async () => {
     const agent = await sandbox.load(plugin('code'), { limits: { inputBytes: 5 } });
     expect((await agent.call('count_vowels', 'Hello')).status).toBe('ok');
