@@ -5,9 +5,9 @@ import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
 import { HostFault, RunContext } from '../../host/run-context.ts';
-import { callImports, HOST_CALL_FUEL, type HostCaller } from '../../host/host-call.ts';
-import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, ExtismKernel, type KernelHooks, type KernelHttpRequest, type KernelHttpResponse } from '../../host/extism/kernel.ts';
-import { userFunctionImports, type UserImport } from '../../host/extism/user-functions.ts';
+import { callImports, type HostCaller } from '../../host/host-call.ts';
+import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, type ExtismKernel } from '../../host/extism/kernel.ts';
+import { pluginImports, type PluginOptions } from './plugin-imports.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
@@ -18,6 +18,8 @@ import type { WasmNamespace } from '../engine/namespace.ts';
 import { InvalidModule, type GuestOutcome } from './outcome.ts';
 import { PluginOutput } from './plugin-output.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
+
+export type { PluginOptions } from './plugin-imports.ts';
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
 const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
@@ -30,20 +32,6 @@ const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
  * Extism's host ABI (host/extism/) and any of its exported functions can be called.
  */
 export type ModuleKind = 'agent' | 'command' | 'plugin';
-
-/** An Extism plugin's side of an instance: its config, its user imports and how they reach the host. */
-export interface PluginOptions {
-  config: Readonly<Record<string, string>>;
-  /** Bytes all vars may hold together. */
-  maxVarBytes: number;
-  user: UserImport[];
-  /** Calls a granted host function (user imports) synchronously. */
-  call: HostCaller;
-  /** Answers `http_request`; absent when the agent was granted no hosts. */
-  http?: KernelHooks['http'];
-}
-
-const utf8Lossy = new TextDecoder();
 
 /** An agent granted no host functions and no config: `sandbox.call` answers E_UNAVAILABLE, grants list nothing. */
 const NO_HOST: NonNullable<GuestOptions['host']> = { granted: new Set<string>(), grants: encode({ host: [], config: [], http: [], graph: false }), call: undefined };
@@ -200,33 +188,9 @@ export class Guest {
     const wasiImports: Record<string, object> = wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {};
     let imports: WebAssembly.Imports;
     if (options.plugin) {
-      const plugin = options.plugin;
-      const kernel = new ExtismKernel(
-        { config: plugin.config, maxBytes: limits.memoryBytes, maxVarBytes: plugin.maxVarBytes },
-        {
-          fault: (status, message) => {
-            this.ctx.fail(status, message);
-            return new HostFault(message);
-          },
-          log: (level, message) => {
-            if (typeof message === 'string') this.ctx.log(level, message);
-            else if (this.ctx.admitLog(message.length)) this.ctx.logs.push({ level, message: utf8Lossy.decode(message) });
-          },
-          ...(plugin.http ? { http: (request) => (ctx(), this.httpCall(plugin.http!, request, charge)) } : {}),
-        },
-      );
-      this.kernel = kernel;
-      const user = userFunctionImports(
-        plugin.user,
-        kernel,
-        (name, input) => (ctx(), this.hostCall(plugin.call, name, input, charge)),
-        (name, message) => {
-          const text = `host function ${name} failed: ${message}`;
-          kernel.hostError ??= text;
-          this.ctx.log('error', text);
-        },
-      );
-      imports = importObject({ [EXTISM_ENV]: kernel.imports(), [EXTISM_USER]: user, ...wasiImports });
+      const plugin = pluginImports(options.plugin, limits, ctx, charge);
+      this.kernel = plugin.kernel;
+      imports = importObject({ ...plugin.namespaces, ...wasiImports });
     } else {
       this.host = options.host ?? NO_HOST;
       imports = importObject({
@@ -469,55 +433,6 @@ export class Guest {
     }
     if (!this.poisoned) this.reset();
     return outcome;
-  }
-
-  /** A plugin's HTTP request: one host call, its request and response bodies counted against `hostCallBytes`. */
-  private httpCall(http: NonNullable<PluginOptions['http']>, request: KernelHttpRequest, charge: (fuel: number) => void): KernelHttpResponse {
-    const c = this.ctx;
-    const sent = request.body?.length ?? 0;
-    if (c.hostCalls >= c.limits.maxHostCalls || c.hostCallBytes + sent > c.limits.hostCallBytes) {
-      c.fail('limit-exceeded', `http_request past the run's host-call limits (limits.maxHostCalls ${c.limits.maxHostCalls}, limits.hostCallBytes ${c.limits.hostCallBytes})`);
-      throw new HostFault('host-call limit');
-    }
-    c.hostCalls++;
-    c.hostCallBytes += sent;
-    const response = http(request);
-    if ('body' in response) {
-      if (c.hostCallBytes + response.body.length > c.limits.hostCallBytes) {
-        c.fail('limit-exceeded', `http_request answered ${response.body.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
-        throw new HostFault('host-call bytes');
-      }
-      c.hostCallBytes += response.body.length;
-      charge(HOST_CALL_FUEL + sent + response.body.length);
-    } else {
-      charge(HOST_CALL_FUEL + sent);
-    }
-    return response;
-  }
-
-  /** A plugin's user host function: counted against the run's host-call caps, charged fuel like `sandbox.call`. */
-  private hostCall(call: HostCaller, name: string, input: Uint8Array, charge: (fuel: number) => void): ReturnType<HostCaller> {
-    const c = this.ctx;
-    if (c.hostCalls >= c.limits.maxHostCalls) {
-      c.fail('limit-exceeded', `the plugin made more than ${c.limits.maxHostCalls} host-function calls in one run (limits.maxHostCalls)`);
-      throw new HostFault('host-call limit');
-    }
-    if (c.hostCallBytes + input.length > c.limits.hostCallBytes) {
-      c.fail('limit-exceeded', `host function ${name} input of ${input.length} bytes passes the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
-      throw new HostFault('host-call bytes');
-    }
-    c.hostCalls++;
-    c.hostCallBytes += input.length;
-    const reply = call(name, input);
-    if ('ok' in reply) {
-      if (c.hostCallBytes + reply.ok.length > c.limits.hostCallBytes) {
-        c.fail('limit-exceeded', `host function ${name} answered ${reply.ok.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
-        throw new HostFault('host-call bytes');
-      }
-      c.hostCallBytes += reply.ok.length;
-    }
-    charge(HOST_CALL_FUEL + input.length + ('ok' in reply ? reply.ok.length : 0));
-    return reply;
   }
 
   private runInput(input: Uint8Array): GuestOutcome {
