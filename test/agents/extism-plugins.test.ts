@@ -236,3 +236,24 @@ describe('the Extism kernel refuses bad addresses and reports plugin errors', ()
     agent.close();
   });
 });
+
+describe('Extism plugins under the same limits and statuses as agents', () => {
+  const LIMITS_PLUGIN = `(module
+    (import "extism:host/env" "input_length" (func $il (result i64)))
+    (memory (export "memory") 1)
+    (func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
+    (func (export "recurse") (result i32) (call $down (i32.const 0)))
+    (func (export "grow") (result i32) (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable))
+    (func (export "trap") (result i32) (drop (call $il)) (unreachable)))`;
+
+  describe.each(ENGINES)('%s', (engine) => {
+    const sandbox = sandboxPerBlock(engine);
+    it('stack-overflow, out-of-memory and trap; the instance is replaced after a trap', async () => {
+      const agent = await sandbox().load(await parse(LIMITS_PLUGIN), { abi: 'extism', limits: { stackDepth: 500, memoryBytes: 4 * 65536, timeoutMs: 30_000 } });
+      expect((await agent.call('recurse')).status).toBe('stack-overflow');
+      expect((await agent.call('grow')).status).toBe('out-of-memory');
+      expect((await agent.call('trap')).status).toBe('trap');
+      agent.close();
+    });
+  });
+});
