@@ -81,6 +81,16 @@ describe('graph capability (embedded engine)', () => {
     b.close();
   });
 
+  it('ignores a namespace or deadline the guest writes into its request', async () => {
+    const owner = await load({ graph: { namespace: 'owned' } });
+    const other = await load({ graph: true });
+    await call(owner, 'addNode', { key: 'private' });
+    const r = await other.run({ method: 'nodes', params: { ns: 'owned', namespace: 'owned' }, ns: 'owned', timeoutMs: 1e9 });
+    expect(r.output).toEqual({ result: [] });
+    owner.close();
+    other.close();
+  });
+
   it('shares a namespace only when both grants name it', async () => {
     const a = await load({ graph: { namespace: 'team' } });
     const b = await load({ graph: { namespace: 'team' } });

@@ -119,6 +119,16 @@ describe('graph service caps on authenticated clients', () => {
     expect(r.steps).toBeLessThanOrEqual(1000);
     expect(r.stoppedBy).toBe('steps');
   });
+
+  it('caps subgraphMatch limit (matches held in memory) whatever the request says', async () => {
+    const s = await server({ maxMatches: 50 });
+    const client = await GraphClient.connect(s.url, { env: {} });
+    cleanup.push(() => client.close());
+    await client.apply(Array.from({ length: 200 }, (_, i) => ({ op: 'addNode', key: `n${i}` })) as never);
+    const r = await client.subgraphMatch({ nodes: [{ key: 'a' }], edges: [] } as never, { limit: 1e9 });
+    expect(r.matches).toHaveLength(50);
+    expect(r.stoppedBy).toBe('limit');
+  });
 });
 
 describe('namespaces where the graph lives', () => {
