@@ -108,6 +108,23 @@ export interface CommandOptions extends Omit<LoadOptions, 'state'> {
 
 let nextAgentId = 1;
 
+/**
+ * Sandboxes with hibernation that are still open. A script that forgets `close()` still gets its agents' states
+ * written: when the process runs out of work ('beforeExit'), they are closed. (process.exit() and signals skip
+ * this: there, changes since the last checkpoint are lost; docs/hibernation.md.)
+ */
+const closeAtExit = new Set<Sandbox>();
+let exitHooked = false;
+
+function closeWhenIdleAtExit(sandbox: Sandbox): void {
+  closeAtExit.add(sandbox);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('beforeExit', () => {
+    for (const open of closeAtExit) void open.close();
+  });
+}
+
 export class Sandbox {
   private readonly hosts: WorkerHost[];
   /** Inline agents: run on this thread. */
@@ -155,6 +172,7 @@ export class Sandbox {
       });
       store.catch(() => {}); // reported by the first load
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+      closeWhenIdleAtExit(this);
     }
     const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
     this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb));
@@ -175,7 +193,12 @@ export class Sandbox {
     });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
-    if (isolation === 'inline') return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    if (isolation === 'inline') {
+      if (grants.graph !== undefined) {
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
+      }
+      return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    }
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
@@ -363,6 +386,7 @@ export class Sandbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    closeAtExit.delete(this);
     for (const agent of this.agents) agent.markClosed();
     this.agents.clear();
     this.inline.close();
@@ -433,15 +457,12 @@ function checkIsolation(isolation: Isolation | undefined): Isolation {
 
 /**
  * Inline agents run on the calling thread, which nothing can stop from outside: fuel is what bounds them between
- * host calls, and capabilities that must block the thread on another one (a graph client, the hibernation store)
- * need a worker.
+ * host calls, and capabilities that must block the thread on another one (a graph grant, checked at load; the
+ * hibernation store) need a worker.
  */
 function checkInline(limits: Limits, options: SandboxOptions): void {
   if (limits.fuel === 0) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
-  }
-  if (options.graph !== undefined) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread");
   }
   if (options.hibernation !== undefined) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");

@@ -376,7 +376,8 @@ export class Dispatcher {
         return;
       }
       const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
-      if (result.status === 'invalid-input') {
+      // The same input or module fails the same way on every delivery: dead-letter at once instead of retrying.
+      if (result.status === 'invalid-input' || result.status === 'invalid-module') {
         stats.deadLettered++;
         message.term(reason);
       } else if (message.deliveryCount >= spec.maxDeliveries) {

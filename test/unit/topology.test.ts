@@ -3,7 +3,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSandboxError } from '../../runtime/errors.ts';
 import { loadTopology, parseTopology } from '../../runtime/swarm/topology.ts';
 import { repoRoot } from '../support/paths.ts';
 import { topologyError } from '../support/topology.ts';
