@@ -45,13 +45,14 @@ export class GraphThread implements GraphBackend {
   call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array> {
     const id = this.nextId++;
     const reply = this.send({ id, ns, method, params, deadline: Date.now() + timeoutMs, maxResponseBytes });
-    // The caller's run cannot wait longer than its time left, even when the thread is busy with someone else's call.
+    // The caller's run cannot wait longer than its time left, even when the thread is busy with someone else's call
+    // (timeoutMs is 90% of the run's time left, so 110% of it still ends inside the run).
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Uint8Array>((resolve) => {
       timer = setTimeout(() => {
         this.pending.delete(id);
         resolve(encode({ error: { code: 'GRAPH_TIMEOUT', message: `'${method}' got no answer within the run's remaining ${timeoutMs} ms` } }));
-      }, timeoutMs + 5);
+      }, Math.ceil(timeoutMs * 1.1)); // the thread stops at timeoutMs; this only catches a thread busy elsewhere
       timer.unref();
     });
     return Promise.race([reply, late]).finally(() => clearTimeout(timer));
