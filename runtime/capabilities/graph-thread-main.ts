@@ -43,6 +43,6 @@ port.on('message', (m: ToGraphThread) => {
   }
   ctx.deadline = m.deadline;
   const reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, timeoutMs);
-  if (reply instanceof Promise) void reply.then((r) => answer(m.id, r, m.maxResponseBytes));
+  if (reply instanceof Promise) void reply.then((r) => { answer(m.id, r, m.maxResponseBytes); });
   else answer(m.id, reply, m.maxResponseBytes);
 });

@@ -55,7 +55,7 @@ export class GraphThread implements GraphBackend {
       }, Math.ceil(timeoutMs * 1.1)); // the thread stops at timeoutMs; this only catches a thread busy elsewhere
       timer.unref();
     });
-    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+    return Promise.race([reply, late]).finally(() => { clearTimeout(timer); });
   }
 
   async dropNamespace(namespace: string): Promise<void> {
@@ -94,8 +94,8 @@ export class GraphThread implements GraphBackend {
       this.worker = null; // the next call starts a fresh (empty) engine
       this.failAll(why);
     };
-    worker.on('error', (error) => gone(`the graph engine failed: ${error.message}`));
-    worker.on('exit', (code) => gone(`the graph engine stopped (exit code ${code}); its namespaces are lost`));
+    worker.on('error', (error) => { gone(`the graph engine failed: ${error.message}`); });
+    worker.on('exit', (code) => { gone(`the graph engine stopped (exit code ${code}); its namespaces are lost`); });
     worker.unref();
     this.worker = worker;
     return worker;

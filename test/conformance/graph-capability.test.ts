@@ -33,7 +33,7 @@ describe('graph capability (embedded engine)', () => {
   });
 
   afterAll(async () => {
-    await sandbox?.close();
+    await sandbox.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

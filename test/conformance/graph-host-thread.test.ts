@@ -52,7 +52,7 @@ describe('a long graph call runs off the host thread', () => {
   });
 
   afterAll(async () => {
-    await sandbox?.close();
+    await sandbox.close();
   });
 
   // Retried: the machine's own scheduling spikes (load ~20 on 2 cores) are not the host's doing.
