@@ -74,9 +74,15 @@ export class GraphThread implements GraphBackend {
     if (this.closed) return Promise.resolve(encode({ error: { code: 'SANDBOX_CLOSED', message: 'the sandbox is closed' } }));
     const worker = this.ensureWorker();
     return new Promise((resolve) => {
+      try {
+        worker.postMessage(message);
+      } catch (error) {
+        // Structured clone refuses some values (nesting deeper than the stack): that call fails, nothing else.
+        resolve(encode({ error: { code: 'GRAPH_INVALID_ARGUMENT', message: `the request cannot be passed to the graph engine: ${(error as Error).message}` } }));
+        return;
+      }
       this.pending.set(message.id, resolve);
       worker.ref();
-      worker.postMessage(message);
     });
   }
 

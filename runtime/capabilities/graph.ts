@@ -166,6 +166,15 @@ export const responseTooLarge = (length: number, max: number): Uint8Array =>
  * the run's remaining time), response size. Every refusal is an `{error}` response the guest can read, not a trap.
  */
 export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
+  try {
+    return await checkedCall(grant, backend, request, remainingMs);
+  } catch (error) {
+    // Never a rejection: the worker waits for an answer, and a throw here would reach the host's event loop.
+    return errorReply(error);
+  }
+}
+
+async function checkedCall(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
   if (grant === undefined) {
     return refuse('GRAPH_NOT_GRANTED', 'this agent has no graph grant; load it with the option `graph: true` (or `graph:` in its sandbox.yaml entry)');
   }

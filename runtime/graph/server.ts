@@ -193,7 +193,13 @@ export class GraphServer {
     };
     const send = (msg: ResponseMessage): void => {
       if (sock.destroyed || !sock.writable) return;
-      let frame = encodeFrame(msg);
+      let frame: Buffer;
+      try {
+        frame = encodeFrame(msg);
+      } catch (err) {
+        // A value too deeply nested to encode (stored by a client) must fail its request, not the service.
+        frame = encodeFrame({ id: idOf(msg), error: { code: 'GRAPH_INTERNAL', message: `the reply cannot be encoded: ${(err as Error).message}` } });
+      }
       if (frame.length - 4 > maxFrame) {
         // The client would drop the connection on it; answer that request with an error instead.
         const id = (msg as { id?: unknown }).id;

@@ -131,6 +131,26 @@ describe('graph service caps on authenticated clients', () => {
   });
 });
 
+describe('values the service can store but not encode', () => {
+  it('answers an error for them instead of crashing the service', async () => {
+    const s = await server();
+    const c = await raw(s);
+    // addNode with attributes nested 3000 deep: msgpackr decodes that depth but cannot encode it back.
+    const head = encodeFrame({ id: 1, method: 'addNode', params: { key: 'k', attributes: { x: 0 } } });
+    const body = Buffer.alloc(head.length - 4 - 1 + 3001);
+    head.copy(body, 0, 4, head.length - 1);
+    body.fill(0x91, head.length - 5, head.length - 5 + 3000);
+    body[body.length - 1] = 0xc0;
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    c.sock.write(Buffer.concat([len, body, encodeFrame({ id: 2, method: 'getNode', params: { key: 'k' } }), encodeFrame({ id: 3, method: 'ping' })]));
+    for (let i = 0; i < 100 && c.replies.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(c.replies.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect(c.replies[1]?.error?.code).toBe('GRAPH_INTERNAL');
+    expect(c.replies[2]?.result).toMatchObject({ pong: true });
+  });
+});
+
 describe('namespaces where the graph lives', () => {
   it('caps the nodes and edges of each namespace, not of the service', async () => {
     const s = await server({ maxNamespaceElements: 5 });
