@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { emulator } from '../../runtime/engine/emulator/index.ts';
 import type { WasmNamespace } from '../../runtime/engine/namespace.ts';
 import { importObject } from '../../host/import-object.ts';
-import { compileAgentModule, InvalidModule } from '../../runtime/agent/guest.ts';
+import { compileAgentModule } from '../../runtime/agent/guest.ts';
+import { InvalidModule } from '../../runtime/agent/outcome.ts';
 
 const engines: [string, WasmNamespace][] = [
   ['V8', WebAssembly as unknown as WasmNamespace],
