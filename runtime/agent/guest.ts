@@ -7,12 +7,12 @@ import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
-import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
+import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
 import { isPreview1Function } from '../../host/wasi/preview1.ts';
 import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
+import { InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
@@ -62,6 +62,16 @@ export interface GuestOptions {
 
 /** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
 class DeadlinePassed extends Error {}
+
+/** Makes every import of a module check the deadline first: whatever the guest calls, a late run stops there. */
+function guardDeadline(functions: Record<string, Fn>, deadline: () => number): void {
+  for (const [name, fn] of Object.entries(functions)) {
+    functions[name] = (...args: number[]) => {
+      if (performance.now() > deadline()) throw new DeadlinePassed();
+      return fn(...args);
+    };
+  }
+}
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
 export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
@@ -140,12 +150,7 @@ export class Guest {
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
-    const ctx = checkDeadline
-      ? () => {
-          if (performance.now() > this.deadline) throw new DeadlinePassed();
-          return this.ctx;
-        }
-      : () => this.ctx;
+    const ctx = () => this.ctx;
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
@@ -154,6 +159,9 @@ export class Guest {
       env: envImports(this.memory, ctx),
       ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
     });
+    if (checkDeadline) {
+      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, () => this.deadline);
+    }
     let instance: WebAssembly.Instance;
     try {
       instance = new wa.Instance(module, imports);
@@ -402,7 +410,10 @@ export class Guest {
         return this.outcome('out-of-memory', { message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}` });
       }
       if (violation !== null) return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
-      return this.outcome('trap', { message: `the agent trapped: ${message}` });
+      // A Rust panic (and any guest that logs why before it traps) says what went wrong in its last error log line;
+      // the trap itself is only `unreachable`. Put the reason where callers look first.
+      const said = this.ctx.logs.findLast((l) => l.level === 'error')?.message;
+      return this.outcome('trap', { message: `the agent trapped: ${message}${said === undefined ? '' : ` (after logging: ${said})`}` });
     }
     return this.outcome('crashed', { message: `host error while running the agent: ${message}` });
   }

@@ -80,8 +80,9 @@ export class InlineHost {
     const outcome = body();
     const elapsed = performance.now() - started;
     outcome.durationMs = elapsed;
-    if (elapsed > slot.limits.timeoutMs && outcome.status !== 'timeout') {
-      // Its output and events are dropped as a worker's would be; its instance is replaced, as a killed worker's is.
+    // A run that already failed keeps its deterministic reason (out-of-fuel, trap, ...) however long it took; one
+    // that succeeded too late loses its output and events as a stopped worker's would, and its instance is replaced.
+    if (outcome.status === 'ok' && elapsed > slot.limits.timeoutMs) {
       if (slot.guest) slot.guest.poisoned = true;
       const late = hostOutcome('timeout', slot.engine, `the agent ran past its wall-clock limit of ${slot.limits.timeoutMs} ms (${elapsed.toFixed(1)} ms); raise limits.timeoutMs if the work is legitimate`);
       late.durationMs = elapsed;
@@ -91,12 +92,13 @@ export class InlineHost {
     }
     const raw = outcome.rawOutput;
     if (raw === undefined) return outcome;
-    const { rawOutput: _, ...result } = outcome;
     try {
-      result.output = decodeTrusted(raw);
+      outcome.output = decodeTrusted(raw);
     } catch (error) {
       return { ...hostOutcome('invalid-output', slot.engine, `the agent's output cannot be decoded: ${(error as Error).message}`), durationMs: elapsed, fuelUsed: outcome.fuelUsed, memoryPeakBytes: outcome.memoryPeakBytes };
     }
-    return result;
+    // The last property added (Guest.call): V8 deletes it by going back one shape, as cheap as never adding it.
+    delete outcome.rawOutput;
+    return outcome;
   }
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
 import { GraphClient } from '../../runtime/exports/graph.ts';
 import type { Agent, RunResult } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { ENGINES, ISOLATIONS, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const plannerWasm = resolve(repoRoot, 'agents', 'build', 'planner.wasm');
@@ -31,6 +31,7 @@ function expectCycle(cycle: string[], tasks: Task[]): void {
   for (let i = 0; i < cycle.length; i++) expect(edges.has(`${cycle[i]}->${cycle[(i + 1) % cycle.length]}`)).toBe(true);
 }
 
+// The graph capability needs a worker (a graph request blocks the agent's thread): these run in worker isolation only.
 describe.each(ENGINES)('assemblyscript agent: planner (%s)', (engine) => {
   const sandbox = sandboxPerBlock(engine, { graph: 'embedded' });
   let agent: Agent;
@@ -174,11 +175,12 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
   });
 });
 
-describe('assemblyscript agent: planner without a graph service', () => {
+// Without a graph service the import answers E_UNAVAILABLE in either isolation (with one, inline is refused: test/conformance/isolation.test.ts).
+describe.each(ISOLATIONS)('assemblyscript agent: planner without a graph service (%s)', (isolation) => {
   let sandbox: Sandbox;
 
   beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1 });
+    sandbox = new Sandbox({ workers: 1, isolation });
   });
 
   afterAll(async () => {
