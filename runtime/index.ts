@@ -7,7 +7,7 @@ export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type Agent
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 // What an agent may call on the host: grants per agent (load options), default-deny.
 export type { GrantOptions } from './capabilities/grants.ts';
-export { GRAPH_DATA_METHODS, GRAPH_PARSE_METHODS, type GraphGrant, type GraphSource } from './capabilities/graph.ts';
+export type { GraphGrant, GraphSource } from './capabilities/graph.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';
 
