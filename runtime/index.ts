@@ -1,9 +1,27 @@
 // The package root: what a newcomer needs to run agents. Everything else is a subpath (see package.json `exports`).
 // Nothing here may load node:http, prom-client, ioredis, yaml or WebAssembly at import: Node 22 under --jitless
 // crashes on node:http, and the optional packages may not be installed.
-export { Sandbox, type SandboxOptions, type LoadOptions, type CommandOptions, type HibernationOptions, type Residency } from './sandbox.ts';
+export {
+  Sandbox,
+  type SandboxOptions,
+  type LoadOptions,
+  type CommandOptions,
+  type HibernationOptions,
+  type Residency,
+} from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
-export { DEFAULT_LIMITS, type Limits, type RunResult, type RunStatus, type AgentEvent, type AgentLog, type LogLevel, type EngineName, type EngineChoice, type Isolation } from './agent/types.ts';
+export {
+  DEFAULT_LIMITS,
+  type Limits,
+  type RunResult,
+  type RunStatus,
+  type AgentEvent,
+  type AgentLog,
+  type LogLevel,
+  type EngineName,
+  type EngineChoice,
+  type Isolation,
+} from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 // What an agent may call on the host: grants per agent (load options), default-deny.
 export type { GrantOptions } from './capabilities/grants.ts';

@@ -5,14 +5,14 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
 import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
-import { resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
+import { GRANT_KEYS, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import { InlineHost } from './agent/inline-host.ts';
 import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { WorkerHost } from './worker/host.ts';
+import { DEFAULT_WORKER_HEAP_MB, WorkerHost } from './worker/host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
@@ -26,6 +26,11 @@ export interface SandboxOptions {
   workers?: number;
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
+  /**
+   * Heap of each agent worker in MB (default 1024). What guests make the host side hold lives there; a run that
+   * exhausts it ends `limit-exceeded` and only its worker is replaced.
+   */
+  workerHeapMb?: number;
   /**
    * Where agents run unless their load says otherwise: 'worker' (default) on worker threads, with a preemptive
    * wall clock; 'inline' on the calling thread, with no message round trip per run, fuel mandatory and the wall
@@ -148,6 +153,10 @@ export class Sandbox {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
     }
+    const heapMb = options.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB;
+    if (!Number.isInteger(heapMb) || heapMb < 16) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workerHeapMb must be an integer of at least 16, got ${String(options.workerHeapMb)}`);
+    }
     selectEngine(options.engine ?? 'auto');
     const limits = resolveLimits(options.limits);
     if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
@@ -166,7 +175,7 @@ export class Sandbox {
       closeWhenIdleAtExit(this);
     }
     const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings));
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb));
   }
 
   /**
@@ -251,6 +260,7 @@ export class Sandbox {
   ): Promise<Agent> {
     checkInline(limits, this.options);
     if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
+    if (options.graph !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered");
     const result = await this.inline.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
     if (result.status !== 'ok') {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
@@ -339,6 +349,7 @@ export class Sandbox {
    * status 'ok', another code 'exited' (`exitCode`); `stdout` and `stderr` hold what it wrote.
    */
   async runCommand(source: string | Uint8Array, options: CommandOptions = {}): Promise<RunResult> {
+    refuseGrants(options, 'a WASI command');
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'command');
     const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : options.stdin;
@@ -363,6 +374,7 @@ export class Sandbox {
    * are not a component of that world are status 'invalid-module'.
    */
   async runComponent(source: string | Uint8Array, input: unknown, options: Omit<LoadOptions, 'state'> = {}): Promise<RunResult> {
+    refuseGrants(options, 'a component');
     const { limits, engine, bytes, hash } = await this.resolve(source, options, 'component');
     const request = await componentRequest(bytes, hash, input, limits, engine);
     if ('status' in request) return request;
@@ -454,6 +466,14 @@ function checkInline(limits: Limits, options: SandboxOptions): void {
   }
   if (options.hibernation !== undefined) {
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
+  }
+}
+
+/** Grants are per loaded agent; a command or component run has none, and saying so beats ignoring the option. */
+function refuseGrants(options: object, what: string): void {
+  const given = GRANT_KEYS.filter((key) => (options as Record<string, unknown>)[key] !== undefined);
+  if (given.length > 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${what} cannot be granted ${given.join(', ')}: grants are for agents loaded with sandbox.load()`);
   }
 }
 

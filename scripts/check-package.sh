@@ -93,6 +93,14 @@ node --jitless --input-type=module -e 'const m = await import("wasm-agent-sandbo
 npx --no-install wasm-agent-sandbox demo >/dev/null
 echo "ok  sandbox demo"
 
+say "sandbox new → npm install → npm test, from a fresh directory: the time to a first running agent"
+for lang in as rust; do
+  started=$(date +%s%N)
+  (cd "$work" && "$app/node_modules/.bin/wasm-agent-sandbox" new "first-$lang" --lang "$lang" --package "file:$tarball" >/dev/null)
+  (cd "$work/first-$lang" && npm install --no-audit --no-fund --silent && npm test >"$work/first-$lang.log" 2>&1) || { cat "$work/first-$lang.log"; exit 1; }
+  say "first agent ($lang): $(( ($(date +%s%N) - started) / 1000000 )) ms (scaffold, npm install, build, 2 tests)"
+done
+
 say "publint"
 cd "$work"
 npx --yes "$publint" --strict "$app/$pkg"

@@ -7,12 +7,12 @@ import { GuestMemory } from '../../host/guest-memory.ts';
 import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
-import { WASI_MODULE, WasiHost, type WasiOptions } from '../../host/wasi/index.ts';
+import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
 import { isPreview1Function } from '../../host/wasi/preview1.ts';
 import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
+import { InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
@@ -410,7 +410,10 @@ export class Guest {
         return this.outcome('out-of-memory', { message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}` });
       }
       if (violation !== null) return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
-      return this.outcome('trap', { message: `the agent trapped: ${message}` });
+      // A Rust panic (and any guest that logs why before it traps) says what went wrong in its last error log line;
+      // the trap itself is only `unreachable`. Put the reason where callers look first.
+      const said = this.ctx.logs.findLast((l) => l.level === 'error')?.message;
+      return this.outcome('trap', { message: `the agent trapped: ${message}${said === undefined ? '' : ` (after logging: ${said})`}` });
     }
     return this.outcome('crashed', { message: `host error while running the agent: ${message}` });
   }

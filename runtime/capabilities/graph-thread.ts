@@ -8,7 +8,8 @@ import type { GraphBackend } from './graph.ts';
 
 /** What the host sends the graph thread. */
 export type ToGraphThread =
-  | { id: number; ns: string; method: string; params: Record<string, unknown>; timeoutMs: number }
+  /** `deadline` is absolute (Date.now() terms): a request that waited behind another's long search gets less time, not more. */
+  | { id: number; ns: string; method: string; params: Record<string, unknown>; deadline: number; maxResponseBytes: number }
   | { id: number; drop: string };
 
 /** Its answer: MessagePack `{result}` or `{error}`. */
@@ -16,6 +17,9 @@ export interface FromGraphThread {
   id: number;
   reply: Uint8Array;
 }
+
+/** Nodes plus edges one agent namespace of the embedded engine may hold. */
+export const AGENT_NAMESPACE_ELEMENTS = 1_000_000;
 
 /** The thread's heap: the graphs agents build live here, and a runaway one kills this thread, not the host. */
 const GRAPH_THREAD_LIMITS = { maxOldGenerationSizeMb: 1024, stackSizeMb: 8 };
@@ -38,8 +42,19 @@ export class GraphThread implements GraphBackend {
   private nextId = 1;
   private closed = false;
 
-  call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Uint8Array> {
-    return this.send({ id: this.nextId++, ns, method, params, timeoutMs });
+  call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array> {
+    const id = this.nextId++;
+    const reply = this.send({ id, ns, method, params, deadline: Date.now() + timeoutMs, maxResponseBytes });
+    // The caller's run cannot wait longer than its time left, even when the thread is busy with someone else's call.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Uint8Array>((resolve) => {
+      timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(encode({ error: { code: 'GRAPH_TIMEOUT', message: `'${method}' got no answer within the run's remaining ${timeoutMs} ms` } }));
+      }, timeoutMs + 5);
+      timer.unref();
+    });
+    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
   }
 
   async dropNamespace(namespace: string): Promise<void> {

@@ -107,7 +107,8 @@ export function resolveGraphGrant(raw: unknown, context: GrantContext): Resolved
 
 /** Where granted calls go: MessagePack `{result}` or `{error}` bytes back, for the request in `namespace`. */
 export interface GraphBackend {
-  call(namespace: string, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Uint8Array>;
+  /** `maxResponseBytes`: a larger answer is refused where it is made, before it is copied to the host thread. */
+  call(namespace: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array>;
   /** Forgets a per-agent namespace when its agent is closed. */
   dropNamespace(namespace: string): Promise<void>;
   close(): Promise<void>;
@@ -156,6 +157,9 @@ export function errorReply(error: unknown): Uint8Array {
 
 const refuse = (code: string, message: string): Uint8Array => encode({ error: { code, message } });
 
+export const responseTooLarge = (length: number, max: number): Uint8Array =>
+  refuse('GRAPH_RESPONSE_TOO_LARGE', `the response is ${length} bytes; this agent's grant allows ${max} (ask for less, e.g. subgraph or a lower limit)`);
+
 /**
  * The one place an agent's graph call is checked: grant, request size, method, parse paths, deadline (never past
  * the run's remaining time), response size. Every refusal is an `{error}` response the guest can read, not a trap.
@@ -186,13 +190,11 @@ export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: 
     if (typeof confined !== 'string') return confined;
     checked = { ...checked, [field]: confined };
   }
-  const timeoutMs = Math.floor(remainingMs);
+  // A tenth of the time left stays with the guest, so a search cut short by its deadline still gets answered.
+  const timeoutMs = Math.floor(remainingMs * 0.9);
   if (timeoutMs < 1) return refuse('GRAPH_TIMEOUT', 'the run has no time left for a graph call');
-  const reply = await backend.call(grant.namespace, method, checked, timeoutMs);
-  if (reply.length > grant.maxResponseBytes) {
-    return refuse('GRAPH_RESPONSE_TOO_LARGE', `the response is ${reply.length} bytes; this agent's grant allows ${grant.maxResponseBytes} (ask for less, e.g. subgraph or a lower limit)`);
-  }
-  return reply;
+  const reply = await backend.call(grant.namespace, method, checked, timeoutMs, grant.maxResponseBytes);
+  return reply.length > grant.maxResponseBytes ? responseTooLarge(reply.length, grant.maxResponseBytes) : reply;
 }
 
 /**

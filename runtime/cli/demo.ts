@@ -18,8 +18,8 @@ examples/logs.ndjson) the way 'sandbox serve examples/sandbox.yaml' would: lines
 onto topic logs.app of the memory queue, a dispatcher runs triage once per record and
 publishes its alerts only for successful runs, and rejected records are retried and
 then dead-lettered. Prints the severities, the alerts by service, the bursts and the
-lines that could not be used. Needs a checkout with the agents built
-('npm run build:agents').`;
+lines that could not be used. The installed package ships the agent and the examples; in a
+checkout, build the agents first ('npm run build:agents').`;
 
 /** The checkout's root: two levels above this file in the sources, three in dist/. */
 function findRoot(): string | undefined {
@@ -52,7 +52,7 @@ export const demo: Command = async (argv, io) => {
   }
   const root = findRoot();
   if (root === undefined) {
-    io.stderr.write('sandbox demo: examples/sandbox.yaml not found: the demo runs from a checkout of wasm-agent-sandbox\n');
+    io.stderr.write('sandbox demo: examples/sandbox.yaml not found next to the package (the installed package and a checkout both have it)\n');
     return EXIT_FAILED;
   }
   const logs = values.logs === undefined ? join(root, 'examples', 'logs.ndjson') : join(io.cwd, values.logs);

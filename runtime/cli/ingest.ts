@@ -5,8 +5,8 @@ import { resolve } from 'node:path';
 import { encode } from '../codec.ts';
 import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
 import { validateTopic } from '../queue/topics.ts';
-import { parseCommandArgs, UsageError } from './args.ts';
-import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
+import { parseCommandArgs, reportUsage, UsageError } from './args.ts';
+import { EXIT_OK, type CliIO, type Command } from './io.ts';
 import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
 
 export const INGEST_HELP = `Usage: sandbox ingest <file.ndjson> --topic <topic> [options]
@@ -20,6 +20,7 @@ reading with bounded memory and waiting whenever the queue applies backpressure.
                           number in headers) to the dead-letter topic instead of skipping
                           them: the --config's deadLetter, else dead-letter
   --dead-letter-topic <t> the same, to topic <t>
+  --json                  print the summary as one JSON object on stdout (errors as {"error": ...})
 
 A malformed line is reported on stderr with its line number. A progress bar is shown
 when stderr is a terminal; a summary (published / malformed / blank) is always printed.
@@ -202,7 +203,7 @@ export async function ingestWithReport(queue: QueueBackend, file: string, option
 }
 
 export const ingest: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('ingest', argv, { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' } }, INGEST_HELP, io);
+  const parsed = parseCommandArgs('ingest', argv, { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' }, json: { type: 'boolean' } }, INGEST_HELP, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;
@@ -215,14 +216,16 @@ export const ingest: Command = async (argv, io) => {
     const dlTopic = values['dead-letter-topic'];
     const deadLetter = values['dead-letter'] || dlTopic !== undefined ? (dlTopic ?? opened.deadLetter ?? DEFAULT_DEAD_LETTER_TOPIC) : undefined;
     if (queue.kind === 'memory') io.stderr.write(`note: the memory queue lives in this process and nothing subscribes to it here; see 'sandbox serve --ingest'\n`);
-    await ingestWithReport(queue, file, { topic: values.topic, deadLetter, keyField: values.key }, io, positionals[0]);
+    const started = Date.now();
+    const stats = await ingestWithReport(queue, file, { topic: values.topic, deadLetter, keyField: values.key }, io, positionals[0]);
+    if (values.json === true) io.stdout.write(`${JSON.stringify({ file: positionals[0], topic: values.topic, ...stats, durationMs: Date.now() - started })}\n`);
     return EXIT_OK;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      io.stderr.write(`sandbox ingest: no such file: ${positionals[0]}\n`);
-      return EXIT_USAGE;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') {
+      return reportUsage('ingest', `${code === 'EISDIR' ? `${positionals[0]} is a directory; give an .ndjson file` : `no such file: ${positionals[0]}`}`, io, values.json === true);
     }
-    return reportError('ingest', error, io);
+    return reportError('ingest', error, io, values.json === true);
   } finally {
     await queue?.close();
   }

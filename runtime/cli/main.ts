@@ -1,5 +1,6 @@
 // The `sandbox` CLI: dispatches to one command per file and returns an exit code (never calls process.exit).
 import { readFileSync } from 'node:fs';
+import { closest } from './args.ts';
 import { EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 import { run } from './run.ts';
 
@@ -37,6 +38,14 @@ const COMMANDS: Record<string, Entry> = {
   audit: {
     summary: 'health score and failure modes from a swarm\'s metrics (CI gate): sandbox audit --metrics <url> | --target <prometheus>',
     load: async () => (await import('./audit.ts')).audit,
+  },
+  new: {
+    summary: 'create an agent project (AssemblyScript or Rust) that builds and tests with npm test: sandbox new <name> [--lang as|rust]',
+    load: async () => (await import('./new.ts')).scaffold,
+  },
+  build: {
+    summary: "build the agent of a project made by 'sandbox new' into build/<name>.wasm: sandbox build [dir]",
+    load: async () => (await import('./build.ts')).build,
   },
   demo: {
     summary: 'run the triage agent over a sample log file and show what it found: sandbox demo',
@@ -86,9 +95,15 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${version()}\n`);
     return EXIT_OK;
   }
-  const entry = COMMANDS[name];
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
-    io.stderr.write(`sandbox: unknown command ${JSON.stringify(name)}\n\n${help()}\n`);
+    const near = closest(name, Object.keys(COMMANDS));
+    const message = `unknown command ${JSON.stringify(name)}${near === undefined ? '' : ` (did you mean ${near}?)`}`;
+    if (rest.includes('--json')) {
+      io.stdout.write(`${JSON.stringify({ error: { code: 'SANDBOX_USAGE', message } })}\n`);
+    } else {
+      io.stderr.write(`sandbox: ${message}\nRun 'sandbox --help' for the commands.\n`);
+    }
     return EXIT_USAGE;
   }
   const command = await entry.load();

@@ -47,14 +47,16 @@ export async function openQueue(values: { queue?: string | undefined; config?: s
 }
 
 /** Exit code for an error thrown by a queue command: usage for bad input, failure for the rest. */
-export function reportError(command: string, error: unknown, io: CliIO): number {
-  const code = (error as { code?: string }).code;
-  io.stderr.write(`sandbox ${command}: ${(error as Error).message}\n`);
-  if (error instanceof UsageError) {
-    io.stderr.write(`Try 'sandbox ${command} --help'.\n`);
-    return EXIT_USAGE;
+export function reportError(command: string, error: unknown, io: CliIO, json = false): number {
+  const code = error instanceof UsageError ? 'SANDBOX_USAGE' : ((error as { code?: string }).code ?? 'SANDBOX_FAILED');
+  const exit = code === 'SANDBOX_USAGE' || code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MISSING_DEPENDENCY' ? EXIT_USAGE : EXIT_FAILED;
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ error: { code, message: (error as Error).message } })}\n`);
+    return exit;
   }
-  return code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MISSING_DEPENDENCY' ? EXIT_USAGE : EXIT_FAILED;
+  io.stderr.write(`sandbox ${command}: ${(error as Error).message}\n`);
+  if (error instanceof UsageError) io.stderr.write(`Try 'sandbox ${command} --help'.\n`);
+  return exit;
 }
 
 export const publish: Command = async (argv, io) => {

@@ -5,7 +5,8 @@ import type { EngineChoice, Limits, RunResult } from '../agent/types.ts';
 import { Sandbox } from '../sandbox.ts';
 import { SandboxError } from '../errors.ts';
 import { moduleShape } from '../module/shape.ts';
-import { parseBytes, parseCommandArgs, parseCount, parseJson, readAll, readAllBytes, toJson, UsageError } from './args.ts';
+import { resolveLimits } from '../agent/limits.ts';
+import { parseBytes, parseCommandArgs, parseCount, parseDuration, parseJson, readAllBytesCapped, reportUsage, toJson, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 
 export const RUN_HELP = `Usage: sandbox run <file.wasm> [options] [-- program arguments]
@@ -21,12 +22,20 @@ Input (MessagePack-encoded for the agent), one of:
   --input-file <path>     a file holding the input as JSON
   (stdin)                 JSON read from standard input when it is not a terminal
                           with none of these, the input is null
+  --raw                   take the input as text (a string), not as JSON
 
-Limits:
-  --memory <size>         memory limit, e.g. 1MiB, 64KiB, 1048576 (default 16MiB)
-  --timeout <ms>          wall-clock limit (default 1000)
+Limits (sizes: 65536, 64KiB, 16MiB; durations: 500ms, 1s, 2m, a bare number is ms):
+  --memory <size>         memory limit (default 16MiB)
+  --timeout <duration>    wall-clock limit (default 1s)
   --fuel <n>              fuel limit in instructions, 0 = unmetered (default 100000000)
   --stack <frames>        call-depth limit, 0 = engine's own (default 10000)
+  --tables <n>            table elements limit (default 100000)
+  --input-limit <size>    largest input, also the most read from stdin (default 1MiB)
+  --output-limit <size>   largest output (default 1MiB)
+  --event-limit <size>    largest event payload (default 1MiB)
+  --max-events <n>        events per run (default 1000)
+  --max-logs <n>          log lines per run; more are dropped and counted (default 100)
+  --max-graph-calls <n>   graph service calls per run (default 100)
 
 WASI commands:
   --dir <host>[:<guest>][:ro]   let the program see a host directory (default guest path: as given);
@@ -38,7 +47,8 @@ Output:
   --json                  print the whole RunResult as one JSON object
 
 Exit codes: 0 the agent succeeded, 1 the agent failed (trap, limit, error),
-            2 usage error or invalid module; a WASI command's own exit code when it exits.`;
+            2 usage error, invalid input or invalid module; a WASI command's own exit code when it exits.
+With --json every outcome is one JSON object on stdout: the RunResult, or {"error": {"code", "message"}}.`;
 
 export const run: Command = async (argv, io) => {
   // Everything after `--` belongs to the program, not to us.
@@ -51,6 +61,14 @@ export const run: Command = async (argv, io) => {
         timeout: { type: 'string' },
         fuel: { type: 'string' },
         stack: { type: 'string' },
+        tables: { type: 'string' },
+        'input-limit': { type: 'string' },
+        'output-limit': { type: 'string' },
+        'event-limit': { type: 'string' },
+        'max-events': { type: 'string' },
+        'max-logs': { type: 'string' },
+        'max-graph-calls': { type: 'string' },
+        raw: { type: 'boolean' },
         engine: { type: 'string' },
         dir: { type: 'string', multiple: true },
         env: { type: 'string', multiple: true },
@@ -64,57 +82,87 @@ export const run: Command = async (argv, io) => {
     const file = resolve(io.cwd, positionals[0]!);
     const limits: Partial<Limits> = {};
     if (values.memory !== undefined) limits.memoryBytes = parseBytes('--memory', values.memory);
-    if (values.timeout !== undefined) limits.timeoutMs = parseCount('--timeout', values.timeout);
+    if (values.timeout !== undefined) limits.timeoutMs = parseDuration('--timeout', values.timeout);
     if (values.fuel !== undefined) limits.fuel = parseCount('--fuel', values.fuel);
     if (values.stack !== undefined) limits.stackDepth = parseCount('--stack', values.stack);
+    if (values.tables !== undefined) limits.tableElements = parseCount('--tables', values.tables);
+    if (values['input-limit'] !== undefined) limits.inputBytes = parseBytes('--input-limit', values['input-limit']);
+    if (values['output-limit'] !== undefined) limits.outputBytes = parseBytes('--output-limit', values['output-limit']);
+    if (values['event-limit'] !== undefined) limits.eventBytes = parseBytes('--event-limit', values['event-limit']);
+    if (values['max-events'] !== undefined) limits.maxEvents = parseCount('--max-events', values['max-events']);
+    if (values['max-logs'] !== undefined) limits.maxLogs = parseCount('--max-logs', values['max-logs']);
+    if (values['max-graph-calls'] !== undefined) limits.maxGraphCalls = parseCount('--max-graph-calls', values['max-graph-calls']);
+    // Checked before anything is read or loaded, so a bad limit is a usage error naming the limit.
+    const resolved = resolveLimits(limits);
     const engine = (values.engine ?? 'auto') as EngineChoice;
     if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(file));
-    } catch (error) {
-      throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${positionals[0]} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; build the example agents with \`npm run build:agents\`)`);
-    }
+    const bytes = await readModule(file, positionals[0]!);
     const shape = moduleShape(bytes);
     if (shape === 'wasi-command') {
       sandbox = new Sandbox({ engine, workers: 1 });
-      return await runCommand(sandbox, file, bytes, { limits, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);
+      return await runCommand(sandbox, file, bytes, { limits, inputBytes: resolved.inputBytes, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);
     }
     const what = shape === 'component' ? 'this file is a component agent' : 'this module is an agent';
     if (programArgs.length > 0 || values.dir || values.env) throw new UsageError(`--dir, --env and arguments after -- are for WASI commands; ${what}`);
-    const input = await readInput(values.input, values['input-file'], io);
+    const input = await readInput(values.input, values['input-file'], values.raw === true, resolved.inputBytes, io);
     sandbox = new Sandbox({ engine, workers: 1 });
     const options = { limits, name: basename(file).replace(/\.wasm$/, '') };
     // A component (world `agent` of wit/agent.wit) runs like an agent: same input, same report, same exit codes.
     const result = shape === 'component' ? await sandbox.runComponent(bytes, input, options) : await sandbox.run(bytes, input, options);
     report(result, values.json === true, io);
     if (result.status === 'ok') return EXIT_OK;
-    return result.status === 'invalid-module' ? EXIT_USAGE : EXIT_FAILED;
+    // The agent never ran: the input or the module is wrong, which is the caller's to fix.
+    return result.status === 'invalid-module' || result.status === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const usage = error instanceof UsageError || code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MODULE_NOT_FOUND' || code === 'SANDBOX_ENGINE_UNAVAILABLE';
-    io.stderr.write(`sandbox run: ${(error as Error).message}\n`);
-    if (error instanceof UsageError) io.stderr.write(`Try 'sandbox run --help'.\n`);
-    return usage ? EXIT_USAGE : EXIT_FAILED;
+    const code = error instanceof UsageError ? 'SANDBOX_USAGE' : ((error as { code?: string }).code ?? 'SANDBOX_FAILED');
+    const usage = USAGE_CODES.has(code);
+    if (usage) return reportUsage('run', (error as Error).message, io, values.json === true, code);
+    if (values.json === true) io.stdout.write(`${toJson({ error: { code, message: (error as Error).message } })}\n`);
+    else io.stderr.write(`sandbox run: ${(error as Error).message}\n`);
+    return EXIT_FAILED;
   } finally {
     await sandbox?.close();
   }
 };
 
-async function readInput(inline: string | undefined, file: string | undefined, io: CliIO): Promise<unknown> {
+/** Errors that are the caller's to fix: exit code 2. */
+const USAGE_CODES = new Set(['SANDBOX_USAGE', 'SANDBOX_INVALID_OPTIONS', 'SANDBOX_MODULE_NOT_FOUND', 'SANDBOX_ENGINE_UNAVAILABLE', 'SANDBOX_MISSING_DEPENDENCY']);
+
+/** The module's bytes, or an error that says what is wrong with the path. */
+async function readModule(file: string, given: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `${given} is a directory; give the path of a .wasm file in it`);
+    if (code === 'ENOENT') {
+      // The README's example paths are relative to a checkout, where `npm run build:agents` makes them.
+      const hint = /agents\/build\//.test(given) ? '; in a checkout, build the example agents with `npm run build:agents`; an installed package has them in node_modules/wasm-agent-sandbox/agents/build/' : '';
+      throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${given}${hint}`);
+    }
+    throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${given}: ${code ?? (error as Error).message}`);
+  }
+}
+
+async function readInput(inline: string | undefined, file: string | undefined, raw: boolean, maxBytes: number, io: CliIO): Promise<unknown> {
   if (inline !== undefined && file !== undefined) throw new UsageError('give --input or --input-file, not both');
-  if (inline !== undefined) return parseJson('--input', inline);
+  const value = (option: string, text: string) => (raw ? text : parseJson(option, text));
+  if (inline !== undefined) return value('--input', inline);
   if (file !== undefined) {
     let text: string;
     try {
       text = await readFile(resolve(io.cwd, file), 'utf8');
     } catch (error) {
-      throw new UsageError(`--input-file: cannot read ${file}: ${(error as Error).message}`);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UsageError(`--input-file: ${code === 'EISDIR' ? `${file} is a directory` : code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${code ?? (error as Error).message}`}`);
     }
-    return parseJson('--input-file', text);
+    return value('--input-file', text);
   }
   if (io.stdin.isTTY) return null;
-  const text = await readAll(io.stdin);
+  // JSON text is at least as long as its MessagePack encoding is short, so a little room over the limit suffices:
+  // the agent's own check then gives the exact answer, and a 300 MB pipe is not read to find out.
+  const text = Buffer.from(await readAllBytesCapped(io.stdin, maxBytes * 2 + 1024, 'stdin')).toString('utf8');
+  if (raw) return text;
   return text.trim() === '' ? null : parseJson('stdin', text);
 }
 
@@ -139,6 +187,7 @@ function report(result: RunResult, json: boolean, io: CliIO): void {
 
 interface CommandFlags {
   limits: Partial<Limits>;
+  inputBytes: number;
   args: string[];
   dirs: string[];
   env: string[];
@@ -154,7 +203,7 @@ async function runCommand(sandbox: Sandbox, file: string, bytes: Uint8Array, fla
     if (eq <= 0) throw new UsageError(`--env expects KEY=VALUE, got ${JSON.stringify(pair)}`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const stdin = io.stdin.isTTY ? new Uint8Array(0) : await readAllBytes(io.stdin);
+  const stdin = io.stdin.isTTY ? new Uint8Array(0) : await readAllBytesCapped(io.stdin, flags.inputBytes, 'stdin');
   const result = await sandbox.runCommand(bytes, { limits: flags.limits, args: flags.args, env, dirs, stdin, name: basename(file).replace(/\.wasm$/, '') });
   if (flags.json) {
     const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString('utf8'));

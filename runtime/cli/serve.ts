@@ -9,9 +9,10 @@ import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
 import { defaultWorkers, startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
-import { parseBytes, parseCommandArgs, parseCount, UsageError } from './args.ts';
+import { parseBytes, parseCommandArgs, parseCount, reportUsage, UsageError } from './args.ts';
+import { FailureReasons } from './failure-reasons.ts';
 import { ingestWithReport } from './ingest.ts';
-import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
+import { EXIT_OK, type Command } from './io.ts';
 import { reportError } from './publish.ts';
 import { formatMessage } from './tail.ts';
 
@@ -43,6 +44,8 @@ Operations (docs/operations.md):
   --audit-keep <n>        rotated audit files kept (default 5)
 
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
+  --json                  print the summary (per agent: runs by status, top failure reasons;
+                          throughput) as one JSON object on stdout, and errors as {"error": ...}
 
 Exit codes: 0 stopped cleanly, 1 a failure while serving, 2 usage error or an
 invalid topology.`;
@@ -92,7 +95,8 @@ export const serve: Command = async (argv, io) => {
         'metrics-port': { type: 'string' },
         'audit-log': { type: 'string' },
         'audit-max-size': { type: 'string' },
-        'audit-keep': { type: 'string' }
+        'audit-keep': { type: 'string' },
+        json: { type: 'boolean' }
       }, SERVE_HELP, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
@@ -103,6 +107,7 @@ export const serve: Command = async (argv, io) => {
   let metricsServer: { close(): Promise<void> } | undefined;
   let serveMetrics: typeof import('../ops/metrics.ts').serveMetrics | undefined;
   let auditLog: AuditLog | undefined;
+  const failures = new FailureReasons();
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
     if (values.ingest !== undefined && values.topic === undefined) throw new UsageError('--ingest needs --topic');
@@ -147,14 +152,11 @@ export const serve: Command = async (argv, io) => {
       queue: swarmQueue,
       // The dispatcher awaits what onRun and onParked return before it settles the message, so a line is in
       // the file before its ack; the audit log resolves it once the line's batch is written.
-      ...(audit || m
-        ? {
-            onRun: (agent, message, result, timing) => {
-              m?.recordRun(agent, result, timing.waitMs);
-              return audit?.record(agent, message, result);
-            },
-          }
-        : {}),
+      onRun: (agent, message, result, timing) => {
+        failures.record(agent, result);
+        m?.recordRun(agent, result, timing.waitMs);
+        return audit?.record(agent, message, result);
+      },
       ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
     });
     if (auditLog !== undefined && auditLog.repairedBytes > 0) {
@@ -208,15 +210,26 @@ export const serve: Command = async (argv, io) => {
     await s.stop();
     await queue.close();
     queue = undefined;
-    for (const stats of s.dispatcher.stats()) io.stderr.write(`${formatStats(stats)}\n`);
+    const agents = s.dispatcher.stats();
+    for (const stats of agents) {
+      io.stderr.write(`${formatStats(stats)}\n`);
+      const top = failures.top(stats.name);
+      if (top.length > 0) io.stderr.write(`  top failures: ${top.map((f) => `${f.count}× ${f.reason}`).join('; ')}\n`);
+    }
     io.stderr.write(`${formatSpan(s.dispatcher.span())}\n`);
+    if (values.json === true) {
+      const span = s.dispatcher.span();
+      const seconds = span.firstAt === null || span.lastAt === null ? 0 : (span.lastAt - span.firstAt) / 1000;
+      const summary = { agents: agents.map((a) => ({ ...a, topFailures: failures.top(a.name) })), throughput: { messages: span.messages, seconds, perSecond: seconds > 0 ? Math.round(span.messages / seconds) : 0 } };
+      io.stdout.write(`${JSON.stringify(summary)}\n`);
+    }
     return EXIT_OK;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      io.stderr.write(`sandbox serve: no such file: ${values.ingest}\n`);
-      return EXIT_USAGE;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') {
+      return reportUsage('serve', `${code === 'EISDIR' ? 'is a directory' : 'no such file'}: ${values.ingest}`, io, values.json === true);
     }
-    return reportError('serve', error, io);
+    return reportError('serve', error, io, values.json === true);
   } finally {
     await tailSub?.close();
     await swarm?.stop();

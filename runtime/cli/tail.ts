@@ -2,7 +2,7 @@
 import { decode } from '../codec.ts';
 import type { QueueBackend, QueueMessage, Subscription } from '../queue/types.ts';
 import { parseCommandArgs, parseCount, toJson, UsageError } from './args.ts';
-import { EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
+import { EXIT_OK, type Command } from './io.ts';
 import { openQueue, QUEUE_OPTIONS_HELP, QUEUE_PARSE_OPTIONS, reportError } from './publish.ts';
 import { untilAborted } from './serve.ts';
 

@@ -1,5 +1,25 @@
 // Subpath `wasm-agent-sandbox/ops`: the audit trail and the health computation behind `sandbox audit`.
-export { AuditLog, RotatingFileDestination, messageId, MESSAGE_ID_HEADER, type AuditLogOptions, type AuditRecord, type AuditStatus } from '../ops/audit-log.ts';
-export { evaluateHealth, parseHealthConfig, DEFAULT_HEALTH_CONFIG, HEALTH_CONFIG_TEMPLATE, FAILURE_MODES, type HealthConfig, type HealthReport, type HealthSignals, type FailureMode, type ModeReport, type Severity } from '../ops/health.ts';
+export {
+  AuditLog,
+  RotatingFileDestination,
+  messageId,
+  MESSAGE_ID_HEADER,
+  type AuditLogOptions,
+  type AuditRecord,
+  type AuditStatus,
+} from '../ops/audit-log.ts';
+export {
+  evaluateHealth,
+  parseHealthConfig,
+  DEFAULT_HEALTH_CONFIG,
+  HEALTH_CONFIG_TEMPLATE,
+  FAILURE_MODES,
+  type HealthConfig,
+  type HealthReport,
+  type HealthSignals,
+  type FailureMode,
+  type ModeReport,
+  type Severity,
+} from '../ops/health.ts';
 export { parsePrometheusText, type Sample } from '../ops/prom-text.ts';
 export { signalsFromEndpoint, signalsFromPrometheus, signalsFromScrapes } from '../ops/signals.ts';

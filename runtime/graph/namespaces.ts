@@ -24,6 +24,32 @@ export interface Namespace {
 export interface GraphNamespacesOptions extends MethodOptions {
   /** Namespaces held at once, the default one included; past it a new name is refused (GRAPH_NAMESPACE_LIMIT). Default 10,000. */
   maxNamespaces?: number;
+  /**
+   * Nodes plus edges one namespace may hold: once it has this many, requests that can add more are refused
+   * (GRAPH_NAMESPACE_FULL) until some are removed. The request that crosses the line is let through, so a
+   * namespace ends at most one request past it. Default: no cap.
+   */
+  maxElements?: number;
+}
+
+/** Methods that can add nodes or edges (removals, reads and `clear` are always allowed). */
+const GROWING = new Set(['apply', 'addNode', 'updateNode', 'addEdge', 'updateEdge', 'import', 'parseFile', 'parseRepository']);
+
+function capped(store: GraphStore, methods: Record<string, Method>, maxElements: number | undefined): Record<string, Method> {
+  if (maxElements === undefined) return methods;
+  const g = store.graph;
+  const out: Record<string, Method> = { ...methods };
+  for (const name of GROWING) {
+    const method = methods[name];
+    if (method === undefined) continue;
+    out[name] = (params, ctx) => {
+      if (g.order + g.size >= maxElements) {
+        throw new GraphError('GRAPH_NAMESPACE_FULL', `this namespace holds ${g.order} nodes and ${g.size} edges, its limit of ${maxElements}; remove some first`);
+      }
+      return method(params, ctx);
+    };
+  }
+  return out;
 }
 
 export class GraphNamespaces {
@@ -36,7 +62,7 @@ export class GraphNamespaces {
     private readonly options: GraphNamespacesOptions = {},
   ) {
     this.maxNamespaces = options.maxNamespaces ?? 10_000;
-    this.spaces.set(DEFAULT_NAMESPACE, { store: defaultStore, methods: createMethods(defaultStore, options) });
+    this.spaces.set(DEFAULT_NAMESPACE, { store: defaultStore, methods: capped(defaultStore, createMethods(defaultStore, options), options.maxElements) });
   }
 
   get size(): number {
@@ -52,7 +78,7 @@ export class GraphNamespaces {
         throw new GraphError('GRAPH_NAMESPACE_LIMIT', `the service holds ${this.spaces.size} namespaces, its limit; drop unused ones (dropNamespace)`);
       }
       const store = new GraphStore();
-      space = { store, methods: createMethods(store, this.options) };
+      space = { store, methods: capped(store, createMethods(store, this.options), this.options.maxElements) };
       this.spaces.set(name, space);
     }
     return space;

@@ -46,6 +46,8 @@ export interface GraphServerOptions {
   maxSteps?: number;
   /** Namespaces held at once. Default 10,000. */
   maxNamespaces?: number;
+  /** Nodes plus edges per namespace; past it, requests that add more get GRAPH_NAMESPACE_FULL. Default: no cap. */
+  maxNamespaceElements?: number;
   /** Diagnostic lines (connection errors, protocol violations). */
   log?: (line: string) => void;
 }
@@ -96,6 +98,11 @@ export class GraphServer {
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `invalid port ${port}`);
     }
+    for (const key of ['maxConnections', 'authTimeoutMs', 'maxInFlight', 'maxSteps', 'maxNamespaces', 'maxNamespaceElements', 'preAuthFrameBytes'] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a positive integer, got ${String(v)}`);
+    }
+    if ((options.authTimeoutMs ?? 0) > 0x7fffffff) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'authTimeoutMs must be at most 2^31-1');
     const ownsStore = options.store === undefined;
     const storeOptions: GraphStoreOptions = {};
     if (options.ledgerFile !== undefined) storeOptions.ledgerFile = options.ledgerFile;
@@ -105,6 +112,7 @@ export class GraphServer {
       allowParsing: options.allowParsing !== false,
       ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }),
       ...(options.maxNamespaces === undefined ? {} : { maxNamespaces: options.maxNamespaces }),
+      ...(options.maxNamespaceElements === undefined ? {} : { maxElements: options.maxNamespaceElements }),
     });
     const tokens: TokenScope[] = [];
     if (options.token !== undefined && options.token !== '') tokens.push({ digest: digest(options.token), namespaces: null });

@@ -62,6 +62,12 @@ export interface GraphCaller {
 const WORKER_LIMITS = { stackSizeMb: 16 };
 
 /**
+ * Default heap of an agent worker. What a guest makes the host side hold (decoded events, logs, WASI output)
+ * lives on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host.
+ */
+export const DEFAULT_WORKER_HEAP_MB = 1024;
+
+/**
  * A worker inherits the host's node flags, but refuses some given explicitly: `--input-type` (from `node -e`) stops it
  * from starting. Only then are the flags passed explicitly, keeping module-loading options and dropping V8 ones (process-wide anyway).
  */
@@ -95,11 +101,11 @@ const sourceMode = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
-function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
+function sourceWorker(workerData: unknown, transferList: TransferListItem[], resourceLimits: typeof WORKER_LIMITS): Worker {
   const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
+  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits, ...execArgvOption() });
 }
 
 export class WorkerHost {
@@ -132,6 +138,7 @@ export class WorkerHost {
   constructor(
     private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
+    private readonly heapMb: number = DEFAULT_WORKER_HEAP_MB,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -350,9 +357,14 @@ export class WorkerHost {
       workerData.graphSignal = signal;
       transferList.push(port);
     }
-    const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
+    const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
+    const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
-    worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));
+    worker.on('error', (error) => {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        this.onWorkerGone(worker, `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as decoded events) and was replaced`, 'limit-exceeded');
+      } else this.onWorkerGone(worker, `the agent worker failed: ${error.message}`);
+    });
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
     this.worker = worker;
     return worker;
@@ -426,23 +438,24 @@ export class WorkerHost {
     this.replay();
   }
 
-  private onWorkerGone(worker: Worker, reason: string): void {
+  private onWorkerGone(worker: Worker, reason: string, status: 'crashed' | 'limit-exceeded' = 'crashed'): void {
     if (this.worker !== worker) return; // already replaced by kill(), or closed
     this.worker = null;
     if (this.closed) return;
     this.restarts++;
-    if (++this.deathsWithoutAnswer >= 2) {
-      for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, reason));
-      this.pending.clear();
-      this.outbox = [];
-      return;
-    }
     // The request running when the worker died is the one that killed it; everything else is sent again.
     const seq = Atomics.load(this.progressSeq, PROGRESS_SEQ);
     const culprit = this.pending.get(seq);
     if (culprit) {
       this.pending.delete(seq);
-      culprit.resolve(hostOutcome('crashed', culprit.engine, reason));
+      // Named, so the run that cost the worker can be told apart from the ones only replayed.
+      culprit.resolve(hostOutcome(status, culprit.engine, `${reason} (request ${seq}, agent ${culprit.agentId})`));
+    }
+    if (++this.deathsWithoutAnswer >= 2) {
+      for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, reason));
+      this.pending.clear();
+      this.outbox = [];
+      return;
     }
     this.replay();
   }

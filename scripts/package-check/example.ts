@@ -28,7 +28,10 @@ const check = (ok: boolean, what: string) => {
 
 const sandbox = new Sandbox({ workers: 1 });
 const result: RunResult<VowelsOut> = await sandbox.run<VowelsIn, VowelsOut>(agent('vowels'), { text: 'Hello World' });
-check(result.status === 'ok' && result.output?.count === 3, `vowels runs on ${result.engine} (typed output: count ${result.output?.count})`);
+check(
+  result.status === 'ok' && result.output?.count === 3,
+  `vowels runs on ${result.engine} (typed output: count ${result.output?.count})`,
+);
 const fib = await sandbox.run(agent('fib'), { n: 20 });
 check(fib.status === 'ok', 'the Rust agent fib runs');
 
@@ -39,7 +42,10 @@ try {
   await hibernating.close();
   check(false, 'hibernation without lmdb fails');
 } catch (error) {
-  check(isSandboxError(error, 'SANDBOX_MISSING_DEPENDENCY') && /npm install lmdb/.test((error as Error).message), 'hibernation without lmdb: SANDBOX_MISSING_DEPENDENCY naming `npm install lmdb`');
+  check(
+    isSandboxError(error, 'SANDBOX_MISSING_DEPENDENCY') && /npm install lmdb/.test((error as Error).message),
+    'hibernation without lmdb: SANDBOX_MISSING_DEPENDENCY naming `npm install lmdb`',
+  );
 }
 await sandbox.close();
 
@@ -54,10 +60,16 @@ g.addEdge('a', 'b');
 check(topologicalSort(g).join() === 'a,b', 'graph: topologicalSort');
 
 const swarm = await startSwarm(await loadTopology(join(pkg, 'examples', 'sandbox.yaml')), { workers: 1 });
-const lines = readFileSync(join(pkg, 'examples', 'logs.ndjson'), 'utf8').split('\n').filter((l) => l.trim() !== '').slice(0, 20);
+const lines = readFileSync(join(pkg, 'examples', 'logs.ndjson'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .slice(0, 20);
 for (const line of lines) await swarm.queue.publish({ topic: 'logs.app', payload: encode(JSON.parse(line)) });
 await swarm.dispatcher.whenIdle();
 const triage = swarm.dispatcher.stats().find((s) => s.name === 'triage');
 await swarm.stop();
-check(triage !== undefined && triage.acked === lines.length, `the example topology (examples/sandbox.yaml) triages ${triage?.acked ?? 0}/${lines.length} records`);
+check(
+  triage !== undefined && triage.acked === lines.length,
+  `the example topology (examples/sandbox.yaml) triages ${triage?.acked ?? 0}/${lines.length} records`,
+);
 check(typeof evaluateHealth === 'function', 'ops: evaluateHealth');

@@ -84,6 +84,8 @@ describe.each(ISOLATIONS)('rust sdk: echo-rust (%s)', (isolation) => {
     expect(r.output).toBeNull();
     const panicLine = r.logs.find((l) => l.level === 'error' && l.message.includes('the sky fell'));
     expect(panicLine?.message).toMatch(/^panicked at 'the sky fell', agents\/echo-rust\/lib\.rs:\d+:\d+$/);
+    // The panic's text is in the run's message too, not only in the logs.
+    expect(r.message).toMatch(/^the agent trapped: .+ \(after logging: panicked at 'the sky fell', agents\/echo-rust\/lib\.rs:\d+:\d+\)$/);
   });
 
   it('runs normally after a panic (the instance is replaced or still usable)', async () => {

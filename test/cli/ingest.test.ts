@@ -99,6 +99,17 @@ describe('sandbox ingest', () => {
     expect((await runCli(['ingest', join(dir, 'missing.ndjson'), '--topic', 't'])).code).toBe(2);
     expect((await runCli(['ingest', file('y.ndjson', ['1']), '--topic', 'a..b'])).code).toBe(2);
     expect((await runCli(['ingest', '--help'])).stdout).toMatch(/--dead-letter/);
+    const directory = await runCli(['ingest', dir, '--topic', 't']);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toMatch(/is a directory; give an \.ndjson file/);
+  });
+
+  it('prints its summary as JSON with --json, and errors too', async () => {
+    const r = await runCli(['ingest', file('j.ndjson', ['{"a":1}', 'nope', '']), '--topic', 't', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ topic: 't', lines: 3, published: 1, malformed: 1, blank: 1 });
+    const missing = await runCli(['ingest', join(dir, 'missing.ndjson'), '--topic', 't', '--json']);
+    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'missing.ndjson')}` } });
   });
 
   it('publish encodes JSON as MessagePack and checks its arguments', async () => {

@@ -66,7 +66,13 @@ describe('sandbox run', () => {
     [['run', agentPath('echo'), '--input', '{bad'], /--input is not valid JSON/],
     [['run', 'x.wasm', '--memory', 'lots'], /--memory expects a size/],
     [['run', 'x.wasm', '--engine', 'v9'], /--engine must be/],
-    [['run', 'x.wasm', '--bogus'], /Unknown option/],
+    [['run', 'x.wasm', '--bogus'], /^sandbox run: unknown option --bogus\nTry 'sandbox run --help'.\n$/],
+    [['run', 'x.wasm', '--fule', '5'], /unknown option --fule \(did you mean --fuel\?\)/],
+    [['run', 'x.wasm', '--fuel', '-5'], /--fuel expects a non-negative integer, got "-5"/],
+    [['run', 'x.wasm', '--timeout', 'soon'], /--timeout expects a duration such as 500ms, 1s or 2m/],
+    [['run', 'x.wasm', '--input'], /--input needs a value/],
+    [['run', 'agents'], /agents is a directory; give the path of a \.wasm file in it/],
+    [['rnu'], /unknown command "rnu" \(did you mean run\?\)/],
     [['run', agentPath('echo'), '--memory', '100GiB'], /memoryBytes must be at most 4 GiB/],
     [['run', agentPath('echo'), '--timeout', '3000000000'], /timeoutMs must be at most 2147483647/],
     [['frobnicate'], /unknown command/],
@@ -76,11 +82,49 @@ describe('sandbox run', () => {
     expect(r.stderr).toMatch(message);
   });
 
+  it('takes durations with units for --timeout', async () => {
+    const r = await runCli(['run', fixturePath('loop-forever'), '--timeout', '0.2s', '--fuel', '0', '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'timeout', message: expect.stringMatching(/limit of 200 ms/) });
+  });
+
+  it('sets every limit from a flag', async () => {
+    const input = JSON.stringify({ text: 'x'.repeat(2000) });
+    const out = await runCli(['run', agentPath('echo'), '--input', input, '--output-limit', '1KiB', '--json']);
+    expect(JSON.parse(out.stdout)).toMatchObject({ status: 'limit-exceeded' });
+    const big = await runCli(['run', agentPath('echo'), '--input', input, '--input-limit', '1KiB', '--json']);
+    expect(big.code).toBe(2); // the agent never ran: the input is the caller's to fix
+    expect(JSON.parse(big.stdout)).toMatchObject({ status: 'invalid-input', message: expect.stringMatching(/exceeds the input limit of 1024 bytes/) });
+  });
+
+  it('passes text as a string with --raw, from --input and stdin', async () => {
+    const inline = await runCli(['run', agentPath('echo'), '--raw', '--input', 'not json', '--json']);
+    expect(JSON.parse(inline.stdout).output).toBe('not json');
+    const piped = await runCli(['run', agentPath('echo'), '--raw', '--json'], { stdin: 'line one\n' });
+    expect(JSON.parse(piped.stdout).output).toBe('line one\n');
+  });
+
+  it('stops reading stdin past what the input limit allows, as a usage error', async () => {
+    const r = await runCli(['run', agentPath('echo'), '--input-limit', '1KiB'], { stdin: 'x'.repeat(10_000) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/stdin holds more than 3072 bytes.*raise --input-limit/);
+  });
+
+  it('answers in JSON for usage errors and missing files with --json', async () => {
+    const missing = await runCli(['run', 'nope.wasm', '--json']);
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'SANDBOX_MODULE_NOT_FOUND', message: 'no such file: nope.wasm' } });
+    const flag = await runCli(['run', 'x.wasm', '--fule', '1', '--json']);
+    expect(JSON.parse(flag.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: 'unknown option --fule (did you mean --fuel?)' } });
+    const command = await runCli(['rnu', '--json']);
+    expect(JSON.parse(command.stdout).error.message).toMatch(/did you mean run/);
+    expect(missing.stderr + flag.stderr + command.stderr).toBe('');
+  });
+
   it('prints help', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Commands:[\s\S]*run[\s\S]*instrument/);
     const run = await runCli(['run', '--help']);
-    expect(run.stdout).toMatch(/--timeout <ms>/);
+    expect(run.stdout).toMatch(/--timeout <duration>/);
   });
 });

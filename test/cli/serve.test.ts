@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../runtime/cli/main.ts';
 import { runCli } from '../support/cli.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /** Starts the CLI with a signal the test controls; `output()` reads what it wrote so far. */
 function startCli(argv: string[]) {
@@ -26,13 +27,6 @@ function startCli(argv: string[]) {
   return { done, abort: () => controller.abort('SIGTERM'), output: () => ({ stdout, stderr }) };
 }
 
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'sandbox-serve-'));
 
@@ -57,7 +51,7 @@ agents:
     writeFileSync(okFile, `${Array.from({ length: 10 }, (_, i) => JSON.stringify({ i })).join('\n')}\n`);
     const cli = startCli(['serve', yaml, '--ingest', okFile, '--topic', 'in.ok', '--tail', '>']);
     // 10 inputs + 20 events on alerts.* (the tail sees every topic).
-    await until(() => (cli.output().stdout.match(/^alerts\./gm) ?? []).length === 20);
+    await waitFor('the condition', () => (cli.output().stdout.match(/^alerts\./gm) ?? []).length === 20);
     expect(cli.output().stderr).toMatch(/agent emitter: .*emit-ok\.wasm ← in\.ok \(group emitter, concurrency 1, maxDeliveries 5\)/);
     expect(cli.output().stderr).toMatch(/agent poison: .*← in\.bad/);
     expect(cli.output().stderr).toMatch(/10 lines: 10 published, 0 malformed/);
@@ -89,6 +83,21 @@ agents:
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^dead-letter \{"x":\d\}.*x-dead-letter-reason="poison: trap/gm)).toHaveLength(2);
     expect(r.stderr).toMatch(/poison: 4 runs \(4 trap\), 0 events published, 0 acked, 2 retried, 2 dead-lettered/);
+    // Why they failed, not only how many.
+    expect(r.stderr).toMatch(/^  top failures: 4× trap: the agent trapped: unreachable/m);
+  });
+
+  it('prints the summary as JSON with --json, with the top failure reasons', async () => {
+    const yaml = join(dir, 'poison.yaml');
+    const badFile = join(dir, 'bad.ndjson');
+    const r = await runCli(['serve', yaml, '--ingest', badFile, '--topic', 'in.bad', '--once', '--json']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary.agents[0]).toMatchObject({ name: 'poison', runs: { trap: 4 }, deadLettered: 2, topFailures: [{ count: 4, reason: expect.stringMatching(/^trap: the agent trapped: unreachable/) }] });
+    expect(summary.throughput.messages).toBe(4);
+    const usage = await runCli(['serve', yaml, '--ingest', join(dir, 'none.ndjson'), '--topic', 'in.bad', '--once', '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'none.ndjson')}` } });
   });
 
   it('rejects an invalid topology with the field and line, and usage errors', async () => {

@@ -12,6 +12,7 @@ import { Dispatcher } from '../../runtime/swarm/dispatcher.ts';
 import { MemoryFailureStore } from '../../runtime/swarm/escalation.ts';
 import { agentPath, requireBuilt } from '../support/paths.ts';
 import { fixtureAgent } from '../support/dispatcher-rig.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -21,13 +22,6 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 describe('sliding window (in-process store)', () => {
   it('counts failures in the last window only, slice by slice', async () => {
@@ -68,7 +62,7 @@ describe('dispatcher escalation (in-process store)', () => {
     await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));
     const before = Date.now();
     for (let i = 0; i < 3; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
-    await until(() => alerts.length === 1);
+    await waitFor('the condition', () => alerts.length === 1);
     expect(alerts[0]!.topic).toBe('alerts.quarantine');
     const event = decode(alerts[0]!.payload) as { agent: string; failures: number; window: number; until: number };
     expect(event).toMatchObject({ agent: 'trap', failures: 3, window: 10_000 });
@@ -77,7 +71,7 @@ describe('dispatcher escalation (in-process store)', () => {
 
     // While quarantined nothing runs: messages are parked with the reason.
     await queue.publish({ topic: 'in.y', payload: encode({ late: 1 }), key: 'k', headers: { 'x-id': 'p' } });
-    await until(() => parked.length === 1);
+    await waitFor('the condition', () => parked.length === 1);
     expect(parked[0]!.headers[DEAD_LETTER_HEADERS.reason]).toBe('trap: quarantined');
     expect(parked[0]!.headers[DEAD_LETTER_HEADERS.topic]).toBe('in.y');
     expect(parked[0]!.headers['x-id']).toBe('p');
@@ -85,12 +79,12 @@ describe('dispatcher escalation (in-process store)', () => {
     expect(decode(parked[0]!.payload)).toEqual({ late: 1 });
     expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 3 }, parked: 1, quarantines: 1 });
 
-    await until(() => alerts.length === 2);
+    await waitFor('the condition', () => alerts.length === 2);
     expect(Date.now() - before).toBeGreaterThanOrEqual(390);
     expect(alerts[1]!.topic).toBe('alerts.quarantine.released');
     // Released: the agent runs again.
     await queue.publish({ topic: 'in.z', payload: encode({ again: 1 }) });
-    await until(() => (dispatcher.stats()[0]!.runs.trap ?? 0) === 4);
+    await waitFor('the condition', () => (dispatcher.stats()[0]!.runs.trap ?? 0) === 4);
     expect(parked).toHaveLength(1);
     expect(logs.filter((l) => /quarantined: 3 failures/.test(l))).toHaveLength(1);
     expect(logs.some((l) => /released/.test(l))).toBe(true);
@@ -124,10 +118,10 @@ describe('dispatcher escalation (in-process store)', () => {
     await queue.subscribe('dl.quarantine', (m) => void parked.push(m));
     await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));
     for (let i = 0; i < 2; i++) await queue.publish({ topic: 'in.x', payload: encode({ i }) });
-    await until(() => dispatcher.stats()[0]!.quarantines === 1);
+    await waitFor('the condition', () => dispatcher.stats()[0]!.quarantines === 1);
     const late = { topic: 'in.late', payload: encode({ late: true }), headers: { 'x-message-id': 'late-1' } };
     await queue.publish(late);
-    await until(() => parked.length === 1);
+    await waitFor('the condition', () => parked.length === 1);
     await dispatcher.whenIdle(20);
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.filter((l) => l.msg === 'run')).toHaveLength(2);
@@ -165,7 +159,7 @@ describe('dispatcher escalation (in-process store)', () => {
       name: 'echo', module: requireBuilt(agentPath('echo')), limits: {}, subscribe: ['in.>'], group: 'echo', concurrency: 1, maxDeliveries: 3, backoffMs: 5,
     });
     await queue.publish({ topic: 'in.x', payload: encode({ x: 1 }) });
-    await until(() => dispatcher.stats()[0]!.acked === 1);
+    await waitFor('the condition', () => dispatcher.stats()[0]!.acked === 1);
     // First delivery: onRun rejected, so the queue nak'd it and it ran again; nothing was settled before onRun ended.
     expect(calls).toBe(2);
     expect(settledBefore).toEqual([0, 0]);

@@ -152,7 +152,7 @@ describe('per-key agents', () => {
     expect(swarm.dispatcher.stats()[0]).toMatchObject({ runs: { ok: 1 }, acked: 1, deadLettered: 2, keys: 1 });
   });
 
-  it('a key whose stored state belongs to another module fails like a failed run: retried, then dead-lettered, the error logged', async () => {
+  it('a key whose stored state belongs to another module is invalid-module: dead-lettered at once (no retries), the error logged', async () => {
     const dir = tempDir();
     // `echo` keeps state too: its key `counter/bob` then holds echo's state, not counter's.
     const first = await start(dir, { module: 'echo' });
@@ -167,16 +167,16 @@ describe('per-key agents', () => {
     await swarm.dispatcher.whenIdle(50);
     expect(seen.outputs.get('carol')).toEqual([7]);
     const failed = seen.results.filter((r) => r.key === 'bob').map((r) => r.result);
-    expect(failed).toHaveLength(2);
+    expect(failed).toHaveLength(1);
     for (const r of failed) {
       expect(r.status).toBe('invalid-module');
       expect(r.message).toMatch(/cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/);
     }
     expect(seen.dead).toHaveLength(1);
     expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/^counter: invalid-module: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/);
-    expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('2');
+    expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('1');
     expect(seen.logs.some((l) => /counter: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/.test(l))).toBe(true);
-    expect(swarm.dispatcher.stats()[0]).toMatchObject({ runs: { ok: 1, 'invalid-module': 2 }, acked: 1, retried: 1, deadLettered: 1, keys: 1 });
+    expect(swarm.dispatcher.stats()[0]).toMatchObject({ runs: { ok: 1, 'invalid-module': 1 }, acked: 1, retried: 0, deadLettered: 1, keys: 1 });
   });
 
   it('messages of one new key arriving on two subscriptions at once share one load and take turns', async () => {

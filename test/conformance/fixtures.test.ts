@@ -79,6 +79,7 @@ const rows: Row[] = [
   { fixture: 'bad-pointer-emit', status: 'abi-violation', message: /emit/ },
   { fixture: 'bad-pointer-output', status: 'abi-violation', message: /output/ },
   { fixture: 'invalid-topic-emit', status: 'abi-violation', message: /emit|topic/i },
+  { fixture: 'long-topic-emit', status: 'abi-violation', message: /250 bytes; the limit is 249/ },
   { fixture: 'invalid-msgpack-output', status: 'invalid-output' },
   { fixture: 'truncated-msgpack-output', status: 'invalid-output' },
   { fixture: 'alloc-out-of-bounds', status: 'abi-violation', message: /alloc/ },

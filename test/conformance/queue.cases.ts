@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
 import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage, type Subscription } from '../../runtime/queue/index.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 export interface QueueHarness {
   create(): Promise<QueueBackend>;
@@ -20,13 +21,6 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function uid(): string {
   return `t${randomBytes(5).toString('hex')}`;

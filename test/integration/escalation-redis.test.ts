@@ -10,19 +10,13 @@ import type { EscalationConfig } from '../../runtime/swarm/escalation.ts';
 import { freePort } from '../support/services.ts';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis.ts';
 import { fixtureAgent } from '../support/dispatcher-rig.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const missing = redisMissing();
 const inCI = process.env.CI === 'true';
 if (missing !== undefined && !inCI) console.warn(`escalation-redis: skipped: ${missing}`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 interface Node {
   queue: QueueBackend;
@@ -77,11 +71,11 @@ describe.skipIf(missing !== undefined)('escalation with a real redis-server', ()
     const a = await node(config);
     const b = await node(config);
     for (let i = 0; i < 2; i++) await a.queue.publish({ topic: 'in.a', payload: encode(i) });
-    await until(() => runs(a) === 2);
+    await waitFor('the condition', () => runs(a) === 2);
     await a.dispatcher.whenIdle(20);
     for (let i = 0; i < 2; i++) await b.queue.publish({ topic: 'in.b', payload: encode(i) });
     // Alone, neither reached 4; together they did, and the one that saw the fourth failure quarantined.
-    await until(() => b.alerts.length === 1);
+    await waitFor('the condition', () => b.alerts.length === 1);
     expect(decode(b.alerts[0]!.payload)).toMatchObject({ agent: 'trap', failures: 4, window: 30_000 });
     expect(a.alerts).toHaveLength(0);
     expect(a.logs.concat(b.logs).filter((l) => /unreachable/.test(l))).toEqual([]);
@@ -106,7 +100,7 @@ describe.skipIf(missing !== undefined)('escalation with a real redis-server', ()
     const nowhere = `redis://127.0.0.1:${await freePort()}`;
     const n = await node({ redis: nowhere, window: 30_000, threshold: 3, cooldown: 60_000 });
     for (let i = 0; i < 5; i++) await n.queue.publish({ topic: 'in.x', payload: encode(i) });
-    await until(() => n.alerts.length === 1);
+    await waitFor('the condition', () => n.alerts.length === 1);
     expect(decode(n.alerts[0]!.payload)).toMatchObject({ agent: 'trap', failures: 3 });
     await n.dispatcher.whenIdle(20);
     await sleep(1200); // a reconnect attempt or two fail meanwhile: still one line
@@ -119,19 +113,19 @@ describe.skipIf(missing !== undefined)('escalation with a real redis-server', ()
     const prefix = `u${Date.now()}`;
     const n = await node({ redis: redis.url, prefix, window: 30_000, threshold: 100, cooldown: 60_000 });
     await n.queue.publish({ topic: 'in.x', payload: encode(0) });
-    await until(() => runs(n) === 1);
+    await waitFor('the condition', () => runs(n) === 1);
     await n.dispatcher.whenIdle(20);
     await redis.stop({ keepDir: true });
     try {
       await n.queue.publish({ topic: 'in.x', payload: encode(1) });
-      await until(() => runs(n) === 2);
-      await until(() => n.logs.some((l) => /unreachable/.test(l)));
+      await waitFor('the condition', () => runs(n) === 2);
+      await waitFor('the condition', () => n.logs.some((l) => /unreachable/.test(l)));
     } finally {
       await redis.start();
     }
-    await until(() => n.logs.some((l) => /reachable again/.test(l)), 10_000);
+    await waitFor('the condition', () => n.logs.some((l) => /reachable again/.test(l)), 10_000);
     await n.queue.publish({ topic: 'in.x', payload: encode(2) });
-    await until(() => runs(n) === 3);
+    await waitFor('the condition', () => runs(n) === 3);
     await n.dispatcher.whenIdle(20);
     const client = new Redis(redis.url);
     try {

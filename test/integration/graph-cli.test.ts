@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { graph } from '../../runtime/cli/graph.ts';
 import type { CliIO } from '../../runtime/cli/io.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'graph-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,17 +25,13 @@ function io(env: Record<string, string | undefined> = {}, signal = new AbortCont
   return { cli, out: () => out.join(''), err: () => err.join('') };
 }
 
-async function waitFor(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(cond()).toBe(true);
-}
 
 describe('sandbox graph', () => {
   it('serves on a socket until aborted, with a ledger that survives a restart', async () => {
     const ac = new AbortController();
     const s = io({}, ac.signal);
     const serving = graph(['serve', '--socket', 'g.sock', '--ledger', 'g.ledger'], s.cli);
-    await waitFor(() => s.out().includes('listening on unix://'));
+    await waitFor('the graph service', () => s.out().includes('listening on unix://'));
     const url = `unix://${join(dir, 'g.sock')}`;
 
     const c1 = io();
@@ -54,13 +51,25 @@ describe('sandbox graph', () => {
     const ac2 = new AbortController();
     const s2 = io({}, ac2.signal);
     const again = graph(['serve', '--socket', 'g.sock', '--ledger', 'g.ledger'], s2.cli);
-    await waitFor(() => s2.out().includes('listening'));
+    await waitFor('the graph service', () => s2.out().includes('listening'));
     expect(s2.out()).toMatch(/1 records replayed, seq 1/);
     const c4 = io();
     expect(await graph(['call', url, 'stats'], c4.cli)).toBe(0);
     expect(JSON.parse(c4.out())).toMatchObject({ nodes: 1, lastSeq: 1 });
     ac2.abort();
     expect(await again).toBe(0);
+  });
+
+  it('takes the hardening caps as flags and refuses a zero one', async () => {
+    const bad = io();
+    expect(await graph(['serve', '--socket', 'x.sock', '--max-connections', '0'], bad.cli)).toBe(2);
+    expect(bad.err()).toMatch(/--max-connections/);
+    const ac = new AbortController();
+    const s = io({}, ac.signal);
+    const serving = graph(['serve', '--socket', 'caps.sock', '--max-connections', '3', '--auth-timeout', '1000', '--max-in-flight', '2', '--max-steps', '500'], s.cli);
+    await waitFor('the graph service to listen', () => s.out().includes('listening'));
+    ac.abort();
+    expect(await serving).toBe(0);
   });
 
   it('serves TCP only with a token, taken from SANDBOX_GRAPH_TOKEN too', async () => {
@@ -70,7 +79,7 @@ describe('sandbox graph', () => {
     const ac = new AbortController();
     const s = io({ SANDBOX_GRAPH_TOKEN: 't0k' }, ac.signal);
     const serving = graph(['serve', '--port', '0'], s.cli);
-    await waitFor(() => s.out().includes('listening'));
+    await waitFor('the graph service', () => s.out().includes('listening'));
     const url = /tcp:\/\/127\.0\.0\.1:\d+/.exec(s.out())![0];
     const ok = io({ SANDBOX_GRAPH_TOKEN: 't0k' });
     expect(await graph(['call', url, 'ping'], ok.cli)).toBe(0);
@@ -87,7 +96,7 @@ describe('sandbox graph', () => {
     const ac = new AbortController();
     const s = io({}, ac.signal);
     const serving = graph(['serve', '--port', '0', '--token-file', 'token'], s.cli);
-    await waitFor(() => s.out().includes('listening'));
+    await waitFor('the graph service', () => s.out().includes('listening'));
     expect(s.err()).not.toMatch(/warning/);
     const url = /tcp:\/\/127\.0\.0\.1:\d+/.exec(s.out())![0];
     const ok = io();

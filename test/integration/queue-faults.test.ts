@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createQueue, DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage } from '../../runtime/queue/index.ts';
 import { restart, startService, stop, type ServiceInfo, type ServiceKind, skipReason } from '../support/services.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 // These tests restart their broker, so they use servers of their own rather than the run's shared ones.
 const servers: ServiceInfo[] = [];
@@ -13,13 +14,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) {
   const missing = skipReason(kind);

@@ -20,7 +20,7 @@ function wanted(): boolean {
   return filters.length === 0 || filters.some((f) => /queue|integration|conformance|services/.test(f));
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+async function startServices(): Promise<{ slots: QueueServices; stop: () => Promise<void> }> {
   const started: ServiceInfo[] = [];
   const slots: Record<ServiceKind, ServiceSlot> = {
     nats: { missing: 'not started: this run has no queue tests' },
@@ -50,8 +50,29 @@ export default async function setup(project: TestProject): Promise<() => Promise
       throw error;
     });
   }
+  return { slots, stop: async () => void (await Promise.all(started.map((info) => stop(info)))) };
+}
+
+/**
+ * Vitest runs a global setup once per project (unit, conformance, agents, integration) in one process: the
+ * servers start on the first call and stop after the last teardown. The share lives on globalThis because each
+ * project may load this file as its own module instance.
+ */
+interface Shared {
+  services: Promise<{ slots: QueueServices; stop: () => Promise<void> }>;
+  users: number;
+}
+const SHARED = Symbol.for('wasm-agent-sandbox.test.queueServices');
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const holder = globalThis as { [SHARED]?: Shared };
+  const shared = (holder[SHARED] ??= { services: startServices(), users: 0 });
+  shared.users++;
+  const { slots, stop: stopAll } = await shared.services;
   project.provide('queueServices', slots);
   return async () => {
-    await Promise.all(started.map((info) => stop(info)));
+    if (--shared.users > 0) return;
+    delete holder[SHARED];
+    await stopAll();
   };
 }

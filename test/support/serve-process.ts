@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths.ts';
+export { sleep, waitFor } from './wait-for.ts';
 
 export interface ServeProcess {
   readonly child: ChildProcess;
@@ -110,16 +111,6 @@ export class IdCounter {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `predicate` every 20 ms; throws with `what()` once `timeoutMs` has passed. */
-export async function waitFor(what: () => string, predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await sleep(20);
-  }
-}
 
 /** The per-agent summary line serve prints when it stops: runs, events, acked, retried, dead-lettered. */
 export function summary(stderr: string, agent: string): { runs: number; events: number; acked: number; retried: number; deadLettered: number } | undefined {

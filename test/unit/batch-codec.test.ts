@@ -25,13 +25,12 @@ describe('transport', () => {
   });
 
   it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {
-    // Arrays nested 200,000 deep: structurally MessagePack (the check walks without recursing), but msgpackr's
-    // recursive decoder runs out of stack on them.
-    const unknownExt = new Uint8Array(200_001).fill(0x91);
-    unknownExt[200_000] = 0xc0;
+    // Arrays nested deeper than the decoder's stack: structurally MessagePack (the walk is iterative), not decodable.
+    const tooDeep = new Uint8Array(200_001).fill(0x91);
+    tooDeep[200_000] = 0xc0;
     const back = unpackCompletions(packCompletions([
       { seq: 1, result: ok(encode('fine')) },
-      { seq: 2, result: ok(unknownExt) },
+      { seq: 2, result: ok(tooDeep) },
       { seq: 3, result: ok(encode([1, 2])) },
     ]));
     expect(back.map((c) => [c.seq, c.result.status, c.result.output])).toEqual([

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { emulator } from '../../runtime/engine/emulator/index.ts';
 import type { WasmNamespace } from '../../runtime/engine/namespace.ts';
 import { importObject } from '../../host/import-object.ts';
+import { compileAgentModule } from '../../runtime/agent/guest.ts';
+import { InvalidModule } from '../../runtime/agent/outcome.ts';
 
 const engines: [string, WasmNamespace][] = [
   ['V8', WebAssembly as unknown as WasmNamespace],
@@ -28,5 +30,17 @@ describe.each(engines)('importObject on %s', (_name, wa) => {
     }
     // A module namespace the host did not give is missing, not Object.prototype's.
     expect(() => new wa.Instance(answer, importObject({}))).toThrow(TypeError);
+  });
+});
+
+describe.each(engines)('compileAgentModule on %s', (_name, wa) => {
+  // The table of host imports was an object literal: a module named `constructor` found Object and threw a
+  // TypeError (known.has is not a function) instead of refusing the module.
+  it('refuses imports whose module or name only a prototype has, as InvalidModule', async () => {
+    for (const [module, name] of [['constructor', 'x'], ['__proto__', 'x'], ['toString', 'call'], ['sandbox', 'constructor'], ['env', 'toString']]) {
+      const bytes = (await parse(`(module (import "${module}" "${name}" (func)))`)) as Uint8Array<ArrayBuffer>;
+      expect(() => compileAgentModule(wa, bytes), `${module}.${name}`).toThrow(InvalidModule);
+      expect(() => compileAgentModule(wa, bytes, 'command'), `${module}.${name} in a command`).toThrow(InvalidModule);
+    }
   });
 });

@@ -4,24 +4,159 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 // Types are checked by `npm run typecheck`: each name the root exported before 0.2 must resolve from a subpath.
-import type { SandboxOptions, LoadOptions, CommandOptions, HibernationOptions, Residency, Limits, RunResult, RunStatus, AgentEvent, AgentLog, LogLevel, EngineName, EngineChoice, SandboxErrorCode, QueueConfig, QueueBackend, QueueMessage } from '../../runtime/index.ts';
+import type {
+  SandboxOptions,
+  LoadOptions,
+  CommandOptions,
+  HibernationOptions,
+  Residency,
+  Limits,
+  RunResult,
+  RunStatus,
+  AgentEvent,
+  AgentLog,
+  LogLevel,
+  EngineName,
+  EngineChoice,
+  SandboxErrorCode,
+  QueueConfig,
+  QueueBackend,
+  QueueMessage,
+} from '../../runtime/index.ts';
 import type { InstrumentOptions, InstrumentReport, ModuleErrorCode } from '../../runtime/exports/instrument.ts';
 import type { GraphClientOptions, GraphServerOptions, GraphErrorCode } from '../../runtime/exports/graph.ts';
-import type { Swarm, SwarmOptions, AgentStats, DispatcherOptions, DispatcherSpan, RunTiming, AgentSpec, AgentInstances, Topology } from '../../runtime/exports/swarm.ts';
-import type { AuditLogOptions, AuditRecord, AuditStatus, HealthConfig, HealthReport, HealthSignals, FailureMode, ModeReport, Severity, Sample } from '../../runtime/exports/ops.ts';
+import type {
+  Swarm,
+  SwarmOptions,
+  AgentStats,
+  DispatcherOptions,
+  DispatcherSpan,
+  RunTiming,
+  AgentSpec,
+  AgentInstances,
+  Topology,
+} from '../../runtime/exports/swarm.ts';
+import type {
+  AuditLogOptions,
+  AuditRecord,
+  AuditStatus,
+  HealthConfig,
+  HealthReport,
+  HealthSignals,
+  FailureMode,
+  ModeReport,
+  Severity,
+  Sample,
+} from '../../runtime/exports/ops.ts';
 import type { MetricsSource, SwarmMetricsOptions } from '../../runtime/exports/metrics.ts';
 
-export type FormerRootTypes = [SandboxOptions, LoadOptions, CommandOptions, HibernationOptions, Residency, Limits, RunResult, RunStatus, AgentEvent, AgentLog, LogLevel, EngineName, EngineChoice, SandboxErrorCode, QueueConfig, QueueBackend, QueueMessage, InstrumentOptions, InstrumentReport, ModuleErrorCode, GraphClientOptions, GraphServerOptions, GraphErrorCode, Swarm, SwarmOptions, AgentStats, DispatcherOptions, DispatcherSpan, RunTiming, AgentSpec, AgentInstances, Topology, AuditLogOptions, AuditRecord, AuditStatus, HealthConfig, HealthReport, HealthSignals, FailureMode, ModeReport, Severity, Sample, MetricsSource, SwarmMetricsOptions];
+export type FormerRootTypes = [
+  SandboxOptions,
+  LoadOptions,
+  CommandOptions,
+  HibernationOptions,
+  Residency,
+  Limits,
+  RunResult,
+  RunStatus,
+  AgentEvent,
+  AgentLog,
+  LogLevel,
+  EngineName,
+  EngineChoice,
+  SandboxErrorCode,
+  QueueConfig,
+  QueueBackend,
+  QueueMessage,
+  InstrumentOptions,
+  InstrumentReport,
+  ModuleErrorCode,
+  GraphClientOptions,
+  GraphServerOptions,
+  GraphErrorCode,
+  Swarm,
+  SwarmOptions,
+  AgentStats,
+  DispatcherOptions,
+  DispatcherSpan,
+  RunTiming,
+  AgentSpec,
+  AgentInstances,
+  Topology,
+  AuditLogOptions,
+  AuditRecord,
+  AuditStatus,
+  HealthConfig,
+  HealthReport,
+  HealthSignals,
+  FailureMode,
+  ModeReport,
+  Severity,
+  Sample,
+  MetricsSource,
+  SwarmMetricsOptions,
+];
 
 /** The values `import … from 'wasm-agent-sandbox'` gave in 0.1.0. */
-const FORMER_ROOT = ['Agent', 'AuditLog', 'DEFAULT_HEALTH_CONFIG', 'DEFAULT_LIMITS', 'Dispatcher', 'FAILURE_MODES', 'Graph', 'GraphClient', 'GraphError', 'GraphServer', 'GraphStore', 'HEALTH_CONFIG_TEMPLATE', 'MESSAGE_ID_HEADER', 'ModuleError', 'RotatingFileDestination', 'SANDBOX_EXPORTS', 'SANDBOX_FLAGS', 'SOURCE_AGENT_HEADER', 'Sandbox', 'SandboxError', 'SwarmMetrics', 'TOPOLOGY_DEFAULTS', 'createQueue', 'decode', 'defaultWorkers', 'emulator', 'encode', 'evaluateHealth', 'instrument', 'instrumentWithReport', 'isGraphError', 'isModuleError', 'isSandboxError', 'loadTopology', 'messageId', 'parseFile', 'parseHealthConfig', 'parsePrometheusText', 'parseQueueUrl', 'parseRepository', 'parseTopology', 'selectEngine', 'serveGraph', 'serveMetrics', 'signalsFromEndpoint', 'signalsFromPrometheus', 'signalsFromScrapes', 'startSwarm'];
+const FORMER_ROOT = [
+  'Agent',
+  'AuditLog',
+  'DEFAULT_HEALTH_CONFIG',
+  'DEFAULT_LIMITS',
+  'Dispatcher',
+  'FAILURE_MODES',
+  'Graph',
+  'GraphClient',
+  'GraphError',
+  'GraphServer',
+  'GraphStore',
+  'HEALTH_CONFIG_TEMPLATE',
+  'MESSAGE_ID_HEADER',
+  'ModuleError',
+  'RotatingFileDestination',
+  'SANDBOX_EXPORTS',
+  'SANDBOX_FLAGS',
+  'SOURCE_AGENT_HEADER',
+  'Sandbox',
+  'SandboxError',
+  'SwarmMetrics',
+  'TOPOLOGY_DEFAULTS',
+  'createQueue',
+  'decode',
+  'defaultWorkers',
+  'emulator',
+  'encode',
+  'evaluateHealth',
+  'instrument',
+  'instrumentWithReport',
+  'isGraphError',
+  'isModuleError',
+  'isSandboxError',
+  'loadTopology',
+  'messageId',
+  'parseFile',
+  'parseHealthConfig',
+  'parsePrometheusText',
+  'parseQueueUrl',
+  'parseRepository',
+  'parseTopology',
+  'selectEngine',
+  'serveGraph',
+  'serveMetrics',
+  'signalsFromEndpoint',
+  'signalsFromPrometheus',
+  'signalsFromScrapes',
+  'startSwarm',
+];
 
 interface ExportEntry {
   types: string;
   import: string;
   default: string;
 }
-const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, ExportEntry | string> };
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  exports: Record<string, ExportEntry | string>;
+};
 const subpaths = Object.entries(pkg.exports).filter((e): e is [string, ExportEntry] => typeof e[1] !== 'string');
 /** dist/runtime/x.js → runtime/x.ts, the source the test can import without a build. */
 const source = (entry: ExportEntry) => join(repoRoot, entry.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'));
@@ -29,12 +164,24 @@ const source = (entry: ExportEntry) => join(repoRoot, entry.import.replace(/^\.\
 describe('public API', () => {
   it('keeps the root small', async () => {
     const root = await import('../../runtime/index.ts');
-    expect(Object.keys(root).sort()).toEqual(['Agent', 'DEFAULT_LIMITS', 'Sandbox', 'SandboxError', 'createQueue', 'decode', 'encode', 'isSandboxError', 'parseQueueUrl', 'selectEngine']);
+    expect(Object.keys(root).sort()).toEqual([
+      'Agent',
+      'DEFAULT_LIMITS',
+      'Sandbox',
+      'SandboxError',
+      'createQueue',
+      'decode',
+      'encode',
+      'isSandboxError',
+      'parseQueueUrl',
+      'selectEngine',
+    ]);
   });
 
   it('reaches every former root name from some subpath', async () => {
     const reachable = new Set<string>();
-    for (const [, entry] of subpaths) for (const name of Object.keys(await import(source(entry)))) reachable.add(name);
+    for (const [, entry] of subpaths)
+      for (const name of Object.keys((await import(source(entry))) as object)) reachable.add(name);
     expect(FORMER_ROOT.filter((name) => !reachable.has(name))).toEqual([]);
   });
 
@@ -48,6 +195,7 @@ describe('public API', () => {
 
   it('exports the graph algorithms docs/graph.md uses', async () => {
     const graph = await import('../../runtime/exports/graph.ts');
-    for (const name of ['Graph', 'topologicalSort', 'shortestPath', 'subgraphMatch']) expect(typeof (graph as Record<string, unknown>)[name], name).toBe('function');
+    for (const name of ['Graph', 'topologicalSort', 'shortestPath', 'subgraphMatch'])
+      expect(typeof (graph as Record<string, unknown>)[name], name).toBe('function');
   });
 });

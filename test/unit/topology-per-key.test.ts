@@ -1,7 +1,6 @@
 // Topology files with per-key agents and a hibernation block: values, defaults, and errors that name the field and line.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSandboxError } from '../../runtime/errors.ts';
 import { defaultWorkers } from '../../runtime/swarm/index.ts';
 import { loadTopology, parseTopology } from '../../runtime/swarm/topology.ts';
 import { repoRoot } from '../support/paths.ts';
