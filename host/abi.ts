@@ -1,5 +1,7 @@
 // The guest ABI v1 contract in code: export and import names and the status codes host imports return (docs/abi.md).
 
+import { MAX_TOPIC_LENGTH } from '../runtime/queue/topics.ts';
+
 export const ABI_VERSION = 1;
 
 /** Exports every guest must provide. */
@@ -24,6 +26,10 @@ export const HostStatus = {
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
-/** Topics a guest may emit to: dot-separated tokens of [A-Za-z0-9_-], at most 255 bytes. */
+/**
+ * Topics a guest may emit to: dot-separated tokens of [A-Za-z0-9_-], at most as long as every queue backend takes
+ * (249 bytes, Kafka's limit): a longer emit fails the run as an abi-violation, instead of a run that ends `ok`
+ * whose publish then fails on every retry until it is dead-lettered.
+ */
 export const TOPIC_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-export const MAX_TOPIC_BYTES = 255;
+export const MAX_TOPIC_BYTES = MAX_TOPIC_LENGTH;

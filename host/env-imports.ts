@@ -23,11 +23,9 @@ export function envImports(memory: GuestMemory, ctx: () => RunContext) {
       const c = ctx();
       const msg = memory.assemblyScriptString(msgPtr) ?? '';
       const values = args.slice(0, Math.max(0, Math.min(n | 0, 5)));
-      if (c.logs.length >= c.limits.maxLogs) {
-        c.logsDropped++;
-        return;
-      }
-      c.logs.push({ level: 'debug', message: values.length > 0 ? `trace: ${msg} ${values.join(', ')}` : `trace: ${msg}` });
+      const message = values.length > 0 ? `trace: ${msg} ${values.join(', ')}` : `trace: ${msg}`;
+      if (!c.admitLog(Buffer.byteLength(message))) return;
+      c.logs.push({ level: 'debug', message });
     },
 
     seed(): number {

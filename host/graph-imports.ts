@@ -9,12 +9,21 @@ export type GraphBridge = (request: Uint8Array) => Uint8Array;
 
 /** Fuel a graph call costs on top of one unit per response byte: host work the guest's own meter cannot see. */
 export const GRAPH_CALL_FUEL = 10_000;
-export const GRAPH_RESPONSE_LIMIT = 1024 * 1024;
+/**
+ * Ceilings whatever a grant says (runtime/capabilities/graph.ts checks each agent's own caps on the host): a request
+ * past it is not even copied out of guest memory.
+ */
+export const GRAPH_REQUEST_LIMIT = 16 * 1024 * 1024;
+export const GRAPH_RESPONSE_LIMIT = 16 * 1024 * 1024;
 
 export function graphImports(memory: GuestMemory, ctx: () => RunContext, bridge: GraphBridge | undefined, charge: (fuel: number) => void) {
   return {
     graph(ptr: number, len: number): number {
       const c = ctx();
+      if ((len >>> 0) > GRAPH_REQUEST_LIMIT) {
+        c.fail('limit-exceeded', `graph() request of ${len >>> 0} bytes exceeds ${GRAPH_REQUEST_LIMIT}`);
+        return HostStatus.E_LIMIT;
+      }
       const request = memory.copy(ptr, len);
       if (request === null) {
         c.fail('abi-violation', `graph() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`);

@@ -13,6 +13,8 @@ export class RunContext {
   eventBytes = 0;
   logs: AgentLog[] = [];
   logsDropped = 0;
+  /** UTF-8 bytes of the lines in `logs`. */
+  logBytes = 0;
   violation: Violation | null = null;
   graphCalls = 0;
   /** The response of the last graph() call, waiting for graph_result(). */
@@ -30,9 +32,25 @@ export class RunContext {
     this.eventBytes = 0;
     this.logs = [];
     this.logsDropped = 0;
+    this.logBytes = 0;
     this.violation = null;
     this.graphCalls = 0;
     this.graphResponse = null;
+  }
+
+  /**
+   * Whether a log line of `byteLength` bytes fits the run's log limits (count, bytes per line, bytes per run); if
+   * not it is counted as dropped. Every log import asks here before it decodes the line, so a guest cannot make
+   * the host hold more log text than `logBytes`.
+   */
+  admitLog(byteLength: number): boolean {
+    const l = this.limits;
+    if (this.logs.length >= l.maxLogs || byteLength > l.logMessageBytes || this.logBytes + byteLength > l.logBytes) {
+      this.logsDropped++;
+      return false;
+    }
+    this.logBytes += byteLength;
+    return true;
   }
 
   /** Records the first misuse only: it is the one that explains the rest. */

@@ -63,15 +63,14 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
 
     log(level: number, ptr: number, len: number): number {
       const c = ctx();
+      if (memory.view(ptr, len) === null) return bounds('log', ptr, len);
+      // Checked before decoding: a 16 MiB line past the limits costs the host nothing.
+      if (!c.admitLog(len >>> 0)) return HostStatus.E_LIMIT;
       const message = memory.utf8(ptr, len);
       if (message === null) return bounds('log', ptr, len);
       if (message === undefined) {
         c.fail('abi-violation', 'log() message is not valid UTF-8');
         return HostStatus.E_INVALID;
-      }
-      if (c.logs.length >= c.limits.maxLogs) {
-        c.logsDropped++;
-        return HostStatus.E_LIMIT;
       }
       c.logs.push({ level: LOG_LEVELS[Math.min(Math.max(level | 0, 0), 3)]!, message });
       return HostStatus.OK;

@@ -13,7 +13,19 @@ export function encode(value: unknown): Uint8Array {
 export function decode(bytes: Uint8Array): unknown {
   const end = skipValue(bytes, 0);
   if (end !== bytes.length) throw new RangeError(`MessagePack value ends at byte ${end} of ${bytes.length}`);
-  return unpackr.unpack(bytes);
+  return unpackChecked(bytes);
+}
+
+/**
+ * msgpackr throws Error, TypeError or a stack overflow for what the structural walk lets through (an unknown or
+ * malformed extension body, nesting deeper than the JS stack): callers get one error type whatever the bytes.
+ */
+function unpackChecked(bytes: Uint8Array): unknown {
+  try {
+    return unpackr.unpack(bytes);
+  } catch (error) {
+    throw new RangeError(`not decodable MessagePack: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 export function isMessagePack(bytes: Uint8Array): boolean {
@@ -64,20 +76,20 @@ function skipValue(b: Uint8Array, at: number): number {
         case 0xc4: case 0xd9: skip = need(b, pos, 1) && b[pos]!; pos += 1; break;
         case 0xc5: case 0xda: skip = need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!); pos += 2; break;
         case 0xc6: case 0xdb: skip = need(b, pos, 4) && u32(b, pos); pos += 4; break;
-        case 0xc7: skip = (need(b, pos, 1) && b[pos]!) + 1; pos += 1; break;
-        case 0xc8: skip = (need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!)) + 1; pos += 2; break;
-        case 0xc9: skip = (need(b, pos, 4) && u32(b, pos)) + 1; pos += 4; break;
+        case 0xc7: skip = (need(b, pos, 1) && b[pos]!) + 1; pos += 1; extType(b, pos); break;
+        case 0xc8: skip = (need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!)) + 1; pos += 2; extType(b, pos); break;
+        case 0xc9: skip = (need(b, pos, 4) && u32(b, pos)) + 1; pos += 4; extType(b, pos); break;
         case 0xca: skip = 4; break;
         case 0xcb: skip = 8; break;
         case 0xcc: case 0xd0: skip = 1; break;
         case 0xcd: case 0xd1: skip = 2; break;
         case 0xce: case 0xd2: skip = 4; break;
         case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd4: skip = 2; break;
-        case 0xd5: skip = 3; break;
-        case 0xd6: skip = 5; break;
-        case 0xd7: skip = 9; break;
-        case 0xd8: skip = 17; break;
+        case 0xd4: skip = 2; extType(b, pos); break;
+        case 0xd5: skip = 3; extType(b, pos); break;
+        case 0xd6: skip = 5; extType(b, pos); break;
+        case 0xd7: skip = 9; extType(b, pos); break;
+        case 0xd8: skip = 17; extType(b, pos); break;
         case 0xdc: pending += need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!); pos += 2; break;
         case 0xdd: pending += need(b, pos, 4) && u32(b, pos); pos += 4; break;
         case 0xde: pending += (need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!)) * 2; pos += 2; break;
@@ -90,6 +102,15 @@ function skipValue(b: Uint8Array, at: number): number {
     if (pending > b.length - pos) throw new RangeError('truncated MessagePack');
   }
   return pos;
+}
+
+/**
+ * The only extension the guest ABI has is the timestamp (type -1). msgpackr would turn others into host objects
+ * chosen by the guest (Error, RegExp, Set, typed arrays, structured-clone references) or throw odd errors.
+ */
+function extType(b: Uint8Array, pos: number): void {
+  need(b, pos, 1);
+  if (b[pos] !== 0xff) throw new RangeError(`MessagePack extension type ${(b[pos]! << 24) >> 24} is not part of the guest ABI (only the timestamp, -1)`);
 }
 
 function need(b: Uint8Array, pos: number, n: number): number {

@@ -20,8 +20,12 @@ export {
   type LogLevel,
   type EngineName,
   type EngineChoice,
+  type Isolation,
 } from './agent/types.ts';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
+// What an agent may call on the host: grants per agent (load options), default-deny.
+export type { GrantOptions } from './capabilities/grants.ts';
+export type { GraphGrant, GraphSource } from './capabilities/graph.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';
 

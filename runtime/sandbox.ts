@@ -1,16 +1,18 @@
 // The embedding API: a Sandbox owns a pool of agent workers and loads agents onto them.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
-import { createGraphHandler, type GraphHandler, type GraphSource } from './agent/graph-handler.ts';
+import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
+import { GRANT_KEYS, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
 import { resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
-import type { EngineChoice, Limits, RunResult } from './agent/types.ts';
+import { InlineHost } from './agent/inline-host.ts';
+import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { WorkerHost } from './engine/worker-host.ts';
+import { DEFAULT_WORKER_HEAP_MB, WorkerHost } from './worker/host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
@@ -25,9 +27,21 @@ export interface SandboxOptions {
   /** Defaults for every agent this sandbox loads. */
   limits?: Partial<Limits>;
   /**
+   * Heap of each agent worker in MB (default 1024). What guests make the host side hold lives there; a run that
+   * exhausts it ends `limit-exceeded` and only its worker is replaced.
+   */
+  workerHeapMb?: number;
+  /**
+   * Where agents run unless their load says otherwise: 'worker' (default) on worker threads, with a preemptive
+   * wall clock; 'inline' on the calling thread, with no message round trip per run, fuel mandatory and the wall
+   * clock checked at every host call and after the run (README "Library" says when to pick which). Commands and
+   * components always run in a worker.
+   */
+  isolation?: Isolation;
+  /**
    * The graph service agents reach through the `sandbox.graph` import: a GraphClient, a URL
-   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in this process. Without it the import
-   * answers E_UNAVAILABLE.
+   * ('unix:///path', 'tcp://host:port'), or 'embedded' for the engine in a thread of this process. Without it the
+   * import answers E_UNAVAILABLE. An agent reaches it only with a grant (load option `graph`).
    */
   graph?: GraphSource;
   /**
@@ -55,8 +69,14 @@ export interface HibernationOptions {
 /** Stateful agents in a sandbox with hibernation: how many hold an instance, how many sleep in the store. */
 export type Residency = ResidencyCounts;
 
-export interface LoadOptions {
+/**
+ * Grants (runtime/capabilities/grants.ts) are flat fields here: `graph: true` lets the agent call the graph
+ * service's data methods in a namespace of its own; nothing is granted by default.
+ */
+export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
+  /** This agent's isolation, overriding the sandbox's (SandboxOptions.isolation). */
+  isolation?: Isolation;
   /** A name for messages and metrics; defaults to the file name. */
   name?: string;
   engine?: EngineChoice;
@@ -88,12 +108,35 @@ export interface CommandOptions extends Omit<LoadOptions, 'state'> {
 
 let nextAgentId = 1;
 
+/**
+ * Sandboxes with hibernation that are still open. A script that forgets `close()` still gets its agents' states
+ * written: when the process runs out of work ('beforeExit'), they are closed. (process.exit() and signals skip
+ * this: there, changes since the last checkpoint are lost; docs/hibernation.md.)
+ */
+const closeAtExit = new Set<Sandbox>();
+let exitHooked = false;
+
+function closeWhenIdleAtExit(sandbox: Sandbox): void {
+  closeAtExit.add(sandbox);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('beforeExit', () => {
+    for (const open of closeAtExit) void open.close();
+  });
+}
+
 export class Sandbox {
   private readonly hosts: WorkerHost[];
+  /** Inline agents: run on this thread. */
+  private readonly inline = new InlineHost();
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
-  private readonly graph: GraphHandler | undefined;
+  private readonly graph: GraphBackend | undefined;
+  /** Each loaded agent's grants, by agent id: the host checks every capability call against these. */
+  private readonly grants = new Map<number, Grants>();
+  /** Names this sandbox's per-agent graph namespaces apart from another process's on a shared service. */
+  private readonly uid = randomBytes(6).toString('base64url');
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
   private readonly hibernation:
     | { path: string; store: Promise<StateStore>; keys: Set<string>; releasing: Map<string, Promise<void>>; unlock: () => void; prefix: string }
@@ -110,10 +153,16 @@ export class Sandbox {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
     }
+    const heapMb = options.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB;
+    if (!Number.isInteger(heapMb) || heapMb < 16) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workerHeapMb must be an integer of at least 16, got ${String(options.workerHeapMb)}`);
+    }
     selectEngine(options.engine ?? 'auto');
-    resolveLimits(options.limits);
-    this.graph = options.graph === undefined ? undefined : createGraphHandler(options.graph);
+    const limits = resolveLimits(options.limits);
+    if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
+    this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
+    const grants = this.grants;
     const settings = options.hibernation && hibernationSettings(options.hibernation, workers);
     if (settings) {
       const unlock = lockStore(settings.path);
@@ -123,8 +172,10 @@ export class Sandbox {
       });
       store.catch(() => {}); // reported by the first load
       this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+      closeWhenIdleAtExit(this);
     }
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(graph && ((request) => graph.handle(request)), settings));
+    const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb));
   }
 
   /**
@@ -132,33 +183,59 @@ export class Sandbox {
    * SANDBOX_INVALID_MODULE, or SANDBOX_AGENT_INIT_FAILED (the error's `result` holds the RunResult).
    */
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
+    const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
-    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     const agentId = nextAgentId++;
+    const grants = resolveGrants(options as Record<string, unknown>, {
+      defaultNamespace: `~agent/${this.uid}/${agentId}`,
+      baseDir: process.cwd(),
+      where: `load options of ${name}`,
+    });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
+    if (isolation === 'inline') {
+      if (grants.graph !== undefined) {
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
+      }
+      return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
+    }
+    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
     }
     const reset = state === 'reset';
+    // Granted before the load: an agent's initialisation may already call the host.
+    this.grants.set(agentId, grants);
+    const ungrant = () => {
+      this.grants.delete(agentId);
+      const ns = grants.graph?.namespace;
+      if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
+    };
     let release = () => {};
     let result: RunResult;
-    if (this.hibernation && !reset) {
-      const stateKey = await this.claimStateKey(options.key, agentId, hash);
-      const keys = this.hibernation.keys;
-      release = () => keys.delete(stateKey);
-      const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
-      result = await host.loadSleepy(spec);
-    } else {
-      result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    try {
+      if (this.hibernation && !reset) {
+        const stateKey = await this.claimStateKey(options.key, agentId, hash);
+        const keys = this.hibernation.keys;
+        release = () => keys.delete(stateKey);
+        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+        result = await host.loadSleepy(spec);
+      } else {
+        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+      }
+    } catch (error) {
+      ungrant();
+      throw error;
     }
     if (result.status !== 'ok') {
       release();
+      ungrant();
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, limits, host, (a, written) => {
+    const agent = new Agent(agentId, name, engine, limits, host, 'worker', (a, written) => {
       this.agents.delete(a);
+      ungrant();
       if (written === undefined || options.key === undefined || !this.hibernation) return release();
       // The key stays taken until the agent's final state is committed; a load of it waits for that.
       const releasing = this.hibernation.releasing;
@@ -169,6 +246,28 @@ export class Sandbox {
       });
       releasing.set(key, done);
     });
+    this.agents.add(agent);
+    return agent;
+  }
+
+  /** Loads an agent onto this thread (isolation 'inline'). */
+  private async loadInline(
+    agentId: number,
+    name: string,
+    { limits, engine, bytes, hash }: { limits: Limits; engine: Agent['engine']; bytes: Uint8Array; hash: string },
+    reset: boolean,
+    options: LoadOptions,
+  ): Promise<Agent> {
+    checkInline(limits, this.options);
+    if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
+    if (options.graph !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered");
+    const result = await this.inline.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    if (result.status !== 'ok') {
+      const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
+      throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
+    }
+    this.assertOpen();
+    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => this.agents.delete(a));
     this.agents.add(agent);
     return agent;
   }
@@ -250,6 +349,7 @@ export class Sandbox {
    * status 'ok', another code 'exited' (`exitCode`); `stdout` and `stderr` hold what it wrote.
    */
   async runCommand(source: string | Uint8Array, options: CommandOptions = {}): Promise<RunResult> {
+    refuseGrants(options, 'a WASI command');
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'command');
     const host = this.hosts.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : options.stdin;
@@ -274,6 +374,7 @@ export class Sandbox {
    * are not a component of that world are status 'invalid-module'.
    */
   async runComponent(source: string | Uint8Array, input: unknown, options: Omit<LoadOptions, 'state'> = {}): Promise<RunResult> {
+    refuseGrants(options, 'a component');
     const { limits, engine, bytes, hash } = await this.resolve(source, options, 'component');
     const request = await componentRequest(bytes, hash, input, limits, engine);
     if ('status' in request) return request;
@@ -285,7 +386,10 @@ export class Sandbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    closeAtExit.delete(this);
+    for (const agent of this.agents) agent.markClosed();
     this.agents.clear();
+    this.inline.close();
     await Promise.all(this.hosts.map((h) => h.close()));
     await this.graph?.close();
     if (this.hibernation) {
@@ -343,6 +447,33 @@ export class Sandbox {
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the sandbox is closed');
+  }
+}
+
+function checkIsolation(isolation: Isolation | undefined): Isolation {
+  if (isolation === undefined || isolation === 'worker' || isolation === 'inline') return isolation ?? 'worker';
+  throw new SandboxError('SANDBOX_INVALID_OPTIONS', `isolation must be 'worker' or 'inline', got ${JSON.stringify(isolation)}`);
+}
+
+/**
+ * Inline agents run on the calling thread, which nothing can stop from outside: fuel is what bounds them between
+ * host calls, and capabilities that must block the thread on another one (a graph grant, checked at load; the
+ * hibernation store) need a worker.
+ */
+function checkInline(limits: Limits, options: SandboxOptions): void {
+  if (limits.fuel === 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
+  }
+  if (options.hibernation !== undefined) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
+  }
+}
+
+/** Grants are per loaded agent; a command or component run has none, and saying so beats ignoring the option. */
+function refuseGrants(options: object, what: string): void {
+  const given = GRANT_KEYS.filter((key) => (options as Record<string, unknown>)[key] !== undefined);
+  if (given.length > 0) {
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${what} cannot be granted ${given.join(', ')}: grants are for agents loaded with sandbox.load()`);
   }
 }
 

@@ -80,6 +80,63 @@ function fileOffset(x: bigint): number {
 /** Seconds as a Number for utimes; the sub-microsecond part is lost (Node takes doubles). */
 const toSeconds = (ns: bigint): number => Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
 
+/** Every function of WASI preview 1 (witx `wasi_snapshot_preview1`): only these names link, nothing else. */
+export const PREVIEW1_FUNCTIONS = [
+  'args_sizes_get',
+  'args_get',
+  'environ_sizes_get',
+  'environ_get',
+  'clock_res_get',
+  'clock_time_get',
+  'random_get',
+  'sched_yield',
+  'proc_exit',
+  'proc_raise',
+  'fd_advise',
+  'fd_allocate',
+  'fd_close',
+  'fd_datasync',
+  'fd_sync',
+  'fd_fdstat_get',
+  'fd_fdstat_set_flags',
+  'fd_fdstat_set_rights',
+  'fd_filestat_get',
+  'fd_filestat_set_size',
+  'fd_filestat_set_times',
+  'fd_pread',
+  'fd_pwrite',
+  'fd_read',
+  'fd_write',
+  'fd_prestat_get',
+  'fd_prestat_dir_name',
+  'fd_readdir',
+  'fd_renumber',
+  'fd_seek',
+  'fd_tell',
+  'path_create_directory',
+  'path_filestat_get',
+  'path_filestat_set_times',
+  'path_link',
+  'path_open',
+  'path_readlink',
+  'path_remove_directory',
+  'path_rename',
+  'path_symlink',
+  'path_unlink_file',
+  'poll_oneoff',
+  'sock_accept',
+  'sock_recv',
+  'sock_send',
+  'sock_shutdown',
+] as const;
+export type Preview1Name = (typeof PREVIEW1_FUNCTIONS)[number];
+const PREVIEW1_NAMES: ReadonlySet<string> = new Set(PREVIEW1_FUNCTIONS);
+
+/** Whether `name` is a WASI preview 1 function (an own name, not something reached through a prototype). */
+export function isPreview1Function(name: string): name is Preview1Name {
+  return PREVIEW1_NAMES.has(name);
+}
+
 export function createPreview1(state: Preview1State, mem: WasiMemory): Record<string, (...args: never[]) => number | void> {
   const { fds, entropy } = state;
   const enc = new TextEncoder();
@@ -618,7 +675,7 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
     sock_shutdown(fd: number) {
       return notSocket(fd);
     },
-  };
+  } satisfies Record<Preview1Name, (...args: never[]) => number | void>;
 
   function notSocket(fd: number): number {
     fds.get(fd);
@@ -637,7 +694,8 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
     });
   }
 
-  const wrapped: Record<string, (...args: never[]) => number | void> = {};
+  // No prototype: an import name such as `constructor` or `__proto__` finds nothing here, so it cannot link.
+  const wrapped = Object.create(null) as Record<string, (...args: never[]) => number | void>;
   for (const [name, fn] of Object.entries(fns)) {
     const f = fn as (...args: unknown[]) => number | void;
     wrapped[name] =

@@ -1,4 +1,5 @@
 // One instantiated agent and one run of it, on any WebAssembly-shaped engine: the code a worker runs.
+import { performance } from 'node:perf_hooks';
 import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
@@ -7,35 +8,18 @@ import { RunContext } from '../../host/run-context.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
+import { isPreview1Function } from '../../host/wasi/preview1.ts';
+import { importObject } from '../../host/import-object.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
+import { InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
 
-/**
- * A RunResult built in the worker; the worker fills in `durationMs`. The output stays as the guest's MessagePack
- * bytes (`rawOutput`, already checked) and is decoded on the host thread together with the rest of its batch.
- */
-export type GuestOutcome = RunResult & { rawOutput?: Uint8Array };
-
-/** An outcome that did not come from running guest code (bad module, host trouble). */
-export function hostOutcome(status: RunStatus, engine: EngineName, message?: string): RunResult {
-  const result: RunResult = { status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed: null, memoryPeakBytes: 0, durationMs: 0, engine };
-  if (message !== undefined) result.message = message;
-  return result;
-}
-
-/** A module that cannot become an agent: the reason is always status 'invalid-module' with a message. */
-export class InvalidModule extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidModule';
-  }
-}
-
-const HOST_IMPORTS: Record<string, ReadonlySet<string>> = {
-  [IMPORT_MODULE]: new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result']),
-  env: new Set(['abort', 'trace', 'seed']),
-};
+// A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
+const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  [IMPORT_MODULE, new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result'])],
+  ['env', new Set(['abort', 'trace', 'seed'])],
+]);
 
 /** An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`. */
 export type ModuleKind = 'agent' | 'command';
@@ -69,6 +53,24 @@ export interface GuestOptions {
   keepInitial?: boolean | GuestState;
   /** The module changes tables or drops segments (prepareModuleWithFacts): restoring a snapshot is not enough. */
   untrackedState?: boolean;
+  /**
+   * Check `limits.timeoutMs` at every host call (inline isolation, where no watchdog can stop the thread): a run
+   * past its deadline is stopped at its next host call with status 'timeout'.
+   */
+  checkDeadline?: boolean;
+}
+
+/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
+class DeadlinePassed extends Error {}
+
+/** Makes every import of a module check the deadline first: whatever the guest calls, a late run stops there. */
+function guardDeadline(functions: Record<string, Fn>, deadline: () => number): void {
+  for (const [name, fn] of Object.entries(functions)) {
+    functions[name] = (...args: number[]) => {
+      if (performance.now() > deadline()) throw new DeadlinePassed();
+      return fn(...args);
+    };
+  }
 }
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
@@ -80,8 +82,13 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
-    if (kind === 'command' && imp.module === WASI_MODULE && imp.kind === 'function') continue;
-    const known = HOST_IMPORTS[imp.module];
+    if (kind === 'command' && imp.module === WASI_MODULE) {
+      if (imp.kind === 'function' && isPreview1Function(imp.name)) continue;
+      throw new InvalidModule(
+        `the module imports ${imp.kind} ${WASI_MODULE}.${imp.name}, which is not a WASI preview 1 function (docs/wasi.md)`,
+      );
+    }
+    const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
       throw new InvalidModule(
         `the module imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (guest ABI v${ABI_VERSION} provides ${IMPORT_MODULE}.{output,emit,log,now,random,graph,graph_result} and env.{abort,trace,seed}; see docs/abi.md)`,
@@ -128,6 +135,8 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
+  /** With `checkDeadline`: performance.now() past which a host call stops the run. */
+  private deadline = Infinity;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -137,6 +146,7 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
+    private readonly checkDeadline: boolean,
   ) {
     this.untrackedState = untrackedState;
     this.ctx = new RunContext(limits);
@@ -144,14 +154,17 @@ export class Guest {
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
-    const imports = {
+    const imports = importObject({
       [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
       env: envImports(this.memory, ctx),
       ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
-    };
+    });
+    if (checkDeadline) {
+      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, () => this.deadline);
+    }
     let instance: WebAssembly.Instance;
     try {
-      instance = new wa.Instance(module, imports as unknown as WebAssembly.Imports);
+      instance = new wa.Instance(module, imports);
     } catch (error) {
       if (error instanceof wa.LinkError) throw new InvalidModule(`the module's imports do not match the host's: ${error.message}`);
       throw error;
@@ -173,7 +186,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.checkDeadline ?? false);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -339,6 +352,7 @@ export class Guest {
     const fuelLimit = this.limits.fuel;
     if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
     if (this.flags) this.flags.value = 0;
+    if (this.checkDeadline) this.deadline = performance.now() + this.limits.timeoutMs;
     let code: number;
     try {
       code = body();
@@ -373,6 +387,9 @@ export class Guest {
   }
 
   private failure(error: unknown): GuestOutcome {
+    if (error instanceof DeadlinePassed) {
+      return this.outcome('timeout', { message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate` });
+    }
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
     if (flags & METER_FLAGS.outOfFuel) {

@@ -1,7 +1,7 @@
 // Turns an agent's bytes into the module that actually runs: metered for fuel and stack depth, memory clamped.
 import { instrumentWithReport, ModuleError, type InstrumentOptions } from '../module/instrument.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { InvalidModule } from './guest.ts';
+import { InvalidModule } from './outcome.ts';
 import type { Limits } from './types.ts';
 
 export const PAGE_BYTES = 65536;

@@ -20,6 +20,13 @@ export type RunStatus =
 export type EngineName = 'wasm' | 'emulator';
 export type EngineChoice = EngineName | 'auto';
 
+/**
+ * Where guest code runs: 'worker' (default), on a worker thread the host can terminate (a preemptive wall clock);
+ * 'inline', on the calling thread (no message round trip; the wall clock is checked at host calls and after the
+ * run, fuel bounds the rest, so fuel cannot be turned off). See README "Library".
+ */
+export type Isolation = 'worker' | 'inline';
+
 export interface AgentEvent {
   topic: string;
   /** The decoded MessagePack payload. */
@@ -75,6 +82,10 @@ export interface Limits {
   maxEvents: number;
   eventBytes: number;
   maxLogs: number;
+  /** Bytes of log text per run (UTF-8): lines past it are dropped and counted, like lines past `maxLogs`. */
+  logBytes: number;
+  /** Bytes of one log line: a longer line is dropped and counted, without being decoded. */
+  logMessageBytes: number;
   /** Upper bound of every table the module defines, in elements (tables live outside the memory limit). */
   tableElements: number;
   /** Calls to the graph service per run (each also costs fuel, see docs/abi.md). */
@@ -92,6 +103,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEvents: 1000,
   eventBytes: 1024 * 1024,
   maxLogs: 100,
+  logBytes: 1024 * 1024,
+  logMessageBytes: 64 * 1024,
   maxGraphCalls: 100,
   tableElements: 100_000,
 });

@@ -10,12 +10,16 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io
 export const GRAPH_HELP = `Usage: sandbox graph <subcommand> ...
 
   serve --socket <path> | --port <n> [--token-file <file>] [--ledger <file>] [--fsync]
-        [--max-frame <bytes>] [--timeout <ms>] [--no-parsing]
+        [--max-frame <bytes>] [--timeout <ms>] [--no-parsing] [--max-connections <n>]
+        [--auth-timeout <ms>] [--max-in-flight <n>] [--max-steps <n>]
       Runs the graph service until interrupted. --socket listens on a Unix socket (mode 0600);
       --port listens on 127.0.0.1 and requires a token: --token-file <file> (its first line) or
       env SANDBOX_GRAPH_TOKEN. (--token <t> works too but shows the token to anyone running ps.)
       --ledger appends every transaction to a file and recovers the graph from it on start.
       --no-parsing turns off parseFile/parseRepository (they read this machine's files).
+      Before auth a connection may send 4 KiB frames and must authenticate within --auth-timeout
+      (5000 ms); at most --max-connections (256) connections, --max-in-flight (16) parsing requests
+      per connection; subgraphMatch searches at most --max-steps (10,000,000) steps.
 
   parse <dir|file> [--json] [--max-file-bytes <n>]
       Parses Python / TypeScript / JavaScript sources into a code graph (modules, classes,
@@ -79,6 +83,10 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
       'max-frame': { type: 'string' },
       timeout: { type: 'string' },
       'no-parsing': { type: 'boolean' },
+      'max-connections': { type: 'string' },
+      'auth-timeout': { type: 'string' },
+      'max-in-flight': { type: 'string' },
+      'max-steps': { type: 'string' },
     },
   });
   if ((values.socket === undefined) === (values.port === undefined)) throw new Usage('serve needs exactly one of --socket <path> or --port <n>');
@@ -98,6 +106,18 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
   if (maxFrame !== undefined) options.maxFrameBytes = maxFrame;
   const timeout = intOption(values.timeout, 'timeout');
   if (timeout !== undefined) options.requestTimeoutMs = timeout;
+  const caps = [
+    ['max-connections', 'maxConnections'],
+    ['auth-timeout', 'authTimeoutMs'],
+    ['max-in-flight', 'maxInFlight'],
+    ['max-steps', 'maxSteps'],
+  ] as const;
+  for (const [flag, key] of caps) {
+    const value = intOption(values[flag], flag);
+    if (value === undefined) continue;
+    if (value < 1) throw new Usage(`--${flag} must be at least 1`);
+    options[key] = value;
+  }
 
   if (io.signal.aborted) return EXIT_OK;
   let server: GraphServer;

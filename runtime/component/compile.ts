@@ -1,5 +1,5 @@
 // Makes a transpiled component runnable in a worker: jco's glue as a function, every core module instrumented and compiled.
-import { InvalidModule } from '../agent/guest.ts';
+import { InvalidModule } from '../agent/outcome.ts';
 import { prepareModule } from '../agent/prepare.ts';
 import type { Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';

@@ -1,10 +1,11 @@
 // One instantiated component agent and its runs: the glue instantiates our instrumented core modules, we meter them all.
-import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from '../agent/types.ts';
 import { checkMessagePack } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { SANDBOX_EXPORTS, SANDBOX_FLAGS } from '../module/instrument.ts';
 import { RunContext } from '../../host/run-context.ts';
+import { importObject } from '../../host/import-object.ts';
 import type { CompiledComponent } from './compile.ts';
 import { componentHostImports } from './host-imports.ts';
 import { HOST_INTERFACE_KEY } from './world.ts';
@@ -99,7 +100,7 @@ export class ComponentGuest {
   private instantiateCore(module: WebAssembly.Module, imports?: WebAssembly.Imports): WebAssembly.Instance {
     let instance: WebAssembly.Instance;
     try {
-      instance = new this.wa.Instance(module, imports ?? {});
+      instance = new this.wa.Instance(module, importObject(imports ?? {}));
     } catch (error) {
       if (error instanceof this.wa.LinkError) throw new InvalidModule(`a core module of the component does not link: ${error.message}`);
       throw error;

@@ -55,10 +55,7 @@ export function componentHostImports(ctx: () => RunContext, beforeCall: () => vo
       const c = ctx();
       const index = LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
       if (index < 0 || typeof message !== 'string') return mismatch('log');
-      if (c.logs.length >= c.limits.maxLogs) {
-        c.logsDropped++;
-        return 'limit';
-      }
+      if (!c.admitLog(Buffer.byteLength(message))) return 'limit';
       c.logs.push({ level: LOG_LEVELS[index]!, message });
       return 'ok';
     },

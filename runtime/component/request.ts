@@ -1,9 +1,9 @@
 // The host thread's side of `Sandbox.runComponent`: encode the input, transpile (cached), and build the worker request.
-import { hostOutcome, InvalidModule } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule } from '../agent/outcome.ts';
 import { preparationKey } from '../agent/prepare.ts';
 import type { EngineName, Limits, RunResult } from '../agent/types.ts';
 import { encode } from '../codec.ts';
-import type { ComponentRequest } from '../engine/protocol.ts';
+import type { ComponentRequest } from '../worker/protocol.ts';
 import { transpileComponent } from './transpile.ts';
 
 /** The request for a worker, or the RunResult that ends the run before any guest code would run. */

@@ -1,7 +1,7 @@
 // The worker's side of `Sandbox.runComponent`: compile (cached), instantiate, initialise and run a component once.
-import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
-import type { ComponentRequest } from '../engine/protocol.ts';
+import type { ComponentRequest } from '../worker/protocol.ts';
 import { compileComponent } from './compile.ts';
 import { ComponentGuest } from './guest.ts';
 

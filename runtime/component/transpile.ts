@@ -1,5 +1,5 @@
 // Turns a component's bytes into jco's generated glue and the core modules it instantiates, checked and cached by content hash.
-import { InvalidModule } from '../agent/guest.ts';
+import { InvalidModule } from '../agent/outcome.ts';
 import { SandboxError } from '../errors.ts';
 import { hasWebAssembly } from '../engine/select.ts';
 import { checkWorld } from './world.ts';

@@ -1,5 +1,5 @@
 // The WIT world component agents target (wit/agent.wit), and the check that a component targets it.
-import { InvalidModule } from '../agent/guest.ts';
+import { InvalidModule } from '../agent/outcome.ts';
 
 export const WIT_PACKAGE = 'sandbox:agent@1.0.0';
 /** The imported interface, as the component names it and as jco's generated code looks it up (without version). */

@@ -38,3 +38,5 @@ export {
   type ParseResult,
   type SkippedFile,
 } from '../graph/index.ts';
+// What an agent's graph grant may name (runtime/capabilities/graph.ts).
+export { GRAPH_DATA_METHODS, GRAPH_PARSE_METHODS, type GraphGrant } from '../capabilities/graph.ts';

@@ -6,7 +6,8 @@ import { dispatch } from './dispatch.ts';
 import { GraphError } from './errors.ts';
 import type { Attributes, Direction, GraphJSON } from './graph.ts';
 import { GraphStore, type GraphStoreOptions, type LedgerSlice, type Transaction } from './ledger.ts';
-import { createMethods, type Method, type MethodContext } from './methods.ts';
+import type { MethodContext } from './methods.ts';
+import { DEFAULT_NAMESPACE, GraphNamespaces, checkNamespace } from './namespaces.ts';
 import type { GraphOp } from './ops.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, decode, encode, encodeFrame, fromWireError, type RequestId } from './protocol.ts';
 import type { ShortestPath } from './shortest-path.ts';
@@ -43,6 +44,14 @@ export function parseGraphUrl(url: string): Endpoint {
   throw new SandboxError('SANDBOX_INVALID_OPTIONS', `graph URL must be unix:///path or tcp://host:port, got '${url}'`);
 }
 
+/** Per-request choices: the namespace it acts on, and a deadline shorter than the client's timeout. */
+export interface RequestOptions {
+  /** Default 'default', the namespace of requests that name none. */
+  namespace?: string;
+  /** At most the client's `timeoutMs`; the service is asked to stop by then too. */
+  timeoutMs?: number;
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -73,7 +82,7 @@ export class GraphClient extends EventEmitter {
   private readonly timeoutMs: number;
   // embedded mode
   private readonly store: GraphStore | undefined;
-  private readonly methods: Record<string, Method> | undefined;
+  private readonly namespaces: GraphNamespaces | undefined;
   private readonly ctx: MethodContext | undefined;
 
   private constructor(url: string, options: GraphClientOptions, endpoint: Endpoint | undefined, fallbackReason?: string) {
@@ -86,7 +95,7 @@ export class GraphClient extends EventEmitter {
     this.fallbackReason = fallbackReason;
     if (fallbackReason !== undefined) {
       this.store = new GraphStore(options.embedded ?? {});
-      this.methods = createMethods(this.store);
+      this.namespaces = new GraphNamespaces(this.store);
       this.ctx = { deadline: 0, push: (event, data) => this.emit(event, data), state: {} };
     }
   }
@@ -240,12 +249,16 @@ export class GraphClient extends EventEmitter {
     }
   }
 
-  private send(method: string, params: unknown, sock: Socket): Promise<unknown> {
+  private send(method: string, params: unknown, sock: Socket, options: RequestOptions = {}): Promise<unknown> {
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
-    const frame = encodeFrame({ id, method, params });
+    const timeoutMs = this.timeoutOf(options);
+    const message: Record<string, unknown> = { id, method, params };
+    if (options.namespace !== undefined && options.namespace !== DEFAULT_NAMESPACE) message.ns = options.namespace;
+    if (timeoutMs < this.timeoutMs) message.timeoutMs = timeoutMs;
+    const frame = encodeFrame(message);
     return new Promise<unknown>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs, method });
+      this.pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs, method });
       // Requests issued in the same tick go out in one write.
       if (!this.corked) {
         this.corked = true;
@@ -259,20 +272,40 @@ export class GraphClient extends EventEmitter {
     });
   }
 
+  /** The request's deadline: its own when shorter than the client's, never longer. */
+  private timeoutOf(options: RequestOptions): number {
+    const t = options.timeoutMs;
+    return typeof t === 'number' && t > 0 ? Math.min(t, this.timeoutMs) : this.timeoutMs;
+  }
+
   /** Sends one request and resolves with its result (GraphError for a service-side failure). */
-  async request<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    if (this.methods !== undefined) return this.local(method, params) as T;
+  async request<T = unknown>(method: string, params: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<T> {
+    if (options.namespace !== undefined) checkNamespace(options.namespace);
+    if (this.namespaces !== undefined) return this.local(method, params, options) as T;
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the graph client is closed');
     const sock = this.socket ?? (await this.ensureSocket());
-    return (await this.send(method, params, sock)) as T;
+    return (await this.send(method, params, sock, options)) as T;
+  }
+
+  /** Forgets a namespace and its data on the service (the default one is only cleared). */
+  async dropNamespace(namespace: string): Promise<boolean> {
+    if (this.namespaces !== undefined) return this.namespaces.drop(checkNamespace(namespace));
+    return (await this.request<{ dropped: boolean }>('dropNamespace', {}, { namespace })).dropped;
   }
 
   /** The embedded path: same method table and the same MessagePack round trip, so results match the service. */
-  private local(method: string, params: Record<string, unknown>): Promise<unknown> {
+  private local(method: string, params: Record<string, unknown>, options: RequestOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new SandboxError('SANDBOX_CLOSED', 'the graph client is closed'));
     const ctx = this.ctx as MethodContext;
-    ctx.deadline = Date.now() + this.timeoutMs;
-    const reply = dispatch(this.methods as Record<string, Method>, decode(encode({ id: 0, method, params })), ctx, this.timeoutMs);
+    const timeoutMs = this.timeoutOf(options);
+    ctx.deadline = Date.now() + timeoutMs;
+    let methods;
+    try {
+      methods = (this.namespaces as GraphNamespaces).get(options.namespace ?? DEFAULT_NAMESPACE).methods;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const reply = dispatch(methods, decode(encode({ id: 0, method, params })), ctx, timeoutMs);
     return Promise.resolve(reply).then((r) => {
       const msg = decode(encode(r)) as { result?: unknown; error?: unknown };
       if (msg.error !== undefined) throw fromWireError(msg.error);
@@ -345,6 +378,7 @@ export class GraphClient extends EventEmitter {
       p.reject(new SandboxError('SANDBOX_CLOSED', `the graph client was closed while '${p.method}' was in flight`));
     }
     this.ctx?.state.unsubscribe?.();
+    this.namespaces?.close();
     this.store?.close();
     if (sock !== undefined) {
       await new Promise<void>((resolve) => {

@@ -13,6 +13,12 @@ export type GraphErrorCode =
   | 'GRAPH_FRAME_TOO_LARGE'
   | 'GRAPH_UNAUTHORIZED' // TCP connection without (or with a wrong) token
   | 'GRAPH_TIMEOUT' // the service gave up on a request after its per-request timeout
+  | 'GRAPH_NOT_GRANTED' // an agent's grant does not allow the call (no grant, method, or a path outside its dirs)
+  | 'GRAPH_REQUEST_TOO_LARGE' // an agent's request is over its grant's maxRequestBytes
+  | 'GRAPH_RESPONSE_TOO_LARGE' // the answer is over the agent's grant's maxResponseBytes
+  | 'GRAPH_NAMESPACE_LIMIT' // the service holds as many namespaces as it may
+  | 'GRAPH_NAMESPACE_FULL' // a namespace holds as many nodes and edges as it may
+  | 'GRAPH_BUSY' // too many connections, or too many requests in flight on one
   | 'GRAPH_INTERNAL'; // an unexpected failure inside the service
 
 export class GraphError extends Error {

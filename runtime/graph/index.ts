@@ -7,7 +7,8 @@ export { subgraphMatch, type SubgraphMatchOptions, type SubgraphMatchResult } fr
 export { GraphStore, type GraphStoreOptions, type LedgerSlice, type Transaction } from './ledger.ts';
 export type { GraphOp } from './ops.ts';
 export { GraphServer, serveGraph, type GraphServerOptions } from './server.ts';
-export { GraphClient, parseGraphUrl, type GraphClientOptions } from './client.ts';
+export { GraphClient, parseGraphUrl, type GraphClientOptions, type RequestOptions } from './client.ts';
+export { GraphNamespaces, DEFAULT_NAMESPACE, checkNamespace } from './namespaces.ts';
 export { graphRequestChannel, type GraphRequestEvent } from './dispatch.ts';
 export { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, type RequestMessage, type ResponseMessage, type WireError } from './protocol.ts';
 export type { ParseOptions, ParseReport, ParseResult, SkippedFile } from './parse/parse.ts';

@@ -42,10 +42,16 @@ const committed = (tx: Transaction) => ({ seq: tx.seq });
 export interface MethodOptions {
   /** Allow parseFile/parseRepository (they read the service's file system). Default true. */
   allowParsing?: boolean;
+  /** Upper bound of subgraphMatch's `maxSteps`, whatever a request asks for. Default 10,000,000. */
+  maxSteps?: number;
 }
+
+/** VF2's own default budget, and the cap a request's `maxSteps` cannot raise. */
+export const DEFAULT_MAX_STEPS = 10_000_000;
 
 export function createMethods(store: GraphStore, options: MethodOptions = {}): Record<string, Method> {
   const g = store.graph;
+  const stepCap = options.maxSteps ?? DEFAULT_MAX_STEPS;
   const methods: Record<string, Method> = {
     ping: () => ({ pong: true, lastSeq: store.lastSeq }),
     stats: () => ({ nodes: g.order, edges: g.size, lastSeq: store.lastSeq }),
@@ -97,12 +103,14 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
     },
     subgraphMatch: (p, ctx) => {
       const limit = optNum(p, 'limit');
-      const maxSteps = optNum(p, 'maxSteps');
+      const asked = optNum(p, 'maxSteps');
+      // The caller picks a smaller budget, never a larger one: a request must not buy unbounded work.
+      const maxSteps = asked === undefined ? stepCap : Math.min(asked, stepCap);
       return subgraphMatch(g, p['pattern'] as GraphJSON, {
         induced: p['induced'] === true,
         deadline: ctx.deadline,
+        maxSteps,
         ...(limit === undefined ? {} : { limit }),
-        ...(maxSteps === undefined ? {} : { maxSteps }),
       });
     },
     subgraph: (p) => {

@@ -12,6 +12,10 @@ export interface RequestMessage {
   id: RequestId;
   method: string;
   params?: unknown;
+  /** The namespace the request acts on (a store of its own); absent means 'default'. */
+  ns?: string;
+  /** Asks for a shorter deadline than the service's per-request limit (never a longer one). */
+  timeoutMs?: number;
 }
 export interface WireError {
   code: string;
@@ -58,7 +62,12 @@ export class FrameDecoder {
   private needed = 0;
   private failed = false;
 
-  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  constructor(private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+
+  /** Changes the largest frame accepted from now on (the service raises it once a connection has authenticated). */
+  setLimit(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+  }
 
   /** Bytes waiting for the rest of their frame. */
   get buffered(): number {

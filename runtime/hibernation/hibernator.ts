@@ -6,7 +6,8 @@
 // restore of a few microseconds instead of an instantiation. Dirty resident agents are also checkpointed on a timer,
 // so a replaced worker's agents wake from their last checkpoint.
 import { performance } from 'node:perf_hooks';
-import { Guest, hostOutcome, type GuestOutcome } from '../agent/guest.ts';
+import { Guest } from '../agent/guest.ts';
+import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { applyState, encodeState, readStateImage } from './state-image.ts';

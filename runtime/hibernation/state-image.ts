@@ -28,9 +28,10 @@ const decoder = new TextDecoder();
  * module). Memory and base may differ in length: past the base's end, memory is compared with zeros.
  */
 export function encodeState(moduleHash: string, memory: Uint8Array, base: Uint8Array, globals: (number | bigint)[]): Uint8Array {
-  const patches = differingRuns(memory, base);
+  const runs = differingRuns(memory, base);
+  const patches = runs.pairs;
   let patchBytes = 0;
-  for (let i = 0; i < patches.length; i += 2) patchBytes += 6 + patches[i + 1]!;
+  for (let i = 0; i < runs.length; i += 2) patchBytes += 6 + patches[i + 1]!;
   const hash = encoder.encode(moduleHash);
   const out = new Uint8Array(1 + 2 + hash.length + 4 + 2 + globals.length * 9 + 4 + patchBytes);
   const view = new DataView(out.buffer);
@@ -54,9 +55,9 @@ export function encodeState(moduleHash: string, memory: Uint8Array, base: Uint8A
     }
     p += 9;
   }
-  view.setUint32(p, patches.length / 2, true);
+  view.setUint32(p, runs.length / 2, true);
   p += 4;
-  for (let i = 0; i < patches.length; i += 2) {
+  for (let i = 0; i < runs.length; i += 2) {
     const offset = patches[i]!;
     const length = patches[i + 1]!;
     view.setUint32(p, offset, true);
@@ -113,50 +114,74 @@ export function applyState(bytes: Uint8Array, patchesAt: number, base: Uint8Arra
 }
 
 /**
- * The runs of bytes where `memory` differs from `base` (from zeros past its end), as [offset, length] pairs, runs
- * closer than MERGE_GAP merged and none longer than a patch can say. One memcmp per 4 KiB block finds the blocks
- * that differ; only those are scanned, a 32-bit word at a time, in JavaScript.
+ * The runs of bytes where `memory` differs from `base` (from zeros past its end), runs closer than MERGE_GAP merged
+ * and none longer than a patch can say. One memcmp per 4 KiB block finds the blocks that differ; only those are
+ * scanned, a 32-bit word at a time, in JavaScript. Runs are built as bytes are found, never one JS number per
+ * differing byte: a fully rewritten 16 MiB memory once made 128 MB of them.
  */
-function differingRuns(memory: Uint8Array, base: Uint8Array): number[] {
+function differingRuns(memory: Uint8Array, base: Uint8Array): Runs {
   const mem = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   const ref = Buffer.from(base.buffer, base.byteOffset, base.byteLength);
   const common = Math.min(mem.length, ref.length);
   const aligned = memory.byteOffset % 4 === 0 && base.byteOffset % 4 === 0;
   const m32 = aligned ? new Int32Array(memory.buffer, memory.byteOffset, memory.length >>> 2) : null;
   const b32 = aligned ? new Int32Array(base.buffer, base.byteOffset, base.length >>> 2) : null;
-  // Differing byte offsets, collected first and turned into runs after: plain loops the JIT keeps tight.
-  const diffs: number[] = [];
+  const runs = new Runs();
   for (let block = 0; block < mem.length; block += BLOCK_BYTES) {
     const blockEnd = Math.min(block + BLOCK_BYTES, mem.length);
     if (blockEnd <= common && mem.compare(ref, block, blockEnd, block, blockEnd) === 0) continue;
     let i = block;
     if (m32 !== null && b32 !== null && blockEnd <= common) {
-      scanWords(m32, b32, block >>> 2, blockEnd >>> 2, memory, base, diffs);
+      scanWords(m32, b32, block >>> 2, blockEnd >>> 2, memory, base, runs);
       i = blockEnd & ~3;
     }
-    for (; i < blockEnd; i++) if (memory[i] !== (i < common ? base[i] : 0)) diffs.push(i);
+    for (; i < blockEnd; i++) if (memory[i] !== (i < common ? base[i] : 0)) runs.add(i);
   }
-  const runs: number[] = [];
-  let k = 0;
-  while (k < diffs.length) {
-    const start = diffs[k]!;
-    let last = start;
-    while (k + 1 < diffs.length && diffs[k + 1]! - last <= MERGE_GAP && diffs[k + 1]! + 1 - start <= 0xffff) last = diffs[++k]!;
-    runs.push(start, last + 1 - start);
-    k++;
-  }
+  runs.close();
   return runs;
 }
 
-/** The offsets of differing bytes in words [from, to), both arrays being that long. Kept apart so it stays monomorphic. */
-function scanWords(m32: Int32Array, b32: Int32Array, from: number, to: number, memory: Uint8Array, base: Uint8Array, diffs: number[]): void {
+/** [offset, length] pairs in a typed array that doubles as it fills: 8 bytes per run, outside the JS heap. */
+class Runs {
+  pairs = new Uint32Array(64);
+  /** Used entries of `pairs` (twice the number of runs). */
+  length = 0;
+  private start = -1;
+  private last = -1;
+
+  /** Adds a differing byte; offsets come in increasing order. */
+  add(i: number): void {
+    if (this.start >= 0 && i - this.last <= MERGE_GAP && i + 1 - this.start <= 0xffff) {
+      this.last = i;
+      return;
+    }
+    this.close();
+    this.start = this.last = i;
+  }
+
+  /** Ends the open run, if any. */
+  close(): void {
+    if (this.start < 0) return;
+    if (this.length + 2 > this.pairs.length) {
+      const grown = new Uint32Array(this.pairs.length * 2);
+      grown.set(this.pairs);
+      this.pairs = grown;
+    }
+    this.pairs[this.length++] = this.start;
+    this.pairs[this.length++] = this.last + 1 - this.start;
+    this.start = -1;
+  }
+}
+
+/** Adds the differing bytes of words [from, to), both arrays being that long. Kept apart so it stays monomorphic. */
+function scanWords(m32: Int32Array, b32: Int32Array, from: number, to: number, memory: Uint8Array, base: Uint8Array, runs: Runs): void {
   for (let w = from; w < to; w++) {
     if (m32[w] === b32[w]) continue;
     const b = w << 2;
-    if (memory[b] !== base[b]) diffs.push(b);
-    if (memory[b + 1] !== base[b + 1]) diffs.push(b + 1);
-    if (memory[b + 2] !== base[b + 2]) diffs.push(b + 2);
-    if (memory[b + 3] !== base[b + 3]) diffs.push(b + 3);
+    if (memory[b] !== base[b]) runs.add(b);
+    if (memory[b + 1] !== base[b + 1]) runs.add(b + 1);
+    if (memory[b + 2] !== base[b + 2]) runs.add(b + 2);
+    if (memory[b + 3] !== base[b + 3]) runs.add(b + 3);
   }
 }
 

@@ -1,7 +1,8 @@
 // Topic and pattern syntax shared by every backend: dot-separated tokens, `*` matches one token, `>` the rest.
 import { SandboxError } from '../errors.ts';
 
-const MAX_TOPIC_LENGTH = 249; // Kafka's topic-name limit, so a topic never fits one backend and not another
+/** Kafka's topic-name limit, so a topic never fits one backend and not another; also the guest ABI's (host/abi.ts). */
+export const MAX_TOPIC_LENGTH = 249;
 // Characters every backend accepts in a subject/topic token (NATS forbids whitespace, Kafka names are narrower
 // but we carry the full topic in a header there).
 const TOKEN = /^[A-Za-z0-9_\-:@$%+=~!]+$/;

@@ -1,12 +1,12 @@
 // Turns queue messages into agent runs: one subscription per pattern, an outbox for events, ack after publish.
 import { readFile } from 'node:fs/promises';
 import type { Agent } from '../agent/agent.ts';
-import { hostOutcome } from '../agent/guest.ts';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { isSandboxError, SandboxError } from '../errors.ts';
 import { DEAD_LETTER_HEADERS, type PublishMessage, type QueueBackend, type QueueMessage, type Subscription } from '../queue/types.ts';
-import type { Sandbox } from '../sandbox.ts';
+import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
 import { Escalation, type EscalationConfig } from './escalation.ts';
 import { KeyedInstances } from './keyed-instances.ts';
@@ -244,7 +244,7 @@ export class Dispatcher {
   private async loadFixed(spec: AgentSpec): Promise<Pick<RunningAgent, 'pool' | 'engine'>> {
     const instances: Agent[] = [];
     try {
-      for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, { name: spec.name, limits: spec.limits }));
+      for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, loadOptions(spec)));
     } catch (error) {
       for (const a of instances) a.close();
       throw error;
@@ -264,9 +264,9 @@ export class Dispatcher {
     } catch (error) {
       throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${spec.module}: ${(error as Error).message}`, { cause: error });
     }
-    const probe = await this.options.sandbox.load(bytes, { name: spec.name, limits: spec.limits });
+    const probe = await this.options.sandbox.load(bytes, loadOptions(spec));
     probe.close();
-    return { keyed: new KeyedInstances(this.options.sandbox, spec.name, bytes, spec.limits, this.pipeline), engine: probe.engine };
+    return { keyed: new KeyedInstances(this.options.sandbox, spec.name, bytes, loadOptions(spec), this.pipeline), engine: probe.engine };
   }
 
   /** The queue's handler. Not async itself: the common (unkeyed) message goes straight to `deliver`, so a message
@@ -509,4 +509,9 @@ export class Dispatcher {
     for (const agent of running.pool?.instances ?? []) agent.close();
     running.keyed?.close();
   }
+}
+
+/** What every instance of a topology entry is loaded with: its name, limits and grants. */
+function loadOptions(spec: AgentSpec): Pick<LoadOptions, 'name' | 'limits' | 'graph'> {
+  return { name: spec.name, limits: spec.limits, ...(spec.graph ? { graph: spec.graph } : {}) };
 }

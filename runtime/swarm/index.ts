@@ -60,6 +60,7 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       workers: options.workers ?? defaultWorkers(topology),
       // Closing the sandbox (stop) writes every changed state and waits until it is on disk.
       ...(topology.hibernation ? { hibernation: topology.hibernation } : {}),
+      ...(topology.graph ? { graph: topology.graph } : {}),
     });
     dispatcher = new Dispatcher({
       queue,

@@ -1,8 +1,7 @@
 // Per-key instances of one agent: an Agent per message key (loaded once, on first use), one turn at a time per key.
 import type { Agent } from '../agent/agent.ts';
-import type { Limits } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
-import type { Sandbox } from '../sandbox.ts';
+import type { LoadOptions, Sandbox } from '../sandbox.ts';
 
 /** The Sandbox's bound on a state key's length (LoadOptions.key). */
 const MAX_STATE_KEY = 400;
@@ -30,7 +29,8 @@ export class KeyedInstances {
     private readonly sandbox: Sandbox,
     readonly name: string,
     private readonly bytes: Uint8Array,
-    private readonly limits: Partial<Limits>,
+    /** Name, limits and grants every key's instance is loaded with. */
+    private readonly options: Pick<LoadOptions, 'name' | 'limits' | 'graph'>,
     /** Runs handed to the workers at once (loads included), over all keys. */
     private readonly slots: number,
   ) {}
@@ -97,7 +97,7 @@ export class KeyedInstances {
     const pending = this.loading.get(key);
     if (pending !== undefined) return pending;
     if (this.closed) return Promise.reject(new SandboxError('SANDBOX_CLOSED', `${this.name}: the agent is stopped`));
-    const load = this.sandbox.load(this.bytes, { name: this.name, limits: this.limits, key: this.stateKey(key) }).then(
+    const load = this.sandbox.load(this.bytes, { ...this.options, key: this.stateKey(key) }).then(
       (agent) => {
         this.loading.delete(key);
         if (this.closed) {

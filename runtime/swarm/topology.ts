@@ -2,6 +2,9 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { GRANT_KEYS, resolveGrants } from '../capabilities/grants.ts';
+import type { GraphGrant } from '../capabilities/graph.ts';
+import { parseGraphUrl } from '../graph/client.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { DEFAULT_LIMITS, type Limits } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
@@ -36,6 +39,11 @@ export interface AgentSpec {
   burst?: number;
   /** Messages the agent holds at once (waiting for a token or an instance, or running); default concurrency × pipeline. */
   inbox?: number;
+  /**
+   * The agent's graph grant (runtime/capabilities/graph.ts), checked; parse dirs absolute. Its namespace defaults to
+   * `topology.<name>`: one per entry, shared by the entry's instances (and by `sandbox serve` processes of it).
+   */
+  graph?: GraphGrant;
 }
 
 /** Swarm-wide admission: one token bucket shared by every agent, and how long a message may wait for a token. */
@@ -58,20 +66,22 @@ export interface Topology {
   escalation?: EscalationConfig;
   /** Hibernation of the swarm's stateful agents (the Sandbox option); `store` is absolute here. */
   hibernation?: HibernationOptions;
+  /** The graph service agents with a `graph` grant reach: 'embedded', unix:///path or tcp://host:port. */
+  graph?: string;
   /** The file it came from, when it came from one. */
   source?: string;
 }
 
 export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
 
-const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation'];
-const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'instances', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox'];
+const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation', 'graph'];
+const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'instances', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox', ...GRANT_KEYS];
 const HIBERNATION_KEYS = ['store', 'maxResident', 'idleMs', 'checkpointMs'];
 const INSTANCES: readonly AgentInstances[] = ['fixed', 'per-key'];
 const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
 const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
-const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes']);
+const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes', 'logBytes', 'logMessageBytes']);
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1024, k: 1024, mib: 1 << 20, mb: 1 << 20, m: 1 << 20, gib: 1 << 30, gb: 1 << 30, g: 1 << 30 };
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -268,11 +278,41 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         spec.burst = burst;
       }
       if (f.has('inbox')) spec.inbox = positiveInt(f.get('inbox'), `${where}.inbox`, 1);
+      const graphNode = f.get('graph');
+      if (graphNode !== undefined) {
+        const raw = (graphNode as { toJSON(): unknown }).toJSON();
+        const context = { defaultNamespace: `topology.${spec.name}`, baseDir, where: `${where}.graph${at(graphNode)}` };
+        try {
+          const grant = resolveGrants({ graph: raw }, context).graph;
+          if (grant !== undefined) {
+            spec.graph = {
+              methods: [...grant.methods],
+              namespace: grant.namespace,
+              maxRequestBytes: grant.maxRequestBytes,
+              maxResponseBytes: grant.maxResponseBytes,
+              ...(grant.parseDirs.length > 0 ? { parse: { dirs: [...grant.parseDirs] } } : {}),
+            };
+          }
+        } catch (error) {
+          problems.push((error as Error).message);
+        }
+      }
       agents.push(spec);
     });
   }
   const topology: Topology = { queue, deadLetter, agents, source };
   if (hibernation !== undefined) topology.hibernation = hibernation;
+  const graphSourceNode = top.get('graph');
+  if (graphSourceNode !== undefined) {
+    const value = scalar(graphSourceNode);
+    try {
+      if (typeof value !== 'string') throw new Error('expected embedded, unix:///path or tcp://host:port');
+      if (value !== 'embedded') parseGraphUrl(value);
+      topology.graph = value;
+    } catch (error) {
+      problems.push(`graph${at(graphSourceNode)}: ${(error as Error).message}`);
+    }
+  }
   const admissionNode = top.get('admission');
   if (admissionNode !== undefined) {
     if (!isMap(admissionNode)) problems.push(`admission${at(admissionNode)}: expected a map with rate, burst`);

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { MATRIX, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const wasm = (name: string) => resolve(repoRoot, 'agents', 'build', `${name}.wasm`);
@@ -73,8 +73,8 @@ function matmulChecksum(n: number): number {
 // bench-strings spends about 6000 fuel per round (allocation and incremental GC steps): more than the default allows.
 const BENCH_LIMITS = { timeoutMs: 20_000, fuel: 2_000_000_000 };
 
-describe.each(ENGINES)('assemblyscript benchmark agents (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript benchmark agents ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
 
   async function run(name: string, input: unknown) {
     const agent = await sandbox().load(wasm(name), { limits: BENCH_LIMITS });

@@ -3,13 +3,13 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { MATRIX, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const counterWasm = resolve(repoRoot, 'agents', 'build', 'counter.wasm');
 
-describe.each(ENGINES)('assemblyscript agent: counter (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript agent: counter ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
 
   async function fresh(): Promise<Agent> {
     return sandbox().load(counterWasm, { limits: { timeoutMs: 20_000 } });

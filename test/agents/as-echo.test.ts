@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MSGPACK_ROUND_TRIPS } from '../support/msgpack-cases.ts';
 import type { Agent } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { MATRIX, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const wasm = (name: string) => resolve(repoRoot, 'agents', 'build', `${name}.wasm`);
@@ -31,8 +31,8 @@ const roundTrips: Array<[string, unknown]> = [
   ['nested record', { user: { name: 'Zoë', tags: ['a', 'b'], scores: [1.5, -2, 3e100] }, ok: false, none: null }],
 ];
 
-describe.each(ENGINES)('assemblyscript agent: echo (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript agent: echo ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
   let agent: Agent;
 
   beforeAll(async () => {
@@ -60,8 +60,8 @@ describe.each(ENGINES)('assemblyscript agent: echo (%s)', (engine) => {
   });
 });
 
-describe.each(ENGINES)('assemblyscript sdk: echo-value (Value decode and encode) (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript sdk: echo-value (Value decode and encode) ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
   let agent: Agent;
 
   beforeAll(async () => {
@@ -130,8 +130,8 @@ describe.each(ENGINES)('assemblyscript sdk: echo-value (Value decode and encode)
   });
 });
 
-describe.each(ENGINES)('assemblyscript sdk: malformed MessagePack input (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript sdk: malformed MessagePack input ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
   const agents = new Map<string, Agent>();
 
   beforeAll(async () => {

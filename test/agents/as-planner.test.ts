@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
 import { GraphClient } from '../../runtime/exports/graph.ts';
 import type { Agent, RunResult } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { ENGINES, ISOLATIONS, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const plannerWasm = resolve(repoRoot, 'agents', 'build', 'planner.wasm');
@@ -31,12 +31,13 @@ function expectCycle(cycle: string[], tasks: Task[]): void {
   for (let i = 0; i < cycle.length; i++) expect(edges.has(`${cycle[i]}->${cycle[(i + 1) % cycle.length]}`)).toBe(true);
 }
 
+// The graph capability needs a worker (a graph request blocks the agent's thread): these run in worker isolation only.
 describe.each(ENGINES)('assemblyscript agent: planner (%s)', (engine) => {
   const sandbox = sandboxPerBlock(engine, { graph: 'embedded' });
   let agent: Agent;
 
   beforeAll(async () => {
-    agent = await sandbox().load(plannerWasm, { limits: { timeoutMs: 20_000 } });
+    agent = await sandbox().load(plannerWasm, { limits: { timeoutMs: 20_000 }, graph: true });
   });
 
   async function plan(input: unknown): Promise<RunResult> {
@@ -148,7 +149,8 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
 
   it('leaves the tasks and dependency edges in the caller-owned graph, namespaced', async () => {
     await client.request('addNode', { key: 'foreign' });
-    const agent = await sandbox.load(plannerWasm);
+    // The client's own ('default') namespace, granted explicitly: agents get one of their own otherwise.
+    const agent = await sandbox.load(plannerWasm, { graph: { namespace: 'default' } });
     const r = await agent.run({ graph: 'ci', tasks: [{ id: 'test', deps: ['build'] }, { id: 'build' }] });
     expect(r.status, r.message).toBe('ok');
     expect(r.output).toEqual({ order: ['build', 'test'] });
@@ -165,7 +167,7 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
         { op: 'addEdge', source: 'loop2', target: 'loop1' },
       ],
     });
-    const agent = await sandbox.load(plannerWasm);
+    const agent = await sandbox.load(plannerWasm, { graph: { namespace: 'default' } });
     const r = await agent.run({ graph: 'ci', tasks: [{ id: 'x' }] });
     expect(r.status).toBe('error');
     expect(r.errorCode).toBe(3);
@@ -173,11 +175,12 @@ describe('assemblyscript agent: planner against a GraphClient', () => {
   });
 });
 
-describe('assemblyscript agent: planner without a graph service', () => {
+// Without a graph service the import answers E_UNAVAILABLE in either isolation (with one, inline is refused: test/conformance/isolation.test.ts).
+describe.each(ISOLATIONS)('assemblyscript agent: planner without a graph service (%s)', (isolation) => {
   let sandbox: Sandbox;
 
   beforeAll(() => {
-    sandbox = new Sandbox({ workers: 1 });
+    sandbox = new Sandbox({ workers: 1, isolation });
   });
 
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Agent, RunResult } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { MATRIX, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const triageWasm = resolve(repoRoot, 'agents', 'build', 'triage.wasm');
@@ -19,8 +19,8 @@ interface LogRecord {
   msg: string;
 }
 
-describe.each(ENGINES)('assemblyscript agent: triage (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript agent: triage ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
 
   async function fresh(): Promise<Agent> {
     return sandbox().load(triageWasm, { limits: { timeoutMs: 20_000 } });

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../runtime/index.ts';
-import { ENGINES, sandboxPerBlock } from '../support/engines.ts';
+import { MATRIX, sandboxPerBlock } from '../support/engines.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const vowelsWasm = resolve(repoRoot, 'agents', 'build', 'vowels.wasm');
@@ -12,8 +12,8 @@ const extismPlugin = resolve(repoRoot, '..', 'shared', 'anchors', 'extism', 'cod
 
 const VOWELS = 'aeiouAEIOU';
 
-describe.each(ENGINES)('assemblyscript agent: vowels (%s)', (engine) => {
-  const sandbox = sandboxPerBlock(engine);
+describe.each(MATRIX)('assemblyscript agent: vowels ($engine, $isolation)', ({ engine, isolation }) => {
+  const sandbox = sandboxPerBlock(engine, { isolation });
 
   async function fresh(): Promise<Agent> {
     return sandbox().load(vowelsWasm, { limits: { timeoutMs: 20_000 } });

@@ -3,17 +3,18 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
+import { ISOLATIONS } from '../support/engines.ts';
 import type { Agent } from '../../runtime/index.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const fibWasm = resolve(repoRoot, 'agents', 'build', 'fib.wasm');
 
-describe('rust agent: fib', () => {
+describe.each(ISOLATIONS)('rust agent: fib (%s)', (isolation) => {
   let sandbox: Sandbox;
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1 });
+    sandbox = new Sandbox({ workers: 1, isolation });
     // fib(30) is ~2.7 million calls: give it room on a slow, shared machine.
     agent = await sandbox.load(fibWasm, { limits: { timeoutMs: 20_000 } });
   });

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
+import { ISOLATIONS } from '../support/engines.ts';
 import type { Agent } from '../../runtime/index.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -28,12 +29,12 @@ function referenceHash(n: number, seed: bigint): string {
   return hash.toString(16).padStart(16, '0');
 }
 
-describe('rust agent: hash-rust', () => {
+describe.each(ISOLATIONS)('rust agent: hash-rust (%s)', (isolation) => {
   let sandbox: Sandbox;
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1 });
+    sandbox = new Sandbox({ workers: 1, isolation });
     agent = await sandbox.load(hashWasm, { limits: { timeoutMs: 20_000 } });
   });
 

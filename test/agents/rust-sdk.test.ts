@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
+import { ISOLATIONS } from '../support/engines.ts';
 import { MSGPACK_ROUND_TRIPS } from '../support/msgpack-cases.ts';
 import type { Agent } from '../../runtime/index.ts';
 
@@ -25,12 +26,12 @@ function nested(depth: number): unknown {
   return v;
 }
 
-describe('rust sdk: echo-rust', () => {
+describe.each(ISOLATIONS)('rust sdk: echo-rust (%s)', (isolation) => {
   let sandbox: Sandbox;
   let agent: Agent;
 
   beforeAll(async () => {
-    sandbox = new Sandbox({ workers: 1 });
+    sandbox = new Sandbox({ workers: 1, isolation });
     agent = await sandbox.load(echoWasm, { limits: { timeoutMs: 20_000 } });
   });
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, Sandbox, SandboxError, type Agent, type EngineName, type Limits, type RunResult, type RunStatus } from '../../runtime/index.ts';
+import { MATRIX } from '../support/engines.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
 interface Row {
@@ -35,6 +36,10 @@ const rows: Row[] = [
   { fixture: 'exponential-calls', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 5_000 }, status: 'out-of-fuel' },
   { fixture: 'loop-forever', label: 'unmetered, 100 ms timeout', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   { fixture: 'loop-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
+  { fixture: 'host-call-loop-forever', label: 'metered', limits: { fuel: 100_000, timeoutMs: 5_000 }, status: 'out-of-fuel', within: 1_000 },
+  { fixture: 'host-call-loop-forever', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
+  // Inline there is no watchdog: the deadline checked at the host call must stop it long before the fuel would.
+  { fixture: 'host-call-loop-forever', label: 'huge fuel, 100 ms clock', limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 }, status: 'timeout', within: 1_000 },
   { fixture: 'start-loops-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
   { fixture: 'start-loops-forever', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   { fixture: 'exponential-calls', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
@@ -74,6 +79,7 @@ const rows: Row[] = [
   { fixture: 'bad-pointer-emit', status: 'abi-violation', message: /emit/ },
   { fixture: 'bad-pointer-output', status: 'abi-violation', message: /output/ },
   { fixture: 'invalid-topic-emit', status: 'abi-violation', message: /emit|topic/i },
+  { fixture: 'long-topic-emit', status: 'abi-violation', message: /250 bytes; the limit is 249/ },
   { fixture: 'invalid-msgpack-output', status: 'invalid-output' },
   { fixture: 'truncated-msgpack-output', status: 'invalid-output' },
   { fixture: 'alloc-out-of-bounds', status: 'abi-violation', message: /alloc/ },
@@ -87,6 +93,29 @@ const rows: Row[] = [
       expect(r.output).toEqual({ ok: true, n: 42 });
     },
   },
+  {
+    // Defect 2 of issue 12: 100 lines of 16 MiB each were all kept (1.6 G characters, 8 GB host RSS).
+    fixture: 'log-huge',
+    status: 'ok',
+    within: 5_000,
+    check: (r) => {
+      expect(r.logs).toEqual([]);
+      expect(r.logsDropped).toBe(100);
+      expect(r.output).toEqual({ ok: true, n: 42 });
+    },
+  },
+  {
+    fixture: 'log-huge',
+    label: 'lines under logMessageBytes but past logBytes',
+    limits: { logMessageBytes: 16 * MIB, logBytes: 40 * MIB },
+    status: 'ok',
+    check: (r) => {
+      expect(r.logs).toHaveLength(2);
+      expect(r.logsDropped).toBe(98);
+    },
+  },
+  { fixture: 'emit-input-repeatedly', input: { text: 'a'.repeat(100_000) }, status: 'limit-exceeded', message: /event/ },
+  { fixture: 'graph-call', label: 'no graph service', input: { method: 'ping' }, status: 'error', errorCode: -4 },
   // Modules that must be refused.
   { fixture: 'garbage', status: 'invalid-module' },
   { fixture: 'wrong-version', status: 'invalid-module' },
@@ -149,17 +178,17 @@ it('has a row and a README entry for every fixture source', () => {
   expect(sources.filter((s) => !readme.includes(`\`${s}\``))).toEqual([]);
 });
 
-// One suite, every engine: the emulator must give the same statuses as V8.
 const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
 
-describe.each(ENGINES)('hostile and edge-case fixtures on the %s engine', (engine) => {
+// One suite, every engine in every isolation: the emulator must give the same statuses as V8, inline the same as a worker.
+describe.each(MATRIX)('hostile and edge-case fixtures on the $engine engine, $isolation', ({ engine, isolation }) => {
   let sandbox: Sandbox;
   // Loaded before any hostile run, used after all of them: a failing agent must not disturb a healthy one.
   let healthy: Agent;
 
   beforeAll(async () => {
     for (const name of new Set(rows.map((r) => r.fixture))) requireBuilt(fixturePath(name));
-    sandbox = new Sandbox({ workers: 2, engine });
+    sandbox = new Sandbox({ workers: 2, engine, isolation });
     healthy = await sandbox.load(fixturePath('output-ok'));
     expect((await healthy.run(null)).status).toBe('ok');
   });
@@ -170,6 +199,11 @@ describe.each(ENGINES)('hostile and edge-case fixtures on the %s engine', (engin
 
   it.each(rows.map((r) => [rowName(r), r] as const))('%s', async (_name, row) => {
     const limits = { ...DEFAULT_LIMITS, ...row.limits };
+    if (isolation === 'inline' && limits.fuel === 0) {
+      // Fuel is what stops a runaway agent on the calling thread: unmetered inline is refused, not run.
+      await expect(sandbox.run(fixturePath(row.fixture), null, { limits: row.limits! })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS', message: /fuel.*isolation 'worker'/ });
+      return;
+    }
     // Timed rows measure the run, not a worker booting (a worker replaced after a timeout boots lazily on the next run).
     if (row.within !== undefined) expect((await sandbox.run(fixturePath('output-ok'), null)).status).toBe('ok');
     const started = performance.now();
@@ -238,8 +272,11 @@ describe.each(ENGINES)('hostile and edge-case fixtures on the %s engine', (engin
   });
 
   it('keeps a healthy agent answering while another one times out beside it', async () => {
+    // Inline nothing runs beside it: the healthy agent answers after the looping one is stopped at a host call.
     const [looping, fine] = await Promise.all([
-      sandbox.run(fixturePath('loop-forever'), null, { limits: UNMETERED_100MS }),
+      isolation === 'worker'
+        ? sandbox.run(fixturePath('loop-forever'), null, { limits: UNMETERED_100MS })
+        : sandbox.run(fixturePath('host-call-loop-forever'), null, { limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 } }),
       sandbox.run(fixturePath('output-ok'), null),
     ]);
     expect(looping.status).toBe('timeout');

@@ -60,6 +60,18 @@ describe('sandbox graph', () => {
     expect(await again).toBe(0);
   });
 
+  it('takes the hardening caps as flags and refuses a zero one', async () => {
+    const bad = io();
+    expect(await graph(['serve', '--socket', 'x.sock', '--max-connections', '0'], bad.cli)).toBe(2);
+    expect(bad.err()).toMatch(/--max-connections/);
+    const ac = new AbortController();
+    const s = io({}, ac.signal);
+    const serving = graph(['serve', '--socket', 'caps.sock', '--max-connections', '3', '--auth-timeout', '1000', '--max-in-flight', '2', '--max-steps', '500'], s.cli);
+    await waitFor('the graph service to listen', () => s.out().includes('listening'));
+    ac.abort();
+    expect(await serving).toBe(0);
+  });
+
   it('serves TCP only with a token, taken from SANDBOX_GRAPH_TOKEN too', async () => {
     const noToken = io();
     expect(await graph(['serve', '--port', '0'], noToken.cli)).toBe(2);

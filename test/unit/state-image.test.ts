@@ -1,4 +1,7 @@
 // The stored form of a hibernated agent: differences from the initial image and globals, read back exactly.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
 import { applyState, encodeState, readStateImage } from '../../runtime/hibernation/state-image.ts';
@@ -77,4 +80,27 @@ describe('state images', () => {
     const header = readStateImage(truncated);
     expect(() => applyState(truncated, header.patchesAt, base, new Uint8Array(65536))).toThrow(/past the end/);
   });
+  // Issue 12 item 8: encoding collected one JS number per differing byte first, 128 MB for a rewritten 16 MiB
+  // memory. In a process whose JS heap is capped at 64 MB, that ran out of memory; runs built as bytes are found
+  // need a few KiB of heap (the memory, the base and the image live in ArrayBuffers, outside the heap).
+  it('encodes a fully rewritten 16 MiB memory within a 64 MB JS heap', () => {
+    const module = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtime', 'hibernation', 'state-image.ts');
+    const script = `
+      const { encodeState, readStateImage, applyState } = await import(${JSON.stringify(module)});
+      const size = 16 * 1024 * 1024;
+      const base = new Uint8Array(size);
+      const memory = new Uint8Array(size);
+      for (let i = 0; i < size; i++) memory[i] = (i % 251) + 1;
+      const image = encodeState('h', memory, base, []);
+      const header = readStateImage(image);
+      const back = new Uint8Array(header.memoryBytes);
+      applyState(image, header.patchesAt, base, back);
+      console.log(JSON.stringify({ bytes: image.length, same: Buffer.compare(back, memory) === 0 }));`;
+    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.status, child.stderr.slice(-500)).toBe(0);
+    const out = JSON.parse(child.stdout.trim()) as { bytes: number; same: boolean };
+    expect(out.same).toBe(true);
+    // 256 patches of 65,535 bytes and one of 256: the image is the memory plus 6 bytes a patch.
+    expect(out.bytes).toBeLessThan(16 * 1024 * 1024 + 257 * 6 + 64);
+  }, 60_000);
 });

@@ -46,6 +46,48 @@ agents:
     expect(t.agents[0]).toMatchObject({ subscribe: ['x.*', 'y.>'], group: 'workers', concurrency: 4, maxDeliveries: 2, backoffMs: 50, limits: { memoryBytes: 4 << 20, fuel: 1000, timeoutMs: 200 } });
   });
 
+  it('reads graph grants (default-deny, one namespace per entry) and the graph source', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'topology-graph-'));
+    const t = parseTopology(
+      `graph: embedded
+agents:
+  - name: planner
+    module: p.wasm
+    subscribe: tasks
+    graph: true
+  - name: indexer
+    module: i.wasm
+    subscribe: repos
+    graph:
+      namespace: code
+      parse: { dirs: [.] }
+      maxResponseBytes: 65536
+  - name: plain
+    module: x.wasm
+    subscribe: x
+`,
+      { baseDir: dir },
+    );
+    expect(t.graph).toBe('embedded');
+    expect(t.agents[0]!.graph).toMatchObject({ namespace: 'topology.planner', maxRequestBytes: 1 << 20 });
+    expect(t.agents[0]!.graph!.methods).not.toContain('parseFile');
+    expect(t.agents[1]!.graph).toMatchObject({ namespace: 'code', parse: { dirs: [dir] }, maxResponseBytes: 65536 });
+    expect(t.agents[1]!.graph!.methods).toContain('parseRepository');
+    expect(t.agents[2]!.graph).toBeUndefined();
+  });
+
+  it('rejects a bad graph grant or source, naming the field and line', () => {
+    const bad = errorOf(`graph: ftp://x
+agents:
+  - name: a
+    module: a.wasm
+    subscribe: x
+    graph: { methods: [parseFile] }
+`);
+    expect(bad).toMatch(/graph \(line 1\)/);
+    expect(bad).toMatch(/agents\[0\] \(a\)\.graph \(line 6\).*parse\.dirs/);
+  });
+
   it('rejects unknown keys, naming the key and its line', () => {
     expect(errorOf(`${MINIMAL}    concurency: 2\n`)).toMatch(/agents\[0\] \(triage\)\.concurency \(line 5\): unknown key/);
     expect(errorOf(`queues: memory\n${MINIMAL}`)).toMatch(/queues \(line 1\): unknown key/);

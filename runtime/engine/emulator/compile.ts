@@ -327,13 +327,20 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
   const pend: (Pending | null)[] = [];
   let accLocals: number[] = [];
   let accSlots: number[] = [];
+  /**
+   * The last line of `out` when it is one plain assignment to a stack slot (`[prefix]name = expr;`), for setLocal
+   * to retarget. Found by text search instead, a slot name also matched the moves inside a taken `br_if` branch.
+   */
+  let assigned: { line: number; at: number; name: string } | undefined;
   const simple = /^(?:[A-Za-z_$][\w$.]*|\d[\w.]*)$/;
   const materialize = (i: number): void => {
     const p = pend[i];
     if (!p) return;
     pend[i] = null;
     writeSlot(i);
-    out.push(`${slot(stack[i] as ValType, i)} = ${p.expr};`);
+    const name = slot(stack[i] as ValType, i);
+    out.push(`${name} = ${p.expr};`);
+    assigned = { line: out.length - 1, at: 0, name };
   };
   function writeSlot(k: number): void {
     for (let i = 0; i < k && i < pend.length; i++) {
@@ -369,6 +376,7 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
     if (live()) {
       writeSlot(h);
       out.push(`${prefix}${d} = ${expr};`);
+      assigned = { line: out.length - 1, at: prefix.length, name: d };
     }
   };
   const pop = (expect: ValType): string => {
@@ -472,15 +480,16 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
   };
   const setLocal = (i: number, t: ValType): void => {
     const before = out.length;
-    const last = out[before - 1];
     const v = pop(t);
     if (!live()) return;
     writeLocal(i);
-    // A value computed by the statement just before (a load, a call) goes straight into the local.
-    const tail = `${v} = `;
-    const at = last === undefined ? -1 : last.lastIndexOf(tail);
-    if (out.length === before && last !== undefined && at >= 0 && /^s[a-z]\d+$/.test(v) && (at === 0 || last[at - 2] === ';')) {
-      out[before - 1] = `${last.slice(0, at)}l${i} = ${last.slice(at + tail.length)}`;
+    // A value computed by the statement just before (a load, a call) goes straight into the local, but only when
+    // that statement is the slot's own assignment: never a move inside a branch (`if (c) { sa = sb; sv = sw; break }`).
+    const a = assigned;
+    if (out.length === before && a !== undefined && a.line === before - 1 && a.name === v) {
+      const last = out[a.line] as string;
+      out[a.line] = `${last.slice(0, a.at)}l${i} = ${last.slice(a.at + v.length + 3)}`;
+      assigned = undefined;
     } else {
       out.push(`l${i} = ${v};`);
     }

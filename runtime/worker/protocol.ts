@@ -1,6 +1,6 @@
 // Messages between the host thread and an agent worker, and the shared progress slot the watchdog reads.
 import type { EngineName, Limits, RunResult } from '../agent/types.ts';
-import type { PackedRuns } from './transport.ts';
+import type { PackedRuns } from './batch-codec.ts';
 import type { WasiOptions } from '../../host/wasi/index.ts';
 import type { ResidencyCounts } from '../hibernation/hibernator.ts';
 

@@ -1,5 +1,5 @@
 // Packing of many runs into one transferable buffer each way: cheaper than cloning hundreds of small objects.
-import { hostOutcome, type GuestOutcome } from '../agent/guest.ts';
+import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { decodeTrusted, encode, valueBoundaries } from '../codec.ts';
 import type { Completion, RunRequest } from './protocol.ts';

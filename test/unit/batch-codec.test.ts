@@ -1,8 +1,8 @@
 // The batch transport between worker and host: outputs spliced as raw MessagePack, decoded once on the host.
 import { describe, expect, it } from 'vitest';
-import { hostOutcome, type GuestOutcome } from '../../runtime/agent/guest.ts';
+import { hostOutcome, type GuestOutcome } from '../../runtime/agent/outcome.ts';
 import { encode } from '../../runtime/codec.ts';
-import { packCompletions, packRuns, unpackCompletions } from '../../runtime/engine/transport.ts';
+import { packCompletions, packRuns, unpackCompletions } from '../../runtime/worker/batch-codec.ts';
 
 function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): GuestOutcome {
   const r: GuestOutcome = { ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, ...extra };
@@ -25,11 +25,12 @@ describe('transport', () => {
   });
 
   it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {
-    // fixext1 with an extension type nobody registered: structurally MessagePack, but not decodable.
-    const unknownExt = Uint8Array.of(0xd4, 0x05, 0x00);
+    // Arrays nested deeper than the decoder's stack: structurally MessagePack (the walk is iterative), not decodable.
+    const tooDeep = new Uint8Array(200_001).fill(0x91);
+    tooDeep[200_000] = 0xc0;
     const back = unpackCompletions(packCompletions([
       { seq: 1, result: ok(encode('fine')) },
-      { seq: 2, result: ok(unknownExt) },
+      { seq: 2, result: ok(tooDeep) },
       { seq: 3, result: ok(encode([1, 2])) },
     ]));
     expect(back.map((c) => [c.seq, c.result.status, c.result.output])).toEqual([

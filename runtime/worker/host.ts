@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { hostOutcome } from '../agent/guest.ts';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { hostOutcome } from '../agent/outcome.ts';
 import type { RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
@@ -21,7 +21,8 @@ import {
 } from './protocol.ts';
 import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
-import { packRuns, transferList, unpackCompletions } from './transport.ts';
+import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
+import { serveHostCalls } from './host-call.ts';
 
 interface Pending {
   seq: number;
@@ -50,8 +51,21 @@ export interface SleepySpec {
   keepState: boolean;
 }
 
+/** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
+export interface GraphCaller {
+  /** 0 for a WASI command or a component (they have no grants). */
+  agentId: number;
+  remainingMs: number;
+}
+
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
 const WORKER_LIMITS = { stackSizeMb: 16 };
+
+/**
+ * Default heap of an agent worker. What a guest makes the host side hold (decoded events, logs, WASI output)
+ * lives on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host.
+ */
+export const DEFAULT_WORKER_HEAP_MB = 1024;
 
 /**
  * A worker inherits the host's node flags, but refuses some given explicitly: `--input-type` (from `node -e`) stops it
@@ -84,14 +98,14 @@ const BATCH = 256;
 const COALESCE_BELOW = 32;
 
 const sourceMode = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(sourceMode ? './worker-main.ts' : './worker-main.js', import.meta.url);
+const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
-function sourceWorker(workerData: unknown, transferList: TransferListItem[]): Worker {
+function sourceWorker(workerData: unknown, transferList: TransferListItem[], resourceLimits: typeof WORKER_LIMITS): Worker {
   const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
+  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits, ...execArgvOption() });
 }
 
 export class WorkerHost {
@@ -122,8 +136,9 @@ export class WorkerHost {
    * configured. `hibernation` lets the worker hibernate stateful agents to a store.
    */
   constructor(
-    private readonly graph?: (request: Uint8Array) => Promise<Uint8Array>,
+    private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
+    private readonly heapMb: number = DEFAULT_WORKER_HEAP_MB,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -329,24 +344,27 @@ export class WorkerHost {
     const transferList: TransferListItem[] = [];
     if (this.graph) {
       const graph = this.graph;
-      const { port1, port2 } = new MessageChannel();
-      const signal = new SharedArrayBuffer(4);
-      const word = new Int32Array(signal);
-      port1.on('message', (request: Uint8Array) => {
-        void graph(request).then((reply) => {
-          port1.postMessage(reply);
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        });
+      const progressSeq = this.progressSeq;
+      const progressStarted = this.progressStarted;
+      const { port, signal } = serveHostCalls((request) => {
+        // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+        const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
+        const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+        const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
+        return graph(request, caller);
       });
-      port1.unref();
-      workerData.graphPort = port2;
+      workerData.graphPort = port;
       workerData.graphSignal = signal;
-      transferList.push(port2);
+      transferList.push(port);
     }
-    const worker = sourceMode ? sourceWorker(workerData, transferList) : new Worker(workerUrl, { workerData, transferList, resourceLimits: WORKER_LIMITS, ...execArgvOption() });
+    const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
+    const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
-    worker.on('error', (error) => this.onWorkerGone(worker, `the agent worker failed: ${error.message}`));
+    worker.on('error', (error) => {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        this.onWorkerGone(worker, `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as decoded events) and was replaced`, 'limit-exceeded');
+      } else this.onWorkerGone(worker, `the agent worker failed: ${error.message}`);
+    });
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
     this.worker = worker;
     return worker;
@@ -420,23 +438,24 @@ export class WorkerHost {
     this.replay();
   }
 
-  private onWorkerGone(worker: Worker, reason: string): void {
+  private onWorkerGone(worker: Worker, reason: string, status: 'crashed' | 'limit-exceeded' = 'crashed'): void {
     if (this.worker !== worker) return; // already replaced by kill(), or closed
     this.worker = null;
     if (this.closed) return;
     this.restarts++;
-    if (++this.deathsWithoutAnswer >= 2) {
-      for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, reason));
-      this.pending.clear();
-      this.outbox = [];
-      return;
-    }
     // The request running when the worker died is the one that killed it; everything else is sent again.
     const seq = Atomics.load(this.progressSeq, PROGRESS_SEQ);
     const culprit = this.pending.get(seq);
     if (culprit) {
       this.pending.delete(seq);
-      culprit.resolve(hostOutcome('crashed', culprit.engine, reason));
+      // Named, so the run that cost the worker can be told apart from the ones only replayed.
+      culprit.resolve(hostOutcome(status, culprit.engine, `${reason} (request ${seq}, agent ${culprit.agentId})`));
+    }
+    if (++this.deathsWithoutAnswer >= 2) {
+      for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, reason));
+      this.pending.clear();
+      this.outbox = [];
+      return;
     }
     this.replay();
   }

@@ -1,13 +1,14 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { GraphBridge } from '../../host/graph-imports.ts';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest, hostOutcome, InvalidModule, type GuestOutcome } from '../agent/guest.ts';
+import { compileAgentModule, Guest } from '../agent/guest.ts';
+import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
+import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
-import type { WasmNamespace } from './namespace.ts';
+import type { WasmNamespace } from '../engine/namespace.ts';
 import {
   PROGRESS_SEQ,
   PROGRESS_STARTED,
@@ -23,44 +24,20 @@ import {
 import { WasiHost } from '../../host/wasi/index.ts';
 import type { ComponentRequest } from './protocol.ts';
 import { runComponentRequest } from '../component/run.ts';
-import { loadEngine } from './select.ts';
-import { packCompletions } from './transport.ts';
+import { loadEngine } from '../engine/select.ts';
+import { packCompletions } from './batch-codec.ts';
+import { hostCallBridge } from './host-call.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const graphBridge = makeGraphBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
-
-/**
- * Host imports are synchronous, the graph client is not: the worker posts the request to the host thread and
- * sleeps on a shared word until the host has posted the answer. The watchdog still sees a run that waits too long.
- */
-function makeGraphBridge(port: MessagePort | undefined, signalBuffer: SharedArrayBuffer | undefined): GraphBridge | undefined {
-  if (!port || !signalBuffer) return undefined;
-  const signal = new Int32Array(signalBuffer);
-  return (request) => {
-    Atomics.store(signal, 0, 0);
-    port.postMessage(request);
-    for (;;) {
-      Atomics.wait(signal, 0, 0);
-      const reply = receiveMessageOnPort(port);
-      if (reply) return reply.message as Uint8Array;
-      Atomics.wait(signal, 0, 1, 1);
-    }
-  };
-}
+const graphBridge = hostCallBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
 const progressStarted = new Float64Array(progress);
 
-interface LoadedAgent {
-  reset: boolean;
-  engine: EngineName;
-  wa: WasmNamespace;
-  module: WebAssembly.Module;
-  limits: Limits;
-  guest: Guest | null;
-}
+/** The host imports every instance in this worker gets. */
+const hostImports: HostImportOptions = { graph: graphBridge };
 
-const agents = new Map<number, LoadedAgent>();
+const agents = new Map<number, AgentSlot>();
 const modules = new Map<string, WebAssembly.Module>();
 const engines = new Map<EngineName, WasmNamespace>();
 
@@ -141,24 +118,11 @@ async function load(req: LoadRequest): Promise<void> {
     }
     modules.set(key, module);
   }
-  const agent: LoadedAgent = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
   const started = begin(req.seq);
-  const outcome = instantiate(agent);
+  const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
   end(req.seq, started, outcome);
-}
-
-function instantiate(agent: LoadedAgent): GuestOutcome {
-  try {
-    const created = Guest.create(agent.wa, agent.module, agent.limits, agent.engine, { graph: graphBridge, reset: agent.reset });
-    if (created instanceof Guest) {
-      agent.guest = created;
-      return hostOutcome('ok', agent.engine);
-    }
-    return created;
-  } catch (error) {
-    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', agent.engine, (error as Error).message);
-  }
 }
 
 /** Compiles a module for hibernating agents and initialises a first instance, keeping the image states are stored against. */
@@ -186,10 +150,10 @@ async function template(req: TemplateRequest): Promise<void> {
       );
     }
     const module = compileAgentModule(wa, prepared.bytes);
-    const first = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, keepInitial: true });
+    const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { graph: graphBridge, keepInitial: initial });
+      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -266,7 +230,7 @@ async function command(req: CommandRequest): Promise<void> {
       end(req.seq, started, hostOutcome('invalid-input', req.engine, (error as Error).message));
       return;
     }
-    const created = Guest.create(wa, module, req.limits, req.engine, { graph: graphBridge, wasi });
+    const created = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, wasi });
     outcome = created instanceof Guest ? created.runCommand() : created;
   } catch (error) {
     outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
@@ -286,17 +250,18 @@ function run(req: RunRequest): void {
   if (!agent) {
     outcome = hostOutcome('crashed', 'wasm', `agent ${req.agentId} is not loaded in this worker`);
   } else {
-    // A run that trapped may have left the guest's own runtime half-way through an update: start it afresh.
-    const fresh = agent.guest === null || agent.guest.poisoned ? instantiate(agent) : null;
-    outcome = fresh !== null && fresh.status !== 'ok' ? fresh : agent.guest!.run(req.input);
+    outcome = runSlot(agent, req.input, hostImports);
   }
   end(req.seq, started, outcome);
 }
 
 let chain: Promise<void> = Promise.resolve();
 
-port.on('message', (message: ToWorker) => {
-  if (message.t === 'runs') {
+/** One handler per message kind; the mapped type makes a new kind in protocol.ts a compile error here until it is handled. */
+type Handlers = { [K in ToWorker['t']]: (message: Extract<ToWorker, { t: K }>) => void };
+
+const handlers: Handlers = {
+  runs(message) {
     // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
     chain = chain.then(() => {
       const { seqs, agentIds, ends, data } = message.runs;
@@ -308,19 +273,26 @@ port.on('message', (message: ToWorker) => {
       }
       flush();
     });
-  } else if (message.t === 'command') {
+  },
+  command(message) {
     chain = chain.then(() => command(message)).then(flush);
-  } else if (message.t === 'component') {
+  },
+  component(message) {
     chain = chain.then(() => component(message)).then(flush);
-  } else if (message.t === 'load') {
+  },
+  load(message) {
     chain = chain.then(() => load(message)).then(flush);
-  } else if (message.t === 'template') {
+  },
+  template(message) {
     chain = chain.then(() => template(message)).then(flush);
-  } else if (message.t === 'register') {
+  },
+  register(message) {
     chain = chain.then(() => register(message.agents));
-  } else if (message.t === 'drain') {
+  },
+  drain(message) {
     chain = chain.then(() => drain(message.seq)).then(flush);
-  } else if (message.t === 'unload') {
+  },
+  unload(message) {
     chain = chain.then(() => {
       const sleeper = sleepers.get(message.agentId);
       let written: Promise<void> = Promise.resolve();
@@ -339,5 +311,7 @@ port.on('message', (message: ToWorker) => {
         });
       }
     });
-  }
-});
+  },
+};
+
+port.on('message', (message: ToWorker) => (handlers[message.t] as (message: ToWorker) => void)(message));

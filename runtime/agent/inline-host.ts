@@ -1,0 +1,104 @@
+// Inline isolation: agents compiled, instantiated and run on the calling thread, bounded by fuel and a wall clock checked at host calls.
+import { performance } from 'node:perf_hooks';
+import { decodeTrusted } from '../codec.ts';
+import type { WasmNamespace } from '../engine/namespace.ts';
+import { loadEngine } from '../engine/select.ts';
+import { compileAgentModule } from './guest.ts';
+import { hostOutcome, type GuestOutcome } from './outcome.ts';
+import { prepareModule } from './prepare.ts';
+import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
+import type { EngineName, Limits, RunResult } from './types.ts';
+
+export interface InlineAgentSpec {
+  agentId: number;
+  /** The preparation key (content hash plus the options that change the prepared bytes): the compile cache key. */
+  key: string;
+  bytes: Uint8Array;
+  limits: Limits;
+  engine: EngineName;
+  reset: boolean;
+}
+
+/**
+ * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
+ * more when the run returns; fuel, which the caller must not turn off, bounds the stretches between host calls.
+ */
+const IMPORTS: HostImportOptions = { checkDeadline: true };
+
+export class InlineHost {
+  private readonly agents = new Map<number, AgentSlot>();
+  private readonly modules = new Map<string, WebAssembly.Module>();
+  private readonly engines = new Map<EngineName, WasmNamespace>();
+
+  get agentCount(): number {
+    return this.agents.size;
+  }
+
+  /** Compiles (cached by key) and initialises the agent; resolves to the outcome of its initialisation. */
+  async load(spec: InlineAgentSpec): Promise<RunResult> {
+    let wa = this.engines.get(spec.engine);
+    if (!wa) {
+      wa = await loadEngine(spec.engine);
+      this.engines.set(spec.engine, wa);
+    }
+    const key = `${spec.engine}:${spec.key}`;
+    let module = this.modules.get(key);
+    if (!module) {
+      try {
+        module = compileAgentModule(wa, prepareModule(spec.bytes, spec.limits, wa, spec.reset));
+      } catch (error) {
+        return hostOutcome('invalid-module', spec.engine, (error as Error).message);
+      }
+      this.modules.set(key, module);
+    }
+    const slot: AgentSlot = { reset: spec.reset, engine: spec.engine, wa, module, limits: spec.limits, guest: null };
+    const outcome = this.timed(slot, () => instantiate(slot, IMPORTS));
+    if (outcome.status === 'ok') this.agents.set(spec.agentId, slot);
+    return outcome;
+  }
+
+  /** Runs a loaded agent once with MessagePack input, on this thread. Never throws for anything the agent does. */
+  run(agentId: number, input: Uint8Array): RunResult {
+    const slot = this.agents.get(agentId);
+    if (!slot) return hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`);
+    return this.timed(slot, () => runSlot(slot, input, IMPORTS));
+  }
+
+  unload(agentId: number): undefined {
+    this.agents.delete(agentId);
+    return undefined;
+  }
+
+  close(): void {
+    this.agents.clear();
+    this.modules.clear();
+  }
+
+  /** Times a call into guest code, applies the deadline after it, and decodes the output the guest left. */
+  private timed(slot: AgentSlot, body: () => GuestOutcome): RunResult {
+    const started = performance.now();
+    const outcome = body();
+    const elapsed = performance.now() - started;
+    outcome.durationMs = elapsed;
+    // A run that already failed keeps its deterministic reason (out-of-fuel, trap, ...) however long it took; one
+    // that succeeded too late loses its output and events as a stopped worker's would, and its instance is replaced.
+    if (outcome.status === 'ok' && elapsed > slot.limits.timeoutMs) {
+      if (slot.guest) slot.guest.poisoned = true;
+      const late = hostOutcome('timeout', slot.engine, `the agent ran past its wall-clock limit of ${slot.limits.timeoutMs} ms (${elapsed.toFixed(1)} ms); raise limits.timeoutMs if the work is legitimate`);
+      late.durationMs = elapsed;
+      late.fuelUsed = outcome.fuelUsed;
+      late.memoryPeakBytes = outcome.memoryPeakBytes;
+      return late;
+    }
+    const raw = outcome.rawOutput;
+    if (raw === undefined) return outcome;
+    try {
+      outcome.output = decodeTrusted(raw);
+    } catch (error) {
+      return { ...hostOutcome('invalid-output', slot.engine, `the agent's output cannot be decoded: ${(error as Error).message}`), durationMs: elapsed, fuelUsed: outcome.fuelUsed, memoryPeakBytes: outcome.memoryPeakBytes };
+    }
+    // The last property added (Guest.call): V8 deletes it by going back one shape, as cheap as never adding it.
+    delete outcome.rawOutput;
+    return outcome;
+  }
+}
