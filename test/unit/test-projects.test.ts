@@ -26,7 +26,10 @@ describe('vitest projects', () => {
     expect(projects.map((p) => p.test.name)).toEqual(['unit', 'conformance', 'agents', 'integration']);
     const files = testFiles(join(repoRoot, 'test'));
     expect(files.length).toBeGreaterThan(50);
-    const homes = files.map((file) => [file, projects.filter((p) => p.test.include.some((g) => covers(g, file))).map((p) => p.test.name)] as const);
+    const homes = files.map(
+      (file) =>
+        [file, projects.filter((p) => p.test.include.some((g) => covers(g, file))).map((p) => p.test.name)] as const,
+    );
     expect(homes.filter(([, names]) => names.length !== 1)).toEqual([]);
   });
 });
