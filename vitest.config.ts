@@ -1,8 +1,8 @@
 // Test runner configuration: four projects by cost (unit, conformance, agents, integration); `npm test` runs them all.
 import { defineConfig } from 'vitest/config';
 
-/** One tier: `npx vitest run --project <name>` runs only it. */
-const tier = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
+/** One tier: `npx vitest run --project <name>` runs only it. (test/unit/test-projects.test.ts checks every test file is in one.) */
+export const tier = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
 
 export default defineConfig({
   test: {
