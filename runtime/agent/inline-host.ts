@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeTrusted } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { loadEngine } from '../engine/select.ts';
-import { compileAgentModule } from './guest.ts';
+import { compileAgentModule, type Deadline } from './guest.ts';
 import { hostOutcome, type GuestOutcome } from './outcome.ts';
 import { prepareModule } from './prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
@@ -27,23 +27,25 @@ export interface InlineAgentSpec {
   plugin?: PluginSpec | undefined;
 }
 
+/**
+ * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
+ * more when the run returns; fuel, which the caller must not turn off, bounds the stretches between host calls.
+ */
 export class InlineHost {
+  /** The deadline of the run in progress on this thread, read by every inline instance's host imports. */
+  private readonly deadline: Deadline = { at: Infinity };
   private readonly agents = new Map<number, AgentSlot>();
   private readonly modules = new Map<string, WebAssembly.Module>();
   private readonly engines = new Map<EngineName, WasmNamespace>();
   /** The agent running now and its run number: who a host-function call comes from. */
   private current = 0;
   private runs = 0;
-  /**
-   * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
-   * more when the run returns; fuel, which the caller must not turn off, bounds the stretches between host calls.
-   * Host functions run directly, on this thread.
-   */
+  /** What every inline instance's host imports get: the deadline, and host functions called directly on this thread. */
   private readonly imports: HostImportOptions;
 
   constructor(hostCall?: InlineHostCall) {
     this.imports = {
-      checkDeadline: true,
+      deadline: this.deadline,
       ...(hostCall ? { callHost: (name: string, payload: Uint8Array) => hostCall({ t: 'host', name, payload }, this.current, this.runs) } : {}),
     };
   }
@@ -103,7 +105,15 @@ export class InlineHost {
   /** Times a call into guest code, applies the deadline after it, and decodes the output the guest left. */
   private timed(slot: AgentSlot, body: () => GuestOutcome): RunResult {
     const started = performance.now();
-    const outcome = body();
+    // Saved and put back, so a run started from inside a host call (none today) cannot end its caller's clock.
+    const outer = this.deadline.at;
+    this.deadline.at = Math.min(outer, started + slot.limits.timeoutMs);
+    let outcome: GuestOutcome;
+    try {
+      outcome = body();
+    } finally {
+      this.deadline.at = outer;
+    }
     const elapsed = performance.now() - started;
     outcome.durationMs = elapsed;
     // A run that already failed keeps its deterministic reason (out-of-fuel, trap, ...) however long it took; one

@@ -12,7 +12,7 @@ import type { EngineName, Limits } from './types.ts';
  * The host imports an instance gets beyond the guest ABI's own (graph bridge, deadline checks): the one place a
  * new capability is passed to agents, in a worker and inline alike.
  */
-export type HostImportOptions = Pick<GuestOptions, 'graph' | 'checkDeadline'> & {
+export type HostImportOptions = Pick<GuestOptions, 'graph' | 'deadline'> & {
   /** Calls the running agent's granted host functions (a worker: over the bridge; inline: directly). */
   callHost?: HostCaller;
   /** Makes an Extism plugin's HTTP requests (worker isolation only). */
@@ -36,7 +36,8 @@ const ungranted: HostCaller = () => ({ error: 'no host functions were granted to
 
 /** The GuestOptions of one instance of the slot's agent: its ABI's host side, bound to this isolation's callers. */
 function guestOptions(slot: AgentSlot, imports: HostImportOptions): GuestOptions {
-  const options: GuestOptions = { graph: imports.graph, checkDeadline: imports.checkDeadline ?? false, reset: slot.reset };
+  const options: GuestOptions = { graph: imports.graph, reset: slot.reset };
+  if (imports.deadline) options.deadline = imports.deadline;
   const call = slot.host && slot.host.names.length > 0 ? imports.callHost : undefined;
   if (slot.plugin) {
     const { config, maxVarBytes, user, wasi, http } = slot.plugin;
