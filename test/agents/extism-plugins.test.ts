@@ -140,6 +140,15 @@ describe('Extism plugins and the sandbox', () => {
     expect(((await kept.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({ total: 6 });
   });
 
+  it('callSync calls an inline plugin on this thread; a worker plugin refuses it', async () => {
+    const inline = await sandbox.load(plugin('code'), { isolation: 'inline' });
+    expect(inline.callSync('count_vowels', 'aei').output?.json()).toMatchObject({ count: 3 });
+    const worker = await sandbox.load(plugin('code'));
+    expect(() => worker.callSync('count_vowels', 'a')).toThrow(expect.objectContaining({ code: 'SANDBOX_INVALID_OPTIONS' }));
+    inline.close();
+    expect(() => inline.callSync('count_vowels', 'a')).toThrow(expect.objectContaining({ code: 'SANDBOX_CLOSED' }));
+  });
+
   it('runs inline too, with host functions called directly (sync) and an async one refused as an error', async () => {
     const agent = await sandbox.load(plugin('reflect'), { isolation: 'inline', host: { host_reflect: (b: Uint8Array) => b } });
     const r = await agent.call('reflect', 'inline');
