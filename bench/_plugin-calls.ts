@@ -29,6 +29,7 @@ export interface PluginFigures {
   /** count_vowels calls per second. */
   extism: number | null;
   sandboxInline: number | null;
+  sandboxInlineSync: number | null;
   sandboxWorker: number | null;
   /** The uninstrumented module called in this thread with our kernel and no limits: the plugin's own cost. */
   raw: number | null;
@@ -54,7 +55,7 @@ async function roundTripUs(run: (n: number) => Promise<unknown>): Promise<number
 
 export async function pluginCallRates(): Promise<PluginFigures> {
   const wasm = join(sharedDir, 'anchors', 'extism', 'code.wasm');
-  const figures: PluginFigures = { extism: null, sandboxInline: null, sandboxWorker: null, raw: null, hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 } };
+  const figures: PluginFigures = { extism: null, sandboxInline: null, sandboxInlineSync: null, sandboxWorker: null, raw: null, hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 } };
   if (existsSync(wasm)) {
     const bytes = readFileSync(wasm);
     const sandbox = new Sandbox({ workers: 1 });
@@ -64,8 +65,10 @@ export async function pluginCallRates(): Promise<PluginFigures> {
       const check = await agent.call('count_vowels', TEXT);
       if (check.status !== 'ok' || !check.output?.text().startsWith(expected)) throw new Error(`count_vowels (${isolation}) failed: ${check.message ?? check.output?.text()}`);
       const rate = await perSecond(`sandbox ${isolation}, code.wasm count_vowels, one at a time`, () => agent.call('count_vowels', TEXT));
-      if (isolation === 'inline') figures.sandboxInline = rate;
-      else figures.sandboxWorker = rate;
+      if (isolation === 'inline') {
+        figures.sandboxInline = rate;
+        figures.sandboxInlineSync = await perSecond('sandbox inline, callSync, code.wasm count_vowels', () => agent.callSync('count_vowels', TEXT));
+      } else figures.sandboxWorker = rate;
       agent.close();
     }
     await sandbox.close();
@@ -104,6 +107,7 @@ export async function pluginCallRates(): Promise<PluginFigures> {
   const vs = (x: number | null) => (x === null || figures.extism === null ? 'n/a' : `${(x / figures.extism).toFixed(2)}×`);
   console.log('\n| Extism code.wasm count_vowels("Hello World"), one at a time | calls/s | vs @extism/extism |\n|---|---:|---:|');
   console.log(`| sandbox, isolation inline (fuel on) | ${fmt(figures.sandboxInline)} | ${vs(figures.sandboxInline)} |`);
+  console.log(`| sandbox, isolation inline, callSync (fuel on) | ${fmt(figures.sandboxInlineSync)} | ${vs(figures.sandboxInlineSync)} |`);
   console.log(`| sandbox, isolation worker (fuel on) | ${fmt(figures.sandboxWorker)} | ${vs(figures.sandboxWorker)} |`);
   console.log(`| @extism/extism 2.0.0-rc13 | ${fmt(figures.extism)} | 1.00× |`);
   console.log(`| raw V8 call with our kernel (uninstrumented, no limits) | ${fmt(figures.raw)} | ${vs(figures.raw)} |`);
