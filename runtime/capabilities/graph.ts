@@ -166,7 +166,8 @@ async function requireNamespaces(client: GraphClient): Promise<void> {
   try {
     await client.dropNamespace('~probe');
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'GRAPH_UNKNOWN_METHOD') throw error;
+    // Any other answer (GRAPH_UNAUTHORIZED from a token confined to other namespaces) comes from a service that knows it.
+    if ((error as { code?: unknown }).code !== 'GRAPH_UNKNOWN_METHOD') return;
     throw new GraphError('GRAPH_UNAVAILABLE', `the graph service at ${client.url} does not keep namespaces (it predates them), so agents cannot be kept apart there; upgrade it`);
   }
 }

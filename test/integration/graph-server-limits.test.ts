@@ -206,6 +206,20 @@ describe('namespaces where the graph lives', () => {
     expect(await owner.request('nodes', {}, { namespace: 'b' })).toEqual(['theirs']);
   });
 
+  it('serves agents through a token confined to the namespace their grants name', async () => {
+    const s = await server({ port: 0, token: 'owner', clients: [{ token: 'team-token', namespaces: ['team'] }] });
+    const client = await GraphClient.connect(s.url, { token: 'team-token', env: {} });
+    cleanup.push(() => client.close());
+    const sandbox = new Sandbox({ workers: 1, graph: client });
+    cleanup.push(() => sandbox.close());
+    const agent = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: { namespace: 'team' } });
+    expect((await agent.run({ method: 'addNode', params: { key: 'x' } })).output).toMatchObject({ result: { seq: 1 } });
+    expect(s.namespaces.get('team').store.graph.order).toBe(1);
+    // A per-agent namespace is outside what this token may name: the service refuses it.
+    const own = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: true });
+    expect((await own.run({ method: 'nodes' })).output).toMatchObject({ error: { code: 'GRAPH_UNAUTHORIZED' } });
+  });
+
   it('refuses, for agents, a service that predates namespaces (it would put every agent in one graph)', async () => {
     const path = join(dir, `old${n++}.sock`);
     // A stand-in for an old service: it ignores `ns` and does not know dropNamespace.
