@@ -190,7 +190,9 @@ describe.each(MATRIX)('hostile and edge-case fixtures on the $engine engine, $is
 
   beforeAll(async () => {
     for (const name of new Set(rows.map((r) => r.fixture))) requireBuilt(fixturePath(name));
-    sandbox = new Sandbox({ workers: 2, engine, isolation });
+    // Rows without a clock of their own test deterministic limits: a 10 s backstop (not the default 1 s) keeps the
+    // emulator on a loaded machine from turning them into timeouts. Rows about the clock set theirs.
+    sandbox = new Sandbox({ workers: 2, engine, isolation, limits: { timeoutMs: 10_000 } });
     healthy = await sandbox.load(fixturePath('output-ok'));
     expect((await healthy.run(null)).status).toBe('ok');
   });
