@@ -1,8 +1,8 @@
 // Test runner configuration: four projects by cost (unit, conformance, agents, integration); `npm test` runs them all.
 import { defineConfig } from 'vitest/config';
 
-/** One tier: `npx vitest run --project <name>` runs only it. */
-const tier = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
+/** One tier: `npx vitest run --project <name>` runs only it. (test/unit/test-projects.test.ts checks every test file is in one.) */
+export const tier = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
 
 export default defineConfig({
   test: {
@@ -16,8 +16,9 @@ export default defineConfig({
     projects: [
       // No I/O, no workers: parsers, the instrumenter, the emulator, codecs.
       tier('unit', ['test/unit/**/*.test.ts']),
-      // One case file against every implementation: engines, queues, WASI, the spec tests.
-      tier('conformance', ['test/conformance/**/*.test.ts']),
+      // One case file against every implementation: engines, queues, WASI, the spec tests; the fuzz corpus
+      // (generated modules on V8 and the emulator, damaged bytes through every decoder).
+      tier('conformance', ['test/conformance/**/*.test.ts', 'test/fuzz/**/*.test.ts']),
       // The example agents, the CLI in-process, components: workers and files, no servers.
       tier('agents', ['test/agents/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/component/**/*.test.ts']),
       // Real servers (nats-server, Kafka, Redis, Prometheus), started once for the run.

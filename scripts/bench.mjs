@@ -16,5 +16,7 @@ const file = join(root, 'bench', `${suite}.ts`);
 if (!existsSync(file)) process.exit(2);
 // Figures depend on V8: say which Node ran them, first, so a pasted table carries it.
 console.log(`bench ${suite}: Node ${process.version} (V8 ${process.versions.v8}) on ${process.platform}-${process.arch}`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', file, ...rest], { stdio: 'inherit', cwd: root });
+// V8 flags a suite needs from the start (setting them at run time is unsupported, and crashes Node 26's V8).
+const V8_FLAGS = { fuel: ['--no-liftoff'] };
+const r = spawnSync(process.execPath, [...(V8_FLAGS[suite] ?? []), '--import', 'tsx', '--expose-gc', file, ...rest], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

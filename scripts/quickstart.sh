@@ -5,6 +5,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-system.sh
 bash scripts/services/install.sh   # the servers `npm test` starts for its integration tests
+# Node 22 or newer: without one on PATH, the current LTS (official build, into .tools/); export the same PATH to keep using it.
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then
+  PATH="$(bash scripts/install-node.sh 24):$PATH"
+  export PATH
+  echo "[quickstart] using $(node --version) from $(dirname "$(command -v node)")" >&2
+fi
 npm install --no-audit --no-fund
 npm run build:agents
 

@@ -22,7 +22,12 @@ class BuildFailed extends Error {}
 
 const TARGET = 'wasm32-unknown-unknown';
 
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { ok: boolean; output: string } {
+function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { ok: boolean; output: string } {
   const r = spawnSync(command, args, { cwd, env, encoding: 'utf8' });
   if (r.error !== undefined) return { ok: false, output: r.error.message };
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
@@ -63,12 +68,18 @@ function buildAssemblyScript(dir: string, name: string): string {
   const asc = join(dir, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   if (!existsSync(asc)) throw new UsageError('assemblyscript is not installed in this project: run `npm install`');
   const out = join(dir, 'build', `${name}.wasm`);
-  const r = run(process.execPath, [asc, 'assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--outFile', out], dir);
+  const r = run(
+    process.execPath,
+    [asc, 'assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--outFile', out],
+    dir,
+  );
   if (!r.ok) throw new BuildFailed(`asc failed:\n${r.output}`);
   return out;
 }
 
-export const build: Command = async (argv, io) => {
+export const build: Command = (argv, io) => Promise.resolve(buildSync(argv, io));
+
+function buildSync(argv: string[], io: CliIO): number {
   const parsed = parseCommandArgs('build', argv, { json: { type: 'boolean' } }, BUILD_HELP, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
@@ -77,19 +88,24 @@ export const build: Command = async (argv, io) => {
   try {
     if (positionals.length > 1) throw new UsageError(`one project at a time; got ${positionals.join(' ')}`);
     const dir = resolve(io.cwd, positionals[0] ?? '.');
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${positionals[0] ?? '.'} is not a directory`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new UsageError(`${positionals[0] ?? '.'} is not a directory`);
     let name: string | undefined;
-    if (existsSync(join(dir, 'package.json'))) name = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name;
+    if (existsSync(join(dir, 'package.json')))
+      name = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name;
     let out: string;
     if (existsSync(join(dir, 'Cargo.toml'))) {
       name ??= /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))?.[1];
       if (name === undefined) throw new UsageError('Cargo.toml has no package name');
       out = buildRust(dir, name, io);
     } else if (existsSync(join(dir, 'asconfig.json'))) {
-      if (name === undefined) throw new UsageError('package.json has no name (the agent is built as build/<name>.wasm)');
+      if (name === undefined)
+        throw new UsageError('package.json has no name (the agent is built as build/<name>.wasm)');
       out = buildAssemblyScript(dir, name);
     } else {
-      throw new UsageError(`${positionals[0] ?? 'this directory'} has neither asconfig.json (AssemblyScript) nor Cargo.toml (Rust); 'sandbox new' makes such a project`);
+      throw new UsageError(
+        `${positionals[0] ?? 'this directory'} has neither asconfig.json (AssemblyScript) nor Cargo.toml (Rust); 'sandbox new' makes such a project`,
+      );
     }
     const ms = Math.round(performance.now() - started);
     const bytes = statSync(out).size;
@@ -98,10 +114,11 @@ export const build: Command = async (argv, io) => {
     return EXIT_OK;
   } catch (error) {
     if (error instanceof BuildFailed) {
-      if (json) io.stdout.write(`${JSON.stringify({ error: { code: 'SANDBOX_BUILD_FAILED', message: error.message } })}\n`);
+      if (json)
+        io.stdout.write(`${JSON.stringify({ error: { code: 'SANDBOX_BUILD_FAILED', message: error.message } })}\n`);
       else io.stderr.write(`sandbox build: ${error.message}\n`);
       return EXIT_FAILED;
     }
     return reportUsage('build', (error as Error).message, io, json);
   }
-};
+}

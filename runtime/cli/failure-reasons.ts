@@ -16,7 +16,7 @@ export class FailureReasons {
   record(agent: string, result: RunResult): void {
     if (result.status === 'ok') return;
     let reasons = this.byAgent.get(agent);
-    if (reasons === undefined) this.byAgent.set(agent, (reasons = new Map()));
+    if (reasons === undefined) this.byAgent.set(agent, (reasons = new Map<string, number>()));
     const firstLine = (result.message ?? '').split('\n', 1)[0]!;
     let reason = firstLine === '' ? result.status : `${result.status}: ${firstLine}`;
     if (reason.length > MAX_REASON_LENGTH) reason = `${reason.slice(0, MAX_REASON_LENGTH - 1)}…`;
@@ -30,6 +30,9 @@ export class FailureReasons {
   top(agent: string, n = 3): FailureReason[] {
     const reasons = this.byAgent.get(agent);
     if (reasons === undefined) return [];
-    return [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason)).slice(0, n);
+    return [...reasons]
+      .map(([reason, count]) => ({ reason, count }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
+      .slice(0, n);
   }
 }

@@ -8,7 +8,9 @@ import { runCli } from '../support/cli.ts';
 import { repoRoot } from '../support/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sandbox-new-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** What `npm install` would give the project: this checkout as the package, and its AssemblyScript compiler. */
 function linkDependencies(project: string): void {
@@ -35,29 +37,54 @@ describe('sandbox new', () => {
     const r = await runCli(['new', 'hello-as'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     const project = join(dir, 'hello-as');
-    expect(readFileSync(join(project, 'assembly', 'index.ts'), 'utf8')).toContain('from "wasm-agent-sandbox/assembly/sdk"');
-    expect(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8'))).toMatchObject({
+    expect(readFileSync(join(project, 'assembly', 'index.ts'), 'utf8')).toContain(
+      'from "wasm-agent-sandbox/assembly/sdk"',
+    );
+    expect(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as unknown).toMatchObject({
       scripts: { test: 'wasm-agent-sandbox build && node --test test/' },
-      devDependencies: { 'wasm-agent-sandbox': expect.stringMatching(/^\^\d/), assemblyscript: expect.any(String) },
+      devDependencies: {
+        'wasm-agent-sandbox': expect.stringMatching(/^\^\d/) as unknown,
+        assemblyscript: expect.any(String) as unknown,
+      },
     });
     linkDependencies(project);
     const built = await runCli(['build', project, '--json']);
     expect(built.code, built.stdout + built.stderr).toBe(0);
-    expect(await greet(join(project, 'build', 'hello-as.wasm'))).toEqual(['ok', { greeting: 'hello, Ada' }, 'error', true]);
+    expect(await greet(join(project, 'build', 'hello-as.wasm'))).toEqual([
+      'ok',
+      { greeting: 'hello, Ada' },
+      'error',
+      true,
+    ]);
   });
 
-  it.skipIf(!rustToolchain)('scaffolds a Rust agent whose Cargo.toml uses the SDK crate in the installed package, and runs', async () => {
-    const r = await runCli(['new', 'hello-rs', '--lang', 'rust', '--package', 'file:../wasm-agent-sandbox.tgz'], { cwd: dir });
-    expect(r.code, r.stderr).toBe(0);
-    const project = join(dir, 'hello-rs');
-    expect(readFileSync(join(project, 'Cargo.toml'), 'utf8')).toContain('sandbox-sdk = { path = "node_modules/wasm-agent-sandbox/agents/sdk" }');
-    expect(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')).devDependencies).toEqual({ 'wasm-agent-sandbox': 'file:../wasm-agent-sandbox.tgz' });
-    linkDependencies(project);
-    const built = await runCli(['build', project]);
-    expect(built.code, built.stderr).toBe(0);
-    expect(built.stderr).toMatch(/^built .*hello-rs\.wasm \(\d+\.\d KiB\) in \d+ ms\n$/);
-    expect(await greet(join(project, 'build', 'hello-rs.wasm'))).toEqual(['ok', { greeting: 'hello, Ada' }, 'error', true]);
-  });
+  it.skipIf(!rustToolchain)(
+    'scaffolds a Rust agent whose Cargo.toml uses the SDK crate in the installed package, and runs',
+    async () => {
+      const r = await runCli(['new', 'hello-rs', '--lang', 'rust', '--package', 'file:../wasm-agent-sandbox.tgz'], {
+        cwd: dir,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const project = join(dir, 'hello-rs');
+      expect(readFileSync(join(project, 'Cargo.toml'), 'utf8')).toContain(
+        'sandbox-sdk = { path = "node_modules/wasm-agent-sandbox/agents/sdk" }',
+      );
+      expect(
+        (JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { devDependencies: unknown })
+          .devDependencies,
+      ).toEqual({ 'wasm-agent-sandbox': 'file:../wasm-agent-sandbox.tgz' });
+      linkDependencies(project);
+      const built = await runCli(['build', project]);
+      expect(built.code, built.stderr).toBe(0);
+      expect(built.stderr).toMatch(/^built .*hello-rs\.wasm \(\d+\.\d KiB\) in \d+ ms\n$/);
+      expect(await greet(join(project, 'build', 'hello-rs.wasm'))).toEqual([
+        'ok',
+        { greeting: 'hello, Ada' },
+        'error',
+        true,
+      ]);
+    },
+  );
 
   it.each([
     [['new'], /which name/],
