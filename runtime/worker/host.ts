@@ -24,6 +24,7 @@ import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibern
 import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
 import { serveHostCalls } from './host-call.ts';
 import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
+import { createRunChannel, REQUEST_CAPACITY, RunChannelHost } from './run-channel.ts';
 
 interface Pending {
   seq: number;
@@ -117,6 +118,11 @@ export class WorkerHost {
   private progressSeq!: Int32Array;
   private progressStarted!: Float64Array;
   private readonly pending = new Map<number, Pending>();
+  /** SANDBOX_RUN_CHANNEL=off (read when the host is made) sends every run by message: bench/calls compares the two. */
+  private readonly useRunChannel = process.env['SANDBOX_RUN_CHANNEL'] !== 'off';
+  /** The current worker's shared-memory run channel, and the messages posted to that worker so far. */
+  private channel: RunChannelHost | null = null;
+  private posted = 0;
   private outbox: RunRequest[] = [];
   private flushScheduled = false;
   /** Runs sent to the worker and not answered yet. */
@@ -244,6 +250,14 @@ export class WorkerHost {
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
     const promise = this.track(request.seq, spec, request);
+    // An idle worker and nothing queued: the run goes through the shared slot (run-channel.ts), no message.
+    const channel = this.channel;
+    if (channel !== null && !channel.busy && this.runsAtWorker === 0 && this.outbox.length === 0 && this.registrations.length === 0 && input.length <= REQUEST_CAPACITY) {
+      this.runsAtWorker++;
+      this.worker!.ref();
+      void this.sendThroughChannel(channel, request);
+      return promise;
+    }
     // A full batch goes at once, so the worker starts while the caller is still submitting.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
     else if (!this.flushScheduled && this.runsAtWorker < COALESCE_BELOW) {
@@ -264,6 +278,7 @@ export class WorkerHost {
     this.outbox = [];
     const worker = this.worker;
     this.worker = null;
+    this.closeChannel();
     if (worker) await worker.terminate();
   }
 
@@ -324,10 +339,18 @@ export class WorkerHost {
     }
   }
 
+  /** Completions of a run sent through the shared slot come back there (or, when too large, as a message). */
+  private async sendThroughChannel(channel: RunChannelHost, request: RunRequest): Promise<void> {
+    const packed = await channel.send(request.seq, request.agentId, request.input, this.posted);
+    // undefined: the worker went away first, and replay() has sent the run again.
+    if (packed) this.received(unpackCompletions(packed));
+  }
+
   private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
     if (this.closed) return;
     const worker = this.ensureWorker();
     this.sendRegistrations(worker);
+    this.posted++;
     worker.postMessage(message, transfer);
   }
 
@@ -336,6 +359,7 @@ export class WorkerHost {
     if (this.registrations.length === 0) return;
     const agents = this.registrations;
     this.registrations = [];
+    this.posted++;
     worker.postMessage({ t: 'register', agents } satisfies ToWorker);
   }
 
@@ -362,7 +386,9 @@ export class WorkerHost {
       if (request instanceof Uint8Array) return graph ? graph(request, caller) : Promise.resolve(new Uint8Array());
       return hostCall ? hostCall(request, caller) : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
     });
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, graph: graph !== undefined, hostPort: port, hostSignal: signal };
+    // Hibernating workers report residency with every answer (Sandbox.residency()), so their answers stay messages.
+    const runChannel = this.hibernation || !this.useRunChannel ? undefined : createRunChannel();
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, runChannel, graph: graph !== undefined, hostPort: port, hostSignal: signal };
     const transferList: TransferListItem[] = [port];
     const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
     const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
@@ -374,14 +400,20 @@ export class WorkerHost {
     });
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
     this.worker = worker;
+    this.channel = runChannel ? new RunChannelHost(runChannel) : null;
+    this.posted = 0;
     return worker;
   }
 
   private onMessage(message: FromWorker): void {
     if (message.residency) this.residency = message.residency;
     if (message.t === 'residency') return;
+    this.received(unpackCompletions(message.packed));
+  }
+
+  private received(completions: Completion[]): void {
     this.deathsWithoutAnswer = 0;
-    for (const c of unpackCompletions(message.packed)) this.complete(c);
+    for (const c of completions) this.complete(c);
     if (this.outbox.length > 0) this.flushRuns();
     if (this.pending.size === 0) {
       this.minTimeoutMs = Infinity;
@@ -430,9 +462,16 @@ export class WorkerHost {
     this.armWatchdog(this.minTimeoutMs);
   }
 
+  /** The worker is gone: a run waiting in its channel gives up (replay or close settles it). */
+  private closeChannel(): void {
+    this.channel?.close();
+    this.channel = null;
+  }
+
   private kill(hung: Pending, elapsedMs: number): void {
     const worker = this.worker;
     this.worker = null;
+    this.closeChannel();
     this.pending.delete(hung.seq);
     if ('t' in hung.request && hung.request.t === 'load') this.agents.delete(hung.agentId);
     // A module whose initialisation hangs must not be sent to the new worker again.
@@ -448,6 +487,7 @@ export class WorkerHost {
   private onWorkerGone(worker: Worker, reason: string, status: 'crashed' | 'limit-exceeded' = 'crashed'): void {
     if (this.worker !== worker) return; // already replaced by kill(), or closed
     this.worker = null;
+    this.closeChannel();
     if (this.closed) return;
     this.restarts++;
     // The request running when the worker died is the one that killed it; everything else is sent again.

@@ -31,6 +31,7 @@ import { runComponentRequest } from '../component/run.ts';
 import { loadEngine } from '../engine/select.ts';
 import { packCompletions } from './batch-codec.ts';
 import { hostCallBridge } from './host-call.ts';
+import { RunChannelWorker } from './run-channel.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
@@ -336,4 +337,48 @@ const handlers: Handlers = {
   },
 };
 
-port.on('message', (message: ToWorker) => (handlers[message.t] as (message: ToWorker) => void)(message));
+/**
+ * The shared-memory run channel (run-channel.ts): a run the host put in the slot joins the chain like a message,
+ * after every message posted before it. After answering one, the worker polls briefly for the next (a caller
+ * awaiting one run at a time sends it within microseconds), then sleeps until the host writes one.
+ */
+const runChannel = workerData.runChannel ? new RunChannelWorker(workerData.runChannel as SharedArrayBuffer) : null;
+const SPIN_MS = 0.05;
+/** Messages received from the host so far: a run in the slot waits until every message posted before it is here. */
+let received = 0;
+
+function pollRunChannel(): void {
+  const channel = runChannel!;
+  const req = channel.take(received);
+  if (req !== null) chain = chain.then(() => serveFromChannel(channel, req));
+  else if (!channel.hasNew()) channel.sleep(pollRunChannel);
+  // Otherwise the run waits for a message posted before it; its arrival polls again.
+}
+
+function serveFromChannel(channel: RunChannelWorker, req: RunRequest): void {
+  run(req);
+  let packed: Uint8Array | null = null;
+  if (completions.length > 0) {
+    packed = packCompletions(completions);
+    completions = [];
+    lastFlush = performance.now();
+  }
+  if (packed !== null && packed.length > 0 && !channel.fits(packed)) {
+    // Too large for the slot: the completions go by message, and the slot says so.
+    const message: FromWorker = hibernator ? { t: 'done', packed, residency: hibernator.residency } : { t: 'done', packed };
+    port.postMessage(message, [packed.buffer as ArrayBuffer]);
+    packed = null;
+  }
+  channel.answer(packed);
+  if (channel.spin(SPIN_MS)) pollRunChannel();
+  else channel.sleep(pollRunChannel);
+}
+
+port.on('message', (message: ToWorker) => {
+  // A run the host put in the slot before posting this message goes first.
+  if (runChannel?.hasNew()) pollRunChannel();
+  received++;
+  (handlers[message.t] as (message: ToWorker) => void)(message);
+  if (runChannel?.hasNew()) pollRunChannel();
+});
+if (runChannel) runChannel.sleep(pollRunChannel);
