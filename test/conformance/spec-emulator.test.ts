@@ -108,7 +108,10 @@ describe.skipIf(dir === null)('spec tests on the emulator', () => {
     const result = JSON.parse(last) as { webAssembly: string; passed: number; failed: number; failures: string[] };
     expect(result.webAssembly).toBe('undefined');
     expect(result.failures).toEqual([]);
-    expect(result.passed).toBe(v8Passed);
+    // The emulator implements wasm 2.0: it passes every assertion V8 passes, and on V8 12.x+ (Node 24, 26) also
+    // the assert_invalid/assert_malformed ones newer V8 fails by accepting multi-memory and memory64 modules.
+    expect(result.passed).toBeGreaterThanOrEqual(v8Passed);
+    expect(result.passed).toBe(26_038);
     console.log(`spec suite under --jitless (non-SIMD): emulator passed ${result.passed}`);
   });
 });
