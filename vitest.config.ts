@@ -16,7 +16,8 @@ export default defineConfig({
     projects: [
       // No I/O, no workers: parsers, the instrumenter, the emulator, codecs.
       tier('unit', ['test/unit/**/*.test.ts']),
-      // One case file against every implementation: engines, queues, WASI, the spec tests, differential fuzzing.
+      // One case file against every implementation: engines, queues, WASI, the spec tests; the fuzz corpus
+      // (generated modules on V8 and the emulator, damaged bytes through every decoder).
       tier('conformance', ['test/conformance/**/*.test.ts', 'test/fuzz/**/*.test.ts']),
       // The example agents, the CLI in-process, components: workers and files, no servers.
       tier('agents', ['test/agents/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/component/**/*.test.ts']),

@@ -266,7 +266,10 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    this.assertOpen();
+    if (this.closed) {
+      this.inline.unload(agentId);
+      this.assertOpen();
+    }
     const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => this.agents.delete(a));
     this.agents.add(agent);
     return agent;

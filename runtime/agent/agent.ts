@@ -51,7 +51,7 @@ export class Agent {
    * waited for without blocking). Throws SandboxError SANDBOX_INVALID_OPTIONS for a worker agent, SANDBOX_CLOSED
    * when closed; everything the agent does is a RunResult.
    */
-  runSync(input: unknown): RunResult {
+  runSync<TIn = unknown, TOut = unknown>(input: TIn): RunResult<TOut> {
     const inline = this.inline;
     if (inline === null) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `runSync needs an agent loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.run(input)`);
@@ -61,10 +61,10 @@ export class Agent {
     try {
       bytes = encode(input);
     } catch (error) {
-      return this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`);
+      return this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`) as RunResult<TOut>;
     }
-    if (bytes.length > this.limits.inputBytes) return this.tooLarge(bytes);
-    return inline.run(this.id, bytes);
+    if (bytes.length > this.limits.inputBytes) return this.tooLarge(bytes) as RunResult<TOut>;
+    return inline.run(this.id, bytes) as RunResult<TOut>;
   }
 
   /** Frees the agent's instance (in its worker, or on this thread). Later runs throw SANDBOX_CLOSED. */

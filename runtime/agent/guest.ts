@@ -55,19 +55,30 @@ export interface GuestOptions {
   untrackedState?: boolean;
   /**
    * Check `limits.timeoutMs` at every host call (inline isolation, where no watchdog can stop the thread): a run
-   * past its deadline is stopped at its next host call with status 'timeout'.
+   * past its deadline is stopped at its next host call with status 'timeout'. The caller owns the clock: it sets
+   * `at` (a performance.now() time) before each call into the guest, so the guest reads no clock of its own.
    */
-  checkDeadline?: boolean;
+  deadline?: Deadline;
 }
 
-/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.checkDeadline). */
+/** When the run in progress must stop (performance.now() time; Infinity between runs). */
+export interface Deadline {
+  at: number;
+}
+
+/** Thrown through the guest by a host import called after the run's deadline (GuestOptions.deadline). */
 class DeadlinePassed extends Error {}
 
+/** Unmetered agents still run instrumented code that counts: it starts from a count it cannot exhaust. */
+function startingFuel(limits: Limits): bigint {
+  return BigInt(limits.fuel > 0 ? limits.fuel : Number.MAX_SAFE_INTEGER);
+}
+
 /** Makes every import of a module check the deadline first: whatever the guest calls, a late run stops there. */
-function guardDeadline(functions: Record<string, Fn>, deadline: () => number): void {
+function guardDeadline(functions: Record<string, Fn>, deadline: Deadline): void {
   for (const [name, fn] of Object.entries(functions)) {
     functions[name] = (...args: number[]) => {
-      if (performance.now() > deadline()) throw new DeadlinePassed();
+      if (performance.now() > deadline.at) throw new DeadlinePassed();
       return fn(...args);
     };
   }
@@ -135,8 +146,10 @@ export class Guest {
   private readonly stateGlobals: MutableGlobal[] = [];
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
-  /** With `checkDeadline`: performance.now() past which a host call stops the run. */
-  private deadline = Infinity;
+  /** Fuel at the start of a run, as the meter's i64 wants it: made once per limits, not per run. */
+  private fuelStart: bigint;
+  /** The meter as the last run left it (null when unmetered). */
+  private fuelLeft: bigint | null = null;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -146,9 +159,10 @@ export class Guest {
     graph: GraphBridge | undefined,
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
-    private readonly checkDeadline: boolean,
+    deadline: Deadline | undefined,
   ) {
     this.untrackedState = untrackedState;
+    this.fuelStart = startingFuel(limits);
     this.ctx = new RunContext(limits);
     const ctx = () => this.ctx;
     const charge = (fuel: number) => {
@@ -159,8 +173,8 @@ export class Guest {
       env: envImports(this.memory, ctx),
       ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
     });
-    if (checkDeadline) {
-      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, () => this.deadline);
+    if (deadline) {
+      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, deadline);
     }
     let instance: WebAssembly.Instance;
     try {
@@ -186,7 +200,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.checkDeadline ?? false);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.deadline);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -244,6 +258,7 @@ export class Guest {
    * of the compiled module, so the same prepared module means the same caps).
    */
   useLimits(limits: Limits): void {
+    this.fuelStart = startingFuel(limits);
     this.limits = limits;
     this.ctx.limits = limits;
   }
@@ -349,21 +364,21 @@ export class Guest {
 
   private call(body: () => number): GuestOutcome {
     this.ctx.reset();
-    const fuelLimit = this.limits.fuel;
-    if (this.fuel) this.fuel.value = BigInt(fuelLimit > 0 ? fuelLimit : Number.MAX_SAFE_INTEGER);
+    if (this.fuel) this.fuel.value = this.fuelStart;
     if (this.flags) this.flags.value = 0;
-    if (this.checkDeadline) this.deadline = performance.now() + this.limits.timeoutMs;
     let code: number;
     try {
       code = body();
     } catch (error) {
       if (error instanceof InvalidModule) throw error;
       this.poisoned = true;
+      this.readFuel();
       return this.failure(error);
     }
+    this.readFuel();
     // Fuel is checked only at function entry and loop headers, so a call can return with the counter already
     // below zero: that run needed more than its limit, exactly as if it had trapped at the next check.
-    if (this.fuel && this.limits.fuel > 0 && (this.fuel.value as bigint) < 0n) {
+    if (this.fuelLeft !== null && this.fuelLeft < 0n) {
       return this.outcome('out-of-fuel', { message: this.outOfFuelMessage() });
     }
     const violation = this.ctx.violation;
@@ -431,10 +446,15 @@ export class Guest {
     return this.memory.byteLength + 65536 > this.limits.memoryBytes;
   }
 
+  /** Reads the meter once per run (each read of an i64 global allocates a BigInt). */
+  private readFuel(): void {
+    this.fuelLeft = this.fuel && this.limits.fuel > 0 ? (this.fuel.value as bigint) : null;
+  }
+
   private outcome(status: RunStatus, extra: Partial<GuestOutcome>): GuestOutcome {
     let fuelUsed: number | null = null;
-    if (this.fuel && this.limits.fuel > 0) {
-      const remaining = Number(this.fuel.value);
+    if (this.fuelLeft !== null) {
+      const remaining = Number(this.fuelLeft);
       fuelUsed = Math.min(this.limits.fuel, Math.max(0, this.limits.fuel - remaining));
     }
     const result: RunResult = {

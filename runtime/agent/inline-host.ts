@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeTrusted } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { loadEngine } from '../engine/select.ts';
-import { compileAgentModule } from './guest.ts';
+import { compileAgentModule, type Deadline } from './guest.ts';
 import { hostOutcome, type GuestOutcome } from './outcome.ts';
 import { prepareModule } from './prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
@@ -23,9 +23,10 @@ export interface InlineAgentSpec {
  * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
  * more when the run returns; fuel, which the caller must not turn off, bounds the stretches between host calls.
  */
-const IMPORTS: HostImportOptions = { checkDeadline: true };
-
 export class InlineHost {
+  /** The deadline of the run in progress on this thread, read by every inline instance's host imports. */
+  private readonly deadline: Deadline = { at: Infinity };
+  private readonly imports: HostImportOptions = { deadline: this.deadline };
   private readonly agents = new Map<number, AgentSlot>();
   private readonly modules = new Map<string, WebAssembly.Module>();
   private readonly engines = new Map<EngineName, WasmNamespace>();
@@ -52,7 +53,7 @@ export class InlineHost {
       this.modules.set(key, module);
     }
     const slot: AgentSlot = { reset: spec.reset, engine: spec.engine, wa, module, limits: spec.limits, guest: null };
-    const outcome = this.timed(slot, () => instantiate(slot, IMPORTS));
+    const outcome = this.timed(slot, () => instantiate(slot, this.imports));
     if (outcome.status === 'ok') this.agents.set(spec.agentId, slot);
     return outcome;
   }
@@ -61,7 +62,7 @@ export class InlineHost {
   run(agentId: number, input: Uint8Array): RunResult {
     const slot = this.agents.get(agentId);
     if (!slot) return hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`);
-    return this.timed(slot, () => runSlot(slot, input, IMPORTS));
+    return this.timed(slot, () => runSlot(slot, input, this.imports));
   }
 
   unload(agentId: number): undefined {
@@ -77,7 +78,15 @@ export class InlineHost {
   /** Times a call into guest code, applies the deadline after it, and decodes the output the guest left. */
   private timed(slot: AgentSlot, body: () => GuestOutcome): RunResult {
     const started = performance.now();
-    const outcome = body();
+    // Saved and put back, so a run started from inside a host call (none today) cannot end its caller's clock.
+    const outer = this.deadline.at;
+    this.deadline.at = Math.min(outer, started + slot.limits.timeoutMs);
+    let outcome: GuestOutcome;
+    try {
+      outcome = body();
+    } finally {
+      this.deadline.at = outer;
+    }
     const elapsed = performance.now() - started;
     outcome.durationMs = elapsed;
     // A run that already failed keeps its deterministic reason (out-of-fuel, trap, ...) however long it took; one

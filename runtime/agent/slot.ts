@@ -8,7 +8,7 @@ import type { EngineName, Limits } from './types.ts';
  * The host imports an instance gets beyond the guest ABI's own (graph bridge, deadline checks): the one place a
  * new capability is passed to agents, in a worker and inline alike.
  */
-export type HostImportOptions = Pick<GuestOptions, 'graph' | 'checkDeadline'>;
+export type HostImportOptions = Pick<GuestOptions, 'graph' | 'deadline'>;
 
 export interface AgentSlot {
   reset: boolean;

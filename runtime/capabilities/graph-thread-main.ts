@@ -17,7 +17,13 @@ const namespaces = new GraphNamespaces(new GraphStore(), { maxElements: AGENT_NA
 const ctx: MethodContext = { deadline: 0, push: () => {}, state: {} };
 
 const answer = (id: number, r: ResponseMessage, maxResponseBytes = Infinity): void => {
-  let reply = encode('error' in r ? { error: r.error } : { result: r.result });
+  let reply: Uint8Array;
+  try {
+    reply = encode('error' in r ? { error: r.error } : { result: r.result });
+  } catch (error) {
+    // Data stored too deeply nested to encode fails this answer, not the thread (and every namespace in it).
+    reply = encode({ error: { code: 'GRAPH_INTERNAL', message: `the answer cannot be encoded: ${(error as Error).message}` } });
+  }
   // Refused here, so an oversized answer (an export of a big namespace) is never copied to the host thread.
   if (reply.length > maxResponseBytes) reply = responseTooLarge(reply.length, maxResponseBytes);
   port.postMessage({ id, reply } satisfies FromGraphThread);
@@ -42,7 +48,12 @@ port.on('message', (m: ToGraphThread) => {
     return;
   }
   ctx.deadline = m.deadline;
-  const reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, timeoutMs);
-  if (reply instanceof Promise) void reply.then((r) => answer(m.id, r, m.maxResponseBytes));
+  let reply;
+  try {
+    reply = dispatch(methods, { id: m.id, method: m.method, params: m.params }, ctx, timeoutMs);
+  } catch (error) {
+    reply = { id: m.id, error: { code: 'GRAPH_INTERNAL', message: (error as Error).message } };
+  }
+  if (reply instanceof Promise) void reply.then((r) => { answer(m.id, r, m.maxResponseBytes); });
   else answer(m.id, reply, m.maxResponseBytes);
 });

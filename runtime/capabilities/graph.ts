@@ -51,8 +51,9 @@ export interface ResolvedGraphGrant {
 const GRANT_FIELDS = new Set(['methods', 'namespace', 'parse', 'maxRequestBytes', 'maxResponseBytes']);
 
 export function resolveGraphGrant(raw: unknown, context: GrantContext): ResolvedGraphGrant {
-  const grant: GraphGrant = raw === true ? {} : (raw as GraphGrant);
-  if (grant === null || typeof grant !== 'object' || Array.isArray(grant)) throw grantError(context, 'graph', `must be true or a map, got ${JSON.stringify(raw)}`);
+  const value: unknown = raw === true ? {} : raw;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw grantError(context, 'graph', `must be true or a map, got ${JSON.stringify(raw)}`);
+  const grant = value as GraphGrant;
   for (const key of Object.keys(grant)) {
     if (!GRANT_FIELDS.has(key)) throw grantError(context, `graph.${key}`, `is not a graph grant field (known: ${[...GRANT_FIELDS].join(', ')})`);
   }
@@ -115,7 +116,7 @@ export interface GraphBackend {
 }
 
 /** 'embedded' runs the graph engine in a thread of its own; a URL (unix:///path, tcp://host:port) names a service. */
-export type GraphSource = GraphClient | 'embedded' | string;
+export type GraphSource = GraphClient | string;
 
 export function graphBackend(source: GraphSource): GraphBackend {
   // The embedded engine never runs on the host thread: a guest-chosen search would stall every other agent's clock.
@@ -165,6 +166,15 @@ export const responseTooLarge = (length: number, max: number): Uint8Array =>
  * the run's remaining time), response size. Every refusal is an `{error}` response the guest can read, not a trap.
  */
 export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
+  try {
+    return await checkedCall(grant, backend, request, remainingMs);
+  } catch (error) {
+    // Never a rejection: the worker waits for an answer, and a throw here would reach the host's event loop.
+    return errorReply(error);
+  }
+}
+
+async function checkedCall(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
   if (grant === undefined) {
     return refuse('GRAPH_NOT_GRANTED', 'this agent has no graph grant; load it with the option `graph: true` (or `graph:` in its sandbox.yaml entry)');
   }

@@ -35,6 +35,8 @@ Limits (sizes: 65536, 64KiB, 16MiB; durations: 500ms, 1s, 2m, a bare number is m
   --event-limit <size>    largest event payload (default 1MiB)
   --max-events <n>        events per run (default 1000)
   --max-logs <n>          log lines per run; more are dropped and counted (default 100)
+  --log-limit <size>      log text per run; lines past it are dropped and counted (default 1MiB)
+  --log-line-limit <size> longest log line; longer ones are dropped and counted (default 64KiB)
   --max-graph-calls <n>   graph service calls per run (default 100)
 
 WASI commands:
@@ -67,6 +69,8 @@ export const run: Command = async (argv, io) => {
         'event-limit': { type: 'string' },
         'max-events': { type: 'string' },
         'max-logs': { type: 'string' },
+        'log-limit': { type: 'string' },
+        'log-line-limit': { type: 'string' },
         'max-graph-calls': { type: 'string' },
         raw: { type: 'boolean' },
         engine: { type: 'string' },
@@ -91,6 +95,8 @@ export const run: Command = async (argv, io) => {
     if (values['event-limit'] !== undefined) limits.eventBytes = parseBytes('--event-limit', values['event-limit']);
     if (values['max-events'] !== undefined) limits.maxEvents = parseCount('--max-events', values['max-events']);
     if (values['max-logs'] !== undefined) limits.maxLogs = parseCount('--max-logs', values['max-logs']);
+    if (values['log-limit'] !== undefined) limits.logBytes = parseBytes('--log-limit', values['log-limit']);
+    if (values['log-line-limit'] !== undefined) limits.logMessageBytes = parseBytes('--log-line-limit', values['log-line-limit']);
     if (values['max-graph-calls'] !== undefined) limits.maxGraphCalls = parseCount('--max-graph-calls', values['max-graph-calls']);
     // Checked before anything is read or loaded, so a bad limit is a usage error naming the limit.
     const resolved = resolveLimits(limits);

@@ -44,7 +44,12 @@ export interface MethodOptions {
   allowParsing?: boolean;
   /** Upper bound of subgraphMatch's `maxSteps`, whatever a request asks for. Default 10,000,000. */
   maxSteps?: number;
+  /** Upper bound of subgraphMatch's `limit` (matches held in memory at once), whatever a request asks for. Default 100,000. */
+  maxMatches?: number;
 }
+
+/** The cap a request's `limit` cannot raise: each match is an object the service holds until it answers. */
+export const DEFAULT_MAX_MATCHES = 100_000;
 
 /** VF2's own default budget, and the cap a request's `maxSteps` cannot raise. */
 export const DEFAULT_MAX_STEPS = 10_000_000;
@@ -52,6 +57,7 @@ export const DEFAULT_MAX_STEPS = 10_000_000;
 export function createMethods(store: GraphStore, options: MethodOptions = {}): Record<string, Method> {
   const g = store.graph;
   const stepCap = options.maxSteps ?? DEFAULT_MAX_STEPS;
+  const matchCap = options.maxMatches ?? DEFAULT_MAX_MATCHES;
   const methods: Record<string, Method> = {
     ping: () => ({ pong: true, lastSeq: store.lastSeq }),
     stats: () => ({ nodes: g.order, edges: g.size, lastSeq: store.lastSeq }),
@@ -102,7 +108,8 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
       return { distances: shortestPathLengths(g, str(p, 'source'), weight === undefined ? {} : { weight }) };
     },
     subgraphMatch: (p, ctx) => {
-      const limit = optNum(p, 'limit');
+      const askedLimit = optNum(p, 'limit');
+      const limit = askedLimit === undefined ? undefined : Math.min(askedLimit, matchCap);
       const asked = optNum(p, 'maxSteps');
       // The caller picks a smaller budget, never a larger one: a request must not buy unbounded work.
       const maxSteps = asked === undefined ? stepCap : Math.min(asked, stepCap);

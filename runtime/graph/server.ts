@@ -44,6 +44,8 @@ export interface GraphServerOptions {
   maxInFlight?: number;
   /** Upper bound of subgraphMatch's `maxSteps`, whatever a request says. Default 10,000,000. */
   maxSteps?: number;
+  /** Upper bound of subgraphMatch's `limit` (matches held at once), whatever a request says. Default 100,000. */
+  maxMatches?: number;
   /** Namespaces held at once. Default 10,000. */
   maxNamespaces?: number;
   /** Nodes plus edges per namespace; past it, requests that add more get GRAPH_NAMESPACE_FULL. Default: no cap. */
@@ -98,7 +100,7 @@ export class GraphServer {
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `invalid port ${port}`);
     }
-    for (const key of ['maxConnections', 'authTimeoutMs', 'maxInFlight', 'maxSteps', 'maxNamespaces', 'maxNamespaceElements', 'preAuthFrameBytes'] as const) {
+    for (const key of ['maxConnections', 'authTimeoutMs', 'maxInFlight', 'maxSteps', 'maxMatches', 'maxNamespaces', 'maxNamespaceElements', 'preAuthFrameBytes'] as const) {
       const v = options[key];
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a positive integer, got ${String(v)}`);
     }
@@ -111,6 +113,7 @@ export class GraphServer {
     const namespaces = new GraphNamespaces(store, {
       allowParsing: options.allowParsing !== false,
       ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }),
+      ...(options.maxMatches === undefined ? {} : { maxMatches: options.maxMatches }),
       ...(options.maxNamespaces === undefined ? {} : { maxNamespaces: options.maxNamespaces }),
       ...(options.maxNamespaceElements === undefined ? {} : { maxElements: options.maxNamespaceElements }),
     });
@@ -190,7 +193,13 @@ export class GraphServer {
     };
     const send = (msg: ResponseMessage): void => {
       if (sock.destroyed || !sock.writable) return;
-      let frame = encodeFrame(msg);
+      let frame: Buffer;
+      try {
+        frame = encodeFrame(msg);
+      } catch (err) {
+        // A value too deeply nested to encode (stored by a client) must fail its request, not the service.
+        frame = encodeFrame({ id: idOf(msg), error: { code: 'GRAPH_INTERNAL', message: `the reply cannot be encoded: ${(err as Error).message}` } });
+      }
       if (frame.length - 4 > maxFrame) {
         // The client would drop the connection on it; answer that request with an error instead.
         const id = (msg as { id?: unknown }).id;

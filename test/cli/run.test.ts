@@ -96,6 +96,14 @@ describe('sandbox run', () => {
     expect(JSON.parse(big.stdout)).toMatchObject({ status: 'invalid-input', message: expect.stringMatching(/exceeds the input limit of 1024 bytes/) });
   });
 
+  it('caps log text with --log-limit and --log-line-limit', async () => {
+    // log-flood logs 1000 lines of 'flood line' (10 bytes).
+    const total = await runCli(['run', fixturePath('log-flood'), '--log-limit', '25', '--json']);
+    expect(JSON.parse(total.stdout)).toMatchObject({ status: 'ok', logsDropped: 998 });
+    const line = await runCli(['run', fixturePath('log-flood'), '--log-line-limit', '9', '--json']);
+    expect(JSON.parse(line.stdout)).toMatchObject({ status: 'ok', logs: [], logsDropped: 1000 });
+  });
+
   it('passes text as a string with --raw, from --input and stdin', async () => {
     const inline = await runCli(['run', agentPath('echo'), '--raw', '--input', 'not json', '--json']);
     expect(JSON.parse(inline.stdout).output).toBe('not json');

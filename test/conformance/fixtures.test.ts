@@ -31,9 +31,10 @@ const rows: Row[] = [
   // With default limits the deterministic meter must stop runaway work before the wall clock, which is only the
   // backstop. These rows come first so the module is compiled fresh (baseline tier, no tier-up yet), as a
   // newly loaded agent would be; later rows reuse the worker's compiled-module cache.
-  // The default fuel (1e8) takes ~0.1 s on V8 and ~1 s on the emulator; a 5 s clock shows which one stops it.
-  { fixture: 'loop-forever', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 5_000 }, status: 'out-of-fuel' },
-  { fixture: 'exponential-calls', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  // The default fuel (1e8) takes ~0.1 s on V8 and ~1 s on the emulator (several times that on a loaded 2-core machine,
+  // in a fresh worker compiling cold); a 20 s clock shows which one stops it without racing the machine's load.
+  { fixture: 'loop-forever', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 20_000 }, status: 'out-of-fuel' },
+  { fixture: 'exponential-calls', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 20_000 }, status: 'out-of-fuel' },
   { fixture: 'loop-forever', label: 'unmetered, 100 ms timeout', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   { fixture: 'loop-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
   { fixture: 'host-call-loop-forever', label: 'metered', limits: { fuel: 100_000, timeoutMs: 5_000 }, status: 'out-of-fuel', within: 1_000 },

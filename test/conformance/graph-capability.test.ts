@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveGrants } from '../../runtime/capabilities/grants.ts';
 import { GRAPH_DATA_METHODS } from '../../runtime/capabilities/graph.ts';
-import { Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
+import { encode, Sandbox, SandboxError, type Agent, type LoadOptions, type RunResult } from '../../runtime/index.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
 const graphCall = requireBuilt(fixturePath('graph-call'));
@@ -33,7 +33,7 @@ describe('graph capability (embedded engine)', () => {
   });
 
   afterAll(async () => {
-    await sandbox?.close();
+    await sandbox.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -79,6 +79,31 @@ describe('graph capability (embedded engine)', () => {
     expect((await call(a, 'nodes')).result).toEqual(['a-secret']);
     a.close();
     b.close();
+  });
+
+  it('ignores a namespace or deadline the guest writes into its request', async () => {
+    const owner = await load({ graph: { namespace: 'owned' } });
+    const other = await load({ graph: true });
+    await call(owner, 'addNode', { key: 'private' });
+    const r = await other.run({ method: 'nodes', params: { ns: 'owned', namespace: 'owned' }, ns: 'owned', timeoutMs: 1e9 });
+    expect(r.output).toEqual({ result: [] });
+    owner.close();
+    other.close();
+  });
+
+  it('survives a request nested too deeply to pass to the engine (it crashed the host process)', async () => {
+    const agent = await load({ graph: true });
+    // {method: 'addNode', params: {key: 'k', attributes: {x: [[[…null…]]]}}}, 3000 levels, as raw MessagePack.
+    const head = encode({ method: 'addNode', params: { key: 'k', attributes: { x: 0 } } });
+    const deep = new Uint8Array(head.length - 1 + 3001);
+    deep.set(head.subarray(0, head.length - 1));
+    deep.fill(0x91, head.length - 1, head.length - 1 + 3000);
+    deep[deep.length - 1] = 0xc0;
+    const r = await agent.runEncoded(deep);
+    expect(r.status, r.message).toBe('ok');
+    expect((r.output as Reply).error?.code).toMatch(/^GRAPH_/);
+    expect((await call(agent, 'ping')).result).toMatchObject({ pong: true });
+    agent.close();
   });
 
   it('shares a namespace only when both grants name it', async () => {

@@ -52,7 +52,7 @@ describe('a long graph call runs off the host thread', () => {
   });
 
   afterAll(async () => {
-    await sandbox?.close();
+    await sandbox.close();
   });
 
   // Retried: the machine's own scheduling spikes (load ~20 on 2 cores) are not the host's doing.
@@ -93,7 +93,7 @@ describe('a long graph call runs off the host thread', () => {
     // The search stopped within its run's time (its deadline is 90% of what the run had left), and the guest got the answer.
     expect(searched.status, searched.message).toBe('ok');
     const result = (searched.output as { result?: { stoppedBy: string; matches: unknown[] } }).result;
-    expect(result?.matches).toEqual([]);
+    expect(result?.matches, JSON.stringify(searched.output).slice(0, 300)).toEqual([]);
     expect(['steps', 'deadline']).toContain(result?.stoppedBy);
     console.log(`loop timed out after ${loopElapsed.toFixed(0)} ms; event-loop delay max ${delayMs.toFixed(1)} ms (two spinning agents, no graph call: ${baselineMs.toFixed(1)} ms); search: ${searched.status} after ${searched.durationMs.toFixed(0)} ms`);
     searcher.close();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { emulator } from '../../runtime/engine/emulator/index.ts';
 import { instrument } from '../../runtime/module/instrument.ts';
-import { isSimdFile, listSpecFiles, runSpecFile, specJsonDir } from './spec-runner.ts';
+import { acceptsWasm3, isSimdFile, isWasm3Acceptance, listSpecFiles, runSpecFile, specJsonDir } from './spec-runner.ts';
 import type { SpecFileResult, WasmNamespace } from './spec-runner.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,8 +85,14 @@ describe.skipIf(dir === null)('spec tests on the emulator', () => {
 
   it('passes the same count under node --jitless, where the code is translated for the interpreter', { timeout: 300_000 }, () => {
     if (dir === null) return;
+    // What V8 passes, plus what a WebAssembly 3.0 V8 accepts by design and the emulator refuses (see acceptsWasm3).
+    const wasm3 = acceptsWasm3(WebAssembly);
     let v8Passed = 0;
-    for (const file of listSpecFiles(dir)) if (!isSimdFile(file)) v8Passed += runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace }).passed;
+    for (const file of listSpecFiles(dir)) {
+      if (isSimdFile(file)) continue;
+      const r = runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace });
+      v8Passed += r.passed + (wasm3 ? r.outcomes.filter(isWasm3Acceptance).length : 0);
+    }
     const script = `
       import { emulator } from './runtime/engine/emulator/index.ts';
       import { isSimdFile, listSpecFiles, runSpecFile } from './test/conformance/spec-runner.ts';
@@ -108,10 +114,7 @@ describe.skipIf(dir === null)('spec tests on the emulator', () => {
     const result = JSON.parse(last) as { webAssembly: string; passed: number; failed: number; failures: string[] };
     expect(result.webAssembly).toBe('undefined');
     expect(result.failures).toEqual([]);
-    // The emulator implements wasm 2.0: it passes every assertion V8 passes, and on V8 12.x+ (Node 24, 26) also
-    // the assert_invalid/assert_malformed ones newer V8 fails by accepting multi-memory and memory64 modules.
-    expect(result.passed).toBeGreaterThanOrEqual(v8Passed);
-    expect(result.passed).toBe(26_038);
+    expect(result.passed).toBe(v8Passed);
     console.log(`spec suite under --jitless (non-SIMD): emulator passed ${result.passed}`);
   });
 });

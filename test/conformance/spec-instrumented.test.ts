@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { instrument } from '../../runtime/module/instrument.ts';
 import type { InstrumentOptions } from '../../runtime/module/instrument.ts';
-import { isSimdFile, listSpecFiles, runSpecFile, specJsonDir } from './spec-runner.ts';
+import { acceptsWasm3, isSimdFile, isWasm3Acceptance, listSpecFiles, runSpecFile, specJsonDir } from './spec-runner.ts';
 import type { SpecFileResult, WasmNamespace } from './spec-runner.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -48,14 +48,13 @@ describe.skipIf(dir === null)('spec tests: instrumented modules behave as the or
       };
       const regressions: string[] = [];
       const gained: string[] = [];
-      // V8 12.x+ (Node 24, 26) ships multi-memory and memory64, so it accepts modules these wasm 2.0 tests call
-      // invalid or malformed; the instrumenter, validating to wasm 2.0 first, still refuses them. Those gains are
-      // V8 diverging from this suite, not the instrumented module behaving differently from the original.
-      const newerV8: string[] = [];
-      let newerV8NonSimd = 0;
       let origPassed = 0;
       let instPassed = 0;
       let nonSimdPassed = 0;
+      // V8 with WebAssembly 3.0 accepts what these older tests call invalid; the instrumenter refuses it (see acceptsWasm3).
+      const wasm3 = acceptsWasm3(WebAssembly);
+      let wasm3Failed = 0; // V8 accepted (the test fails there)
+      let wasm3Refused = 0; // ... and the instrumenter refused (the test passes there)
       const kinds = new Set<string>();
       for (const file of listSpecFiles(dir)) {
         const orig = getOriginal(file);
@@ -63,6 +62,7 @@ describe.skipIf(dir === null)('spec tests: instrumented modules behave as the or
         origPassed += orig.passed;
         instPassed += inst.passed;
         if (!isSimdFile(file)) nonSimdPassed += orig.passed;
+        if (wasm3 && !isSimdFile(file)) wasm3Failed += orig.outcomes.filter(isWasm3Acceptance).length;
         const a = outcomes(orig);
         const b = outcomes(inst);
         for (const [k, o] of a) {
@@ -71,25 +71,17 @@ describe.skipIf(dir === null)('spec tests: instrumented modules behave as the or
         }
         for (const [k, o] of b) {
           if (o.outcome === 'passed') kinds.add(o.type);
-          if (o.outcome !== 'passed' || a.get(k)?.outcome === 'passed') continue;
-          if (o.type === 'assert_invalid' || o.type === 'assert_malformed') {
-            newerV8.push(k);
-            if (!isSimdFile(file)) newerV8NonSimd++;
-          } else {
-            gained.push(k);
-          }
+          const was = a.get(k);
+          if (o.outcome !== 'passed' || was?.outcome === 'passed') continue;
+          if (wasm3 && was !== undefined && isWasm3Acceptance(was)) wasm3Refused++;
+          else gained.push(k);
         }
       }
       expect(regressions).toEqual([]);
       expect(gained).toEqual([]);
-      expect(instPassed).toBe(origPassed + newerV8.length);
-      if (newerV8.length > 0) console.log(`${name}: ${newerV8.length} assertions V8 ${process.versions.v8} fails by accepting newer proposals, which the instrumenter refuses: ${newerV8.slice(0, 5).join(', ')}…`);
-      // The bar from ../shared/wasm-spec/README.md: V8 11 (Node 20) passes every non-SIMD assertion there. V8 12+
-      // (Node 22, 24, 26) also accepts 14 more that the instrumenter lets through too: a memory index written as a
-      // long LEB zero where wasm 2.0 wants a zero byte (binary.json, 8) and global.get of a module-defined global in
-      // a constant expression (data, elem, global.json, 6) — valid under multi-memory and extended-const.
-      const bar = Number(process.versions.v8.split('.')[0]) < 12 ? 26_038 : 26_038 - 14;
-      expect(nonSimdPassed + newerV8NonSimd).toBeGreaterThanOrEqual(bar);
+      expect(instPassed).toBe(origPassed + wasm3Refused);
+      // the bar from ../shared/wasm-spec/README.md: V8 passes every non-SIMD assertion there (but WebAssembly 3.0's)
+      expect(nonSimdPassed + wasm3Failed).toBeGreaterThanOrEqual(26_038);
       expect(transformed).toBeGreaterThan(3000);
       for (const k of ['assert_return', 'assert_trap', 'assert_exhaustion', 'assert_invalid', 'assert_malformed', 'assert_unlinkable', 'assert_uninstantiable', 'action']) {
         expect(kinds).toContain(k);

@@ -67,6 +67,23 @@ export interface SpecFileResult {
   outcomes: AssertionOutcome[];
 }
 
+/**
+ * The shared spec tests predate WebAssembly 3.0. An engine that implements it (V8 in Node 26: multi-memory,
+ * memory64, extended constant expressions) accepts modules those tests call invalid or malformed, for exactly these
+ * reasons; the instrumenter and the emulator still refuse them. True when `wasm` accepts a module with two memories.
+ */
+export function acceptsWasm3(wasm: { validate(bytes: Uint8Array<ArrayBuffer>): boolean }): boolean {
+  // (module (memory 0) (memory 0))
+  return wasm.validate(Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 5, 5, 2, 0, 0, 0, 0));
+}
+
+const WASM3_REASONS = /\((multiple memories|zero byte expected|unknown global|integer representation too long)\)$/;
+
+/** A failure of a module assertion that a WebAssembly 3.0 engine fails by design (see acceptsWasm3). */
+export function isWasm3Acceptance(o: { outcome: string; type: string; message?: string }): boolean {
+  return o.outcome === 'failed' && (o.type === 'assert_invalid' || o.type === 'assert_malformed') && WASM3_REASONS.test(o.message ?? '');
+}
+
 /** `../shared/wasm-spec/json` next to the repository, or null when it is absent. */
 export function specJsonDir(repoRoot: string): string | null {
   const dir = path.resolve(repoRoot, '..', 'shared', 'wasm-spec', 'json');

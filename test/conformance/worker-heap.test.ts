@@ -11,7 +11,7 @@ describe('worker heap limit (resourceLimits)', () => {
   });
 
   afterAll(async () => {
-    await sandbox?.close();
+    await sandbox.close();
   });
 
   it('ends the run limit-exceeded, naming the run, and keeps serving other agents', async () => {

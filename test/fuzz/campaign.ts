@@ -68,6 +68,8 @@ if (!Number.isFinite(seconds) || seconds < 0 || !Number.isInteger(firstSeed) || 
   process.exit(2);
 }
 
+/** Any one damaged input taking longer than this is a finding (inputs are at most a few KiB). */
+const SLOW_MS = 2000;
 const stats = { modules: 0, calls: 0, traps: 0, jitlessModules: 0, moduleMutations: 0, messagePackInputs: 0, findings: 0, seeds: '' };
 const started = Date.now();
 const deadline = started + seconds * 1000;
@@ -134,13 +136,18 @@ do {
   for (let k = 0; k < 8; k++) {
     const damaged = mutate(bytes, rnd);
     stats.moduleMutations++;
+    const t0 = performance.now();
     const fs = checkModuleBytes(damaged);
+    // A decoder that loops on damaged bytes shows as a slow input long before it would stall a campaign.
+    if (performance.now() - t0 > SLOW_MS) fs.push({ decoder: 'module decoders', error: `took ${Math.round(performance.now() - t0)} ms` });
     if (fs.length > 0) record('module decoder', seed, `module-${seed}-${k}.wasm`, damaged, showFindings(fs));
   }
   for (let k = 0; k < 40; k++) {
     const damaged = mutate(messagePackDocument(rnd), rnd);
     stats.messagePackInputs++;
+    const t0 = performance.now();
     const fs = checkMessagePackBytes(damaged);
+    if (performance.now() - t0 > SLOW_MS) fs.push({ decoder: 'MessagePack readers', error: `took ${Math.round(performance.now() - t0)} ms` });
     if (fs.length > 0) record('msgpack', seed, `msgpack-${seed}-${k}.bin`, damaged, showFindings(fs));
   }
   seed++;

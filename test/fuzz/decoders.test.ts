@@ -21,9 +21,9 @@ describe('decoder fuzzing', () => {
     }
   }, 60_000);
 
-  it('MessagePack readers: 10,000 damaged documents give a value or a RangeError, and the check agrees with decode', () => {
+  it('MessagePack readers: 6,000 damaged documents give a value or a RangeError, and the check agrees with decode', () => {
     const rnd = rng(34);
-    for (let k = 0; k < 10_000; k++) {
+    for (let k = 0; k < 6_000; k++) {
       const bytes = mutate(messagePackDocument(rnd), rnd);
       expect(checkMessagePackBytes(bytes), `document ${k}: ${Buffer.from(bytes).toString('base64')}`).toEqual([]);
     }

@@ -192,18 +192,18 @@ class FunctionGen {
   }
 
   /** Leaves the values of `ts` (top last) consumed: dropped, stored in locals or teed and dropped. */
-  private consume(ts: readonly T[]): (number | undefined)[] {
+  private consume(ts: readonly T[], dropRate = 0.45): (number | undefined)[] {
     const into: (number | undefined)[] = [];
     for (let k = ts.length - 1; k >= 0; k--) {
       const t = ts[k] as T;
       const r = this.rnd();
-      if (r < 0.45) {
+      if (r < dropRate) {
         this.emit('drop');
         continue;
       }
       const x = this.localOf(t, true);
       into[k] = x;
-      if (r < 0.85) this.emit(`local.set ${x}`);
+      if (r < dropRate + (1 - dropRate) * 0.75) this.emit(`local.set ${x}`);
       else this.emit(`local.tee ${x}`, 'drop');
     }
     return into;
@@ -325,14 +325,15 @@ class FunctionGen {
       this.values(ts, d);
       this.cond(d);
       this.emit('br_if 0');
-      this.consume(ts);
+      // Mostly dropped, so what follows sits right after the br_if (the shape of defect 6).
+      this.consume(ts, 0.7);
     }
     if (this.chance(0.5)) {
       // Replace the last few values below the branch's: a local.set right after dropped branch values.
       // The locals written are read back at once, so a value stored on the wrong path shows in the results.
       const k = 1 + Math.floor(this.rnd() * ts.length);
       const replaced = ts.slice(ts.length - k);
-      const into = this.consume(replaced);
+      const into = this.consume(replaced, 0.15);
       replaced.forEach((rt, j) => {
         const x = into[j];
         if (x !== undefined && this.chance(0.7)) this.emit(`local.get ${x}`);

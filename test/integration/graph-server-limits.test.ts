@@ -11,14 +11,14 @@ import { GraphServer, type GraphServerOptions } from '../../runtime/graph/server
 import { fixturePath, requireBuilt } from '../support/paths.ts';
 
 let dir: string;
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
+const cleanup: (() => unknown)[] = [];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'graph-limits-'));
 });
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
 let n = 0;
 async function server(options: Omit<GraphServerOptions, 'socket'> = {}): Promise<GraphServer> {
@@ -43,16 +43,16 @@ async function raw(s: GraphServer): Promise<Raw> {
   sock.on('data', (c: Buffer) => {
     for (const f of decoder.push(c)) if (f.kind === 'frame') replies.push(decode(f.body) as Raw['replies'][number]);
   });
-  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  const closed = new Promise<void>((r) => sock.once('close', () => { r(); }));
   cleanup.push(() => sock.destroy());
   await new Promise<void>((r, j) => {
-    sock.once('connect', () => r());
+    sock.once('connect', () => { r(); });
     sock.once('error', j);
   });
   return { sock, replies, closed };
 }
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> => Promise.race([p, new Promise<'late'>((r) => setTimeout(() => r('late'), ms))]);
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> => Promise.race([p, new Promise<'late'>((r) => setTimeout(() => { r('late'); }, ms))]);
 
 describe('graph service before auth', () => {
   it('closes a connection that announces a frame over 4 KiB before auth, without buffering it', async () => {
@@ -115,9 +115,39 @@ describe('graph service caps on authenticated clients', () => {
     for (let i = 0; i < 30; i++) for (let j = 0; j < 30; j++) if (i !== j) ops.push({ op: 'addEdge', source: `n${i}`, target: `n${j}` });
     await client.apply(ops as never);
     const pattern = { nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }], edges: [{ source: 'a', target: 'b' }, { source: 'b', target: 'c' }] };
-    const r = await client.subgraphMatch(pattern as never, { maxSteps: 1e12, limit: 1e9 });
+    const r = await client.subgraphMatch(pattern, { maxSteps: 1e12, limit: 1e9 });
     expect(r.steps).toBeLessThanOrEqual(1000);
     expect(r.stoppedBy).toBe('steps');
+  });
+
+  it('caps subgraphMatch limit (matches held in memory) whatever the request says', async () => {
+    const s = await server({ maxMatches: 50 });
+    const client = await GraphClient.connect(s.url, { env: {} });
+    cleanup.push(() => client.close());
+    await client.apply(Array.from({ length: 200 }, (_, i) => ({ op: 'addNode', key: `n${i}` })) as never);
+    const r = await client.subgraphMatch({ nodes: [{ key: 'a' }], edges: [] }, { limit: 1e9 });
+    expect(r.matches).toHaveLength(50);
+    expect(r.stoppedBy).toBe('limit');
+  });
+});
+
+describe('values the service can store but not encode', () => {
+  it('answers an error for them instead of crashing the service', async () => {
+    const s = await server();
+    const c = await raw(s);
+    // addNode with attributes nested 3000 deep: msgpackr decodes that depth but cannot encode it back.
+    const head = encodeFrame({ id: 1, method: 'addNode', params: { key: 'k', attributes: { x: 0 } } });
+    const body = Buffer.alloc(head.length - 4 - 1 + 3001);
+    head.copy(body, 0, 4, head.length - 1);
+    body.fill(0x91, head.length - 5, head.length - 5 + 3000);
+    body[body.length - 1] = 0xc0;
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    c.sock.write(Buffer.concat([len, body, encodeFrame({ id: 2, method: 'getNode', params: { key: 'k' } }), encodeFrame({ id: 3, method: 'ping' })]));
+    for (let i = 0; i < 100 && c.replies.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(c.replies.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect(c.replies[1]?.error?.code).toBe('GRAPH_INTERNAL');
+    expect(c.replies[2]?.result).toMatchObject({ pong: true });
   });
 });
 
