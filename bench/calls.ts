@@ -3,7 +3,8 @@
 // All of them do the same task on the same input in one process, so the ratios hold on a noisy machine:
 // - inline: agent.run / agent.runSync on an instrumented module on this thread (fuel, depth, memory cap, deadline
 //   checked at host calls), one call at a time;
-// - worker: agent.run on the same module in a worker thread, one `await` at a time and 1,000 in flight;
+// - worker: agent.run on the same module in a worker thread, one `await` at a time (through the shared-memory run
+//   channel, and by postMessage as before it: SANDBOX_RUN_CHANNEL=off) and 1,000 in flight;
 // - extism: @extism/extism 2.0.0-rc13 running count_vowels from ../shared/anchors/extism/code.wasm, one at a time;
 // - raw: the uninstrumented vowels.wasm called in this thread with no limits: encode input, alloc, handle,
 //   decode output, the same work agent.run does minus the sandbox.
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { Sandbox } from '../runtime/index.ts';
 import { decode, encode } from '../runtime/codec.ts';
 import { agentPath, repoRoot, sharedDir } from '../test/support/paths.ts';
+import { pluginCallRates } from './_plugin-calls.ts';
 
 const INPUT = { text: 'Hello World' };
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -114,6 +116,16 @@ async function inlineSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
   return [subject('inline, await agent.run one at a time', sequential(() => agent.run(INPUT))), subject('inline, agent.runSync', loop(() => agent.runSync(INPUT)))];
 }
 
+/** The same one-at-a-time worker row with every run sent by postMessage (SANDBOX_RUN_CHANNEL=off): the before. */
+async function postMessageSubject(): Promise<{ subject: Subject; close: () => Promise<void> }> {
+  process.env['SANDBOX_RUN_CHANNEL'] = 'off';
+  const sandbox = new Sandbox({ workers: 1 });
+  delete process.env['SANDBOX_RUN_CHANNEL'];
+  const agent = await sandbox.load(agentPath('vowels'));
+  check(await agent.run(INPUT));
+  return { subject: subject('worker, await agent.run one at a time, by postMessage', sequential(() => agent.run(INPUT)), 200), close: () => sandbox.close() };
+}
+
 async function workerSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
   const agent = await sandbox.load(agentPath('vowels'), { isolation: 'worker' });
   check(await agent.run(INPUT));
@@ -176,21 +188,26 @@ console.error(`bench/calls: vowels("Hello World"), ${ROUNDS} rounds, ${SECONDS}s
 const sandbox = new Sandbox({ workers: 1 });
 const [inlineS, inlineSyncS] = await inlineSubjects(sandbox);
 const [workerS, workerConcurrentS] = await workerSubjects(sandbox);
+const postS = await postMessageSubject();
 const extismS = await extismSubject();
 const rawS = await rawSubject();
-const subjects = [inlineS, inlineSyncS, workerS, workerConcurrentS, ...(extismS ? [extismS.subject] : []), rawS];
+const subjects = [inlineS, inlineSyncS, workerS, postS.subject, workerConcurrentS, ...(extismS ? [extismS.subject] : []), rawS];
 for (const s of subjects) await s.fn(s.unit); // warm up
 for (let round = 0; round < ROUNDS; round++) for (const s of subjects) await slice(s);
 const [inline, inlineSync, worker, workerConcurrent] = [inlineS, inlineSyncS, workerS, workerConcurrentS].map(summary) as [Row, Row, Row, Row];
+const viaPost = summary(postS.subject);
 const extism = extismS ? summary(extismS.subject) : null;
 const raw = summary(rawS);
 await extismS?.close();
+await postS.close();
 await sandbox.close();
+const plugins = await pluginCallRates(); // Extism's code.wasm run by the sandbox, and host-function round trips (bench/_plugin-calls.ts)
 
 const rows: [string, Row | null, string][] = [
   ['inline, await agent.run one at a time', inline, '≥ 8×'],
   ['inline, agent.runSync', inlineSync, '≥ 12×'],
-  ['worker, await agent.run one at a time', worker, '≥ 1.5×'],
+  ['worker, await agent.run one at a time (shared-memory channel)', worker, '≥ 1.5×'],
+  ['worker, await agent.run one at a time, by postMessage (before)', viaPost, ''],
   ['worker, 1,000 in flight', workerConcurrent, '≥ 20×'],
   ['extism plugin.call, one at a time', extism, ''],
   ['raw V8 call (uninstrumented)', raw, ''],
@@ -214,7 +231,9 @@ console.log(
     inlineSyncPerSec: per(inlineSync),
     workerPerSec: per(worker),
     workerConcurrentPerSec: per(workerConcurrent),
+    workerPostMessagePerSec: per(viaPost),
     extismPerSec: per(extism),
     rawPerSec: per(raw),
+    plugins,
   }),
 );

@@ -44,55 +44,83 @@ if (mode === 'post') {
 }
 `;
 
-async function measure(label: string, once: () => Promise<void>): Promise<number> {
-  for (let i = 0; i < 2000; i++) await once();
-  const lat: number[] = [];
+interface Channel {
+  label: string;
+  once: () => Promise<void>;
+  close: () => Promise<void>;
+  rates: number[];
+  lat: number[];
+}
+
+/** The rows take turns over ROUNDS rounds (the machine's load moves by the second); a row's rate is its median round. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+async function slice(c: Channel): Promise<void> {
+  let n = 0;
   const started = performance.now();
-  while (performance.now() - started < SECONDS * 1000) {
+  while (performance.now() - started < (SECONDS * 1000) / ROUNDS) {
     const t = performance.now();
-    await once();
-    lat.push((performance.now() - t) * 1000);
+    await c.once();
+    c.lat.push((performance.now() - t) * 1000);
+    n++;
   }
-  lat.sort((a, b) => a - b);
-  const perSec = lat.length / SECONDS;
-  console.error(`  ${label}: ${Math.round(perSec).toLocaleString('en')} round trips/s, p50 ${lat[lat.length >> 1]!.toFixed(1)} µs, p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(1)} µs`);
+  c.rates.push(n / ((performance.now() - started) / 1000));
+}
+
+function summary(c: Channel): number {
+  const rates = [...c.rates].sort((a, b) => a - b);
+  const lat = c.lat.sort((a, b) => a - b);
+  const perSec = rates[rates.length >> 1]!;
+  console.error(`  ${c.label}: ${Math.round(perSec).toLocaleString('en')} round trips/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${lat[lat.length >> 1]!.toFixed(1)} µs, p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(1)} µs`);
   return perSec;
 }
 
-async function postMessageRate(): Promise<number> {
+function postMessageChannel(): Channel {
   const worker = new Worker(workerSource, { eval: true, workerData: { mode: 'post' } });
   const payload = new Uint8Array(16);
   let resolve: () => void = () => {};
   worker.on('message', () => resolve());
-  const rate = await measure('postMessage', () => new Promise<void>((r) => ((resolve = r), worker.postMessage(payload))));
-  await worker.terminate();
-  return rate;
+  return {
+    label: 'postMessage',
+    once: () => new Promise<void>((r) => ((resolve = r), worker.postMessage(payload))),
+    close: async () => void (await worker.terminate()),
+    rates: [],
+    lat: [],
+  };
 }
 
-async function sabRate(mode: 'async' | 'spin'): Promise<number> {
+function sabChannel(mode: 'async' | 'spin'): Channel {
   const sab = new SharedArrayBuffer(8);
   const w = new Int32Array(sab);
   const worker = new Worker(workerSource, { eval: true, workerData: { mode, sab } });
   let n = 0;
-  const rate = await measure(mode === 'async' ? 'SAB, waitAsync both sides' : 'SAB, worker spins then Atomics.wait', async () => {
-    n++;
-    Atomics.store(w, 0, n);
-    Atomics.notify(w, 0);
-    while (Atomics.load(w, 1) !== n) {
-      const r = waitAsync(w, 1, n - 1);
-      if (r.async) await r.value;
-    }
-  });
-  Atomics.store(w, 0, -1);
-  Atomics.notify(w, 0);
-  await worker.terminate();
-  return rate;
+  return {
+    label: mode === 'async' ? 'SAB, waitAsync both sides' : 'SAB, worker spins then Atomics.wait',
+    once: async () => {
+      n++;
+      Atomics.store(w, 0, n);
+      Atomics.notify(w, 0);
+      while (Atomics.load(w, 1) !== n) {
+        const r = waitAsync(w, 1, n - 1);
+        if (r.async) await r.value;
+      }
+    },
+    close: async () => {
+      Atomics.store(w, 0, -1);
+      Atomics.notify(w, 0);
+      await worker.terminate();
+    },
+    rates: [],
+    lat: [],
+  };
 }
 
-console.error(`bench/channel: one round trip to a worker, one at a time, ${SECONDS}s each`);
-const post = await postMessageRate();
-const async = await sabRate('async');
-const spin = await sabRate('spin');
+console.error(`bench/channel: one round trip to a worker, one at a time, ${ROUNDS} rounds, ${SECONDS}s per row`);
+const channels = [postMessageChannel(), sabChannel('async'), sabChannel('spin')];
+for (const c of channels) for (let i = 0; i < 2000; i++) await c.once(); // warm up
+for (let round = 0; round < ROUNDS; round++) for (const c of channels) await slice(c);
+const [post, async, spin] = channels.map(summary) as [number, number, number];
+for (const c of channels) await c.close();
 console.log(`\n| channel | round trips/s | vs postMessage |\n|---|---:|---:|`);
 for (const [name, r] of [['postMessage', post], ['SAB + waitAsync (both sides)', async], ['SAB, worker spin + Atomics.wait', spin]] as const) {
   console.log(`| ${name} | ${Math.round(r).toLocaleString('en')} | ${(r / post).toFixed(2)}× |`);

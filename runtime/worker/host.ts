@@ -23,6 +23,8 @@ import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
 import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
 import { serveHostCalls } from './host-call.ts';
+import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
+import { createRunChannel, REQUEST_CAPACITY, RunChannelHost } from './run-channel.ts';
 
 interface Pending {
   seq: number;
@@ -49,6 +51,7 @@ export interface SleepySpec {
   engine: AgentSpec['engine'];
   stateKey: string;
   keepState: boolean;
+  host?: LoadRequest['host'];
 }
 
 /** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
@@ -56,6 +59,8 @@ export interface GraphCaller {
   /** 0 for a WASI command or a component (they have no grants). */
   agentId: number;
   remainingMs: number;
+  /** The request (run) that made the call: with the agent, a run id for host functions' ctx. */
+  seq: number;
 }
 
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
@@ -113,6 +118,11 @@ export class WorkerHost {
   private progressSeq!: Int32Array;
   private progressStarted!: Float64Array;
   private readonly pending = new Map<number, Pending>();
+  /** SANDBOX_RUN_CHANNEL=off (read when the host is made) sends every run by message: bench/calls compares the two. */
+  private readonly useRunChannel = process.env['SANDBOX_RUN_CHANNEL'] !== 'off';
+  /** The current worker's shared-memory run channel, and the messages posted to that worker so far. */
+  private channel: RunChannelHost | null = null;
+  private posted = 0;
   private outbox: RunRequest[] = [];
   private flushScheduled = false;
   /** Runs sent to the worker and not answered yet. */
@@ -139,6 +149,8 @@ export class WorkerHost {
     private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
     private readonly heapMb: number = DEFAULT_WORKER_HEAP_MB,
+    /** Answers agents' host-function calls and HTTP requests (runtime/capabilities/); never rejects. */
+    private readonly hostCall?: (request: HostCallRequest, caller: GraphCaller) => Promise<HostCallReply>,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -238,6 +250,14 @@ export class WorkerHost {
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
     const promise = this.track(request.seq, spec, request);
+    // An idle worker and nothing queued: the run goes through the shared slot (run-channel.ts), no message.
+    const channel = this.channel;
+    if (channel !== null && !channel.busy && this.runsAtWorker === 0 && this.outbox.length === 0 && this.registrations.length === 0 && input.length <= REQUEST_CAPACITY) {
+      this.runsAtWorker++;
+      this.worker!.ref();
+      void this.sendThroughChannel(channel, request);
+      return promise;
+    }
     // A full batch goes at once, so the worker starts while the caller is still submitting.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
     else if (!this.flushScheduled && this.runsAtWorker < COALESCE_BELOW) {
@@ -258,6 +278,7 @@ export class WorkerHost {
     this.outbox = [];
     const worker = this.worker;
     this.worker = null;
+    this.closeChannel();
     if (worker) await worker.terminate();
   }
 
@@ -280,6 +301,7 @@ export class WorkerHost {
   private registration(spec: SleepySpec, previous: Registration | undefined): Registration {
     const r: Registration = { agentId: spec.agentId, key: spec.key, engine: spec.engine, stateKey: spec.stateKey, keepState: spec.keepState };
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
+    if (spec.host) r.host = spec.host;
     return r;
   }
 
@@ -317,10 +339,18 @@ export class WorkerHost {
     }
   }
 
+  /** Completions of a run sent through the shared slot come back there (or, when too large, as a message). */
+  private async sendThroughChannel(channel: RunChannelHost, request: RunRequest): Promise<void> {
+    const packed = await channel.send(request.seq, request.agentId, request.input, this.posted);
+    // undefined: the worker went away first, and replay() has sent the run again.
+    if (packed) this.received(unpackCompletions(packed));
+  }
+
   private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
     if (this.closed) return;
     const worker = this.ensureWorker();
     this.sendRegistrations(worker);
+    this.posted++;
     worker.postMessage(message, transfer);
   }
 
@@ -329,6 +359,7 @@ export class WorkerHost {
     if (this.registrations.length === 0) return;
     const agents = this.registrations;
     this.registrations = [];
+    this.posted++;
     worker.postMessage({ t: 'register', agents } satisfies ToWorker);
   }
 
@@ -340,23 +371,25 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation };
-    const transferList: TransferListItem[] = [];
-    if (this.graph) {
-      const graph = this.graph;
-      const progressSeq = this.progressSeq;
-      const progressStarted = this.progressStarted;
-      const { port, signal } = serveHostCalls((request) => {
-        // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
-        const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
-        const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
-        const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
-        return graph(request, caller);
-      });
-      workerData.graphPort = port;
-      workerData.graphSignal = signal;
-      transferList.push(port);
-    }
+    // One synchronous bridge for everything a guest asks of the host thread: graph requests (bytes), host-function
+    // calls and HTTP requests (HostCallRequest). The worker sleeps on the shared word until the answer is posted.
+    const graph = this.graph;
+    const hostCall = this.hostCall;
+    const progressSeq = this.progressSeq;
+    const progressStarted = this.progressStarted;
+    const { port, signal } = serveHostCalls((request) => {
+      // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+      const seq = Atomics.load(progressSeq, PROGRESS_SEQ);
+      const current = this.pending.get(seq);
+      const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+      const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed, seq };
+      if (request instanceof Uint8Array) return graph ? graph(request, caller) : Promise.resolve(new Uint8Array());
+      return hostCall ? hostCall(request, caller) : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
+    });
+    // Hibernating workers report residency with every answer (Sandbox.residency()), so their answers stay messages.
+    const runChannel = this.hibernation || !this.useRunChannel ? undefined : createRunChannel();
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, runChannel, graph: graph !== undefined, hostPort: port, hostSignal: signal };
+    const transferList: TransferListItem[] = [port];
     const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
     const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
@@ -367,14 +400,20 @@ export class WorkerHost {
     });
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
     this.worker = worker;
+    this.channel = runChannel ? new RunChannelHost(runChannel) : null;
+    this.posted = 0;
     return worker;
   }
 
   private onMessage(message: FromWorker): void {
     if (message.residency) this.residency = message.residency;
     if (message.t === 'residency') return;
+    this.received(unpackCompletions(message.packed));
+  }
+
+  private received(completions: Completion[]): void {
     this.deathsWithoutAnswer = 0;
-    for (const c of unpackCompletions(message.packed)) this.complete(c);
+    for (const c of completions) this.complete(c);
     if (this.outbox.length > 0) this.flushRuns();
     if (this.pending.size === 0) {
       this.minTimeoutMs = Infinity;
@@ -423,9 +462,16 @@ export class WorkerHost {
     this.armWatchdog(this.minTimeoutMs);
   }
 
+  /** The worker is gone: a run waiting in its channel gives up (replay or close settles it). */
+  private closeChannel(): void {
+    this.channel?.close();
+    this.channel = null;
+  }
+
   private kill(hung: Pending, elapsedMs: number): void {
     const worker = this.worker;
     this.worker = null;
+    this.closeChannel();
     this.pending.delete(hung.seq);
     if ('t' in hung.request && hung.request.t === 'load') this.agents.delete(hung.agentId);
     // A module whose initialisation hangs must not be sent to the new worker again.
@@ -441,6 +487,7 @@ export class WorkerHost {
   private onWorkerGone(worker: Worker, reason: string, status: 'crashed' | 'limit-exceeded' = 'crashed'): void {
     if (this.worker !== worker) return; // already replaced by kill(), or closed
     this.worker = null;
+    this.closeChannel();
     if (this.closed) return;
     this.restarts++;
     // The request running when the worker died is the one that killed it; everything else is sent again.

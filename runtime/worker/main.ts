@@ -1,8 +1,12 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest } from '../agent/guest.ts';
+import { compileAgentModule, Guest, type GuestOptions } from '../agent/guest.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
+import type { GraphBridge } from '../../host/graph-imports.ts';
+import type { HostCallReply } from '../../host/host-call.ts';
+import { userImportsOf } from '../../host/extism/user-functions.ts';
+import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
@@ -27,15 +31,28 @@ import { runComponentRequest } from '../component/run.ts';
 import { loadEngine } from '../engine/select.ts';
 import { packCompletions } from './batch-codec.ts';
 import { hostCallBridge } from './host-call.ts';
+import { RunChannelWorker } from './run-channel.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const graphBridge = hostCallBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
+const bridge = hostCallBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer)!;
+const graphBridge: GraphBridge | undefined = workerData.graph ? (request) => bridge(request) as Uint8Array : undefined;
 const progressStarted = new Float64Array(progress);
 
-/** The host imports every instance in this worker gets. */
-const hostImports: HostImportOptions = { graph: graphBridge };
+/**
+ * The host imports every instance in this worker gets. Host functions and HTTP cross to the host thread, which
+ * knows the agent and the run from its own records (this worker's progress slot), not from the request.
+ */
+const hostImports: HostImportOptions = {
+  graph: graphBridge,
+  callHost: (name, payload) => bridge({ t: 'host', name, payload }) as HostCallReply,
+  http: (request) => {
+    const reply = bridge({ t: 'http', name: 'http', payload: encode(request) }) as HostCallReply;
+    if ('error' in reply) return { error: reply.error };
+    return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
+  },
+};
 
 const agents = new Map<number, AgentSlot>();
 const modules = new Map<string, WebAssembly.Module>();
@@ -108,17 +125,21 @@ async function load(req: LoadRequest): Promise<void> {
   const wa = await engineFor(req.engine);
   const key = `${req.engine}:${req.key}`;
   let module = modules.get(key);
-  if (!module) {
-    try {
-      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset));
-    } catch (error) {
-      const started = begin(req.seq);
-      end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
-      return;
+  let user: ReturnType<typeof userImportsOf> = [];
+  try {
+    if (req.plugin) user = userImportsOf(req.bytes, req.plugin.wasi);
+    if (!module) {
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset), req.plugin ? 'plugin' : 'agent');
+      modules.set(key, module);
     }
-    modules.set(key, module);
+  } catch (error) {
+    const started = begin(req.seq);
+    end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
+    return;
   }
   const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  if (req.host) agent.host = req.host;
+  if (req.plugin) agent.plugin = { ...req.plugin, user };
   const started = begin(req.seq);
   const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
@@ -153,7 +174,7 @@ async function template(req: TemplateRequest): Promise<void> {
     const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
+      const create = (limits: Limits, host?: GuestOptions['host']) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial, ...(host ? { host } : {}) });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -179,7 +200,9 @@ function register(registrations: Registration[]): void {
     if (!template || !limits || !hibernator) continue; // its run answers that the agent is not loaded
     const previous = sleepers.get(r.agentId);
     if (previous) continue;
-    sleepers.set(r.agentId, { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState });
+    const sleeper: SleepyAgent = { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState };
+    if (r.host) sleeper.host = { granted: new Set(r.host.names), grants: r.host.grants, config: r.host.config, call: r.host.names.length > 0 ? hostImports.callHost : undefined };
+    sleepers.set(r.agentId, sleeper);
     hibernator.added();
   }
 }
@@ -314,4 +337,48 @@ const handlers: Handlers = {
   },
 };
 
-port.on('message', (message: ToWorker) => (handlers[message.t] as (message: ToWorker) => void)(message));
+/**
+ * The shared-memory run channel (run-channel.ts): a run the host put in the slot joins the chain like a message,
+ * after every message posted before it. After answering one, the worker polls briefly for the next (a caller
+ * awaiting one run at a time sends it within microseconds), then sleeps until the host writes one.
+ */
+const runChannel = workerData.runChannel ? new RunChannelWorker(workerData.runChannel as SharedArrayBuffer) : null;
+const SPIN_MS = 0.05;
+/** Messages received from the host so far: a run in the slot waits until every message posted before it is here. */
+let received = 0;
+
+function pollRunChannel(): void {
+  const channel = runChannel!;
+  const req = channel.take(received);
+  if (req !== null) chain = chain.then(() => serveFromChannel(channel, req));
+  else if (!channel.hasNew()) channel.sleep(pollRunChannel);
+  // Otherwise the run waits for a message posted before it; its arrival polls again.
+}
+
+function serveFromChannel(channel: RunChannelWorker, req: RunRequest): void {
+  run(req);
+  let packed: Uint8Array | null = null;
+  if (completions.length > 0) {
+    packed = packCompletions(completions);
+    completions = [];
+    lastFlush = performance.now();
+  }
+  if (packed !== null && packed.length > 0 && !channel.fits(packed)) {
+    // Too large for the slot: the completions go by message, and the slot says so.
+    const message: FromWorker = hibernator ? { t: 'done', packed, residency: hibernator.residency } : { t: 'done', packed };
+    port.postMessage(message, [packed.buffer as ArrayBuffer]);
+    packed = null;
+  }
+  channel.answer(packed);
+  if (channel.spin(SPIN_MS)) pollRunChannel();
+  else channel.sleep(pollRunChannel);
+}
+
+port.on('message', (message: ToWorker) => {
+  // A run the host put in the slot before posting this message goes first.
+  if (runChannel?.hasNew()) pollRunChannel();
+  received++;
+  (handlers[message.t] as (message: ToWorker) => void)(message);
+  if (runChannel?.hasNew()) pollRunChannel();
+});
+if (runChannel) runChannel.sleep(pollRunChannel);
