@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Sandbox } from '../runtime/index.ts';
 import { decode, encode } from '../runtime/codec.ts';
 import { agentPath, repoRoot, sharedDir } from '../test/support/paths.ts';
+import { pluginCallRates } from './_plugin-calls.ts';
 
 const INPUT = { text: 'Hello World' };
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -200,6 +201,7 @@ const raw = summary(rawS);
 await extismS?.close();
 await postS.close();
 await sandbox.close();
+const plugins = await pluginCallRates(); // Extism's code.wasm run by the sandbox, and host-function round trips (bench/_plugin-calls.ts)
 
 const rows: [string, Row | null, string][] = [
   ['inline, await agent.run one at a time', inline, '≥ 8×'],
@@ -232,5 +234,6 @@ console.log(
     workerPostMessagePerSec: per(viaPost),
     extismPerSec: per(extism),
     rawPerSec: per(raw),
+    plugins,
   }),
 );

@@ -22,6 +22,7 @@ export const HostStatus = {
   E_LIMIT: -2,
   E_INVALID: -3,
   E_UNAVAILABLE: -4,
+  E_HOST: -5,
 } as const;
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

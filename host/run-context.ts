@@ -6,6 +6,17 @@ export interface Violation {
   message: string;
 }
 
+/**
+ * Thrown by an import that cannot let the guest go on (a bad address into Extism's kernel memory): the run stops
+ * with the violation the import recorded first, never as a host crash.
+ */
+export class HostFault extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostFault';
+  }
+}
+
 export class RunContext {
   output: Uint8Array | null = null;
   outputValue: unknown = null;
@@ -19,6 +30,11 @@ export class RunContext {
   graphCalls = 0;
   /** The response of the last graph() call, waiting for graph_result(). */
   graphResponse: Uint8Array | null = null;
+  hostCalls = 0;
+  /** Bytes of host-function payloads and answers so far, both ways. */
+  hostCallBytes = 0;
+  /** The answer of the last call() (or its error text), waiting for call_result(). */
+  callResponse: Uint8Array | null = null;
   limits: Limits;
 
   constructor(limits: Limits) {
@@ -36,6 +52,14 @@ export class RunContext {
     this.violation = null;
     this.graphCalls = 0;
     this.graphResponse = null;
+    this.hostCalls = 0;
+    this.hostCallBytes = 0;
+    this.callResponse = null;
+  }
+
+  /** A log line from the host about this run, under the same cap as the guest's own. */
+  log(level: AgentLog['level'], message: string): void {
+    if (this.admitLog(Buffer.byteLength(message))) this.logs.push({ level, message });
   }
 
   /**

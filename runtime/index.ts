@@ -10,6 +10,7 @@ export {
   type Residency,
 } from './sandbox.ts';
 export { Agent } from './agent/agent.ts';
+export type { PluginOutput } from './agent/plugin-output.ts';
 export {
   DEFAULT_LIMITS,
   type Limits,
@@ -25,6 +26,8 @@ export {
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.ts';
 // What an agent may call on the host: grants per agent (load options), default-deny.
 export type { GrantOptions } from './capabilities/grants.ts';
+export type { HostFunction, HostFunctions, HostCallContext } from './capabilities/host-functions.ts';
+export type { HttpOptions } from './capabilities/http.ts';
 export type { GraphGrant, GraphSource } from './capabilities/graph.ts';
 export { encode, decode } from './codec.ts';
 export { selectEngine } from './engine/select.ts';

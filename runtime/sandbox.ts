@@ -12,14 +12,24 @@ import { InlineHost } from './agent/inline-host.ts';
 import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
 import { SandboxError } from './errors.ts';
 import { selectEngine } from './engine/select.ts';
-import { DEFAULT_WORKER_HEAP_MB, WorkerHost } from './worker/host.ts';
+import { DEFAULT_WORKER_HEAP_MB, WorkerHost, type GraphCaller } from './worker/host.ts';
 import type { ResidencyCounts } from './hibernation/hibernator.ts';
 import { readStateImage } from './hibernation/state-image.ts';
 import { ANONYMOUS_PREFIX, lockStore, StateStore } from './hibernation/state-store.ts';
 import type { Deterministic, DirGrant } from '../host/wasi/index.ts';
 import { componentRequest } from './component/request.ts';
+import { describeGrants } from './capabilities/grants.ts';
+import { callHostFunction, callHostFunctionSync, type HostFunctions } from './capabilities/host-functions.ts';
+import { importOptional } from './queue/optional.ts';
+import type { LoadRequest, PluginSpec } from './worker/protocol.ts';
+import { httpReply, type AgentHttpRequest } from './capabilities/http.ts';
+import { decode, encode } from './codec.ts';
+import { moduleShape } from './module/shape.ts';
+import type { HostCallReply, HostCallRequest } from '../host/host-call.ts';
 
 export interface SandboxOptions {
+  /** Host functions every agent of this sandbox may call (a load's own `host` adds to them; its names win). */
+  host?: HostFunctions;
   /** 'auto' (default) picks V8's WebAssembly when it exists and the TypeScript emulator otherwise. */
   engine?: EngineChoice;
   /** Worker threads that run agents; default: one per core. Agents are spread over them and stay on theirs. */
@@ -71,12 +81,21 @@ export type Residency = ResidencyCounts;
 
 /**
  * Grants (runtime/capabilities/grants.ts) are flat fields here: `graph: true` lets the agent call the graph
- * service's data methods in a namespace of its own; nothing is granted by default.
+ * service's data methods in a namespace of its own, `host` gives it host functions, `config` strings,
+ * `allowedHosts` HTTP; nothing is granted by default.
  */
 export interface LoadOptions extends GrantOptions {
   limits?: Partial<Limits>;
   /** This agent's isolation, overriding the sandbox's (SandboxOptions.isolation). */
   isolation?: Isolation;
+  /**
+   * The module's ABI: 'sandbox' (guest ABI v1, docs/abi.md) or 'extism' (an Extism plugin, run unchanged:
+   * docs/extism.md; drive it with `agent.call(fn, input)`). Default: 'extism' when the module imports from
+   * `extism:host/*`, 'sandbox' otherwise.
+   */
+  abi?: 'sandbox' | 'extism';
+  /** Extism plugins: give them our sandboxed WASI preview 1 (no files, no environment, output captured). */
+  wasi?: boolean;
   /** A name for messages and metrics; defaults to the file name. */
   name?: string;
   engine?: EngineChoice;
@@ -128,7 +147,7 @@ function closeWhenIdleAtExit(sandbox: Sandbox): void {
 export class Sandbox {
   private readonly hosts: WorkerHost[];
   /** Inline agents: run on this thread. */
-  private readonly inline = new InlineHost();
+  private readonly inline = new InlineHost((request, agentId, run) => this.hostCallSync(request, agentId, run));
   private readonly agents = new Set<Agent>();
   private readonly options: SandboxOptions;
   private closed = false;
@@ -146,6 +165,8 @@ export class Sandbox {
   private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
+  /** Who each loaded agent is, for its host functions' ctx and its ABI's payloads. */
+  private readonly identities = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism' }>();
 
   constructor(options: SandboxOptions = {}) {
     this.options = options;
@@ -175,7 +196,9 @@ export class Sandbox {
       closeWhenIdleAtExit(this);
     }
     const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
-    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb));
+    if (options.host !== undefined) resolveGrants({ host: options.host }, { defaultNamespace: '', baseDir: process.cwd(), where: 'sandbox options' }); // fails here, not at the first load
+    const hostCall = (request: HostCallRequest, caller: GraphCaller) => this.hostCall(request, caller);
+    this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb, hostCall));
   }
 
   /**
@@ -185,43 +208,61 @@ export class Sandbox {
   async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
     const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
+    const abi = options.abi ?? (moduleShape(bytes) === 'extism-plugin' ? 'extism' : 'sandbox');
+    if (abi !== 'sandbox' && abi !== 'extism') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`);
     const agentId = nextAgentId++;
-    const grants = resolveGrants(options as Record<string, unknown>, {
+    // Sandbox-wide host functions reach every agent; the load's own of the same name win.
+    const withSandboxHost = this.options.host === undefined ? options : { ...options, host: { ...this.options.host, ...options.host } };
+    const grants = resolveGrants(withSandboxHost as Record<string, unknown>, {
       defaultNamespace: `~agent/${this.uid}/${agentId}`,
       baseDir: process.cwd(),
       where: `load options of ${name}`,
     });
     const state = options.state ?? 'keep';
     if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
-    if (isolation === 'inline') {
-      if (grants.graph !== undefined) {
-        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
-      }
-      return this.loadInline(agentId, name, { limits, engine, bytes, hash }, state === 'reset', options);
-    }
-    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
-    if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
+    if (isolation === 'inline' && grants.graph !== undefined) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
     }
     const reset = state === 'reset';
+    if (grants.http) await importOptional('undici', 'HTTP for agents (allowedHosts)'); // missing: say so at load, not at the first request
     // Granted before the load: an agent's initialisation may already call the host.
     this.grants.set(agentId, grants);
+    this.identities.set(agentId, { name, key: options.key, abi });
     const ungrant = () => {
       this.grants.delete(agentId);
+      this.identities.delete(agentId);
       const ns = grants.graph?.namespace;
       if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
     };
+    const hostGrant: LoadRequest['host'] = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)), ...(grants.config ? { config: { ...grants.config } } : {}) };
+    const plugin = abi === 'extism' ? { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined } : undefined;
+    if (isolation === 'inline') {
+      try {
+        return await this.loadInline(agentId, name, { limits, engine, bytes, hash }, reset, options, { abi, grants, hostGrant, plugin }, ungrant);
+      } catch (error) {
+        ungrant();
+        throw error;
+      }
+    }
+    const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
+    if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
+      ungrant();
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
+    }
     let release = () => {};
     let result: RunResult;
     try {
-      if (this.hibernation && !reset) {
+      if (plugin) {
+        if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
+        result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
+      } else if (this.hibernation && !reset) {
         const stateKey = await this.claimStateKey(options.key, agentId, hash);
         const keys = this.hibernation.keys;
         release = () => keys.delete(stateKey);
-        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined };
+        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined, ...(grants.host || grants.config ? { host: hostGrant } : {}) };
         result = await host.loadSleepy(spec);
       } else {
-        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });
       }
     } catch (error) {
       ungrant();
@@ -245,7 +286,7 @@ export class Sandbox {
         release();
       });
       releasing.set(key, done);
-    });
+    }, abi);
     this.agents.add(agent);
     return agent;
   }
@@ -257,11 +298,14 @@ export class Sandbox {
     { limits, engine, bytes, hash }: { limits: Limits; engine: Agent['engine']; bytes: Uint8Array; hash: string },
     reset: boolean,
     options: LoadOptions,
+    { abi, grants, hostGrant, plugin }: { abi: Agent['abi']; grants: Grants; hostGrant: LoadRequest['host']; plugin: PluginSpec | undefined },
+    ungrant: () => void,
   ): Promise<Agent> {
     checkInline(limits, this.options);
     if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
     if (options.graph !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered");
-    const result = await this.inline.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset });
+    if (grants.http) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "HTTP for agents (allowedHosts) needs isolation 'worker': a request blocks the agent's thread until the server answers, which inline would be the caller's own thread");
+    const result = await this.inline.load({ agentId, key: `${preparationKey(hash, limits, reset)}${plugin ? ':plugin' : ''}`, bytes, limits, engine, reset, host: hostGrant, plugin });
     if (result.status !== 'ok') {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
@@ -270,9 +314,39 @@ export class Sandbox {
       this.inline.unload(agentId);
       this.assertOpen();
     }
-    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => this.agents.delete(a));
+    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => {
+      this.agents.delete(a);
+      ungrant();
+    }, abi);
     this.agents.add(agent);
     return agent;
+  }
+
+  /** Answers a guest's host-function call or HTTP request (from a worker) against what its agent was granted. Never rejects. */
+  private async hostCall(request: HostCallRequest, caller: GraphCaller): Promise<HostCallReply> {
+    const grants = this.grants.get(caller.agentId);
+    const agent = this.identities.get(caller.agentId);
+    if (!grants || !agent) return { error: 'this agent was granted no host abilities' };
+    if (request.t === 'http') {
+      let http: AgentHttpRequest;
+      try {
+        http = decode(request.payload) as AgentHttpRequest;
+      } catch {
+        return { error: 'the HTTP request did not decode' };
+      }
+      return httpReply(grants.http, http, encode, caller.remainingMs);
+    }
+    const fn = grants.host?.[request.name];
+    if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
+    return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${caller.agentId}:${caller.seq}` }, agent.abi);
+  }
+
+  /** The same for an inline agent, on this thread: only a synchronous host function can answer. */
+  private hostCallSync(request: HostCallRequest, agentId: number, run: number): HostCallReply {
+    const fn = this.grants.get(agentId)?.host?.[request.name];
+    const agent = this.identities.get(agentId);
+    if (!fn || !agent || request.t !== 'host') return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
+    return callHostFunctionSync(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${agentId}:${run}` }, agent.abi);
   }
 
   /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */

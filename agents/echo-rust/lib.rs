@@ -3,8 +3,10 @@
 //! `{"$fail": code, "message": text}` returns `code` after logging `text`; `{"$panic": text}` panics with `text`;
 //! `{"$emit": topic}` also emits the input on `topic`; `{"$log": text}` also logs `text` at info;
 //! `{"$stats": true}` outputs `{runs, inits}` instead: runs handled by this instance (this one included) and
-//! `sandbox_init` calls, which show that state persists between runs and that init ran once.
-use sandbox_sdk::{agent, emit, log, output, Error, Value};
+//! `sandbox_init` calls, which show that state persists between runs and that init ran once;
+//! `{"$call": name, "arg": x}` outputs `{result}` or `{status, error}` of the host function `name`;
+//! `{"$grants": true}` outputs what the agent was granted.
+use sandbox_sdk::{agent, emit, grants, host_call, log, output, CallError, Error, Value};
 
 // Guests are single-threaded; these statics are this instance's state across runs.
 static mut RUNS: u64 = 0;
@@ -28,6 +30,26 @@ fn handle(input: Value) -> Result<(), Error> {
     if let Some(code) = input.field::<Option<i32>>("$fail")? {
         let message: Option<String> = input.field("message")?;
         return Err(Error::new(code, message.unwrap_or_else(|| "failed on request".to_owned())));
+    }
+    if input.field::<Option<bool>>("$grants")? == Some(true) {
+        let granted = grants().map_err(|e| Error::new(3, e.to_string()))?;
+        output(&granted)?;
+        return Ok(());
+    }
+    if let Some(name) = input.field::<Option<String>>("$call")? {
+        let arg = input.get("arg").cloned().unwrap_or(Value::Nil);
+        let answer = match host_call(&name, &arg) {
+            Ok(result) => Value::map([("result", result)]),
+            Err(e) => {
+                let text = match &e {
+                    CallError::Unavailable(m) | CallError::Host(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                Value::map([("status", Value::from(e.status() as i64)), ("error", Value::from(text))])
+            }
+        };
+        output(&answer)?;
+        return Ok(());
     }
     if let Some(text) = input.field::<Option<String>>("$panic")? {
         panic!("{}", text);

@@ -17,6 +17,7 @@
 //! unstable `#[alloc_error_handler]`, and std's allocator (dlmalloc) is small and fast enough.
 
 mod abi;
+mod call;
 mod error;
 mod host;
 pub mod log;
@@ -24,6 +25,7 @@ pub mod msgpack;
 mod value;
 
 pub use error::{Error, ERROR_FAILED, ERROR_HOST, ERROR_INVALID_INPUT};
+pub use call::{grants, host_call, CallError};
 pub use host::{emit, emit_raw, now_ms, output, output_raw, random_bytes, random_u64, HostError};
 pub use value::{FromValue, Value};
 

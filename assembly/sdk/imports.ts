@@ -37,3 +37,16 @@ export const E_LIMIT: i32 = -2;
 export const E_INVALID: i32 = -3;
 /** `graph`: no graph service is configured for this sandbox. */
 export const E_UNAVAILABLE: i32 = -4;
+
+// Calls a host function granted to this agent by name with a MessagePack payload; returns the answer's byte length or a status.
+// @ts-ignore: decorator
+@external("sandbox", "call")
+export declare function sandbox_call(namePtr: usize, nameLen: i32, payloadPtr: usize, payloadLen: i32): i32;
+
+// Copies the answer (or, after E_HOST / E_UNAVAILABLE, the error text) of the last `call`; `outLen` must be at least its length.
+// @ts-ignore: decorator
+@external("sandbox", "call_result")
+export declare function sandbox_call_result(outPtr: usize, outLen: i32): i32;
+
+/** `call`: the host function threw or rejected; its message is readable through call_result. */
+export const E_HOST: i32 = -5;

@@ -7,7 +7,8 @@ export { Writer } from "./msgpack/writer";
 export { Value, MAX_DEPTH } from "./value";
 export { output, outputRaw, emit, log, now, randomFill, randomBytes, randomU64 } from "./host";
 export { equalsUtf8 } from "./utf8";
-export { OK, E_BOUNDS, E_LIMIT, E_INVALID, E_UNAVAILABLE } from "./imports";
+export { OK, E_BOUNDS, E_LIMIT, E_INVALID, E_UNAVAILABLE, E_HOST } from "./imports";
+export { hostCall, grants, hostCallStatus, hostCallError } from "./call";
 export {
   graphCall,
   graphCall0,

@@ -3,7 +3,9 @@ import { encode } from '../codec.ts';
 import { SandboxError } from '../errors.ts';
 import type { WorkerHost } from '../worker/host.ts';
 import type { InlineHost } from './inline-host.ts';
+import { framePluginInput } from '../worker/protocol.ts';
 import { hostOutcome } from './outcome.ts';
+import { PluginOutput } from './plugin-output.ts';
 import type { EngineName, Isolation, Limits, RunResult } from './types.ts';
 
 export class Agent {
@@ -19,8 +21,47 @@ export class Agent {
     private readonly host: WorkerHost | InlineHost,
     readonly isolation: Isolation,
     private readonly onClose: (agent: Agent, written: Promise<void> | undefined) => void,
+    /** 'extism': an Extism plugin, driven with `call`; 'sandbox': a guest ABI v1 agent, driven with `run`. */
+    readonly abi: 'sandbox' | 'extism' = 'sandbox',
   ) {
     this.inline = isolation === 'inline' ? (host as InlineHost) : null;
+  }
+
+  /**
+   * Calls an Extism plugin's exported function `fn` with `input` (bytes, or a string sent as UTF-8). The result's
+   * `output` is a PluginOutput (a Uint8Array with text() and json()), or null when the plugin set none. Never
+   * rejects for anything the plugin does; rejects with SANDBOX_CLOSED when the agent or its sandbox is closed.
+   */
+  async call(fn: string, input: Uint8Array | string = new Uint8Array()): Promise<RunResult<PluginOutput | null>> {
+    const framed = this.framePluginCall(fn, input);
+    if (!(framed instanceof Uint8Array)) return framed;
+    const result = this.inline !== null ? this.inline.run(this.id, framed) : await (this.host as WorkerHost).run(this.id, framed);
+    return pluginResult(result);
+  }
+
+  /**
+   * Calls an inline plugin's function synchronously, on this thread (isolation 'inline' only, like runSync). Throws
+   * SANDBOX_INVALID_OPTIONS for a plugin in a worker and SANDBOX_CLOSED when closed.
+   */
+  callSync(fn: string, input: Uint8Array | string = new Uint8Array()): RunResult<PluginOutput | null> {
+    if (this.inline === null) {
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `callSync needs a plugin loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.call(fn, input)`);
+    }
+    const framed = this.framePluginCall(fn, input);
+    if (!(framed instanceof Uint8Array)) return framed;
+    return pluginResult(this.inline.run(this.id, framed));
+  }
+
+  /** The checked frame of a plugin call (function name and input), or the outcome that refuses it. */
+  private framePluginCall(fn: string, input: Uint8Array | string): Uint8Array | RunResult<null> {
+    if (this.abi !== 'extism') return this.failed('invalid-input', `agent ${this.name} speaks guest ABI v1: use run(input), not call()`) as RunResult<null>;
+    if (typeof fn !== 'string' || fn.length === 0 || fn.length > 1024) return this.failed('invalid-input', `call() needs the name of an exported function, got ${JSON.stringify(fn)}`) as RunResult<null>;
+    if (typeof input !== 'string' && !(input instanceof Uint8Array)) return this.failed('invalid-input', 'call() input must be a Uint8Array or a string') as RunResult<null>;
+    if (this.closed) throw this.closedError();
+    const framed = framePluginInput(fn, input);
+    const inputBytes = framed.length - 2 - framed[0]! - (framed[1]! << 8);
+    if (inputBytes > this.limits.inputBytes) return this.failed('invalid-input', `input of ${inputBytes} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`) as RunResult<null>;
+    return framed;
   }
 
   /**
@@ -40,6 +81,7 @@ export class Agent {
 
   /** Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). */
   runEncoded(input: Uint8Array): Promise<RunResult> {
+    if (this.abi === 'extism') return Promise.resolve(this.failed('invalid-input', `agent ${this.name} is an Extism plugin: use call(fn, input), not run()`));
     if (this.closed) return Promise.reject(this.closedError());
     if (input.length > this.limits.inputBytes) return Promise.resolve(this.tooLarge(input));
     if (this.inline !== null) return Promise.resolve(this.inline.run(this.id, input));
@@ -90,4 +132,10 @@ export class Agent {
   private failed(status: RunResult['status'], message: string): RunResult {
     return hostOutcome(status, this.engine, message);
   }
+}
+
+/** A plugin's output as a PluginOutput (a worker's batch hands over plain bytes). */
+function pluginResult(result: RunResult): RunResult<PluginOutput | null> {
+  if (result.output instanceof Uint8Array && !(result.output instanceof PluginOutput)) result.output = PluginOutput.copyOf(result.output);
+  return result as RunResult<PluginOutput | null>;
 }

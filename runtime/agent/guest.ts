@@ -4,25 +4,37 @@ import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
-import { RunContext } from '../../host/run-context.ts';
+import { HostFault, RunContext } from '../../host/run-context.ts';
+import { callImports, type HostCaller } from '../../host/host-call.ts';
+import { EXTISM_ENV, EXTISM_ENV_NAMES, EXTISM_USER, type ExtismKernel } from '../../host/extism/kernel.ts';
+import { pluginImports, type PluginOptions } from './plugin-imports.ts';
 import { graphImports, type GraphBridge } from '../../host/graph-imports.ts';
 import { sandboxImports } from '../../host/sandbox-imports.ts';
 import { WASI_MODULE, WasiHost } from '../../host/wasi/index.ts';
 import { isPreview1Function } from '../../host/wasi/preview1.ts';
 import { importObject } from '../../host/import-object.ts';
-import { checkMessagePack } from '../codec.ts';
+import { checkMessagePack, encode } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { InvalidModule, type GuestOutcome } from './outcome.ts';
+import { PluginOutput } from './plugin-output.ts';
 import type { EngineName, Limits, RunResult, RunStatus } from './types.ts';
+
+export type { PluginOptions } from './plugin-imports.ts';
 
 // A Map, not an object literal: a module named `constructor` or `__proto__` must not find anything.
 const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  [IMPORT_MODULE, new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result'])],
+  [IMPORT_MODULE, new Set(['output', 'emit', 'log', 'now', 'random', 'graph', 'graph_result', 'call', 'call_result'])],
   ['env', new Set(['abort', 'trace', 'seed'])],
 ]);
 
-/** An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`. */
-export type ModuleKind = 'agent' | 'command';
+/**
+ * An agent speaks guest ABI v1; a command is a WASI preview 1 program run once from `_start`; a plugin speaks
+ * Extism's host ABI (host/extism/) and any of its exported functions can be called.
+ */
+export type ModuleKind = 'agent' | 'command' | 'plugin';
+
+/** An agent granted no host functions and no config: `sandbox.call` answers E_UNAVAILABLE, grants list nothing. */
+const NO_HOST: NonNullable<GuestOptions['host']> = { granted: new Set<string>(), grants: encode({ host: [], config: [], http: [], graph: false }), call: undefined };
 
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
@@ -32,6 +44,8 @@ interface MutableGlobal {
 interface Snapshot {
   memory: Uint8Array;
   globals: (number | bigint)[];
+  /** An Extism plugin's vars: instance state the kernel keeps outside linear memory. */
+  vars?: [string, Uint8Array][];
 }
 
 /** An agent's whole state between runs: its linear memory and its mutable globals (numbers; i64 as bigint). */
@@ -42,6 +56,10 @@ export interface GuestState {
 
 export interface GuestOptions {
   graph?: GraphBridge | undefined;
+  /** Host functions for `sandbox.call` (guest ABI v1): the granted names, the grants listing and the caller. */
+  host?: { granted: ReadonlySet<string>; grants: Uint8Array; config?: Readonly<Record<string, string>> | undefined; call: HostCaller | undefined };
+  /** An Extism plugin (kind 'plugin'): its kernel replaces guest ABI v1. */
+  plugin?: PluginOptions;
   /** Snapshot after initialisation and restore after every run (stateless agents). */
   reset?: boolean;
   wasi?: WasiHost;
@@ -93,11 +111,18 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     throw new InvalidModule(`not a valid WebAssembly module: ${(error as Error).message}`);
   }
   for (const imp of wa.Module.imports(module)) {
+    if (kind === 'plugin') {
+      if (imp.kind === 'function' && (imp.module === EXTISM_USER || (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)) || (imp.module === WASI_MODULE && isPreview1Function(imp.name)))) continue;
+      throw new InvalidModule(`the plugin imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (Extism's ${EXTISM_ENV} kernel, ${EXTISM_USER} host functions and, with wasi, ${WASI_MODULE}; see docs/extism.md)`);
+    }
     if (kind === 'command' && imp.module === WASI_MODULE) {
       if (imp.kind === 'function' && isPreview1Function(imp.name)) continue;
       throw new InvalidModule(
         `the module imports ${imp.kind} ${WASI_MODULE}.${imp.name}, which is not a WASI preview 1 function (docs/wasi.md)`,
       );
+    }
+    if (imp.module.startsWith('extism:host/')) {
+      throw new InvalidModule(`the module imports ${imp.module}.${imp.name}: it is an Extism plugin, which runs with abi 'extism' and is driven with agent.call(fn, input) (docs/extism.md), not as a guest ABI v1 agent`);
     }
     const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
@@ -107,6 +132,7 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
     }
   }
   const exports = new Map(wa.Module.exports(module).map((e) => [e.name, e.kind]));
+  if (kind === 'plugin') return module; // any exported function may be called; a missing one is that call's error
   if (kind === 'command') {
     if (exports.get(GUEST_EXPORTS.memory) !== 'memory' || exports.get('_start') !== 'function') {
       throw new InvalidModule('a WASI command must export `memory` and a `_start` function');
@@ -150,6 +176,10 @@ export class Guest {
   private fuelStart: bigint;
   /** The meter as the last run left it (null when unmetered). */
   private fuelLeft: bigint | null = null;
+  /** An Extism plugin's kernel (host/extism/kernel.ts); null for agents and commands. */
+  readonly kernel: ExtismKernel | null = null;
+  /** The host functions and config of the agent this instance serves (`sandbox.call`). */
+  private host: NonNullable<GuestOptions['host']> = NO_HOST;
 
   private constructor(
     private readonly wa: WasmNamespace,
@@ -160,6 +190,7 @@ export class Guest {
     private readonly wasi: WasiHost | undefined,
     untrackedState: boolean,
     deadline: Deadline | undefined,
+    options: GuestOptions,
   ) {
     this.untrackedState = untrackedState;
     this.fuelStart = startingFuel(limits);
@@ -168,13 +199,32 @@ export class Guest {
     const charge = (fuel: number) => {
       if (this.fuel && this.limits.fuel > 0) this.fuel.value = (this.fuel.value as bigint) - BigInt(fuel);
     };
-    const imports = importObject({
-      [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge) },
-      env: envImports(this.memory, ctx),
-      ...(wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {}),
-    });
+    const wasiImports: Record<string, object> = wasi ? { [WASI_MODULE]: wasi.imports(() => this.memory.memory!) } : {};
+    let imports: WebAssembly.Imports;
+    if (options.plugin) {
+      const plugin = pluginImports(options.plugin, limits, ctx, charge);
+      this.kernel = plugin.kernel;
+      imports = importObject({ ...plugin.namespaces, ...wasiImports });
+    } else {
+      this.host = options.host ?? NO_HOST;
+      imports = importObject({
+        [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, () => ({ ...this.host, charge })) },
+        env: envImports(this.memory, ctx),
+        ...wasiImports,
+      });
+    }
     if (deadline) {
-      for (const functions of Object.values(imports)) guardDeadline(functions as Record<string, Fn>, deadline);
+      const namespaces = imports as unknown as Record<string, Record<string, Fn>>;
+      for (const [module, functions] of Object.entries(namespaces)) {
+        if (module !== EXTISM_ENV) {
+          guardDeadline(functions, deadline);
+          continue;
+        }
+        // An Extism kernel's memory primitives are pure work bounded by fuel; the one that can wait is guarded.
+        const waits: Record<string, Fn> = { http_request: functions.http_request! };
+        guardDeadline(waits, deadline);
+        functions.http_request = waits.http_request!;
+      }
     }
     let instance: WebAssembly.Instance;
     try {
@@ -184,7 +234,7 @@ export class Guest {
       throw error;
     }
     this.exports = instance.exports as Record<string, unknown>;
-    this.memory.memory = this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory;
+    this.memory.memory = (this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory | undefined) ?? null;
     this.alloc = this.exports[GUEST_EXPORTS.alloc] as Fn;
     this.handle = this.exports[GUEST_EXPORTS.handle] as Fn;
     this.fuel = this.exports[METER_EXPORTS.fuel] as MutableGlobal | undefined;
@@ -200,7 +250,7 @@ export class Guest {
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
   static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.deadline);
+    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.deadline, options);
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -216,6 +266,15 @@ export class Guest {
       if (start) {
         this.resetDepth();
         start();
+      }
+      if (this.kernel) {
+        // A WASI reactor (some Extism PDKs build plugins as such) sets up its runtime in `_initialize`.
+        const initialize = this.exports._initialize as Fn | undefined;
+        if (typeof initialize === 'function') {
+          this.resetDepth();
+          initialize();
+        }
+        return 0;
       }
       if (this.wasi) return 0; // a command has no ABI version or init; its work starts at _start
       this.resetDepth();
@@ -263,6 +322,11 @@ export class Guest {
     this.ctx.limits = limits;
   }
 
+  /** Hands the instance to an agent with its own host functions and config (a pooled hibernation instance). */
+  useHost(host: GuestOptions['host']): void {
+    this.host = host ?? NO_HOST;
+  }
+
   /** Memory and globals as instantiation left them (with `keepInitial`), to share with other instances of the module. */
   get initialState(): GuestState | null {
     return this.initial;
@@ -300,12 +364,17 @@ export class Guest {
   }
 
   private capture(): Snapshot {
-    return { memory: new Uint8Array(this.memory.memory!.buffer).slice(), globals: this.stateGlobals.map((g) => g.value) };
+    // (A plugin need not export a memory: then its state is its globals.)
+    const memory = this.memory.memory === null ? new Uint8Array() : new Uint8Array(this.memory.memory.buffer).slice();
+    const snapshot: Snapshot = { memory, globals: this.stateGlobals.map((g) => g.value) };
+    if (this.kernel) snapshot.vars = [...this.kernel.vars];
+    return snapshot;
   }
 
   private restore(snapshot: Snapshot): void {
-    new Uint8Array(this.memory.memory!.buffer).set(snapshot.memory);
+    if (this.memory.memory !== null) new Uint8Array(this.memory.memory.buffer).set(snapshot.memory);
     for (let i = 0; i < snapshot.globals.length; i++) this.stateGlobals[i]!.value = snapshot.globals[i]!;
+    if (this.kernel && snapshot.vars) this.kernel.restoreVars(snapshot.vars);
   }
 
   /**
@@ -344,6 +413,40 @@ export class Guest {
       outcome.status = 'limit-exceeded';
       outcome.message = `the program wrote ${wasi.outputDropped} bytes past the output limit of ${this.limits.outputBytes} bytes per stream`;
     }
+    return outcome;
+  }
+
+  /**
+   * Calls an Extism plugin's exported function with `input` in its kernel memory. The output is the plugin's bytes
+   * (a PluginOutput); a non-zero return or an error the plugin set is 'error'.
+   */
+  callExport(name: string, input: Uint8Array): GuestOutcome {
+    const kernel = this.kernel!;
+    const fn = Object.hasOwn(this.exports, name) ? this.exports[name] : undefined;
+    if (typeof fn !== 'function') {
+      const names = Object.entries(this.exports).filter(([n, v]) => typeof v === 'function' && !n.startsWith('__sandbox')).map(([n]) => n);
+      return this.outcome('invalid-input', { message: `the plugin exports no function ${JSON.stringify(name)}; it exports ${names.join(', ') || 'none'}` });
+    }
+    kernel.begin(input);
+    let rc = 0;
+    const outcome = this.call(() => {
+      this.resetDepth();
+      const returned = (fn as Fn)();
+      rc = typeof returned === 'number' ? returned : 0;
+      return 0;
+    });
+    if (outcome.status === 'ok') {
+      const error = kernel.error;
+      if (rc !== 0 || error !== null) {
+        const failed = this.outcome('error', { message: error ?? `the plugin's ${name} returned ${rc}` });
+        if (rc !== 0) failed.errorCode = rc;
+        return failed;
+      }
+      // The plugin's bytes as they are (no MessagePack round trip inline); a worker's batch encodes them as a bin.
+      const output = kernel.output;
+      if (output !== null) outcome.output = new PluginOutput(output.buffer as ArrayBuffer, output.byteOffset, output.length);
+    }
+    if (!this.poisoned) this.reset();
     return outcome;
   }
 
@@ -419,6 +522,7 @@ export class Guest {
     if (error instanceof GuestAbort) {
       return this.outcome('error', { message: `the agent aborted: ${error.message}` });
     }
+    if (error instanceof HostFault && violation !== null) return this.outcome(violation.status, { message: violation.message });
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof this.wa.RuntimeError) {
       if (flags & METER_FLAGS.memoryGrowFailed || this.memoryFull()) {

@@ -8,6 +8,12 @@ import { hostOutcome, type GuestOutcome } from './outcome.ts';
 import { prepareModule } from './prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
 import type { EngineName, Limits, RunResult } from './types.ts';
+import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
+import { userImportsOf } from '../../host/extism/user-functions.ts';
+import type { LoadRequest, PluginSpec } from '../worker/protocol.ts';
+
+/** Answers an inline agent's host-function call on this thread: the agent and its run number name the caller. */
+export type InlineHostCall = (request: HostCallRequest, agentId: number, run: number) => HostCallReply;
 
 export interface InlineAgentSpec {
   agentId: number;
@@ -17,6 +23,8 @@ export interface InlineAgentSpec {
   limits: Limits;
   engine: EngineName;
   reset: boolean;
+  host?: LoadRequest['host'];
+  plugin?: PluginSpec | undefined;
 }
 
 /**
@@ -26,10 +34,21 @@ export interface InlineAgentSpec {
 export class InlineHost {
   /** The deadline of the run in progress on this thread, read by every inline instance's host imports. */
   private readonly deadline: Deadline = { at: Infinity };
-  private readonly imports: HostImportOptions = { deadline: this.deadline };
   private readonly agents = new Map<number, AgentSlot>();
   private readonly modules = new Map<string, WebAssembly.Module>();
   private readonly engines = new Map<EngineName, WasmNamespace>();
+  /** The agent running now and its run number: who a host-function call comes from. */
+  private current = 0;
+  private runs = 0;
+  /** What every inline instance's host imports get: the deadline, and host functions called directly on this thread. */
+  private readonly imports: HostImportOptions;
+
+  constructor(hostCall?: InlineHostCall) {
+    this.imports = {
+      deadline: this.deadline,
+      ...(hostCall ? { callHost: (name: string, payload: Uint8Array) => hostCall({ t: 'host', name, payload }, this.current, this.runs) } : {}),
+    };
+  }
 
   get agentCount(): number {
     return this.agents.size;
@@ -44,15 +63,21 @@ export class InlineHost {
     }
     const key = `${spec.engine}:${spec.key}`;
     let module = this.modules.get(key);
-    if (!module) {
-      try {
-        module = compileAgentModule(wa, prepareModule(spec.bytes, spec.limits, wa, spec.reset));
-      } catch (error) {
-        return hostOutcome('invalid-module', spec.engine, (error as Error).message);
+    let user: ReturnType<typeof userImportsOf> = [];
+    try {
+      if (spec.plugin) user = userImportsOf(spec.bytes, spec.plugin.wasi);
+      if (!module) {
+        module = compileAgentModule(wa, prepareModule(spec.bytes, spec.limits, wa, spec.reset), spec.plugin ? 'plugin' : 'agent');
+        this.modules.set(key, module);
       }
-      this.modules.set(key, module);
+    } catch (error) {
+      return hostOutcome('invalid-module', spec.engine, (error as Error).message);
     }
     const slot: AgentSlot = { reset: spec.reset, engine: spec.engine, wa, module, limits: spec.limits, guest: null };
+    if (spec.host) slot.host = spec.host;
+    if (spec.plugin) slot.plugin = { ...spec.plugin, user };
+    this.current = spec.agentId;
+    this.runs++;
     const outcome = this.timed(slot, () => instantiate(slot, this.imports));
     if (outcome.status === 'ok') this.agents.set(spec.agentId, slot);
     return outcome;
@@ -62,6 +87,8 @@ export class InlineHost {
   run(agentId: number, input: Uint8Array): RunResult {
     const slot = this.agents.get(agentId);
     if (!slot) return hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`);
+    this.current = agentId;
+    this.runs++;
     return this.timed(slot, () => runSlot(slot, input, this.imports));
   }
 

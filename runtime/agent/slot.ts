@@ -1,6 +1,10 @@
 // One loaded agent's instance, made on demand and made again after a run that poisoned it: what worker and inline isolation share.
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { Guest, type GuestOptions } from './guest.ts';
+import { Guest, type GuestOptions, type PluginOptions } from './guest.ts';
+import type { HostCaller } from '../../host/host-call.ts';
+import type { UserImport } from '../../host/extism/user-functions.ts';
+import { WasiHost } from '../../host/wasi/index.ts';
+import { unframePluginInput, type LoadRequest, type PluginSpec } from '../worker/protocol.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits } from './types.ts';
 
@@ -8,7 +12,12 @@ import type { EngineName, Limits } from './types.ts';
  * The host imports an instance gets beyond the guest ABI's own (graph bridge, deadline checks): the one place a
  * new capability is passed to agents, in a worker and inline alike.
  */
-export type HostImportOptions = Pick<GuestOptions, 'graph' | 'deadline'>;
+export type HostImportOptions = Pick<GuestOptions, 'graph' | 'deadline'> & {
+  /** Calls the running agent's granted host functions (a worker: over the bridge; inline: directly). */
+  callHost?: HostCaller;
+  /** Makes an Extism plugin's HTTP requests (worker isolation only). */
+  http?: PluginOptions['http'];
+};
 
 export interface AgentSlot {
   reset: boolean;
@@ -17,12 +26,37 @@ export interface AgentSlot {
   module: WebAssembly.Module;
   limits: Limits;
   guest: Guest | null;
+  /** Host functions granted to the agent, by name, and what `sandbox.grants` answers. */
+  host?: LoadRequest['host'];
+  /** An Extism plugin: its spec, and the shapes of its user imports. */
+  plugin?: PluginSpec & { user: UserImport[] };
+}
+
+const ungranted: HostCaller = () => ({ error: 'no host functions were granted to this agent' });
+
+/** The GuestOptions of one instance of the slot's agent: its ABI's host side, bound to this isolation's callers. */
+function guestOptions(slot: AgentSlot, imports: HostImportOptions): GuestOptions {
+  const options: GuestOptions = { graph: imports.graph, reset: slot.reset };
+  if (imports.deadline) options.deadline = imports.deadline;
+  const call = slot.host && slot.host.names.length > 0 ? imports.callHost : undefined;
+  if (slot.plugin) {
+    const { config, maxVarBytes, user, wasi, http } = slot.plugin;
+    const missing = user.filter((u) => !slot.host?.names.includes(u.name)).map((u) => u.name);
+    if (missing.length > 0) {
+      throw new InvalidModule(`the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`);
+    }
+    options.plugin = { config, maxVarBytes, user, call: call ?? ungranted, ...(http && imports.http ? { http: imports.http } : {}) };
+    if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: slot.limits.outputBytes });
+  } else if (slot.host) {
+    options.host = { granted: new Set(slot.host.names), grants: slot.host.grants, config: slot.host.config, call };
+  }
+  return options;
 }
 
 /** Instantiates and initialises the slot's agent; the outcome says whether it can run. */
 export function instantiate(slot: AgentSlot, imports: HostImportOptions): GuestOutcome {
   try {
-    const created = Guest.create(slot.wa, slot.module, slot.limits, slot.engine, { ...imports, reset: slot.reset });
+    const created = Guest.create(slot.wa, slot.module, slot.limits, slot.engine, guestOptions(slot, imports));
     if (created instanceof Guest) {
       slot.guest = created;
       return hostOutcome('ok', slot.engine);
@@ -36,7 +70,14 @@ export function instantiate(slot: AgentSlot, imports: HostImportOptions): GuestO
 /** Runs the slot's agent once; a run that trapped may have left the guest's runtime half-way through an update, so it starts afresh. */
 export function runSlot(slot: AgentSlot, input: Uint8Array, imports: HostImportOptions): GuestOutcome {
   const guest = slot.guest;
-  if (guest !== null && !guest.poisoned) return guest.run(input);
-  const fresh = instantiate(slot, imports);
-  return fresh.status !== 'ok' ? fresh : slot.guest!.run(input);
+  if (guest === null || guest.poisoned) {
+    const fresh = instantiate(slot, imports);
+    if (fresh.status !== 'ok') return fresh;
+  }
+  if (slot.plugin) {
+    // A plugin's run names the exported function to call (framePluginInput).
+    const { fn, input: bytes } = unframePluginInput(input);
+    return slot.guest!.callExport(fn, bytes);
+  }
+  return slot.guest!.run(input);
 }

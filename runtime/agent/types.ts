@@ -90,6 +90,12 @@ export interface Limits {
   tableElements: number;
   /** Calls to the graph service per run (each also costs fuel, see docs/abi.md). */
   maxGraphCalls: number;
+  /** Host-function calls per run (`sandbox.call`, Extism user functions, HTTP requests). */
+  maxHostCalls: number;
+  /** Bytes of host-function payloads and answers per run, both ways together. */
+  hostCallBytes: number;
+  /** Bytes all of an instance's vars may hold together (Extism `var_set`). */
+  varBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -106,5 +112,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   logBytes: 1024 * 1024,
   logMessageBytes: 64 * 1024,
   maxGraphCalls: 100,
+  maxHostCalls: 1000,
+  hostCallBytes: 4 * 1024 * 1024,
+  varBytes: 1024 * 1024,
   tableElements: 100_000,
 });

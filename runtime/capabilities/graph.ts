@@ -4,6 +4,7 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { decode, encode } from '../codec.ts';
 import { GraphClient } from '../graph/client.ts';
+import { GraphError } from '../graph/errors.ts';
 import { checkNamespace } from '../graph/namespaces.ts';
 import { grantError, type GrantContext } from './grants.ts';
 import { GraphThread } from './graph-thread.ts';
@@ -125,7 +126,16 @@ export function graphBackend(source: GraphSource): GraphBackend {
   let client: Promise<GraphClient> | null = null;
   const connect = (): Promise<GraphClient> => {
     if (client === null) {
-      client = source instanceof GraphClient ? Promise.resolve(source) : GraphClient.connect(source);
+      const connected = source instanceof GraphClient ? Promise.resolve(source) : GraphClient.connect(source);
+      client = connected.then(async (c) => {
+        try {
+          await requireNamespaces(c);
+        } catch (error) {
+          if (owned) await c.close();
+          throw error;
+        }
+        return c;
+      });
       // A failed connection is retried on the next request rather than remembered forever.
       client.catch(() => (client = null));
     }
@@ -146,6 +156,20 @@ export function graphBackend(source: GraphSource): GraphBackend {
       if (owned && client !== null) await (await client.catch(() => null))?.close();
     },
   };
+}
+
+/**
+ * A service from before namespaces ignores `ns` and would put every agent's data in one graph: refuse it. Only a
+ * service that keeps namespaces knows `dropNamespace`.
+ */
+async function requireNamespaces(client: GraphClient): Promise<void> {
+  try {
+    await client.dropNamespace('~probe');
+  } catch (error) {
+    // Any other answer (GRAPH_UNAUTHORIZED from a token confined to other namespaces) comes from a service that knows it.
+    if ((error as { code?: unknown }).code !== 'GRAPH_UNKNOWN_METHOD') return;
+    throw new GraphError('GRAPH_UNAVAILABLE', `the graph service at ${client.url} does not keep namespaces (it predates them), so agents cannot be kept apart there; upgrade it`);
+  }
 }
 
 /** `{error: {code, message, data?}}` as the guest reads it. */

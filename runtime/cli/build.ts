@@ -1,6 +1,6 @@
 // `sandbox build [dir]`: compiles a project made by `sandbox new` (AssemblyScript or Rust) to build/<name>.wasm.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseCommandArgs, reportUsage, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, type CliIO, type Command } from './io.ts';
@@ -47,6 +47,23 @@ function findCargo(env: Record<string, string | undefined>): { cargo: string; ru
   return undefined;
 }
 
+/**
+ * A project built once with a current cargo holds a version 4 Cargo.lock, which cargo before 1.78 (Debian
+ * bookworm's is 0.66) refuses to read. A project of `sandbox new` has no dependencies outside the package, so
+ * the lock file records nothing that cannot be worked out again: it is removed, and said so.
+ */
+function dropNewerLockFile(dir: string, cargo: string, io: CliIO): void {
+  const lock = join(dir, 'Cargo.lock');
+  if (!existsSync(lock) || !/^version = 4$/m.test(readFileSync(lock, 'utf8'))) return;
+  const minor = Number(
+    /^cargo 1\.(\d+)\./.exec(spawnSync(cargo, ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? 0,
+  );
+  // cargo 0.66 prints "cargo 1.65.0"; 1.78 is the first that reads version 4.
+  if (minor >= 78) return;
+  rmSync(lock);
+  io.stderr.write(`removed Cargo.lock: it is a version 4 lock file, which ${cargo} cannot read\n`);
+}
+
 function buildRust(dir: string, name: string, io: CliIO): string {
   const toolchain = findCargo(io.env);
   if (toolchain === undefined) {
@@ -54,6 +71,7 @@ function buildRust(dir: string, name: string, io: CliIO): string {
       `no Rust toolchain with the ${TARGET} target: run \`rustup target add ${TARGET}\`, or install Debian's (\`apt-get install cargo libstd-rust-dev-wasm32\`)`,
     );
   }
+  dropNewerLockFile(dir, toolchain.cargo, io);
   const env = { ...process.env, ...io.env, RUSTC: toolchain.rustc } as NodeJS.ProcessEnv;
   const r = run(toolchain.cargo, ['build', '--release', '--target', TARGET], dir, env);
   if (!r.ok) throw new BuildFailed(`cargo build failed (${toolchain.cargo}, ${toolchain.rustc}):\n${r.output}`);

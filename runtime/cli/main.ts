@@ -11,6 +11,10 @@ interface Entry {
 
 const COMMANDS: Record<string, Entry> = {
   run: { summary: 'run an agent or a WASI command once: sandbox run <file.wasm> --input <json>', load: async () => run },
+  call: {
+    summary: "call a function of an Extism plugin once: sandbox call <plugin.wasm> <function> --input <text>",
+    load: async () => (await import('./call.ts')).call,
+  },
   instrument: {
     summary: 'write the fuel-metered module: sandbox instrument <in.wasm> -o <out.wasm>',
     load: async () => (await import('./instrument.ts')).instrument,
@@ -81,7 +85,7 @@ Commands:
 ${lines.join('\n')}
 
 Run 'sandbox <command> --help' for a command's options.
-Docs: docs/abi.md (guest ABI), docs/fuel.md (metering), docs/wasi.md, docs/topology.md (serve),
+Docs: docs/abi.md (guest ABI), docs/extism.md (Extism plugins), docs/capabilities.md, docs/fuel.md (metering), docs/wasi.md, docs/topology.md (serve),
 docs/queue.md, docs/graph.md, docs/operations.md (metrics, audit).`;
 }
 

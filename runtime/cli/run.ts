@@ -104,6 +104,7 @@ export const run: Command = async (argv, io) => {
     if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
     const bytes = await readModule(file, positionals[0]!);
     const shape = moduleShape(bytes);
+    if (shape === 'extism-plugin') throw new UsageError(`${positionals[0]} is an Extism plugin: call one of its functions with \`sandbox call ${positionals[0]} <function> --input <text>\``);
     if (shape === 'wasi-command') {
       sandbox = new Sandbox({ engine, workers: 1 });
       return await runCommand(sandbox, file, bytes, { limits, inputBytes: resolved.inputBytes, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);

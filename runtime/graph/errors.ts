@@ -13,6 +13,7 @@ export type GraphErrorCode =
   | 'GRAPH_FRAME_TOO_LARGE'
   | 'GRAPH_UNAUTHORIZED' // TCP connection without (or with a wrong) token
   | 'GRAPH_TIMEOUT' // the service gave up on a request after its per-request timeout
+  | 'GRAPH_UNAVAILABLE' // agents' host cannot use the configured service (e.g. one without namespaces)
   | 'GRAPH_NOT_GRANTED' // an agent's grant does not allow the call (no grant, method, or a path outside its dirs)
   | 'GRAPH_REQUEST_TOO_LARGE' // an agent's request is over its grant's maxRequestBytes
   | 'GRAPH_RESPONSE_TOO_LARGE' // the answer is over the agent's grant's maxResponseBytes

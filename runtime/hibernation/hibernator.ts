@@ -6,7 +6,7 @@
 // restore of a few microseconds instead of an instantiation. Dirty resident agents are also checkpointed on a timer,
 // so a replaced worker's agents wake from their last checkpoint.
 import { performance } from 'node:perf_hooks';
-import { Guest } from '../agent/guest.ts';
+import { Guest, type GuestOptions } from '../agent/guest.ts';
 import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
@@ -34,8 +34,8 @@ export interface Template {
   base: Uint8Array;
   /** Instances no agent holds, ready to take a state. */
   pool: Guest[];
-  /** Makes a new initialised instance for this module under these limits. */
-  create(limits: Limits): Guest | GuestOutcome;
+  /** Makes a new initialised instance for this module under these limits (and host functions). */
+  create(limits: Limits, host?: GuestOptions['host']): Guest | GuestOutcome;
 }
 
 export interface SleepyAgent {
@@ -43,6 +43,8 @@ export interface SleepyAgent {
   stateKey: string;
   template: Template;
   limits: Limits;
+  /** Its host functions and config (`sandbox.call`), given to whichever pooled instance serves it. */
+  host?: GuestOptions['host'];
   guest: Guest | null;
   /** Ran since its state was last written. */
   dirty: boolean;
@@ -135,6 +137,7 @@ export class Hibernator {
     if (pooled) {
       guest = pooled;
       guest.useLimits(agent.limits);
+      guest.useHost(agent.host);
       if (stored === undefined) {
         const init = guest.reinitialize();
         if (init.status !== 'ok') {
@@ -143,7 +146,7 @@ export class Hibernator {
         }
       }
     } else {
-      const created = template.create(agent.limits);
+      const created = template.create(agent.limits, agent.host);
       if (!(created instanceof Guest)) return { failed: created };
       guest = created;
     }
@@ -195,9 +198,10 @@ export class Hibernator {
     agent.guest = null;
     this.resident.delete(agent.agentId);
     const template = agent.template;
-    const other = template.pool.pop() ?? template.create(agent.limits);
+    const other = template.pool.pop() ?? template.create(agent.limits, agent.host);
     if (other instanceof Guest) {
       other.useLimits(agent.limits);
+      other.useHost(agent.host);
       if (other.restoreState(this.preRunBytes, fill, this.preRunGlobals)) {
         agent.guest = other;
         this.resident.set(agent.agentId, agent);

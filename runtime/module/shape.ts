@@ -1,7 +1,7 @@
-// Tells what kind of binary a file is before running it: an agent (guest ABI), a WASI command, or a component.
+// Tells what kind of binary a file is before running it: an agent (guest ABI), a WASI command, a component, or an Extism plugin.
 import { decodeModule } from './decode.ts';
 
-export type ModuleShape = 'agent' | 'wasi-command' | 'component';
+export type ModuleShape = 'agent' | 'wasi-command' | 'component' | 'extism-plugin';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -11,6 +11,7 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
   if (magic && bytes[4] === 0x0d && bytes[6] === 0x01 && bytes[7] === 0x00) return 'component';
   try {
     const info = decodeModule(bytes);
+    if (info.imports.some((i) => i.module.startsWith('extism:host/'))) return 'extism-plugin';
     const wasi = info.imports.some((i) => i.module === 'wasi_snapshot_preview1');
     const start = info.exports.some((e) => e.name === '_start');
     return wasi && start ? 'wasi-command' : 'agent';

@@ -1,5 +1,5 @@
 // Prometheus metrics for a swarm (prom-client): runs, fuel, durations, inbox wait, in-flight work, queue lag, workers and the host event loop.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RunResult } from '../agent/types.ts';
@@ -281,6 +281,8 @@ async function lagWithin(lag: () => Promise<number | undefined>, timeoutMs: numb
 
 /** Serves `GET /metrics` on host:port; resolves once listening, with the bound port. */
 export async function serveMetrics(metrics: SwarmMetrics, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  // Loaded here, not at the top: importing node:http crashes Node 22 under --jitless (its HTTP parser is WebAssembly).
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');

@@ -512,6 +512,14 @@ export class Dispatcher {
 }
 
 /** What every instance of a topology entry is loaded with: its name, limits and grants. */
-function loadOptions(spec: AgentSpec): Pick<LoadOptions, 'name' | 'limits' | 'graph'> {
-  return { name: spec.name, limits: spec.limits, ...(spec.graph ? { graph: spec.graph } : {}) };
+function loadOptions(spec: AgentSpec): Pick<LoadOptions, 'name' | 'abi' | 'limits' | 'graph' | 'config' | 'allowedHosts' | 'http'> {
+  return {
+    name: spec.name,
+    // Messages are MessagePack values for guest ABI v1 agents; an Extism plugin is refused at start, saying why.
+    abi: 'sandbox',
+    limits: spec.limits,
+    ...(spec.graph ? { graph: spec.graph } : {}),
+    ...(spec.config ? { config: spec.config } : {}),
+    ...(spec.allowedHosts ? { allowedHosts: spec.allowedHosts, ...(spec.http ? { http: spec.http } : {}) } : {}),
+  };
 }

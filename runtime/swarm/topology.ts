@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { GRANT_KEYS, resolveGrants } from '../capabilities/grants.ts';
+import type { HttpOptions } from '../capabilities/http.ts';
 import type { GraphGrant } from '../capabilities/graph.ts';
 import { parseGraphUrl } from '../graph/client.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
@@ -44,6 +45,11 @@ export interface AgentSpec {
    * `topology.<name>`: one per entry, shared by the entry's instances (and by `sandbox serve` processes of it).
    */
   graph?: GraphGrant;
+  /** Read-only strings the agent may read (`sandbox.config`, Extism `config_get`). */
+  config?: Record<string, string>;
+  /** Hosts the agent may reach over HTTP, and the grant's methods, response cap and time limit (checked). */
+  allowedHosts?: string[];
+  http?: HttpOptions;
 }
 
 /** Swarm-wide admission: one token bucket shared by every agent, and how long a message may wait for a token. */
@@ -292,6 +298,25 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
               maxResponseBytes: grant.maxResponseBytes,
               ...(grant.parseDirs.length > 0 ? { parse: { dirs: [...grant.parseDirs] } } : {}),
             };
+          }
+        } catch (error) {
+          problems.push((error as Error).message);
+        }
+      }
+      // Config and HTTP grants; host functions are JavaScript, so they are granted in code, never here.
+      if (f.has('host')) problems.push(`${where}.host${at(f.get('host'))}: host functions are granted in code (load options, new Sandbox({ host }) or startSwarm's sandbox), not in sandbox.yaml`);
+      const written: Record<string, unknown> = {};
+      for (const key of ['config', 'allowedHosts', 'http'] as const) {
+        const node = f.get(key);
+        if (node !== undefined) written[key] = (node as { toJSON(): unknown }).toJSON();
+      }
+      if (Object.keys(written).length > 0) {
+        try {
+          const grants = resolveGrants(written, { defaultNamespace: `topology.${spec.name}`, baseDir, where });
+          if (grants.config) spec.config = { ...grants.config };
+          if (grants.http) {
+            spec.allowedHosts = [...grants.http.hosts];
+            spec.http = { methods: [...grants.http.methods], maxResponseBytes: grants.http.maxResponseBytes, timeoutMs: grants.http.timeoutMs };
           }
         } catch (error) {
           problems.push((error as Error).message);

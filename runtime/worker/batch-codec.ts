@@ -96,6 +96,7 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     writer.raw(encode(extra));
   }
   if (r.rawOutput !== undefined) writer.raw(r.rawOutput);
+  else if (r.output instanceof Uint8Array) writer.raw(encode(r.output)); // an Extism plugin's bytes, as a bin
   else writer.byte(0xc0);
 }
 

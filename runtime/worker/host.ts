@@ -23,6 +23,7 @@ import type { ComponentRequest } from './protocol.ts';
 import type { HibernationSettings, ResidencyCounts } from '../hibernation/hibernator.ts';
 import { packRuns, transferList, unpackCompletions } from './batch-codec.ts';
 import { serveHostCalls } from './host-call.ts';
+import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
 import { createRunChannel, REQUEST_CAPACITY, RunChannelHost } from './run-channel.ts';
 
 interface Pending {
@@ -50,6 +51,7 @@ export interface SleepySpec {
   engine: AgentSpec['engine'];
   stateKey: string;
   keepState: boolean;
+  host?: LoadRequest['host'];
 }
 
 /** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
@@ -57,6 +59,8 @@ export interface GraphCaller {
   /** 0 for a WASI command or a component (they have no grants). */
   agentId: number;
   remainingMs: number;
+  /** The request (run) that made the call: with the agent, a run id for host functions' ctx. */
+  seq: number;
 }
 
 /** A deeper stack than Node's default ~1 MB, so the emulator (which recurses per guest call) reaches the 10,000-frame default depth. */
@@ -145,6 +149,8 @@ export class WorkerHost {
     private readonly graph?: (request: Uint8Array, caller: GraphCaller) => Promise<Uint8Array>,
     private readonly hibernation?: HibernationSettings,
     private readonly heapMb: number = DEFAULT_WORKER_HEAP_MB,
+    /** Answers agents' host-function calls and HTTP requests (runtime/capabilities/); never rejects. */
+    private readonly hostCall?: (request: HostCallRequest, caller: GraphCaller) => Promise<HostCallReply>,
   ) {}
 
   /** How many workers this host has replaced after a timeout or crash. */
@@ -295,6 +301,7 @@ export class WorkerHost {
   private registration(spec: SleepySpec, previous: Registration | undefined): Registration {
     const r: Registration = { agentId: spec.agentId, key: spec.key, engine: spec.engine, stateKey: spec.stateKey, keepState: spec.keepState };
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
+    if (spec.host) r.host = spec.host;
     return r;
   }
 
@@ -369,25 +376,25 @@ export class WorkerHost {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
+    // One synchronous bridge for everything a guest asks of the host thread: graph requests (bytes), host-function
+    // calls and HTTP requests (HostCallRequest). The worker sleeps on the shared word until the answer is posted.
+    const graph = this.graph;
+    const hostCall = this.hostCall;
+    const progressSeq = this.progressSeq;
+    const progressStarted = this.progressStarted;
+    const { port, signal } = serveHostCalls((request) => {
+      // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
+      const seq = Atomics.load(progressSeq, PROGRESS_SEQ);
+      const current = this.pending.get(seq);
+      const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
+      const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed, seq };
+      if (request instanceof Uint8Array) return graph ? graph(request, caller) : Promise.resolve(new Uint8Array());
+      return hostCall ? hostCall(request, caller) : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
+    });
     // Hibernating workers report residency with every answer (Sandbox.residency()), so their answers stay messages.
     const runChannel = this.hibernation || !this.useRunChannel ? undefined : createRunChannel();
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, runChannel };
-    const transferList: TransferListItem[] = [];
-    if (this.graph) {
-      const graph = this.graph;
-      const progressSeq = this.progressSeq;
-      const progressStarted = this.progressStarted;
-      const { port, signal } = serveHostCalls((request) => {
-        // The worker is blocked in this call, so its progress slot names the request (and agent) that made it.
-        const current = this.pending.get(Atomics.load(progressSeq, PROGRESS_SEQ));
-        const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
-        const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed };
-        return graph(request, caller);
-      });
-      workerData.graphPort = port;
-      workerData.graphSignal = signal;
-      transferList.push(port);
-    }
+    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, runChannel, graph: graph !== undefined, hostPort: port, hostSignal: signal };
+    const transferList: TransferListItem[] = [port];
     const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
     const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));

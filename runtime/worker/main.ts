@@ -1,8 +1,12 @@
 // Entry point of an agent worker thread: compiles, instantiates and runs agents; the host thread never runs guest code.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { compileAgentModule, Guest } from '../agent/guest.ts';
+import { compileAgentModule, Guest, type GuestOptions } from '../agent/guest.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
+import type { GraphBridge } from '../../host/graph-imports.ts';
+import type { HostCallReply } from '../../host/host-call.ts';
+import { userImportsOf } from '../../host/extism/user-functions.ts';
+import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
@@ -32,11 +36,23 @@ import { RunChannelWorker } from './run-channel.ts';
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
 const progressSeq = new Int32Array(progress);
-const graphBridge = hostCallBridge(workerData.graphPort as MessagePort | undefined, workerData.graphSignal as SharedArrayBuffer | undefined);
+const bridge = hostCallBridge(workerData.hostPort as MessagePort, workerData.hostSignal as SharedArrayBuffer)!;
+const graphBridge: GraphBridge | undefined = workerData.graph ? (request) => bridge(request) as Uint8Array : undefined;
 const progressStarted = new Float64Array(progress);
 
-/** The host imports every instance in this worker gets. */
-const hostImports: HostImportOptions = { graph: graphBridge };
+/**
+ * The host imports every instance in this worker gets. Host functions and HTTP cross to the host thread, which
+ * knows the agent and the run from its own records (this worker's progress slot), not from the request.
+ */
+const hostImports: HostImportOptions = {
+  graph: graphBridge,
+  callHost: (name, payload) => bridge({ t: 'host', name, payload }) as HostCallReply,
+  http: (request) => {
+    const reply = bridge({ t: 'http', name: 'http', payload: encode(request) }) as HostCallReply;
+    if ('error' in reply) return { error: reply.error };
+    return decode(reply.ok) as { status: number; headers: Record<string, string>; body: Uint8Array };
+  },
+};
 
 const agents = new Map<number, AgentSlot>();
 const modules = new Map<string, WebAssembly.Module>();
@@ -109,17 +125,21 @@ async function load(req: LoadRequest): Promise<void> {
   const wa = await engineFor(req.engine);
   const key = `${req.engine}:${req.key}`;
   let module = modules.get(key);
-  if (!module) {
-    try {
-      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset));
-    } catch (error) {
-      const started = begin(req.seq);
-      end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
-      return;
+  let user: ReturnType<typeof userImportsOf> = [];
+  try {
+    if (req.plugin) user = userImportsOf(req.bytes, req.plugin.wasi);
+    if (!module) {
+      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset), req.plugin ? 'plugin' : 'agent');
+      modules.set(key, module);
     }
-    modules.set(key, module);
+  } catch (error) {
+    const started = begin(req.seq);
+    end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
+    return;
   }
   const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
+  if (req.host) agent.host = req.host;
+  if (req.plugin) agent.plugin = { ...req.plugin, user };
   const started = begin(req.seq);
   const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
@@ -154,7 +174,7 @@ async function template(req: TemplateRequest): Promise<void> {
     const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial });
+      const create = (limits: Limits, host?: GuestOptions['host']) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial, ...(host ? { host } : {}) });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
@@ -180,7 +200,9 @@ function register(registrations: Registration[]): void {
     if (!template || !limits || !hibernator) continue; // its run answers that the agent is not loaded
     const previous = sleepers.get(r.agentId);
     if (previous) continue;
-    sleepers.set(r.agentId, { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState });
+    const sleeper: SleepyAgent = { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState };
+    if (r.host) sleeper.host = { granted: new Set(r.host.names), grants: r.host.grants, config: r.host.config, call: r.host.names.length > 0 ? hostImports.callHost : undefined };
+    sleepers.set(r.agentId, sleeper);
     hibernator.added();
   }
 }

@@ -15,6 +15,63 @@ export interface LoadRequest {
   engine: EngineName;
   /** Restore the post-initialisation snapshot after every run (stateless agents). */
   reset: boolean;
+  /** Host functions granted to the agent, by name, and what `sandbox.grants` answers (MessagePack). */
+  host?: { names: string[]; grants: Uint8Array; config?: Record<string, string> };
+  /** An Extism plugin (runs take a function name, see framePluginInput) rather than a guest ABI v1 agent. */
+  plugin?: PluginSpec;
+}
+
+/** What a worker needs to run an Extism plugin (host/extism/). */
+export interface PluginSpec {
+  config: Record<string, string>;
+  maxVarBytes: number;
+  /** Give the plugin our sandboxed WASI preview 1 (no files, no environment). */
+  wasi: boolean;
+  /** The agent was granted HTTP hosts: `http_request` crosses to the host thread, which checks each request. */
+  http: boolean;
+}
+
+/** Function names seen lately, encoded and decoded once (plugins are called by a handful of names). */
+const encodedNames = new Map<string, Uint8Array>();
+let lastName = { bytes: new Uint8Array(), name: '' };
+const utf8 = new TextDecoder();
+
+const utf8Encoder = new TextEncoder();
+
+/**
+ * A plugin run's input as it travels: the function name (u16 length, UTF-8) and then the input bytes (a string is
+ * encoded as UTF-8 straight into the frame).
+ */
+export function framePluginInput(fn: string, input: Uint8Array | string): Uint8Array {
+  let name = encodedNames.get(fn);
+  if (name === undefined) {
+    if (encodedNames.size >= 256) encodedNames.clear();
+    name = utf8Encoder.encode(fn);
+    encodedNames.set(fn, name);
+  }
+  const head = 2 + name.length;
+  let framed: Uint8Array;
+  if (typeof input === 'string') {
+    framed = new Uint8Array(head + input.length * 3);
+    framed = framed.subarray(0, head + utf8Encoder.encodeInto(input, framed.subarray(head)).written);
+  } else {
+    framed = new Uint8Array(head + input.length);
+    framed.set(input, head);
+  }
+  framed[0] = name.length & 0xff;
+  framed[1] = name.length >>> 8;
+  framed.set(name, 2);
+  return framed;
+}
+
+export function unframePluginInput(framed: Uint8Array): { fn: string; input: Uint8Array } {
+  const n = framed[0]! | (framed[1]! << 8);
+  const bytes = framed.subarray(2, 2 + n);
+  const last = lastName;
+  let same = last.bytes.length === n;
+  for (let i = 0; same && i < n; i++) same = last.bytes[i] === bytes[i];
+  if (!same) lastName = { bytes: bytes.slice(), name: utf8.decode(bytes) };
+  return { fn: lastName.name, input: framed.subarray(2 + n) };
 }
 
 export interface RunRequest {
@@ -76,6 +133,8 @@ export interface Registration {
   keepState: boolean;
   /** Omitted when the same as the previous registration's in the message (most are). */
   limits?: Limits;
+  /** Host functions and config granted to the agent (as LoadRequest.host); absent: none. */
+  host?: LoadRequest['host'];
 }
 
 export type ToWorker =

@@ -1,6 +1,6 @@
 // Under `node --jitless` WebAssembly does not exist: the CLI and the library pick the emulator by themselves.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentPath, fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
@@ -33,6 +33,14 @@ describe.skipIf(!built)('node --jitless (needs dist/: npm run build)', () => {
     const timeout = jitless([bin, 'run', fixturePath('loop-forever'), '--fuel', '0', '--timeout', '100', '--json']);
     expect(JSON.parse(timeout.stdout)).toMatchObject({ status: 'timeout', engine: 'emulator' });
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('every subpath of the package imports (Node 22 crashed on node:http at import under --jitless)', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string } | string> };
+    const files = Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [] : [join(repoRoot, e.import)]));
+    const r = jitless(['--input-type=module', '-e', `for (const f of ${JSON.stringify(files)}) await import(f); console.log('imported', ${files.length});`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`imported ${files.length}`);
   });
 
   it("the library's 'auto' engine picks the emulator, and 'wasm' says why it cannot run", () => {

@@ -1,6 +1,6 @@
 // Graph service hardening (defect 4 of issue 12) and namespaces over the wire: pre-auth frame limit, auth deadline, caps.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -135,12 +135,32 @@ describe('values the service can store but not encode', () => {
   it('answers an error for them instead of crashing the service', async () => {
     const s = await server();
     const c = await raw(s);
-    // addNode with attributes nested 3000 deep: msgpackr decodes that depth but cannot encode it back.
+    // addNode with attributes nested deep enough that msgpackr decodes them but cannot encode them back (how deep
+    // depends on this thread's stack, so it is found here, where the service runs).
+    const nested = (d: number) => Buffer.concat([Buffer.alloc(d, 0x91), Buffer.from([0xc0])]);
+    // Probed from a fresh event-loop turn, with as little stack below it as the service's socket handler has.
+    const depth = await new Promise<number | undefined>((resolve) => {
+      setImmediate(() => {
+        resolve(
+          [2000, 3000, 5000, 8000, 12000, 16000].find((d) => {
+            try {
+              const value = decode(nested(d));
+              try {
+                encodeFrame(value);
+                return false;
+              } catch {
+                return true;
+              }
+            } catch {
+              return false;
+            }
+          }),
+        );
+      });
+    });
+    expect(depth, 'a depth msgpackr decodes but cannot encode').toBeDefined();
     const head = encodeFrame({ id: 1, method: 'addNode', params: { key: 'k', attributes: { x: 0 } } });
-    const body = Buffer.alloc(head.length - 4 - 1 + 3001);
-    head.copy(body, 0, 4, head.length - 1);
-    body.fill(0x91, head.length - 5, head.length - 5 + 3000);
-    body[body.length - 1] = 0xc0;
+    const body = Buffer.concat([head.subarray(4, head.length - 1), nested(depth!)]);
     const len = Buffer.alloc(4);
     len.writeUInt32BE(body.length);
     c.sock.write(Buffer.concat([len, body, encodeFrame({ id: 2, method: 'getNode', params: { key: 'k' } }), encodeFrame({ id: 3, method: 'ping' })]));
@@ -184,6 +204,44 @@ describe('namespaces where the graph lives', () => {
     await expect(tenant.request('parseRepository', { root: dir }, { namespace: 'a' })).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
     await expect(tenant.dropNamespace('b')).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
     expect(await owner.request('nodes', {}, { namespace: 'b' })).toEqual(['theirs']);
+  });
+
+  it('serves agents through a token confined to the namespace their grants name', async () => {
+    const s = await server({ port: 0, token: 'owner', clients: [{ token: 'team-token', namespaces: ['team'] }] });
+    const client = await GraphClient.connect(s.url, { token: 'team-token', env: {} });
+    cleanup.push(() => client.close());
+    const sandbox = new Sandbox({ workers: 1, graph: client });
+    cleanup.push(() => sandbox.close());
+    const agent = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: { namespace: 'team' } });
+    expect((await agent.run({ method: 'addNode', params: { key: 'x' } })).output).toMatchObject({ result: { seq: 1 } });
+    expect(s.namespaces.get('team').store.graph.order).toBe(1);
+    // A per-agent namespace is outside what this token may name: the service refuses it.
+    const own = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: true });
+    expect((await own.run({ method: 'nodes' })).output).toMatchObject({ error: { code: 'GRAPH_UNAUTHORIZED' } });
+  });
+
+  it('refuses, for agents, a service that predates namespaces (it would put every agent in one graph)', async () => {
+    const path = join(dir, `old${n++}.sock`);
+    // A stand-in for an old service: it ignores `ns` and does not know dropNamespace.
+    const old = createServer((sock) => {
+      const decoder = new FrameDecoder();
+      sock.on('data', (chunk: Buffer) => {
+        for (const f of decoder.push(chunk)) {
+          if (f.kind !== 'frame') continue;
+          const m = decode(f.body) as { id: number; method: string };
+          sock.write(encodeFrame(m.method === 'dropNamespace' ? { id: m.id, error: { code: 'GRAPH_UNKNOWN_METHOD', message: 'unknown' } } : { id: m.id, result: { pong: true } }));
+        }
+      });
+    });
+    await new Promise<void>((r) => old.listen(path, r));
+    cleanup.push(() => new Promise((r) => old.close(r)));
+    const sandbox = new Sandbox({ workers: 1, graph: `unix://${path}` });
+    cleanup.push(() => sandbox.close());
+    const agent = await sandbox.load(requireBuilt(fixturePath('graph-call')), { graph: true });
+    const r = await agent.run({ method: 'ping' });
+    const { error } = r.output as { error?: { code: string; message: string } };
+    expect(error?.code).toBe('GRAPH_UNAVAILABLE');
+    expect(error?.message).toMatch(/namespaces/);
   });
 
   it("gives each agent of a Sandbox on a shared service its own namespace there, dropped when it closes", async () => {

@@ -11,7 +11,7 @@ export interface CliRun {
 
 const text = (s: string | Uint8Array) => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
 
-export async function runCli(argv: string[], options: { stdin?: string; cwd?: string } = {}): Promise<CliRun> {
+export async function runCli(argv: string[], options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const stdin = Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]) as Readable & { isTTY?: boolean };
@@ -20,7 +20,7 @@ export async function runCli(argv: string[], options: { stdin?: string; cwd?: st
     stdout: { write: (s: string | Uint8Array) => (stdout += text(s)) },
     stderr: { write: (s: string | Uint8Array) => (stderr += text(s)) },
     stdin,
-    env: {},
+    env: options.env ?? {},
     cwd: options.cwd ?? repoRoot,
     signal: new AbortController().signal,
   });

@@ -76,6 +76,24 @@ agents:
     expect(t.agents[2]!.graph).toBeUndefined();
   });
 
+  it('reads config and HTTP grants, and refuses host functions (they are granted in code)', () => {
+    const t = parseTopology(
+      `agents:
+  - name: fetcher
+    module: f.wasm
+    subscribe: urls
+    config: { region: eu }
+    allowedHosts: [api.example.com, '*.cdn.example']
+    http: { methods: [GET], maxResponseBytes: 4096 }
+`,
+      { baseDir: '/base' },
+    );
+    expect(t.agents[0]).toMatchObject({ config: { region: 'eu' }, allowedHosts: ['api.example.com', '*.cdn.example'], http: { methods: ['GET'], maxResponseBytes: 4096, timeoutMs: 5000 } });
+    expect(errorOf(`${MINIMAL}    host: { x: y }\n`)).toMatch(/agents\[0\] \(triage\)\.host \(line 5\): host functions are granted in code/);
+    expect(errorOf(`${MINIMAL}    allowedHosts: ['http://x/']\n`)).toMatch(/allowedHosts/);
+    expect(errorOf(`${MINIMAL}    config: { n: 1 }\n`)).toMatch(/config\.n/);
+  });
+
   it('rejects a bad graph grant or source, naming the field and line', () => {
     const bad = errorOf(`graph: ftp://x
 agents:
