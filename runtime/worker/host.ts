@@ -341,8 +341,13 @@ export class WorkerHost {
 
   /** Completions of a run sent through the shared slot come back there (or, when too large, as a message). */
   private async sendThroughChannel(channel: RunChannelHost, request: RunRequest): Promise<void> {
-    const packed = await channel.send(request.seq, request.agentId, request.input, this.posted);
-    // undefined: the worker went away first, and replay() has sent the run again.
+    channel.send(request.seq, request.agentId, request.input, this.posted);
+    // Ends when the answer is read (here or by onMessage), or the worker went away (replay() sent the run again).
+    while (await channel.wait()) this.readChannel(channel);
+  }
+
+  private readChannel(channel: RunChannelHost): void {
+    const packed = channel.answer();
     if (packed) this.received(unpackCompletions(packed));
   }
 
@@ -408,6 +413,8 @@ export class WorkerHost {
   private onMessage(message: FromWorker): void {
     if (message.residency) this.residency = message.residency;
     if (message.t === 'residency') return;
+    // The worker answered the slot before it sent this: completions keep the order the worker made them in.
+    if (this.channel?.busy) this.readChannel(this.channel);
     this.received(unpackCompletions(message.packed));
   }
 

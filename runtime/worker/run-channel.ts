@@ -45,11 +45,8 @@ export class RunChannelHost {
     this.response = new Uint8Array(buffer, HEADER_BYTES + REQUEST_CAPACITY, RESPONSE_CAPACITY);
   }
 
-  /**
-   * Sends a run (input ≤ REQUEST_CAPACITY) and resolves to the packed completions, to null when they came by
-   * postMessage instead, or to undefined when the worker went away first.
-   */
-  async send(seq: number, agentId: number, input: Uint8Array, posted: number): Promise<Uint8Array | null | undefined> {
+  /** Puts a run (input ≤ REQUEST_CAPACITY) in the slot; its answer is read with `answer()`. */
+  send(seq: number, agentId: number, input: Uint8Array, posted: number): void {
     this.busy = true;
     const h = this.header;
     this.request.set(input);
@@ -57,22 +54,29 @@ export class RunChannelHost {
     h[REQ_AGENT] = agentId;
     h[REQ_SEQ] = seq;
     h[REQ_POSTED] = posted;
-    const n = ++this.sent;
-    Atomics.store(h, REQ, n);
+    Atomics.store(h, REQ, ++this.sent);
     Atomics.notify(h, REQ);
-    try {
-      for (;;) {
-        if (this.closed) return undefined;
-        const answered = Atomics.load(h, RESP);
-        if (answered === n) break;
-        const wait = waitAsync(h, RESP, answered);
-        if (wait.async) await wait.value;
-      }
-      const length = h[RESP_LEN]!;
-      return length < 0 ? null : this.response.slice(0, length);
-    } finally {
-      this.busy = false;
-    }
+  }
+
+  /**
+   * The answer to the run in the slot, if it has come: its packed completions, or null when they come by message
+   * instead; false while there is none. Read it before any message from the worker, which may have been sent after it.
+   */
+  answer(): Uint8Array | null | false {
+    if (!this.busy || Atomics.load(this.header, RESP) !== this.sent) return false;
+    this.busy = false;
+    const length = this.header[RESP_LEN]!;
+    return length < 0 ? null : this.response.slice(0, length);
+  }
+
+  /** Resolves when the worker may have answered (or the channel was closed); true while it is worth waiting. */
+  async wait(): Promise<boolean> {
+    if (this.closed || !this.busy) return false;
+    const answered = Atomics.load(this.header, RESP);
+    if (answered === this.sent) return true;
+    const wait = waitAsync(this.header, RESP, answered);
+    if (wait.async) await wait.value;
+    return !this.closed;
   }
 
   /** The worker was replaced or closed: a run waiting here is replayed or settled by the caller. */
