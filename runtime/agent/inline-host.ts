@@ -7,7 +7,7 @@ import { compileAgentModule, type Deadline } from './guest.ts';
 import { hostOutcome, type GuestOutcome } from './outcome.ts';
 import { prepareModule } from './prepare.ts';
 import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
-import type { EngineName, Limits, RunResult } from './types.ts';
+import type { EngineName, RunResult } from './types.ts';
 import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
 import { userImportsOf } from '../../host/extism/user-functions.ts';
 import type { LoadRequest, PluginSpec } from '../worker/protocol.ts';
@@ -15,17 +15,8 @@ import type { LoadRequest, PluginSpec } from '../worker/protocol.ts';
 /** Answers an inline agent's host-function call on this thread: the agent and its run number name the caller. */
 export type InlineHostCall = (request: HostCallRequest, agentId: number, run: number) => HostCallReply;
 
-export interface InlineAgentSpec {
-  agentId: number;
-  /** The preparation key (content hash plus the options that change the prepared bytes): the compile cache key. */
-  key: string;
-  bytes: Uint8Array;
-  limits: Limits;
-  engine: EngineName;
-  reset: boolean;
-  host?: LoadRequest['host'];
-  plugin?: PluginSpec | undefined;
-}
+/** What an inline agent is made from: the fields a worker's load request carries, without the message framing. */
+export type InlineAgentSpec = Omit<LoadRequest, 't' | 'seq' | 'plugin'> & { plugin?: PluginSpec | undefined };
 
 /**
  * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
