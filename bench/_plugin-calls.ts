@@ -50,12 +50,19 @@ async function roundTripUs(run: (n: number) => Promise<unknown>): Promise<number
     }
     return times.sort((a, b) => a - b)[7]!;
   };
-  return ((await median(N)) - (await median(0))) * 1000 / N;
+  return (((await median(N)) - (await median(0))) * 1000) / N;
 }
 
 export async function pluginCallRates(): Promise<PluginFigures> {
   const wasm = join(sharedDir, 'anchors', 'extism', 'code.wasm');
-  const figures: PluginFigures = { extism: null, sandboxInline: null, sandboxInlineSync: null, sandboxWorker: null, raw: null, hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 } };
+  const figures: PluginFigures = {
+    extism: null,
+    sandboxInline: null,
+    sandboxInlineSync: null,
+    sandboxWorker: null,
+    raw: null,
+    hostCallUs: { inlineSync: 0, workerSync: 0, workerAsync: 0 },
+  };
   if (existsSync(wasm)) {
     const bytes = readFileSync(wasm);
     const sandbox = new Sandbox({ workers: 1 });
@@ -63,27 +70,42 @@ export async function pluginCallRates(): Promise<PluginFigures> {
     for (const isolation of ['inline', 'worker'] as const) {
       const agent = await sandbox.load(bytes, { isolation, limits: { timeoutMs: 10_000 } });
       const check = await agent.call('count_vowels', TEXT);
-      if (check.status !== 'ok' || !check.output?.text().startsWith(expected)) throw new Error(`count_vowels (${isolation}) failed: ${check.message ?? check.output?.text()}`);
-      const rate = await perSecond(`sandbox ${isolation}, code.wasm count_vowels, one at a time`, () => agent.call('count_vowels', TEXT));
+      if (check.status !== 'ok' || !check.output?.text().startsWith(expected))
+        throw new Error(`count_vowels (${isolation}) failed: ${check.message ?? check.output?.text()}`);
+      const rate = await perSecond(`sandbox ${isolation}, code.wasm count_vowels, one at a time`, () =>
+        agent.call('count_vowels', TEXT),
+      );
       if (isolation === 'inline') {
         figures.sandboxInline = rate;
-        figures.sandboxInlineSync = await perSecond('sandbox inline, callSync, code.wasm count_vowels', () => agent.callSync('count_vowels', TEXT));
+        figures.sandboxInlineSync = await perSecond('sandbox inline, callSync, code.wasm count_vowels', () =>
+          agent.callSync('count_vowels', TEXT),
+        );
       } else figures.sandboxWorker = rate;
       agent.close();
     }
     await sandbox.close();
-    const kernel = new ExtismKernel({ config: {}, maxBytes: 1 << 24, maxVarBytes: 1 << 20 }, { fault: (_s, m) => new HostFault(m), log: () => {} });
-    const raw = new WebAssembly.Instance(new WebAssembly.Module(bytes), { 'extism:host/env': kernel.imports() } as WebAssembly.Imports);
+    const kernel = new ExtismKernel(
+      { config: {}, maxBytes: 1 << 24, maxVarBytes: 1 << 20 },
+      { fault: (_s, m) => new HostFault(m), log: () => {} },
+    );
+    const raw = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+      'extism:host/env': kernel.imports(),
+    } as WebAssembly.Imports);
     const countVowels = raw.exports.count_vowels as () => number;
     const input = new TextEncoder().encode(TEXT);
-    figures.raw = await perSecond('raw V8 call of code.wasm with our kernel (uninstrumented, no limits, in-thread)', () => {
-      kernel.begin(input);
-      countVowels();
-      return kernel.output;
-    });
+    figures.raw = await perSecond(
+      'raw V8 call of code.wasm with our kernel (uninstrumented, no limits, in-thread)',
+      () => {
+        kernel.begin(input);
+        countVowels();
+        return kernel.output;
+      },
+    );
     const { default: createPlugin } = await import('@extism/extism');
     const plugin = await createPlugin({ wasm: [{ data: bytes }] }, { useWasi: false });
-    figures.extism = await perSecond('extism 2.0.0-rc13, code.wasm count_vowels, one at a time', () => plugin.call('count_vowels', TEXT));
+    figures.extism = await perSecond('extism 2.0.0-rc13, code.wasm count_vowels, one at a time', () =>
+      plugin.call('count_vowels', TEXT),
+    );
     await plugin.close();
   } else {
     console.error(`  extism rows: skipped, ${wasm} not found`);
@@ -104,10 +126,15 @@ export async function pluginCallRates(): Promise<PluginFigures> {
   await sandbox.close();
 
   const fmt = (x: number | null) => (x === null ? 'n/a' : Math.round(x).toLocaleString('en'));
-  const vs = (x: number | null) => (x === null || figures.extism === null ? 'n/a' : `${(x / figures.extism).toFixed(2)}×`);
-  console.log('\n| Extism code.wasm count_vowels("Hello World"), one at a time | calls/s | vs @extism/extism |\n|---|---:|---:|');
+  const vs = (x: number | null) =>
+    x === null || figures.extism === null ? 'n/a' : `${(x / figures.extism).toFixed(2)}×`;
+  console.log(
+    '\n| Extism code.wasm count_vowels("Hello World"), one at a time | calls/s | vs @extism/extism |\n|---|---:|---:|',
+  );
   console.log(`| sandbox, isolation inline (fuel on) | ${fmt(figures.sandboxInline)} | ${vs(figures.sandboxInline)} |`);
-  console.log(`| sandbox, isolation inline, callSync (fuel on) | ${fmt(figures.sandboxInlineSync)} | ${vs(figures.sandboxInlineSync)} |`);
+  console.log(
+    `| sandbox, isolation inline, callSync (fuel on) | ${fmt(figures.sandboxInlineSync)} | ${vs(figures.sandboxInlineSync)} |`,
+  );
   console.log(`| sandbox, isolation worker (fuel on) | ${fmt(figures.sandboxWorker)} | ${vs(figures.sandboxWorker)} |`);
   console.log(`| @extism/extism 2.0.0-rc13 | ${fmt(figures.extism)} | 1.00× |`);
   console.log(`| raw V8 call with our kernel (uninstrumented, no limits) | ${fmt(figures.raw)} | ${vs(figures.raw)} |`);

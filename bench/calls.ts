@@ -71,7 +71,9 @@ function summary(s: Subject): Row {
   const samples = s.samples.sort((a, b) => a - b);
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
   const row = { perSec: rates[rates.length >> 1]!, p50: at(0.5), p99: at(0.99) };
-  console.error(`  ${s.label}: ${Math.round(row.perSec).toLocaleString('en')} calls/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${row.p50.toFixed(1)} µs, p99 ${row.p99.toFixed(1)} µs`);
+  console.error(
+    `  ${s.label}: ${Math.round(row.perSec).toLocaleString('en')} calls/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${row.p50.toFixed(1)} µs, p99 ${row.p99.toFixed(1)} µs`,
+  );
   return row;
 }
 
@@ -91,7 +93,8 @@ const sequential =
   };
 
 function check(r: { status: string; output: unknown; message?: string }): void {
-  if (r.status !== 'ok' || (r.output as { count?: number }).count !== 3) throw new Error(`vowels failed: ${r.status} ${r.message ?? ''}`);
+  if (r.status !== 'ok' || (r.output as { count?: number }).count !== 3)
+    throw new Error(`vowels failed: ${r.status} ${r.message ?? ''}`);
 }
 
 /** Runs `call` `n` times; with `lat`, times each call. */
@@ -113,7 +116,16 @@ async function inlineSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
   const agent = await sandbox.load(agentPath('vowels'), { isolation: 'inline' });
   check(await agent.run(INPUT));
   check(agent.runSync(INPUT));
-  return [subject('inline, await agent.run one at a time', sequential(() => agent.run(INPUT))), subject('inline, agent.runSync', loop(() => agent.runSync(INPUT)))];
+  return [
+    subject(
+      'inline, await agent.run one at a time',
+      sequential(() => agent.run(INPUT)),
+    ),
+    subject(
+      'inline, agent.runSync',
+      loop(() => agent.runSync(INPUT)),
+    ),
+  ];
 }
 
 /** The same one-at-a-time worker row with every run sent by postMessage (SANDBOX_RUN_CHANNEL=off): the before. */
@@ -123,7 +135,14 @@ async function postMessageSubject(): Promise<{ subject: Subject; close: () => Pr
   delete process.env['SANDBOX_RUN_CHANNEL'];
   const agent = await sandbox.load(agentPath('vowels'));
   check(await agent.run(INPUT));
-  return { subject: subject('worker, await agent.run one at a time, by postMessage', sequential(() => agent.run(INPUT)), 200), close: () => sandbox.close() };
+  return {
+    subject: subject(
+      'worker, await agent.run one at a time, by postMessage',
+      sequential(() => agent.run(INPUT)),
+      200,
+    ),
+    close: () => sandbox.close(),
+  };
 }
 
 async function workerSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
@@ -132,10 +151,18 @@ async function workerSubjects(sandbox: Sandbox): Promise<[Subject, Subject]> {
   const concurrent = subject('worker, 1000 in flight', async (n, lat) => {
     const runs = new Array<Promise<unknown>>(n);
     const t = performance.now();
-    for (let i = 0; i < n; i++) runs[i] = lat ? agent.run(INPUT).then(() => (lat[i] = (performance.now() - t) * 1000)) : agent.run(INPUT);
+    for (let i = 0; i < n; i++)
+      runs[i] = lat ? agent.run(INPUT).then(() => (lat[i] = (performance.now() - t) * 1000)) : agent.run(INPUT);
     await Promise.all(runs);
   });
-  return [subject('worker, await agent.run one at a time', sequential(() => agent.run(INPUT)), 200), concurrent];
+  return [
+    subject(
+      'worker, await agent.run one at a time',
+      sequential(() => agent.run(INPUT)),
+      200,
+    ),
+    concurrent,
+  ];
 }
 
 async function extismSubject(): Promise<{ subject: Subject; close: () => Promise<void> } | null> {
@@ -148,7 +175,14 @@ async function extismSubject(): Promise<{ subject: Subject; close: () => Promise
   const plugin = await createPlugin({ wasm: [{ data: readFileSync(wasm) }] }, { useWasi: true });
   const out = await plugin.call('count_vowels', INPUT.text);
   if (out?.json().count !== 3) throw new Error('extism count_vowels gave an unexpected answer');
-  return { subject: subject('extism 2.0.0-rc13, one at a time', sequential(() => plugin.call('count_vowels', INPUT.text)), 100), close: () => plugin.close() };
+  return {
+    subject: subject(
+      'extism 2.0.0-rc13, one at a time',
+      sequential(() => plugin.call('count_vowels', INPUT.text)),
+      100,
+    ),
+    close: () => plugin.close(),
+  };
 }
 
 async function rawSubject(): Promise<Subject> {
@@ -164,7 +198,13 @@ async function rawSubject(): Promise<Subject> {
       now: () => BigInt(Date.now()),
       random: noop,
     },
-    env: { abort: () => { throw new Error('abort'); }, trace: noop, seed: () => Date.now() },
+    env: {
+      abort: () => {
+        throw new Error('abort');
+      },
+      trace: noop,
+      seed: () => Date.now(),
+    },
   });
   let lastOutput = new Uint8Array();
   const exports = instance.exports as Record<string, any>;
@@ -184,17 +224,29 @@ async function rawSubject(): Promise<Subject> {
   );
 }
 
-console.error(`bench/calls: vowels("Hello World"), ${ROUNDS} rounds, ${SECONDS}s of rate and ${LATENCY_SECONDS}s of latency per row (repo ${repoRoot.split('/').pop()})`);
+console.error(
+  `bench/calls: vowels("Hello World"), ${ROUNDS} rounds, ${SECONDS}s of rate and ${LATENCY_SECONDS}s of latency per row (repo ${repoRoot.split('/').pop()})`,
+);
 const sandbox = new Sandbox({ workers: 1 });
 const [inlineS, inlineSyncS] = await inlineSubjects(sandbox);
 const [workerS, workerConcurrentS] = await workerSubjects(sandbox);
 const postS = await postMessageSubject();
 const extismS = await extismSubject();
 const rawS = await rawSubject();
-const subjects = [inlineS, inlineSyncS, workerS, postS.subject, workerConcurrentS, ...(extismS ? [extismS.subject] : []), rawS];
+const subjects = [
+  inlineS,
+  inlineSyncS,
+  workerS,
+  postS.subject,
+  workerConcurrentS,
+  ...(extismS ? [extismS.subject] : []),
+  rawS,
+];
 for (const s of subjects) await s.fn(s.unit); // warm up
 for (let round = 0; round < ROUNDS; round++) for (const s of subjects) await slice(s);
-const [inline, inlineSync, worker, workerConcurrent] = [inlineS, inlineSyncS, workerS, workerConcurrentS].map(summary) as [Row, Row, Row, Row];
+const [inline, inlineSync, worker, workerConcurrent] = [inlineS, inlineSyncS, workerS, workerConcurrentS].map(
+  summary,
+) as [Row, Row, Row, Row];
 const viaPost = summary(postS.subject);
 const extism = extismS ? summary(extismS.subject) : null;
 const raw = summary(rawS);
@@ -213,7 +265,9 @@ const rows: [string, Row | null, string][] = [
   ['raw V8 call (uninstrumented)', raw, ''],
 ];
 const fmt = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}×`);
-console.log('\n| runner | calls/s | p50 µs | p99 µs | vs extism | target | vs raw |\n|---|---:|---:|---:|---:|---|---:|');
+console.log(
+  '\n| runner | calls/s | p50 µs | p99 µs | vs extism | target | vs raw |\n|---|---:|---:|---:|---:|---|---:|',
+);
 for (const [name, row, target] of rows) {
   if (row === null) {
     console.log(`| ${name} | n/a | | | | | |`);

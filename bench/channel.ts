@@ -10,7 +10,11 @@ import { Worker } from 'node:worker_threads';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 
 /** Atomics.waitAsync (ES2024; in Node since 16), typed here because the project's lib predates it. */
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
 
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -71,7 +75,9 @@ function summary(c: Channel): number {
   const rates = [...c.rates].sort((a, b) => a - b);
   const lat = c.lat.sort((a, b) => a - b);
   const perSec = rates[rates.length >> 1]!;
-  console.error(`  ${c.label}: ${Math.round(perSec).toLocaleString('en')} round trips/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${lat[lat.length >> 1]!.toFixed(1)} µs, p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(1)} µs`);
+  console.error(
+    `  ${c.label}: ${Math.round(perSec).toLocaleString('en')} round trips/s (rounds ${rates.map((r) => Math.round(r / 1000)).join(', ')} k), p50 ${lat[lat.length >> 1]!.toFixed(1)} µs, p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(1)} µs`,
+  );
   return perSec;
 }
 
@@ -122,7 +128,18 @@ for (let round = 0; round < ROUNDS; round++) for (const c of channels) await sli
 const [post, async, spin] = channels.map(summary) as [number, number, number];
 for (const c of channels) await c.close();
 console.log(`\n| channel | round trips/s | vs postMessage |\n|---|---:|---:|`);
-for (const [name, r] of [['postMessage', post], ['SAB + waitAsync (both sides)', async], ['SAB, worker spin + Atomics.wait', spin]] as const) {
+for (const [name, r] of [
+  ['postMessage', post],
+  ['SAB + waitAsync (both sides)', async],
+  ['SAB, worker spin + Atomics.wait', spin],
+] as const) {
   console.log(`| ${name} | ${Math.round(r).toLocaleString('en')} | ${(r / post).toFixed(2)}× |`);
 }
-console.log(JSON.stringify({ suite: 'channel', postMessagePerSec: Math.round(post), sabWaitAsyncPerSec: Math.round(async), sabSpinPerSec: Math.round(spin) }));
+console.log(
+  JSON.stringify({
+    suite: 'channel',
+    postMessagePerSec: Math.round(post),
+    sabWaitAsyncPerSec: Math.round(async),
+    sabSpinPerSec: Math.round(spin),
+  }),
+);

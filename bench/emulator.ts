@@ -10,7 +10,10 @@ import { instrument } from '../runtime/module/instrument.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface Case { agent: string; n: number }
+interface Case {
+  agent: string;
+  n: number;
+}
 const CASES: Case[] = [
   { agent: 'bench-loop', n: 300_000 },
   { agent: 'bench-hash', n: 200_000 },
@@ -20,7 +23,9 @@ const CASES: Case[] = [
 ];
 
 type Namespace = typeof WebAssembly;
-interface Runner { run(): { fuelUsed: bigint; output: Uint8Array | undefined } }
+interface Runner {
+  run(): { fuelUsed: bigint; output: Uint8Array | undefined };
+}
 
 /** A raw ABI harness (docs/abi.md): input through sandbox_alloc, one sandbox_handle call, stub host imports. */
 function makeRunner(ns: Namespace, bytes: Uint8Array, input: Uint8Array): Runner {
@@ -29,14 +34,19 @@ function makeRunner(ns: Namespace, bytes: Uint8Array, input: Uint8Array): Runner
   let output: Uint8Array | undefined;
   const view = (): Uint8Array => new Uint8Array((memory as WebAssembly.Memory).buffer);
   const sandbox: Record<string, (...a: any[]) => unknown> = {
-    output: (p: number, l: number) => { output = view().slice(p >>> 0, (p >>> 0) + (l >>> 0)); return 0; },
+    output: (p: number, l: number) => {
+      output = view().slice(p >>> 0, (p >>> 0) + (l >>> 0));
+      return 0;
+    },
     emit: () => 0,
     log: () => 0,
     now: () => 0n,
     random: () => 0,
   };
   const env: Record<string, (...a: any[]) => unknown> = {
-    abort: () => { throw new Error('guest abort'); },
+    abort: () => {
+      throw new Error('guest abort');
+    },
     trace: () => undefined,
     seed: () => 0.5,
   };
@@ -109,13 +119,30 @@ function child(): void {
 async function main(): Promise<void> {
   const polywasm = 'polywasm'; // untyped package: imported by name so the type checker does not need its declarations
   const { WebAssembly: poly } = (await import(polywasm)) as { WebAssembly: Namespace };
-  const rows: { agent: string; v8: number; emu: number; jitless: number | undefined; poly: number | undefined; note: string }[] = [];
-  const jitless = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', fileURLToPath(import.meta.url), '--child'], {
-    cwd: root, encoding: 'utf8', maxBuffer: 1 << 24,
-  });
+  const rows: {
+    agent: string;
+    v8: number;
+    emu: number;
+    jitless: number | undefined;
+    poly: number | undefined;
+    note: string;
+  }[] = [];
+  const jitless = spawnSync(
+    process.execPath,
+    ['--jitless', '--import', 'tsx', fileURLToPath(import.meta.url), '--child'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   const jitlessTimes = (() => {
     const last = jitless.stdout.trim().split('\n').pop() ?? '';
-    try { return JSON.parse(last) as Record<string, number>; } catch { return {}; }
+    try {
+      return JSON.parse(last) as Record<string, number>;
+    } catch {
+      return {};
+    }
   })();
   if (jitless.status !== 0) console.error(`jitless child failed: ${jitless.stderr.slice(0, 2000)}`);
   for (const c of CASES) {
@@ -135,25 +162,38 @@ async function main(): Promise<void> {
     } catch (e) {
       notes.push(`polywasm: ${(e as Error).message.slice(0, 60)}`);
     }
-    rows.push({ agent: `${c.agent} {n:${c.n}}`, v8: v8.ms, emu: emu.ms, jitless: jitlessTimes[c.agent], poly: polyMs, note: notes.join('; ') });
+    rows.push({
+      agent: `${c.agent} {n:${c.n}}`,
+      v8: v8.ms,
+      emu: emu.ms,
+      jitless: jitlessTimes[c.agent],
+      poly: polyMs,
+      note: notes.join('; '),
+    });
   }
-  const geo = (xs: number[]): number | null => (xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : null);
+  const geo = (xs: number[]): number | null =>
+    xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : null;
   const fmt = (x: number | undefined | null, d = 1): string => (x === undefined || x === null ? '-' : x.toFixed(d));
   console.log('agent                    V8 ms   emu ms   emu/V8  jitless ms  jitless/V8  polywasm ms  poly/V8  note');
   for (const r of rows) {
     console.log(
       `${r.agent.padEnd(24)} ${fmt(r.v8, 3).padStart(6)} ${fmt(r.emu, 2).padStart(8)} ${fmt(r.emu / r.v8).padStart(8)}` +
-      ` ${fmt(r.jitless, 1).padStart(11)} ${fmt(r.jitless === undefined ? undefined : r.jitless / r.v8).padStart(11)}` +
-      ` ${fmt(r.poly, 2).padStart(12)} ${fmt(r.poly === undefined ? undefined : r.poly / r.v8).padStart(8)}  ${r.note}`,
+        ` ${fmt(r.jitless, 1).padStart(11)} ${fmt(r.jitless === undefined ? undefined : r.jitless / r.v8).padStart(11)}` +
+        ` ${fmt(r.poly, 2).padStart(12)} ${fmt(r.poly === undefined ? undefined : r.poly / r.v8).padStart(8)}  ${r.note}`,
     );
   }
   const geomeanJit = geo(rows.map((r) => r.emu / r.v8));
   const geomeanJitless = geo(rows.filter((r) => r.jitless !== undefined).map((r) => (r.jitless as number) / r.v8));
   const polywasmGeomeanJit = geo(rows.filter((r) => r.poly !== undefined).map((r) => (r.poly as number) / r.v8));
   const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
-  console.log(JSON.stringify({
-    suite: 'emulator', geomeanJit: round(geomeanJit), geomeanJitless: round(geomeanJitless), polywasmGeomeanJit: round(polywasmGeomeanJit),
-  }));
+  console.log(
+    JSON.stringify({
+      suite: 'emulator',
+      geomeanJit: round(geomeanJit),
+      geomeanJitless: round(geomeanJitless),
+      polywasmGeomeanJit: round(polywasmGeomeanJit),
+    }),
+  );
 }
 
 if (process.argv.includes('--child')) child();

@@ -35,7 +35,10 @@ const CASES: Case[] = [
 const ROUNDS = Number(process.env['FUEL_BENCH_ROUNDS'] ?? 15);
 
 /** A raw harness per docs/abi.md: stub imports, MessagePack input through sandbox_alloc, sandbox_handle. */
-function harness(bytes: Uint8Array<ArrayBuffer>, metered: boolean): { run(input: unknown): { rc: number; output: unknown; fuel: bigint } } {
+function harness(
+  bytes: Uint8Array<ArrayBuffer>,
+  metered: boolean,
+): { run(input: unknown): { rc: number; output: unknown; fuel: bigint } } {
   let memory: WebAssembly.Memory | undefined;
   let output: unknown = null;
   const imports = {
@@ -134,7 +137,9 @@ for (const c of CASES) {
     b.run(c.input);
   }
   if (ra.rc !== 0 || rb.rc !== 0 || JSON.stringify(ra.output) !== JSON.stringify(rb.output)) {
-    notes.push(`${c.agent}: original and instrumented disagree (${ra.rc} ${JSON.stringify(ra.output)} vs ${rb.rc} ${JSON.stringify(rb.output)}); skipped`);
+    notes.push(
+      `${c.agent}: original and instrumented disagree (${ra.rc} ${JSON.stringify(ra.output)} vs ${rb.rc} ${JSON.stringify(rb.output)}); skipped`,
+    );
     continue;
   }
   const ta: number[] = [];
@@ -147,7 +152,14 @@ for (const c of CASES) {
   }
   const ma = best(ta);
   const mb = best(tb);
-  rows.push({ agent: c.agent, what: c.what, originalMs: ma, instrumentedMs: mb, slowdown: mb / ma, fuel: fuel.toString() });
+  rows.push({
+    agent: c.agent,
+    what: c.what,
+    originalMs: ma,
+    instrumentedMs: mb,
+    slowdown: mb / ma,
+    fuel: fuel.toString(),
+  });
 }
 
 // instrumenter throughput on the largest core module shipped with jco (wasm-tools)
@@ -200,14 +212,21 @@ if (large) {
 const geomean = rows.length ? Math.exp(rows.reduce((s, r) => s + Math.log(r.slowdown), 0) / rows.length) : null;
 const worst = rows.length ? Math.max(...rows.map((r) => r.slowdown)) : null;
 
-console.log(`fuel: instrumented vs original on V8 (node ${process.version}, TurboFan only), best CPU time of ${ROUNDS} alternating runs; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${availableParallelism()} cores`);
+console.log(
+  `fuel: instrumented vs original on V8 (node ${process.version}, TurboFan only), best CPU time of ${ROUNDS} alternating runs; load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} on ${availableParallelism()} cores`,
+);
 console.log('agent          workload                   original ms  metered ms  slowdown  fuel used');
 for (const r of rows) {
   console.log(
     `${r.agent.padEnd(14)} ${r.what.padEnd(26)} ${r.originalMs.toFixed(1).padStart(11)} ${r.instrumentedMs.toFixed(1).padStart(11)} ${r.slowdown.toFixed(3).padStart(8)}x  ${r.fuel}`,
   );
 }
-if (geomean !== null) console.log(`geomean slowdown ${geomean.toFixed(3)}x (target <= 1.10x), worst ${worst!.toFixed(3)}x (target <= 1.6x)`);
+if (geomean !== null)
+  console.log(
+    `geomean slowdown ${geomean.toFixed(3)}x (target <= 1.10x), worst ${worst!.toFixed(3)}x (target <= 1.6x)`,
+  );
 if (instrumentMBps !== null) {
   console.log(
     `instrumenter on ${largeName}: ${instrumentMBps.toFixed(1)} MB/s CPU with validation (${instrumentWallMBps!.toFixed(1)} MB/s median wall clock), ` +
@@ -216,4 +235,11 @@ if (instrumentMBps !== null) {
 }
 for (const n of notes) console.log(`note: ${n}`);
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 1000) / 1000);
-console.log(JSON.stringify({ suite: 'fuel', geomeanSlowdown: round(geomean), worstSlowdown: round(worst), instrumentMBps: round(instrumentMBps) }));
+console.log(
+  JSON.stringify({
+    suite: 'fuel',
+    geomeanSlowdown: round(geomean),
+    worstSlowdown: round(worst),
+    instrumentMBps: round(instrumentMBps),
+  }),
+);

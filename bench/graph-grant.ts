@@ -14,7 +14,10 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 1000);
 const wasm = requireBuilt(fixturePath('graph-call'));
 const thread = new Sandbox({ workers: 1, graph: 'embedded' });
 const host = new Sandbox({ workers: 1, graph: GraphClient.embedded() });
-const rows = { 'graph thread (embedded)': await thread.load(wasm, { graph: true, limits: { timeoutMs: 10_000 } }), 'host thread (in-process GraphClient)': await host.load(wasm, { graph: true, limits: { timeoutMs: 10_000 } }) };
+const rows = {
+  'graph thread (embedded)': await thread.load(wasm, { graph: true, limits: { timeoutMs: 10_000 } }),
+  'host thread (in-process GraphClient)': await host.load(wasm, { graph: true, limits: { timeoutMs: 10_000 } }),
+};
 for (const agent of Object.values(rows)) {
   const r = await agent.run({ method: 'addNode', params: { key: 'a' } });
   if (r.status !== 'ok') throw new Error(`set-up run failed: ${r.message ?? r.status}`);
@@ -33,6 +36,15 @@ await host.close();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const [threadRate, hostRate] = [...rates.values()].map(median) as [number, number];
 console.log(`\n| path | runs/s (one graph call each) | vs host thread |\n|---|---:|---:|`);
-console.log(`| graph thread (embedded) | ${Math.round(threadRate).toLocaleString('en')} | ${(threadRate / hostRate).toFixed(2)}× |`);
+console.log(
+  `| graph thread (embedded) | ${Math.round(threadRate).toLocaleString('en')} | ${(threadRate / hostRate).toFixed(2)}× |`,
+);
 console.log(`| host thread (in-process GraphClient) | ${Math.round(hostRate).toLocaleString('en')} | 1.00× |`);
-console.log(JSON.stringify({ suite: 'graph-grant', threadRunsPerSec: Math.round(threadRate), hostThreadRunsPerSec: Math.round(hostRate), ratio: Number((threadRate / hostRate).toFixed(3)) }));
+console.log(
+  JSON.stringify({
+    suite: 'graph-grant',
+    threadRunsPerSec: Math.round(threadRate),
+    hostThreadRunsPerSec: Math.round(hostRate),
+    ratio: Number((threadRate / hostRate).toFixed(3)),
+  }),
+);

@@ -65,7 +65,11 @@ async function main(): Promise<void> {
     if (order.length !== N || cycle !== null) throw new Error('toposort sanity check failed');
   }
   const toposort1mMs = median(ours);
-  rows.push([`toposort+cycle ${N / 1e6}M/${N / 1e6}M (ours)`, `${fmt(toposort1mMs)} ms`, `median of 5; build ${fmt(buildOurs, 0)} ms`]);
+  rows.push([
+    `toposort+cycle ${N / 1e6}M/${N / 1e6}M (ours)`,
+    `${fmt(toposort1mMs)} ms`,
+    `median of 5; build ${fmt(buildOurs, 0)} ms`,
+  ]);
 
   gc();
   t0 = performance.now();
@@ -84,7 +88,11 @@ async function main(): Promise<void> {
   }
   gl = undefined;
   const graphologyToposort1mMs = median(theirs);
-  rows.push([`toposort+cycle ${N / 1e6}M/${N / 1e6}M (graphology-dag)`, `${fmt(graphologyToposort1mMs)} ms`, `median of 3; build ${fmt(buildGl, 0)} ms`]);
+  rows.push([
+    `toposort+cycle ${N / 1e6}M/${N / 1e6}M (graphology-dag)`,
+    `${fmt(graphologyToposort1mMs)} ms`,
+    `median of 3; build ${fmt(buildGl, 0)} ms`,
+  ]);
   rows.push(['  ratio graphology / ours', `${fmt(graphologyToposort1mMs / toposort1mMs, 2)}x`, '']);
   g.clear();
   gc();
@@ -101,7 +109,7 @@ async function main(): Promise<void> {
     vg.addNode(`v${i}`, attrs);
     vgl.addNode(`v${i}`, attrs);
   }
-  for (let m = 0; m < E; ) {
+  for (let m = 0; m < E;) {
     const a = `v${Math.floor(vr() * V)}`;
     const b = `v${Math.floor(vr() * V)}`;
     if (a === b || vg.hasEdge(a, b)) continue;
@@ -111,12 +119,29 @@ async function main(): Promise<void> {
   }
   const patterns = {
     'path service→db→cache': {
-      nodes: [{ key: 'a', attributes: { type: 'service' } }, { key: 'b', attributes: { type: 'db' } }, { key: 'c', attributes: { type: 'cache' } }],
-      edges: [{ source: 'a', target: 'b' }, { source: 'b', target: 'c' }],
+      nodes: [
+        { key: 'a', attributes: { type: 'service' } },
+        { key: 'b', attributes: { type: 'db' } },
+        { key: 'c', attributes: { type: 'cache' } },
+      ],
+      edges: [
+        { source: 'a', target: 'b' },
+        { source: 'b', target: 'c' },
+      ],
     },
-    'triangle (unlabelled)': { nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }], edges: [{ source: 'a', target: 'b' }, { source: 'b', target: 'c' }, { source: 'c', target: 'a' }] },
+    'triangle (unlabelled)': {
+      nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }],
+      edges: [
+        { source: 'a', target: 'b' },
+        { source: 'b', target: 'c' },
+        { source: 'c', target: 'a' },
+      ],
+    },
     'fan-in 3 queues→service': {
-      nodes: [{ key: 's', attributes: { type: 'service' } }, ...['x', 'y', 'z'].map((k) => ({ key: k, attributes: { type: 'queue' } }))],
+      nodes: [
+        { key: 's', attributes: { type: 'service' } },
+        ...['x', 'y', 'z'].map((k) => ({ key: k, attributes: { type: 'queue' } })),
+      ],
       edges: ['x', 'y', 'z'].map((k) => ({ source: k, target: 's' })),
     },
   };
@@ -139,14 +164,20 @@ async function main(): Promise<void> {
     if (baseCount !== count) throw new Error(`VF2 (${count}) and baseline (${baseCount}) disagree on ${name}`);
     vf2Ms += mine;
     baseMs += base;
-    rows.push([`VF2 ${name}`, `${fmt(mine, 2)} ms`, `${count} matches; baseline ${fmt(base, 1)} ms (${fmt(base / mine, 0)}x)`]);
+    rows.push([
+      `VF2 ${name}`,
+      `${fmt(mine, 2)} ms`,
+      `${count} matches; baseline ${fmt(base, 1)} ms (${fmt(base / mine, 0)}x)`,
+    ]);
   }
   rows.push(['VF2 total (3 patterns, 1000 nodes/4000 edges)', `${fmt(vf2Ms, 2)} ms`, `baseline ${fmt(baseMs, 0)} ms`]);
 
   // ---- 3. RPC round trip over a Unix socket (service in its own process) ----
   const dir = mkdtempSync(join(tmpdir(), 'graph-bench-'));
   const sock = join(dir, 'g.sock');
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', sock], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', sock], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   await new Promise<void>((res, rej) => {
     child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && res());
     child.once('exit', (c) => rej(new Error(`server exited ${c}`)));
@@ -164,7 +195,11 @@ async function main(): Promise<void> {
   lat.sort();
   const rpcP50Us = lat[Math.floor(LAT * 0.5)] as number;
   const rpcP99Us = lat[Math.floor(LAT * 0.99)] as number;
-  rows.push(['RPC hasNode round trip, 1 in flight', `p50 ${fmt(rpcP50Us)} µs`, `p99 ${fmt(rpcP99Us)} µs, p99.9 ${fmt(lat[Math.floor(LAT * 0.999)] as number)} µs`]);
+  rows.push([
+    'RPC hasNode round trip, 1 in flight',
+    `p50 ${fmt(rpcP50Us)} µs`,
+    `p99 ${fmt(rpcP99Us)} µs, p99.9 ${fmt(lat[Math.floor(LAT * 0.999)] as number)} µs`,
+  ]);
 
   const TOTAL = quick ? 100_000 : 300_000;
   const WINDOW = 256;
@@ -208,7 +243,10 @@ async function main(): Promise<void> {
  * graph node at every depth, checking attributes and edges to already-placed nodes (no candidate ordering,
  * no neighbourhood-driven candidates, no degree cuts).
  */
-function baselineMatch(gl: GraphologyGraph, p: { nodes: { key: string; attributes?: Record<string, unknown> }[]; edges: { source: string; target: string }[] }): number {
+function baselineMatch(
+  gl: GraphologyGraph,
+  p: { nodes: { key: string; attributes?: Record<string, unknown> }[]; edges: { source: string; target: string }[] },
+): number {
   const nodes = gl.nodes();
   const pk = p.nodes.map((x) => x.key);
   const pe = new Set(p.edges.map((e) => `${e.source}\u0000${e.target}`));

@@ -27,7 +27,9 @@ export interface HibernationFigures {
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
 
-export async function measureHibernation(total = Number(process.env.SANDBOX_BENCH_AGENTS ?? 1_000_000)): Promise<HibernationFigures> {
+export async function measureHibernation(
+  total = Number(process.env.SANDBOX_BENCH_AGENTS ?? 1_000_000),
+): Promise<HibernationFigures> {
   const store = mkdtempSync(join(tmpdir(), 'bench-hibernation-'));
   const counter = new Uint8Array(readFileSync(agentPath('counter')));
   const increment = (i: number) => (i % 97) + 1;
@@ -38,7 +40,8 @@ export async function measureHibernation(total = Number(process.env.SANDBOX_BENC
     let t = performance.now();
     for (let i = 0; i < total; i += slice) {
       const loads = [];
-      for (let j = i; j < Math.min(total, i + slice); j++) loads.push(sandbox.load(counter, { key: `counter-${j}` }).then((a) => (agents[j] = a)));
+      for (let j = i; j < Math.min(total, i + slice); j++)
+        loads.push(sandbox.load(counter, { key: `counter-${j}` }).then((a) => (agents[j] = a)));
       await Promise.all(loads);
     }
     const loadMs = performance.now() - t;
@@ -46,8 +49,12 @@ export async function measureHibernation(total = Number(process.env.SANDBOX_BENC
     for (let i = 0; i < total; i += slice) {
       const runs = [];
       for (let j = i; j < Math.min(total, i + slice); j++) runs.push(agents[j]!.run({ by: increment(j) }));
-      for (const r of await Promise.all(runs)) if (r.status !== 'ok') throw new Error(`a first run failed: ${r.status} ${r.message}`);
-      if (i % 100_000 === 0) console.error(`  ${i + slice} agents ran (${((performance.now() - t) / 1000).toFixed(1)} s), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`);
+      for (const r of await Promise.all(runs))
+        if (r.status !== 'ok') throw new Error(`a first run failed: ${r.status} ${r.message}`);
+      if (i % 100_000 === 0)
+        console.error(
+          `  ${i + slice} agents ran (${((performance.now() - t) / 1000).toFixed(1)} s), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
+        );
     }
     const runMs = performance.now() - t;
     const rssMB = process.memoryUsage().rss / 2 ** 20;
@@ -61,7 +68,8 @@ export async function measureHibernation(total = Number(process.env.SANDBOX_BENC
       const started = performance.now();
       const r = await agents[i]!.run({ by: 0 });
       trips.push(performance.now() - started);
-      if ((r.output as { count: number }).count !== increment(i)) throw new Error(`agent ${i} woke with ${JSON.stringify(r.output)}, not ${increment(i)}`);
+      if ((r.output as { count: number }).count !== increment(i))
+        throw new Error(`agent ${i} woke with ${JSON.stringify(r.output)}, not ${increment(i)}`);
       if (r.wakeMs !== undefined) wakes.push(r.wakeMs);
     }
     wakes.sort((a, b) => a - b);

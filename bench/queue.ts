@@ -20,9 +20,13 @@ async function until(what: string, predicate: () => boolean, timeoutMs: number):
 /** Publishes n messages in batches while one subscriber consumes them; the clock stops at the last delivery. */
 async function backendRun(q: QueueBackend, topic: string, n: number, batch: number, settleMs: number): Promise<number> {
   let got = 0;
-  const sub = await q.subscribe(topic, () => {
-    got++;
-  }, { group: `bench-${Date.now()}`, prefetch: 1024, concurrency: 1 });
+  const sub = await q.subscribe(
+    topic,
+    () => {
+      got++;
+    },
+    { group: `bench-${Date.now()}`, prefetch: 1024, concurrency: 1 },
+  );
   if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
   const messages = Array.from({ length: batch }, () => ({ topic, payload }));
   const t0 = performance.now();
@@ -43,7 +47,14 @@ async function memory(): Promise<number> {
   }
   results.sort((a, b) => a - b);
   const median = results[1]!;
-  rows.push(['memory', 'publishMany(1000) → sync handler', String(n), median.toLocaleString('en-US'), '', `median of 3 (${results.map((r) => r.toLocaleString('en-US')).join(', ')})`]);
+  rows.push([
+    'memory',
+    'publishMany(1000) → sync handler',
+    String(n),
+    median.toLocaleString('en-US'),
+    '',
+    `median of 3 (${results.map((r) => r.toLocaleString('en-US')).join(', ')})`,
+  ]);
 
   // A publisher that awaits every publish, for reference.
   const q = await createQueue('memory');
@@ -59,7 +70,14 @@ async function memory(): Promise<number> {
   const singleRate = rate(single, performance.now() - t0);
   await sub.close();
   await q.close();
-  rows.push(['memory', 'await publish() each → sync handler', String(single), singleRate.toLocaleString('en-US'), '', '']);
+  rows.push([
+    'memory',
+    'await publish() each → sync handler',
+    String(single),
+    singleRate.toLocaleString('en-US'),
+    '',
+    '',
+  ]);
   return median;
 }
 
@@ -69,7 +87,11 @@ async function natsRaw(info: ServiceInfo, n: number, window: number, round: numb
   const nc = await connect({ servers: `127.0.0.1:${info.port}` });
   const jsm = await jetstreamManager(nc);
   if (round === 0) await jsm.streams.add({ name: 'RAW', subjects: ['raw.>'] });
-  await jsm.consumers.add('RAW', { durable_name: `raw${round}`, ack_policy: AckPolicy.Explicit, filter_subject: `raw.bench${round}` });
+  await jsm.consumers.add('RAW', {
+    durable_name: `raw${round}`,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: `raw.bench${round}`,
+  });
   const js = jetstream(nc);
   const consumer = await js.consumers.get('RAW', `raw${round}`);
   let got = 0;
@@ -104,9 +126,25 @@ async function kafkaRaw(info: ServiceInfo, n: number, batch: number, round: numb
   const topic = `raw-bench${round}`;
   await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
   await admin.close();
-  const producer = new kafka.Producer({ clientId: 'raw-producer', bootstrapBrokers: brokers, idempotent: true, acks: kafka.ProduceAcks.ALL });
-  const consumer = new kafka.Consumer({ clientId: 'raw-consumer', bootstrapBrokers: brokers, groupId: `raw-${Date.now()}`, maxWaitTime: 200, highWaterMark: 1024 });
-  const stream = await consumer.consume({ topics: [topic], mode: kafka.MessagesStreamModes.COMMITTED, fallbackMode: kafka.MessagesStreamFallbackModes.EARLIEST, autocommit: 100 });
+  const producer = new kafka.Producer({
+    clientId: 'raw-producer',
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    acks: kafka.ProduceAcks.ALL,
+  });
+  const consumer = new kafka.Consumer({
+    clientId: 'raw-consumer',
+    bootstrapBrokers: brokers,
+    groupId: `raw-${Date.now()}`,
+    maxWaitTime: 200,
+    highWaterMark: 1024,
+  });
+  const stream = await consumer.consume({
+    topics: [topic],
+    mode: kafka.MessagesStreamModes.COMMITTED,
+    fallbackMode: kafka.MessagesStreamFallbackModes.EARLIEST,
+    autocommit: 100,
+  });
   let got = 0;
   stream.on('data', () => {
     got++;
@@ -142,7 +180,13 @@ async function server(kind: 'nats' | 'kafka'): Promise<number | null> {
       const count = round === 0 ? Math.ceil(n / 5) : n;
       const r = kind === 'nats' ? await natsRaw(info, count, 512, round) : await kafkaRaw(info, count, 1000, round);
       const q = await createQueue(info.url);
-      const o = await backendRun(q, kind === 'nats' ? `bench.ours${round}` : `benchours${round}.x`, count, 1000, kind === 'kafka' ? 500 : 0);
+      const o = await backendRun(
+        q,
+        kind === 'nats' ? `bench.ours${round}` : `benchours${round}.x`,
+        count,
+        1000,
+        kind === 'kafka' ? 500 : 0,
+      );
       await q.close();
       if (round > 0) {
         raws.push(r);
@@ -152,8 +196,22 @@ async function server(kind: 'nats' | 'kafka'): Promise<number | null> {
     const raw = Math.max(...raws);
     const ours = Math.max(...ourRuns);
     const ratio = Math.round((ours / raw) * 100) / 100;
-    rows.push([kind, 'raw client: publish (acked) → consume + ack', String(n), raw.toLocaleString('en-US'), '', `best of ${raws.map((r) => r.toLocaleString('en-US')).join(', ')}`]);
-    rows.push([kind, 'QueueBackend: publishMany → subscribe (group)', String(n), ours.toLocaleString('en-US'), `${ratio}×`, `best of ${ourRuns.map((r) => r.toLocaleString('en-US')).join(', ')}; target ≥ 0.8×`]);
+    rows.push([
+      kind,
+      'raw client: publish (acked) → consume + ack',
+      String(n),
+      raw.toLocaleString('en-US'),
+      '',
+      `best of ${raws.map((r) => r.toLocaleString('en-US')).join(', ')}`,
+    ]);
+    rows.push([
+      kind,
+      'QueueBackend: publishMany → subscribe (group)',
+      String(n),
+      ours.toLocaleString('en-US'),
+      `${ratio}×`,
+      `best of ${ourRuns.map((r) => r.toLocaleString('en-US')).join(', ')}; target ≥ 0.8×`,
+    ]);
     return ratio;
   } finally {
     await stop(info);
@@ -166,7 +224,11 @@ const kafkaRatio = await server('kafka');
 
 const header = ['backend', 'what', 'messages', 'msgs/s', 'vs raw', 'note'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+const line = (cells: string[]): string =>
+  cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));

@@ -44,7 +44,9 @@ async function start(store: string, perKey: boolean, onOutput?: (key: string, co
   const queue = await createQueue('memory');
   return startSwarm(topology(store, perKey), {
     queue,
-    ...(onOutput ? { onRun: (_a, m, r) => void (r.status === 'ok' && onOutput(m.key!, (r.output as { count: number }).count)) } : {}),
+    ...(onOutput
+      ? { onRun: (_a, m, r) => void (r.status === 'ok' && onOutput(m.key!, (r.output as { count: number }).count)) }
+      : {}),
   });
 }
 
@@ -53,13 +55,15 @@ async function pass(swarm: Swarm, keys: number, by: (i: number) => number): Prom
   const t = performance.now();
   for (let i = 0; i < keys; i += SLICE) {
     const batch = [];
-    for (let j = i; j < Math.min(keys, i + SLICE); j++) batch.push({ topic: 'counts.x', payload: encode({ by: by(j) }), key: `customer-${j}` });
+    for (let j = i; j < Math.min(keys, i + SLICE); j++)
+      batch.push({ topic: 'counts.x', payload: encode({ by: by(j) }), key: `customer-${j}` });
     await swarm.queue.publishMany(batch);
   }
   await swarm.dispatcher.whenIdle(20);
   const ms = performance.now() - t - 20;
   const [s] = swarm.dispatcher.stats();
-  if (s!.runs.ok !== s!.acked || s!.retried !== 0 || s!.deadLettered !== 0) throw new Error(`failed runs: ${JSON.stringify(s)}`);
+  if (s!.runs.ok !== s!.acked || s!.retried !== 0 || s!.deadLettered !== 0)
+    throw new Error(`failed runs: ${JSON.stringify(s)}`);
   return (keys / ms) * 1000;
 }
 
@@ -75,7 +79,9 @@ export async function measurePerKey(keys = Number(process.env.SANDBOX_BENCH_KEYS
   try {
     let swarm = await start(store, true);
     const firstPassPerSec = await pass(swarm, keys, increment);
-    console.error(`  first pass: ${keys} keys loaded and run, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`);
+    console.error(
+      `  first pass: ${keys} keys loaded and run, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
+    );
     const wakePassPerSec = await pass(swarm, keys, increment);
     const rssMB = process.memoryUsage().rss / 2 ** 20;
     const { resident, hibernated } = swarm.sandbox.residency();
@@ -84,7 +90,9 @@ export async function measurePerKey(keys = Number(process.env.SANDBOX_BENCH_KEYS
     const seen = new Map<string, number>();
     swarm = await start(store, true, (key, count) => seen.set(key, count));
     const sample = Array.from({ length: 200 }, () => Math.floor(Math.random() * keys));
-    await swarm.queue.publishMany(sample.map((i) => ({ topic: 'counts.x', payload: encode({ by: 0 }), key: `customer-${i}` })));
+    await swarm.queue.publishMany(
+      sample.map((i) => ({ topic: 'counts.x', payload: encode({ by: 0 }), key: `customer-${i}` })),
+    );
     await swarm.dispatcher.whenIdle(20);
     const restartOk = sample.every((i) => seen.get(`customer-${i}`) === 2 * increment(i));
     await stopSwarm(swarm);
@@ -95,7 +103,18 @@ export async function measurePerKey(keys = Number(process.env.SANDBOX_BENCH_KEYS
     await stopSwarm(swarm);
     const fixedPerSec = 2 / (1 / fixedFirst + 1 / fixedSecond);
     const perKeyPerSec = 2 / (1 / firstPassPerSec + 1 / wakePassPerSec);
-    return { keys, firstPassPerSec, wakePassPerSec, fixedPerSec, perKeyVsFixed: perKeyPerSec / fixedPerSec, stopMs, rssMB, resident, hibernated, restartOk };
+    return {
+      keys,
+      firstPassPerSec,
+      wakePassPerSec,
+      fixedPerSec,
+      perKeyVsFixed: perKeyPerSec / fixedPerSec,
+      stopMs,
+      rssMB,
+      resident,
+      hibernated,
+      restartOk,
+    };
   } finally {
     rmSync(store, { recursive: true, force: true });
   }
@@ -105,13 +124,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const f = await measurePerKey();
   console.log('\n| measure | value |\n|---|---:|');
   console.log(`| keys (one counter instance each) | ${f.keys.toLocaleString('en-US')} |`);
-  console.log(`| per-key, first message of each key (load + run + hibernate) | ${f.firstPassPerSec.toFixed(0)} msgs/s |`);
-  console.log(`| per-key, second message of each key (wake + run + hibernate) | ${f.wakePassPerSec.toFixed(0)} msgs/s |`);
+  console.log(
+    `| per-key, first message of each key (load + run + hibernate) | ${f.firstPassPerSec.toFixed(0)} msgs/s |`,
+  );
+  console.log(
+    `| per-key, second message of each key (wake + run + hibernate) | ${f.wakePassPerSec.toFixed(0)} msgs/s |`,
+  );
   console.log(`| fixed counter, same messages (one instance) | ${f.fixedPerSec.toFixed(0)} msgs/s |`);
   console.log(`| per-key / fixed | ${f.perKeyVsFixed.toFixed(2)}× |`);
   console.log(`| RSS after both passes | ${f.rssMB.toFixed(0)} MB |`);
   console.log(`| resident / hibernated | ${f.resident} / ${f.hibernated} |`);
-  console.log(`| stop (drain, close ${f.keys.toLocaleString('en-US')} instances, write states) | ${f.stopMs.toFixed(0)} ms |`);
+  console.log(
+    `| stop (drain, close ${f.keys.toLocaleString('en-US')} instances, write states) | ${f.stopMs.toFixed(0)} ms |`,
+  );
   console.log(`| counts intact after a restart (200 sampled) | ${f.restartOk} |`);
   console.log(JSON.stringify({ suite: 'swarm-per-key', ...f }));
 }

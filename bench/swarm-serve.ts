@@ -52,7 +52,9 @@ function sleep(ms: number): Promise<void> {
 
 /** The sample's well-formed log records, repeated with advancing timestamps. */
 function triageLines(n: number): string {
-  return `${triageRecords(n).map((r) => JSON.stringify(r)).join('\n')}\n`;
+  return `${triageRecords(n)
+    .map((r) => JSON.stringify(r))
+    .join('\n')}\n`;
 }
 
 function echoLines(n: number): string {
@@ -74,12 +76,18 @@ function prepare(dir: string, agent: 'echo' | 'triage', records: number, tag = '
   const input = join(dir, `${agent}${tag}.ndjson`);
   if (agent === 'echo') {
     // Two instances, one per core: echo keeps no state.
-    writeFileSync(yaml, `queue: memory\ndeadLetter: dead-letter\nagents:\n  - name: echo\n    module: ${JSON.stringify(requireBuilt(agentPath('echo')))}\n    subscribe: [in.>]\n    concurrency: 2\n`);
+    writeFileSync(
+      yaml,
+      `queue: memory\ndeadLetter: dead-letter\nagents:\n  - name: echo\n    module: ${JSON.stringify(requireBuilt(agentPath('echo')))}\n    subscribe: [in.>]\n    concurrency: 2\n`,
+    );
     writeFileSync(input, echoLines(records));
     return { agent, yaml, input, topic: 'in.x', records };
   }
   // The example topology as shipped (one instance: triage keeps per-service burst windows), module made absolute.
-  const example = readFileSync(join(repoRoot, 'examples', 'sandbox.yaml'), 'utf8').replace(/module: \S+/, `module: ${JSON.stringify(requireBuilt(agentPath('triage')))}`);
+  const example = readFileSync(join(repoRoot, 'examples', 'sandbox.yaml'), 'utf8').replace(
+    /module: \S+/,
+    `module: ${JSON.stringify(requireBuilt(agentPath('triage')))}`,
+  );
   writeFileSync(yaml, example);
   writeFileSync(input, triageLines(records));
   return { agent, yaml, input, topic: 'logs.app', records };
@@ -91,7 +99,11 @@ async function serveOnce(w: Workload, mode: ServeMode, dir: string): Promise<Ser
   const args = [BIN, 'serve', w.yaml, '--ingest', w.input, '--topic', w.topic, '--once'];
   if (mode === 'metrics' || mode === 'on') args.push('--metrics-port', '0');
   if (mode === 'audit' || mode === 'on') args.push('--audit-log', audit);
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -122,23 +134,40 @@ async function serveOnce(w: Workload, mode: ServeMode, dir: string): Promise<Ser
   if (m === null) throw new Error(`sandbox serve (${w.agent}, ${mode}) printed no throughput line:\n${stderr}`);
   const messages = Number(m[1]);
   const seconds = Number(m[2]);
-  if (messages < w.records) throw new Error(`${w.agent} ${mode}: ${messages} messages handled, expected at least ${w.records}:\n${stderr}`);
+  if (messages < w.records)
+    throw new Error(`${w.agent} ${mode}: ${messages} messages handled, expected at least ${w.records}:\n${stderr}`);
   let auditLines: number | null = null;
   if (mode === 'audit' || mode === 'on') {
     const text = readFileSync(audit, 'utf8');
     auditLines = text.length === 0 ? 0 : text.trimEnd().split('\n').length;
     // One line per run: every record ran at least once, and a retried record has a line per delivery.
-    if (auditLines !== messages) throw new Error(`${w.agent} ${mode}: ${auditLines} audit lines for ${messages} messages`);
+    if (auditLines !== messages)
+      throw new Error(`${w.agent} ${mode}: ${auditLines} audit lines for ${messages} messages`);
     rmSync(audit, { force: true });
   }
-  return { agent: w.agent, mode, records: w.records, messages, seconds, perSec: Math.round(messages / seconds), peakRssMB: Number(m[3]), auditLines, scrapes };
+  return {
+    agent: w.agent,
+    mode,
+    records: w.records,
+    messages,
+    seconds,
+    perSec: Math.round(messages / seconds),
+    peakRssMB: Number(m[3]),
+    auditLines,
+    scrapes,
+  };
 }
 
-export async function benchSwarmServe(options: { echoRecords?: number; triageRecords?: number; rounds?: number; log?: (line: string) => void } = {}): Promise<SwarmServeFigures> {
+export async function benchSwarmServe(
+  options: { echoRecords?: number; triageRecords?: number; rounds?: number; log?: (line: string) => void } = {},
+): Promise<SwarmServeFigures> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dir = mkdtempSync(join(tmpdir(), 'swarm-serve-'));
   try {
-    const workloads = [prepare(dir, 'echo', options.echoRecords ?? 200_000), prepare(dir, 'triage', options.triageRecords ?? 100_000)];
+    const workloads = [
+      prepare(dir, 'echo', options.echoRecords ?? 200_000),
+      prepare(dir, 'triage', options.triageRecords ?? 100_000),
+    ];
     const runs: ServeRun[] = [];
     const best = { echo: { off: 0, metrics: 0, audit: 0, on: 0 }, triage: { off: 0, metrics: 0, audit: 0, on: 0 } };
     const rounds = options.rounds ?? 2;
@@ -148,13 +177,22 @@ export async function benchSwarmServe(options: { echoRecords?: number; triageRec
           const r = await serveOnce(w, mode, dir);
           runs.push(r);
           best[w.agent][mode] = Math.max(best[w.agent][mode], r.perSec);
-          log(`  round ${round + 1}: ${w.agent} ${mode.padEnd(7)} ${r.perSec.toLocaleString('en-US').padStart(9)} runs/s (${r.messages} in ${r.seconds.toFixed(2)} s, peak RSS ${r.peakRssMB.toFixed(0)} MB${r.scrapes > 0 ? `, ${r.scrapes} scrapes` : ''})`);
+          log(
+            `  round ${round + 1}: ${w.agent} ${mode.padEnd(7)} ${r.perSec.toLocaleString('en-US').padStart(9)} runs/s (${r.messages} in ${r.seconds.toFixed(2)} s, peak RSS ${r.peakRssMB.toFixed(0)} MB${r.scrapes > 0 ? `, ${r.scrapes} scrapes` : ''})`,
+          );
         }
       }
     }
     // The reference's RSS is at 10,000 tasks: the same workload, 10,000 records, everything on.
     const small = await serveOnce(prepare(dir, 'echo', 10_000, '-10k'), 'on', dir);
-    return { echoPerSec: best.echo.on, triagePerSec: best.triage.on, best, rss10kTasksMB: small.peakRssMB, echo10kPerSec: small.perSec, runs };
+    return {
+      echoPerSec: best.echo.on,
+      triagePerSec: best.triage.on,
+      best,
+      rss10kTasksMB: small.peakRssMB,
+      echo10kPerSec: small.perSec,
+      runs,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -163,14 +201,24 @@ export async function benchSwarmServe(options: { echoRecords?: number; triageRec
 /** The human table for the figures: each mode beside "off", and the reference row. */
 export function formatSwarmServe(f: SwarmServeFigures): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const lines = ['', '| agent | metrics+audit off | metrics only | audit only | metrics+audit on | on / off |', '|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '',
+    '| agent | metrics+audit off | metrics only | audit only | metrics+audit on | on / off |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
   for (const agent of ['echo', 'triage'] as const) {
     const b = f.best[agent];
-    lines.push(`| ${agent} (runs/s through sandbox serve) | ${fmt(b.off)} | ${fmt(b.metrics)} (${(b.metrics / b.off).toFixed(2)}×) | ${fmt(b.audit)} (${(b.audit / b.off).toFixed(2)}×) | ${fmt(b.on)} | ${(b.on / b.off).toFixed(2)}× |`);
+    lines.push(
+      `| ${agent} (runs/s through sandbox serve) | ${fmt(b.off)} | ${fmt(b.metrics)} (${(b.metrics / b.off).toFixed(2)}×) | ${fmt(b.audit)} (${(b.audit / b.off).toFixed(2)}×) | ${fmt(b.on)} | ${(b.on / b.off).toFixed(2)}× |`,
+    );
   }
   lines.push('', '| compared with | no-op tasks/s | RSS at 10,000 tasks |', '|---|---:|---:|');
-  lines.push(`| Python audit engine (published) | ${fmt(PYTHON_REFERENCE.noopTasksPerSec)} | ${PYTHON_REFERENCE.rssMBAt10kTasks} MB |`);
-  lines.push(`| sandbox serve, echo, metrics+audit on | ${fmt(f.echoPerSec)} (${(f.echoPerSec / PYTHON_REFERENCE.noopTasksPerSec).toFixed(1)}×) | ${f.rss10kTasksMB.toFixed(1)} MB (${(f.rss10kTasksMB / PYTHON_REFERENCE.rssMBAt10kTasks).toFixed(1)}×; whole process: Node, 2 worker threads, V8) |`);
+  lines.push(
+    `| Python audit engine (published) | ${fmt(PYTHON_REFERENCE.noopTasksPerSec)} | ${PYTHON_REFERENCE.rssMBAt10kTasks} MB |`,
+  );
+  lines.push(
+    `| sandbox serve, echo, metrics+audit on | ${fmt(f.echoPerSec)} (${(f.echoPerSec / PYTHON_REFERENCE.noopTasksPerSec).toFixed(1)}×) | ${f.rss10kTasksMB.toFixed(1)} MB (${(f.rss10kTasksMB / PYTHON_REFERENCE.rssMBAt10kTasks).toFixed(1)}×; whole process: Node, 2 worker threads, V8) |`,
+  );
   return lines.join('\n');
 }
 
@@ -182,5 +230,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ...(rounds ? { rounds } : {}),
   });
   console.log(formatSwarmServe(f));
-  console.log(JSON.stringify({ suite: 'swarm-serve', echoPerSec: f.echoPerSec, triagePerSec: f.triagePerSec, best: f.best, rss10kTasksMB: f.rss10kTasksMB, reference: PYTHON_REFERENCE }));
+  console.log(
+    JSON.stringify({
+      suite: 'swarm-serve',
+      echoPerSec: f.echoPerSec,
+      triagePerSec: f.triagePerSec,
+      best: f.best,
+      rss10kTasksMB: f.rss10kTasksMB,
+      reference: PYTHON_REFERENCE,
+    }),
+  );
 }

@@ -37,8 +37,14 @@ const guest = create();
 let resetUs = Infinity;
 let instantiateUs = Infinity;
 for (let round = 0; round < 7; round++) {
-  resetUs = Math.min(resetUs, perOpUs(20_000, () => guest.reset()));
-  instantiateUs = Math.min(instantiateUs, perOpUs(2_000, () => create()));
+  resetUs = Math.min(
+    resetUs,
+    perOpUs(20_000, () => guest.reset()),
+  );
+  instantiateUs = Math.min(
+    instantiateUs,
+    perOpUs(2_000, () => create()),
+  );
 }
 
 async function rss10k(): Promise<number> {
@@ -51,7 +57,9 @@ async function rss10k(): Promise<number> {
   await Promise.all(agents.map((a) => a.run({})));
   const rss = process.memoryUsage().rss;
   await sandbox.close();
-  console.error(`  10,000 counter agents resident: RSS ${(rss / 2 ** 20).toFixed(0)} MB (${((rss - before) / 2 ** 20).toFixed(0)} MB for the agents)`);
+  console.error(
+    `  10,000 counter agents resident: RSS ${(rss / 2 ** 20).toFixed(0)} MB (${((rss - before) / 2 ** 20).toFixed(0)} MB for the agents)`,
+  );
   return rss;
 }
 
@@ -69,8 +77,12 @@ console.log(`| reset a 64 KiB agent (snapshot restore) | ${resetUs.toFixed(2)} �
 console.log(`| fresh instantiation + init | ${instantiateUs.toFixed(2)} µs |`);
 console.log(`| instantiation / reset | ${(instantiateUs / resetUs).toFixed(1)}× |`);
 console.log(`| RSS with 10,000 resident counter agents | ${(rss / 2 ** 20).toFixed(0)} MB |`);
-console.log(`| ${hibernation.agents.toLocaleString('en-US')} counter agents with state (hibernation): RSS | ${hibernation.rssMB.toFixed(0)} MB |`);
-console.log(`| wake a hibernated agent, p50 / p99 (in the worker) | ${hibernation.wakeP50Ms.toFixed(3)} / ${hibernation.wakeP99Ms.toFixed(3)} ms |`);
+console.log(
+  `| ${hibernation.agents.toLocaleString('en-US')} counter agents with state (hibernation): RSS | ${hibernation.rssMB.toFixed(0)} MB |`,
+);
+console.log(
+  `| wake a hibernated agent, p50 / p99 (in the worker) | ${hibernation.wakeP50Ms.toFixed(3)} / ${hibernation.wakeP99Ms.toFixed(3)} ms |`,
+);
 console.log(`| hibernate an agent (encode + queue the write) | ${hibernation.hibernateUs.toFixed(1)} µs |`);
 console.log(formatSwarmServe(serve));
 console.log(

@@ -36,7 +36,14 @@ let best = 0;
 for (const concurrency of [1, 2]) {
   const r = await run(concurrency);
   best = Math.max(best, r.perSec);
-  rows.push([`triage, concurrency ${concurrency}`, String(RECORDS), String(r.events), r.ms.toFixed(0), r.perSec.toLocaleString('en-US'), Math.round(r.events / (r.ms / 1000)).toLocaleString('en-US')]);
+  rows.push([
+    `triage, concurrency ${concurrency}`,
+    String(RECORDS),
+    String(r.events),
+    r.ms.toFixed(0),
+    r.perSec.toLocaleString('en-US'),
+    Math.round(r.events / (r.ms / 1000)).toLocaleString('en-US'),
+  ]);
 }
 const header = ['what', 'records', 'alert events', 'ms', 'records/s', 'events/s'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

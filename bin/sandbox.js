@@ -5,7 +5,9 @@ try {
   ({ main } = await import('../dist/runtime/cli/main.js'));
 } catch (error) {
   if (error && error.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist')) {
-    console.error('sandbox: the library is not built yet; run `npm install` (or `npm run build`) in the package directory');
+    console.error(
+      'sandbox: the library is not built yet; run `npm install` (or `npm run build`) in the package directory',
+    );
     process.exit(2);
   }
   throw error;

@@ -16,11 +16,16 @@ export const GRAPH_CALL_FUEL = 10_000;
 export const GRAPH_REQUEST_LIMIT = 16 * 1024 * 1024;
 export const GRAPH_RESPONSE_LIMIT = 16 * 1024 * 1024;
 
-export function graphImports(memory: GuestMemory, ctx: () => RunContext, bridge: GraphBridge | undefined, charge: (fuel: number) => void) {
+export function graphImports(
+  memory: GuestMemory,
+  ctx: () => RunContext,
+  bridge: GraphBridge | undefined,
+  charge: (fuel: number) => void,
+) {
   return {
     graph(ptr: number, len: number): number {
       const c = ctx();
-      if ((len >>> 0) > GRAPH_REQUEST_LIMIT) {
+      if (len >>> 0 > GRAPH_REQUEST_LIMIT) {
         c.fail('limit-exceeded', `graph() request of ${len >>> 0} bytes exceeds ${GRAPH_REQUEST_LIMIT}`);
         return HostStatus.E_LIMIT;
       }
@@ -65,10 +70,13 @@ export function graphImports(memory: GuestMemory, ctx: () => RunContext, bridge:
         c.fail('abi-violation', 'graph_result() called without a successful graph() call before it');
         return HostStatus.E_INVALID;
       }
-      if ((len >>> 0) < response.length) return HostStatus.E_LIMIT;
+      if (len >>> 0 < response.length) return HostStatus.E_LIMIT;
       const view = memory.view(ptr, response.length);
       if (view === null) {
-        c.fail('abi-violation', `graph_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`);
+        c.fail(
+          'abi-violation',
+          `graph_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`,
+        );
         return HostStatus.E_BOUNDS;
       }
       view.set(response);

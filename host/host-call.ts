@@ -57,7 +57,10 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
       const name = memory.utf8(namePtr, nameLen);
       const payload = memory.view(payloadPtr, payloadLen);
       if (name === null || payload === null) {
-        c.fail('abi-violation', `call() was passed bytes outside guest memory (name ${namePtr >>> 0}+${nameLen >>> 0}, payload ${payloadPtr >>> 0}+${payloadLen >>> 0})`);
+        c.fail(
+          'abi-violation',
+          `call() was passed bytes outside guest memory (name ${namePtr >>> 0}+${nameLen >>> 0}, payload ${payloadPtr >>> 0}+${payloadLen >>> 0})`,
+        );
         return HostStatus.E_BOUNDS;
       }
       if (name === undefined) {
@@ -78,10 +81,18 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
           return HostStatus.E_INVALID;
         }
         const config = options.config;
-        return answer(c, encode(config !== undefined && Object.hasOwn(config, key) ? config[key] : null), HostStatus.OK);
+        return answer(
+          c,
+          encode(config !== undefined && Object.hasOwn(config, key) ? config[key] : null),
+          HostStatus.OK,
+        );
       }
       if (!options.granted.has(name) || options.call === undefined) {
-        return answer(c, encode(`no host function ${JSON.stringify(name)} was granted to this agent`), HostStatus.E_UNAVAILABLE);
+        return answer(
+          c,
+          encode(`no host function ${JSON.stringify(name)} was granted to this agent`),
+          HostStatus.E_UNAVAILABLE,
+        );
       }
       const problem = checkMessagePack(payload);
       if (problem !== null) {
@@ -89,11 +100,17 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
         return HostStatus.E_INVALID;
       }
       if (c.hostCalls >= c.limits.maxHostCalls) {
-        c.fail('limit-exceeded', `call() made more than ${c.limits.maxHostCalls} host-function calls in one run (limits.maxHostCalls)`);
+        c.fail(
+          'limit-exceeded',
+          `call() made more than ${c.limits.maxHostCalls} host-function calls in one run (limits.maxHostCalls)`,
+        );
         return HostStatus.E_LIMIT;
       }
       if (c.hostCallBytes + payload.length > c.limits.hostCallBytes) {
-        c.fail('limit-exceeded', `call(${JSON.stringify(name)}) payload of ${payload.length} bytes passes the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+        c.fail(
+          'limit-exceeded',
+          `call(${JSON.stringify(name)}) payload of ${payload.length} bytes passes the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`,
+        );
         return HostStatus.E_LIMIT;
       }
       c.hostCalls++;
@@ -107,7 +124,10 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
       }
       options.charge(HOST_CALL_FUEL + payload.length + reply.ok.length);
       if (c.hostCallBytes + reply.ok.length > c.limits.hostCallBytes) {
-        c.fail('limit-exceeded', `host function ${name} answered ${reply.ok.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+        c.fail(
+          'limit-exceeded',
+          `host function ${name} answered ${reply.ok.length} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`,
+        );
         return HostStatus.E_LIMIT;
       }
       c.hostCallBytes += reply.ok.length;
@@ -121,10 +141,13 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
         c.fail('abi-violation', 'call_result() called without a call() answer before it');
         return HostStatus.E_INVALID;
       }
-      if ((len >>> 0) < response.length) return HostStatus.E_LIMIT;
+      if (len >>> 0 < response.length) return HostStatus.E_LIMIT;
       const view = memory.view(ptr, response.length);
       if (view === null) {
-        c.fail('abi-violation', `call_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`);
+        c.fail(
+          'abi-violation',
+          `call_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`,
+        );
         return HostStatus.E_BOUNDS;
       }
       view.set(response);

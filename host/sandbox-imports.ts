@@ -14,15 +14,21 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
   const now = options.now ?? (() => BigInt(Date.now()));
 
   const bounds = (call: string, ptr: number, len: number): number => {
-    ctx().fail('abi-violation', `${call}() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0}, memory=${memory.byteLength} bytes)`);
+    ctx().fail(
+      'abi-violation',
+      `${call}() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0}, memory=${memory.byteLength} bytes)`,
+    );
     return HostStatus.E_BOUNDS;
   };
 
   return {
     output(ptr: number, len: number): number {
       const c = ctx();
-      if ((len >>> 0) > c.limits.outputBytes) {
-        c.fail('limit-exceeded', `output of ${len >>> 0} bytes exceeds the output limit of ${c.limits.outputBytes} bytes`);
+      if (len >>> 0 > c.limits.outputBytes) {
+        c.fail(
+          'limit-exceeded',
+          `output of ${len >>> 0} bytes exceeds the output limit of ${c.limits.outputBytes} bytes`,
+        );
         return HostStatus.E_LIMIT;
       }
       const bytes = memory.copy(ptr, len);
@@ -33,7 +39,7 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
 
     emit(topicPtr: number, topicLen: number, payloadPtr: number, payloadLen: number): number {
       const c = ctx();
-      if ((topicLen >>> 0) > MAX_TOPIC_BYTES) {
+      if (topicLen >>> 0 > MAX_TOPIC_BYTES) {
         c.fail('abi-violation', `emit() topic is ${topicLen >>> 0} bytes; the limit is ${MAX_TOPIC_BYTES}`);
         return HostStatus.E_INVALID;
       }
@@ -42,11 +48,17 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
       const payload = memory.view(payloadPtr, payloadLen);
       if (payload === null) return bounds('emit', payloadPtr, payloadLen);
       if (topic === undefined || !TOPIC_PATTERN.test(topic)) {
-        c.fail('abi-violation', `emit() topic ${JSON.stringify(topic ?? '<invalid UTF-8>')} is not dot-separated tokens of [A-Za-z0-9_-]`);
+        c.fail(
+          'abi-violation',
+          `emit() topic ${JSON.stringify(topic ?? '<invalid UTF-8>')} is not dot-separated tokens of [A-Za-z0-9_-]`,
+        );
         return HostStatus.E_INVALID;
       }
       if (c.events.length >= c.limits.maxEvents || c.eventBytes + payload.length > c.limits.eventBytes) {
-        c.fail('limit-exceeded', `emit() past the event limit (${c.limits.maxEvents} events, ${c.limits.eventBytes} bytes per run)`);
+        c.fail(
+          'limit-exceeded',
+          `emit() past the event limit (${c.limits.maxEvents} events, ${c.limits.eventBytes} bytes per run)`,
+        );
         return HostStatus.E_LIMIT;
       }
       let value: unknown;

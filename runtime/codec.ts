@@ -71,29 +71,100 @@ function skipValue(b: Uint8Array, at: number): number {
     else if (t <= 0xbf) skip = t & 0x1f;
     else {
       switch (t) {
-        case 0xc0: case 0xc2: case 0xc3: break;
-        case 0xc1: throw new RangeError('0xc1 is never used in MessagePack');
-        case 0xc4: case 0xd9: skip = need(b, pos, 1) && b[pos]!; pos += 1; break;
-        case 0xc5: case 0xda: skip = need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!); pos += 2; break;
-        case 0xc6: case 0xdb: skip = need(b, pos, 4) && u32(b, pos); pos += 4; break;
-        case 0xc7: skip = (need(b, pos, 1) && b[pos]!) + 1; pos += 1; extType(b, pos); break;
-        case 0xc8: skip = (need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!)) + 1; pos += 2; extType(b, pos); break;
-        case 0xc9: skip = (need(b, pos, 4) && u32(b, pos)) + 1; pos += 4; extType(b, pos); break;
-        case 0xca: skip = 4; break;
-        case 0xcb: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xce: case 0xd2: skip = 4; break;
-        case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd4: skip = 2; extType(b, pos); break;
-        case 0xd5: skip = 3; extType(b, pos); break;
-        case 0xd6: skip = 5; extType(b, pos); break;
-        case 0xd7: skip = 9; extType(b, pos); break;
-        case 0xd8: skip = 17; extType(b, pos); break;
-        case 0xdc: pending += need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!); pos += 2; break;
-        case 0xdd: pending += need(b, pos, 4) && u32(b, pos); pos += 4; break;
-        case 0xde: pending += (need(b, pos, 2) && ((b[pos]! << 8) | b[pos + 1]!)) * 2; pos += 2; break;
-        case 0xdf: pending += (need(b, pos, 4) && u32(b, pos)) * 2; pos += 4; break;
+        case 0xc0:
+        case 0xc2:
+        case 0xc3:
+          break;
+        case 0xc1:
+          throw new RangeError('0xc1 is never used in MessagePack');
+        case 0xc4:
+        case 0xd9:
+          skip = need(b, pos, 1) && b[pos]!;
+          pos += 1;
+          break;
+        case 0xc5:
+        case 0xda:
+          skip = need(b, pos, 2) && (b[pos]! << 8) | b[pos + 1]!;
+          pos += 2;
+          break;
+        case 0xc6:
+        case 0xdb:
+          skip = need(b, pos, 4) && u32(b, pos);
+          pos += 4;
+          break;
+        case 0xc7:
+          skip = (need(b, pos, 1) && b[pos]!) + 1;
+          pos += 1;
+          extType(b, pos);
+          break;
+        case 0xc8:
+          skip = (need(b, pos, 2) && (b[pos]! << 8) | b[pos + 1]!) + 1;
+          pos += 2;
+          extType(b, pos);
+          break;
+        case 0xc9:
+          skip = (need(b, pos, 4) && u32(b, pos)) + 1;
+          pos += 4;
+          extType(b, pos);
+          break;
+        case 0xca:
+          skip = 4;
+          break;
+        case 0xcb:
+          skip = 8;
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xd4:
+          skip = 2;
+          extType(b, pos);
+          break;
+        case 0xd5:
+          skip = 3;
+          extType(b, pos);
+          break;
+        case 0xd6:
+          skip = 5;
+          extType(b, pos);
+          break;
+        case 0xd7:
+          skip = 9;
+          extType(b, pos);
+          break;
+        case 0xd8:
+          skip = 17;
+          extType(b, pos);
+          break;
+        case 0xdc:
+          pending += need(b, pos, 2) && (b[pos]! << 8) | b[pos + 1]!;
+          pos += 2;
+          break;
+        case 0xdd:
+          pending += need(b, pos, 4) && u32(b, pos);
+          pos += 4;
+          break;
+        case 0xde:
+          pending += (need(b, pos, 2) && (b[pos]! << 8) | b[pos + 1]!) * 2;
+          pos += 2;
+          break;
+        case 0xdf:
+          pending += (need(b, pos, 4) && u32(b, pos)) * 2;
+          pos += 4;
+          break;
       }
     }
     pos += skip;
@@ -110,7 +181,10 @@ function skipValue(b: Uint8Array, at: number): number {
  */
 function extType(b: Uint8Array, pos: number): void {
   need(b, pos, 1);
-  if (b[pos] !== 0xff) throw new RangeError(`MessagePack extension type ${(b[pos]! << 24) >> 24} is not part of the guest ABI (only the timestamp, -1)`);
+  if (b[pos] !== 0xff)
+    throw new RangeError(
+      `MessagePack extension type ${(b[pos]! << 24) >> 24} is not part of the guest ABI (only the timestamp, -1)`,
+    );
 }
 
 function need(b: Uint8Array, pos: number, n: number): number {

@@ -158,7 +158,14 @@ export class Sandbox {
   private readonly uid = randomBytes(6).toString('base64url');
   /** With hibernation: the host's handle on the store (state checks at load), keys in use, and the lock's release. */
   private readonly hibernation:
-    | { path: string; store: Promise<StateStore>; keys: Set<string>; releasing: Map<string, Promise<void>>; unlock: () => void; prefix: string }
+    | {
+        path: string;
+        store: Promise<StateStore>;
+        keys: Set<string>;
+        releasing: Map<string, Promise<void>>;
+        unlock: () => void;
+        prefix: string;
+      }
     | undefined;
   /** Equal limits share one frozen object: a million agents then hold one, and their workers receive it once. */
   private readonly limitsByValue = new Map<string, Readonly<Limits>>();
@@ -172,11 +179,17 @@ export class Sandbox {
     this.options = options;
     const workers = options.workers ?? availableParallelism();
     if (!Number.isInteger(workers) || workers < 1) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workers must be a positive integer, got ${String(options.workers)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `workers must be a positive integer, got ${String(options.workers)}`,
+      );
     }
     const heapMb = options.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB;
     if (!Number.isInteger(heapMb) || heapMb < 16) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `workerHeapMb must be an integer of at least 16, got ${String(options.workerHeapMb)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `workerHeapMb must be an integer of at least 16, got ${String(options.workerHeapMb)}`,
+      );
     }
     selectEngine(options.engine ?? 'auto');
     const limits = resolveLimits(options.limits);
@@ -192,11 +205,22 @@ export class Sandbox {
         return s;
       });
       store.catch(() => {}); // reported by the first load
-      this.hibernation = { path: settings.path, store, keys: new Set(), releasing: new Map(), unlock, prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/` };
+      this.hibernation = {
+        path: settings.path,
+        store,
+        keys: new Set(),
+        releasing: new Map(),
+        unlock,
+        prefix: `${ANONYMOUS_PREFIX}${process.pid}.${Date.now().toString(36)}/`,
+      };
       closeWhenIdleAtExit(this);
     }
-    const onGraph = graph && ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) => callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
-    if (options.host !== undefined) resolveGrants({ host: options.host }, { defaultNamespace: '', baseDir: process.cwd(), where: 'sandbox options' }); // fails here, not at the first load
+    const onGraph =
+      graph &&
+      ((request: Uint8Array, caller: { agentId: number; remainingMs: number }) =>
+        callGraph(grants.get(caller.agentId)?.graph, graph, request, caller.remainingMs));
+    if (options.host !== undefined)
+      resolveGrants({ host: options.host }, { defaultNamespace: '', baseDir: process.cwd(), where: 'sandbox options' }); // fails here, not at the first load
     const hostCall = (request: HostCallRequest, caller: GraphCaller) => this.hostCall(request, caller);
     this.hosts = Array.from({ length: workers }, () => new WorkerHost(onGraph, settings, heapMb, hostCall));
   }
@@ -209,19 +233,31 @@ export class Sandbox {
     const isolation = checkIsolation(options.isolation ?? this.options.isolation);
     const { limits, engine, bytes, name, hash } = await this.resolve(source, options, 'agent');
     const abi = options.abi ?? (moduleShape(bytes) === 'extism-plugin' ? 'extism' : 'sandbox');
-    if (abi !== 'sandbox' && abi !== 'extism') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`);
+    if (abi !== 'sandbox' && abi !== 'extism')
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `abi must be 'sandbox' or 'extism', got ${JSON.stringify(abi)}`,
+      );
     const agentId = nextAgentId++;
     // Sandbox-wide host functions reach every agent; the load's own of the same name win.
-    const withSandboxHost = this.options.host === undefined ? options : { ...options, host: { ...this.options.host, ...options.host } };
+    const withSandboxHost =
+      this.options.host === undefined ? options : { ...options, host: { ...this.options.host, ...options.host } };
     const grants = resolveGrants(withSandboxHost as Record<string, unknown>, {
       defaultNamespace: `~agent/${this.uid}/${agentId}`,
       baseDir: process.cwd(),
       where: `load options of ${name}`,
     });
     const state = options.state ?? 'keep';
-    if (state !== 'keep' && state !== 'reset') throw new SandboxError('SANDBOX_INVALID_OPTIONS', `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`);
+    if (state !== 'keep' && state !== 'reset')
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `state must be 'keep' or 'reset', got ${JSON.stringify(state)}`,
+      );
     if (isolation === 'inline' && grants.graph !== undefined) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `${name}: the graph capability needs isolation 'worker': a graph request blocks the agent's thread until the service answers, which inline would be the caller's own thread`,
+      );
     }
     const reset = state === 'reset';
     if (grants.http) await importOptional('undici', 'HTTP for agents (allowedHosts)'); // missing: say so at load, not at the first request
@@ -234,11 +270,31 @@ export class Sandbox {
       const ns = grants.graph?.namespace;
       if (ns !== undefined && ns.startsWith('~agent/')) void this.graph?.dropNamespace(ns).catch(() => {});
     };
-    const hostGrant: LoadRequest['host'] = { names: Object.keys(grants.host ?? {}), grants: encode(describeGrants(grants)), ...(grants.config ? { config: { ...grants.config } } : {}) };
-    const plugin = abi === 'extism' ? { config: { ...grants.config }, maxVarBytes: limits.varBytes, wasi: options.wasi === true, http: grants.http !== undefined } : undefined;
+    const hostGrant: LoadRequest['host'] = {
+      names: Object.keys(grants.host ?? {}),
+      grants: encode(describeGrants(grants)),
+      ...(grants.config ? { config: { ...grants.config } } : {}),
+    };
+    const plugin =
+      abi === 'extism'
+        ? {
+            config: { ...grants.config },
+            maxVarBytes: limits.varBytes,
+            wasi: options.wasi === true,
+            http: grants.http !== undefined,
+          }
+        : undefined;
     if (isolation === 'inline') {
       try {
-        return await this.loadInline(agentId, name, { limits, engine, bytes, hash }, reset, options, { abi, grants, hostGrant, plugin }, ungrant);
+        return await this.loadInline(
+          agentId,
+          name,
+          { limits, engine, bytes, hash },
+          reset,
+          options,
+          { abi, grants, hostGrant, plugin },
+          ungrant,
+        );
       } catch (error) {
         ungrant();
         throw error;
@@ -247,22 +303,53 @@ export class Sandbox {
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       ungrant();
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a `key` names stored state: it needs the sandbox option `hibernation` and state \'keep\'');
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        "a `key` names stored state: it needs the sandbox option `hibernation` and state 'keep'",
+      );
     }
     let release = () => {};
     let result: RunResult;
     try {
       if (plugin) {
-        if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
-        result = await host.load({ agentId, key: `${preparationKey(hash, limits, reset)}:plugin`, bytes, limits, engine, reset, host: hostGrant, plugin });
+        if (options.key !== undefined)
+          throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'Extism plugins do not hibernate: load them without `key`');
+        result = await host.load({
+          agentId,
+          key: `${preparationKey(hash, limits, reset)}:plugin`,
+          bytes,
+          limits,
+          engine,
+          reset,
+          host: hostGrant,
+          plugin,
+        });
       } else if (this.hibernation && !reset) {
         const stateKey = await this.claimStateKey(options.key, agentId, hash);
         const keys = this.hibernation.keys;
         release = () => keys.delete(stateKey);
-        const spec = { agentId, key: this.intern(preparationKey(hash, limits, true)), moduleHash: hash, bytes, limits, engine, stateKey, keepState: options.key !== undefined, ...(grants.host || grants.config ? { host: hostGrant } : {}) };
+        const spec = {
+          agentId,
+          key: this.intern(preparationKey(hash, limits, true)),
+          moduleHash: hash,
+          bytes,
+          limits,
+          engine,
+          stateKey,
+          keepState: options.key !== undefined,
+          ...(grants.host || grants.config ? { host: hostGrant } : {}),
+        };
         result = await host.loadSleepy(spec);
       } else {
-        result = await host.load({ agentId, key: preparationKey(hash, limits, reset), bytes, limits, engine, reset, host: hostGrant });
+        result = await host.load({
+          agentId,
+          key: preparationKey(hash, limits, reset),
+          bytes,
+          limits,
+          engine,
+          reset,
+          host: hostGrant,
+        });
       }
     } catch (error) {
       ungrant();
@@ -274,19 +361,30 @@ export class Sandbox {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
     }
-    const agent = new Agent(agentId, name, engine, limits, host, 'worker', (a, written) => {
-      this.agents.delete(a);
-      ungrant();
-      if (written === undefined || options.key === undefined || !this.hibernation) return release();
-      // The key stays taken until the agent's final state is committed; a load of it waits for that.
-      const releasing = this.hibernation.releasing;
-      const key = options.key;
-      const done: Promise<void> = written.catch(() => {}).then(() => {
-        if (releasing.get(key) === done) releasing.delete(key);
-        release();
-      });
-      releasing.set(key, done);
-    }, abi);
+    const agent = new Agent(
+      agentId,
+      name,
+      engine,
+      limits,
+      host,
+      'worker',
+      (a, written) => {
+        this.agents.delete(a);
+        ungrant();
+        if (written === undefined || options.key === undefined || !this.hibernation) return release();
+        // The key stays taken until the agent's final state is committed; a load of it waits for that.
+        const releasing = this.hibernation.releasing;
+        const key = options.key;
+        const done: Promise<void> = written
+          .catch(() => {})
+          .then(() => {
+            if (releasing.get(key) === done) releasing.delete(key);
+            release();
+          });
+        releasing.set(key, done);
+      },
+      abi,
+    );
     this.agents.add(agent);
     return agent;
   }
@@ -298,14 +396,40 @@ export class Sandbox {
     { limits, engine, bytes, hash }: { limits: Limits; engine: Agent['engine']; bytes: Uint8Array; hash: string },
     reset: boolean,
     options: LoadOptions,
-    { abi, grants, hostGrant, plugin }: { abi: Agent['abi']; grants: Grants; hostGrant: LoadRequest['host']; plugin: PluginSpec | undefined },
+    {
+      abi,
+      grants,
+      hostGrant,
+      plugin,
+    }: { abi: Agent['abi']; grants: Grants; hostGrant: LoadRequest['host']; plugin: PluginSpec | undefined },
     ungrant: () => void,
   ): Promise<Agent> {
     checkInline(limits, this.options);
-    if (options.key !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `key` names hibernated state, which needs isolation 'worker'");
-    if (options.graph !== undefined) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered");
-    if (grants.http) throw new SandboxError('SANDBOX_INVALID_OPTIONS', "HTTP for agents (allowedHosts) needs isolation 'worker': a request blocks the agent's thread until the server answers, which inline would be the caller's own thread");
-    const result = await this.inline.load({ agentId, key: `${preparationKey(hash, limits, reset)}${plugin ? ':plugin' : ''}`, bytes, limits, engine, reset, host: hostGrant, plugin });
+    if (options.key !== undefined)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        "a `key` names hibernated state, which needs isolation 'worker'",
+      );
+    if (options.graph !== undefined)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        "a `graph` grant needs isolation 'worker': a graph call blocks the agent's thread until it is answered",
+      );
+    if (grants.http)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        "HTTP for agents (allowedHosts) needs isolation 'worker': a request blocks the agent's thread until the server answers, which inline would be the caller's own thread",
+      );
+    const result = await this.inline.load({
+      agentId,
+      key: `${preparationKey(hash, limits, reset)}${plugin ? ':plugin' : ''}`,
+      bytes,
+      limits,
+      engine,
+      reset,
+      host: hostGrant,
+      plugin,
+    });
     if (result.status !== 'ok') {
       const code = result.status === 'invalid-module' ? 'SANDBOX_INVALID_MODULE' : 'SANDBOX_AGENT_INIT_FAILED';
       throw new SandboxError(code, `${name}: ${result.message ?? result.status}`, { result });
@@ -314,10 +438,19 @@ export class Sandbox {
       this.inline.unload(agentId);
       this.assertOpen();
     }
-    const agent = new Agent(agentId, name, engine, limits, this.inline, 'inline', (a) => {
-      this.agents.delete(a);
-      ungrant();
-    }, abi);
+    const agent = new Agent(
+      agentId,
+      name,
+      engine,
+      limits,
+      this.inline,
+      'inline',
+      (a) => {
+        this.agents.delete(a);
+        ungrant();
+      },
+      abi,
+    );
     this.agents.add(agent);
     return agent;
   }
@@ -338,15 +471,26 @@ export class Sandbox {
     }
     const fn = grants.host?.[request.name];
     if (!fn) return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
-    return callHostFunction(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${caller.agentId}:${caller.seq}` }, agent.abi);
+    return callHostFunction(
+      fn,
+      request.payload,
+      { agent: agent.name, key: agent.key, runId: `${caller.agentId}:${caller.seq}` },
+      agent.abi,
+    );
   }
 
   /** The same for an inline agent, on this thread: only a synchronous host function can answer. */
   private hostCallSync(request: HostCallRequest, agentId: number, run: number): HostCallReply {
     const fn = this.grants.get(agentId)?.host?.[request.name];
     const agent = this.identities.get(agentId);
-    if (!fn || !agent || request.t !== 'host') return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
-    return callHostFunctionSync(fn, request.payload, { agent: agent.name, key: agent.key, runId: `${agentId}:${run}` }, agent.abi);
+    if (!fn || !agent || request.t !== 'host')
+      return { error: `no host function ${JSON.stringify(request.name)} was granted to this agent` };
+    return callHostFunctionSync(
+      fn,
+      request.payload,
+      { agent: agent.name, key: agent.key, runId: `${agentId}:${run}` },
+      agent.abi,
+    );
   }
 
   /** Checks that a key is free and that its stored state (if any) belongs to this module; anonymous agents get a private key. */
@@ -356,14 +500,23 @@ export class Sandbox {
     try {
       store = await hibernation.store;
     } catch (error) {
-      throw error instanceof SandboxError ? error : new SandboxError('SANDBOX_STORE', (error as Error).message, { cause: error });
+      throw error instanceof SandboxError
+        ? error
+        : new SandboxError('SANDBOX_STORE', (error as Error).message, { cause: error });
     }
     if (key === undefined) return `${hibernation.prefix}${agentId}`;
     if (typeof key !== 'string' || key.length === 0 || key.length > 400 || key.startsWith('~')) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `key must be a non-empty string of at most 400 characters not starting with '~', got ${JSON.stringify(key)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `key must be a non-empty string of at most 400 characters not starting with '~', got ${JSON.stringify(key)}`,
+      );
     }
     await hibernation.releasing.get(key);
-    if (hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `an agent with key ${JSON.stringify(key)} is already loaded in this sandbox`);
+    if (hibernation.keys.has(key))
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `an agent with key ${JSON.stringify(key)} is already loaded in this sandbox`,
+      );
     const stored = store.get(key);
     if (stored !== undefined) {
       const { moduleHash } = readStateImage(stored);
@@ -381,15 +534,29 @@ export class Sandbox {
   /** Deletes an agent's stored state (hibernation). Not while an agent with that key is loaded. */
   async forget(key: string): Promise<boolean> {
     this.assertOpen();
-    if (!this.hibernation) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'forget needs the sandbox option `hibernation`');
+    if (!this.hibernation)
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'forget needs the sandbox option `hibernation`');
     await this.hibernation.releasing.get(key);
-    if (this.hibernation.keys.has(key)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `the agent with key ${JSON.stringify(key)} is loaded; close it first`);
+    if (this.hibernation.keys.has(key))
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `the agent with key ${JSON.stringify(key)} is loaded; close it first`,
+      );
     return (await this.hibernation.store).remove(key);
   }
 
   /** Stateful agents with hibernation: resident, hibernated, wakes and writes so far (as of each worker's last answer). */
   residency(): Residency {
-    const total: Residency = { resident: 0, hibernated: 0, wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0, undone: 0 };
+    const total: Residency = {
+      resident: 0,
+      hibernated: 0,
+      wakes: 0,
+      hibernations: 0,
+      checkpoints: 0,
+      storeErrors: 0,
+      writeMs: 0,
+      undone: 0,
+    };
     for (const host of this.hosts) {
       const r = host.residency;
       if (r === null) continue;
@@ -406,7 +573,11 @@ export class Sandbox {
   }
 
   /** Loads, runs once and unloads. Every failure of the module or the agent comes back as a RunResult. */
-  async run<TIn = unknown, TOut = unknown>(source: string | Uint8Array, input: TIn, options: LoadOptions = {}): Promise<RunResult<TOut>> {
+  async run<TIn = unknown, TOut = unknown>(
+    source: string | Uint8Array,
+    input: TIn,
+    options: LoadOptions = {},
+  ): Promise<RunResult<TOut>> {
     let agent: Agent;
     try {
       agent = await this.load(source, options);
@@ -450,7 +621,11 @@ export class Sandbox {
    * modules instrumented like any agent's. Every failure of the component comes back as a RunResult; bytes that
    * are not a component of that world are status 'invalid-module'.
    */
-  async runComponent(source: string | Uint8Array, input: unknown, options: Omit<LoadOptions, 'state'> = {}): Promise<RunResult> {
+  async runComponent(
+    source: string | Uint8Array,
+    input: unknown,
+    options: Omit<LoadOptions, 'state'> = {},
+  ): Promise<RunResult> {
     refuseGrants(options, 'a component');
     const { limits, engine, bytes, hash } = await this.resolve(source, options, 'component');
     const request = await componentRequest(bytes, hash, input, limits, engine);
@@ -529,7 +704,10 @@ export class Sandbox {
 
 function checkIsolation(isolation: Isolation | undefined): Isolation {
   if (isolation === undefined || isolation === 'worker' || isolation === 'inline') return isolation ?? 'worker';
-  throw new SandboxError('SANDBOX_INVALID_OPTIONS', `isolation must be 'worker' or 'inline', got ${JSON.stringify(isolation)}`);
+  throw new SandboxError(
+    'SANDBOX_INVALID_OPTIONS',
+    `isolation must be 'worker' or 'inline', got ${JSON.stringify(isolation)}`,
+  );
 }
 
 /**
@@ -539,10 +717,16 @@ function checkIsolation(isolation: Isolation | undefined): Isolation {
  */
 function checkInline(limits: Limits, options: SandboxOptions): void {
   if (limits.fuel === 0) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered");
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      "limits.fuel must be positive with isolation 'inline': fuel is what stops a runaway agent on the calling thread; use isolation 'worker' to run unmetered",
+    );
   }
   if (options.hibernation !== undefined) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`");
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      "hibernation needs isolation 'worker': agents hibernate in their worker; load this agent with isolation 'worker' or use a sandbox without `hibernation`",
+    );
   }
 }
 
@@ -550,17 +734,33 @@ function checkInline(limits: Limits, options: SandboxOptions): void {
 function refuseGrants(options: object, what: string): void {
   const given = GRANT_KEYS.filter((key) => (options as Record<string, unknown>)[key] !== undefined);
   if (given.length > 0) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${what} cannot be granted ${given.join(', ')}: grants are for agents loaded with sandbox.load()`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `${what} cannot be granted ${given.join(', ')}: grants are for agents loaded with sandbox.load()`,
+    );
   }
 }
 
 function hibernationSettings(options: HibernationOptions, workers: number) {
   const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000 } = options;
-  if (typeof store !== 'string' || store.length === 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'hibernation.store must be a directory path');
-  for (const [name, value] of [['maxResident', maxResident], ['idleMs', idleMs], ['checkpointMs', checkpointMs]] as const) {
-    if (!Number.isInteger(value) || value < 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `hibernation.${name} must be a non-negative integer, got ${String(value)}`);
+  if (typeof store !== 'string' || store.length === 0)
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'hibernation.store must be a directory path');
+  for (const [name, value] of [
+    ['maxResident', maxResident],
+    ['idleMs', idleMs],
+    ['checkpointMs', checkpointMs],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `hibernation.${name} must be a non-negative integer, got ${String(value)}`,
+      );
   }
-  if (maxResident < workers) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `hibernation.maxResident must be at least the number of workers (${workers}), got ${maxResident}`);
+  if (maxResident < workers)
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `hibernation.maxResident must be at least the number of workers (${workers}), got ${maxResident}`,
+    );
   return { path: resolvePath(store), maxResident: Math.floor(maxResident / workers), idleMs, checkpointMs };
 }
 
@@ -569,7 +769,14 @@ async function readModule(path: string): Promise<Uint8Array> {
     return new Uint8Array(await readFile(path));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${path} (build the example agents with \`npm run build:agents\`)`, { cause: error });
-    throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    if (code === 'ENOENT')
+      throw new SandboxError(
+        'SANDBOX_MODULE_NOT_FOUND',
+        `no such file: ${path} (build the example agents with \`npm run build:agents\`)`,
+        { cause: error },
+      );
+    throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

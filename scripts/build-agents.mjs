@@ -48,13 +48,16 @@ function findRustc() {
 }
 
 const RUST_INSTALL_HINT =
-  'no rustc with the wasm32 standard library was found. Install Debian\'s: ' +
+  "no rustc with the wasm32 standard library was found. Install Debian's: " +
   '`sudo apt-get install -y rustc libstd-rust-dev-wasm32 lld` (or set SANDBOX_RUSTC to a rustc that has the wasm32-unknown-unknown and wasm32-wasi targets)';
 
 async function buildAssemblyScript() {
   const dir = join(root, 'assembly', 'agents');
   if (!existsSync(dir)) return;
-  const sources = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).filter(wanted);
+  const sources = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .filter(wanted);
   if (sources.length === 0) return;
   let asc;
   try {
@@ -68,9 +71,12 @@ async function buildAssemblyScript() {
     const { error, stderr } = await asc.main(
       [
         join('assembly', 'agents', `${name}.ts`),
-        '--outFile', out,
-        '--config', join('assembly', 'asconfig.json'),
-        '--target', 'release',
+        '--outFile',
+        out,
+        '--config',
+        join('assembly', 'asconfig.json'),
+        '--target',
+        'release',
       ],
       { stdout: { write() {} }, stderr: collect() },
     );
@@ -99,7 +105,19 @@ function buildRust() {
   const tmp = join(agentsOut, '.rust');
   mkdirSync(tmp, { recursive: true });
   // --remap-path-prefix keeps this checkout's absolute path out of panic locations embedded in the .wasm.
-  const common = ['--edition', '2021', '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'debuginfo=0', '-C', 'strip=symbols', `--remap-path-prefix=${root}/=`];
+  const common = [
+    '--edition',
+    '2021',
+    '-C',
+    'opt-level=3',
+    '-C',
+    'panic=abort',
+    '-C',
+    'debuginfo=0',
+    '-C',
+    'strip=symbols',
+    `--remap-path-prefix=${root}/=`,
+  ];
   const run = (what, argv) => {
     const r = spawnSync(rustc, argv, { encoding: 'utf8', cwd: root });
     if (r.error) fail(what, r.error.message);
@@ -110,18 +128,53 @@ function buildRust() {
   const sdkRlib = join(tmp, 'libsandbox_sdk.rlib');
   const needsSdk = crates.some((c) => existsSync(join(dir, c, 'lib.rs')));
   if (needsSdk && existsSync(sdkLib)) {
-    if (!run('agents/sdk (Rust)', [...common, '--target', 'wasm32-unknown-unknown', '--crate-type', 'rlib', '--crate-name', 'sandbox_sdk', '-o', sdkRlib, sdkLib])) return;
+    if (
+      !run('agents/sdk (Rust)', [
+        ...common,
+        '--target',
+        'wasm32-unknown-unknown',
+        '--crate-type',
+        'rlib',
+        '--crate-name',
+        'sandbox_sdk',
+        '-o',
+        sdkRlib,
+        sdkLib,
+      ])
+    )
+      return;
   }
   for (const name of crates) {
     const out = join(agentsOut, `${name}.wasm`);
     const lib = join(dir, name, 'lib.rs');
     const ok = existsSync(lib)
       ? run(`${name} (Rust)`, [
-          ...common, '--target', 'wasm32-unknown-unknown', '--crate-type', 'cdylib', '--crate-name', name.replace(/-/g, '_'),
-          '--extern', `sandbox_sdk=${sdkRlib}`, '-L', tmp, '-o', out, lib,
+          ...common,
+          '--target',
+          'wasm32-unknown-unknown',
+          '--crate-type',
+          'cdylib',
+          '--crate-name',
+          name.replace(/-/g, '_'),
+          '--extern',
+          `sandbox_sdk=${sdkRlib}`,
+          '-L',
+          tmp,
+          '-o',
+          out,
+          lib,
         ])
       : run(`${name} (Rust WASI)`, [
-          ...common, '--target', 'wasm32-wasi', '--crate-type', 'bin', '--crate-name', name.replace(/-/g, '_'), '-o', out, join(dir, name, 'main.rs'),
+          ...common,
+          '--target',
+          'wasm32-wasi',
+          '--crate-type',
+          'bin',
+          '--crate-name',
+          name.replace(/-/g, '_'),
+          '-o',
+          out,
+          join(dir, name, 'main.rs'),
         ]);
     if (ok) built.push(out);
   }
@@ -162,7 +215,10 @@ async function buildFixtures() {
 async function buildComponents() {
   const dir = join(root, 'components');
   if (!existsSync(dir)) return;
-  const todo = readdirSync(dir).filter((f) => f.endsWith('.wat')).map((f) => f.slice(0, -4)).filter(wanted);
+  const todo = readdirSync(dir)
+    .filter((f) => f.endsWith('.wat'))
+    .map((f) => f.slice(0, -4))
+    .filter(wanted);
   if (todo.length === 0) return;
   let jco;
   try {

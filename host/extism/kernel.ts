@@ -31,7 +31,8 @@ export interface KernelHttpRequest {
   body: Uint8Array | null;
 }
 
-export type KernelHttpResponse = { status: number; headers: Record<string, string>; body: Uint8Array } | { error: string };
+export type KernelHttpResponse =
+  { status: number; headers: Record<string, string>; body: Uint8Array } | { error: string };
 
 export interface KernelOptions {
   /** Read-only strings the plugin reads with `config_get`. */
@@ -143,14 +144,18 @@ export class ExtismKernel {
 
   private block(at: number, call: string): Uint8Array {
     const bytes = this.read(at);
-    if (bytes === null) throw this.hooks.fault('abi-violation', `${call}(${at}) does not name a block of Extism kernel memory`);
+    if (bytes === null)
+      throw this.hooks.fault('abi-violation', `${call}(${at}) does not name a block of Extism kernel memory`);
     return bytes;
   }
 
   private address(addr: bigint, size: number, call: string): number {
     const at = Number(addr);
     if (at < FIRST || at + size > this.top) {
-      throw this.hooks.fault('abi-violation', `${call}(${addr}) is outside the ${this.top} bytes of Extism kernel memory allocated in this call`);
+      throw this.hooks.fault(
+        'abi-violation',
+        `${call}(${addr}) is outside the ${this.top} bytes of Extism kernel memory allocated in this call`,
+      );
     }
     return at;
   }
@@ -165,7 +170,10 @@ export class ExtismKernel {
     const old = this.vars.get(key)?.length ?? 0;
     const next = this.varBytes - old + (value?.length ?? 0);
     if (value !== null && next > this.options.maxVarBytes) {
-      throw this.hooks.fault('limit-exceeded', `var_set(${JSON.stringify(key)}) would hold ${next} bytes of vars; the limit is ${this.options.maxVarBytes}`);
+      throw this.hooks.fault(
+        'limit-exceeded',
+        `var_set(${JSON.stringify(key)}) would hold ${next} bytes of vars; the limit is ${this.options.maxVarBytes}`,
+      );
     }
     this.varBytes = next;
     if (value === null) this.vars.delete(key);
@@ -210,13 +218,17 @@ export class ExtismKernel {
       this.hooks.log('error', message);
       return 0n;
     };
-    if (!this.hooks.http) return fail(`http_request to ${request.url}: this agent was granted no HTTP hosts (allowedHosts)`);
+    if (!this.hooks.http)
+      return fail(`http_request to ${request.url}: this agent was granted no HTTP hosts (allowedHosts)`);
     const response = this.hooks.http({ url: request.url, method, headers, body });
     if ('error' in response) return fail(`http_request to ${request.url}: ${response.error}`);
     this.httpStatus = response.status;
     this.httpHeaders = response.headers;
     const at = this.store(response.body);
-    if (at === 0 && response.body.length > 0) return fail(`http_request to ${request.url}: the response of ${response.body.length} bytes does not fit in the kernel memory`);
+    if (at === 0 && response.body.length > 0)
+      return fail(
+        `http_request to ${request.url}: the response of ${response.body.length} bytes does not fit in the kernel memory`,
+      );
     return BigInt(at);
   }
 
@@ -262,7 +274,8 @@ export class ExtismKernel {
       output_set: (addr: bigint, length: bigint): void => {
         const at = this.address(addr, 0, 'output_set');
         const n = Number(length);
-        if (n < 0 || at + n > this.top) throw this.hooks.fault('abi-violation', `output_set(${addr}, ${length}) is outside the Extism kernel memory`);
+        if (n < 0 || at + n > this.top)
+          throw this.hooks.fault('abi-violation', `output_set(${addr}, ${length}) is outside the Extism kernel memory`);
         this.outputAt = at;
         this.outputLength = n;
       },
@@ -292,7 +305,8 @@ export class ExtismKernel {
       },
       http_request: (requestAddr: bigint, bodyAddr: bigint): bigint => this.http(requestAddr, bodyAddr),
       http_status_code: (): number => this.httpStatus,
-      http_headers: (): bigint => (this.httpHeaders === null ? 0n : BigInt(this.store(encoder.encode(JSON.stringify(this.httpHeaders))))),
+      http_headers: (): bigint =>
+        this.httpHeaders === null ? 0n : BigInt(this.store(encoder.encode(JSON.stringify(this.httpHeaders)))),
       log_trace: (addr: bigint): void => this.log('debug', addr),
       log_debug: (addr: bigint): void => this.log('debug', addr),
       log_info: (addr: bigint): void => this.log('info', addr),
@@ -305,4 +319,11 @@ export class ExtismKernel {
 }
 
 /** The names of `extism:host/env` functions a plugin may import. */
-export const EXTISM_ENV_NAMES: ReadonlySet<string> = new Set(Object.keys(new ExtismKernel({ config: {}, maxBytes: 0, maxVarBytes: 0 }, { fault: () => new HostFault(''), log: () => {} }).imports()));
+export const EXTISM_ENV_NAMES: ReadonlySet<string> = new Set(
+  Object.keys(
+    new ExtismKernel(
+      { config: {}, maxBytes: 0, maxVarBytes: 0 },
+      { fault: () => new HostFault(''), log: () => {} },
+    ).imports(),
+  ),
+);

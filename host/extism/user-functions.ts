@@ -24,7 +24,9 @@ export function userImportsOf(bytes: Uint8Array, wasi: boolean): UserImport[] {
   const found: UserImport[] = [];
   for (const imp of info.imports) {
     if (imp.module === WASI_MODULE && !wasi) {
-      throw new Error(`the plugin imports ${WASI_MODULE}.${imp.name}: load it with \`wasi: true\` (CLI: --wasi) to give it the sandbox's WASI preview 1`);
+      throw new Error(
+        `the plugin imports ${WASI_MODULE}.${imp.name}: load it with \`wasi: true\` (CLI: --wasi) to give it the sandbox's WASI preview 1`,
+      );
     }
     if (imp.module !== EXTISM_USER || imp.kind !== ExternKind.func) continue;
     const type = info.types[imp.typeIndex!]!;
@@ -42,11 +44,19 @@ export function userImportsOf(bytes: Uint8Array, wasi: boolean): UserImport[] {
 /** Synchronously calls a granted host function with the input bytes. */
 export type UserCall = (name: string, input: Uint8Array) => HostCallReply;
 
-export function userFunctionImports(imports: UserImport[], kernel: ExtismKernel, call: UserCall, onError: (name: string, message: string) => void) {
+export function userFunctionImports(
+  imports: UserImport[],
+  kernel: ExtismKernel,
+  call: UserCall,
+  onError: (name: string, message: string) => void,
+) {
   const out: Record<string, (addr?: bigint) => bigint | undefined> = {};
   for (const imp of imports) {
     out[imp.name] = (addr?: bigint) => {
-      const input = imp.takesInput && addr !== undefined && addr !== 0n ? (kernel.read(Number(addr))?.slice() ?? new Uint8Array()) : new Uint8Array();
+      const input =
+        imp.takesInput && addr !== undefined && addr !== 0n
+          ? (kernel.read(Number(addr))?.slice() ?? new Uint8Array())
+          : new Uint8Array();
       const reply = call(imp.name, input);
       if ('error' in reply) {
         onError(imp.name, reply.error);

@@ -46,7 +46,10 @@ export function realEntropy(): Entropy {
 export function deterministicEntropy(d: Deterministic): Entropy {
   let elapsed = 0n;
   // sfc32: small, fast and fully determined by the seed; this is for replay, not secrecy.
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, s = d.seed >>> 0;
+  let a = 0x9e3779b9,
+    b = 0x243f6a88,
+    c = 0xb7e15162,
+    s = d.seed >>> 0;
   const next = (): number => {
     const t = (((a + b) | 0) + s) | 0;
     s = (s + 1) | 0;

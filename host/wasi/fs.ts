@@ -55,7 +55,12 @@ function lstatOrNull(p: string): fs.Stats | null {
  * outside the grant: the host only ever sees paths whose every directory component is a real directory inside it.
  * `followFinal` follows a symlink in the last component (a trailing slash always does).
  */
-export function resolvePath(preopen: Preopen, base: readonly string[], guestPath: string, followFinal: boolean): Resolved {
+export function resolvePath(
+  preopen: Preopen,
+  base: readonly string[],
+  guestPath: string,
+  followFinal: boolean,
+): Resolved {
   if (guestPath.includes('\0')) throw new WasiError(Errno.INVAL);
   if (guestPath.length === 0) throw new WasiError(Errno.NOENT);
   if (guestPath.startsWith('/')) throw new WasiError(Errno.NOTCAPABLE);

@@ -137,7 +137,10 @@ export function isPreview1Function(name: string): name is Preview1Name {
   return PREVIEW1_NAMES.has(name);
 }
 
-export function createPreview1(state: Preview1State, mem: WasiMemory): Record<string, (...args: never[]) => number | void> {
+export function createPreview1(
+  state: Preview1State,
+  mem: WasiMemory,
+): Record<string, (...args: never[]) => number | void> {
   const { fds, entropy } = state;
   const enc = new TextEncoder();
   const overlay = new TimeOverlay();
@@ -197,7 +200,11 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
   };
 
   /** Sets times through `apply` (which takes seconds) and records the exact values for later stats. */
-  const setTimes = (times: [bigint, bigint], apply: (a: number, m: number) => void, restat: () => fs.BigIntStats): void => {
+  const setTimes = (
+    times: [bigint, bigint],
+    apply: (a: number, m: number) => void,
+    restat: () => fs.BigIntStats,
+  ): void => {
     apply(toSeconds(times[0]), toSeconds(times[1]));
     overlay.record(restat(), times[0], times[1]);
   };
@@ -254,14 +261,20 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
   const fns = {
     args_sizes_get(argcPtr: number, sizePtr: number) {
       mem.setU32(argcPtr, state.args.length);
-      mem.setU32(sizePtr, state.args.reduce((n, a) => n + enc.encode(a).length + 1, 0));
+      mem.setU32(
+        sizePtr,
+        state.args.reduce((n, a) => n + enc.encode(a).length + 1, 0),
+      );
     },
     args_get(argv: number, buf: number) {
       writeStrings(state.args, argv, buf);
     },
     environ_sizes_get(countPtr: number, sizePtr: number) {
       mem.setU32(countPtr, state.env.length);
-      mem.setU32(sizePtr, state.env.reduce((n, a) => n + enc.encode(a).length + 1, 0));
+      mem.setU32(
+        sizePtr,
+        state.env.reduce((n, a) => n + enc.encode(a).length + 1, 0),
+      );
     },
     environ_get(environ: number, buf: number) {
       writeStrings(state.env, environ, buf);
@@ -363,8 +376,18 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       const st = statOfEntry(e)!;
       const times = newTimes(st, atim, mtim, flags);
       refuseIfReadOnly(e.preopen);
-      if (e.kind === 'file') setTimes(times, (a, m) => fs.futimesSync(e.hostFd, a, m), () => statOfEntry(e)!);
-      else setTimes(times, (a, m) => fs.utimesSync(entryHostPath(e), a, m), () => statOfEntry(e)!);
+      if (e.kind === 'file')
+        setTimes(
+          times,
+          (a, m) => fs.futimesSync(e.hostFd, a, m),
+          () => statOfEntry(e)!,
+        );
+      else
+        setTimes(
+          times,
+          (a, m) => fs.utimesSync(entryHostPath(e), a, m),
+          () => statOfEntry(e)!,
+        );
     },
     fd_pread(fd: number, iovs: number, count: number, offset: bigint, nreadPtr: number) {
       const e = fds.get(fd);
@@ -487,7 +510,15 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       if (r.trailingSlash && !st.isDirectory()) throw new WasiError(Errno.NOTDIR);
       writeFilestat(out, st);
     },
-    path_filestat_set_times(fd: number, flags: number, ptr: number, len: number, atim: bigint, mtim: bigint, fst: number) {
+    path_filestat_set_times(
+      fd: number,
+      flags: number,
+      ptr: number,
+      len: number,
+      atim: bigint,
+      mtim: bigint,
+      fst: number,
+    ) {
       const r = resolveFollow(fd, flags, ptr, len);
       const st = fs.lstatSync(r.hostPath, { bigint: true });
       const times = newTimes(st, atim, mtim, fst);
@@ -496,7 +527,15 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       if (st.isSymbolicLink()) setTimes(times, (a, m) => fs.lutimesSync(r.hostPath, a, m), restat);
       else setTimes(times, (a, m) => fs.utimesSync(r.hostPath, a, m), restat);
     },
-    path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number) {
+    path_link(
+      oldFd: number,
+      oldFlags: number,
+      oldPtr: number,
+      oldLen: number,
+      newFd: number,
+      newPtr: number,
+      newLen: number,
+    ) {
       const from = resolveFollow(oldFd, oldFlags, oldPtr, oldLen);
       const to = resolveName(newFd, newPtr, newLen);
       refuseIfReadOnly(to.preopen);
@@ -510,8 +549,15 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       fs.linkSync(from.hostPath, to.hostPath);
     },
     path_open(
-      fd: number, dirflags: number, ptr: number, len: number, oflags: number,
-      rightsBase: bigint, _rightsInheriting: bigint, fdflags: number, fdPtr: number,
+      fd: number,
+      dirflags: number,
+      ptr: number,
+      len: number,
+      oflags: number,
+      rightsBase: bigint,
+      _rightsInheriting: bigint,
+      fdflags: number,
+      fdPtr: number,
     ) {
       const dir = dirEntry(fd);
       mem.check(fdPtr, 4);
@@ -551,7 +597,16 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       const readable = read;
       mem.setU32(
         fdPtr,
-        fds.add({ kind: 'file', preopen: r.preopen, rel: r.rel, hostFd, readable, writable: write, position: 0n, fdflags }),
+        fds.add({
+          kind: 'file',
+          preopen: r.preopen,
+          rel: r.rel,
+          hostFd,
+          readable,
+          writable: write,
+          position: 0n,
+          fdflags,
+        }),
       );
     },
     path_readlink(fd: number, ptr: number, len: number, buf: number, bufLen: number, usedPtr: number) {
@@ -649,7 +704,8 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
       // Files and captured stdio never block, so a clock only matters when nothing else is ready.
       if (ready.length === 0 && sleepNs !== null) {
         entropy.sleep(sleepNs);
-        for (const c of clocks) if (c.deadline <= sleepNs) ready.push({ userdata: c.userdata, error: 0, type: 0, nbytes: 0n });
+        for (const c of clocks)
+          if (c.deadline <= sleepNs) ready.push({ userdata: c.userdata, error: 0, type: 0, nbytes: 0n });
       }
       const out = mem.view(outPtr, ready.length * 32);
       ready.forEach((ev, i) => {
@@ -680,7 +736,7 @@ export function createPreview1(state: Preview1State, mem: WasiMemory): Record<st
   function notSocket(fd: number): number {
     fds.get(fd);
     // No socket is ever granted, so every descriptor the guest holds is not one.
-    return 57 /* NOTSOCK */;
+    return 57; /* NOTSOCK */
   }
 
   function writeStrings(list: readonly string[], ptrs: number, buf: number): void {

@@ -17,7 +17,12 @@ export class TimeOverlay {
   private readonly byInode = new Map<string, Recorded>();
 
   record(after: BigIntStats, atimNs: bigint, mtimNs: bigint): void {
-    this.byInode.set(`${after.dev}:${after.ino}`, { atimNs, mtimNs, hostAtimNs: after.atimeNs, hostMtimNs: after.mtimeNs });
+    this.byInode.set(`${after.dev}:${after.ino}`, {
+      atimNs,
+      mtimNs,
+      hostAtimNs: after.atimeNs,
+      hostMtimNs: after.mtimeNs,
+    });
   }
 
   times(st: BigIntStats): { atim: bigint; mtim: bigint } {

@@ -35,7 +35,8 @@ export class Agent {
   async call(fn: string, input: Uint8Array | string = new Uint8Array()): Promise<RunResult<PluginOutput | null>> {
     const framed = this.framePluginCall(fn, input);
     if (!(framed instanceof Uint8Array)) return framed;
-    const result = this.inline !== null ? this.inline.run(this.id, framed) : await (this.host as WorkerHost).run(this.id, framed);
+    const result =
+      this.inline !== null ? this.inline.run(this.id, framed) : await (this.host as WorkerHost).run(this.id, framed);
     return pluginResult(result);
   }
 
@@ -45,7 +46,10 @@ export class Agent {
    */
   callSync(fn: string, input: Uint8Array | string = new Uint8Array()): RunResult<PluginOutput | null> {
     if (this.inline === null) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `callSync needs a plugin loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.call(fn, input)`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `callSync needs a plugin loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.call(fn, input)`,
+      );
     }
     const framed = this.framePluginCall(fn, input);
     if (!(framed instanceof Uint8Array)) return framed;
@@ -54,13 +58,26 @@ export class Agent {
 
   /** The checked frame of a plugin call (function name and input), or the outcome that refuses it. */
   private framePluginCall(fn: string, input: Uint8Array | string): Uint8Array | RunResult<null> {
-    if (this.abi !== 'extism') return this.failed('invalid-input', `agent ${this.name} speaks guest ABI v1: use run(input), not call()`) as RunResult<null>;
-    if (typeof fn !== 'string' || fn.length === 0 || fn.length > 1024) return this.failed('invalid-input', `call() needs the name of an exported function, got ${JSON.stringify(fn)}`) as RunResult<null>;
-    if (typeof input !== 'string' && !(input instanceof Uint8Array)) return this.failed('invalid-input', 'call() input must be a Uint8Array or a string') as RunResult<null>;
+    if (this.abi !== 'extism')
+      return this.failed(
+        'invalid-input',
+        `agent ${this.name} speaks guest ABI v1: use run(input), not call()`,
+      ) as RunResult<null>;
+    if (typeof fn !== 'string' || fn.length === 0 || fn.length > 1024)
+      return this.failed(
+        'invalid-input',
+        `call() needs the name of an exported function, got ${JSON.stringify(fn)}`,
+      ) as RunResult<null>;
+    if (typeof input !== 'string' && !(input instanceof Uint8Array))
+      return this.failed('invalid-input', 'call() input must be a Uint8Array or a string') as RunResult<null>;
     if (this.closed) throw this.closedError();
     const framed = framePluginInput(fn, input);
     const inputBytes = framed.length - 2 - framed[0]! - (framed[1]! << 8);
-    if (inputBytes > this.limits.inputBytes) return this.failed('invalid-input', `input of ${inputBytes} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`) as RunResult<null>;
+    if (inputBytes > this.limits.inputBytes)
+      return this.failed(
+        'invalid-input',
+        `input of ${inputBytes} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`,
+      ) as RunResult<null>;
     return framed;
   }
 
@@ -74,14 +91,22 @@ export class Agent {
     try {
       bytes = encode(input);
     } catch (error) {
-      return Promise.resolve(this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`) as RunResult<TOut>);
+      return Promise.resolve(
+        this.failed(
+          'invalid-input',
+          `the input cannot be encoded as MessagePack: ${(error as Error).message}`,
+        ) as RunResult<TOut>,
+      );
     }
     return this.runEncoded(bytes) as Promise<RunResult<TOut>>;
   }
 
   /** Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). */
   runEncoded(input: Uint8Array): Promise<RunResult> {
-    if (this.abi === 'extism') return Promise.resolve(this.failed('invalid-input', `agent ${this.name} is an Extism plugin: use call(fn, input), not run()`));
+    if (this.abi === 'extism')
+      return Promise.resolve(
+        this.failed('invalid-input', `agent ${this.name} is an Extism plugin: use call(fn, input), not run()`),
+      );
     if (this.closed) return Promise.reject(this.closedError());
     if (input.length > this.limits.inputBytes) return Promise.resolve(this.tooLarge(input));
     if (this.inline !== null) return Promise.resolve(this.inline.run(this.id, input));
@@ -96,14 +121,20 @@ export class Agent {
   runSync<TIn = unknown, TOut = unknown>(input: TIn): RunResult<TOut> {
     const inline = this.inline;
     if (inline === null) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `runSync needs an agent loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.run(input)`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `runSync needs an agent loaded with isolation 'inline'; ${this.name} runs in a worker: use await agent.run(input)`,
+      );
     }
     if (this.closed) throw this.closedError();
     let bytes: Uint8Array;
     try {
       bytes = encode(input);
     } catch (error) {
-      return this.failed('invalid-input', `the input cannot be encoded as MessagePack: ${(error as Error).message}`) as RunResult<TOut>;
+      return this.failed(
+        'invalid-input',
+        `the input cannot be encoded as MessagePack: ${(error as Error).message}`,
+      ) as RunResult<TOut>;
     }
     if (bytes.length > this.limits.inputBytes) return this.tooLarge(bytes) as RunResult<TOut>;
     return inline.run(this.id, bytes) as RunResult<TOut>;
@@ -126,7 +157,10 @@ export class Agent {
   }
 
   private tooLarge(input: Uint8Array): RunResult {
-    return this.failed('invalid-input', `input of ${input.length} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`);
+    return this.failed(
+      'invalid-input',
+      `input of ${input.length} bytes exceeds the input limit of ${this.limits.inputBytes} bytes`,
+    );
   }
 
   private failed(status: RunResult['status'], message: string): RunResult {
@@ -136,6 +170,7 @@ export class Agent {
 
 /** A plugin's output as a PluginOutput (a worker's batch hands over plain bytes). */
 function pluginResult(result: RunResult): RunResult<PluginOutput | null> {
-  if (result.output instanceof Uint8Array && !(result.output instanceof PluginOutput)) result.output = PluginOutput.copyOf(result.output);
+  if (result.output instanceof Uint8Array && !(result.output instanceof PluginOutput))
+    result.output = PluginOutput.copyOf(result.output);
   return result as RunResult<PluginOutput | null>;
 }

@@ -34,7 +34,11 @@ const HOST_IMPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 export type ModuleKind = 'agent' | 'command' | 'plugin';
 
 /** An agent granted no host functions and no config: `sandbox.call` answers E_UNAVAILABLE, grants list nothing. */
-const NO_HOST: NonNullable<GuestOptions['host']> = { granted: new Set<string>(), grants: encode({ host: [], config: [], http: [], graph: false }), call: undefined };
+const NO_HOST: NonNullable<GuestOptions['host']> = {
+  granted: new Set<string>(),
+  grants: encode({ host: [], config: [], http: [], graph: false }),
+  call: undefined,
+};
 
 type Fn = (...args: number[]) => unknown;
 interface MutableGlobal {
@@ -57,7 +61,12 @@ export interface GuestState {
 export interface GuestOptions {
   graph?: GraphBridge | undefined;
   /** Host functions for `sandbox.call` (guest ABI v1): the granted names, the grants listing and the caller. */
-  host?: { granted: ReadonlySet<string>; grants: Uint8Array; config?: Readonly<Record<string, string>> | undefined; call: HostCaller | undefined };
+  host?: {
+    granted: ReadonlySet<string>;
+    grants: Uint8Array;
+    config?: Readonly<Record<string, string>> | undefined;
+    call: HostCaller | undefined;
+  };
   /** An Extism plugin (kind 'plugin'): its kernel replaces guest ABI v1. */
   plugin?: PluginOptions;
   /** Snapshot after initialisation and restore after every run (stateless agents). */
@@ -103,7 +112,11 @@ function guardDeadline(functions: Record<string, Fn>, deadline: Deadline): void 
 }
 
 /** Compiles and checks a module's interface. Throws InvalidModule naming what is wrong. */
-export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: ModuleKind = 'agent'): WebAssembly.Module {
+export function compileAgentModule(
+  wa: WasmNamespace,
+  bytes: Uint8Array,
+  kind: ModuleKind = 'agent',
+): WebAssembly.Module {
   let module: WebAssembly.Module;
   try {
     module = new wa.Module(bytes as Uint8Array<ArrayBuffer>);
@@ -112,8 +125,16 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
   }
   for (const imp of wa.Module.imports(module)) {
     if (kind === 'plugin') {
-      if (imp.kind === 'function' && (imp.module === EXTISM_USER || (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)) || (imp.module === WASI_MODULE && isPreview1Function(imp.name)))) continue;
-      throw new InvalidModule(`the plugin imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (Extism's ${EXTISM_ENV} kernel, ${EXTISM_USER} host functions and, with wasi, ${WASI_MODULE}; see docs/extism.md)`);
+      if (
+        imp.kind === 'function' &&
+        (imp.module === EXTISM_USER ||
+          (imp.module === EXTISM_ENV && EXTISM_ENV_NAMES.has(imp.name)) ||
+          (imp.module === WASI_MODULE && isPreview1Function(imp.name)))
+      )
+        continue;
+      throw new InvalidModule(
+        `the plugin imports ${imp.kind} ${imp.module}.${imp.name}, which the host does not provide (Extism's ${EXTISM_ENV} kernel, ${EXTISM_USER} host functions and, with wasi, ${WASI_MODULE}; see docs/extism.md)`,
+      );
     }
     if (kind === 'command' && imp.module === WASI_MODULE) {
       if (imp.kind === 'function' && isPreview1Function(imp.name)) continue;
@@ -122,7 +143,9 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
       );
     }
     if (imp.module.startsWith('extism:host/')) {
-      throw new InvalidModule(`the module imports ${imp.module}.${imp.name}: it is an Extism plugin, which runs with abi 'extism' and is driven with agent.call(fn, input) (docs/extism.md), not as a guest ABI v1 agent`);
+      throw new InvalidModule(
+        `the module imports ${imp.module}.${imp.name}: it is an Extism plugin, which runs with abi 'extism' and is driven with agent.call(fn, input) (docs/extism.md), not as a guest ABI v1 agent`,
+      );
     }
     const known = HOST_IMPORTS.get(imp.module);
     if (imp.kind !== 'function' || known === undefined || !known.has(imp.name)) {
@@ -147,7 +170,9 @@ export function compileAgentModule(wa: WasmNamespace, bytes: Uint8Array, kind: M
   ];
   for (const [name, kind] of required) {
     if (exports.get(name) !== kind) {
-      throw new InvalidModule(`the module does not export ${kind} \`${name}\`, which guest ABI v${ABI_VERSION} requires (docs/abi.md)`);
+      throw new InvalidModule(
+        `the module does not export ${kind} \`${name}\`, which guest ABI v${ABI_VERSION} requires (docs/abi.md)`,
+      );
     }
   }
   return module;
@@ -208,7 +233,11 @@ export class Guest {
     } else {
       this.host = options.host ?? NO_HOST;
       imports = importObject({
-        [IMPORT_MODULE]: { ...sandboxImports(this.memory, ctx), ...graphImports(this.memory, ctx, graph, charge), ...callImports(this.memory, ctx, () => ({ ...this.host, charge })) },
+        [IMPORT_MODULE]: {
+          ...sandboxImports(this.memory, ctx),
+          ...graphImports(this.memory, ctx, graph, charge),
+          ...callImports(this.memory, ctx, () => ({ ...this.host, charge })),
+        },
         env: envImports(this.memory, ctx),
         ...wasiImports,
       });
@@ -230,7 +259,8 @@ export class Guest {
     try {
       instance = new wa.Instance(module, imports);
     } catch (error) {
-      if (error instanceof wa.LinkError) throw new InvalidModule(`the module's imports do not match the host's: ${error.message}`);
+      if (error instanceof wa.LinkError)
+        throw new InvalidModule(`the module's imports do not match the host's: ${error.message}`);
       throw error;
     }
     this.exports = instance.exports as Record<string, unknown>;
@@ -249,8 +279,24 @@ export class Guest {
    * Instantiates the module and initialises it (its start function, then `sandbox_init`) under the run limits.
    * Returns the guest, or the outcome that stopped initialisation. Throws InvalidModule.
    */
-  static create(wa: WasmNamespace, module: WebAssembly.Module, limits: Limits, engine: EngineName, options: GuestOptions = {}): Guest | GuestOutcome {
-    const guest = new Guest(wa, module, limits, engine, options.graph, options.wasi, options.untrackedState ?? false, options.deadline, options);
+  static create(
+    wa: WasmNamespace,
+    module: WebAssembly.Module,
+    limits: Limits,
+    engine: EngineName,
+    options: GuestOptions = {},
+  ): Guest | GuestOutcome {
+    const guest = new Guest(
+      wa,
+      module,
+      limits,
+      engine,
+      options.graph,
+      options.wasi,
+      options.untrackedState ?? false,
+      options.deadline,
+      options,
+    );
     if (options.keepInitial === true) guest.initial = guest.capture();
     else if (options.keepInitial) guest.initial = options.keepInitial;
     const init = guest.initialize();
@@ -280,7 +326,9 @@ export class Guest {
       this.resetDepth();
       const version = (this.exports[GUEST_EXPORTS.abiVersion] as Fn)();
       if (version !== ABI_VERSION) {
-        throw new InvalidModule(`the module speaks guest ABI version ${String(version)}; this host speaks version ${ABI_VERSION}`);
+        throw new InvalidModule(
+          `the module speaks guest ABI version ${String(version)}; this host speaks version ${ABI_VERSION}`,
+        );
       }
       const init = this.exports[GUEST_EXPORTS.init] as Fn | undefined;
       if (typeof init === 'function') {
@@ -298,7 +346,12 @@ export class Guest {
    * not grown past the initial image (it cannot shrink), and no state outside memory and globals.
    */
   get reusable(): boolean {
-    return !this.poisoned && !this.untrackedState && this.initial !== null && this.memory.byteLength === this.initial.memory.length;
+    return (
+      !this.poisoned &&
+      !this.untrackedState &&
+      this.initial !== null &&
+      this.memory.byteLength === this.initial.memory.length
+    );
   }
 
   /** Turns a reusable instance into a new agent: back to the state of instantiation, then initialised again. */
@@ -424,8 +477,12 @@ export class Guest {
     const kernel = this.kernel!;
     const fn = Object.hasOwn(this.exports, name) ? this.exports[name] : undefined;
     if (typeof fn !== 'function') {
-      const names = Object.entries(this.exports).filter(([n, v]) => typeof v === 'function' && !n.startsWith('__sandbox')).map(([n]) => n);
-      return this.outcome('invalid-input', { message: `the plugin exports no function ${JSON.stringify(name)}; it exports ${names.join(', ') || 'none'}` });
+      const names = Object.entries(this.exports)
+        .filter(([n, v]) => typeof v === 'function' && !n.startsWith('__sandbox'))
+        .map(([n]) => n);
+      return this.outcome('invalid-input', {
+        message: `the plugin exports no function ${JSON.stringify(name)}; it exports ${names.join(', ') || 'none'}`,
+      });
     }
     kernel.begin(input);
     let rc = 0;
@@ -444,7 +501,8 @@ export class Guest {
       }
       // The plugin's bytes as they are (no MessagePack round trip inline); a worker's batch encodes them as a bin.
       const output = kernel.output;
-      if (output !== null) outcome.output = new PluginOutput(output.buffer as ArrayBuffer, output.byteOffset, output.length);
+      if (output !== null)
+        outcome.output = new PluginOutput(output.buffer as ArrayBuffer, output.byteOffset, output.length);
     }
     if (!this.poisoned) this.reset();
     return outcome;
@@ -456,7 +514,10 @@ export class Guest {
       const ptr = (this.alloc(input.length) as number) >>> 0;
       const view = ptr === 0 && input.length > 0 ? null : this.memory.view(ptr, input.length);
       if (view === null) {
-        this.ctx.fail('abi-violation', `sandbox_alloc(${input.length}) returned ${ptr}, which is not ${input.length} writable bytes of guest memory`);
+        this.ctx.fail(
+          'abi-violation',
+          `sandbox_alloc(${input.length}) returned ${ptr}, which is not ${input.length} writable bytes of guest memory`,
+        );
         return -1;
       }
       view.set(input);
@@ -486,7 +547,8 @@ export class Guest {
     }
     const violation = this.ctx.violation;
     if (violation !== null) return this.outcome(violation.status, { message: violation.message });
-    if (code !== 0 && this.wasi) return this.outcome('exited', { exitCode: code, message: `the program exited with code ${code}` });
+    if (code !== 0 && this.wasi)
+      return this.outcome('exited', { exitCode: code, message: `the program exited with code ${code}` });
     if (code !== 0) {
       const lastError = this.ctx.logs.findLast((l) => l.level === 'error');
       return this.outcome('error', {
@@ -497,7 +559,8 @@ export class Guest {
     const raw = this.ctx.output;
     if (raw !== null) {
       const problem = checkMessagePack(raw);
-      if (problem !== null) return this.outcome('invalid-output', { message: `the agent's output is not MessagePack: ${problem}` });
+      if (problem !== null)
+        return this.outcome('invalid-output', { message: `the agent's output is not MessagePack: ${problem}` });
     }
     const result: GuestOutcome = this.outcome('ok', {});
     if (raw !== null) result.rawOutput = raw;
@@ -506,7 +569,9 @@ export class Guest {
 
   private failure(error: unknown): GuestOutcome {
     if (error instanceof DeadlinePassed) {
-      return this.outcome('timeout', { message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate` });
+      return this.outcome('timeout', {
+        message: `the agent ran past its wall-clock limit of ${this.limits.timeoutMs} ms and was stopped at a host call; raise limits.timeoutMs if the work is legitimate`,
+      });
     }
     const flags = this.flags ? Number(this.flags.value) : 0;
     const violation = this.ctx.violation;
@@ -514,25 +579,35 @@ export class Guest {
       return this.outcome('out-of-fuel', { message: this.outOfFuelMessage() });
     }
     if (flags & METER_FLAGS.stackOverflow) {
-      return this.outcome('stack-overflow', { message: `the agent exceeded the call depth limit of ${this.limits.stackDepth} frames` });
+      return this.outcome('stack-overflow', {
+        message: `the agent exceeded the call depth limit of ${this.limits.stackDepth} frames`,
+      });
     }
     if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      return this.outcome('stack-overflow', { message: `the agent exhausted the engine's call stack (${error.message})` });
+      return this.outcome('stack-overflow', {
+        message: `the agent exhausted the engine's call stack (${error.message})`,
+      });
     }
     if (error instanceof GuestAbort) {
       return this.outcome('error', { message: `the agent aborted: ${error.message}` });
     }
-    if (error instanceof HostFault && violation !== null) return this.outcome(violation.status, { message: violation.message });
+    if (error instanceof HostFault && violation !== null)
+      return this.outcome(violation.status, { message: violation.message });
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof this.wa.RuntimeError) {
       if (flags & METER_FLAGS.memoryGrowFailed || this.memoryFull()) {
-        return this.outcome('out-of-memory', { message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}` });
+        return this.outcome('out-of-memory', {
+          message: `the agent ran out of memory at ${this.memory.byteLength} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}`,
+        });
       }
-      if (violation !== null) return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
+      if (violation !== null)
+        return this.outcome(violation.status, { message: `${violation.message}; then the agent trapped: ${message}` });
       // A Rust panic (and any guest that logs why before it traps) says what went wrong in its last error log line;
       // the trap itself is only `unreachable`. Put the reason where callers look first.
       const said = this.ctx.logs.findLast((l) => l.level === 'error')?.message;
-      return this.outcome('trap', { message: `the agent trapped: ${message}${said === undefined ? '' : ` (after logging: ${said})`}` });
+      return this.outcome('trap', {
+        message: `the agent trapped: ${message}${said === undefined ? '' : ` (after logging: ${said})`}`,
+      });
     }
     return this.outcome('crashed', { message: `host error while running the agent: ${message}` });
   }

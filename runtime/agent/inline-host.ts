@@ -37,7 +37,12 @@ export class InlineHost {
   constructor(hostCall?: InlineHostCall) {
     this.imports = {
       deadline: this.deadline,
-      ...(hostCall ? { callHost: (name: string, payload: Uint8Array) => hostCall({ t: 'host', name, payload }, this.current, this.runs) } : {}),
+      ...(hostCall
+        ? {
+            callHost: (name: string, payload: Uint8Array) =>
+              hostCall({ t: 'host', name, payload }, this.current, this.runs),
+          }
+        : {}),
     };
   }
 
@@ -58,7 +63,11 @@ export class InlineHost {
     try {
       if (spec.plugin) user = userImportsOf(spec.bytes, spec.plugin.wasi);
       if (!module) {
-        module = compileAgentModule(wa, prepareModule(spec.bytes, spec.limits, wa, spec.reset), spec.plugin ? 'plugin' : 'agent');
+        module = compileAgentModule(
+          wa,
+          prepareModule(spec.bytes, spec.limits, wa, spec.reset),
+          spec.plugin ? 'plugin' : 'agent',
+        );
         this.modules.set(key, module);
       }
     } catch (error) {
@@ -111,7 +120,11 @@ export class InlineHost {
     // that succeeded too late loses its output and events as a stopped worker's would, and its instance is replaced.
     if (outcome.status === 'ok' && elapsed > slot.limits.timeoutMs) {
       if (slot.guest) slot.guest.poisoned = true;
-      const late = hostOutcome('timeout', slot.engine, `the agent ran past its wall-clock limit of ${slot.limits.timeoutMs} ms (${elapsed.toFixed(1)} ms); raise limits.timeoutMs if the work is legitimate`);
+      const late = hostOutcome(
+        'timeout',
+        slot.engine,
+        `the agent ran past its wall-clock limit of ${slot.limits.timeoutMs} ms (${elapsed.toFixed(1)} ms); raise limits.timeoutMs if the work is legitimate`,
+      );
       late.durationMs = elapsed;
       late.fuelUsed = outcome.fuelUsed;
       late.memoryPeakBytes = outcome.memoryPeakBytes;
@@ -122,7 +135,16 @@ export class InlineHost {
     try {
       outcome.output = decodeTrusted(raw);
     } catch (error) {
-      return { ...hostOutcome('invalid-output', slot.engine, `the agent's output cannot be decoded: ${(error as Error).message}`), durationMs: elapsed, fuelUsed: outcome.fuelUsed, memoryPeakBytes: outcome.memoryPeakBytes };
+      return {
+        ...hostOutcome(
+          'invalid-output',
+          slot.engine,
+          `the agent's output cannot be decoded: ${(error as Error).message}`,
+        ),
+        durationMs: elapsed,
+        fuelUsed: outcome.fuelUsed,
+        memoryPeakBytes: outcome.memoryPeakBytes,
+      };
     }
     // The last property added (Guest.call): V8 deletes it by going back one shape, as cheap as never adding it.
     delete outcome.rawOutput;

@@ -13,27 +13,44 @@ export function resolveLimits(...layers: (Partial<Limits> | undefined)[]): Limit
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
       if (!(key in DEFAULT_LIMITS)) {
-        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown limit ${JSON.stringify(key)}; known limits: ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+        throw new SandboxError(
+          'SANDBOX_INVALID_OPTIONS',
+          `unknown limit ${JSON.stringify(key)}; known limits: ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+        );
       }
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value)) {
-        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.${key} must be a non-negative integer, got ${String(value)}`);
+        throw new SandboxError(
+          'SANDBOX_INVALID_OPTIONS',
+          `limits.${key} must be a non-negative integer, got ${String(value)}`,
+        );
       }
       (limits as unknown as Record<string, number>)[key] = value;
     }
   }
   if (limits.memoryBytes < PAGE) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.memoryBytes must be at least one 64 KiB page (65536), got ${limits.memoryBytes}`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `limits.memoryBytes must be at least one 64 KiB page (65536), got ${limits.memoryBytes}`,
+    );
   }
   // A 32-bit memory has at most 65536 pages; a larger cap would reach the instrumenter as an invalid module.
   if (limits.memoryBytes > MAX_MEMORY_BYTES) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.memoryBytes must be at most 4 GiB (${MAX_MEMORY_BYTES}), got ${limits.memoryBytes}`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `limits.memoryBytes must be at most 4 GiB (${MAX_MEMORY_BYTES}), got ${limits.memoryBytes}`,
+    );
   }
   if (limits.timeoutMs < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.timeoutMs must be at least 1');
   // Node's timers hold a signed 32-bit delay: a larger one fires after 1 ms with a TimeoutOverflowWarning.
   if (limits.timeoutMs > MAX_TIMEOUT_MS) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `limits.timeoutMs must be at most ${MAX_TIMEOUT_MS} (about 24.8 days), got ${limits.timeoutMs}`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `limits.timeoutMs must be at most ${MAX_TIMEOUT_MS} (about 24.8 days), got ${limits.timeoutMs}`,
+    );
   }
-  if (limits.fuel > Number.MAX_SAFE_INTEGER) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.fuel must be at most 2^53-1');
-  if (limits.stackDepth > 0x7fffffff) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.stackDepth must fit in 31 bits');
+  if (limits.fuel > Number.MAX_SAFE_INTEGER)
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.fuel must be at most 2^53-1');
+  if (limits.stackDepth > 0x7fffffff)
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.stackDepth must fit in 31 bits');
   return limits;
 }

@@ -9,7 +9,17 @@ export type GuestOutcome = RunResult & { rawOutput?: Uint8Array };
 
 /** An outcome that did not come from running guest code (bad module, host trouble). */
 export function hostOutcome(status: RunStatus, engine: EngineName, message?: string): RunResult {
-  const result: RunResult = { status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed: null, memoryPeakBytes: 0, durationMs: 0, engine };
+  const result: RunResult = {
+    status,
+    output: null,
+    events: [],
+    logs: [],
+    logsDropped: 0,
+    fuelUsed: null,
+    memoryPeakBytes: 0,
+    durationMs: 0,
+    engine,
+  };
   if (message !== undefined) result.message = message;
   return result;
 }

@@ -1,5 +1,12 @@
 // The host side of one Extism plugin instance: its kernel, its user host functions and HTTP, capped per run.
-import { EXTISM_ENV, EXTISM_USER, ExtismKernel, type KernelHooks, type KernelHttpRequest, type KernelHttpResponse } from '../../host/extism/kernel.ts';
+import {
+  EXTISM_ENV,
+  EXTISM_USER,
+  ExtismKernel,
+  type KernelHooks,
+  type KernelHttpRequest,
+  type KernelHttpResponse,
+} from '../../host/extism/kernel.ts';
 import { userFunctionImports, type UserImport } from '../../host/extism/user-functions.ts';
 import { HOST_CALL_FUEL, type HostCaller, type HostCallReply } from '../../host/host-call.ts';
 import { HostFault, type RunContext } from '../../host/run-context.ts';
@@ -23,7 +30,12 @@ const utf8Lossy = new TextDecoder();
  * Builds the `extism:host/env` and `extism:host/user` import namespaces of one instance. Every host function call
  * and HTTP request counts against the run's `maxHostCalls` and `hostCallBytes` and costs fuel like `sandbox.call`.
  */
-export function pluginImports(plugin: PluginOptions, limits: Limits, ctx: () => RunContext, charge: (fuel: number) => void) {
+export function pluginImports(
+  plugin: PluginOptions,
+  limits: Limits,
+  ctx: () => RunContext,
+  charge: (fuel: number) => void,
+) {
   const kernel = new ExtismKernel(
     { config: plugin.config, maxBytes: limits.memoryBytes, maxVarBytes: plugin.maxVarBytes },
     {
@@ -55,11 +67,17 @@ export function pluginImports(plugin: PluginOptions, limits: Limits, ctx: () => 
 /** Counts one host call of `sent` bytes against the run's caps, or stops the run as limit-exceeded. */
 function admit(c: RunContext, what: string, sent: number): void {
   if (c.hostCalls >= c.limits.maxHostCalls) {
-    c.fail('limit-exceeded', `the plugin made more than ${c.limits.maxHostCalls} host calls in one run (limits.maxHostCalls)`);
+    c.fail(
+      'limit-exceeded',
+      `the plugin made more than ${c.limits.maxHostCalls} host calls in one run (limits.maxHostCalls)`,
+    );
     throw new HostFault('host-call limit');
   }
   if (c.hostCallBytes + sent > c.limits.hostCallBytes) {
-    c.fail('limit-exceeded', `${what} sent ${sent} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+    c.fail(
+      'limit-exceeded',
+      `${what} sent ${sent} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`,
+    );
     throw new HostFault('host-call bytes');
   }
   c.hostCalls++;
@@ -68,13 +86,22 @@ function admit(c: RunContext, what: string, sent: number): void {
 
 function received(c: RunContext, what: string, bytes: number): void {
   if (c.hostCallBytes + bytes > c.limits.hostCallBytes) {
-    c.fail('limit-exceeded', `${what} answered ${bytes} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`);
+    c.fail(
+      'limit-exceeded',
+      `${what} answered ${bytes} bytes, past the run's ${c.limits.hostCallBytes} bytes of host calls (limits.hostCallBytes)`,
+    );
     throw new HostFault('host-call bytes');
   }
   c.hostCallBytes += bytes;
 }
 
-function hostCall(c: RunContext, call: HostCaller, name: string, input: Uint8Array, charge: (fuel: number) => void): HostCallReply {
+function hostCall(
+  c: RunContext,
+  call: HostCaller,
+  name: string,
+  input: Uint8Array,
+  charge: (fuel: number) => void,
+): HostCallReply {
   const what = `host function ${name}`;
   admit(c, what, input.length);
   const reply = call(name, input);
@@ -83,7 +110,12 @@ function hostCall(c: RunContext, call: HostCaller, name: string, input: Uint8Arr
   return reply;
 }
 
-function httpCall(c: RunContext, http: NonNullable<PluginOptions['http']>, request: KernelHttpRequest, charge: (fuel: number) => void): KernelHttpResponse {
+function httpCall(
+  c: RunContext,
+  http: NonNullable<PluginOptions['http']>,
+  request: KernelHttpRequest,
+  charge: (fuel: number) => void,
+): KernelHttpResponse {
   const sent = request.body?.length ?? 0;
   admit(c, 'http_request', sent);
   const response = http(request);

@@ -30,13 +30,22 @@ export function prepareModule(bytes: Uint8Array, limits: Limits, wa: WasmNamespa
  * Like prepareModule, and tells whether the module can change state that a snapshot of memory and globals does not
  * hold (tables, dropped segments): such an agent cannot be reset or hibernated by restoring a snapshot.
  */
-export function prepareModuleWithFacts(bytes: Uint8Array, limits: Limits, wa: WasmNamespace, reset = false): { bytes: Uint8Array; untrackedState: boolean } {
+export function prepareModuleWithFacts(
+  bytes: Uint8Array,
+  limits: Limits,
+  wa: WasmNamespace,
+  reset = false,
+): { bytes: Uint8Array; untrackedState: boolean } {
   try {
-    const { bytes: prepared, report } = instrumentWithReport(bytes, { ...instrumentOptions(limits, reset), validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>) });
+    const { bytes: prepared, report } = instrumentWithReport(bytes, {
+      ...instrumentOptions(limits, reset),
+      validate: (b: Uint8Array) => wa.validate(b as Uint8Array<ArrayBuffer>),
+    });
     return { bytes: prepared, untrackedState: report.untrackedStateSites > 0 };
   } catch (error) {
     if (!(error instanceof ModuleError)) throw error;
-    if (error.code === 'INVALID') throw new InvalidModule(`not a valid WebAssembly module: ${compileErrorOf(bytes, wa) ?? error.message}`);
+    if (error.code === 'INVALID')
+      throw new InvalidModule(`not a valid WebAssembly module: ${compileErrorOf(bytes, wa) ?? error.message}`);
     throw new InvalidModule(error.message);
   }
 }

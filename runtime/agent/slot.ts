@@ -43,9 +43,17 @@ function guestOptions(slot: AgentSlot, imports: HostImportOptions): GuestOptions
     const { config, maxVarBytes, user, wasi, http } = slot.plugin;
     const missing = user.filter((u) => !slot.host?.names.includes(u.name)).map((u) => u.name);
     if (missing.length > 0) {
-      throw new InvalidModule(`the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`);
+      throw new InvalidModule(
+        `the plugin imports host function(s) ${missing.join(', ')} (extism:host/user), which were not granted to it (load option \`host\`)`,
+      );
     }
-    options.plugin = { config, maxVarBytes, user, call: call ?? ungranted, ...(http && imports.http ? { http: imports.http } : {}) };
+    options.plugin = {
+      config,
+      maxVarBytes,
+      user,
+      call: call ?? ungranted,
+      ...(http && imports.http ? { http: imports.http } : {}),
+    };
     if (wasi) options.wasi = new WasiHost({ args: ['plugin'], maxOutputBytes: slot.limits.outputBytes });
   } else if (slot.host) {
     options.host = { granted: new Set(slot.host.names), grants: slot.host.grants, config: slot.host.config, call };
@@ -63,7 +71,11 @@ export function instantiate(slot: AgentSlot, imports: HostImportOptions): GuestO
     }
     return created;
   } catch (error) {
-    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', slot.engine, (error as Error).message);
+    return hostOutcome(
+      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
+      slot.engine,
+      (error as Error).message,
+    );
   }
 }
 

@@ -46,7 +46,9 @@ const granted = (raw: unknown) => raw !== undefined && raw !== null && raw !== f
  * Each ability's resolver: the grant-bearing options in, the checked grant out (throws SANDBOX_INVALID_OPTIONS), or
  * undefined when the options do not grant it.
  */
-const ABILITIES: { [K in keyof Grants]-?: (options: Record<string, unknown>, context: GrantContext) => Grants[K] | undefined } = {
+const ABILITIES: {
+  [K in keyof Grants]-?: (options: Record<string, unknown>, context: GrantContext) => Grants[K] | undefined;
+} = {
   graph: (o, context) => (granted(o.graph) ? resolveGraphGrant(o.graph, context) : undefined),
   host: (o, context) => (granted(o.host) ? resolveHostGrant(o.host, context) : undefined),
   config: (o, context) => (granted(o.config) ? resolveConfigGrant(o.config, context) : undefined),

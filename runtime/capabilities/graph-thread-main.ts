@@ -22,7 +22,9 @@ const answer = (id: number, r: ResponseMessage, maxResponseBytes = Infinity): vo
     reply = encode('error' in r ? { error: r.error } : { result: r.result });
   } catch (error) {
     // Data stored too deeply nested to encode fails this answer, not the thread (and every namespace in it).
-    reply = encode({ error: { code: 'GRAPH_INTERNAL', message: `the answer cannot be encoded: ${(error as Error).message}` } });
+    reply = encode({
+      error: { code: 'GRAPH_INTERNAL', message: `the answer cannot be encoded: ${(error as Error).message}` },
+    });
   }
   // Refused here, so an oversized answer (an export of a big namespace) is never copied to the host thread.
   if (reply.length > maxResponseBytes) reply = responseTooLarge(reply.length, maxResponseBytes);
@@ -39,12 +41,18 @@ port.on('message', (m: ToGraphThread) => {
   try {
     methods = namespaces.get(m.ns).methods;
   } catch (error) {
-    answer(m.id, { id: m.id, error: { code: (error as { code?: string }).code ?? 'GRAPH_INTERNAL', message: (error as Error).message } });
+    answer(m.id, {
+      id: m.id,
+      error: { code: (error as { code?: string }).code ?? 'GRAPH_INTERNAL', message: (error as Error).message },
+    });
     return;
   }
   const timeoutMs = m.deadline - Date.now();
   if (timeoutMs < 1) {
-    answer(m.id, { id: m.id, error: { code: 'GRAPH_TIMEOUT', message: `'${m.method}' waited past its deadline behind other calls` } });
+    answer(m.id, {
+      id: m.id,
+      error: { code: 'GRAPH_TIMEOUT', message: `'${m.method}' waited past its deadline behind other calls` },
+    });
     return;
   }
   ctx.deadline = m.deadline;
@@ -54,6 +62,9 @@ port.on('message', (m: ToGraphThread) => {
   } catch (error) {
     reply = { id: m.id, error: { code: 'GRAPH_INTERNAL', message: (error as Error).message } };
   }
-  if (reply instanceof Promise) void reply.then((r) => { answer(m.id, r, m.maxResponseBytes); });
+  if (reply instanceof Promise)
+    void reply.then((r) => {
+      answer(m.id, r, m.maxResponseBytes);
+    });
   else answer(m.id, reply, m.maxResponseBytes);
 });

@@ -9,7 +9,14 @@ import type { GraphBackend } from './graph.ts';
 /** What the host sends the graph thread. */
 export type ToGraphThread =
   /** `deadline` is absolute (Date.now() terms): a request that waited behind another's long search gets less time, not more. */
-  | { id: number; ns: string; method: string; params: Record<string, unknown>; deadline: number; maxResponseBytes: number }
+  | {
+      id: number;
+      ns: string;
+      method: string;
+      params: Record<string, unknown>;
+      deadline: number;
+      maxResponseBytes: number;
+    }
   | { id: number; drop: string };
 
 /** Its answer: MessagePack `{result}` or `{error}`. */
@@ -42,20 +49,38 @@ export class GraphThread implements GraphBackend {
   private nextId = 1;
   private closed = false;
 
-  call(ns: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array> {
+  call(
+    ns: string,
+    method: string,
+    params: Record<string, unknown>,
+    timeoutMs: number,
+    maxResponseBytes: number,
+  ): Promise<Uint8Array> {
     const id = this.nextId++;
     const reply = this.send({ id, ns, method, params, deadline: Date.now() + timeoutMs, maxResponseBytes });
     // The caller's run cannot wait longer than its time left, even when the thread is busy with someone else's call
     // (timeoutMs is 90% of the run's time left, so 110% of it still ends inside the run).
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Uint8Array>((resolve) => {
-      timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve(encode({ error: { code: 'GRAPH_TIMEOUT', message: `'${method}' got no answer within the run's remaining ${timeoutMs} ms` } }));
-      }, Math.ceil(timeoutMs * 1.1)); // the thread stops at timeoutMs; this only catches a thread busy elsewhere
+      timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          resolve(
+            encode({
+              error: {
+                code: 'GRAPH_TIMEOUT',
+                message: `'${method}' got no answer within the run's remaining ${timeoutMs} ms`,
+              },
+            }),
+          );
+        },
+        Math.ceil(timeoutMs * 1.1),
+      ); // the thread stops at timeoutMs; this only catches a thread busy elsewhere
       timer.unref();
     });
-    return Promise.race([reply, late]).finally(() => { clearTimeout(timer); });
+    return Promise.race([reply, late]).finally(() => {
+      clearTimeout(timer);
+    });
   }
 
   async dropNamespace(namespace: string): Promise<void> {
@@ -71,14 +96,22 @@ export class GraphThread implements GraphBackend {
   }
 
   private send(message: ToGraphThread): Promise<Uint8Array> {
-    if (this.closed) return Promise.resolve(encode({ error: { code: 'SANDBOX_CLOSED', message: 'the sandbox is closed' } }));
+    if (this.closed)
+      return Promise.resolve(encode({ error: { code: 'SANDBOX_CLOSED', message: 'the sandbox is closed' } }));
     const worker = this.ensureWorker();
     return new Promise((resolve) => {
       try {
         worker.postMessage(message);
       } catch (error) {
         // Structured clone refuses some values (nesting deeper than the stack): that call fails, nothing else.
-        resolve(encode({ error: { code: 'GRAPH_INVALID_ARGUMENT', message: `the request cannot be passed to the graph engine: ${(error as Error).message}` } }));
+        resolve(
+          encode({
+            error: {
+              code: 'GRAPH_INVALID_ARGUMENT',
+              message: `the request cannot be passed to the graph engine: ${(error as Error).message}`,
+            },
+          }),
+        );
         return;
       }
       this.pending.set(message.id, resolve);
@@ -100,8 +133,12 @@ export class GraphThread implements GraphBackend {
       this.worker = null; // the next call starts a fresh (empty) engine
       this.failAll(why);
     };
-    worker.on('error', (error) => { gone(`the graph engine failed: ${error.message}`); });
-    worker.on('exit', (code) => { gone(`the graph engine stopped (exit code ${code}); its namespaces are lost`); });
+    worker.on('error', (error) => {
+      gone(`the graph engine failed: ${error.message}`);
+    });
+    worker.on('exit', (code) => {
+      gone(`the graph engine stopped (exit code ${code}); its namespaces are lost`);
+    });
     worker.unref();
     this.worker = worker;
     return worker;

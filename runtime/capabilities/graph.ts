@@ -11,9 +11,31 @@ import { GraphThread } from './graph-thread.ts';
 
 /** Methods that read and write the agent's own namespace: what `graph: true` grants. */
 export const GRAPH_DATA_METHODS: readonly string[] = Object.freeze([
-  'ping', 'stats', 'apply', 'addNode', 'updateNode', 'removeNode', 'addEdge', 'updateEdge', 'removeEdge', 'clear',
-  'hasNode', 'getNode', 'hasEdge', 'getEdge', 'nodes', 'neighbors', 'degree', 'topologicalSort', 'findCycle',
-  'shortestPath', 'shortestPathLengths', 'subgraphMatch', 'subgraph', 'export', 'import',
+  'ping',
+  'stats',
+  'apply',
+  'addNode',
+  'updateNode',
+  'removeNode',
+  'addEdge',
+  'updateEdge',
+  'removeEdge',
+  'clear',
+  'hasNode',
+  'getNode',
+  'hasEdge',
+  'getEdge',
+  'nodes',
+  'neighbors',
+  'degree',
+  'topologicalSort',
+  'findCycle',
+  'shortestPath',
+  'shortestPathLengths',
+  'subgraphMatch',
+  'subgraph',
+  'export',
+  'import',
 ]);
 
 /** Methods that read the host's files: only with `parse.dirs`, and only inside them. */
@@ -53,16 +75,22 @@ const GRANT_FIELDS = new Set(['methods', 'namespace', 'parse', 'maxRequestBytes'
 
 export function resolveGraphGrant(raw: unknown, context: GrantContext): ResolvedGraphGrant {
   const value: unknown = raw === true ? {} : raw;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw grantError(context, 'graph', `must be true or a map, got ${JSON.stringify(raw)}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw grantError(context, 'graph', `must be true or a map, got ${JSON.stringify(raw)}`);
   const grant = value as GraphGrant;
   for (const key of Object.keys(grant)) {
-    if (!GRANT_FIELDS.has(key)) throw grantError(context, `graph.${key}`, `is not a graph grant field (known: ${[...GRANT_FIELDS].join(', ')})`);
+    if (!GRANT_FIELDS.has(key))
+      throw grantError(context, `graph.${key}`, `is not a graph grant field (known: ${[...GRANT_FIELDS].join(', ')})`);
   }
   const bytes = (field: 'maxRequestBytes' | 'maxResponseBytes'): number => {
     const v = grant[field];
     if (v === undefined) return GRAPH_DEFAULT_CALL_BYTES;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > GRAPH_MAX_CALL_BYTES) {
-      throw grantError(context, `graph.${field}`, `must be an integer from 1 to ${GRAPH_MAX_CALL_BYTES}, got ${JSON.stringify(v)}`);
+      throw grantError(
+        context,
+        `graph.${field}`,
+        `must be an integer from 1 to ${GRAPH_MAX_CALL_BYTES}, got ${JSON.stringify(v)}`,
+      );
     }
     return v;
   };
@@ -78,7 +106,11 @@ export function resolveGraphGrant(raw: unknown, context: GrantContext): Resolved
         if (!statSync(real).isDirectory()) throw new Error('not a directory');
         return real;
       } catch (error) {
-        throw grantError(context, 'graph.parse.dirs', `names ${JSON.stringify(d)}, which is not a readable directory (${(error as Error).message})`);
+        throw grantError(
+          context,
+          'graph.parse.dirs',
+          `names ${JSON.stringify(d)}, which is not a readable directory (${(error as Error).message})`,
+        );
       }
     });
   }
@@ -86,8 +118,18 @@ export function resolveGraphGrant(raw: unknown, context: GrantContext): Resolved
   const listed = grant.methods ?? defaults;
   if (!Array.isArray(listed)) throw grantError(context, 'graph.methods', 'must be a list of method names');
   for (const m of listed) {
-    if (typeof m !== 'string' || !GRANTABLE.has(m)) throw grantError(context, 'graph.methods', `names ${JSON.stringify(m)}, which an agent cannot be granted (grantable: ${[...GRANTABLE].join(', ')})`);
-    if (GRAPH_PARSE_METHODS.includes(m) && parseDirs.length === 0) throw grantError(context, 'graph.methods', `grants ${m} but no graph.parse.dirs: parsing reads only the directories a grant names`);
+    if (typeof m !== 'string' || !GRANTABLE.has(m))
+      throw grantError(
+        context,
+        'graph.methods',
+        `names ${JSON.stringify(m)}, which an agent cannot be granted (grantable: ${[...GRANTABLE].join(', ')})`,
+      );
+    if (GRAPH_PARSE_METHODS.includes(m) && parseDirs.length === 0)
+      throw grantError(
+        context,
+        'graph.methods',
+        `grants ${m} but no graph.parse.dirs: parsing reads only the directories a grant names`,
+      );
   }
   let namespace = context.defaultNamespace;
   if (grant.namespace !== undefined) {
@@ -96,7 +138,12 @@ export function resolveGraphGrant(raw: unknown, context: GrantContext): Resolved
     } catch (error) {
       throw grantError(context, 'graph.namespace', (error as Error).message);
     }
-    if (namespace.startsWith('~')) throw grantError(context, 'graph.namespace', `must not start with '~' (names of per-agent namespaces), got ${JSON.stringify(namespace)}`);
+    if (namespace.startsWith('~'))
+      throw grantError(
+        context,
+        'graph.namespace',
+        `must not start with '~' (names of per-agent namespaces), got ${JSON.stringify(namespace)}`,
+      );
   }
   return Object.freeze({
     methods: new Set(listed),
@@ -110,7 +157,13 @@ export function resolveGraphGrant(raw: unknown, context: GrantContext): Resolved
 /** Where granted calls go: MessagePack `{result}` or `{error}` bytes back, for the request in `namespace`. */
 export interface GraphBackend {
   /** `maxResponseBytes`: a larger answer is refused where it is made, before it is copied to the host thread. */
-  call(namespace: string, method: string, params: Record<string, unknown>, timeoutMs: number, maxResponseBytes: number): Promise<Uint8Array>;
+  call(
+    namespace: string,
+    method: string,
+    params: Record<string, unknown>,
+    timeoutMs: number,
+    maxResponseBytes: number,
+  ): Promise<Uint8Array>;
   /** Forgets a per-agent namespace when its agent is closed. */
   dropNamespace(namespace: string): Promise<void>;
   close(): Promise<void>;
@@ -168,14 +221,20 @@ async function requireNamespaces(client: GraphClient): Promise<void> {
   } catch (error) {
     // Any other answer (GRAPH_UNAUTHORIZED from a token confined to other namespaces) comes from a service that knows it.
     if ((error as { code?: unknown }).code !== 'GRAPH_UNKNOWN_METHOD') return;
-    throw new GraphError('GRAPH_UNAVAILABLE', `the graph service at ${client.url} does not keep namespaces (it predates them), so agents cannot be kept apart there; upgrade it`);
+    throw new GraphError(
+      'GRAPH_UNAVAILABLE',
+      `the graph service at ${client.url} does not keep namespaces (it predates them), so agents cannot be kept apart there; upgrade it`,
+    );
   }
 }
 
 /** `{error: {code, message, data?}}` as the guest reads it. */
 export function errorReply(error: unknown): Uint8Array {
   const e = error as { code?: unknown; message?: unknown; data?: unknown };
-  const wire: Record<string, unknown> = { code: typeof e.code === 'string' ? e.code : 'GRAPH_ERROR', message: String(e.message ?? error) };
+  const wire: Record<string, unknown> = {
+    code: typeof e.code === 'string' ? e.code : 'GRAPH_ERROR',
+    message: String(e.message ?? error),
+  };
   if (e.data !== undefined) wire.data = e.data;
   return encode({ error: wire });
 }
@@ -183,13 +242,21 @@ export function errorReply(error: unknown): Uint8Array {
 const refuse = (code: string, message: string): Uint8Array => encode({ error: { code, message } });
 
 export const responseTooLarge = (length: number, max: number): Uint8Array =>
-  refuse('GRAPH_RESPONSE_TOO_LARGE', `the response is ${length} bytes; this agent's grant allows ${max} (ask for less, e.g. subgraph or a lower limit)`);
+  refuse(
+    'GRAPH_RESPONSE_TOO_LARGE',
+    `the response is ${length} bytes; this agent's grant allows ${max} (ask for less, e.g. subgraph or a lower limit)`,
+  );
 
 /**
  * The one place an agent's graph call is checked: grant, request size, method, parse paths, deadline (never past
  * the run's remaining time), response size. Every refusal is an `{error}` response the guest can read, not a trap.
  */
-export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
+export async function callGraph(
+  grant: ResolvedGraphGrant | undefined,
+  backend: GraphBackend,
+  request: Uint8Array,
+  remainingMs: number,
+): Promise<Uint8Array> {
   try {
     return await checkedCall(grant, backend, request, remainingMs);
   } catch (error) {
@@ -198,12 +265,23 @@ export async function callGraph(grant: ResolvedGraphGrant | undefined, backend: 
   }
 }
 
-async function checkedCall(grant: ResolvedGraphGrant | undefined, backend: GraphBackend, request: Uint8Array, remainingMs: number): Promise<Uint8Array> {
+async function checkedCall(
+  grant: ResolvedGraphGrant | undefined,
+  backend: GraphBackend,
+  request: Uint8Array,
+  remainingMs: number,
+): Promise<Uint8Array> {
   if (grant === undefined) {
-    return refuse('GRAPH_NOT_GRANTED', 'this agent has no graph grant; load it with the option `graph: true` (or `graph:` in its sandbox.yaml entry)');
+    return refuse(
+      'GRAPH_NOT_GRANTED',
+      'this agent has no graph grant; load it with the option `graph: true` (or `graph:` in its sandbox.yaml entry)',
+    );
   }
   if (request.length > grant.maxRequestBytes) {
-    return refuse('GRAPH_REQUEST_TOO_LARGE', `the request is ${request.length} bytes; this agent's grant allows ${grant.maxRequestBytes}`);
+    return refuse(
+      'GRAPH_REQUEST_TOO_LARGE',
+      `the request is ${request.length} bytes; this agent's grant allows ${grant.maxRequestBytes}`,
+    );
   }
   let method: unknown;
   let params: unknown;
@@ -213,10 +291,14 @@ async function checkedCall(grant: ResolvedGraphGrant | undefined, backend: Graph
     return refuse('GRAPH_BAD_FRAME', 'the request is not one MessagePack map {method, params}');
   }
   if (typeof method !== 'string' || !grant.methods.has(method)) {
-    return refuse('GRAPH_NOT_GRANTED', `this agent's graph grant does not include the method ${JSON.stringify(method)}`);
+    return refuse(
+      'GRAPH_NOT_GRANTED',
+      `this agent's graph grant does not include the method ${JSON.stringify(method)}`,
+    );
   }
   if (params === undefined || params === null) params = {};
-  if (typeof params !== 'object' || Array.isArray(params)) return refuse('GRAPH_INVALID_ARGUMENT', '`params` must be a map');
+  if (typeof params !== 'object' || Array.isArray(params))
+    return refuse('GRAPH_INVALID_ARGUMENT', '`params` must be a map');
   let checked = params as Record<string, unknown>;
   if (method === 'parseFile' || method === 'parseRepository') {
     const field = method === 'parseFile' ? 'path' : 'root';
@@ -236,7 +318,8 @@ async function checkedCall(grant: ResolvedGraphGrant | undefined, backend: Graph
  * Real paths, so neither `..` nor a symbolic link leads outside, as for WASI directory grants.
  */
 async function confine(path: unknown, dirs: readonly string[]): Promise<string | Uint8Array> {
-  if (typeof path !== 'string' || path === '' || path.includes('\0')) return refuse('GRAPH_INVALID_ARGUMENT', 'a path must be a non-empty string');
+  if (typeof path !== 'string' || path === '' || path.includes('\0'))
+    return refuse('GRAPH_INVALID_ARGUMENT', 'a path must be a non-empty string');
   const candidates = isAbsolute(path) ? [path] : dirs.map((d) => resolve(d, path));
   for (const candidate of candidates) {
     let real: string;
@@ -247,5 +330,8 @@ async function confine(path: unknown, dirs: readonly string[]): Promise<string |
     }
     if (dirs.some((d) => real === d || real.startsWith(d.endsWith(sep) ? d : d + sep))) return real;
   }
-  return refuse('GRAPH_NOT_GRANTED', `${JSON.stringify(path)} is not inside a directory this agent's grant lets it parse`);
+  return refuse(
+    'GRAPH_NOT_GRANTED',
+    `${JSON.stringify(path)} is not inside a directory this agent's grant lets it parse`,
+  );
 }

@@ -27,10 +27,15 @@ export type HostFunctions = Readonly<Record<string, HostFunction>>;
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
 export function resolveHostGrant(value: unknown, context: GrantContext): HostFunctions {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw grantError(context, 'host', 'must be an object of host functions by name');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw grantError(context, 'host', 'must be an object of host functions by name');
   for (const [name, fn] of Object.entries(value)) {
     if (!NAME.test(name) || name.startsWith('sandbox.')) {
-      throw grantError(context, 'host', `names ${JSON.stringify(name)}, which is not a host-function name (letters, digits, _ . : -, at most 128, not starting with \`sandbox.\`)`);
+      throw grantError(
+        context,
+        'host',
+        `names ${JSON.stringify(name)}, which is not a host-function name (letters, digits, _ . : -, at most 128, not starting with \`sandbox.\`)`,
+      );
     }
     if (typeof fn !== 'function') throw grantError(context, `host.${name}`, `must be a function, got ${typeof fn}`);
   }
@@ -50,12 +55,20 @@ function toReply(result: unknown, abi: 'sandbox' | 'extism'): HostCallReply {
  * Inline isolation: the guest runs on this thread, so a host function must answer before it returns. A promise
  * cannot be waited for here; it is an error for the guest (and its rejection is absorbed, never unhandled).
  */
-export function callHostFunctionSync(fn: HostFunction, payload: Uint8Array, ctx: HostCallContext, abi: 'sandbox' | 'extism'): HostCallReply {
+export function callHostFunctionSync(
+  fn: HostFunction,
+  payload: Uint8Array,
+  ctx: HostCallContext,
+  abi: 'sandbox' | 'extism',
+): HostCallReply {
   try {
     const result = fn(abi === 'extism' ? payload : decode(payload), ctx);
     if (typeof (result as { then?: unknown } | null)?.then === 'function') {
       (result as Promise<unknown>).then(undefined, () => {});
-      return { error: "returned a promise; with isolation 'inline' host functions must answer synchronously (use isolation 'worker' for async ones)" };
+      return {
+        error:
+          "returned a promise; with isolation 'inline' host functions must answer synchronously (use isolation 'worker' for async ones)",
+      };
     }
     return toReply(result, abi);
   } catch (error) {
@@ -64,7 +77,12 @@ export function callHostFunctionSync(fn: HostFunction, payload: Uint8Array, ctx:
 }
 
 /** Calls `fn` with the payload as the agent's ABI has it, and turns whatever happens into a reply. */
-export async function callHostFunction(fn: HostFunction, payload: Uint8Array, ctx: HostCallContext, abi: 'sandbox' | 'extism'): Promise<HostCallReply> {
+export async function callHostFunction(
+  fn: HostFunction,
+  payload: Uint8Array,
+  ctx: HostCallContext,
+  abi: 'sandbox' | 'extism',
+): Promise<HostCallReply> {
   try {
     return toReply(await fn(abi === 'extism' ? payload : decode(payload), ctx), abi);
   } catch (error) {

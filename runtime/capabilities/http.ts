@@ -21,7 +21,11 @@ export interface HttpGrant {
   timeoutMs: number;
 }
 
-export const HTTP_DEFAULTS = { methods: ['GET', 'HEAD', 'POST'], maxResponseBytes: 1024 * 1024, timeoutMs: 5000 } as const;
+export const HTTP_DEFAULTS = {
+  methods: ['GET', 'HEAD', 'POST'],
+  maxResponseBytes: 1024 * 1024,
+  timeoutMs: 5000,
+} as const;
 const MAX_REDIRECTS = 5;
 const HOST_PATTERN = /^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$|^\[?[0-9a-f:.]+\]?$/;
 
@@ -41,22 +45,31 @@ export function resolveHttpGrant(hosts: unknown, rawOptions: unknown, context: G
   if (!Array.isArray(hosts)) throw grantError(context, 'allowedHosts', 'must be a list of host names');
   const normalised = hosts.map((h: unknown) => {
     if (typeof h !== 'string' || !HOST_PATTERN.test(h.toLowerCase())) {
-      throw grantError(context, 'allowedHosts', `names ${JSON.stringify(h)}, which is not a host name, an IP address or a *.wildcard`);
+      throw grantError(
+        context,
+        'allowedHosts',
+        `names ${JSON.stringify(h)}, which is not a host name, an IP address or a *.wildcard`,
+      );
     }
     return h.toLowerCase().replace(/^\[|\]$/g, '');
   });
   const options = (rawOptions ?? {}) as HttpOptions;
   if (typeof options !== 'object' || Array.isArray(options)) throw grantError(context, 'http', 'must be a map');
   for (const key of Object.keys(options)) {
-    if (!HTTP_FIELDS.has(key)) throw grantError(context, `http.${key}`, `is not an HTTP grant field (known: ${[...HTTP_FIELDS].join(', ')})`);
+    if (!HTTP_FIELDS.has(key))
+      throw grantError(context, `http.${key}`, `is not an HTTP grant field (known: ${[...HTTP_FIELDS].join(', ')})`);
   }
-  if (options.methods !== undefined && (!Array.isArray(options.methods) || options.methods.some((m) => typeof m !== 'string'))) {
+  if (
+    options.methods !== undefined &&
+    (!Array.isArray(options.methods) || options.methods.some((m) => typeof m !== 'string'))
+  ) {
     throw grantError(context, 'http.methods', 'must be a list of method names');
   }
   const methods = (options.methods ?? [...HTTP_DEFAULTS.methods]).map((m) => m.toUpperCase());
   const count = (name: keyof HttpOptions, value: unknown, fallback: number) => {
     if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw grantError(context, `http.${name}`, `must be a positive integer, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+      throw grantError(context, `http.${name}`, `must be a positive integer, got ${JSON.stringify(value)}`);
     return value;
   };
   return {
@@ -71,7 +84,8 @@ export function resolveHttpGrant(hosts: unknown, rawOptions: unknown, context: G
 function match(grant: HttpGrant, host: string): 'exact' | 'wildcard' | null {
   if (grant.hosts.includes(host)) return 'exact';
   for (const pattern of grant.hosts) {
-    if (pattern.startsWith('*.') && host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1) return 'wildcard';
+    if (pattern.startsWith('*.') && host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1)
+      return 'wildcard';
   }
   return null;
 }
@@ -82,7 +96,16 @@ export function isInternalAddress(address: string): boolean {
   if (mapped) return isInternalAddress(mapped[1]!);
   if (isIP(address) === 4) {
     const [a, b] = address.split('.').map(Number) as [number, number];
-    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || a >= 224;
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      a >= 224
+    );
   }
   const v6 = address.toLowerCase();
   return v6 === '::' || v6 === '::1' || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || v6.startsWith('ff');
@@ -102,7 +125,8 @@ async function resolveTarget(grant: HttpGrant, raw: string): Promise<Target | st
   } catch {
     return `${JSON.stringify(raw)} is not a URL`;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https URLs are allowed, not ${url.protocol}`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `only http and https URLs are allowed, not ${url.protocol}`;
   if (url.username || url.password) return 'URLs with credentials are not allowed';
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
   const how = match(grant, host);
@@ -119,7 +143,8 @@ async function resolveTarget(grant: HttpGrant, raw: string): Promise<Target | st
       return `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
     }
   }
-  if (isInternalAddress(address) && how !== 'exact') return `host ${host} resolves to ${address}, an internal address; only a host listed exactly in allowedHosts may reach one`;
+  if (isInternalAddress(address) && how !== 'exact')
+    return `host ${host} resolves to ${address}, an internal address; only a host listed exactly in allowedHosts may reach one`;
   return { url, address, family };
 }
 
@@ -129,7 +154,10 @@ let undici: Promise<Undici> | null = null;
 
 function pinnedAgent({ Agent }: Undici, target: Target): Agent {
   const lookup: LookupFunction = (_hostname, options, callback) => {
-    if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: target.address, family: target.family }]);
+    if ((options as { all?: boolean }).all)
+      (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+        { address: target.address, family: target.family },
+      ]);
     else callback(null, target.address, target.family);
   };
   return new Agent({ connect: { lookup }, connections: 1, pipelining: 0 });
@@ -154,9 +182,14 @@ export interface AgentHttpResponse {
  * what is left of the run's own clock: past it the run's watchdog ends the run as 'timeout', so the request is
  * only abandoned a little later, never answered early as an error.
  */
-export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, runRemainingMs = Infinity): Promise<AgentHttpResponse | { error: string }> {
+export async function agentHttp(
+  grant: HttpGrant,
+  request: AgentHttpRequest,
+  runRemainingMs = Infinity,
+): Promise<AgentHttpResponse | { error: string }> {
   const method = request.method.toUpperCase();
-  if (!grant.methods.includes(method)) return { error: `method ${method} is not allowed (allowed: ${grant.methods.join(', ')})` };
+  if (!grant.methods.includes(method))
+    return { error: `method ${method} is not allowed (allowed: ${grant.methods.join(', ')})` };
   undici ??= importOptional<Undici>('undici', 'HTTP for agents (allowedHosts)');
   let client: Undici;
   try {
@@ -175,23 +208,39 @@ export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, run
     if (typeof target === 'string') return { error: hop === 0 ? target : `redirect refused: ${target}` };
     const dispatcher = pinnedAgent(client, target);
     try {
-      const response = await client.fetch(target.url, { method: currentMethod, headers: request.headers, body: body ?? null, redirect: 'manual', signal, dispatcher });
+      const response = await client.fetch(target.url, {
+        method: currentMethod,
+        headers: request.headers,
+        body: body ?? null,
+        redirect: 'manual',
+        signal,
+        dispatcher,
+      });
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel();
         url = new URL(response.headers.get('location')!, target.url).href;
-        if (response.status === 303 || ((response.status === 301 || response.status === 302) && currentMethod === 'POST')) {
+        if (
+          response.status === 303 ||
+          ((response.status === 301 || response.status === 302) && currentMethod === 'POST')
+        ) {
           currentMethod = 'GET';
           body = null;
         }
         continue;
       }
       const bytes = await readCapped(response.body, grant.maxResponseBytes);
-      if (bytes === null) return { error: `the response body is larger than ${grant.maxResponseBytes} bytes (http.maxResponseBytes)` };
+      if (bytes === null)
+        return { error: `the response body is larger than ${grant.maxResponseBytes} bytes (http.maxResponseBytes)` };
       const headers: Record<string, string> = {};
       response.headers.forEach((value, key) => (headers[key] = value));
       return { status: response.status, headers, body: bytes };
     } catch (error) {
-      if (signal.aborted) return { error: runBound ? 'the run ran out of time waiting for the answer' : `no answer within ${grant.timeoutMs} ms (http.timeoutMs)` };
+      if (signal.aborted)
+        return {
+          error: runBound
+            ? 'the run ran out of time waiting for the answer'
+            : `no answer within ${grant.timeoutMs} ms (http.timeoutMs)`,
+        };
       return { error: `request failed: ${(error as Error).message}` };
     } finally {
       void dispatcher.close();
@@ -200,7 +249,10 @@ export async function agentHttp(grant: HttpGrant, request: AgentHttpRequest, run
   return { error: `more than ${MAX_REDIRECTS} redirects` };
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array> & { cancel(): Promise<void> } | null, cap: number): Promise<Uint8Array | null> {
+async function readCapped(
+  body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null,
+  cap: number,
+): Promise<Uint8Array | null> {
   if (body === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -216,7 +268,12 @@ async function readCapped(body: AsyncIterable<Uint8Array> & { cancel(): Promise<
 }
 
 /** The reply to a worker's `http` host call. */
-export async function httpReply(grant: HttpGrant | undefined, request: AgentHttpRequest, encode: (v: unknown) => Uint8Array, runRemainingMs?: number): Promise<HostCallReply> {
+export async function httpReply(
+  grant: HttpGrant | undefined,
+  request: AgentHttpRequest,
+  encode: (v: unknown) => Uint8Array,
+  runRemainingMs?: number,
+): Promise<HostCallReply> {
   if (!grant) return { error: 'this agent was granted no HTTP hosts (allowedHosts)' };
   try {
     const response = await agentHttp(grant, request, runRemainingMs);

@@ -8,13 +8,26 @@ export class UsageError extends Error {
   }
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1 << 20,
+  mib: 1 << 20,
+  g: 1 << 30,
+  gb: 1 << 30,
+  gib: 1 << 30,
+};
 
 /** "65536", "64KiB", "16MiB", "1GiB" → bytes. */
 export function parseBytes(option: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`${option} expects a size such as 65536, 64KiB or 16MiB, got ${JSON.stringify(text)}`);
+  if (!m || unit === undefined)
+    throw new UsageError(`${option} expects a size such as 65536, 64KiB or 16MiB, got ${JSON.stringify(text)}`);
   return Math.floor(Number(m[1]) * unit);
 }
 
@@ -30,7 +43,9 @@ export function parseJson(option: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${option} is not valid JSON (${(error as Error).message}): ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`);
+    throw new UsageError(
+      `${option} is not valid JSON (${(error as Error).message}): ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`,
+    );
   }
 }
 
@@ -59,19 +74,36 @@ export async function readAll(stream: AsyncIterable<unknown>): Promise<string> {
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
-type CommandArgs<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof HELP_OPTION; allowPositionals: true }>>;
+type CommandArgs<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O & typeof HELP_OPTION; allowPositionals: true }>
+>;
 
 /**
  * Parses a command's argv with a `--help` flag added. Returns the parsed values, or the exit code when there is
  * nothing left to do: the help was printed (0), or the flags were wrong (2, with a one-line error that suggests
  * the closest flag, as JSON on stdout when `--json` was given).
  */
-export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(command: string, argv: string[], options: O, help: string, io: CliIO): CommandArgs<O> | number {
+export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(
+  command: string,
+  argv: string[],
+  options: O,
+  help: string,
+  io: CliIO,
+): CommandArgs<O> | number {
   let parsed: CommandArgs<O>;
   try {
-    parsed = parseArgs({ args: joinNegativeValues(argv, options), options: { ...options, ...HELP_OPTION }, allowPositionals: true }) as CommandArgs<O>;
+    parsed = parseArgs({
+      args: joinNegativeValues(argv, options),
+      options: { ...options, ...HELP_OPTION },
+      allowPositionals: true,
+    }) as CommandArgs<O>;
   } catch (error) {
-    return reportUsage(command, parseErrorMessage(error as Error & { code?: string }, Object.keys(options)), io, argv.includes('--json'));
+    return reportUsage(
+      command,
+      parseErrorMessage(error as Error & { code?: string }, Object.keys(options)),
+      io,
+      argv.includes('--json'),
+    );
   }
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout.write(`${help}\n`);
@@ -81,7 +113,13 @@ export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(command
 }
 
 /** A usage error: one line and where to look (text), or `{"error": {...}}` on stdout (--json). Returns exit code 2. */
-export function reportUsage(command: string, message: string, io: CliIO, json: boolean, code = 'SANDBOX_USAGE'): number {
+export function reportUsage(
+  command: string,
+  message: string,
+  io: CliIO,
+  json: boolean,
+  code = 'SANDBOX_USAGE',
+): number {
   if (json) {
     io.stdout.write(`${toJson({ error: { code, message } })}\n`);
   } else {
@@ -100,7 +138,9 @@ function parseErrorMessage(error: Error & { code?: string }, known: string[]): s
     return `unknown option ${option}${near === undefined ? '' : ` (did you mean --${near}?)`}`;
   }
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
-    return /argument missing/.test(error.message) ? `${option.split(' ')[0]} needs a value` : `${option.split(' ')[0]} takes no value`;
+    return /argument missing/.test(error.message)
+      ? `${option.split(' ')[0]} needs a value`
+      : `${option.split(' ')[0]} takes no value`;
   }
   return error.message.split('\n')[0]!;
 }
@@ -120,7 +160,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= b.length; j++)
+      row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
     previous = row;
   }
   return previous[b.length]!;
@@ -152,20 +193,30 @@ const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_00
 export function parseDuration(option: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/.exec(text.trim().toLowerCase());
   const unit = m ? DURATION_UNITS[m[2]!] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`${option} expects a duration such as 500ms, 1s or 2m (a bare number is milliseconds), got ${JSON.stringify(text)}`);
+  if (!m || unit === undefined)
+    throw new UsageError(
+      `${option} expects a duration such as 500ms, 1s or 2m (a bare number is milliseconds), got ${JSON.stringify(text)}`,
+    );
   const ms = Math.round(Number(m[1]) * unit);
   if (!Number.isSafeInteger(ms)) throw new UsageError(`${option}: ${JSON.stringify(text)} is too long`);
   return ms;
 }
 
 /** Reads a whole stream, failing once it passes `maxBytes` (without reading the rest). */
-export async function readAllBytesCapped(stream: AsyncIterable<unknown>, maxBytes: number, what: string): Promise<Uint8Array> {
+export async function readAllBytesCapped(
+  stream: AsyncIterable<unknown>,
+  maxBytes: number,
+  what: string,
+): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     total += buffer.length;
-    if (total > maxBytes) throw new UsageError(`${what} holds more than ${maxBytes} bytes, more than an input within the input limit can be; raise --input-limit`);
+    if (total > maxBytes)
+      throw new UsageError(
+        `${what} holds more than ${maxBytes} bytes, more than an input within the input limit can be; raise --input-limit`,
+      );
     chunks.push(buffer);
   }
   return new Uint8Array(Buffer.concat(chunks));

@@ -2,7 +2,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEFAULT_HEALTH_CONFIG, evaluateHealth, HEALTH_CONFIG_TEMPLATE, parseHealthConfig, type HealthConfig, type HealthReport } from '../ops/health.ts';
+import {
+  DEFAULT_HEALTH_CONFIG,
+  evaluateHealth,
+  HEALTH_CONFIG_TEMPLATE,
+  parseHealthConfig,
+  type HealthConfig,
+  type HealthReport,
+} from '../ops/health.ts';
 import { signalsFromEndpoint, signalsFromPrometheus } from '../ops/signals.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from './io.ts';
@@ -32,7 +39,10 @@ const ICON = { ok: 'ok', warning: 'WARN', critical: 'CRIT' } as const;
 export function formatReport(report: HealthReport, source: string): string {
   const lines = [`health ${report.score}/100 (${report.severity}) from ${source}`];
   const width = Math.max(...report.modes.map((m) => m.mode.length));
-  for (const m of report.modes) lines.push(`  ${ICON[m.severity].padEnd(4)}  ${m.mode.padEnd(width)}  ${m.detail}  [warning ≥ ${m.warning}, critical ≥ ${m.critical}]`);
+  for (const m of report.modes)
+    lines.push(
+      `  ${ICON[m.severity].padEnd(4)}  ${m.mode.padEnd(width)}  ${m.detail}  [warning ≥ ${m.warning}, critical ≥ ${m.critical}]`,
+    );
   for (const n of report.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }
@@ -44,22 +54,29 @@ function checkUrl(option: string, text: string): string {
   } catch {
     throw new UsageError(`${option} expects a URL such as http://127.0.0.1:9090, got ${JSON.stringify(text)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${option} must be an http(s) URL, got ${JSON.stringify(text)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${option} must be an http(s) URL, got ${JSON.stringify(text)}`);
   return text;
 }
 
 export const audit: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('audit', argv, {
-        target: { type: 'string' },
-        metrics: { type: 'string' },
-        match: { type: 'string' },
-        config: { type: 'string' },
-        window: { type: 'string' },
-        json: { type: 'boolean' },
-        'fail-on-critical': { type: 'boolean' },
-        init: { type: 'boolean' },
-        force: { type: 'boolean' }
-      }, AUDIT_HELP, io);
+  const parsed = parseCommandArgs(
+    'audit',
+    argv,
+    {
+      target: { type: 'string' },
+      metrics: { type: 'string' },
+      match: { type: 'string' },
+      config: { type: 'string' },
+      window: { type: 'string' },
+      json: { type: 'boolean' },
+      'fail-on-critical': { type: 'boolean' },
+      init: { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
+    AUDIT_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   try {
@@ -72,29 +89,40 @@ export const audit: Command = async (argv, io) => {
       return EXIT_OK;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-    if ((values.target === undefined) === (values.metrics === undefined)) throw new UsageError('give exactly one of --target <prometheus url> or --metrics <endpoint url>');
+    if ((values.target === undefined) === (values.metrics === undefined))
+      throw new UsageError('give exactly one of --target <prometheus url> or --metrics <endpoint url>');
     if (values.match !== undefined && values.target === undefined) throw new UsageError('--match goes with --target');
-    if (values.match !== undefined && !/^\s*[a-zA-Z_]\w*\s*(=|!=|=~|!~)\s*"/.test(values.match)) throw new UsageError(`--match expects label matchers such as 'job="swarm"', got ${JSON.stringify(values.match)}`);
+    if (values.match !== undefined && !/^\s*[a-zA-Z_]\w*\s*(=|!=|=~|!~)\s*"/.test(values.match))
+      throw new UsageError(`--match expects label matchers such as 'job="swarm"', got ${JSON.stringify(values.match)}`);
     let config: HealthConfig = { ...DEFAULT_HEALTH_CONFIG };
     if (values.config !== undefined) {
       let text: string;
       try {
         text = await readFile(resolve(io.cwd, values.config), 'utf8');
       } catch (error) {
-        throw new UsageError(`cannot read --config ${values.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        throw new UsageError(
+          `cannot read --config ${values.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
       }
       config = parseHealthConfig(text);
     }
     if (values.window !== undefined) {
       const w = Number(values.window);
-      if (!Number.isFinite(w) || w <= 0) throw new UsageError(`--window expects a positive number of seconds, got ${JSON.stringify(values.window)}`);
-      config = values.target !== undefined ? { ...config, windowSeconds: Math.max(1, w) } : { ...config, sampleSeconds: w };
+      if (!Number.isFinite(w) || w <= 0)
+        throw new UsageError(`--window expects a positive number of seconds, got ${JSON.stringify(values.window)}`);
+      config =
+        values.target !== undefined ? { ...config, windowSeconds: Math.max(1, w) } : { ...config, sampleSeconds: w };
     }
-    const source = values.target !== undefined ? checkUrl('--target', values.target) : checkUrl('--metrics', values.metrics!);
+    const source =
+      values.target !== undefined ? checkUrl('--target', values.target) : checkUrl('--metrics', values.metrics!);
     const signals =
-      values.target !== undefined ? await signalsFromPrometheus(source, config.windowSeconds, values.match) : await signalsFromEndpoint(source, config.sampleSeconds, io.signal);
+      values.target !== undefined
+        ? await signalsFromPrometheus(source, config.windowSeconds, values.match)
+        : await signalsFromEndpoint(source, config.sampleSeconds, io.signal);
     const report = evaluateHealth(signals, config);
-    io.stdout.write(values.json ? `${JSON.stringify({ source, ...report }, null, 2)}\n` : `${formatReport(report, source)}\n`);
+    io.stdout.write(
+      values.json ? `${JSON.stringify({ source, ...report }, null, 2)}\n` : `${formatReport(report, source)}\n`,
+    );
     return values['fail-on-critical'] && report.severity === 'critical' ? EXIT_FAILED : EXIT_OK;
   } catch (error) {
     io.stderr.write(`sandbox audit: ${(error as Error).message}\n`);

@@ -57,7 +57,8 @@ export const call: Command = async (argv, io) => {
   const { values, positionals } = parsed;
   let sandbox: Sandbox | undefined;
   try {
-    if (positionals.length !== 2) throw new UsageError('give the plugin and the function to call: sandbox call <plugin.wasm> <function>');
+    if (positionals.length !== 2)
+      throw new UsageError('give the plugin and the function to call: sandbox call <plugin.wasm> <function>');
     const [path, fn] = positionals as [string, string];
     const limits: Partial<Limits> = {};
     if (values.memory !== undefined) limits.memoryBytes = parseBytes('--memory', values.memory);
@@ -65,7 +66,8 @@ export const call: Command = async (argv, io) => {
     if (values.fuel !== undefined) limits.fuel = parseCount('--fuel', values.fuel);
     if (values.stack !== undefined) limits.stackDepth = parseCount('--stack', values.stack);
     const engine = (values.engine ?? 'auto') as EngineChoice;
-    if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
+    if (!['auto', 'wasm', 'emulator'].includes(engine))
+      throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
     const config: Record<string, string> = {};
     for (const pair of values.config ?? []) {
       const eq = pair.indexOf('=');
@@ -88,7 +90,9 @@ export const call: Command = async (argv, io) => {
       io.stdout.write(`${toJson({ ...result, output: output === null ? null : new TextDecoder().decode(output) })}\n`);
     } else {
       if (result.status === 'ok' && output !== null) io.stdout.write(output);
-      io.stderr.write(`${output !== null && output.length > 0 ? '\n' : ''}status: ${result.status} (engine ${result.engine}, ${result.durationMs.toFixed(2)} ms${result.fuelUsed === null ? '' : `, fuel ${result.fuelUsed}`})\n`);
+      io.stderr.write(
+        `${output !== null && output.length > 0 ? '\n' : ''}status: ${result.status} (engine ${result.engine}, ${result.durationMs.toFixed(2)} ms${result.fuelUsed === null ? '' : `, fuel ${result.fuelUsed}`})\n`,
+      );
       if (result.message) io.stderr.write(`${result.message}\n`);
       for (const l of result.logs) io.stderr.write(`log ${l.level}: ${l.message}\n`);
     }
@@ -96,7 +100,12 @@ export const call: Command = async (argv, io) => {
     return result.status === 'invalid-module' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const usage = error instanceof UsageError || code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MODULE_NOT_FOUND' || code === 'SANDBOX_INVALID_MODULE' || code === 'SANDBOX_ENGINE_UNAVAILABLE';
+    const usage =
+      error instanceof UsageError ||
+      code === 'SANDBOX_INVALID_OPTIONS' ||
+      code === 'SANDBOX_MODULE_NOT_FOUND' ||
+      code === 'SANDBOX_INVALID_MODULE' ||
+      code === 'SANDBOX_ENGINE_UNAVAILABLE';
     io.stderr.write(`sandbox call: ${(error as Error).message}\n`);
     if (error instanceof UsageError) io.stderr.write(`Try 'sandbox call --help'.\n`);
     return usage ? EXIT_USAGE : EXIT_FAILED;

@@ -41,7 +41,10 @@ interface Alert {
 export const demo: Command = async (argv, io) => {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { logs: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: { logs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
   } catch (error) {
     io.stderr.write(`sandbox demo: ${(error as Error).message}\n\n${DEMO_HELP}\n`);
     return EXIT_USAGE;
@@ -52,7 +55,9 @@ export const demo: Command = async (argv, io) => {
   }
   const root = findRoot();
   if (root === undefined) {
-    io.stderr.write('sandbox demo: examples/sandbox.yaml not found next to the package (the installed package and a checkout both have it)\n');
+    io.stderr.write(
+      'sandbox demo: examples/sandbox.yaml not found next to the package (the installed package and a checkout both have it)\n',
+    );
     return EXIT_FAILED;
   }
   const logs = values.logs === undefined ? join(root, 'examples', 'logs.ndjson') : join(io.cwd, values.logs);
@@ -66,7 +71,8 @@ export const demo: Command = async (argv, io) => {
     const swarm = await startSwarm(topology, {
       onRun: (_agent, _message, result) => {
         const severity = (result.output as { severity?: unknown } | null)?.severity;
-        if (result.status === 'ok' && typeof severity === 'string') severities.set(severity, (severities.get(severity) ?? 0) + 1);
+        if (result.status === 'ok' && typeof severity === 'string')
+          severities.set(severity, (severities.get(severity) ?? 0) + 1);
       },
     });
     try {
@@ -93,7 +99,9 @@ export const demo: Command = async (argv, io) => {
       const out: string[] = [];
       out.push(`triage over ${shown}: ${ingest.lines} lines through the memory queue in ${seconds.toFixed(2)} s`);
       out.push('');
-      out.push(`records    ${ingest.published} published to logs.app; ${ingest.malformed} malformed lines skipped${ingest.blank > 0 ? `, ${ingest.blank} blank` : ''}`);
+      out.push(
+        `records    ${ingest.published} published to logs.app; ${ingest.malformed} malformed lines skipped${ingest.blank > 0 ? `, ${ingest.blank} blank` : ''}`,
+      );
       for (const m of malformed.slice(0, 8)) out.push(`             line ${m.line}: ${m.reason}`);
       const order = ['critical', 'high', 'medium', 'low'];
       out.push(`severity   ${order.map((s) => `${s} ${severities.get(s) ?? 0}`).join('   ')}`);
@@ -107,14 +115,29 @@ export const demo: Command = async (argv, io) => {
       }
       const services = [...byService.entries()].sort((a, b) => b[1].n - a[1].n);
       out.push(`alerts     ${regular.length} on alerts.<service>:`);
-      for (const [service, e] of services) out.push(`             ${service.padEnd(14)} ${String(e.n).padStart(3)}${e.critical > 0 ? `  (${e.critical} critical)` : ''}`);
+      for (const [service, e] of services)
+        out.push(
+          `             ${service.padEnd(14)} ${String(e.n).padStart(3)}${e.critical > 0 ? `  (${e.critical} critical)` : ''}`,
+        );
       const bursts = alerts.filter((a) => a.count !== undefined);
-      out.push(`bursts     ${bursts.length === 0 ? 'none' : `${bursts.length} (5 errors of one service within 60 s):`}`);
-      for (const b of bursts) out.push(`             ${b.service.padEnd(14)} at ${new Date(Number(b.ts)).toISOString().slice(11, 19)} UTC`);
-      out.push(`rejected   ${rejected.length} records triage refused, dead-lettered after ${topology.agents[0]!.maxDeliveries} deliveries${rejected.length > 0 ? ':' : ''}`);
-      for (const r of rejected.slice(0, 8)) out.push(`             line ${r.line}: ${r.reason.replace(/^triage: \w[\w-]*: (triage: )?/, '').replace(/ \(after \d+ deliveries\)$/, '')}`);
-      const byStatus = Object.entries(stats.runs).map(([s, n]) => `${n} ${s}`).join(', ');
-      out.push(`runs       ${runs} (${byStatus}); ${stats.eventsPublished} events published, ${stats.acked} messages acked`);
+      out.push(
+        `bursts     ${bursts.length === 0 ? 'none' : `${bursts.length} (5 errors of one service within 60 s):`}`,
+      );
+      for (const b of bursts)
+        out.push(`             ${b.service.padEnd(14)} at ${new Date(Number(b.ts)).toISOString().slice(11, 19)} UTC`);
+      out.push(
+        `rejected   ${rejected.length} records triage refused, dead-lettered after ${topology.agents[0]!.maxDeliveries} deliveries${rejected.length > 0 ? ':' : ''}`,
+      );
+      for (const r of rejected.slice(0, 8))
+        out.push(
+          `             line ${r.line}: ${r.reason.replace(/^triage: \w[\w-]*: (triage: )?/, '').replace(/ \(after \d+ deliveries\)$/, '')}`,
+        );
+      const byStatus = Object.entries(stats.runs)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ');
+      out.push(
+        `runs       ${runs} (${byStatus}); ${stats.eventsPublished} events published, ${stats.acked} messages acked`,
+      );
       io.stdout.write(`${out.join('\n')}\n`);
       return EXIT_OK;
     } finally {

@@ -44,22 +44,30 @@ function intOption(value: string | undefined, name: string): number | undefined 
  * The token from --token-file, env SANDBOX_GRAPH_TOKEN or --token, in that order of preference. A token on the
  * command line is readable by every user of the machine through ps, so it still works but earns a warning.
  */
-async function tokenOption(values: { token?: string | undefined; 'token-file'?: string | undefined }, io: CliIO): Promise<string | undefined> {
-  if (values.token !== undefined && values['token-file'] !== undefined) throw new Usage('give --token-file or --token, not both');
+async function tokenOption(
+  values: { token?: string | undefined; 'token-file'?: string | undefined },
+  io: CliIO,
+): Promise<string | undefined> {
+  if (values.token !== undefined && values['token-file'] !== undefined)
+    throw new Usage('give --token-file or --token, not both');
   if (values['token-file'] !== undefined) {
     const { readFile } = await import('node:fs/promises');
     let text: string;
     try {
       text = await readFile(resolve(io.cwd, values['token-file']), 'utf8');
     } catch (err) {
-      throw new Usage(`--token-file: cannot read ${values['token-file']} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Usage(
+        `--token-file: cannot read ${values['token-file']} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
     const token = text.split(/\r?\n/, 1)[0]!.trim();
     if (token === '') throw new Usage(`--token-file: ${values['token-file']} has an empty first line`);
     return token;
   }
   if (values.token !== undefined) {
-    io.stderr.write('warning: --token is visible to every user of this machine (ps); use --token-file <file> or env SANDBOX_GRAPH_TOKEN\n');
+    io.stderr.write(
+      'warning: --token is visible to every user of this machine (ps); use --token-file <file> or env SANDBOX_GRAPH_TOKEN\n',
+    );
     return values.token;
   }
   return io.env['SANDBOX_GRAPH_TOKEN'];
@@ -89,7 +97,8 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
       'max-steps': { type: 'string' },
     },
   });
-  if ((values.socket === undefined) === (values.port === undefined)) throw new Usage('serve needs exactly one of --socket <path> or --port <n>');
+  if ((values.socket === undefined) === (values.port === undefined))
+    throw new Usage('serve needs exactly one of --socket <path> or --port <n>');
   const token = await tokenOption(values, io);
   if (values.port !== undefined && (token === undefined || token === '')) {
     throw new Usage('--port needs a token: --token-file <file> or env SANDBOX_GRAPH_TOKEN');
@@ -128,7 +137,10 @@ async function serve(argv: string[], io: CliIO): Promise<number> {
     return EXIT_FAILED;
   }
   const rec = server.store.recovery;
-  const recovered = options.ledgerFile !== undefined ? ` (ledger ${options.ledgerFile}: ${rec.records} records replayed, seq ${server.store.lastSeq}${rec.droppedBytes > 0 ? `, ${rec.droppedBytes} torn bytes dropped` : ''})` : '';
+  const recovered =
+    options.ledgerFile !== undefined
+      ? ` (ledger ${options.ledgerFile}: ${rec.records} records replayed, seq ${server.store.lastSeq}${rec.droppedBytes > 0 ? `, ${rec.droppedBytes} torn bytes dropped` : ''})`
+      : '';
   io.stdout.write(`graph service listening on ${server.url}${recovered}\n`);
   await new Promise<void>((done) => {
     if (io.signal.aborted) done();
@@ -163,7 +175,8 @@ async function parse(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${JSON.stringify(result)}\n`);
     return EXIT_OK;
   }
-  const count = (t: string) => result.graph.nodes.filter((n) => n.attributes?.['type'] === t && n.attributes['external'] !== true).length;
+  const count = (t: string) =>
+    result.graph.nodes.filter((n) => n.attributes?.['type'] === t && n.attributes['external'] !== true).length;
   const flag = (f: string) => result.graph.edges.filter((e) => e.attributes?.[f] === true).length;
   const r = result.report;
   io.stdout.write(
@@ -190,7 +203,8 @@ async function call(argv: string[], io: CliIO): Promise<number> {
     } catch (err) {
       throw new Usage(`params must be JSON: ${(err as Error).message}`);
     }
-    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new Usage('params must be a JSON object');
+    if (params === null || typeof params !== 'object' || Array.isArray(params))
+      throw new Usage('params must be a JSON object');
   }
   const token = await tokenOption(values, io);
   const timeoutMs = intOption(values.timeout, 'timeout');

@@ -63,7 +63,15 @@ export async function ingestFile(queue: QueueBackend, file: string, options: Ing
   validateTopic(options.topic);
   if (options.deadLetter !== undefined) validateTopic(options.deadLetter);
   const totalBytes = (await stat(file)).size;
-  const stats: IngestStats = { lines: 0, published: 0, malformed: 0, deadLettered: 0, blank: 0, malformedLines: [], aborted: false };
+  const stats: IngestStats = {
+    lines: 0,
+    published: 0,
+    malformed: 0,
+    deadLettered: 0,
+    blank: 0,
+    malformedLines: [],
+    aborted: false,
+  };
   const stream = createReadStream(file, { highWaterMark: 64 * 1024, encoding: 'utf8' });
   let lastProgress = 0;
   /** One line: its publish to await (the backpressure), or undefined when there is nothing to wait for. */
@@ -87,7 +95,11 @@ export async function ingestFile(queue: QueueBackend, file: string, options: Ing
       return queue.publish({
         topic: options.deadLetter,
         payload: encode(line),
-        headers: { [DEAD_LETTER_HEADERS.reason]: reason, [DEAD_LETTER_HEADERS.topic]: options.topic, [LINE_HEADER]: String(n) },
+        headers: {
+          [DEAD_LETTER_HEADERS.reason]: reason,
+          [DEAD_LETTER_HEADERS.topic]: options.topic,
+          [LINE_HEADER]: String(n),
+        },
       });
     }
     let key: string | undefined;
@@ -96,7 +108,12 @@ export async function ingestFile(queue: QueueBackend, file: string, options: Ing
       if (typeof k === 'string' || typeof k === 'number') key = String(k);
     }
     // Awaiting each publish is the backpressure: a full subscription (or a slow broker) pauses the reading.
-    const published = queue.publish({ topic: options.topic, payload: encode(value), key, headers: { [LINE_HEADER]: String(n) } });
+    const published = queue.publish({
+      topic: options.topic,
+      payload: encode(value),
+      key,
+      headers: { [LINE_HEADER]: String(n) },
+    });
     stats.published++;
     if (options.onProgress && (n & 1023) === 0) {
       const now = Date.now();
@@ -173,13 +190,22 @@ export function progressLine(stats: IngestStats, bytesRead: number, totalBytes: 
 }
 
 export function summaryLine(file: string, topic: string, stats: IngestStats, ms: number): string {
-  const parts = [`${stats.published} published`, `${stats.malformed} malformed${stats.malformed > 0 ? (stats.deadLettered > 0 ? ' (dead-lettered)' : ' (skipped)') : ''}`];
+  const parts = [
+    `${stats.published} published`,
+    `${stats.malformed} malformed${stats.malformed > 0 ? (stats.deadLettered > 0 ? ' (dead-lettered)' : ' (skipped)') : ''}`,
+  ];
   if (stats.blank > 0) parts.push(`${stats.blank} blank`);
   return `ingested ${file} → ${topic}: ${stats.lines} lines: ${parts.join(', ')} in ${(ms / 1000).toFixed(2)} s${stats.aborted ? ' (stopped early by a signal)' : ''}`;
 }
 
 /** Runs an ingest with the CLI's reporting (stderr: malformed lines, progress on a TTY, summary). */
-export async function ingestWithReport(queue: QueueBackend, file: string, options: IngestOptions, io: CliIO, label = file): Promise<IngestStats> {
+export async function ingestWithReport(
+  queue: QueueBackend,
+  file: string,
+  options: IngestOptions,
+  io: CliIO,
+  label = file,
+): Promise<IngestStats> {
   const started = Date.now();
   const tty = io.stderr.isTTY === true;
   let drawn = false;
@@ -203,27 +229,65 @@ export async function ingestWithReport(queue: QueueBackend, file: string, option
 }
 
 export const ingest: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('ingest', argv, { ...QUEUE_PARSE_OPTIONS, topic: { type: 'string', short: 't' }, key: { type: 'string' }, 'dead-letter': { type: 'boolean' }, 'dead-letter-topic': { type: 'string' }, json: { type: 'boolean' } }, INGEST_HELP, io);
+  const parsed = parseCommandArgs(
+    'ingest',
+    argv,
+    {
+      ...QUEUE_PARSE_OPTIONS,
+      topic: { type: 'string', short: 't' },
+      key: { type: 'string' },
+      'dead-letter': { type: 'boolean' },
+      'dead-letter-topic': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    INGEST_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;
   try {
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which file? give the path of an .ndjson file' : `one file at a time; got ${positionals.join(' ')}`);
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0
+          ? 'which file? give the path of an .ndjson file'
+          : `one file at a time; got ${positionals.join(' ')}`,
+      );
     if (values.topic === undefined) throw new UsageError('--topic is required');
     const file = resolve(io.cwd, positionals[0]!);
     const opened = await openQueue(values, io);
     queue = opened.queue;
     const dlTopic = values['dead-letter-topic'];
-    const deadLetter = values['dead-letter'] || dlTopic !== undefined ? (dlTopic ?? opened.deadLetter ?? DEFAULT_DEAD_LETTER_TOPIC) : undefined;
-    if (queue.kind === 'memory') io.stderr.write(`note: the memory queue lives in this process and nothing subscribes to it here; see 'sandbox serve --ingest'\n`);
+    const deadLetter =
+      values['dead-letter'] || dlTopic !== undefined
+        ? (dlTopic ?? opened.deadLetter ?? DEFAULT_DEAD_LETTER_TOPIC)
+        : undefined;
+    if (queue.kind === 'memory')
+      io.stderr.write(
+        `note: the memory queue lives in this process and nothing subscribes to it here; see 'sandbox serve --ingest'\n`,
+      );
     const started = Date.now();
-    const stats = await ingestWithReport(queue, file, { topic: values.topic, deadLetter, keyField: values.key }, io, positionals[0]);
-    if (values.json === true) io.stdout.write(`${JSON.stringify({ file: positionals[0], topic: values.topic, ...stats, durationMs: Date.now() - started })}\n`);
+    const stats = await ingestWithReport(
+      queue,
+      file,
+      { topic: values.topic, deadLetter, keyField: values.key },
+      io,
+      positionals[0],
+    );
+    if (values.json === true)
+      io.stdout.write(
+        `${JSON.stringify({ file: positionals[0], topic: values.topic, ...stats, durationMs: Date.now() - started })}\n`,
+      );
     return EXIT_OK;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR') {
-      return reportUsage('ingest', `${code === 'EISDIR' ? `${positionals[0]} is a directory; give an .ndjson file` : `no such file: ${positionals[0]}`}`, io, values.json === true);
+      return reportUsage(
+        'ingest',
+        `${code === 'EISDIR' ? `${positionals[0]} is a directory; give an .ndjson file` : `no such file: ${positionals[0]}`}`,
+        io,
+        values.json === true,
+      );
     }
     return reportError('ingest', error, io, values.json === true);
   } finally {

@@ -19,12 +19,18 @@ Options:
   --json                print a JSON report of what changed`;
 
 export const instrument: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('instrument', argv, {
-        output: { type: 'string', short: 'o' },
-        'fuel-only': { type: 'boolean' },
-        memory: { type: 'string' },
-        json: { type: 'boolean' }
-      }, INSTRUMENT_HELP, io);
+  const parsed = parseCommandArgs(
+    'instrument',
+    argv,
+    {
+      output: { type: 'string', short: 'o' },
+      'fuel-only': { type: 'boolean' },
+      memory: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    INSTRUMENT_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   try {
@@ -37,7 +43,8 @@ export const instrument: Command = async (argv, io) => {
     } catch (error) {
       throw new UsageError(`cannot read ${positionals[0]}: ${(error as Error).message}`);
     }
-    const memoryMaxPages = values.memory === undefined ? undefined : Math.floor(parseBytes('--memory', values.memory) / 65536);
+    const memoryMaxPages =
+      values.memory === undefined ? undefined : Math.floor(parseBytes('--memory', values.memory) / 65536);
     const { bytes: out, report } = instrumentWithReport(bytes, {
       fuel: true,
       stackDepth: !values['fuel-only'],

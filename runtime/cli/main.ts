@@ -10,9 +10,12 @@ interface Entry {
 }
 
 const COMMANDS: Record<string, Entry> = {
-  run: { summary: 'run an agent or a WASI command once: sandbox run <file.wasm> --input <json>', load: async () => run },
+  run: {
+    summary: 'run an agent or a WASI command once: sandbox run <file.wasm> --input <json>',
+    load: async () => run,
+  },
   call: {
-    summary: "call a function of an Extism plugin once: sandbox call <plugin.wasm> <function> --input <text>",
+    summary: 'call a function of an Extism plugin once: sandbox call <plugin.wasm> <function> --input <text>',
     load: async () => (await import('./call.ts')).call,
   },
   instrument: {
@@ -40,11 +43,13 @@ const COMMANDS: Record<string, Entry> = {
     load: async () => (await import('./tail.ts')).tail,
   },
   audit: {
-    summary: 'health score and failure modes from a swarm\'s metrics (CI gate): sandbox audit --metrics <url> | --target <prometheus>',
+    summary:
+      "health score and failure modes from a swarm's metrics (CI gate): sandbox audit --metrics <url> | --target <prometheus>",
     load: async () => (await import('./audit.ts')).audit,
   },
   new: {
-    summary: 'create an agent project (AssemblyScript or Rust) that builds and tests with npm test: sandbox new <name> [--lang as|rust]',
+    summary:
+      'create an agent project (AssemblyScript or Rust) that builds and tests with npm test: sandbox new <name> [--lang as|rust]',
     load: async () => (await import('./new.ts')).scaffold,
   },
   build: {
@@ -65,7 +70,10 @@ export function registerCommand(name: string, summary: string, load: () => Promi
 function version(): string {
   for (const relative of ['../../package.json', '../../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
       if (pkg.name === 'wasm-agent-sandbox') return pkg.version;
     } catch {
       // not at this level

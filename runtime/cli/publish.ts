@@ -31,8 +31,12 @@ export const QUEUE_PARSE_OPTIONS = {
 } as const;
 
 /** The queue URL from --queue or --config (default memory), and the dead-letter topic a --config names. */
-export async function resolveQueue(values: { queue?: string | undefined; config?: string | undefined }, io: CliIO): Promise<{ url: string; deadLetter?: string }> {
-  if (values.queue !== undefined && values.config !== undefined) throw new UsageError('give --queue or --config, not both');
+export async function resolveQueue(
+  values: { queue?: string | undefined; config?: string | undefined },
+  io: CliIO,
+): Promise<{ url: string; deadLetter?: string }> {
+  if (values.queue !== undefined && values.config !== undefined)
+    throw new UsageError('give --queue or --config, not both');
   if (values.config !== undefined) {
     const topology = await loadTopology(resolve(io.cwd, values.config));
     return { url: topology.queue, deadLetter: topology.deadLetter };
@@ -40,7 +44,10 @@ export async function resolveQueue(values: { queue?: string | undefined; config?
   return { url: values.queue ?? 'memory' };
 }
 
-export async function openQueue(values: { queue?: string | undefined; config?: string | undefined }, io: CliIO): Promise<{ queue: QueueBackend; deadLetter?: string }> {
+export async function openQueue(
+  values: { queue?: string | undefined; config?: string | undefined },
+  io: CliIO,
+): Promise<{ queue: QueueBackend; deadLetter?: string }> {
   const { url, deadLetter } = await resolveQueue(values, io);
   const queue = await createQueue(url);
   return deadLetter === undefined ? { queue } : { queue, deadLetter };
@@ -49,7 +56,10 @@ export async function openQueue(values: { queue?: string | undefined; config?: s
 /** Exit code for an error thrown by a queue command: usage for bad input, failure for the rest. */
 export function reportError(command: string, error: unknown, io: CliIO, json = false): number {
   const code = error instanceof UsageError ? 'SANDBOX_USAGE' : ((error as { code?: string }).code ?? 'SANDBOX_FAILED');
-  const exit = code === 'SANDBOX_USAGE' || code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MISSING_DEPENDENCY' ? EXIT_USAGE : EXIT_FAILED;
+  const exit =
+    code === 'SANDBOX_USAGE' || code === 'SANDBOX_INVALID_OPTIONS' || code === 'SANDBOX_MISSING_DEPENDENCY'
+      ? EXIT_USAGE
+      : EXIT_FAILED;
   if (json) {
     io.stdout.write(`${JSON.stringify({ error: { code, message: (error as Error).message } })}\n`);
     return exit;
@@ -60,7 +70,13 @@ export function reportError(command: string, error: unknown, io: CliIO, json = f
 }
 
 export const publish: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('publish', argv, { ...QUEUE_PARSE_OPTIONS, key: { type: 'string' }, header: { type: 'string', multiple: true } }, PUBLISH_HELP, io);
+  const parsed = parseCommandArgs(
+    'publish',
+    argv,
+    { ...QUEUE_PARSE_OPTIONS, key: { type: 'string' }, header: { type: 'string', multiple: true } },
+    PUBLISH_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;

@@ -6,7 +6,17 @@ import { Sandbox } from '../sandbox.ts';
 import { SandboxError } from '../errors.ts';
 import { moduleShape } from '../module/shape.ts';
 import { resolveLimits } from '../agent/limits.ts';
-import { parseBytes, parseCommandArgs, parseCount, parseDuration, parseJson, readAllBytesCapped, reportUsage, toJson, UsageError } from './args.ts';
+import {
+  parseBytes,
+  parseCommandArgs,
+  parseCount,
+  parseDuration,
+  parseJson,
+  readAllBytesCapped,
+  reportUsage,
+  toJson,
+  UsageError,
+} from './args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIO, type Command } from './io.ts';
 
 export const RUN_HELP = `Usage: sandbox run <file.wasm> [options] [-- program arguments]
@@ -56,33 +66,44 @@ export const run: Command = async (argv, io) => {
   // Everything after `--` belongs to the program, not to us.
   const dashes = argv.indexOf('--');
   const programArgs = dashes >= 0 ? argv.slice(dashes + 1) : [];
-  const parsed = parseCommandArgs('run', dashes >= 0 ? argv.slice(0, dashes) : argv, {
-        input: { type: 'string' },
-        'input-file': { type: 'string' },
-        memory: { type: 'string' },
-        timeout: { type: 'string' },
-        fuel: { type: 'string' },
-        stack: { type: 'string' },
-        tables: { type: 'string' },
-        'input-limit': { type: 'string' },
-        'output-limit': { type: 'string' },
-        'event-limit': { type: 'string' },
-        'max-events': { type: 'string' },
-        'max-logs': { type: 'string' },
-        'log-limit': { type: 'string' },
-        'log-line-limit': { type: 'string' },
-        'max-graph-calls': { type: 'string' },
-        raw: { type: 'boolean' },
-        engine: { type: 'string' },
-        dir: { type: 'string', multiple: true },
-        env: { type: 'string', multiple: true },
-        json: { type: 'boolean' }
-      }, RUN_HELP, io);
+  const parsed = parseCommandArgs(
+    'run',
+    dashes >= 0 ? argv.slice(0, dashes) : argv,
+    {
+      input: { type: 'string' },
+      'input-file': { type: 'string' },
+      memory: { type: 'string' },
+      timeout: { type: 'string' },
+      fuel: { type: 'string' },
+      stack: { type: 'string' },
+      tables: { type: 'string' },
+      'input-limit': { type: 'string' },
+      'output-limit': { type: 'string' },
+      'event-limit': { type: 'string' },
+      'max-events': { type: 'string' },
+      'max-logs': { type: 'string' },
+      'log-limit': { type: 'string' },
+      'log-line-limit': { type: 'string' },
+      'max-graph-calls': { type: 'string' },
+      raw: { type: 'boolean' },
+      engine: { type: 'string' },
+      dir: { type: 'string', multiple: true },
+      env: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    },
+    RUN_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let sandbox: Sandbox | undefined;
   try {
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which agent? give the path of a .wasm file' : `one agent at a time; got ${positionals.join(' ')}`);
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0
+          ? 'which agent? give the path of a .wasm file'
+          : `one agent at a time; got ${positionals.join(' ')}`,
+      );
     const file = resolve(io.cwd, positionals[0]!);
     const limits: Partial<Limits> = {};
     if (values.memory !== undefined) limits.memoryBytes = parseBytes('--memory', values.memory);
@@ -96,32 +117,56 @@ export const run: Command = async (argv, io) => {
     if (values['max-events'] !== undefined) limits.maxEvents = parseCount('--max-events', values['max-events']);
     if (values['max-logs'] !== undefined) limits.maxLogs = parseCount('--max-logs', values['max-logs']);
     if (values['log-limit'] !== undefined) limits.logBytes = parseBytes('--log-limit', values['log-limit']);
-    if (values['log-line-limit'] !== undefined) limits.logMessageBytes = parseBytes('--log-line-limit', values['log-line-limit']);
-    if (values['max-graph-calls'] !== undefined) limits.maxGraphCalls = parseCount('--max-graph-calls', values['max-graph-calls']);
+    if (values['log-line-limit'] !== undefined)
+      limits.logMessageBytes = parseBytes('--log-line-limit', values['log-line-limit']);
+    if (values['max-graph-calls'] !== undefined)
+      limits.maxGraphCalls = parseCount('--max-graph-calls', values['max-graph-calls']);
     // Checked before anything is read or loaded, so a bad limit is a usage error naming the limit.
     const resolved = resolveLimits(limits);
     const engine = (values.engine ?? 'auto') as EngineChoice;
-    if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
+    if (!['auto', 'wasm', 'emulator'].includes(engine))
+      throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
     const bytes = await readModule(file, positionals[0]!);
     const shape = moduleShape(bytes);
-    if (shape === 'extism-plugin') throw new UsageError(`${positionals[0]} is an Extism plugin: call one of its functions with \`sandbox call ${positionals[0]} <function> --input <text>\``);
+    if (shape === 'extism-plugin')
+      throw new UsageError(
+        `${positionals[0]} is an Extism plugin: call one of its functions with \`sandbox call ${positionals[0]} <function> --input <text>\``,
+      );
     if (shape === 'wasi-command') {
       sandbox = new Sandbox({ engine, workers: 1 });
-      return await runCommand(sandbox, file, bytes, { limits, inputBytes: resolved.inputBytes, args: programArgs, dirs: values.dir ?? [], env: values.env ?? [], json: values.json === true }, io);
+      return await runCommand(
+        sandbox,
+        file,
+        bytes,
+        {
+          limits,
+          inputBytes: resolved.inputBytes,
+          args: programArgs,
+          dirs: values.dir ?? [],
+          env: values.env ?? [],
+          json: values.json === true,
+        },
+        io,
+      );
     }
     const what = shape === 'component' ? 'this file is a component agent' : 'this module is an agent';
-    if (programArgs.length > 0 || values.dir || values.env) throw new UsageError(`--dir, --env and arguments after -- are for WASI commands; ${what}`);
+    if (programArgs.length > 0 || values.dir || values.env)
+      throw new UsageError(`--dir, --env and arguments after -- are for WASI commands; ${what}`);
     const input = await readInput(values.input, values['input-file'], values.raw === true, resolved.inputBytes, io);
     sandbox = new Sandbox({ engine, workers: 1 });
     const options = { limits, name: basename(file).replace(/\.wasm$/, '') };
     // A component (world `agent` of wit/agent.wit) runs like an agent: same input, same report, same exit codes.
-    const result = shape === 'component' ? await sandbox.runComponent(bytes, input, options) : await sandbox.run(bytes, input, options);
+    const result =
+      shape === 'component'
+        ? await sandbox.runComponent(bytes, input, options)
+        : await sandbox.run(bytes, input, options);
     report(result, values.json === true, io);
     if (result.status === 'ok') return EXIT_OK;
     // The agent never ran: the input or the module is wrong, which is the caller's to fix.
     return result.status === 'invalid-module' || result.status === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
-    const code = error instanceof UsageError ? 'SANDBOX_USAGE' : ((error as { code?: string }).code ?? 'SANDBOX_FAILED');
+    const code =
+      error instanceof UsageError ? 'SANDBOX_USAGE' : ((error as { code?: string }).code ?? 'SANDBOX_FAILED');
     const usage = USAGE_CODES.has(code);
     if (usage) return reportUsage('run', (error as Error).message, io, values.json === true, code);
     if (values.json === true) io.stdout.write(`${toJson({ error: { code, message: (error as Error).message } })}\n`);
@@ -133,7 +178,13 @@ export const run: Command = async (argv, io) => {
 };
 
 /** Errors that are the caller's to fix: exit code 2. */
-const USAGE_CODES = new Set(['SANDBOX_USAGE', 'SANDBOX_INVALID_OPTIONS', 'SANDBOX_MODULE_NOT_FOUND', 'SANDBOX_ENGINE_UNAVAILABLE', 'SANDBOX_MISSING_DEPENDENCY']);
+const USAGE_CODES = new Set([
+  'SANDBOX_USAGE',
+  'SANDBOX_INVALID_OPTIONS',
+  'SANDBOX_MODULE_NOT_FOUND',
+  'SANDBOX_ENGINE_UNAVAILABLE',
+  'SANDBOX_MISSING_DEPENDENCY',
+]);
 
 /** The module's bytes, or an error that says what is wrong with the path. */
 async function readModule(file: string, given: string): Promise<Uint8Array> {
@@ -141,17 +192,29 @@ async function readModule(file: string, given: string): Promise<Uint8Array> {
     return new Uint8Array(await readFile(file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `${given} is a directory; give the path of a .wasm file in it`);
+    if (code === 'EISDIR')
+      throw new SandboxError(
+        'SANDBOX_MODULE_NOT_FOUND',
+        `${given} is a directory; give the path of a .wasm file in it`,
+      );
     if (code === 'ENOENT') {
       // The README's example paths are relative to a checkout, where `npm run build:agents` makes them.
-      const hint = /agents\/build\//.test(given) ? '; in a checkout, build the example agents with `npm run build:agents`; an installed package has them in node_modules/wasm-agent-sandbox/agents/build/' : '';
+      const hint = /agents\/build\//.test(given)
+        ? '; in a checkout, build the example agents with `npm run build:agents`; an installed package has them in node_modules/wasm-agent-sandbox/agents/build/'
+        : '';
       throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `no such file: ${given}${hint}`);
     }
     throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${given}: ${code ?? (error as Error).message}`);
   }
 }
 
-async function readInput(inline: string | undefined, file: string | undefined, raw: boolean, maxBytes: number, io: CliIO): Promise<unknown> {
+async function readInput(
+  inline: string | undefined,
+  file: string | undefined,
+  raw: boolean,
+  maxBytes: number,
+  io: CliIO,
+): Promise<unknown> {
   if (inline !== undefined && file !== undefined) throw new UsageError('give --input or --input-file, not both');
   const value = (option: string, text: string) => (raw ? text : parseJson(option, text));
   if (inline !== undefined) return value('--input', inline);
@@ -161,7 +224,9 @@ async function readInput(inline: string | undefined, file: string | undefined, r
       text = await readFile(resolve(io.cwd, file), 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`--input-file: ${code === 'EISDIR' ? `${file} is a directory` : code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${code ?? (error as Error).message}`}`);
+      throw new UsageError(
+        `--input-file: ${code === 'EISDIR' ? `${file} is a directory` : code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${code ?? (error as Error).message}`}`,
+      );
     }
     return value('--input-file', text);
   }
@@ -202,7 +267,13 @@ interface CommandFlags {
 }
 
 /** A WASI command: stdin, stdout and stderr pass through; the exit code is the program's. */
-async function runCommand(sandbox: Sandbox, file: string, bytes: Uint8Array, flags: CommandFlags, io: CliIO): Promise<number> {
+async function runCommand(
+  sandbox: Sandbox,
+  file: string,
+  bytes: Uint8Array,
+  flags: CommandFlags,
+  io: CliIO,
+): Promise<number> {
   const dirs = flags.dirs.map((spec) => parseDir(spec, io.cwd));
   const env: Record<string, string> = {};
   for (const pair of flags.env) {
@@ -211,14 +282,22 @@ async function runCommand(sandbox: Sandbox, file: string, bytes: Uint8Array, fla
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const stdin = io.stdin.isTTY ? new Uint8Array(0) : await readAllBytesCapped(io.stdin, flags.inputBytes, 'stdin');
-  const result = await sandbox.runCommand(bytes, { limits: flags.limits, args: flags.args, env, dirs, stdin, name: basename(file).replace(/\.wasm$/, '') });
+  const result = await sandbox.runCommand(bytes, {
+    limits: flags.limits,
+    args: flags.args,
+    env,
+    dirs,
+    stdin,
+    name: basename(file).replace(/\.wasm$/, ''),
+  });
   if (flags.json) {
     const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString('utf8'));
     io.stdout.write(`${toJson({ ...result, stdout: text(result.stdout), stderr: text(result.stderr) })}\n`);
   } else {
     if (result.stdout && result.stdout.length > 0) io.stdout.write(result.stdout);
     if (result.stderr && result.stderr.length > 0) io.stderr.write(result.stderr);
-    if (result.status !== 'ok' && result.status !== 'exited') io.stderr.write(`sandbox run: ${result.status}: ${result.message ?? ''}\n`);
+    if (result.status !== 'ok' && result.status !== 'exited')
+      io.stderr.write(`sandbox run: ${result.status}: ${result.message ?? ''}\n`);
   }
   if (result.status === 'ok' || result.status === 'exited') return result.exitCode ?? 0;
   return result.status === 'invalid-module' ? EXIT_USAGE : EXIT_FAILED;
@@ -229,6 +308,7 @@ function parseDir(spec: string, cwd: string): { host: string; guest: string; rea
   const parts = spec.split(':');
   const readOnly = parts.length > 1 && parts[parts.length - 1] === 'ro';
   if (readOnly) parts.pop();
-  if (parts.length > 2 || parts[0] === '') throw new UsageError(`--dir expects <host>[:<guest>][:ro], got ${JSON.stringify(spec)}`);
+  if (parts.length > 2 || parts[0] === '')
+    throw new UsageError(`--dir expects <host>[:<guest>][:ro], got ${JSON.stringify(spec)}`);
   return { host: resolve(cwd, parts[0]!), guest: parts[1] ?? parts[0]!, readOnly };
 }

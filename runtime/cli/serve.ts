@@ -52,7 +52,9 @@ invalid topology.`;
 
 export function formatStats(s: AgentStats): string {
   const total = Object.values(s.runs).reduce((a, b) => a + (b ?? 0), 0);
-  const byStatus = Object.entries(s.runs).map(([status, n]) => `${n} ${status}`).join(', ');
+  const byStatus = Object.entries(s.runs)
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
   const keys = s.keys === undefined ? '' : `, ${s.keys} keys`;
   return `${s.name}: ${total} runs${total > 0 ? ` (${byStatus})` : ''}, ${s.eventsPublished} events published, ${s.acked} acked, ${s.retried} retried, ${s.deadLettered} dead-lettered${keys}`;
 }
@@ -84,20 +86,26 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 export const serve: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('serve', argv, {
-        ingest: { type: 'string' },
-        topic: { type: 'string', short: 't' },
-        key: { type: 'string' },
-        'dead-letter': { type: 'boolean' },
-        once: { type: 'boolean' },
-        tail: { type: 'string' },
-        engine: { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'audit-log': { type: 'string' },
-        'audit-max-size': { type: 'string' },
-        'audit-keep': { type: 'string' },
-        json: { type: 'boolean' }
-      }, SERVE_HELP, io);
+  const parsed = parseCommandArgs(
+    'serve',
+    argv,
+    {
+      ingest: { type: 'string' },
+      topic: { type: 'string', short: 't' },
+      key: { type: 'string' },
+      'dead-letter': { type: 'boolean' },
+      once: { type: 'boolean' },
+      tail: { type: 'string' },
+      engine: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'audit-log': { type: 'string' },
+      'audit-max-size': { type: 'string' },
+      'audit-keep': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    SERVE_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let swarm: Swarm | undefined;
@@ -111,12 +119,17 @@ export const serve: Command = async (argv, io) => {
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
     if (values.ingest !== undefined && values.topic === undefined) throw new UsageError('--ingest needs --topic');
-    if (values.ingest === undefined && (values.topic !== undefined || values.once)) throw new UsageError('--topic and --once go with --ingest');
+    if (values.ingest === undefined && (values.topic !== undefined || values.once))
+      throw new UsageError('--topic and --once go with --ingest');
     const engine = (values.engine ?? 'auto') as EngineChoice;
-    if (!['auto', 'wasm', 'emulator'].includes(engine)) throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
-    const metricsPort = values['metrics-port'] === undefined ? undefined : parseCount('--metrics-port', values['metrics-port']);
-    if (metricsPort !== undefined && metricsPort > 65535) throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
-    const auditMaxBytes = values['audit-max-size'] === undefined ? undefined : parseBytes('--audit-max-size', values['audit-max-size']);
+    if (!['auto', 'wasm', 'emulator'].includes(engine))
+      throw new UsageError(`--engine must be auto, wasm or emulator, got ${JSON.stringify(values.engine)}`);
+    const metricsPort =
+      values['metrics-port'] === undefined ? undefined : parseCount('--metrics-port', values['metrics-port']);
+    if (metricsPort !== undefined && metricsPort > 65535)
+      throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
+    const auditMaxBytes =
+      values['audit-max-size'] === undefined ? undefined : parseBytes('--audit-max-size', values['audit-max-size']);
     const auditKeep = values['audit-keep'] === undefined ? undefined : parseCount('--audit-keep', values['audit-keep']);
     const topology = await loadTopology(resolve(io.cwd, positionals[0]!));
     if (values['audit-log'] !== undefined) {
@@ -142,7 +155,9 @@ export const serve: Command = async (argv, io) => {
         agentOfGroup.set(a.group, a.name);
         a.subscribe.forEach((_, i) => agentOfGroup.set(`${a.group}_${i}`, a.name));
       }
-      swarmQueue = metrics.instrumentQueue(queue, (group, pattern) => (group !== undefined ? (agentOfGroup.get(group) ?? group) : pattern));
+      swarmQueue = metrics.instrumentQueue(queue, (group, pattern) =>
+        group !== undefined ? (agentOfGroup.get(group) ?? group) : pattern,
+      );
     }
     const audit = auditLog;
     const m = metrics;
@@ -160,11 +175,18 @@ export const serve: Command = async (argv, io) => {
       ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
     });
     if (auditLog !== undefined && auditLog.repairedBytes > 0) {
-      io.stderr.write(`audit log: cut a partial last line (${auditLog.repairedBytes} bytes) left by an earlier kill; its message was never acked\n`);
+      io.stderr.write(
+        `audit log: cut a partial last line (${auditLog.repairedBytes} bytes) left by an earlier kill; its message was never acked\n`,
+      );
     }
     if (metrics !== undefined) {
       const sw = swarm;
-      metrics.attach({ stats: () => sw.dispatcher.stats(), workerRestarts: () => sw.sandbox.workerRestarts, workers, residency: () => sw.sandbox.residency() });
+      metrics.attach({
+        stats: () => sw.dispatcher.stats(),
+        workerRestarts: () => sw.sandbox.workerRestarts,
+        workers,
+        residency: () => sw.sandbox.residency(),
+      });
       const served = await serveMetrics!(metrics, metricsPort!);
       metricsServer = served;
       io.stderr.write(`metrics on http://127.0.0.1:${served.port}/metrics\n`);
@@ -173,9 +195,15 @@ export const serve: Command = async (argv, io) => {
     io.stderr.write(`serving ${positionals[0]} on ${topology.queue} (dead letters → ${topology.deadLetter})\n`);
     if (topology.hibernation !== undefined) {
       const h = topology.hibernation;
-      const opts = [h.maxResident !== undefined ? `maxResident ${h.maxResident}` : '', h.idleMs !== undefined ? `idleMs ${h.idleMs}` : '', h.checkpointMs !== undefined ? `checkpointMs ${h.checkpointMs}` : ''].filter(Boolean);
+      const opts = [
+        h.maxResident !== undefined ? `maxResident ${h.maxResident}` : '',
+        h.idleMs !== undefined ? `idleMs ${h.idleMs}` : '',
+        h.checkpointMs !== undefined ? `checkpointMs ${h.checkpointMs}` : '',
+      ].filter(Boolean);
       const shown = relative(io.cwd, h.store);
-      io.stderr.write(`  hibernation: ${shown.startsWith('..') ? h.store : shown || '.'}${opts.length > 0 ? ` (${opts.join(', ')})` : ''}\n`);
+      io.stderr.write(
+        `  hibernation: ${shown.startsWith('..') ? h.store : shown || '.'}${opts.length > 0 ? ` (${opts.join(', ')})` : ''}\n`,
+      );
     }
     for (const a of topology.agents) {
       const instances = a.instances === 'per-key' ? 'one instance per key' : `concurrency ${a.concurrency}`;
@@ -192,7 +220,11 @@ export const serve: Command = async (argv, io) => {
       const stats = await ingestWithReport(
         swarm.queue,
         resolve(io.cwd, values.ingest),
-        { topic: values.topic!, keyField: values.key, deadLetter: values['dead-letter'] ? topology.deadLetter : undefined },
+        {
+          topic: values.topic!,
+          keyField: values.key,
+          deadLetter: values['dead-letter'] ? topology.deadLetter : undefined,
+        },
         io,
         values.ingest,
       );
@@ -220,14 +252,26 @@ export const serve: Command = async (argv, io) => {
     if (values.json === true) {
       const span = s.dispatcher.span();
       const seconds = span.firstAt === null || span.lastAt === null ? 0 : (span.lastAt - span.firstAt) / 1000;
-      const summary = { agents: agents.map((a) => ({ ...a, topFailures: failures.top(a.name) })), throughput: { messages: span.messages, seconds, perSecond: seconds > 0 ? Math.round(span.messages / seconds) : 0 } };
+      const summary = {
+        agents: agents.map((a) => ({ ...a, topFailures: failures.top(a.name) })),
+        throughput: {
+          messages: span.messages,
+          seconds,
+          perSecond: seconds > 0 ? Math.round(span.messages / seconds) : 0,
+        },
+      };
       io.stdout.write(`${JSON.stringify(summary)}\n`);
     }
     return EXIT_OK;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR') {
-      return reportUsage('serve', `${code === 'EISDIR' ? 'is a directory' : 'no such file'}: ${values.ingest}`, io, values.json === true);
+      return reportUsage(
+        'serve',
+        `${code === 'EISDIR' ? 'is a directory' : 'no such file'}: ${values.ingest}`,
+        io,
+        values.json === true,
+      );
     }
     return reportError('serve', error, io, values.json === true);
   } finally {

@@ -34,7 +34,13 @@ export function formatMessage(message: Pick<QueueMessage, 'topic' | 'payload' | 
 }
 
 export const tail: Command = async (argv, io) => {
-  const parsed = parseCommandArgs('tail', argv, { ...QUEUE_PARSE_OPTIONS, count: { type: 'string', short: 'n' }, group: { type: 'string' } }, TAIL_HELP, io);
+  const parsed = parseCommandArgs(
+    'tail',
+    argv,
+    { ...QUEUE_PARSE_OPTIONS, count: { type: 'string', short: 'n' }, group: { type: 'string' } },
+    TAIL_HELP,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   let queue: QueueBackend | undefined;

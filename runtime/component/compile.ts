@@ -28,7 +28,12 @@ const CACHE_ENTRIES = 32;
 const cache = new Map<string, CompiledComponent>();
 
 /** Compiles once per key (content hash + preparation options + engine). Throws InvalidModule. */
-export function compileComponent(wa: WasmNamespace, key: string, source: ComponentSource, limits: Limits): CompiledComponent {
+export function compileComponent(
+  wa: WasmNamespace,
+  key: string,
+  source: ComponentSource,
+  limits: Limits,
+): CompiledComponent {
   let compiled = cache.get(key);
   if (compiled === undefined) {
     const modules = new Map<string, WebAssembly.Module>();
@@ -36,7 +41,8 @@ export function compileComponent(wa: WasmNamespace, key: string, source: Compone
       try {
         modules.set(name, new wa.Module(prepareModule(bytes, limits, wa) as Uint8Array<ArrayBuffer>));
       } catch (error) {
-        if (error instanceof InvalidModule) throw new InvalidModule(`core module ${name} of the component: ${error.message}`);
+        if (error instanceof InvalidModule)
+          throw new InvalidModule(`core module ${name} of the component: ${error.message}`);
         throw new InvalidModule(`core module ${name} of the component does not compile: ${(error as Error).message}`);
       }
     }
@@ -53,9 +59,13 @@ export function compileComponent(wa: WasmNamespace, key: string, source: Compone
  * per component. Anything else in its shape means a jco we have not checked: refuse rather than guess.
  */
 function glueFunction(js: string, wa: WasmNamespace): GlueInstantiate {
-  let body = js.replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util');
+  let body = js
+    .replace(/^export function instantiate\(/m, 'function instantiate(')
+    .replace(/^export const _util\b/m, 'const _util');
   if (/^\s*(import|export)\b/m.test(body) || !/^function instantiate\(/m.test(body)) {
-    throw new InvalidModule("jco's generated glue has a shape this host does not know (an import or another export); was @bytecodealliance/jco-transpile upgraded?");
+    throw new InvalidModule(
+      "jco's generated glue has a shape this host does not know (an import or another export); was @bytecodealliance/jco-transpile upgraded?",
+    );
   }
   body = `"use strict";\n${body}\nreturn instantiate;`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the body is jco's generator output, not the component's

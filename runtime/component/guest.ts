@@ -51,26 +51,44 @@ export class ComponentGuest {
     options: { now?: () => bigint },
   ) {
     this.ctx = new RunContext(limits);
-    this.imports = componentHostImports(() => this.ctx, () => this.settle(), options);
+    this.imports = componentHostImports(
+      () => this.ctx,
+      () => this.settle(),
+      options,
+    );
   }
 
   private readonly imports: ReturnType<typeof componentHostImports>;
 
   /** Instantiates the component and calls its `init`, if it has one, under the run limits. Throws InvalidModule. */
-  static create(wa: WasmNamespace, compiled: CompiledComponent, limits: Limits, engine: EngineName, options: { now?: () => bigint } = {}): ComponentGuest | GuestOutcome {
+  static create(
+    wa: WasmNamespace,
+    compiled: CompiledComponent,
+    limits: Limits,
+    engine: EngineName,
+    options: { now?: () => bigint } = {},
+  ): ComponentGuest | GuestOutcome {
     const guest = new ComponentGuest(wa, limits, engine, options);
     const init = guest.call(() => {
       const api = compiled.instantiate(
         (name) => {
           const module = compiled.modules.get(name);
-          if (module === undefined) throw new InvalidModule(`jco's glue asked for core module ${name}, which the component does not have`);
+          if (module === undefined)
+            throw new InvalidModule(`jco's glue asked for core module ${name}, which the component does not have`);
           return module;
         },
         { [HOST_INTERFACE_KEY]: guest.imports },
         (module, imports) => guest.instantiateCore(module, imports),
       );
-      if (api instanceof Promise || typeof api !== 'object' || api === null || typeof (api as ComponentApi).handle !== 'function') {
-        throw new InvalidModule('the component did not instantiate synchronously into an object with `handle` (is it an async component?)');
+      if (
+        api instanceof Promise ||
+        typeof api !== 'object' ||
+        api === null ||
+        typeof (api as ComponentApi).handle !== 'function'
+      ) {
+        throw new InvalidModule(
+          'the component did not instantiate synchronously into an object with `handle` (is it an async component?)',
+        );
       }
       guest.api = api as ComponentApi;
       if (typeof guest.api.init === 'function') {
@@ -88,7 +106,8 @@ export class ComponentGuest {
 
   /** Handles one message (MessagePack bytes). Never throws for anything the component does. */
   run(input: Uint8Array): GuestOutcome {
-    if (this.poisoned || this.api === null) return hostOutcome('crashed', this.engine, 'the component trapped in an earlier run and cannot be entered again');
+    if (this.poisoned || this.api === null)
+      return hostOutcome('crashed', this.engine, 'the component trapped in an earlier run and cannot be entered again');
     const api = this.api;
     return this.call(() => {
       this.resetDepth();
@@ -102,7 +121,8 @@ export class ComponentGuest {
     try {
       instance = new this.wa.Instance(module, importObject(imports ?? {}));
     } catch (error) {
-      if (error instanceof this.wa.LinkError) throw new InvalidModule(`a core module of the component does not link: ${error.message}`);
+      if (error instanceof this.wa.LinkError)
+        throw new InvalidModule(`a core module of the component does not link: ${error.message}`);
       throw error;
     }
     const exports = instance.exports as Record<string, unknown>;
@@ -182,14 +202,20 @@ export class ComponentGuest {
 
   private finish(value: unknown, errorMessage: string | null): GuestOutcome {
     // Fuel is checked at function entries and loop headers, so a run can end with its total past the limit.
-    if (this.metered() && this.spent > BigInt(this.limits.fuel)) return this.outcome('out-of-fuel', this.outOfFuelMessage());
+    if (this.metered() && this.spent > BigInt(this.limits.fuel))
+      return this.outcome('out-of-fuel', this.outOfFuelMessage());
     const violation = this.ctx.violation;
     if (violation !== null) return this.outcome(violation.status, violation.message);
-    if (errorMessage !== null) return this.outcome('error', errorMessage === '' ? 'the component returned an error' : errorMessage);
+    if (errorMessage !== null)
+      return this.outcome('error', errorMessage === '' ? 'the component returned an error' : errorMessage);
     if (value === null || value === undefined) return this.outcome('ok'); // init: result<_, string>
-    if (!(value instanceof Uint8Array)) return this.outcome('invalid-output', `the component's handle returned ${typeof value}, not list<u8>`);
+    if (!(value instanceof Uint8Array))
+      return this.outcome('invalid-output', `the component's handle returned ${typeof value}, not list<u8>`);
     if (value.length > this.limits.outputBytes) {
-      return this.outcome('limit-exceeded', `output of ${value.length} bytes exceeds the output limit of ${this.limits.outputBytes} bytes`);
+      return this.outcome(
+        'limit-exceeded',
+        `output of ${value.length} bytes exceeds the output limit of ${this.limits.outputBytes} bytes`,
+      );
     }
     const problem = checkMessagePack(value);
     if (problem !== null) return this.outcome('invalid-output', `the agent's output is not MessagePack: ${problem}`);
@@ -205,14 +231,23 @@ export class ComponentGuest {
     if (flags & SANDBOX_FLAGS.outOfFuel || (this.metered() && this.spent > BigInt(this.limits.fuel))) {
       return this.outcome('out-of-fuel', this.outOfFuelMessage());
     }
-    if (flags & SANDBOX_FLAGS.stackOverflow) return this.outcome('stack-overflow', `the agent exceeded the call depth limit of ${this.limits.stackDepth} frames`);
-    if (error instanceof RangeError && /call stack/i.test(message)) return this.outcome('stack-overflow', `the agent exhausted the engine's call stack (${message})`);
+    if (flags & SANDBOX_FLAGS.stackOverflow)
+      return this.outcome(
+        'stack-overflow',
+        `the agent exceeded the call depth limit of ${this.limits.stackDepth} frames`,
+      );
+    if (error instanceof RangeError && /call stack/i.test(message))
+      return this.outcome('stack-overflow', `the agent exhausted the engine's call stack (${message})`);
     const violation = this.ctx.violation;
     if (error instanceof this.wa.RuntimeError) {
       if (flags & SANDBOX_FLAGS.memoryGrowFailed || this.memoryFull()) {
-        return this.outcome('out-of-memory', `the agent ran out of memory at ${this.memoryBytes()} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}`);
+        return this.outcome(
+          'out-of-memory',
+          `the agent ran out of memory at ${this.memoryBytes()} bytes (limit ${this.limits.memoryBytes}) and then trapped: ${message}`,
+        );
       }
-      if (violation !== null) return this.outcome(violation.status, `${violation.message}; then the agent trapped: ${message}`);
+      if (violation !== null)
+        return this.outcome(violation.status, `${violation.message}; then the agent trapped: ${message}`);
       return this.outcome('trap', `the agent trapped: ${message}`);
     }
     // jco's glue checks what it lifts out of guest memory (discriminants, bounds, alignment) and throws these.
@@ -235,7 +270,9 @@ export class ComponentGuest {
   }
 
   private outcome(status: RunStatus, message?: string): GuestOutcome {
-    const fuelUsed = this.metered() ? Number(this.spent < 0n ? 0n : this.spent > BigInt(this.limits.fuel) ? BigInt(this.limits.fuel) : this.spent) : null;
+    const fuelUsed = this.metered()
+      ? Number(this.spent < 0n ? 0n : this.spent > BigInt(this.limits.fuel) ? BigInt(this.limits.fuel) : this.spent)
+      : null;
     const result: RunResult = {
       status,
       output: null,

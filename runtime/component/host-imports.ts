@@ -13,11 +13,18 @@ const utf8 = new TextEncoder();
  * Same rules as the core ABI's `sandbox` module (host/sandbox-imports.ts), on lifted values: jco's glue has already
  * read the guest's memory. `beforeCall` runs first on every call: the guest settles its fuel there.
  */
-export function componentHostImports(ctx: () => RunContext, beforeCall: () => void, options: { now?: () => bigint } = {}) {
+export function componentHostImports(
+  ctx: () => RunContext,
+  beforeCall: () => void,
+  options: { now?: () => bigint } = {},
+) {
   const now = options.now ?? (() => BigInt(Date.now()));
   // A component built against a different `host` interface of the same name gets values of other types.
   const mismatch = (call: string): HostStatus => {
-    ctx().fail('abi-violation', `${call}() received values of the wrong types: the component's sandbox:agent/host does not match wit/agent.wit`);
+    ctx().fail(
+      'abi-violation',
+      `${call}() received values of the wrong types: the component's sandbox:agent/host does not match wit/agent.wit`,
+    );
     return 'invalid';
   };
 
@@ -35,7 +42,10 @@ export function componentHostImports(ctx: () => RunContext, beforeCall: () => vo
         return 'invalid';
       }
       if (c.events.length >= c.limits.maxEvents || c.eventBytes + payload.length > c.limits.eventBytes) {
-        c.fail('limit-exceeded', `emit() past the event limit (${c.limits.maxEvents} events, ${c.limits.eventBytes} bytes per run)`);
+        c.fail(
+          'limit-exceeded',
+          `emit() past the event limit (${c.limits.maxEvents} events, ${c.limits.eventBytes} bytes per run)`,
+        );
         return 'limit';
       }
       let value: unknown;
@@ -74,7 +84,10 @@ export function componentHostImports(ctx: () => RunContext, beforeCall: () => vo
       }
       // The bytes must fit in the guest's memory anyway; refusing earlier keeps a huge request off the host's heap.
       if (len > c.limits.memoryBytes) {
-        c.fail('limit-exceeded', `random(${len}) asks for more bytes than the memory limit of ${c.limits.memoryBytes} bytes`);
+        c.fail(
+          'limit-exceeded',
+          `random(${len}) asks for more bytes than the memory limit of ${c.limits.memoryBytes} bytes`,
+        );
         return new Uint8Array(0);
       }
       return new Uint8Array(randomBytes(len));

@@ -12,6 +12,10 @@ export function runComponentRequest(wa: WasmNamespace, req: ComponentRequest): G
     const created = ComponentGuest.create(wa, compiled, req.limits, req.engine);
     return created instanceof ComponentGuest ? created.run(req.input) : created;
   } catch (error) {
-    return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
+    return hostOutcome(
+      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
+      req.engine,
+      (error as Error).message,
+    );
   }
 }

@@ -21,7 +21,10 @@ const CACHE_ENTRIES = 64;
 const cache = new Map<string, Promise<TranspiledComponent>>();
 
 interface JcoTranspile {
-  transpileBytes(bytes: Uint8Array, options: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; imports: string[]; exports: [string, 'function' | 'instance'][] }>;
+  transpileBytes(
+    bytes: Uint8Array,
+    options: Record<string, unknown>,
+  ): Promise<{ files: Record<string, Uint8Array>; imports: string[]; exports: [string, 'function' | 'instance'][] }>;
 }
 interface JcoWasmTools {
   componentWit(bytes: Uint8Array): Promise<string>;
@@ -35,7 +38,11 @@ async function loadJco(): Promise<{ transpiler: JcoTranspile; tools: JcoWasmTool
     ]);
     return { transpiler, tools };
   } catch (error) {
-    throw new SandboxError('SANDBOX_MISSING_DEPENDENCY', `running WebAssembly components needs @bytecodealliance/jco-transpile (npm install @bytecodealliance/jco-transpile): ${(error as Error).message}`, { cause: error });
+    throw new SandboxError(
+      'SANDBOX_MISSING_DEPENDENCY',
+      `running WebAssembly components needs @bytecodealliance/jco-transpile (npm install @bytecodealliance/jco-transpile): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -47,7 +54,10 @@ async function loadJco(): Promise<{ transpiler: JcoTranspile; tools: JcoWasmTool
 export function transpileComponent(bytes: Uint8Array, hash: string): Promise<TranspiledComponent> {
   if (!hasWebAssembly()) {
     return Promise.reject(
-      new SandboxError('SANDBOX_ENGINE_UNAVAILABLE', "running a component needs WebAssembly in this process: jco's transpiler is itself WebAssembly (is node running with --jitless?)"),
+      new SandboxError(
+        'SANDBOX_ENGINE_UNAVAILABLE',
+        "running a component needs WebAssembly in this process: jco's transpiler is itself WebAssembly (is node running with --jitless?)",
+      ),
     );
   }
   let entry = cache.get(hash);
@@ -91,7 +101,10 @@ async function transpileUncached(bytes: Uint8Array, hash: string): Promise<Trans
     if (name === `${GLUE_NAME}.js`) js = decoder.decode(content);
     else if (name.endsWith('.wasm')) modules.push([name, content]);
   }
-  if (js === undefined) throw new InvalidModule(`jco produced no glue for this component (files: ${Object.keys(generated.files).join(', ')})`);
+  if (js === undefined)
+    throw new InvalidModule(
+      `jco produced no glue for this component (files: ${Object.keys(generated.files).join(', ')})`,
+    );
   return { hash, js, modules, exports: generated.exports.map(([name]) => name) };
 }
 

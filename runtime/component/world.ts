@@ -27,11 +27,13 @@ export interface ComponentInterface {
 export function checkWorld(component: ComponentInterface): void {
   const worldHint = `component agents target world \`agent\` of wit/agent.wit (${WIT_PACKAGE}; docs/components.md)`;
   for (const name of component.imports) {
-    if (name !== HOST_INTERFACE_KEY) throw new InvalidModule(`the component imports ${name}, which the host does not provide; ${worldHint}`);
+    if (name !== HOST_INTERFACE_KEY)
+      throw new InvalidModule(`the component imports ${name}, which the host does not provide; ${worldHint}`);
   }
   const importLines = [...component.wit.matchAll(/^\s*import\s+([^:;\s]+:[^;]+);\s*$/gm)].map((m) => m[1]!.trim());
   for (const line of importLines) {
-    if (line !== HOST_INTERFACE) throw new InvalidModule(`the component imports ${line}, which the host does not provide; ${worldHint}`);
+    if (line !== HOST_INTERFACE)
+      throw new InvalidModule(`the component imports ${line}, which the host does not provide; ${worldHint}`);
   }
   const signatures = new Map<string, string>();
   for (const m of component.wit.matchAll(/^\s*export\s+([a-z0-9-]+)\s*:\s*(func\(.*\)(?:\s*->\s*.+)?)\s*;\s*$/gm)) {
@@ -39,13 +41,19 @@ export function checkWorld(component: ComponentInterface): void {
   }
   for (const [name, kind] of component.exports) {
     const expected = WORLD_EXPORTS[name];
-    if (expected === undefined || kind !== 'function') throw new InvalidModule(`the component exports ${kind} \`${name}\`, which is not part of the world; ${worldHint}`);
+    if (expected === undefined || kind !== 'function')
+      throw new InvalidModule(
+        `the component exports ${kind} \`${name}\`, which is not part of the world; ${worldHint}`,
+      );
     const actual = signatures.get(name);
     if (actual !== expected.signature) {
-      throw new InvalidModule(`the component's \`${name}\` is \`${actual ?? 'not a plain function'}\`; the world wants \`${expected.signature}\`; ${worldHint}`);
+      throw new InvalidModule(
+        `the component's \`${name}\` is \`${actual ?? 'not a plain function'}\`; the world wants \`${expected.signature}\`; ${worldHint}`,
+      );
     }
   }
   for (const [name, spec] of Object.entries(WORLD_EXPORTS)) {
-    if (spec.required && !component.exports.some(([n]) => n === name)) throw new InvalidModule(`the component does not export \`${name}\`; ${worldHint}`);
+    if (spec.required && !component.exports.some(([n]) => n === name))
+      throw new InvalidModule(`the component does not export \`${name}\`; ${worldHint}`);
   }
 }

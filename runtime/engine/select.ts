@@ -27,9 +27,15 @@ export function selectEngine(choice: EngineChoice = 'auto'): EngineSelection {
     case 'auto':
       return hasWebAssembly()
         ? { engine: 'wasm', reason: 'WebAssembly is available' }
-        : { engine: 'emulator', reason: 'WebAssembly is unavailable in this process (e.g. node --jitless); using the TypeScript emulator' };
+        : {
+            engine: 'emulator',
+            reason: 'WebAssembly is unavailable in this process (e.g. node --jitless); using the TypeScript emulator',
+          };
     default:
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown engine ${JSON.stringify(choice)}; use 'auto', 'wasm' or 'emulator'`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `unknown engine ${JSON.stringify(choice)}; use 'auto', 'wasm' or 'emulator'`,
+      );
   }
 }
 
@@ -40,6 +46,10 @@ export async function loadEngine(engine: EngineName): Promise<WasmNamespace> {
     const { emulator } = await import('./emulator/index.ts');
     return emulator as unknown as WasmNamespace;
   } catch (error) {
-    throw new SandboxError('SANDBOX_ENGINE_UNAVAILABLE', `the TypeScript emulator could not be loaded: ${(error as Error).message}`, { cause: error });
+    throw new SandboxError(
+      'SANDBOX_ENGINE_UNAVAILABLE',
+      `the TypeScript emulator could not be loaded: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

@@ -9,7 +9,15 @@ import { GraphStore, type GraphStoreOptions, type LedgerSlice, type Transaction 
 import type { MethodContext } from './methods.ts';
 import { DEFAULT_NAMESPACE, GraphNamespaces, checkNamespace } from './namespaces.ts';
 import type { GraphOp } from './ops.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, decode, encode, encodeFrame, fromWireError, type RequestId } from './protocol.ts';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameDecoder,
+  decode,
+  encode,
+  encodeFrame,
+  fromWireError,
+  type RequestId,
+} from './protocol.ts';
 import type { ShortestPath } from './shortest-path.ts';
 import type { SubgraphMatchOptions, SubgraphMatchResult } from './vf2.ts';
 
@@ -85,7 +93,12 @@ export class GraphClient extends EventEmitter {
   private readonly namespaces: GraphNamespaces | undefined;
   private readonly ctx: MethodContext | undefined;
 
-  private constructor(url: string, options: GraphClientOptions, endpoint: Endpoint | undefined, fallbackReason?: string) {
+  private constructor(
+    url: string,
+    options: GraphClientOptions,
+    endpoint: Endpoint | undefined,
+    fallbackReason?: string,
+  ) {
     super();
     this.url = url;
     this.options = options;
@@ -195,7 +208,10 @@ export class GraphClient extends EventEmitter {
     sock.on('data', (chunk: Buffer) => {
       for (const f of decoder.push(chunk)) {
         if (f.kind === 'too-large') {
-          this.drop(sock, new SandboxError('SANDBOX_PROTOCOL', `graph service sent a ${f.length}-byte frame, over the limit`));
+          this.drop(
+            sock,
+            new SandboxError('SANDBOX_PROTOCOL', `graph service sent a ${f.length}-byte frame, over the limit`),
+          );
           return;
         }
         let msg: { id?: RequestId | null; result?: unknown; error?: unknown; event?: string; data?: unknown };
@@ -220,7 +236,12 @@ export class GraphClient extends EventEmitter {
       }
     });
     sock.on('error', () => {});
-    sock.on('close', () => this.drop(sock, new SandboxError('SANDBOX_CONNECTION', `connection to the graph service at ${this.url} was lost`)));
+    sock.on('close', () =>
+      this.drop(
+        sock,
+        new SandboxError('SANDBOX_CONNECTION', `connection to the graph service at ${this.url} was lost`),
+      ),
+    );
     if (wasConnected) queueMicrotask(() => this.emit('reconnect'));
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(5, Math.min(250, this.timeoutMs / 4))).unref();
   }
@@ -234,7 +255,12 @@ export class GraphClient extends EventEmitter {
     sock.destroy();
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.reject(new SandboxError(err.code, `${err.message} while '${p.method}' was in flight (it may or may not have been applied)`));
+      p.reject(
+        new SandboxError(
+          err.code,
+          `${err.message} while '${p.method}' was in flight (it may or may not have been applied)`,
+        ),
+      );
     }
     this.emit('disconnect', err);
   }
@@ -244,7 +270,9 @@ export class GraphClient extends EventEmitter {
     for (const [id, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(id);
-        p.reject(new SandboxError('SANDBOX_TIMEOUT', `graph request '${p.method}' got no reply within ${this.timeoutMs} ms`));
+        p.reject(
+          new SandboxError('SANDBOX_TIMEOUT', `graph request '${p.method}' got no reply within ${this.timeoutMs} ms`),
+        );
       }
     }
   }
@@ -279,7 +307,11 @@ export class GraphClient extends EventEmitter {
   }
 
   /** Sends one request and resolves with its result (GraphError for a service-side failure). */
-  async request<T = unknown>(method: string, params: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<T> {
+  async request<T = unknown>(
+    method: string,
+    params: Record<string, unknown> = {},
+    options: RequestOptions = {},
+  ): Promise<T> {
     if (options.namespace !== undefined) checkNamespace(options.namespace);
     if (this.namespaces !== undefined) return this.local(method, params, options) as T;
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the graph client is closed');
@@ -342,7 +374,10 @@ export class GraphClient extends EventEmitter {
   shortestPath(source: string, target: string, weight?: string): Promise<ShortestPath> {
     return this.request('shortestPath', { source, target, weight });
   }
-  subgraphMatch(pattern: GraphJSON, options: Omit<SubgraphMatchOptions, 'deadline'> = {}): Promise<SubgraphMatchResult> {
+  subgraphMatch(
+    pattern: GraphJSON,
+    options: Omit<SubgraphMatchOptions, 'deadline'> = {},
+  ): Promise<SubgraphMatchResult> {
     return this.request('subgraphMatch', { pattern, ...options });
   }
   export(): Promise<GraphJSON> {

@@ -30,7 +30,8 @@ export function dispatch(
 ): ResponseMessage | Promise<ResponseMessage> {
   if (!graphRequestChannel.hasSubscribers) return run(methods, message, ctx, timeoutMs);
   const t0 = performance.now();
-  const method = typeof (message as { method?: unknown } | null)?.method === 'string' ? (message as { method: string }).method : '';
+  const method =
+    typeof (message as { method?: unknown } | null)?.method === 'string' ? (message as { method: string }).method : '';
   const report = (r: ResponseMessage): ResponseMessage => {
     const event: GraphRequestEvent = { method, ok: !('error' in r), durationMs: performance.now() - t0 };
     if ('error' in r) event.code = r.error.code;
@@ -51,8 +52,10 @@ function run(
     return { id: null, error: { code: 'GRAPH_BAD_FRAME', message: 'a request must be a map {id, method, params}' } };
   }
   const { id, method, params } = message as { id?: unknown; method?: unknown; params?: unknown };
-  if (!isRequestId(id)) return { id: null, error: { code: 'GRAPH_BAD_FRAME', message: 'a request needs an `id` (integer or string)' } };
-  if (typeof method !== 'string') return { id, error: { code: 'GRAPH_BAD_FRAME', message: 'a request needs a `method` string' } };
+  if (!isRequestId(id))
+    return { id: null, error: { code: 'GRAPH_BAD_FRAME', message: 'a request needs an `id` (integer or string)' } };
+  if (typeof method !== 'string')
+    return { id, error: { code: 'GRAPH_BAD_FRAME', message: 'a request needs a `method` string' } };
   if (!Object.hasOwn(methods, method)) {
     return { id, error: { code: 'GRAPH_UNKNOWN_METHOD', message: `unknown method '${method}'`, data: { method } } };
   }
@@ -65,7 +68,10 @@ function run(
   if (!(out instanceof Promise)) return { id, result: out ?? null };
   return new Promise<ResponseMessage>((resolve) => {
     const timer = setTimeout(() => {
-      resolve({ id, error: toWireError(new GraphError('GRAPH_TIMEOUT', `'${method}' took longer than ${timeoutMs} ms`)) });
+      resolve({
+        id,
+        error: toWireError(new GraphError('GRAPH_TIMEOUT', `'${method}' took longer than ${timeoutMs} ms`)),
+      });
     }, timeoutMs);
     out.then(
       (result: unknown) => {

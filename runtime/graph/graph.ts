@@ -191,13 +191,13 @@ export class Graph {
   removeNode(key: string): { attributes: Attributes | undefined; edges: EdgeJSON[] } {
     const slot = this.requireSlot(key);
     const removed: EdgeJSON[] = [];
-    for (let e = this.outHead[slot] as number; e !== NONE; ) {
+    for (let e = this.outHead[slot] as number; e !== NONE;) {
       const next = this.nextOut[e] as number;
       removed.push(this.edgeJSON(e));
       this.unlinkEdge(e);
       e = next;
     }
-    for (let e = this.inHead[slot] as number; e !== NONE; ) {
+    for (let e = this.inHead[slot] as number; e !== NONE;) {
       const next = this.nextIn[e] as number;
       removed.push(this.edgeJSON(e));
       this.unlinkEdge(e);
@@ -286,7 +286,11 @@ export class Graph {
     const s = this.requireSlot(source, 'source node');
     const d = this.requireSlot(target, 'target node');
     const e = this.edgeBetween(s, d);
-    if (e === NONE) throw new GraphError('GRAPH_EDGE_NOT_FOUND', `edge '${source}' -> '${target}' does not exist`, { source, target });
+    if (e === NONE)
+      throw new GraphError('GRAPH_EDGE_NOT_FOUND', `edge '${source}' -> '${target}' does not exist`, {
+        source,
+        target,
+      });
     return e;
   }
 
@@ -295,7 +299,12 @@ export class Graph {
     return a === undefined ? undefined : { ...a };
   }
 
-  updateEdge(source: string, target: string, attributes: Attributes | undefined, merge = false): Attributes | undefined {
+  updateEdge(
+    source: string,
+    target: string,
+    attributes: Attributes | undefined,
+    merge = false,
+  ): Attributes | undefined {
     const e = this.requireEdge(source, target);
     const previous = this.edgeAttrs[e];
     const attrs = checkAttributes(attributes);
@@ -337,7 +346,10 @@ export class Graph {
   }
 
   private edgeJSON(e: number): EdgeJSON {
-    const out: EdgeJSON = { source: this.keyAt(this.edgeSrc[e] as number), target: this.keyAt(this.edgeDst[e] as number) };
+    const out: EdgeJSON = {
+      source: this.keyAt(this.edgeSrc[e] as number),
+      target: this.keyAt(this.edgeDst[e] as number),
+    };
     const a = this.edgeAttrs[e];
     if (a !== undefined) out.attributes = { ...a };
     return out;
@@ -348,14 +360,16 @@ export class Graph {
   outNeighbors(key: string): string[] {
     const slot = this.requireSlot(key);
     const out: string[] = [];
-    for (let e = this.outHead[slot] as number; e !== NONE; e = this.nextOut[e] as number) out.push(this.keyAt(this.edgeDst[e] as number));
+    for (let e = this.outHead[slot] as number; e !== NONE; e = this.nextOut[e] as number)
+      out.push(this.keyAt(this.edgeDst[e] as number));
     return out;
   }
 
   inNeighbors(key: string): string[] {
     const slot = this.requireSlot(key);
     const out: string[] = [];
-    for (let e = this.inHead[slot] as number; e !== NONE; e = this.nextIn[e] as number) out.push(this.keyAt(this.edgeSrc[e] as number));
+    for (let e = this.inHead[slot] as number; e !== NONE; e = this.nextIn[e] as number)
+      out.push(this.keyAt(this.edgeSrc[e] as number));
     return out;
   }
 
@@ -398,7 +412,12 @@ export class Graph {
       for (let e = this.outHead[s] as number; e !== NONE; e = this.nextOut[e] as number) {
         const target = this.keyAt(this.edgeDst[e] as number);
         const d = g.slotOf(target);
-        if (d !== NONE) g.linkEdge(g.slotOf(this.keyAt(s)), d, this.edgeAttrs[e] === undefined ? undefined : { ...this.edgeAttrs[e] });
+        if (d !== NONE)
+          g.linkEdge(
+            g.slotOf(this.keyAt(s)),
+            d,
+            this.edgeAttrs[e] === undefined ? undefined : { ...this.edgeAttrs[e] },
+          );
       }
     }
     return g;
@@ -426,17 +445,24 @@ export class Graph {
 
   /** Adds every node and edge of `json` to this graph (validating all of it first would cost a copy; callers that need atomicity use a fresh Graph). */
   load(json: unknown): void {
-    if (json === null || typeof json !== 'object' || !Array.isArray((json as GraphJSON).nodes) || !Array.isArray((json as GraphJSON).edges)) {
+    if (
+      json === null ||
+      typeof json !== 'object' ||
+      !Array.isArray((json as GraphJSON).nodes) ||
+      !Array.isArray((json as GraphJSON).edges)
+    ) {
       throw new GraphError('GRAPH_INVALID_ARGUMENT', 'a graph must be an object with `nodes` and `edges` arrays');
     }
     const { nodes, edges } = json as GraphJSON;
     this.reserve(this.nodeHigh + nodes.length, this.edgeHigh + edges.length);
     for (const n of nodes) {
-      if (n === null || typeof n !== 'object') throw new GraphError('GRAPH_INVALID_ARGUMENT', 'each node must be an object with a `key`');
+      if (n === null || typeof n !== 'object')
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', 'each node must be an object with a `key`');
       this.addNode(n.key, n.attributes);
     }
     for (const e of edges) {
-      if (e === null || typeof e !== 'object') throw new GraphError('GRAPH_INVALID_ARGUMENT', 'each edge must be an object with `source` and `target`');
+      if (e === null || typeof e !== 'object')
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', 'each edge must be an object with `source` and `target`');
       this.addEdge(e.source, e.target, e.attributes);
     }
   }

@@ -10,7 +10,14 @@ export { GraphServer, serveGraph, type GraphServerOptions } from './server.ts';
 export { GraphClient, parseGraphUrl, type GraphClientOptions, type RequestOptions } from './client.ts';
 export { GraphNamespaces, DEFAULT_NAMESPACE, checkNamespace } from './namespaces.ts';
 export { graphRequestChannel, type GraphRequestEvent } from './dispatch.ts';
-export { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, type RequestMessage, type ResponseMessage, type WireError } from './protocol.ts';
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameDecoder,
+  encodeFrame,
+  type RequestMessage,
+  type ResponseMessage,
+  type WireError,
+} from './protocol.ts';
 export type { ParseOptions, ParseReport, ParseResult, SkippedFile } from './parse/parse.ts';
 
 import type { ParseOptions, ParseResult } from './parse/parse.ts';

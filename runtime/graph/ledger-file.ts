@@ -1,5 +1,14 @@
 // The ledger's append-only file: CRC-checked MessagePack records, a torn last record dropped on recovery.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, existsSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  ftruncateSync,
+  writeSync,
+  existsSync,
+} from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { GraphError } from './errors.ts';
@@ -7,8 +16,7 @@ import type { GraphJSON } from './graph.ts';
 import type { GraphOp } from './ops.ts';
 
 export type LedgerRecord =
-  | { t: 'snapshot'; seq: number; graph: GraphJSON }
-  | { t: 'tx'; seq: number; time: number; ops: GraphOp[] };
+  { t: 'snapshot'; seq: number; graph: GraphJSON } | { t: 'tx'; seq: number; time: number; ops: GraphOp[] };
 
 // Plain MessagePack (no msgpackr records), so the file can be read by any MessagePack library.
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, mapsAsObjects: true });
@@ -30,7 +38,10 @@ export class LedgerFile {
   }
 
   /** Opens (creating if needed) the file and returns it with the records it already holds. */
-  static open(path: string, options: { fsync?: boolean } = {}): { file: LedgerFile; records: LedgerRecord[]; droppedBytes: number } {
+  static open(
+    path: string,
+    options: { fsync?: boolean } = {},
+  ): { file: LedgerFile; records: LedgerRecord[]; droppedBytes: number } {
     const records: LedgerRecord[] = [];
     let good = 0;
     let size = 0;
@@ -45,13 +56,20 @@ export class LedgerFile {
         const body = buf.subarray(good + HEADER, end);
         if (crc32(body) !== sum) {
           if (end === buf.length) break; // the last record was half-written
-          throw new GraphError('GRAPH_LEDGER_CORRUPT', `ledger ${path}: record at byte ${good} fails its checksum`, { offset: good });
+          throw new GraphError('GRAPH_LEDGER_CORRUPT', `ledger ${path}: record at byte ${good} fails its checksum`, {
+            offset: good,
+          });
         }
         let rec: LedgerRecord;
         try {
           rec = packr.unpack(body) as LedgerRecord;
         } catch (cause) {
-          throw new GraphError('GRAPH_LEDGER_CORRUPT', `ledger ${path}: record at byte ${good} is not MessagePack`, { offset: good }, { cause });
+          throw new GraphError(
+            'GRAPH_LEDGER_CORRUPT',
+            `ledger ${path}: record at byte ${good} is not MessagePack`,
+            { offset: good },
+            { cause },
+          );
         }
         records.push(rec);
         good = end;

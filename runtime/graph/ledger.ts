@@ -76,7 +76,8 @@ export class GraphStore {
 
   /** Applies `ops` atomically: all of them, or (on the first failure) none, and the error says which failed. */
   apply(rawOps: readonly unknown[]): Transaction {
-    if (!Array.isArray(rawOps) || rawOps.length === 0) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`ops` must be a non-empty array');
+    if (!Array.isArray(rawOps) || rawOps.length === 0)
+      throw new GraphError('GRAPH_INVALID_ARGUMENT', '`ops` must be a non-empty array');
     const ops = rawOps.map((o, i) => {
       try {
         return normalizeOp(o);
@@ -138,7 +139,8 @@ export class GraphStore {
 
   /** Transactions with a sequence number above `sinceSeq`, oldest first. */
   getLedger(sinceSeq = 0): LedgerSlice {
-    if (typeof sinceSeq !== 'number' || !Number.isFinite(sinceSeq)) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`sinceSeq` must be a number');
+    if (typeof sinceSeq !== 'number' || !Number.isFinite(sinceSeq))
+      throw new GraphError('GRAPH_INVALID_ARGUMENT', '`sinceSeq` must be a number');
     let lo = 0;
     let hi = this.entries.length;
     while (lo < hi) {
@@ -179,7 +181,12 @@ export class GraphStore {
 
 function withOpIndex(err: unknown, index: number): unknown {
   if (err instanceof GraphError) {
-    return new GraphError(err.code, `operation ${index}: ${err.message}`, { ...err.data, opIndex: index }, { cause: err });
+    return new GraphError(
+      err.code,
+      `operation ${index}: ${err.message}`,
+      { ...err.data, opIndex: index },
+      { cause: err },
+    );
   }
   return err;
 }

@@ -25,7 +25,8 @@ function str(p: Params, name: string): string {
 function optNum(p: Params, name: string): number | undefined {
   const v = p[name];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new GraphError('GRAPH_INVALID_ARGUMENT', `\`${name}\` must be a number`);
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new GraphError('GRAPH_INVALID_ARGUMENT', `\`${name}\` must be a number`);
   return v;
 }
 function optStr(p: Params, name: string): string | undefined {
@@ -63,16 +64,34 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
     stats: () => ({ nodes: g.order, edges: g.size, lastSeq: store.lastSeq }),
 
     apply: (p) => {
-      if (!Array.isArray(p['ops'])) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`ops` must be an array of operations');
+      if (!Array.isArray(p['ops']))
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', '`ops` must be an array of operations');
       return committed(store.apply(p['ops']));
     },
     addNode: (p) => committed(store.apply([{ op: 'addNode', key: str(p, 'key'), attributes: attrs(p) }])),
-    updateNode: (p) => committed(store.apply([{ op: 'updateNode', key: str(p, 'key'), attributes: attrs(p), merge: p['merge'] === true }])),
+    updateNode: (p) =>
+      committed(
+        store.apply([{ op: 'updateNode', key: str(p, 'key'), attributes: attrs(p), merge: p['merge'] === true }]),
+      ),
     removeNode: (p) => committed(store.apply([{ op: 'removeNode', key: str(p, 'key') }])),
-    addEdge: (p) => committed(store.apply([{ op: 'addEdge', source: str(p, 'source'), target: str(p, 'target'), attributes: attrs(p) }])),
+    addEdge: (p) =>
+      committed(
+        store.apply([{ op: 'addEdge', source: str(p, 'source'), target: str(p, 'target'), attributes: attrs(p) }]),
+      ),
     updateEdge: (p) =>
-      committed(store.apply([{ op: 'updateEdge', source: str(p, 'source'), target: str(p, 'target'), attributes: attrs(p), merge: p['merge'] === true }])),
-    removeEdge: (p) => committed(store.apply([{ op: 'removeEdge', source: str(p, 'source'), target: str(p, 'target') }])),
+      committed(
+        store.apply([
+          {
+            op: 'updateEdge',
+            source: str(p, 'source'),
+            target: str(p, 'target'),
+            attributes: attrs(p),
+            merge: p['merge'] === true,
+          },
+        ]),
+      ),
+    removeEdge: (p) =>
+      committed(store.apply([{ op: 'removeEdge', source: str(p, 'source'), target: str(p, 'target') }])),
     clear: () => committed(store.apply([{ op: 'clear' }])),
 
     hasNode: (p) => g.hasNode(str(p, 'key')),
@@ -84,12 +103,15 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
     getEdge: (p) => {
       const source = str(p, 'source');
       const target = str(p, 'target');
-      return g.hasEdge(source, target) ? { source, target, attributes: g.getEdgeAttributes(source, target) ?? {} } : null;
+      return g.hasEdge(source, target)
+        ? { source, target, attributes: g.getEdgeAttributes(source, target) ?? {} }
+        : null;
     },
     nodes: () => g.nodeKeysList(),
     neighbors: (p) => {
       const d = (p['direction'] ?? 'both') as Direction;
-      if (d !== 'out' && d !== 'in' && d !== 'both') throw new GraphError('GRAPH_INVALID_ARGUMENT', "`direction` must be 'out', 'in' or 'both'");
+      if (d !== 'out' && d !== 'in' && d !== 'both')
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', "`direction` must be 'out', 'in' or 'both'");
       return g.neighbors(str(p, 'key'), d);
     },
     degree: (p) => {
@@ -121,7 +143,8 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
       });
     },
     subgraph: (p) => {
-      if (!Array.isArray(p['keys'])) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`keys` must be an array of node keys');
+      if (!Array.isArray(p['keys']))
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', '`keys` must be an array of node keys');
       return g.subgraph(p['keys'] as string[]).toJSON();
     },
 
@@ -147,13 +170,18 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
     const loadInto = (graph: GraphJSON, mode: unknown): { seq: number } | undefined => {
       if (mode === 'replace') return committed(store.fromJSON(graph));
       if (mode === 'add') return committed(store.apply([{ op: 'load', graph }]));
-      if (mode !== undefined && mode !== null && mode !== false) throw new GraphError('GRAPH_INVALID_ARGUMENT', "`load` must be 'replace' or 'add'");
+      if (mode !== undefined && mode !== null && mode !== false)
+        throw new GraphError('GRAPH_INVALID_ARGUMENT', "`load` must be 'replace' or 'add'");
       return undefined;
     };
     const parseOpts = (p: Params, ctx: MethodContext) => {
       const maxFileBytes = optNum(p, 'maxFileBytes');
       const maxFiles = optNum(p, 'maxFiles');
-      return { deadline: ctx.deadline, ...(maxFileBytes === undefined ? {} : { maxFileBytes }), ...(maxFiles === undefined ? {} : { maxFiles }) };
+      return {
+        deadline: ctx.deadline,
+        ...(maxFileBytes === undefined ? {} : { maxFileBytes }),
+        ...(maxFiles === undefined ? {} : { maxFiles }),
+      };
     };
     methods['parseFile'] = async (p, ctx) => {
       const { parseFile } = await import('./parse/parse.ts');
@@ -172,6 +200,7 @@ export function createMethods(store: GraphStore, options: MethodOptions = {}): R
 
 export function paramsOf(raw: unknown): Params {
   if (raw === undefined || raw === null) return {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`params` must be a map');
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new GraphError('GRAPH_INVALID_ARGUMENT', '`params` must be a map');
   return raw as Params;
 }

@@ -11,7 +11,10 @@ const NAMESPACE = /^[A-Za-z0-9_.:/~-]{1,128}$/;
 
 export function checkNamespace(value: unknown): string {
   if (typeof value !== 'string' || !NAMESPACE.test(value)) {
-    throw new GraphError('GRAPH_INVALID_ARGUMENT', `a namespace must be 1 to 128 of [A-Za-z0-9_.:/~-], got ${JSON.stringify(value)}`);
+    throw new GraphError(
+      'GRAPH_INVALID_ARGUMENT',
+      `a namespace must be 1 to 128 of [A-Za-z0-9_.:/~-], got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -33,9 +36,22 @@ export interface GraphNamespacesOptions extends MethodOptions {
 }
 
 /** Methods that can add nodes or edges (removals, reads and `clear` are always allowed). */
-const GROWING = new Set(['apply', 'addNode', 'updateNode', 'addEdge', 'updateEdge', 'import', 'parseFile', 'parseRepository']);
+const GROWING = new Set([
+  'apply',
+  'addNode',
+  'updateNode',
+  'addEdge',
+  'updateEdge',
+  'import',
+  'parseFile',
+  'parseRepository',
+]);
 
-function capped(store: GraphStore, methods: Record<string, Method>, maxElements: number | undefined): Record<string, Method> {
+function capped(
+  store: GraphStore,
+  methods: Record<string, Method>,
+  maxElements: number | undefined,
+): Record<string, Method> {
   if (maxElements === undefined) return methods;
   const g = store.graph;
   const out: Record<string, Method> = { ...methods };
@@ -44,7 +60,10 @@ function capped(store: GraphStore, methods: Record<string, Method>, maxElements:
     if (method === undefined) continue;
     out[name] = (params, ctx) => {
       if (g.order + g.size >= maxElements) {
-        throw new GraphError('GRAPH_NAMESPACE_FULL', `this namespace holds ${g.order} nodes and ${g.size} edges, its limit of ${maxElements}; remove some first`);
+        throw new GraphError(
+          'GRAPH_NAMESPACE_FULL',
+          `this namespace holds ${g.order} nodes and ${g.size} edges, its limit of ${maxElements}; remove some first`,
+        );
       }
       return method(params, ctx);
     };
@@ -62,7 +81,10 @@ export class GraphNamespaces {
     private readonly options: GraphNamespacesOptions = {},
   ) {
     this.maxNamespaces = options.maxNamespaces ?? 10_000;
-    this.spaces.set(DEFAULT_NAMESPACE, { store: defaultStore, methods: capped(defaultStore, createMethods(defaultStore, options), options.maxElements) });
+    this.spaces.set(DEFAULT_NAMESPACE, {
+      store: defaultStore,
+      methods: capped(defaultStore, createMethods(defaultStore, options), options.maxElements),
+    });
   }
 
   get size(): number {
@@ -75,7 +97,10 @@ export class GraphNamespaces {
     if (space === undefined) {
       checkNamespace(name);
       if (this.spaces.size >= this.maxNamespaces) {
-        throw new GraphError('GRAPH_NAMESPACE_LIMIT', `the service holds ${this.spaces.size} namespaces, its limit; drop unused ones (dropNamespace)`);
+        throw new GraphError(
+          'GRAPH_NAMESPACE_LIMIT',
+          `the service holds ${this.spaces.size} namespaces, its limit; drop unused ones (dropNamespace)`,
+        );
       }
       const store = new GraphStore();
       space = { store, methods: capped(store, createMethods(store, this.options), this.options.maxElements) };

@@ -13,11 +13,21 @@ export type GraphOp =
   /** Adds all nodes and edges of a serialized graph. */
   | { op: 'load'; graph: GraphJSON };
 
-export const OP_NAMES = ['addNode', 'updateNode', 'removeNode', 'addEdge', 'updateEdge', 'removeEdge', 'clear', 'load'] as const;
+export const OP_NAMES = [
+  'addNode',
+  'updateNode',
+  'removeNode',
+  'addEdge',
+  'updateEdge',
+  'removeEdge',
+  'clear',
+  'load',
+] as const;
 
 /** Checks the shape of an operation and returns a normalized copy (the form the ledger records). */
 export function normalizeOp(raw: unknown): GraphOp {
-  if (raw === null || typeof raw !== 'object') throw new GraphError('GRAPH_INVALID_ARGUMENT', 'an operation must be an object with an `op` field');
+  if (raw === null || typeof raw !== 'object')
+    throw new GraphError('GRAPH_INVALID_ARGUMENT', 'an operation must be an object with an `op` field');
   const o = raw as Record<string, unknown>;
   const attrs = (): { attributes?: Attributes } => {
     const a = checkAttributes(o['attributes']);
@@ -31,7 +41,12 @@ export function normalizeOp(raw: unknown): GraphOp {
     case 'removeNode':
       return { op: 'removeNode', key: checkKey(o['key']) };
     case 'addEdge':
-      return { op: 'addEdge', source: checkKey(o['source'], 'source'), target: checkKey(o['target'], 'target'), ...attrs() };
+      return {
+        op: 'addEdge',
+        source: checkKey(o['source'], 'source'),
+        target: checkKey(o['target'], 'target'),
+        ...attrs(),
+      };
     case 'updateEdge':
       return {
         op: 'updateEdge',
@@ -52,7 +67,10 @@ export function normalizeOp(raw: unknown): GraphOp {
       return { op: 'load', graph: g };
     }
     default:
-      throw new GraphError('GRAPH_INVALID_ARGUMENT', `unknown operation ${JSON.stringify(o['op'])}; expected one of ${OP_NAMES.join(', ')}`);
+      throw new GraphError(
+        'GRAPH_INVALID_ARGUMENT',
+        `unknown operation ${JSON.stringify(o['op'])}; expected one of ${OP_NAMES.join(', ')}`,
+      );
   }
 }
 

@@ -125,7 +125,8 @@ export function toWireError(err: unknown): WireError {
 
 /** The error a client raises for a wire error: GraphError for GRAPH_* codes, SandboxError for SANDBOX_* ones. */
 export function fromWireError(e: unknown): Error {
-  if (e === null || typeof e !== 'object') return new SandboxError('SANDBOX_PROTOCOL', `malformed error from graph service: ${String(e)}`);
+  if (e === null || typeof e !== 'object')
+    return new SandboxError('SANDBOX_PROTOCOL', `malformed error from graph service: ${String(e)}`);
   const { code, message, data } = e as WireError;
   const msg = typeof message === 'string' ? message : String(code);
   if (typeof code === 'string' && code.startsWith('SANDBOX_')) {

@@ -9,7 +9,15 @@ import { GraphError } from './errors.ts';
 import { GraphStore, type GraphStoreOptions } from './ledger.ts';
 import type { MethodContext } from './methods.ts';
 import { DEFAULT_NAMESPACE, GraphNamespaces, checkNamespace } from './namespaces.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, decode, encodeFrame, toWireError, type RequestId, type ResponseMessage } from './protocol.ts';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameDecoder,
+  decode,
+  encodeFrame,
+  toWireError,
+  type RequestId,
+  type ResponseMessage,
+} from './protocol.ts';
 
 export interface GraphServerOptions {
   /** Listen on this Unix socket path (created with mode 0600). */
@@ -92,19 +100,40 @@ export class GraphServer {
   static async listen(options: GraphServerOptions): Promise<GraphServer> {
     const { socket: socketPath, port } = options;
     if ((socketPath === undefined) === (port === undefined)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'the graph service needs exactly one of `socket` (a Unix socket path) or `port`');
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        'the graph service needs exactly one of `socket` (a Unix socket path) or `port`',
+      );
     }
-    if (port !== undefined && (options.token === undefined || options.token === '') && (options.clients ?? []).length === 0) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'a TCP graph service requires a token (option `token`, or SANDBOX_GRAPH_TOKEN for the CLI)');
+    if (
+      port !== undefined &&
+      (options.token === undefined || options.token === '') &&
+      (options.clients ?? []).length === 0
+    ) {
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        'a TCP graph service requires a token (option `token`, or SANDBOX_GRAPH_TOKEN for the CLI)',
+      );
     }
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       throw new SandboxError('SANDBOX_INVALID_OPTIONS', `invalid port ${port}`);
     }
-    for (const key of ['maxConnections', 'authTimeoutMs', 'maxInFlight', 'maxSteps', 'maxMatches', 'maxNamespaces', 'maxNamespaceElements', 'preAuthFrameBytes'] as const) {
+    for (const key of [
+      'maxConnections',
+      'authTimeoutMs',
+      'maxInFlight',
+      'maxSteps',
+      'maxMatches',
+      'maxNamespaces',
+      'maxNamespaceElements',
+      'preAuthFrameBytes',
+    ] as const) {
       const v = options[key];
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a positive integer, got ${String(v)}`);
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1))
+        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a positive integer, got ${String(v)}`);
     }
-    if ((options.authTimeoutMs ?? 0) > 0x7fffffff) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'authTimeoutMs must be at most 2^31-1');
+    if ((options.authTimeoutMs ?? 0) > 0x7fffffff)
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'authTimeoutMs must be at most 2^31-1');
     const ownsStore = options.store === undefined;
     const storeOptions: GraphStoreOptions = {};
     if (options.ledgerFile !== undefined) storeOptions.ledgerFile = options.ledgerFile;
@@ -118,10 +147,14 @@ export class GraphServer {
       ...(options.maxNamespaceElements === undefined ? {} : { maxElements: options.maxNamespaceElements }),
     });
     const tokens: TokenScope[] = [];
-    if (options.token !== undefined && options.token !== '') tokens.push({ digest: digest(options.token), namespaces: null });
+    if (options.token !== undefined && options.token !== '')
+      tokens.push({ digest: digest(options.token), namespaces: null });
     for (const c of options.clients ?? []) {
       if (typeof c?.token !== 'string' || c.token === '' || !Array.isArray(c.namespaces)) {
-        throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'each of `clients` needs a non-empty `token` and a `namespaces` list');
+        throw new SandboxError(
+          'SANDBOX_INVALID_OPTIONS',
+          'each of `clients` needs a non-empty `token` and a `namespaces` list',
+        );
       }
       for (const ns of c.namespaces) checkNamespace(ns);
       tokens.push({ digest: digest(c.token), namespaces: new Set(c.namespaces) });
@@ -145,15 +178,28 @@ export class GraphServer {
       }
     } catch (err) {
       if (ownsStore) store.close();
-      throw new SandboxError('SANDBOX_CONNECTION', `graph service cannot listen on ${socketPath ?? `127.0.0.1:${port}`}: ${(err as Error).message}`, { cause: err });
+      throw new SandboxError(
+        'SANDBOX_CONNECTION',
+        `graph service cannot listen on ${socketPath ?? `127.0.0.1:${port}`}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const addr = net.address();
-    const url = socketPath !== undefined ? `unix://${socketPath}` : `tcp://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : port}`;
+    const url =
+      socketPath !== undefined
+        ? `unix://${socketPath}`
+        : `tcp://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : port}`;
     server = new GraphServer(net, url, store, ownsStore, socketPath, namespaces);
     return server;
   }
 
-  private accept(sock: Socket, namespaces: GraphNamespaces, tokens: TokenScope[], options: GraphServerOptions, log: (l: string) => void): void {
+  private accept(
+    sock: Socket,
+    namespaces: GraphNamespaces,
+    tokens: TokenScope[],
+    options: GraphServerOptions,
+    log: (l: string) => void,
+  ): void {
     if (this.closing !== undefined) {
       sock.destroy();
       return;
@@ -198,14 +244,20 @@ export class GraphServer {
         frame = encodeFrame(msg);
       } catch (err) {
         // A value too deeply nested to encode (stored by a client) must fail its request, not the service.
-        frame = encodeFrame({ id: idOf(msg), error: { code: 'GRAPH_INTERNAL', message: `the reply cannot be encoded: ${(err as Error).message}` } });
+        frame = encodeFrame({
+          id: idOf(msg),
+          error: { code: 'GRAPH_INTERNAL', message: `the reply cannot be encoded: ${(err as Error).message}` },
+        });
       }
       if (frame.length - 4 > maxFrame) {
         // The client would drop the connection on it; answer that request with an error instead.
         const id = (msg as { id?: unknown }).id;
         frame = encodeFrame({
           id: typeof id === 'number' || typeof id === 'string' ? id : null,
-          error: { code: 'GRAPH_FRAME_TOO_LARGE', message: `the reply is ${frame.length - 4} bytes, over the ${maxFrame}-byte frame limit; ask for less (e.g. subgraph, a lower limit)` },
+          error: {
+            code: 'GRAPH_FRAME_TOO_LARGE',
+            message: `the reply is ${frame.length - 4} bytes, over the ${maxFrame}-byte frame limit; ask for less (e.g. subgraph, a lower limit)`,
+          },
         });
       }
       sock.write(frame);
@@ -234,7 +286,8 @@ export class GraphServer {
       const id = idOf(message);
       if (!authed) {
         const token = m?.method === 'auth' ? m.params?.token : undefined;
-        const match = typeof token === 'string' ? tokens.find((t) => timingSafeEqual(digest(token), t.digest)) : undefined;
+        const match =
+          typeof token === 'string' ? tokens.find((t) => timingSafeEqual(digest(token), t.digest)) : undefined;
         if (match !== undefined) {
           authed = true;
           scope = match.namespaces;
@@ -243,7 +296,10 @@ export class GraphServer {
           send({ id, result: { ok: true } });
           return true;
         }
-        send({ id, error: { code: 'GRAPH_UNAUTHORIZED', message: 'the first request must be auth {token} with the right token' } });
+        send({
+          id,
+          error: { code: 'GRAPH_UNAUTHORIZED', message: 'the first request must be auth {token} with the right token' },
+        });
         sock.end();
         return false;
       }
@@ -254,7 +310,8 @@ export class GraphServer {
       let ns: string;
       try {
         ns = m?.ns === undefined || m?.ns === null ? DEFAULT_NAMESPACE : checkNamespace(m.ns);
-        if (scope !== null && !scope.has(ns)) throw new GraphError('GRAPH_UNAUTHORIZED', `this client may not use namespace '${ns}'`);
+        if (scope !== null && !scope.has(ns))
+          throw new GraphError('GRAPH_UNAUTHORIZED', `this client may not use namespace '${ns}'`);
         if (scope !== null && (m?.method === 'parseFile' || m?.method === 'parseRepository')) {
           throw new GraphError('GRAPH_UNAUTHORIZED', 'this client may not parse files on the service');
         }
@@ -314,7 +371,13 @@ export class GraphServer {
         for (const f of frames) {
           if (f.kind === 'too-large') {
             const limit = authed ? maxFrame : preAuthFrame;
-            send({ id: null, error: { code: 'GRAPH_FRAME_TOO_LARGE', message: `frame of ${f.length} bytes exceeds the limit of ${limit} bytes${authed ? '' : ' before auth'}; closing` } });
+            send({
+              id: null,
+              error: {
+                code: 'GRAPH_FRAME_TOO_LARGE',
+                message: `frame of ${f.length} bytes exceeds the limit of ${limit} bytes${authed ? '' : ' before auth'}; closing`,
+              },
+            });
             log(`graph: closing a connection that sent a ${f.length}-byte frame`);
             sock.end();
             return;

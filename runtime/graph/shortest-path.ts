@@ -10,8 +10,7 @@ export interface ShortestPathOptions {
 }
 
 export type ShortestPath =
-  | { reachable: true; distance: number; path: string[] }
-  | { reachable: false; distance: null; path: null };
+  { reachable: true; distance: number; path: string[] } | { reachable: false; distance: null; path: null };
 
 /** A min-heap of slots keyed by distance; stale entries are skipped when popped (lazy deletion). */
 class Heap {
@@ -79,17 +78,26 @@ function weightReader(g: Graph, options: ShortestPathOptions): (e: number) => nu
   return (e) => {
     const w = read(e);
     if (!(w >= 0)) {
-      throw new GraphError('GRAPH_INVALID_ARGUMENT', `edge weights must be non-negative numbers for Dijkstra, found ${w}`, {
-        source: g.keyAt(g.edgeSrc[e] as number),
-        target: g.keyAt(g.edgeDst[e] as number),
-      });
+      throw new GraphError(
+        'GRAPH_INVALID_ARGUMENT',
+        `edge weights must be non-negative numbers for Dijkstra, found ${w}`,
+        {
+          source: g.keyAt(g.edgeSrc[e] as number),
+          target: g.keyAt(g.edgeDst[e] as number),
+        },
+      );
     }
     return w;
   };
 }
 
 /** Runs Dijkstra from `source`, stopping early once `target` (a slot, or -1 for all) is settled. */
-function run(g: Graph, source: number, target: number, options: ShortestPathOptions): { dist: Float64Array; prev: Int32Array } {
+function run(
+  g: Graph,
+  source: number,
+  target: number,
+  options: ShortestPathOptions,
+): { dist: Float64Array; prev: Int32Array } {
   const high = g.nodeHigh;
   const dist = new Float64Array(high).fill(Infinity);
   const prev = new Int32Array(high).fill(NONE);
@@ -118,7 +126,12 @@ function run(g: Graph, source: number, target: number, options: ShortestPathOpti
   return { dist, prev };
 }
 
-export function shortestPath(g: Graph, source: string, target: string, options: ShortestPathOptions = {}): ShortestPath {
+export function shortestPath(
+  g: Graph,
+  source: string,
+  target: string,
+  options: ShortestPathOptions = {},
+): ShortestPath {
   const s = g.requireSlot(source, 'source node');
   const t = g.requireSlot(target, 'target node');
   const { dist, prev } = run(g, s, t, options);
@@ -131,7 +144,11 @@ export function shortestPath(g: Graph, source: string, target: string, options: 
 }
 
 /** Distances from `source` to every reachable node (unreachable nodes are absent). */
-export function shortestPathLengths(g: Graph, source: string, options: ShortestPathOptions = {}): Record<string, number> {
+export function shortestPathLengths(
+  g: Graph,
+  source: string,
+  options: ShortestPathOptions = {},
+): Record<string, number> {
   const s = g.requireSlot(source, 'source node');
   const { dist } = run(g, s, NONE, options);
   const out: Record<string, number> = {};

@@ -108,14 +108,20 @@ function matchingOrder(p: Graph, slots: number[], rarity: Map<number, number>): 
 }
 
 /** Finds embeddings of `pattern` in `g`, matching pattern node attributes (and edge attributes) as subsets. */
-export function subgraphMatch(g: Graph, pattern: Graph | GraphJSON, options: SubgraphMatchOptions = {}): SubgraphMatchResult {
+export function subgraphMatch(
+  g: Graph,
+  pattern: Graph | GraphJSON,
+  options: SubgraphMatchOptions = {},
+): SubgraphMatchResult {
   const p = pattern instanceof Graph ? pattern : Graph.fromJSON(pattern);
   const induced = options.induced === true;
   const limit = options.limit ?? 1000;
   const maxSteps = options.maxSteps ?? 10_000_000;
   const deadline = options.deadline ?? Infinity;
-  if (!(limit >= 0) || !(maxSteps >= 0)) throw new GraphError('GRAPH_INVALID_ARGUMENT', '`limit` and `maxSteps` must be non-negative numbers');
-  if (p.order > 256) throw new GraphError('GRAPH_INVALID_ARGUMENT', `patterns are limited to 256 nodes, got ${p.order}`);
+  if (!(limit >= 0) || !(maxSteps >= 0))
+    throw new GraphError('GRAPH_INVALID_ARGUMENT', '`limit` and `maxSteps` must be non-negative numbers');
+  if (p.order > 256)
+    throw new GraphError('GRAPH_INVALID_ARGUMENT', `patterns are limited to 256 nodes, got ${p.order}`);
 
   const pslots: number[] = [];
   for (let i = 0; i < p.nodeHigh; i++) if (p.nodeAlive[i] === 1) pslots.push(i);
@@ -227,9 +233,11 @@ export function subgraphMatch(g: Graph, pattern: Graph | GraphJSON, options: Sub
     }
     const a = image[st.anchor] as number;
     if (st.anchorOut) {
-      for (let e = g.outHead[a] as number; e !== NONE; e = g.nextOut[e] as number) if (!tryCandidate(depth, g.edgeDst[e] as number)) return false;
+      for (let e = g.outHead[a] as number; e !== NONE; e = g.nextOut[e] as number)
+        if (!tryCandidate(depth, g.edgeDst[e] as number)) return false;
     } else {
-      for (let e = g.inHead[a] as number; e !== NONE; e = g.nextIn[e] as number) if (!tryCandidate(depth, g.edgeSrc[e] as number)) return false;
+      for (let e = g.inHead[a] as number; e !== NONE; e = g.nextIn[e] as number)
+        if (!tryCandidate(depth, g.edgeSrc[e] as number)) return false;
     }
     return true;
   };

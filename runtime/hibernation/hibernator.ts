@@ -130,7 +130,13 @@ export class Hibernator {
       stored = this.store.get(agent.stateKey);
     } catch (error) {
       this.storeFailed(error);
-      return { failed: hostOutcome('crashed', template.engine, `cannot read the agent's state from the hibernation store: ${(error as Error).message}`) };
+      return {
+        failed: hostOutcome(
+          'crashed',
+          template.engine,
+          `cannot read the agent's state from the hibernation store: ${(error as Error).message}`,
+        ),
+      };
     }
     const pooled = template.pool.pop();
     let guest: Guest;
@@ -294,8 +300,14 @@ function restore(guest: Guest, template: Template, stored: Uint8Array): string |
     if (image.moduleHash !== template.moduleHash) {
       return `the stored state belongs to module ${image.moduleHash.slice(0, 12)}…, not to this agent's module ${template.moduleHash.slice(0, 12)}…`;
     }
-    const ok = guest.restoreState(image.memoryBytes, (memory) => applyState(stored, image.patchesAt, template.base, memory), image.globals);
-    return ok ? null : `the stored state (${image.memoryBytes} bytes of memory, ${image.globals.length} globals) does not fit this agent's instance (memory limit ${guest.memoryLimit} bytes, ${guest.globalCount} globals)`;
+    const ok = guest.restoreState(
+      image.memoryBytes,
+      (memory) => applyState(stored, image.patchesAt, template.base, memory),
+      image.globals,
+    );
+    return ok
+      ? null
+      : `the stored state (${image.memoryBytes} bytes of memory, ${image.globals.length} globals) does not fit this agent's instance (memory limit ${guest.memoryLimit} bytes, ${guest.globalCount} globals)`;
   } catch (error) {
     return (error as Error).message;
   }

@@ -27,7 +27,12 @@ const decoder = new TextDecoder();
  * Encodes `memory` (the agent's whole memory) as its differences from `base` (the module's image, stored once per
  * module). Memory and base may differ in length: past the base's end, memory is compared with zeros.
  */
-export function encodeState(moduleHash: string, memory: Uint8Array, base: Uint8Array, globals: (number | bigint)[]): Uint8Array {
+export function encodeState(
+  moduleHash: string,
+  memory: Uint8Array,
+  base: Uint8Array,
+  globals: (number | bigint)[],
+): Uint8Array {
   const runs = differingRuns(memory, base);
   const patches = runs.pairs;
   let patchBytes = 0;
@@ -107,7 +112,8 @@ export function applyState(bytes: Uint8Array, patchesAt: number, base: Uint8Arra
     const offset = view.getUint32(p, true);
     const length = view.getUint16(p + 4, true);
     if (p + 6 + length > bytes.length) throw corrupt(`patch ${i} of ${count} lies past the end`);
-    if (offset + length > memory.length) throw corrupt(`a patch at ${offset} lies past the memory's ${memory.length} bytes`);
+    if (offset + length > memory.length)
+      throw corrupt(`a patch at ${offset} lies past the memory's ${memory.length} bytes`);
     memory.set(bytes.subarray(p + 6, p + 6 + length), offset);
     p += 6 + length;
   }
@@ -174,7 +180,15 @@ class Runs {
 }
 
 /** Adds the differing bytes of words [from, to), both arrays being that long. Kept apart so it stays monomorphic. */
-function scanWords(m32: Int32Array, b32: Int32Array, from: number, to: number, memory: Uint8Array, base: Uint8Array, runs: Runs): void {
+function scanWords(
+  m32: Int32Array,
+  b32: Int32Array,
+  from: number,
+  to: number,
+  memory: Uint8Array,
+  base: Uint8Array,
+  runs: Runs,
+): void {
   for (let w = from; w < to; w++) {
     if (m32[w] === b32[w]) continue;
     const b = w << 2;

@@ -29,7 +29,10 @@ export class StateStore {
    * Writes queued but not committed yet (null: a removal). lmdb commits in the background, so a read in the same
    * turn as a write would see the old value; reads look here first.
    */
-  private readonly uncommitted = new Map<string, { value: Uint8Array | null; committed: Promise<boolean>; failed: boolean }>();
+  private readonly uncommitted = new Map<
+    string,
+    { value: Uint8Array | null; committed: Promise<boolean>; failed: boolean }
+  >();
 
   /** @internal Use StateStore.open; tests hand in a database that fails. */
   constructor(
@@ -48,7 +51,11 @@ export class StateStore {
       const db = lmdb.open({ path: join(path, 'agents.mdb'), encoding: 'binary', compression: false });
       return new StateStore(db, path);
     } catch (error) {
-      throw new SandboxError('SANDBOX_STORE', `cannot open the hibernation store at ${path}: ${(error as Error).message}`, { cause: error });
+      throw new SandboxError(
+        'SANDBOX_STORE',
+        `cannot open the hibernation store at ${path}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -138,7 +145,11 @@ export class StateStore {
     await this.db.flushed;
     await Promise.all([...this.uncommitted.values()].map((e) => e.committed.catch(() => false)));
     const failed = this.failedWrites;
-    if (failed > 0) throw new SandboxError('SANDBOX_STORE', `${failed} agent state write(s) to ${this.path} failed and are held in memory; see the worker's log for the store's error`);
+    if (failed > 0)
+      throw new SandboxError(
+        'SANDBOX_STORE',
+        `${failed} agent state write(s) to ${this.path} failed and are held in memory; see the worker's log for the store's error`,
+      );
   }
 
   async close(): Promise<void> {
@@ -154,7 +165,11 @@ export function lockStore(path: string): () => void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (error) {
-    throw new SandboxError('SANDBOX_STORE', `cannot create the hibernation store directory ${path}: ${(error as Error).message}; give hibernation.store a directory this process can write`, { cause: error });
+    throw new SandboxError(
+      'SANDBOX_STORE',
+      `cannot create the hibernation store directory ${path}: ${(error as Error).message}; give hibernation.store a directory this process can write`,
+      { cause: error },
+    );
   }
   const file = join(path, 'owner.pid');
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -163,14 +178,24 @@ export function lockStore(path: string): () => void {
       return () => rmSync(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new SandboxError('SANDBOX_STORE', `cannot lock the hibernation store at ${path}: ${(error as Error).message}`, { cause: error });
+        throw new SandboxError(
+          'SANDBOX_STORE',
+          `cannot lock the hibernation store at ${path}: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
       const owner = Number(readFileSync(file, 'utf8'));
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-        throw new SandboxError('SANDBOX_STORE_BUSY', `the hibernation store at ${path} is in use by process ${owner}; give each sandbox its own store directory`);
+        throw new SandboxError(
+          'SANDBOX_STORE_BUSY',
+          `the hibernation store at ${path} is in use by process ${owner}; give each sandbox its own store directory`,
+        );
       }
       if (owner === process.pid) {
-        throw new SandboxError('SANDBOX_STORE_BUSY', `the hibernation store at ${path} is already open in this process; close the other Sandbox first`);
+        throw new SandboxError(
+          'SANDBOX_STORE_BUSY',
+          `the hibernation store at ${path} is already open in this process; close the other Sandbox first`,
+        );
       }
       rmSync(file, { force: true });
     }

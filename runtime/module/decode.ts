@@ -22,13 +22,35 @@ export const SectionId = {
 } as const;
 
 /** Position of each known section id in the required order (tag sits between memory and global). */
-const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+const ORDER: Record<number, number> = {
+  1: 1,
+  2: 2,
+  3: 3,
+  4: 4,
+  5: 5,
+  13: 6,
+  6: 7,
+  7: 8,
+  8: 9,
+  9: 10,
+  12: 11,
+  10: 12,
+  11: 13,
+};
 
 export function sectionRank(id: number): number {
   return ORDER[id] ?? 0;
 }
 
-export const ValType = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f } as const;
+export const ValType = {
+  i32: 0x7f,
+  i64: 0x7e,
+  f32: 0x7d,
+  f64: 0x7c,
+  v128: 0x7b,
+  funcref: 0x70,
+  externref: 0x6f,
+} as const;
 
 export interface FuncType {
   params: number[];
@@ -132,7 +154,8 @@ export function readLimits(r: Reader, memory: boolean): Limits {
 function readTableType(r: Reader, info: { features: number }): void {
   if (r.peek() === 0x40) throw unsupported('function-references', 'table with an initializer expression', r.pos);
   const t = readValType(r, info);
-  if (t !== ValType.funcref && t !== ValType.externref) throw malformed('table element type is not a reference type', r.pos - 1);
+  if (t !== ValType.funcref && t !== ValType.externref)
+    throw malformed('table element type is not a reference type', r.pos - 1);
   readLimits(r, false);
 }
 
@@ -171,7 +194,8 @@ export function skipConstExpr(r: Reader, info: { features: number }): void {
         break;
       case 0xfd: {
         const sub = r.u32();
-        if (sub !== 12) throw new ModuleError('INVALID', `SIMD instruction ${sub} in a constant expression`, { offset: at });
+        if (sub !== 12)
+          throw new ModuleError('INVALID', `SIMD instruction ${sub} in a constant expression`, { offset: at });
         r.skip(16);
         info.features |= Feature.simd;
         break;
@@ -194,9 +218,11 @@ export function skipConstExpr(r: Reader, info: { features: number }): void {
 /** Splits the module into sections and decodes what the instrumenter needs (not the code bodies). */
 export function decodeModule(bytes: Uint8Array): ModuleInfo {
   if (bytes.length < 8) throw malformed('too short for a WebAssembly module', 0);
-  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) throw malformed('missing the \\0asm magic', 0);
+  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d)
+    throw malformed('missing the \\0asm magic', 0);
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
-    if (bytes[6] === 1 && bytes[7] === 0) throw unsupported('component-model', 'this is a component, not a core module', 4);
+    if (bytes[6] === 1 && bytes[7] === 0)
+      throw unsupported('component-model', 'this is a component, not a core module', 4);
     throw malformed('unknown binary version', 4);
   }
   const info: ModuleInfo = {
@@ -264,7 +290,10 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
         for (let i = 0; i < n; i++) {
           const type = readValType(s, info);
           const mut = s.byte();
-          if (mut > 1) throw mut & 2 ? unsupported('threads', 'shared global', s.pos - 1) : malformed('bad global mutability', s.pos - 1);
+          if (mut > 1)
+            throw mut & 2
+              ? unsupported('threads', 'shared global', s.pos - 1)
+              : malformed('bad global mutability', s.pos - 1);
           if (mut === 1 && type !== 0x7b) info.mutableGlobals.push(info.importedGlobals + i);
           if (mut === 1 && type === 0x7b) info.mutableV128Globals++;
           skipConstExpr(s, info);
@@ -300,7 +329,8 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
         // custom and code sections: the code is read by the body rewriter, custom sections pass through
         s.pos = end;
     }
-    if (id !== SectionId.custom && id !== SectionId.code && s.pos !== end) throw malformed(`section ${id} size mismatch`, s.pos);
+    if (id !== SectionId.custom && id !== SectionId.code && s.pos !== end)
+      throw malformed(`section ${id} size mismatch`, s.pos);
     r.pos = end;
   }
   if (info.importedMemories + info.memories.length > 1) throw unsupported('multi-memory', 'more than one memory');
@@ -314,7 +344,8 @@ function readTypes(s: Reader, info: ModuleInfo): void {
     const at = s.pos;
     const form = s.byte();
     if (form !== 0x60) {
-      if (form === 0x4e || form === 0x4f || form === 0x50 || form === 0x5e || form === 0x5f) throw unsupported('gc', 'GC type definition', at);
+      if (form === 0x4e || form === 0x4f || form === 0x50 || form === 0x5e || form === 0x5f)
+        throw unsupported('gc', 'GC type definition', at);
       throw malformed(`unknown type form 0x${form.toString(16)}`, at);
     }
     const np = s.u32();
@@ -353,7 +384,10 @@ function readImports(s: Reader, info: ModuleInfo): void {
       case ExternKind.global: {
         readValType(s, info);
         const mut = s.byte();
-        if (mut > 1) throw mut & 2 ? unsupported('threads', 'shared global', s.pos - 1) : malformed('bad global mutability', s.pos - 1);
+        if (mut > 1)
+          throw mut & 2
+            ? unsupported('threads', 'shared global', s.pos - 1)
+            : malformed('bad global mutability', s.pos - 1);
         if (mut === 1) info.features |= Feature.mutableGlobals;
         info.importedGlobals++;
         break;
@@ -379,7 +413,8 @@ function readElements(s: Reader, info: ModuleInfo): void {
     if (flags & 4) {
       if (flags & 3) {
         const t = readValType(s, info);
-        if (t !== ValType.funcref && t !== ValType.externref) throw malformed('element type is not a reference type', s.pos - 1);
+        if (t !== ValType.funcref && t !== ValType.externref)
+          throw malformed('element type is not a reference type', s.pos - 1);
       }
       const m = s.u32();
       for (let k = 0; k < m; k++) skipConstExpr(s, info);

@@ -17,7 +17,11 @@ export class ModuleError extends Error {
   /** Byte offset in the input where the problem was found, when known. */
   readonly offset?: number;
 
-  constructor(code: ModuleErrorCode, message: string, details?: { feature?: string; offset?: number; cause?: unknown }) {
+  constructor(
+    code: ModuleErrorCode,
+    message: string,
+    details?: { feature?: string; offset?: number; cause?: unknown },
+  ) {
     super(message, details?.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'ModuleError';
     this.code = code;
@@ -31,7 +35,11 @@ export function isModuleError(value: unknown, code?: ModuleErrorCode): value is 
 }
 
 export function unsupported(feature: string, what: string, offset?: number): ModuleError {
-  return new ModuleError('UNSUPPORTED_FEATURE', `unsupported WebAssembly feature '${feature}': ${what}`, offset === undefined ? { feature } : { feature, offset });
+  return new ModuleError(
+    'UNSUPPORTED_FEATURE',
+    `unsupported WebAssembly feature '${feature}': ${what}`,
+    offset === undefined ? { feature } : { feature, offset },
+  );
 }
 
 export function malformed(what: string, offset: number): ModuleError {

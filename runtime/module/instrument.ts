@@ -99,13 +99,22 @@ export function instrument(bytes: Uint8Array, options?: InstrumentOptions): Uint
   return instrumentWithReport(bytes, options).bytes;
 }
 
-export function instrumentWithReport(bytes: Uint8Array, options: InstrumentOptions = {}): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
+export function instrumentWithReport(
+  bytes: Uint8Array,
+  options: InstrumentOptions = {},
+): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   const t0 = performance.now();
   const validate = options.validate ?? defaultValidator();
   if (validate === null) {
-    throw new ModuleError('VALIDATOR_UNAVAILABLE', 'no WebAssembly.validate in this runtime and no validate option was given; the module cannot be checked before rewriting');
+    throw new ModuleError(
+      'VALIDATOR_UNAVAILABLE',
+      'no WebAssembly.validate in this runtime and no validate option was given; the module cannot be checked before rewriting',
+    );
   }
-  if (options.memoryMaxPages !== undefined && (!Number.isInteger(options.memoryMaxPages) || options.memoryMaxPages < 0 || options.memoryMaxPages > 65536)) {
+  if (
+    options.memoryMaxPages !== undefined &&
+    (!Number.isInteger(options.memoryMaxPages) || options.memoryMaxPages < 0 || options.memoryMaxPages > 65536)
+  ) {
     throw new RangeError(`memoryMaxPages must be an integer in [0, 65536], got ${options.memoryMaxPages}`);
   }
   let valid: boolean;
@@ -138,7 +147,10 @@ function encodeType(t: FuncType): string {
   return `${t.params.join(',')}>${t.results.join(',')}`;
 }
 
-function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
+function rewrite(
+  input: Uint8Array,
+  options: InstrumentOptions,
+): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   // a plain view: subarray() on a Node Buffer is much slower than on a Uint8Array
   const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const fuel = options.fuel ?? true;
@@ -152,7 +164,8 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
   const numFuncs = info.importedFuncs + info.funcTypes.length;
   const numGlobals = info.importedGlobals + info.definedGlobals;
   const defined = info.funcTypes.length;
-  if (defined > 0 && !info.sections.some((s) => s.id === SectionId.code)) throw new ModuleError('MALFORMED', 'function section without code section');
+  if (defined > 0 && !info.sections.some((s) => s.id === SectionId.code))
+    throw new ModuleError('MALFORMED', 'function section without code section');
 
   // types we append: [] -> results for the wrapper blocks of multi-value functions
   const types = info.types.slice();
@@ -197,7 +210,10 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
     let max = mem.max;
     if (options.memoryMaxPages !== undefined) {
       if (mem.min > options.memoryMaxPages) {
-        throw new ModuleError('MEMORY_LIMIT', `the module's memory starts at ${mem.min} pages (${mem.min * 64} KiB), above the limit of ${options.memoryMaxPages} pages`);
+        throw new ModuleError(
+          'MEMORY_LIMIT',
+          `the module's memory starts at ${mem.min} pages (${mem.min * 64} KiB), above the limit of ${options.memoryMaxPages} pages`,
+        );
       }
       max = max === null ? options.memoryMaxPages : Math.min(max, options.memoryMaxPages);
     }
@@ -312,7 +328,11 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
         for (let i = 0; i < n; i++) {
           tmp.byte(r.byte()); // element type, checked by the decoder
           const { min, max } = readLimits(r, false);
-          if (min > limit) throw new ModuleError('TABLE_LIMIT', `the module's table ${i} starts with ${min} elements, above the limit of ${limit}`);
+          if (min > limit)
+            throw new ModuleError(
+              'TABLE_LIMIT',
+              `the module's table ${i} starts with ${min} elements, above the limit of ${limit}`,
+            );
           tmp.byte(0x01);
           tmp.u32(min);
           tmp.u32(max === null ? limit : Math.min(max, limit));
@@ -346,7 +366,10 @@ function rewrite(input: Uint8Array, options: InstrumentOptions): { bytes: Uint8A
         const code = new Writer(Math.ceil((s.end - s.start) * 1.75) + 64);
         const r = new Reader(bytes, s.start, s.end);
         const n = r.u32();
-        if (n !== defined) throw new ModuleError('MALFORMED', `code section has ${n} bodies for ${defined} functions`, { offset: s.start });
+        if (n !== defined)
+          throw new ModuleError('MALFORMED', `code section has ${n} bodies for ${defined} functions`, {
+            offset: s.start,
+          });
         code.u32(n);
         for (let i = 0; i < n; i++) {
           const size = r.u32();

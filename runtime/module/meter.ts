@@ -52,7 +52,16 @@ export { FLAG_OUT_OF_FUEL, FLAG_STACK, FLAG_GROW_FAILED };
 
 export class BodyMeter {
   features = 0;
-  readonly counters: MeterCounters = { functions: 0, charges: 0, loopChecks: 0, callSites: 0, returnSites: 0, bulkSites: 0, growSites: 0, untrackedStateSites: 0 };
+  readonly counters: MeterCounters = {
+    functions: 0,
+    charges: 0,
+    loopChecks: 0,
+    callSites: 0,
+    returnSites: 0,
+    bulkSites: 0,
+    growSites: 0,
+    untrackedStateSites: 0,
+  };
 
   private readonly cfg: MeterConfig;
   private readonly out = new Writer(1 << 16);
@@ -100,7 +109,8 @@ export class BodyMeter {
   meter(b: Uint8Array, start: number, end: number, typeIndex: number, code: Writer): void {
     const cfg = this.cfg;
     const type = cfg.types[typeIndex];
-    if (type === undefined) throw new ModuleError('INVALID', `function type ${typeIndex} out of range`, { offset: start });
+    if (type === undefined)
+      throw new ModuleError('INVALID', `function type ${typeIndex} out of range`, { offset: start });
     this.b = b;
     this.p = start;
     this.end = end;
@@ -115,7 +125,8 @@ export class BodyMeter {
       this.valType(t);
     }
     const localsEnd = this.p;
-    if (total + 4 > MAX_LOCALS) throw new ModuleError('LIMIT', `function has ${total} locals; no room for the meter's 4`, { offset: start });
+    if (total + 4 > MAX_LOCALS)
+      throw new ModuleError('LIMIT', `function has ${total} locals; no room for the meter's 4`, { offset: start });
     this.numLocals = total;
     this.lFuel = total;
     this.lDepth = total + (cfg.fuel ? 1 : 0);
@@ -197,16 +208,38 @@ export class BodyMeter {
         case 0x21:
         case 0x22:
           this.cost++;
-          if (this.u32() >= this.numLocals) throw new ModuleError('INVALID', 'local index out of range', { offset: at });
+          if (this.u32() >= this.numLocals)
+            throw new ModuleError('INVALID', 'local index out of range', { offset: at });
           break;
         case 0x23:
         case 0x24:
           this.cost++;
-          if (this.u32() >= cfg.numGlobals) throw new ModuleError('INVALID', 'global index out of range', { offset: at });
+          if (this.u32() >= cfg.numGlobals)
+            throw new ModuleError('INVALID', 'global index out of range', { offset: at });
           break;
-        case 0x28: case 0x29: case 0x2a: case 0x2b: case 0x2c: case 0x2d: case 0x2e: case 0x2f:
-        case 0x30: case 0x31: case 0x32: case 0x33: case 0x34: case 0x35: case 0x36: case 0x37:
-        case 0x38: case 0x39: case 0x3a: case 0x3b: case 0x3c: case 0x3d: case 0x3e:
+        case 0x28:
+        case 0x29:
+        case 0x2a:
+        case 0x2b:
+        case 0x2c:
+        case 0x2d:
+        case 0x2e:
+        case 0x2f:
+        case 0x30:
+        case 0x31:
+        case 0x32:
+        case 0x33:
+        case 0x34:
+        case 0x35:
+        case 0x36:
+        case 0x37:
+        case 0x38:
+        case 0x39:
+        case 0x3a:
+        case 0x3b:
+        case 0x3c:
+        case 0x3d:
+        case 0x3e:
           this.cost++;
           this.memarg(at);
           break;
@@ -309,12 +342,14 @@ export class BodyMeter {
           break;
         case 0x10:
           this.cost++;
-          if (this.u32() >= cfg.numFuncs) throw new ModuleError('INVALID', 'function index out of range', { offset: at });
+          if (this.u32() >= cfg.numFuncs)
+            throw new ModuleError('INVALID', 'function index out of range', { offset: at });
           this.aroundCall(at);
           break;
         case 0x11:
           this.cost++;
-          if (this.u32() >= cfg.types.length) throw new ModuleError('INVALID', 'type index out of range', { offset: at });
+          if (this.u32() >= cfg.types.length)
+            throw new ModuleError('INVALID', 'type index out of range', { offset: at });
           if (this.u32() !== 0) this.features |= Feature.referenceTypes;
           this.aroundCall(at);
           break;
@@ -356,7 +391,8 @@ export class BodyMeter {
           break;
         case 0xd2:
           this.cost++;
-          if (this.u32() >= cfg.numFuncs) throw new ModuleError('INVALID', 'function index out of range', { offset: at });
+          if (this.u32() >= cfg.numFuncs)
+            throw new ModuleError('INVALID', 'function index out of range', { offset: at });
           this.features |= Feature.referenceTypes;
           break;
         case 0xfc:
@@ -380,7 +416,8 @@ export class BodyMeter {
       return;
     }
     this.features |= Feature.bulkMemory;
-    if (sub === 9 || sub === 12 || sub === 13 || sub === 14 || sub === 15 || sub === 17) this.counters.untrackedStateSites++;
+    if (sub === 9 || sub === 12 || sub === 13 || sub === 14 || sub === 15 || sub === 17)
+      this.counters.untrackedStateSites++;
     switch (sub) {
       case 8: // memory.init
         this.u32();
@@ -938,7 +975,8 @@ export class BodyMeter {
       }
       if (n >= 4) throw malformed('block type too long', this.p - 1);
     }
-    if (v >= this.cfg.types.length) throw new ModuleError('INVALID', 'block type index out of range', { offset: this.p });
+    if (v >= this.cfg.types.length)
+      throw new ModuleError('INVALID', 'block type index out of range', { offset: this.p });
     this.features |= Feature.multiValue;
   }
 }

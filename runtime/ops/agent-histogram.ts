@@ -1,5 +1,11 @@
 // A prom-client histogram labelled by agent whose observe is a few array writes: it is on every run's path.
-import { Histogram, type MetricObjectWithValues, type MetricType, type MetricValueWithName, type Registry } from 'prom-client';
+import {
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricType,
+  type MetricValueWithName,
+  type Registry,
+} from 'prom-client';
 
 interface Series {
   labels: { agent: string };
@@ -23,7 +29,13 @@ export class AgentHistogram extends Histogram<'agent'> {
   private readonly metricHelp: string;
 
   constructor(config: { name: string; help: string; buckets: readonly number[]; registers: Registry[] }) {
-    super({ name: config.name, help: config.help, labelNames: ['agent'], buckets: [...config.buckets], registers: config.registers });
+    super({
+      name: config.name,
+      help: config.help,
+      labelNames: ['agent'],
+      buckets: [...config.buckets],
+      registers: config.registers,
+    });
     this.bounds = [...config.buckets].sort((a, b) => a - b);
     this.metricName = config.name;
     this.metricHelp = config.help;
@@ -57,7 +69,11 @@ export class AgentHistogram extends Histogram<'agent'> {
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += s.counts[i]!;
-        values.push({ metricName: `${name}_bucket`, labels: { le: this.bounds[i]!, agent: s.labels.agent }, value: acc });
+        values.push({
+          metricName: `${name}_bucket`,
+          labels: { le: this.bounds[i]!, agent: s.labels.agent },
+          value: acc,
+        });
       }
       values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', agent: s.labels.agent }, value: s.count });
       values.push({ metricName: `${name}_sum`, labels: { agent: s.labels.agent }, value: s.sum });
@@ -65,7 +81,14 @@ export class AgentHistogram extends Histogram<'agent'> {
     }
     // prom-client's typings declare a numeric enum, but its metrics (and the registry) use the string.
     const type = 'histogram' as unknown as MetricType;
-    return { name, help: this.metricHelp, type, values: values as MetricValueWithName<'agent'>[], aggregator: 'sum', collect: () => {} };
+    return {
+      name,
+      help: this.metricHelp,
+      type,
+      values: values as MetricValueWithName<'agent'>[],
+      aggregator: 'sum',
+      collect: () => {},
+    };
   }
 
   /** The registry renders from this when a metric has it (prom-client's histogram does); the same values. */

@@ -113,8 +113,16 @@ export class RotatingFileDestination {
   constructor(private readonly options: AuditLogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.keep = options.keep ?? 5;
-    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `audit maxBytes must be a non-negative integer, got ${String(options.maxBytes)}`);
-    if (!Number.isInteger(this.keep) || this.keep < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `audit keep must be a positive integer, got ${String(options.keep)}`);
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 0)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `audit maxBytes must be a non-negative integer, got ${String(options.maxBytes)}`,
+      );
+    if (!Number.isInteger(this.keep) || this.keep < 1)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `audit keep must be a positive integer, got ${String(options.keep)}`,
+      );
     this.fd = this.open();
     this.size = fstatSync(this.fd).size;
     this.repairedBytes = this.cutPartialLine();
@@ -124,7 +132,11 @@ export class RotatingFileDestination {
     try {
       return openSync(this.options.file, 'a', 0o640);
     } catch (error) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `cannot open the audit log ${this.options.file}: ${(error as Error).message}`, { cause: error });
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `cannot open the audit log ${this.options.file}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -296,7 +308,11 @@ export class AuditLog {
     this.destination = new RotatingFileDestination(options);
     this.batched = options.batch === true;
     this.batchBytes = options.batchBytes ?? 64 * 1024;
-    if (!Number.isInteger(this.batchBytes) || this.batchBytes < 1) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `audit batchBytes must be a positive integer, got ${String(options.batchBytes)}`);
+    if (!Number.isInteger(this.batchBytes) || this.batchBytes < 1)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `audit batchBytes must be a positive integer, got ${String(options.batchBytes)}`,
+      );
   }
 
   /** Bytes of a partial last line the file had when opened (cut off; see RotatingFileDestination). */
@@ -338,7 +354,8 @@ export class AuditLog {
   record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
     let line = `${this.head(agent, message)}${statusPart(result.status)}${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${num(result.durationMs)}`;
     if (result.status !== 'ok') {
-      const error = result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
+      const error =
+        result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
       line += `,"error":${JSON.stringify(error)}`;
     }
     return this.add(`${line},"msg":"run"}\n`);
@@ -346,7 +363,9 @@ export class AuditLog {
 
   /** A line for a message parked on `deadLetterTopic` without a run (its agent is quarantined); as `record`. */
   recordParked(agent: string, message: QueueMessage, deadLetterTopic: string): Promise<void> {
-    return this.add(`${this.head(agent, message)},"status":"quarantined","deadLetterTopic":${quote(deadLetterTopic)},"msg":"parked"}\n`);
+    return this.add(
+      `${this.head(agent, message)},"status":"quarantined","deadLetterTopic":${quote(deadLetterTopic)},"msg":"parked"}\n`,
+    );
   }
 
   private add(line: string): Promise<void> {

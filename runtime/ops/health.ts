@@ -3,8 +3,15 @@ import { parse as parseYaml } from 'yaml';
 import { SandboxError } from '../errors.ts';
 
 export type Severity = 'ok' | 'warning' | 'critical';
-export type FailureMode = 'event-loop-starvation' | 'worker-saturation' | 'admission-shedding' | 'fuel-exhaustion-storm' | 'trap-storm';
-export const FAILURE_MODES: readonly FailureMode[] = ['event-loop-starvation', 'worker-saturation', 'admission-shedding', 'fuel-exhaustion-storm', 'trap-storm'];
+export type FailureMode =
+  'event-loop-starvation' | 'worker-saturation' | 'admission-shedding' | 'fuel-exhaustion-storm' | 'trap-storm';
+export const FAILURE_MODES: readonly FailureMode[] = [
+  'event-loop-starvation',
+  'worker-saturation',
+  'admission-shedding',
+  'fuel-exhaustion-storm',
+  'trap-storm',
+];
 
 /** What the health computation reads; rates are per second over the audit window. */
 export interface HealthSignals {
@@ -140,12 +147,25 @@ export function evaluateHealth(signals: HealthSignals, config: HealthConfig = DE
     config.eventLoopStarvation,
     `event loop delay p99 ${round(signals.eventLoopDelayP99Ms, 1)} ms, utilization ${round(signals.eventLoopUtilization * 100, 1)}%`,
   );
-  push('worker-saturation', signals.workerUtilization, config.workerSaturation, `workers ${round(signals.workerUtilization * 100, 1)}% busy`);
+  push(
+    'worker-saturation',
+    signals.workerUtilization,
+    config.workerSaturation,
+    `workers ${round(signals.workerUtilization * 100, 1)}% busy`,
+  );
 
   const shed = signals.shedPerSec ?? 0;
-  if (signals.shedPerSec === null) notes.push('admission shedding: sandbox_admission_shed_total is absent (a swarm older than admission control, or no series yet); read as 0');
+  if (signals.shedPerSec === null)
+    notes.push(
+      'admission shedding: sandbox_admission_shed_total is absent (a swarm older than admission control, or no series yet); read as 0',
+    );
   const shedRatio = shed + signals.runsPerSec > 0 ? shed / (shed + signals.runsPerSec) : 0;
-  push('admission-shedding', shedRatio, config.admissionShedding, `${round(shed, 2)} shed/s against ${round(signals.runsPerSec, 2)} runs/s`);
+  push(
+    'admission-shedding',
+    shedRatio,
+    config.admissionShedding,
+    `${round(shed, 2)} shed/s against ${round(signals.runsPerSec, 2)} runs/s`,
+  );
 
   const storm = (mode: FailureMode, perSec: number, t: StormThreshold, what: string) => {
     const ratio = signals.runsPerSec > 0 ? perSec / signals.runsPerSec : 0;
@@ -156,25 +176,52 @@ export function evaluateHealth(signals: HealthSignals, config: HealthConfig = DE
   storm('fuel-exhaustion-storm', signals.outOfFuelPerSec, config.fuelExhaustionStorm, 'out-of-fuel');
   storm('trap-storm', signals.trapsPerSec, config.trapStorm, 'trap');
 
-  const score = Math.max(0, 100 - modes.reduce((n, m) => n + (m.severity === 'critical' ? config.penalty.critical : m.severity === 'warning' ? config.penalty.warning : 0), 0));
-  const severity: Severity = modes.some((m) => m.severity === 'critical') ? 'critical' : modes.some((m) => m.severity === 'warning') ? 'warning' : 'ok';
+  const score = Math.max(
+    0,
+    100 -
+      modes.reduce(
+        (n, m) =>
+          n +
+          (m.severity === 'critical' ? config.penalty.critical : m.severity === 'warning' ? config.penalty.warning : 0),
+        0,
+      ),
+  );
+  const severity: Severity = modes.some((m) => m.severity === 'critical')
+    ? 'critical'
+    : modes.some((m) => m.severity === 'warning')
+      ? 'warning'
+      : 'ok';
   return { score, severity, modes, signals, notes };
 }
 
 function num(value: unknown, where: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${where} must be a non-negative number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `${where} must be a non-negative number, got ${JSON.stringify(value)}`,
+    );
   return value;
 }
 
 function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
   const v = raw[key];
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a mapping`);
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key} must be a mapping`);
   return v as Record<string, unknown>;
 }
 
-const KNOWN_KEYS = new Set(['windowSeconds', 'sampleSeconds', 'eventLoopStarvation', 'workerSaturation', 'admissionShedding', 'fuelExhaustionStorm', 'trapStorm', 'penalty']);
+const KNOWN_KEYS = new Set([
+  'windowSeconds',
+  'sampleSeconds',
+  'eventLoopStarvation',
+  'workerSaturation',
+  'admissionShedding',
+  'fuelExhaustionStorm',
+  'trapStorm',
+  'penalty',
+]);
 
 /** Parses a thresholds file; missing keys take the defaults, unknown keys and bad values are errors. */
 export function parseHealthConfig(text: string): HealthConfig {
@@ -182,17 +229,30 @@ export function parseHealthConfig(text: string): HealthConfig {
   try {
     raw = parseYaml(text);
   } catch (error) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `the audit config is not valid YAML: ${(error as Error).message}`, { cause: error });
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `the audit config is not valid YAML: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'the audit config must be a mapping');
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'the audit config must be a mapping');
   const r = raw as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (!KNOWN_KEYS.has(k)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown key in the audit config: ${k}`);
+  for (const k of Object.keys(r))
+    if (!KNOWN_KEYS.has(k)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown key in the audit config: ${k}`);
   const d = DEFAULT_HEALTH_CONFIG;
   const threshold = (key: 'eventLoopStarvation' | 'workerSaturation' | 'admissionShedding'): Threshold => {
     const s = section(r, key);
-    const t = { warning: num(s.warning, `${key}.warning`, d[key].warning), critical: num(s.critical, `${key}.critical`, d[key].critical) };
-    if (t.warning > t.critical) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key}.warning (${t.warning}) is above ${key}.critical (${t.critical})`);
+    const t = {
+      warning: num(s.warning, `${key}.warning`, d[key].warning),
+      critical: num(s.critical, `${key}.critical`, d[key].critical),
+    };
+    if (t.warning > t.critical)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `${key}.warning (${t.warning}) is above ${key}.critical (${t.critical})`,
+      );
     return t;
   };
   const stormThreshold = (key: 'fuelExhaustionStorm' | 'trapStorm'): StormThreshold => {
@@ -202,13 +262,18 @@ export function parseHealthConfig(text: string): HealthConfig {
       critical: num(s.critical, `${key}.critical`, d[key].critical),
       minRunsPerSec: num(s.minRunsPerSec, `${key}.minRunsPerSec`, d[key].minRunsPerSec),
     };
-    if (t.warning > t.critical) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `${key}.warning (${t.warning}) is above ${key}.critical (${t.critical})`);
+    if (t.warning > t.critical)
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `${key}.warning (${t.warning}) is above ${key}.critical (${t.critical})`,
+      );
     return t;
   };
   const p = section(r, 'penalty');
   const windowSeconds = num(r.windowSeconds, 'windowSeconds', d.windowSeconds);
   const sampleSeconds = num(r.sampleSeconds, 'sampleSeconds', d.sampleSeconds);
-  if (windowSeconds < 1 || sampleSeconds <= 0) throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'windowSeconds must be at least 1 and sampleSeconds above 0');
+  if (windowSeconds < 1 || sampleSeconds <= 0)
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'windowSeconds must be at least 1 and sampleSeconds above 0');
   return {
     windowSeconds,
     sampleSeconds,
@@ -217,6 +282,9 @@ export function parseHealthConfig(text: string): HealthConfig {
     admissionShedding: threshold('admissionShedding'),
     fuelExhaustionStorm: stormThreshold('fuelExhaustionStorm'),
     trapStorm: stormThreshold('trapStorm'),
-    penalty: { warning: num(p.warning, 'penalty.warning', d.penalty.warning), critical: num(p.critical, 'penalty.critical', d.penalty.critical) },
+    penalty: {
+      warning: num(p.warning, 'penalty.warning', d.penalty.warning),
+      critical: num(p.critical, 'penalty.critical', d.penalty.critical),
+    },
   };
 }

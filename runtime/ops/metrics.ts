@@ -68,11 +68,22 @@ export class SwarmMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [agent, byStatus] of self.runCounts) for (const [status, n] of byStatus) this.inc({ agent, status }, n);
+        for (const [agent, byStatus] of self.runCounts)
+          for (const [status, n] of byStatus) this.inc({ agent, status }, n);
       },
     });
-    this.fuel = new AgentHistogram({ name: 'sandbox_run_fuel', help: 'Fuel used per run (metered agents only)', buckets: FUEL_BUCKETS, registers });
-    this.duration = new AgentHistogram({ name: 'sandbox_run_duration_seconds', help: 'Run wall-clock duration in the worker', buckets: DURATION_BUCKETS, registers });
+    this.fuel = new AgentHistogram({
+      name: 'sandbox_run_fuel',
+      help: 'Fuel used per run (metered agents only)',
+      buckets: FUEL_BUCKETS,
+      registers,
+    });
+    this.duration = new AgentHistogram({
+      name: 'sandbox_run_duration_seconds',
+      help: 'Run wall-clock duration in the worker',
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
     this.inboxWait = new AgentHistogram({
       name: 'sandbox_inbox_wait_seconds',
       help: 'Time a message waited between delivery to the dispatcher and the start of its run (admission, a free instance, the worker pipeline)',
@@ -96,7 +107,9 @@ export class SwarmMetrics {
       registers,
       async collect() {
         this.reset();
-        const answers = await Promise.all([...self.lagging].map(async (l) => ({ l, lag: await lagWithin(l.lag, LAG_TIMEOUT_MS) })));
+        const answers = await Promise.all(
+          [...self.lagging].map(async (l) => ({ l, lag: await lagWithin(l.lag, LAG_TIMEOUT_MS) })),
+        );
         for (const { l, lag } of answers) if (lag !== undefined) this.set({ agent: l.agent, pattern: l.pattern }, lag);
       },
     });
@@ -111,8 +124,18 @@ export class SwarmMetrics {
       };
       const options = { name, help, labelNames: ['agent'] as const, registers };
       return type === 'counter'
-        ? new Counter({ ...options, collect() { collect(this); } })
-        : new Gauge({ ...options, collect() { collect(this); } });
+        ? new Counter({
+            ...options,
+            collect() {
+              collect(this);
+            },
+          })
+        : new Gauge({
+            ...options,
+            collect() {
+              collect(this);
+            },
+          });
     };
     /** A series without labels read at scrape time (undefined: no reading, the gauge keeps its value, the counter is 0). */
     const scalar = (type: 'counter' | 'gauge', name: string, help: string, read: () => number | undefined) =>
@@ -139,33 +162,106 @@ export class SwarmMetrics {
     perAgent('counter', 'sandbox_acked_total', 'Messages acked after a successful run', (s) => s.acked);
     perAgent('counter', 'sandbox_retried_total', 'Failed runs handed back for redelivery', (s) => s.retried);
     perAgent('counter', 'sandbox_dead_lettered_total', 'Messages sent to the dead-letter topic', (s) => s.deadLettered);
-    perAgent('counter', 'sandbox_events_published_total', 'Events published by successful runs', (s) => s.eventsPublished);
-    perAgent('counter', 'sandbox_admission_shed_total', 'Messages handed back to the queue by admission control (rate limited)', (s) => s.shed);
-    perAgent('counter', 'sandbox_admission_throttled_total', 'Messages held by admission control until their token was due', (s) => s.throttled);
-    perAgent('counter', 'sandbox_admission_throttled_seconds_total', 'Time messages spent held by admission control', (s) => s.throttledMs / 1000);
-    perAgent('counter', 'sandbox_quarantine_parked_total', 'Messages parked while their agent was quarantined', (s) => s.parked);
+    perAgent(
+      'counter',
+      'sandbox_events_published_total',
+      'Events published by successful runs',
+      (s) => s.eventsPublished,
+    );
+    perAgent(
+      'counter',
+      'sandbox_admission_shed_total',
+      'Messages handed back to the queue by admission control (rate limited)',
+      (s) => s.shed,
+    );
+    perAgent(
+      'counter',
+      'sandbox_admission_throttled_total',
+      'Messages held by admission control until their token was due',
+      (s) => s.throttled,
+    );
+    perAgent(
+      'counter',
+      'sandbox_admission_throttled_seconds_total',
+      'Time messages spent held by admission control',
+      (s) => s.throttledMs / 1000,
+    );
+    perAgent(
+      'counter',
+      'sandbox_quarantine_parked_total',
+      'Messages parked while their agent was quarantined',
+      (s) => s.parked,
+    );
     perAgent('counter', 'sandbox_quarantines_total', 'Quarantines begun for the agent', (s) => s.quarantines);
     perAgent('gauge', 'sandbox_inbox_peak', 'The most messages the agent inbox held at once', (s) => s.inboxPeak);
     perAgent('gauge', 'sandbox_inbox_capacity', 'The bound of the agent inbox', (s) => s.inbox);
-    scalar('counter', 'sandbox_worker_restarts_total', 'Agent workers replaced after a timeout or a crash', () => self.source?.workerRestarts() ?? 0);
+    scalar(
+      'counter',
+      'sandbox_worker_restarts_total',
+      'Agent workers replaced after a timeout or a crash',
+      () => self.source?.workerRestarts() ?? 0,
+    );
     const residency = (pick: (r: Residency) => number) => () => {
       const r = self.source?.residency?.();
       return r && pick(r);
     };
-    scalar('gauge', 'sandbox_agents_resident', 'Stateful agents holding a live instance (hibernation)', residency((r) => r.resident));
-    scalar('gauge', 'sandbox_agents_hibernated', 'Stateful agents asleep in the hibernation store', residency((r) => r.hibernated));
-    scalar('counter', 'sandbox_agent_wakes_total', 'Agents woken from the hibernation store', residency((r) => r.wakes));
-    scalar('counter', 'sandbox_agent_hibernations_total', 'Agents written to the hibernation store and evicted', residency((r) => r.hibernations));
-    scalar('counter', 'sandbox_agent_checkpoints_total', 'States of resident agents written to the hibernation store', residency((r) => r.checkpoints));
-    scalar('counter', 'sandbox_agent_runs_undone_total', 'Runs of hibernating agents that trapped and were undone (the agent continued from its state before them)', residency((r) => r.undone));
-    scalar('counter', 'sandbox_hibernation_store_errors_total', 'Failed reads and writes of the hibernation store', residency((r) => r.storeErrors));
-    scalar('gauge', 'sandbox_workers', 'Worker threads running agents', () => self.source?.workers ?? 0);
-    scalar('gauge', 'sandbox_event_loop_delay_p99_seconds', 'p99 of the host event loop delay over the last window', () =>
-      Math.max(self.window.delayP99Seconds, self.delay.percentile(99) / 1e9),
+    scalar(
+      'gauge',
+      'sandbox_agents_resident',
+      'Stateful agents holding a live instance (hibernation)',
+      residency((r) => r.resident),
     );
-    scalar('gauge', 'sandbox_event_loop_delay_max_seconds', 'Maximum host event loop delay over the last window', () => Math.max(self.window.delayMaxSeconds, self.delay.max / 1e9));
-    scalar('gauge', 'sandbox_event_loop_utilization', 'Fraction of the last window the host event loop was busy (0-1)', () =>
-      Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization),
+    scalar(
+      'gauge',
+      'sandbox_agents_hibernated',
+      'Stateful agents asleep in the hibernation store',
+      residency((r) => r.hibernated),
+    );
+    scalar(
+      'counter',
+      'sandbox_agent_wakes_total',
+      'Agents woken from the hibernation store',
+      residency((r) => r.wakes),
+    );
+    scalar(
+      'counter',
+      'sandbox_agent_hibernations_total',
+      'Agents written to the hibernation store and evicted',
+      residency((r) => r.hibernations),
+    );
+    scalar(
+      'counter',
+      'sandbox_agent_checkpoints_total',
+      'States of resident agents written to the hibernation store',
+      residency((r) => r.checkpoints),
+    );
+    scalar(
+      'counter',
+      'sandbox_agent_runs_undone_total',
+      'Runs of hibernating agents that trapped and were undone (the agent continued from its state before them)',
+      residency((r) => r.undone),
+    );
+    scalar(
+      'counter',
+      'sandbox_hibernation_store_errors_total',
+      'Failed reads and writes of the hibernation store',
+      residency((r) => r.storeErrors),
+    );
+    scalar('gauge', 'sandbox_workers', 'Worker threads running agents', () => self.source?.workers ?? 0);
+    scalar(
+      'gauge',
+      'sandbox_event_loop_delay_p99_seconds',
+      'p99 of the host event loop delay over the last window',
+      () => Math.max(self.window.delayP99Seconds, self.delay.percentile(99) / 1e9),
+    );
+    scalar('gauge', 'sandbox_event_loop_delay_max_seconds', 'Maximum host event loop delay over the last window', () =>
+      Math.max(self.window.delayMaxSeconds, self.delay.max / 1e9),
+    );
+    scalar(
+      'gauge',
+      'sandbox_event_loop_utilization',
+      'Fraction of the last window the host event loop was busy (0-1)',
+      () => Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization),
     );
     this.delay = monitorEventLoopDelay({ resolution: 10 });
     this.delay.enable();
@@ -178,7 +274,11 @@ export class SwarmMetrics {
     const elu = performance.eventLoopUtilization(this.lastElu);
     this.lastElu = performance.eventLoopUtilization();
     // The histogram is in nanoseconds; with no samples p99 reads 0.
-    this.window = { delayP99Seconds: this.delay.percentile(99) / 1e9, delayMaxSeconds: this.delay.max / 1e9, utilization: elu.utilization };
+    this.window = {
+      delayP99Seconds: this.delay.percentile(99) / 1e9,
+      delayMaxSeconds: this.delay.max / 1e9,
+      utilization: elu.utilization,
+    };
     this.delay.reset();
   }
 
@@ -234,7 +334,8 @@ export class SwarmMetrics {
             cell.n--;
             throw error;
           }
-          if (result !== undefined && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(done, failed);
+          if (result !== undefined && typeof (result as Promise<void>).then === 'function')
+            return (result as Promise<void>).then(done, failed);
           cell.n--;
           return undefined;
         };
@@ -280,7 +381,11 @@ async function lagWithin(lag: () => Promise<number | undefined>, timeoutMs: numb
 }
 
 /** Serves `GET /metrics` on host:port; resolves once listening, with the bound port. */
-export async function serveMetrics(metrics: SwarmMetrics, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function serveMetrics(
+  metrics: SwarmMetrics,
+  port: number,
+  host = '127.0.0.1',
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   // Loaded here, not at the top: importing node:http crashes Node 22 under --jitless (its HTTP parser is WebAssembly).
   const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
@@ -295,7 +400,11 @@ export async function serveMetrics(metrics: SwarmMetrics, port: number, host = '
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
-      reject(new SandboxError('SANDBOX_CONNECTION', `cannot serve metrics on ${host}:${port}: ${(error as Error).message}`, { cause: error })),
+      reject(
+        new SandboxError('SANDBOX_CONNECTION', `cannot serve metrics on ${host}:${port}: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

@@ -19,7 +19,8 @@ function parseValue(text: string, line: number): number {
       return NaN;
   }
   const v = Number(text);
-  if (text.length === 0 || Number.isNaN(v)) throw new SandboxError('SANDBOX_PROTOCOL', `metrics line ${line}: bad value ${JSON.stringify(text)}`);
+  if (text.length === 0 || Number.isNaN(v))
+    throw new SandboxError('SANDBOX_PROTOCOL', `metrics line ${line}: bad value ${JSON.stringify(text)}`);
   return v;
 }
 
@@ -31,7 +32,8 @@ function parseLabels(s: string, i: number, line: number): [Record<string, string
     while (s[i] === ' ' || s[i] === ',') i++;
     if (s[i] === '}') return [labels, i + 1];
     const eq = s.indexOf('=', i);
-    if (eq < 0 || s[eq + 1] !== '"') throw new SandboxError('SANDBOX_PROTOCOL', `metrics line ${line}: malformed labels`);
+    if (eq < 0 || s[eq + 1] !== '"')
+      throw new SandboxError('SANDBOX_PROTOCOL', `metrics line ${line}: malformed labels`);
     const name = s.slice(i, eq).trim();
     let value = '';
     let j = eq + 2;
@@ -54,7 +56,11 @@ export function parsePrometheusText(text: string): Sample[] {
     const raw = lines[n]!.trim();
     if (raw.length === 0 || raw.startsWith('#')) continue;
     const m = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(raw);
-    if (!m) throw new SandboxError('SANDBOX_PROTOCOL', `metrics line ${n + 1}: no metric name in ${JSON.stringify(raw.slice(0, 80))}`);
+    if (!m)
+      throw new SandboxError(
+        'SANDBOX_PROTOCOL',
+        `metrics line ${n + 1}: no metric name in ${JSON.stringify(raw.slice(0, 80))}`,
+      );
     const name = m[0];
     let labels: Record<string, string> = {};
     let rest = raw.slice(name.length);
@@ -71,7 +77,11 @@ export function parsePrometheusText(text: string): Sample[] {
 }
 
 /** Sum of the samples named `name` whose labels include `match`; null when no sample has the name. */
-export function sumSamples(samples: readonly Sample[], name: string, match: Record<string, string> = {}): number | null {
+export function sumSamples(
+  samples: readonly Sample[],
+  name: string,
+  match: Record<string, string> = {},
+): number | null {
   let found = false;
   let total = 0;
   for (const s of samples) {

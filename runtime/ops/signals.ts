@@ -9,23 +9,38 @@ async function fetchText(url: string, what: string, timeoutMs: number): Promise<
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new SandboxError('SANDBOX_CONNECTION', `cannot reach ${what} at ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { cause: error });
+    throw new SandboxError(
+      'SANDBOX_CONNECTION',
+      `cannot reach ${what} at ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
   const body = await res.text();
-  if (!res.ok) throw new SandboxError('SANDBOX_CONNECTION', `${what} at ${url} answered HTTP ${res.status}: ${body.slice(0, 200)}`);
+  if (!res.ok)
+    throw new SandboxError(
+      'SANDBOX_CONNECTION',
+      `${what} at ${url} answered HTTP ${res.status}: ${body.slice(0, 200)}`,
+    );
   return body;
 }
 
 export async function scrape(url: string, timeoutMs = 5000): Promise<Sample[]> {
   const samples = parsePrometheusText(await fetchText(url, 'the metrics endpoint', timeoutMs));
   if (sumSamples(samples, 'sandbox_workers') === null) {
-    throw new SandboxError('SANDBOX_PROTOCOL', `${url} serves metrics but no sandbox_* series: is it a \`sandbox serve --metrics-port\` endpoint?`);
+    throw new SandboxError(
+      'SANDBOX_PROTOCOL',
+      `${url} serves metrics but no sandbox_* series: is it a \`sandbox serve --metrics-port\` endpoint?`,
+    );
   }
   return samples;
 }
 
 /** Signals from two scrapes `seconds` apart: counters become rates over the gap, gauges take the worse value. */
-export function signalsFromScrapes(before: readonly Sample[], after: readonly Sample[], seconds: number): HealthSignals {
+export function signalsFromScrapes(
+  before: readonly Sample[],
+  after: readonly Sample[],
+  seconds: number,
+): HealthSignals {
   const rate = (name: string, match?: Record<string, string>): number | null => {
     const b = sumSamples(before, name, match);
     const a = sumSamples(after, name, match);
@@ -53,10 +68,14 @@ export async function signalsFromEndpoint(url: string, seconds: number, signal?:
   const started = performance.now();
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, seconds * 1000);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
   const after = await scrape(url);
   return signalsFromScrapes(before, after, (performance.now() - started) / 1000);
@@ -76,9 +95,12 @@ export async function promQuery(target: string, query: string, timeoutMs = 5000)
   try {
     parsed = JSON.parse(body) as PromResponse;
   } catch (error) {
-    throw new SandboxError('SANDBOX_PROTOCOL', `${target} is not a Prometheus API (the answer is not JSON)`, { cause: error });
+    throw new SandboxError('SANDBOX_PROTOCOL', `${target} is not a Prometheus API (the answer is not JSON)`, {
+      cause: error,
+    });
   }
-  if (parsed.status !== 'success' || parsed.data === undefined) throw new SandboxError('SANDBOX_PROTOCOL', `Prometheus rejected ${query}: ${parsed.error ?? 'no data'}`);
+  if (parsed.status !== 'success' || parsed.data === undefined)
+    throw new SandboxError('SANDBOX_PROTOCOL', `Prometheus rejected ${query}: ${parsed.error ?? 'no data'}`);
   if (parsed.data.result.length === 0) return null;
   return parsed.data.result.reduce((n, r) => n + Number(r.value[1]), 0);
 }
@@ -92,7 +114,11 @@ export async function signalsFromPrometheus(target: string, windowSeconds: numbe
   const q = (query: string) => promQuery(target, query);
   const sel = (name: string, extra = '') => `${name}{${[extra, match].filter((x) => x.length > 0).join(',')}}`;
   const workers = await q(`sum(${sel('sandbox_workers')})`);
-  if (workers === null) throw new SandboxError('SANDBOX_PROTOCOL', `Prometheus at ${target} has no sandbox_workers series${match ? ` matching {${match}}` : ''}: is it scraping a \`sandbox serve --metrics-port\` endpoint?`);
+  if (workers === null)
+    throw new SandboxError(
+      'SANDBOX_PROTOCOL',
+      `Prometheus at ${target} has no sandbox_workers series${match ? ` matching {${match}}` : ''}: is it scraping a \`sandbox serve --metrics-port\` endpoint?`,
+    );
   const [delay, elu, busy, runs, fuel, traps, shed] = await Promise.all([
     q(`max(max_over_time(${sel('sandbox_event_loop_delay_p99_seconds')}[${w}]))`),
     q(`max(max_over_time(${sel('sandbox_event_loop_utilization')}[${w}]))`),

@@ -49,7 +49,10 @@ export interface ResolvedSubscribeOptions {
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `subscribe option ${name} must be a positive integer, got ${String(value)}`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `subscribe option ${name} must be a positive integer, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -58,7 +61,10 @@ export function resolveSubscribeOptions(options: SubscribeOptions = {}): Resolve
   const concurrency = positiveInt('concurrency', options.concurrency, 1);
   const group = options.group;
   if (group !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(group)) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `group ${JSON.stringify(group)} must be 1-200 letters, digits, _ or -`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `group ${JSON.stringify(group)} must be 1-200 letters, digits, _ or -`,
+    );
   }
   const deadLetterTopic = options.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
   validateTopic(deadLetterTopic);
@@ -125,7 +131,6 @@ export class Member {
     readonly prefetch: number,
     readonly autoAck: boolean,
   ) {}
-
 }
 
 /** A queue of deliveries for one subscription (for the memory backend: one group, shared by its members). */
@@ -180,7 +185,8 @@ export class SubscriberCore {
     const deadline = Date.now() + graceMs;
     while (member.unsettled > 0 && Date.now() < deadline) await sleepMs(5);
     for (const d of [...this.tracked]) {
-      if (d.member === member && d.state === PENDING) this.settleNak(d, 0, 'subscription closed before the message was settled');
+      if (d.member === member && d.state === PENDING)
+        this.settleNak(d, 0, 'subscription closed before the message was settled');
     }
     await this.whenDeadLettersDone();
     const i = this.members.indexOf(member);
@@ -327,7 +333,8 @@ export class SubscriberCore {
   private readonly sweep = (): void => {
     const deadline = Date.now() - this.options.ackWaitMs;
     for (const d of this.tracked) {
-      if (d.deliveredAt <= deadline) this.settleNak(d, 0, `not settled within ackWaitMs (${this.options.ackWaitMs} ms)`);
+      if (d.deliveredAt <= deadline)
+        this.settleNak(d, 0, `not settled within ackWaitMs (${this.options.ackWaitMs} ms)`);
     }
     if (this.tracked.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

@@ -26,7 +26,10 @@ export async function createQueue(config: QueueConfig = 'memory'): Promise<Queue
       return createKafkaQueue(resolved);
     }
     default:
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `unknown queue kind ${JSON.stringify((resolved as { kind: unknown }).kind)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `unknown queue kind ${JSON.stringify((resolved as { kind: unknown }).kind)}`,
+      );
   }
 }
 
@@ -34,12 +37,21 @@ export function parseQueueUrl(url: string): Exclude<QueueConfig, string> {
   if (url === 'memory' || url === 'memory://') return { kind: 'memory' };
   const match = /^(nats|kafka):\/\/(.+)$/.exec(url);
   if (match === null) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `queue ${JSON.stringify(url)}: expected memory, nats://host:port or kafka://host:port`);
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `queue ${JSON.stringify(url)}: expected memory, nats://host:port or kafka://host:port`,
+    );
   }
-  const servers = match[2]!.replace(/\/+$/, '').split(',').filter((s) => s.length > 0);
+  const servers = match[2]!
+    .replace(/\/+$/, '')
+    .split(',')
+    .filter((s) => s.length > 0);
   for (const server of servers) {
     if (!/^[^\s/:,]+:\d{1,5}$/.test(server)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `queue ${JSON.stringify(url)}: ${JSON.stringify(server)} is not host:port`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `queue ${JSON.stringify(url)}: ${JSON.stringify(server)} is not host:port`,
+      );
     }
   }
   return match[1] === 'nats' ? { kind: 'nats', servers } : { kind: 'kafka', brokers: servers };

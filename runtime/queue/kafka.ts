@@ -5,7 +5,14 @@ import { SandboxError } from '../errors.ts';
 import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
 import { importOptional } from './optional.ts';
 import { compilePattern, validatePattern, validateTopic } from './topics.ts';
-import type { MessageHandler, PublishMessage, QueueBackend, QueueHeaders, SubscribeOptions, Subscription } from './types.ts';
+import type {
+  MessageHandler,
+  PublishMessage,
+  QueueBackend,
+  QueueHeaders,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';
 
 export interface KafkaQueueOptions {
   /** `host:port` entries (or one string, comma-separated). */
@@ -103,7 +110,10 @@ export class KafkaQueue implements QueueBackend {
   private readonly maxBatch: number;
   private readonly clientId: string;
 
-  private constructor(private readonly kafka: Kafka, options: KafkaQueueOptions) {
+  private constructor(
+    private readonly kafka: Kafka,
+    options: KafkaQueueOptions,
+  ) {
     this.brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
     this.prefix = options.prefix ?? 'sandbox-';
     this.partitions = options.partitions ?? 3;
@@ -112,7 +122,10 @@ export class KafkaQueue implements QueueBackend {
     this.maxBatch = options.maxBatch ?? 2000;
     this.clientId = options.clientId ?? 'wasm-agent-sandbox';
     if (!/^[A-Za-z0-9._-]*$/.test(this.prefix)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `kafka prefix ${JSON.stringify(this.prefix)} may only use letters, digits, . _ -`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `kafka prefix ${JSON.stringify(this.prefix)} may only use letters, digits, . _ -`,
+      );
     }
     this.producer = new kafka.Producer({
       clientId: `${this.clientId}-producer`,
@@ -133,13 +146,22 @@ export class KafkaQueue implements QueueBackend {
     } catch (error) {
       await queue.producer.close().catch(() => {});
       await queue.admin?.close().catch(() => {});
-      throw new SandboxError('SANDBOX_CONNECTION', `cannot connect to Kafka at ${queue.brokers.join(',')}: ${String(error)}`, { cause: error });
+      throw new SandboxError(
+        'SANDBOX_CONNECTION',
+        `cannot connect to Kafka at ${queue.brokers.join(',')}: ${String(error)}`,
+        { cause: error },
+      );
     }
     return queue;
   }
 
   private adminClient(): Admin {
-    this.admin ??= new this.kafka.Admin({ clientId: `${this.clientId}-admin`, bootstrapBrokers: this.brokers, retries: 5, retryDelay: 250 });
+    this.admin ??= new this.kafka.Admin({
+      clientId: `${this.clientId}-admin`,
+      bootstrapBrokers: this.brokers,
+      retries: 5,
+      retryDelay: 250,
+    });
     return this.admin;
   }
 
@@ -154,7 +176,10 @@ export class KafkaQueue implements QueueBackend {
       );
     }
     if (!/^[A-Za-z0-9._-]+$/.test(first)) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `topic ${JSON.stringify(topic)}: on Kafka the first token may only use letters, digits, _ and -`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `topic ${JSON.stringify(topic)}: on Kafka the first token may only use letters, digits, _ and -`,
+      );
     }
     return this.prefix + first;
   }
@@ -209,7 +234,8 @@ export class KafkaQueue implements QueueBackend {
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { remaining: messages.length, failed: false, resolve, reject };
-      for (let i = 0; i < messages.length; i++) this.queue.push({ message: messages[i]!, kafkaTopic: topics[i]!, waiter });
+      for (let i = 0; i < messages.length; i++)
+        this.queue.push({ message: messages[i]!, kafkaTopic: topics[i]!, waiter });
       this.flushing ??= this.flush();
     });
   }
@@ -283,7 +309,10 @@ export class KafkaQueue implements QueueBackend {
     const matches = compilePattern(pattern);
     const resolved = resolveSubscribeOptions(options);
     await this.ensureTopic(kafkaTopic);
-    const groupId = resolved.group !== undefined ? `${this.prefix}${resolved.group}` : `${this.prefix}private-${process.pid}-${Date.now()}-${++this.privateIds}`;
+    const groupId =
+      resolved.group !== undefined
+        ? `${this.prefix}${resolved.group}`
+        : `${this.prefix}private-${process.pid}-${Date.now()}-${++this.privateIds}`;
     const newConsumer = (): Consumer<Buffer, Buffer, Buffer, Buffer> =>
       new this.kafka.Consumer({
         clientId: `${this.clientId}-consumer`,
@@ -317,16 +346,23 @@ export class KafkaQueue implements QueueBackend {
           const message = state.toCommit;
           if (message === undefined) continue;
           state.toCommit = undefined;
-          offsets.push({ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: -1 });
+          offsets.push({
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset + 1n,
+            leaderEpoch: -1,
+          });
         }
       }
       committing.clear();
       if (offsets.length === 0) return commitsInFlight;
       const target = consumer;
-      const work = new Promise<void>((resolve) => target.commit({ offsets }, (error) => {
-        if (error) onError(error);
-        resolve();
-      }));
+      const work = new Promise<void>((resolve) =>
+        target.commit({ offsets }, (error) => {
+          if (error) onError(error);
+          resolve();
+        }),
+      );
       commitsInFlight = Promise.all([commitsInFlight, work]).then(() => {});
       return commitsInFlight;
     };
@@ -355,7 +391,10 @@ export class KafkaQueue implements QueueBackend {
       const s = await consumer.consume({
         topics: [kafkaTopic],
         mode: this.kafka.MessagesStreamModes.COMMITTED,
-        fallbackMode: resolved.group !== undefined ? this.kafka.MessagesStreamFallbackModes.EARLIEST : this.kafka.MessagesStreamFallbackModes.LATEST,
+        fallbackMode:
+          resolved.group !== undefined
+            ? this.kafka.MessagesStreamFallbackModes.EARLIEST
+            : this.kafka.MessagesStreamFallbackModes.LATEST,
         autocommit: false,
       });
       s.on('error', onError);
@@ -366,7 +405,9 @@ export class KafkaQueue implements QueueBackend {
       stream = await open();
     } catch (error) {
       await closeConsumer(consumer).catch(() => {});
-      throw new SandboxError('SANDBOX_CONNECTION', `cannot consume ${kafkaTopic}: ${describe(error)}`, { cause: error });
+      throw new SandboxError('SANDBOX_CONNECTION', `cannot consume ${kafkaTopic}: ${describe(error)}`, {
+        cause: error,
+      });
     }
     const member = core.addMember(handler, resolved.concurrency, resolved.prefetch, resolved.autoAck);
     /** Feeds the stream into the core until the stream ends or fails; pauses it while the core is full. */
@@ -474,14 +515,21 @@ export class KafkaQueue implements QueueBackend {
     if (count === 0) return 0;
     const partitionIndexes = Array.from({ length: count }, (_, i) => i);
     const offsets = (timestamp: bigint) =>
-      admin.listOffsets({ topics: [{ name: kafkaTopic, partitions: partitionIndexes.map((partitionIndex) => ({ partitionIndex, timestamp })) }] });
+      admin.listOffsets({
+        topics: [
+          { name: kafkaTopic, partitions: partitionIndexes.map((partitionIndex) => ({ partitionIndex, timestamp })) },
+        ],
+      });
     const [high, low, groups] = await Promise.all([
       offsets(-1n),
       offsets(-2n),
       admin.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: kafkaTopic, partitionIndexes }] }] }),
     ]);
     const committed = new Map<number, bigint>();
-    for (const g of groups) for (const t of g.topics) if (t.name === kafkaTopic) for (const p of t.partitions) if (p.committedOffset >= 0n) committed.set(p.partitionIndex, p.committedOffset);
+    for (const g of groups)
+      for (const t of g.topics)
+        if (t.name === kafkaTopic)
+          for (const p of t.partitions) if (p.committedOffset >= 0n) committed.set(p.partitionIndex, p.committedOffset);
     const lows = new Map((low[0]?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
     let lag = 0n;
     for (const p of high[0]?.partitions ?? []) {
@@ -518,7 +566,10 @@ function errorDetails(error: unknown): unknown {
 
 function describe(error: unknown): string {
   const e = error as { message?: string; errors?: { message?: string }[] };
-  const inner = e?.errors?.map((x) => x.message).filter(Boolean).join('; ');
+  const inner = e?.errors
+    ?.map((x) => x.message)
+    .filter(Boolean)
+    .join('; ');
   return inner ? `${e.message ?? String(error)} (${inner})` : (e?.message ?? String(error));
 }
 

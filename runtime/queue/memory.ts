@@ -1,12 +1,6 @@
 // The in-process queue backend: zero dependencies, the full contract's semantics within one process, batched delivery.
 import { SandboxError } from '../errors.ts';
-import {
-  Delivery,
-  EMPTY_HEADERS,
-  resolveSubscribeOptions,
-  SubscriberCore,
-  type DispatchHooks,
-} from './dispatch.ts';
+import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
 import { compilePattern, validateTopic, type TopicMatcher } from './topics.ts';
 import type { MessageHandler, PublishMessage, QueueBackend, SubscribeOptions, Subscription } from './types.ts';
 

@@ -7,7 +7,14 @@ import { SandboxError } from '../errors.ts';
 import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
 import { importOptional } from './optional.ts';
 import { validatePattern, validateTopic } from './topics.ts';
-import type { MessageHandler, PublishMessage, QueueBackend, QueueHeaders, SubscribeOptions, Subscription } from './types.ts';
+import type {
+  MessageHandler,
+  PublishMessage,
+  QueueBackend,
+  QueueHeaders,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';
 
 export interface NatsQueueOptions {
   /** `host:port` entries (or one string, comma-separated). */
@@ -80,14 +87,19 @@ export class NatsQueue implements QueueBackend {
         waitOnFirstConnect: false,
       });
     } catch (error) {
-      throw new SandboxError('SANDBOX_CONNECTION', `cannot connect to NATS at ${servers.join(',')}: ${String(error)}`, { cause: error });
+      throw new SandboxError('SANDBOX_CONNECTION', `cannot connect to NATS at ${servers.join(',')}: ${String(error)}`, {
+        cause: error,
+      });
     }
     const jsm = await js.jetstreamManager(nc);
     const subjects = [`${prefix}.>`];
     try {
       const info = await jsm.streams.info(stream);
       if (!info.config.subjects?.includes(subjects[0]!)) {
-        throw new SandboxError('SANDBOX_INVALID_OPTIONS', `stream ${stream} exists with subjects ${JSON.stringify(info.config.subjects)}, expected ${subjects[0]}`);
+        throw new SandboxError(
+          'SANDBOX_INVALID_OPTIONS',
+          `stream ${stream} exists with subjects ${JSON.stringify(info.config.subjects)}, expected ${subjects[0]}`,
+        );
       }
     } catch (error) {
       if (error instanceof SandboxError) throw error;
@@ -147,7 +159,9 @@ export class NatsQueue implements QueueBackend {
         return;
       } catch (error) {
         if (!isTransient(error) || Date.now() >= deadline || this.nc.isClosed()) {
-          throw new SandboxError('SANDBOX_CONNECTION', `publish to ${message.topic} failed: ${String(error)}`, { cause: error });
+          throw new SandboxError('SANDBOX_CONNECTION', `publish to ${message.topic} failed: ${String(error)}`, {
+            cause: error,
+          });
         }
         await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
@@ -202,7 +216,11 @@ export class NatsQueue implements QueueBackend {
         );
       }
       if (existing === undefined) {
-        await this.jsm.consumers.add(this.stream, { ...base, durable_name: name, deliver_policy: js.DeliverPolicy.All });
+        await this.jsm.consumers.add(this.stream, {
+          ...base,
+          durable_name: name,
+          deliver_policy: js.DeliverPolicy.All,
+        });
       }
     } else {
       ephemeral = true;

@@ -10,9 +10,13 @@ function missing(error: unknown, specifier: string): boolean {
 }
 
 function missingDependency(specifier: string, usedFor: string, install: string, cause: unknown): SandboxError {
-  return new SandboxError('SANDBOX_MISSING_DEPENDENCY', `${usedFor} needs the optional package ${specifier}, which is not installed: run \`npm install ${install}\``, {
-    cause,
-  });
+  return new SandboxError(
+    'SANDBOX_MISSING_DEPENDENCY',
+    `${usedFor} needs the optional package ${specifier}, which is not installed: run \`npm install ${install}\``,
+    {
+      cause,
+    },
+  );
 }
 
 export async function importOptional<T>(specifier: string, usedFor: string, install: string = specifier): Promise<T> {
@@ -28,7 +32,12 @@ export async function importOptional<T>(specifier: string, usedFor: string, inst
  * Loads one of our own modules that imports an optional package at its top (prom-client for the metrics), so
  * the package is needed only by the commands that use it.
  */
-export async function loadWithOptional<T>(load: () => Promise<T>, specifier: string, usedFor: string, install: string = specifier): Promise<T> {
+export async function loadWithOptional<T>(
+  load: () => Promise<T>,
+  specifier: string,
+  usedFor: string,
+  install: string = specifier,
+): Promise<T> {
   try {
     return await load();
   } catch (error) {

@@ -20,8 +20,10 @@ function checkShape(what: string, value: string): string[] {
 /** Throws SANDBOX_INVALID_OPTIONS unless `topic` is a concrete topic (no wildcards). */
 export function validateTopic(topic: string): void {
   for (const token of checkShape('topic', topic)) {
-    if (token === '*' || token === '>') throw invalid('topic', topic, 'wildcards are only allowed in subscription patterns');
-    if (!TOKEN.test(token)) throw invalid('topic', topic, 'tokens must be non-empty and use letters, digits or _-:@$%+=~!');
+    if (token === '*' || token === '>')
+      throw invalid('topic', topic, 'wildcards are only allowed in subscription patterns');
+    if (!TOKEN.test(token))
+      throw invalid('topic', topic, 'tokens must be non-empty and use letters, digits or _-:@$%+=~!');
   }
 }
 

@@ -52,7 +52,10 @@ export class AgentAdmission {
 
   constructor(private readonly options: AgentAdmissionOptions) {
     if (!Number.isInteger(options.inbox) || options.inbox < 1) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `inbox must be a positive integer, got ${String(options.inbox)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `inbox must be a positive integer, got ${String(options.inbox)}`,
+      );
     }
     this.sleep = options.sleep ?? realSleep;
   }
@@ -106,7 +109,8 @@ export class AgentAdmission {
   /** Gives the inbox slot back (to a waiting message first). */
   leave(): void {
     const next = this.slotWaiters.shift();
-    if (next !== undefined) next(); // the slot passes on: the count stays
+    if (next !== undefined)
+      next(); // the slot passes on: the count stays
     else this.counters.inbox--;
   }
 }

@@ -5,7 +5,13 @@ import { hostOutcome } from '../agent/outcome.ts';
 import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { isSandboxError, SandboxError } from '../errors.ts';
-import { DEAD_LETTER_HEADERS, type PublishMessage, type QueueBackend, type QueueMessage, type Subscription } from '../queue/types.ts';
+import {
+  DEAD_LETTER_HEADERS,
+  type PublishMessage,
+  type QueueBackend,
+  type QueueMessage,
+  type Subscription,
+} from '../queue/types.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
 import { Escalation, type EscalationConfig } from './escalation.ts';
@@ -115,7 +121,8 @@ class InstancePool {
   /** The index of the least busy instance with a free slot. */
   acquire(): number | Promise<number> {
     let best = -1;
-    for (let i = 0; i < this.load.length; i++) if (this.load[i]! < this.depth && (best < 0 || this.load[i]! < this.load[best]!)) best = i;
+    for (let i = 0; i < this.load.length; i++)
+      if (this.load[i]! < this.depth && (best < 0 || this.load[i]! < this.load[best]!)) best = i;
     if (best >= 0) {
       this.load[best]!++;
       return best;
@@ -175,13 +182,18 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.pipeline = options.pipeline ?? 128;
     if (!Number.isInteger(this.pipeline) || this.pipeline < 1 || this.pipeline > 1024) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `pipeline must be an integer from 1 to 1024, got ${String(options.pipeline)}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `pipeline must be an integer from 1 to 1024, got ${String(options.pipeline)}`,
+      );
     }
     this.log = options.onLog ?? ((line) => void process.stderr.write(`sandbox: ${line}\n`));
-    if (options.admission !== undefined) this.swarmBucket = new TokenBucket(options.admission.rate, burstOf(options.admission));
+    if (options.admission !== undefined)
+      this.swarmBucket = new TokenBucket(options.admission.rate, burstOf(options.admission));
     if (options.escalation !== undefined) {
       this.escalation = new Escalation(options.escalation, {
-        publish: (topic, event) => options.queue.publish({ topic, payload: encode(event), headers: { [SOURCE_AGENT_HEADER]: event.agent } }),
+        publish: (topic, event) =>
+          options.queue.publish({ topic, payload: encode(event), headers: { [SOURCE_AGENT_HEADER]: event.agent } }),
         log: this.log,
       });
     }
@@ -191,11 +203,15 @@ export class Dispatcher {
    *  each key's instance when its first message comes) and subscribes to its patterns. */
   async addAgent(spec: AgentSpec): Promise<void> {
     if (this.stopped) throw new SandboxError('SANDBOX_CLOSED', 'the dispatcher is stopped');
-    if (this.agents.has(spec.name)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name} is already running`);
+    if (this.agents.has(spec.name))
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name} is already running`);
     const inbox = spec.inbox ?? spec.concurrency * this.pipeline;
     const admission = new AgentAdmission({
       inbox,
-      agentBucket: spec.rate === undefined ? undefined : new TokenBucket(spec.rate, burstOf({ rate: spec.rate, burst: spec.burst })),
+      agentBucket:
+        spec.rate === undefined
+          ? undefined
+          : new TokenBucket(spec.rate, burstOf({ rate: spec.rate, burst: spec.burst })),
       swarmBucket: this.swarmBucket,
       maxWaitMs: this.options.admission?.maxWaitMs ?? DEFAULT_MAX_WAIT_MS,
     });
@@ -206,8 +222,19 @@ export class Dispatcher {
       ...instances,
       subscriptions: [],
       stats: {
-        name: spec.name, runs: {}, acked: 0, retried: 0, deadLettered: 0, eventsPublished: 0,
-        throttled: 0, throttledMs: 0, shed: 0, inboxPeak: 0, inbox: 0, parked: 0, quarantines: 0,
+        name: spec.name,
+        runs: {},
+        acked: 0,
+        retried: 0,
+        deadLettered: 0,
+        eventsPublished: 0,
+        throttled: 0,
+        throttledMs: 0,
+        shed: 0,
+        inboxPeak: 0,
+        inbox: 0,
+        parked: 0,
+        quarantines: 0,
       },
       admission,
       shedLoggedAt: 0,
@@ -244,7 +271,8 @@ export class Dispatcher {
   private async loadFixed(spec: AgentSpec): Promise<Pick<RunningAgent, 'pool' | 'engine'>> {
     const instances: Agent[] = [];
     try {
-      for (let i = 0; i < spec.concurrency; i++) instances.push(await this.options.sandbox.load(spec.module, loadOptions(spec)));
+      for (let i = 0; i < spec.concurrency; i++)
+        instances.push(await this.options.sandbox.load(spec.module, loadOptions(spec)));
     } catch (error) {
       for (const a of instances) a.close();
       throw error;
@@ -256,17 +284,25 @@ export class Dispatcher {
    *  module that cannot load, or cannot hibernate, stops the start rather than every message. */
   private async loadKeyed(spec: AgentSpec): Promise<Pick<RunningAgent, 'keyed' | 'engine'>> {
     if (spec.concurrency !== 1) {
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `agent ${spec.name}: a per-key agent has one instance per key; concurrency must be 1, got ${spec.concurrency}`);
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `agent ${spec.name}: a per-key agent has one instance per key; concurrency must be 1, got ${spec.concurrency}`,
+      );
     }
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await readFile(spec.module));
     } catch (error) {
-      throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${spec.module}: ${(error as Error).message}`, { cause: error });
+      throw new SandboxError('SANDBOX_MODULE_NOT_FOUND', `cannot read ${spec.module}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     const probe = await this.options.sandbox.load(bytes, loadOptions(spec));
     probe.close();
-    return { keyed: new KeyedInstances(this.options.sandbox, spec.name, bytes, loadOptions(spec), this.pipeline), engine: probe.engine };
+    return {
+      keyed: new KeyedInstances(this.options.sandbox, spec.name, bytes, loadOptions(spec), this.pipeline),
+      engine: probe.engine,
+    };
   }
 
   /** The queue's handler. Not async itself: the common (unkeyed) message goes straight to `deliver`, so a message
@@ -290,7 +326,12 @@ export class Dispatcher {
     return this.deliver(running, message, receivedAt, undefined);
   }
 
-  private async handleKeyed(running: RunningAgent, keyed: KeyedInstances, message: QueueMessage, receivedAt: number): Promise<void> {
+  private async handleKeyed(
+    running: RunningAgent,
+    keyed: KeyedInstances,
+    message: QueueMessage,
+    receivedAt: number,
+  ): Promise<void> {
     let turn: string | undefined;
     try {
       const refused = keyed.refuse(message.key);
@@ -325,7 +366,12 @@ export class Dispatcher {
 
   /** Admission, the run, and the message's settlement: ack after the events are published, or nak / dead letter.
    *  Always ends the handling (`settled`), and gives back the key's turn when it holds one. */
-  private async deliver(running: RunningAgent, message: QueueMessage, receivedAt: number, key: string | undefined): Promise<void> {
+  private async deliver(
+    running: RunningAgent,
+    message: QueueMessage,
+    receivedAt: number,
+    key: string | undefined,
+  ): Promise<void> {
     const { spec, stats } = running;
     try {
       if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
@@ -366,7 +412,12 @@ export class Dispatcher {
       if (result.status === 'ok') {
         if (result.events.length > 0) {
           const headers = { [SOURCE_AGENT_HEADER]: spec.name };
-          const events: PublishMessage[] = result.events.map((e) => ({ topic: e.topic, payload: encode(e.payload), key: message.key, headers }));
+          const events: PublishMessage[] = result.events.map((e) => ({
+            topic: e.topic,
+            payload: encode(e.payload),
+            key: message.key,
+            headers,
+          }));
           // If this throws the message is nak'd and runs again: events may repeat, never go missing.
           await this.options.queue.publishMany(events);
           stats.eventsPublished += events.length;
@@ -428,9 +479,19 @@ export class Dispatcher {
     }
     // An initialisation that failed has its own outcome (trap, out-of-fuel, ...); anything else the module, its
     // stored state or the store refused.
-    const init = isSandboxError(error, 'SANDBOX_AGENT_INIT_FAILED') ? (error.result as RunResult | undefined) : undefined;
+    const init = isSandboxError(error, 'SANDBOX_AGENT_INIT_FAILED')
+      ? (error.result as RunResult | undefined)
+      : undefined;
     if (init !== undefined) return { ...init, message };
-    const refused = isSandboxError(error) && ['SANDBOX_INVALID_MODULE', 'SANDBOX_STATE_MISMATCH', 'SANDBOX_STATE_CORRUPT', 'SANDBOX_MODULE_NOT_FOUND', 'SANDBOX_INVALID_OPTIONS'].includes(error.code);
+    const refused =
+      isSandboxError(error) &&
+      [
+        'SANDBOX_INVALID_MODULE',
+        'SANDBOX_STATE_MISMATCH',
+        'SANDBOX_STATE_CORRUPT',
+        'SANDBOX_MODULE_NOT_FOUND',
+        'SANDBOX_INVALID_OPTIONS',
+      ].includes(error.code);
     return hostOutcome(refused ? 'invalid-module' : 'crashed', running.engine, message);
   }
 
@@ -462,7 +523,9 @@ export class Dispatcher {
     const now = Date.now();
     const shed = running.admission.counters.shed;
     if (now - running.shedLoggedAt < SHED_LOG_INTERVAL_MS) return;
-    this.log(`admission: ${running.spec.name} shed ${shed - running.shedLogged} message(s) (${shed} in all), rate limited; redelivery in ${retryInMs} ms`);
+    this.log(
+      `admission: ${running.spec.name} shed ${shed - running.shedLogged} message(s) (${shed} in all), rate limited; redelivery in ${retryInMs} ms`,
+    );
     running.shedLoggedAt = now;
     running.shedLogged = shed;
   }
@@ -471,7 +534,15 @@ export class Dispatcher {
   stats(): AgentStats[] {
     return [...this.agents.values()].map(({ stats, admission, keyed }) => {
       const c = admission.counters;
-      const s: AgentStats = { ...stats, runs: { ...stats.runs }, throttled: c.throttled, throttledMs: Math.round(c.throttledMs), shed: c.shed, inboxPeak: c.inboxPeak, inbox: c.inbox };
+      const s: AgentStats = {
+        ...stats,
+        runs: { ...stats.runs },
+        throttled: c.throttled,
+        throttledMs: Math.round(c.throttledMs),
+        shed: c.shed,
+        inboxPeak: c.inboxPeak,
+        inbox: c.inbox,
+      };
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
@@ -512,7 +583,9 @@ export class Dispatcher {
 }
 
 /** What every instance of a topology entry is loaded with: its name, limits and grants. */
-function loadOptions(spec: AgentSpec): Pick<LoadOptions, 'name' | 'abi' | 'limits' | 'graph' | 'config' | 'allowedHosts' | 'http'> {
+function loadOptions(
+  spec: AgentSpec,
+): Pick<LoadOptions, 'name' | 'abi' | 'limits' | 'graph' | 'config' | 'allowedHosts' | 'http'> {
   return {
     name: spec.name,
     // Messages are MessagePack values for guest ABI v1 agents; an Extism plugin is refused at start, saying why.

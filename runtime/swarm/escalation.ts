@@ -138,8 +138,17 @@ export class Escalation {
     readonly config: EscalationConfig,
     private readonly hooks: EscalationHooks,
   ) {
-    for (const [name, value, min] of [['window', config.window, 1], ['threshold', config.threshold, 1], ['cooldown', config.cooldown, 1], ['buckets', config.buckets ?? 10, 1]] as const) {
-      if (!Number.isSafeInteger(value) || value < min) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `escalation ${name} must be an integer ≥ ${min}, got ${String(value)}`);
+    for (const [name, value, min] of [
+      ['window', config.window, 1],
+      ['threshold', config.threshold, 1],
+      ['cooldown', config.cooldown, 1],
+      ['buckets', config.buckets ?? 10, 1],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < min)
+        throw new SandboxError(
+          'SANDBOX_INVALID_OPTIONS',
+          `escalation ${name} must be an integer ≥ ${min}, got ${String(value)}`,
+        );
     }
     this.slices = slicing(config);
     this.memory = new MemoryFailureStore(this.slices);
@@ -157,7 +166,10 @@ export class Escalation {
   }
 
   private async connect(url: string): Promise<void> {
-    const { Redis } = await importOptional<{ Redis: RedisConstructor }>('ioredis', `escalation counting in Redis (${url})`);
+    const { Redis } = await importOptional<{ Redis: RedisConstructor }>(
+      'ioredis',
+      `escalation counting in Redis (${url})`,
+    );
     if (this.closed) return;
     const redis = new Redis(url, {
       lazyConnect: true,
@@ -192,7 +204,9 @@ export class Escalation {
   private fallback(reason: string): void {
     if (this.fallbackSaid || this.closed) return;
     this.fallbackSaid = true;
-    this.hooks.log(`escalation: redis ${this.config.redis ?? ''} unreachable (${reason}); counting failures in this process until it returns`);
+    this.hooks.log(
+      `escalation: redis ${this.config.redis ?? ''} unreachable (${reason}); counting failures in this process until it returns`,
+    );
   }
 
   /** The quarantine in force for `agent`, if any. */
@@ -224,7 +238,9 @@ export class Escalation {
       timer.unref();
       this.quarantined.set(agent, { until, timer, event });
       this.quarantines++;
-      this.hooks.log(`escalation: ${agent} quarantined: ${failures} failures in ${this.config.window} ms; released in ${this.config.cooldown} ms`);
+      this.hooks.log(
+        `escalation: ${agent} quarantined: ${failures} failures in ${this.config.window} ms; released in ${this.config.cooldown} ms`,
+      );
       await this.emit(QUARANTINE_TOPIC, event);
       return { failures, began: true };
     }

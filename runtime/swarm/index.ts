@@ -81,5 +81,19 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
   return { topology, queue, sandbox, dispatcher, stop };
 }
 
-export { Dispatcher, SOURCE_AGENT_HEADER, type AgentStats, type DispatcherOptions, type DispatcherSpan, type RunTiming } from './dispatcher.ts';
-export { loadTopology, parseTopology, TOPOLOGY_DEFAULTS, type AgentInstances, type AgentSpec, type Topology } from './topology.ts';
+export {
+  Dispatcher,
+  SOURCE_AGENT_HEADER,
+  type AgentStats,
+  type DispatcherOptions,
+  type DispatcherSpan,
+  type RunTiming,
+} from './dispatcher.ts';
+export {
+  loadTopology,
+  parseTopology,
+  TOPOLOGY_DEFAULTS,
+  type AgentInstances,
+  type AgentSpec,
+  type Topology,
+} from './topology.ts';

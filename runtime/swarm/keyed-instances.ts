@@ -42,8 +42,10 @@ export class KeyedInstances {
 
   /** Why this key can never name an instance, or undefined when it can. */
   refuse(key: string | undefined): string | undefined {
-    if (key === undefined || key.length === 0) return `${this.name}: the message has no key (this agent has one instance per key)`;
-    if (this.stateKey(key).length > MAX_STATE_KEY) return `${this.name}: the message key is too long (${key.length} characters; at most ${MAX_STATE_KEY - this.name.length - 1})`;
+    if (key === undefined || key.length === 0)
+      return `${this.name}: the message has no key (this agent has one instance per key)`;
+    if (this.stateKey(key).length > MAX_STATE_KEY)
+      return `${this.name}: the message key is too long (${key.length} characters; at most ${MAX_STATE_KEY - this.name.length - 1})`;
     return undefined;
   }
 
@@ -86,7 +88,8 @@ export class KeyedInstances {
 
   releaseSlot(): void {
     const next = this.slotWaiters.shift();
-    if (next !== undefined) next(); // the slot passes on: the count stays
+    if (next !== undefined)
+      next(); // the slot passes on: the count stays
     else this.busySlots--;
   }
 
@@ -102,7 +105,10 @@ export class KeyedInstances {
         this.loading.delete(key);
         if (this.closed) {
           agent.close();
-          throw new SandboxError('SANDBOX_CLOSED', `${this.name}: the agent was stopped while key ${JSON.stringify(key)} was loading`);
+          throw new SandboxError(
+            'SANDBOX_CLOSED',
+            `${this.name}: the agent was stopped while key ${JSON.stringify(key)} was loading`,
+          );
         }
         this.agents.set(key, agent);
         this.loaded++;

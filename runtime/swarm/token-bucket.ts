@@ -21,8 +21,10 @@ export class TokenBucket {
     readonly burst: number,
     private readonly now: Clock = realClock,
   ) {
-    if (!(Number.isFinite(rate) && rate > 0)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `rate must be a positive number, got ${String(rate)}`);
-    if (!(Number.isFinite(burst) && burst >= 1)) throw new SandboxError('SANDBOX_INVALID_OPTIONS', `burst must be at least 1, got ${String(burst)}`);
+    if (!(Number.isFinite(rate) && rate > 0))
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `rate must be a positive number, got ${String(rate)}`);
+    if (!(Number.isFinite(burst) && burst >= 1))
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', `burst must be at least 1, got ${String(burst)}`);
     this.tokens = burst;
     this.last = now();
   }

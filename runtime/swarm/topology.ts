@@ -81,14 +81,47 @@ export interface Topology {
 export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
 
 const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation', 'graph'];
-const AGENT_KEYS = ['name', 'module', 'limits', 'subscribe', 'group', 'concurrency', 'instances', 'maxDeliveries', 'backoffMs', 'rate', 'burst', 'inbox', ...GRANT_KEYS];
+const AGENT_KEYS = [
+  'name',
+  'module',
+  'limits',
+  'subscribe',
+  'group',
+  'concurrency',
+  'instances',
+  'maxDeliveries',
+  'backoffMs',
+  'rate',
+  'burst',
+  'inbox',
+  ...GRANT_KEYS,
+];
 const HIBERNATION_KEYS = ['store', 'maxResident', 'idleMs', 'checkpointMs'];
 const INSTANCES: readonly AgentInstances[] = ['fixed', 'per-key'];
 const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
 const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
-const BYTE_LIMITS = new Set<keyof Limits>(['memoryBytes', 'inputBytes', 'outputBytes', 'eventBytes', 'logBytes', 'logMessageBytes']);
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1024, k: 1024, mib: 1 << 20, mb: 1 << 20, m: 1 << 20, gib: 1 << 30, gb: 1 << 30, g: 1 << 30 };
+const BYTE_LIMITS = new Set<keyof Limits>([
+  'memoryBytes',
+  'inputBytes',
+  'outputBytes',
+  'eventBytes',
+  'logBytes',
+  'logMessageBytes',
+]);
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  kb: 1024,
+  k: 1024,
+  mib: 1 << 20,
+  mb: 1 << 20,
+  m: 1 << 20,
+  gib: 1 << 30,
+  gb: 1 << 30,
+  g: 1 << 30,
+};
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A topology error: SANDBOX_INVALID_OPTIONS with every problem found, each naming its field and line. */
@@ -119,7 +152,8 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
     const out = new Map<string, YamlNode | null>();
     for (const pair of map.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      if (!allowed.includes(key)) problems.push(`${where}${key}${at(pair.key)}: unknown key (expected one of ${allowed.join(', ')})`);
+      if (!allowed.includes(key))
+        problems.push(`${where}${key}${at(pair.key)}: unknown key (expected one of ${allowed.join(', ')})`);
       else out.set(key, (pair.value as YamlNode | null) ?? null);
     }
     return out;
@@ -149,7 +183,8 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
   let queue = 'memory';
   if (queueNode !== undefined) {
     const value = scalar(queueNode);
-    if (typeof value !== 'string') problems.push(`queue${at(queueNode)}: expected memory, nats://host:port or kafka://host:port`);
+    if (typeof value !== 'string')
+      problems.push(`queue${at(queueNode)}: expected memory, nats://host:port or kafka://host:port`);
     else {
       try {
         parseQueueUrl(value);
@@ -175,16 +210,22 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
   const hibernationNode = top.get('hibernation');
   let hibernation: HibernationOptions | undefined;
   if (hibernationNode !== undefined) {
-    if (!isMap(hibernationNode)) problems.push(`hibernation${at(hibernationNode)}: expected a map with store, maxResident, idleMs, checkpointMs`);
+    if (!isMap(hibernationNode))
+      problems.push(`hibernation${at(hibernationNode)}: expected a map with store, maxResident, idleMs, checkpointMs`);
     else {
       const f = fields(hibernationNode, HIBERNATION_KEYS, 'hibernation.');
       const storeNode = f.get('store');
       const store = scalar(storeNode);
-      if (typeof store !== 'string' || store.length === 0) problems.push(`hibernation.store${at(storeNode ?? hibernationNode)}: expected the path of a directory (relative to this file)`);
+      if (typeof store !== 'string' || store.length === 0)
+        problems.push(
+          `hibernation.store${at(storeNode ?? hibernationNode)}: expected the path of a directory (relative to this file)`,
+        );
       hibernation = { store: typeof store === 'string' ? resolve(baseDir, store) : '' };
-      if (f.has('maxResident')) hibernation.maxResident = positiveInt(f.get('maxResident'), 'hibernation.maxResident', 8192);
+      if (f.has('maxResident'))
+        hibernation.maxResident = positiveInt(f.get('maxResident'), 'hibernation.maxResident', 8192);
       if (f.has('idleMs')) hibernation.idleMs = positiveInt(f.get('idleMs'), 'hibernation.idleMs', 60_000, 0);
-      if (f.has('checkpointMs')) hibernation.checkpointMs = positiveInt(f.get('checkpointMs'), 'hibernation.checkpointMs', 1000, 0);
+      if (f.has('checkpointMs'))
+        hibernation.checkpointMs = positiveInt(f.get('checkpointMs'), 'hibernation.checkpointMs', 1000, 0);
     }
   }
 
@@ -203,7 +244,9 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       const nameNode = item.get('name', true) as YamlNode | undefined;
       const name = scalar(nameNode);
       if (typeof name !== 'string' || !NAME.test(name)) {
-        problems.push(`${where}.name${at(nameNode ?? item)}: expected 1 to 64 letters, digits, _ or -, got ${JSON.stringify(name ?? null)}`);
+        problems.push(
+          `${where}.name${at(nameNode ?? item)}: expected 1 to 64 letters, digits, _ or -, got ${JSON.stringify(name ?? null)}`,
+        );
       } else {
         where = `agents[${i}] (${name})`;
         if (names.has(name)) problems.push(`${where}.name${at(nameNode)}: another agent has this name`);
@@ -212,11 +255,13 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       const f = fields(item, AGENT_KEYS, `${where}.`);
       const moduleNode = f.get('module');
       const module = scalar(moduleNode);
-      if (typeof module !== 'string' || module.length === 0) problems.push(`${where}.module${at(moduleNode ?? item)}: expected the path of a .wasm file`);
+      if (typeof module !== 'string' || module.length === 0)
+        problems.push(`${where}.module${at(moduleNode ?? item)}: expected the path of a .wasm file`);
       const subNode = f.get('subscribe');
       const subscribe: string[] = [];
       const patterns = isSeq(subNode) ? subNode.items : isScalar(subNode) ? [subNode] : [];
-      if (patterns.length === 0) problems.push(`${where}.subscribe${at(subNode ?? item)}: expected a pattern or a list of patterns`);
+      if (patterns.length === 0)
+        problems.push(`${where}.subscribe${at(subNode ?? item)}: expected a pattern or a list of patterns`);
       for (const p of patterns) {
         const value = scalar(p as YamlNode);
         try {
@@ -242,7 +287,9 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
             const value = parseLimit(k, scalar(node));
             if (value === undefined) {
               const hint = BYTE_LIMITS.has(k) ? 'a size such as 65536, 64KiB or 16MiB' : 'a non-negative integer';
-              problems.push(`${where}.limits.${key}${at(node)}: expected ${hint}, got ${JSON.stringify(scalar(node) ?? null)}`);
+              problems.push(
+                `${where}.limits.${key}${at(node)}: expected ${hint}, got ${JSON.stringify(scalar(node) ?? null)}`,
+              );
             } else limits[k] = value;
           }
         }
@@ -262,15 +309,21 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       if (instancesNode !== undefined) {
         const value = scalar(instancesNode);
         if (typeof value !== 'string' || !(INSTANCES as readonly string[]).includes(value)) {
-          problems.push(`${where}.instances${at(instancesNode)}: expected fixed or per-key, got ${JSON.stringify(value ?? null)}`);
+          problems.push(
+            `${where}.instances${at(instancesNode)}: expected fixed or per-key, got ${JSON.stringify(value ?? null)}`,
+          );
         } else {
           spec.instances = value as AgentInstances;
           if (value === 'per-key') {
             if (hibernationNode === undefined) {
-              problems.push(`${where}.instances${at(instancesNode)}: per-key needs the top-level \`hibernation\` block (each key's state lives in its store)`);
+              problems.push(
+                `${where}.instances${at(instancesNode)}: per-key needs the top-level \`hibernation\` block (each key's state lives in its store)`,
+              );
             }
             if (spec.concurrency > 1) {
-              problems.push(`${where}.concurrency${at(f.get('concurrency'))}: a per-key agent has one instance per key; concurrency must be 1 (leave it out)`);
+              problems.push(
+                `${where}.concurrency${at(f.get('concurrency'))}: a per-key agent has one instance per key; concurrency must be 1 (leave it out)`,
+              );
             }
           }
         }
@@ -304,7 +357,10 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         }
       }
       // Config and HTTP grants; host functions are JavaScript, so they are granted in code, never here.
-      if (f.has('host')) problems.push(`${where}.host${at(f.get('host'))}: host functions are granted in code (load options, new Sandbox({ host }) or startSwarm's sandbox), not in sandbox.yaml`);
+      if (f.has('host'))
+        problems.push(
+          `${where}.host${at(f.get('host'))}: host functions are granted in code (load options, new Sandbox({ host }) or startSwarm's sandbox), not in sandbox.yaml`,
+        );
       const written: Record<string, unknown> = {};
       for (const key of ['config', 'allowedHosts', 'http'] as const) {
         const node = f.get(key);
@@ -316,7 +372,11 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
           if (grants.config) spec.config = { ...grants.config };
           if (grants.http) {
             spec.allowedHosts = [...grants.http.hosts];
-            spec.http = { methods: [...grants.http.methods], maxResponseBytes: grants.http.maxResponseBytes, timeoutMs: grants.http.timeoutMs };
+            spec.http = {
+              methods: [...grants.http.methods],
+              maxResponseBytes: grants.http.maxResponseBytes,
+              timeoutMs: grants.http.timeoutMs,
+            };
           }
         } catch (error) {
           problems.push((error as Error).message);
@@ -350,16 +410,19 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       if (rate !== undefined) {
         topology.admission = { rate };
         if (burst !== undefined) topology.admission.burst = burst;
-        if (f.has('maxWaitMs')) topology.admission.maxWaitMs = positiveInt(f.get('maxWaitMs'), 'admission.maxWaitMs', 1000);
+        if (f.has('maxWaitMs'))
+          topology.admission.maxWaitMs = positiveInt(f.get('maxWaitMs'), 'admission.maxWaitMs', 1000);
       }
     }
   }
   const escalationNode = top.get('escalation');
   if (escalationNode !== undefined) {
-    if (!isMap(escalationNode)) problems.push(`escalation${at(escalationNode)}: expected a map with window, threshold, cooldown`);
+    if (!isMap(escalationNode))
+      problems.push(`escalation${at(escalationNode)}: expected a map with window, threshold, cooldown`);
     else {
       const f = fields(escalationNode, ESCALATION_KEYS, 'escalation.');
-      for (const key of ['window', 'threshold', 'cooldown']) if (!f.has(key)) problems.push(`escalation${at(escalationNode)}: ${key} is required`);
+      for (const key of ['window', 'threshold', 'cooldown'])
+        if (!f.has(key)) problems.push(`escalation${at(escalationNode)}: ${key} is required`);
       const escalation: EscalationConfig = {
         window: positiveInt(f.get('window'), 'escalation.window', 60_000),
         threshold: positiveInt(f.get('threshold'), 'escalation.threshold', 5),
@@ -370,8 +433,10 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         const node = f.get(key);
         if (node === undefined) continue;
         const value = scalar(node);
-        if (typeof value !== 'string' || value.length === 0) problems.push(`escalation.${key}${at(node)}: expected a string`);
-        else if (key === 'redis' && !/^rediss?:\/\//.test(value)) problems.push(`escalation.redis${at(node)}: expected redis://host:port`);
+        if (typeof value !== 'string' || value.length === 0)
+          problems.push(`escalation.${key}${at(node)}: expected a string`);
+        else if (key === 'redis' && !/^rediss?:\/\//.test(value))
+          problems.push(`escalation.redis${at(node)}: expected redis://host:port`);
         else escalation[key] = value;
       }
       topology.escalation = escalation;
@@ -395,10 +460,14 @@ export async function loadTopology(file: string): Promise<Topology> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `cannot read topology ${file}: ${(error as Error).message}`, { cause: error });
+    throw new SandboxError('SANDBOX_INVALID_OPTIONS', `cannot read topology ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const topology = parseTopology(text, { source: file, baseDir: dirname(resolve(file)) });
-  const missing = topology.agents.filter((a) => !existsSync(a.module)).map((a) => `agents (${a.name}).module: no such file ${a.module}`);
+  const missing = topology.agents
+    .filter((a) => !existsSync(a.module))
+    .map((a) => `agents (${a.name}).module: no such file ${a.module}`);
   if (missing.length > 0) throw invalid(file, missing);
   return topology;
 }

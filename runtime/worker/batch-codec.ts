@@ -5,8 +5,20 @@ import { decodeTrusted, encode, valueBoundaries } from '../codec.ts';
 import type { Completion, RunRequest } from './protocol.ts';
 
 const STATUSES: readonly RunStatus[] = [
-  'ok', 'error', 'trap', 'out-of-fuel', 'stack-overflow', 'out-of-memory', 'timeout', 'limit-exceeded',
-  'abi-violation', 'invalid-input', 'invalid-output', 'invalid-module', 'crashed', 'exited',
+  'ok',
+  'error',
+  'trap',
+  'out-of-fuel',
+  'stack-overflow',
+  'out-of-memory',
+  'timeout',
+  'limit-exceeded',
+  'abi-violation',
+  'invalid-input',
+  'invalid-output',
+  'invalid-module',
+  'crashed',
+  'exited',
 ];
 const STATUS_INDEX = new Map(STATUSES.map((s, i) => [s, i]));
 const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
@@ -80,7 +92,15 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   writer.f64(r.memoryPeakBytes);
   writer.f64(r.durationMs);
   // Most runs have nothing more to say; the rest carry a small map of only the fields that are set.
-  if (r.events.length === 0 && r.logs.length === 0 && r.logsDropped === 0 && r.message === undefined && r.errorCode === undefined && r.exitCode === undefined && r.wakeMs === undefined) {
+  if (
+    r.events.length === 0 &&
+    r.logs.length === 0 &&
+    r.logsDropped === 0 &&
+    r.message === undefined &&
+    r.errorCode === undefined &&
+    r.exitCode === undefined &&
+    r.wakeMs === undefined
+  ) {
     writer.byte(0xc0);
   } else {
     const extra: Partial<RunResult> = {};
@@ -96,7 +116,8 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     writer.raw(encode(extra));
   }
   if (r.rawOutput !== undefined) writer.raw(r.rawOutput);
-  else if (r.output instanceof Uint8Array) writer.raw(encode(r.output)); // an Extism plugin's bytes, as a bin
+  else if (r.output instanceof Uint8Array)
+    writer.raw(encode(r.output)); // an Extism plugin's bytes, as a bin
   else writer.byte(0xc0);
 }
 
@@ -146,7 +167,14 @@ function unpackOneByOne(bytes: Uint8Array): Completion[] {
     } catch (error) {
       const seq = view.getFloat64(start + 2);
       const engine = ENGINES[bytes[start + 10]!]!;
-      completions.push({ seq, result: hostOutcome('invalid-output', engine, `the agent's output cannot be decoded: ${(error as Error).message}`) });
+      completions.push({
+        seq,
+        result: hostOutcome(
+          'invalid-output',
+          engine,
+          `the agent's output cannot be decoded: ${(error as Error).message}`,
+        ),
+      });
     }
   }
   return completions;

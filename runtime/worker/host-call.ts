@@ -34,7 +34,10 @@ export function serveHostCalls(serve: (request: BridgeRequest) => Promise<unknow
  * Worker half: host imports are synchronous, the services are not, so the worker posts the request and sleeps on
  * the shared word until the host has posted the answer. The watchdog still sees a run that waits too long.
  */
-export function hostCallBridge(port: MessagePort | undefined, signalBuffer: SharedArrayBuffer | undefined): ((request: BridgeRequest) => unknown) | undefined {
+export function hostCallBridge(
+  port: MessagePort | undefined,
+  signalBuffer: SharedArrayBuffer | undefined,
+): ((request: BridgeRequest) => unknown) | undefined {
   if (!port || !signalBuffer) return undefined;
   const signal = new Int32Array(signalBuffer);
   return (request) => {

@@ -37,7 +37,13 @@ interface Pending {
 }
 
 /** Requests answered by one completion that are not runs. */
-type ControlRequest = LoadRequest | CommandRequest | ComponentRequest | TemplateRequest | { t: 'drain'; seq: number } | { t: 'unload'; agentId: number; seq: number };
+type ControlRequest =
+  | LoadRequest
+  | CommandRequest
+  | ComponentRequest
+  | TemplateRequest
+  | { t: 'drain'; seq: number }
+  | { t: 'unload'; agentId: number; seq: number };
 
 type AgentSpec = Omit<LoadRequest, 't' | 'seq'>;
 
@@ -106,7 +112,11 @@ const sourceMode = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(sourceMode ? './main.ts' : './main.js', import.meta.url);
 
 /** Running from TypeScript sources (tests, benchmarks): the worker registers tsx before importing its entry. */
-function sourceWorker(workerData: unknown, transferList: TransferListItem[], resourceLimits: typeof WORKER_LIMITS): Worker {
+function sourceWorker(
+  workerData: unknown,
+  transferList: TransferListItem[],
+  resourceLimits: typeof WORKER_LIMITS,
+): Worker {
   const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
@@ -203,7 +213,14 @@ export class WorkerHost {
   async loadSleepy(spec: SleepySpec): Promise<RunResult> {
     let template = this.templates.get(spec.key);
     if (!template) {
-      const request: Omit<TemplateRequest, 'seq'> = { t: 'template', key: spec.key, moduleHash: spec.moduleHash, bytes: spec.bytes, limits: spec.limits, engine: spec.engine };
+      const request: Omit<TemplateRequest, 'seq'> = {
+        t: 'template',
+        key: spec.key,
+        moduleHash: spec.moduleHash,
+        bytes: spec.bytes,
+        limits: spec.limits,
+        engine: spec.engine,
+      };
       const seq = this.nextSeq();
       const ready = this.track(seq, { agentId: 0, limits: spec.limits, engine: spec.engine }, { ...request, seq });
       this.post({ ...request, seq });
@@ -252,7 +269,14 @@ export class WorkerHost {
     const promise = this.track(request.seq, spec, request);
     // An idle worker and nothing queued: the run goes through the shared slot (run-channel.ts), no message.
     const channel = this.channel;
-    if (channel !== null && !channel.busy && this.runsAtWorker === 0 && this.outbox.length === 0 && this.registrations.length === 0 && input.length <= REQUEST_CAPACITY) {
+    if (
+      channel !== null &&
+      !channel.busy &&
+      this.runsAtWorker === 0 &&
+      this.outbox.length === 0 &&
+      this.registrations.length === 0 &&
+      input.length <= REQUEST_CAPACITY
+    ) {
       this.runsAtWorker++;
       this.worker!.ref();
       void this.sendThroughChannel(channel, request);
@@ -273,7 +297,8 @@ export class WorkerHost {
     this.closed = true;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
-    for (const p of this.pending.values()) p.resolve(hostOutcome('crashed', p.engine, 'the sandbox was closed before the run finished'));
+    for (const p of this.pending.values())
+      p.resolve(hostOutcome('crashed', p.engine, 'the sandbox was closed before the run finished'));
     this.pending.clear();
     this.outbox = [];
     const worker = this.worker;
@@ -295,11 +320,21 @@ export class WorkerHost {
 
   /** Waits for a request that runs no guest code (a state write, a drain): bounded by CONTROL_TIMEOUT_MS, not an agent's limit. */
   private trackControl(seq: number, engine: AgentSpec['engine'], request: ControlRequest): Promise<RunResult> {
-    return this.track(seq, { agentId: 0, limits: { timeoutMs: CONTROL_TIMEOUT_MS } as AgentSpec['limits'], engine }, request);
+    return this.track(
+      seq,
+      { agentId: 0, limits: { timeoutMs: CONTROL_TIMEOUT_MS } as AgentSpec['limits'], engine },
+      request,
+    );
   }
 
   private registration(spec: SleepySpec, previous: Registration | undefined): Registration {
-    const r: Registration = { agentId: spec.agentId, key: spec.key, engine: spec.engine, stateKey: spec.stateKey, keepState: spec.keepState };
+    const r: Registration = {
+      agentId: spec.agentId,
+      key: spec.key,
+      engine: spec.engine,
+      stateKey: spec.stateKey,
+      keepState: spec.keepState,
+    };
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
     if (spec.host) r.host = spec.host;
     return r;
@@ -311,7 +346,11 @@ export class WorkerHost {
     return this.seq;
   }
 
-  private track(seq: number, spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>, request: RunRequest | ControlRequest): Promise<RunResult> {
+  private track(
+    seq: number,
+    spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>,
+    request: RunRequest | ControlRequest,
+  ): Promise<RunResult> {
     const timeoutMs = spec.limits.timeoutMs;
     return new Promise<RunResult>((resolve) => {
       this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
@@ -387,20 +426,39 @@ export class WorkerHost {
       const seq = Atomics.load(progressSeq, PROGRESS_SEQ);
       const current = this.pending.get(seq);
       const elapsed = performance.timeOrigin + performance.now() - progressStarted[PROGRESS_STARTED]!;
-      const caller: GraphCaller = { agentId: current?.agentId ?? 0, remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed, seq };
+      const caller: GraphCaller = {
+        agentId: current?.agentId ?? 0,
+        remainingMs: current === undefined ? 0 : current.timeoutMs - elapsed,
+        seq,
+      };
       if (request instanceof Uint8Array) return graph ? graph(request, caller) : Promise.resolve(new Uint8Array());
-      return hostCall ? hostCall(request, caller) : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
+      return hostCall
+        ? hostCall(request, caller)
+        : Promise.resolve({ error: 'this sandbox has no host functions' } satisfies HostCallReply);
     });
     // Hibernating workers report residency with every answer (Sandbox.residency()), so their answers stay messages.
     const runChannel = this.hibernation || !this.useRunChannel ? undefined : createRunChannel();
-    const workerData: Record<string, unknown> = { progress, hibernation: this.hibernation, runChannel, graph: graph !== undefined, hostPort: port, hostSignal: signal };
+    const workerData: Record<string, unknown> = {
+      progress,
+      hibernation: this.hibernation,
+      runChannel,
+      graph: graph !== undefined,
+      hostPort: port,
+      hostSignal: signal,
+    };
     const transferList: TransferListItem[] = [port];
     const resourceLimits = { ...WORKER_LIMITS, maxOldGenerationSizeMb: this.heapMb };
-    const worker = sourceMode ? sourceWorker(workerData, transferList, resourceLimits) : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
+    const worker = sourceMode
+      ? sourceWorker(workerData, transferList, resourceLimits)
+      : new Worker(workerUrl, { workerData, transferList, resourceLimits, ...execArgvOption() });
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => {
       if ((error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        this.onWorkerGone(worker, `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as decoded events) and was replaced`, 'limit-exceeded');
+        this.onWorkerGone(
+          worker,
+          `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as decoded events) and was replaced`,
+          'limit-exceeded',
+        );
       } else this.onWorkerGone(worker, `the agent worker failed: ${error.message}`);
     });
     worker.on('exit', (code) => this.onWorkerGone(worker, `the agent worker exited with code ${code}`));
@@ -483,7 +541,11 @@ export class WorkerHost {
     if ('t' in hung.request && hung.request.t === 'load') this.agents.delete(hung.agentId);
     // A module whose initialisation hangs must not be sent to the new worker again.
     if ('t' in hung.request && hung.request.t === 'template') this.templates.delete(hung.request.key);
-    const result = hostOutcome('timeout', hung.engine, `the agent ran past its wall-clock limit of ${hung.timeoutMs} ms and was stopped; raise limits.timeoutMs if the work is legitimate`);
+    const result = hostOutcome(
+      'timeout',
+      hung.engine,
+      `the agent ran past its wall-clock limit of ${hung.timeoutMs} ms and was stopped; raise limits.timeoutMs if the work is legitimate`,
+    );
     result.durationMs = elapsedMs;
     hung.resolve(result);
     void worker?.terminate();

@@ -68,7 +68,10 @@ async function startHibernation(settings: HibernationSettings): Promise<Hibernat
   if (hibernator) return hibernator;
   const store = await StateStore.open(settings.path);
   hibernator = new Hibernator(store, settings, (message) => process.stderr.write(`sandbox worker: ${message}\n`));
-  const every = Math.min(settings.idleMs > 0 ? Math.max(10, settings.idleMs / 2) : Infinity, settings.checkpointMs > 0 ? settings.checkpointMs : Infinity);
+  const every = Math.min(
+    settings.idleMs > 0 ? Math.max(10, settings.idleMs / 2) : Infinity,
+    settings.checkpointMs > 0 ? settings.checkpointMs : Infinity,
+  );
   if (Number.isFinite(every)) {
     const h = hibernator;
     setInterval(() => {
@@ -91,14 +94,20 @@ const FLUSH_COUNT = 512;
 function flush(): void {
   if (completions.length === 0) return;
   const packed = packCompletions(completions);
-  const message: FromWorker = hibernator ? { t: 'done', packed, residency: hibernator.residency } : { t: 'done', packed };
+  const message: FromWorker = hibernator
+    ? { t: 'done', packed, residency: hibernator.residency }
+    : { t: 'done', packed };
   port.postMessage(message, [packed.buffer as ArrayBuffer]);
   completions = [];
   lastFlush = performance.now();
 }
 
 function begin(seq: number): number {
-  if (completions.length >= FLUSH_COUNT || (completions.length > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS)) flush();
+  if (
+    completions.length >= FLUSH_COUNT ||
+    (completions.length > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS)
+  )
+    flush();
   const started = performance.now();
   progressStarted[PROGRESS_STARTED] = performance.timeOrigin + started;
   Atomics.store(progressSeq, PROGRESS_SEQ, seq);
@@ -110,7 +119,6 @@ function end(seq: number, started: number, outcome: GuestOutcome): void {
   outcome.durationMs = performance.now() - started;
   completions.push({ seq, result: outcome });
 }
-
 
 async function engineFor(engine: EngineName): Promise<WasmNamespace> {
   let wa = engines.get(engine);
@@ -129,7 +137,11 @@ async function load(req: LoadRequest): Promise<void> {
   try {
     if (req.plugin) user = userImportsOf(req.bytes, req.plugin.wasi);
     if (!module) {
-      module = compileAgentModule(wa, prepareModule(req.bytes, req.limits, wa, req.reset), req.plugin ? 'plugin' : 'agent');
+      module = compileAgentModule(
+        wa,
+        prepareModule(req.bytes, req.limits, wa, req.reset),
+        req.plugin ? 'plugin' : 'agent',
+      );
       modules.set(key, module);
     }
   } catch (error) {
@@ -174,11 +186,18 @@ async function template(req: TemplateRequest): Promise<void> {
     const first = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, keepInitial: true });
     if (first instanceof Guest) {
       const initial = first.initialState!;
-      const create = (limits: Limits, host?: GuestOptions['host']) => Guest.create(wa, module, limits, req.engine, { ...hostImports, keepInitial: initial, ...(host ? { host } : {}) });
+      const create = (limits: Limits, host?: GuestOptions['host']) =>
+        Guest.create(wa, module, limits, req.engine, {
+          ...hostImports,
+          keepInitial: initial,
+          ...(host ? { host } : {}),
+        });
       // (Mutable v128 globals were refused above as untracked state: JavaScript cannot read them.)
       const state = first.captureState();
       if (state.globals.some((g) => typeof g !== 'number' && typeof g !== 'bigint')) {
-        throw new InvalidModule('the module has mutable reference globals, which a stored state cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`');
+        throw new InvalidModule(
+          'the module has mutable reference globals, which a stored state cannot hold, so its agents cannot hibernate; load it in a Sandbox without `hibernation`',
+        );
       }
       const base = hibernator!.adoptBase(req.moduleHash, state.memory.slice());
       templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
@@ -187,7 +206,11 @@ async function template(req: TemplateRequest): Promise<void> {
       outcome = first;
     }
   } catch (error) {
-    outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
+    outcome = hostOutcome(
+      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
+      req.engine,
+      (error as Error).message,
+    );
   }
   end(req.seq, started, outcome);
 }
@@ -200,8 +223,23 @@ function register(registrations: Registration[]): void {
     if (!template || !limits || !hibernator) continue; // its run answers that the agent is not loaded
     const previous = sleepers.get(r.agentId);
     if (previous) continue;
-    const sleeper: SleepyAgent = { agentId: r.agentId, stateKey: r.stateKey, template, limits, guest: null, dirty: false, lastUsed: 0, keepState: r.keepState };
-    if (r.host) sleeper.host = { granted: new Set(r.host.names), grants: r.host.grants, config: r.host.config, call: r.host.names.length > 0 ? hostImports.callHost : undefined };
+    const sleeper: SleepyAgent = {
+      agentId: r.agentId,
+      stateKey: r.stateKey,
+      template,
+      limits,
+      guest: null,
+      dirty: false,
+      lastUsed: 0,
+      keepState: r.keepState,
+    };
+    if (r.host)
+      sleeper.host = {
+        granted: new Set(r.host.names),
+        grants: r.host.grants,
+        config: r.host.config,
+        call: r.host.names.length > 0 ? hostImports.callHost : undefined,
+      };
     sleepers.set(r.agentId, sleeper);
     hibernator.added();
   }
@@ -256,7 +294,11 @@ async function command(req: CommandRequest): Promise<void> {
     const created = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, wasi });
     outcome = created instanceof Guest ? created.runCommand() : created;
   } catch (error) {
-    outcome = hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', req.engine, (error as Error).message);
+    outcome = hostOutcome(
+      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
+      req.engine,
+      (error as Error).message,
+    );
   }
   end(req.seq, started, outcome);
 }
@@ -365,7 +407,9 @@ function serveFromChannel(channel: RunChannelWorker, req: RunRequest): void {
   }
   if (packed !== null && packed.length > 0 && !channel.fits(packed)) {
     // Too large for the slot: the completions go by message, and the slot says so.
-    const message: FromWorker = hibernator ? { t: 'done', packed, residency: hibernator.residency } : { t: 'done', packed };
+    const message: FromWorker = hibernator
+      ? { t: 'done', packed, residency: hibernator.residency }
+      : { t: 'done', packed };
     port.postMessage(message, [packed.buffer as ArrayBuffer]);
     packed = null;
   }

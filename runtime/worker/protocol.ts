@@ -155,7 +155,8 @@ export interface Completion {
 }
 
 /** Completions packed with transport.ts. */
-export type FromWorker = { t: 'done'; packed: Uint8Array; residency?: ResidencyCounts } | { t: 'residency'; residency: ResidencyCounts };
+export type FromWorker =
+  { t: 'done'; packed: Uint8Array; residency?: ResidencyCounts } | { t: 'residency'; residency: ResidencyCounts };
 
 /**
  * Layout of the SharedArrayBuffer a worker writes before each call into guest code: the sequence number of the

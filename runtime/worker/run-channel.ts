@@ -25,7 +25,11 @@ export function createRunChannel(): SharedArrayBuffer {
 }
 
 /** Atomics.waitAsync (ES2024, in Node since 16), typed here because the project's lib predates it. */
-type WaitAsync = (array: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 /** The host's end: sends one run, then awaits its completions. */

@@ -132,12 +132,15 @@ describe.each(MATRIX)('assemblyscript benchmark agents ($engine, $isolation)', (
     expect(perRound).toBeLessThan(40);
   });
 
-  it.each(['bench-loop', 'bench-hash', 'bench-strings', 'bench-matmul'])('%s refuses a missing or negative n with code 1', async (name) => {
-    for (const input of [{}, { n: -1 }, { n: 'ten' }]) {
-      const r = await run(name, input);
-      expect(r.status).toBe('error');
-      expect(r.errorCode).toBe(1);
-      expect(r.message).toMatch(new RegExp(`^${name}: input must be \\{n: 0\\.\\.\\d+\\}`));
-    }
-  });
+  it.each(['bench-loop', 'bench-hash', 'bench-strings', 'bench-matmul'])(
+    '%s refuses a missing or negative n with code 1',
+    async (name) => {
+      for (const input of [{}, { n: -1 }, { n: 'ten' }]) {
+        const r = await run(name, input);
+        expect(r.status).toBe('error');
+        expect(r.errorCode).toBe(1);
+        expect(r.message).toMatch(new RegExp(`^${name}: input must be \\{n: 0\\.\\.\\d+\\}`));
+      }
+    },
+  );
 });

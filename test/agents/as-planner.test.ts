@@ -21,7 +21,8 @@ function expectTopological(order: string[], tasks: Task[]): void {
   expect(new Set(order).size).toBe(order.length);
   expect([...order].sort()).toEqual([...ids].sort());
   const at = new Map(order.map((id, i) => [id, i]));
-  for (const t of tasks) for (const d of t.deps ?? []) expect(at.get(d)!, `${d} before ${t.id}`).toBeLessThan(at.get(t.id)!);
+  for (const t of tasks)
+    for (const d of t.deps ?? []) expect(at.get(d)!, `${d} before ${t.id}`).toBeLessThan(at.get(t.id)!);
 }
 
 /** Checks that `cycle` is a cycle of the tasks' edges (dep → task), in edge direction, closing back on its first node. */

@@ -85,10 +85,20 @@ describe.each(MATRIX)('assemblyscript agent: triage ($engine, $isolation)', ({ e
     expect((await triage(agent, { ts: t0 + 4500, level: 'error', service: 'auth', msg: 'a' })).events).toHaveLength(1);
     const r = await triage(agent, { ts: t0 + 5000, level: 'error', service: 'pay', msg: 'e4' });
     expect(r.events).toEqual([
-      { topic: 'alerts.pay', payload: { service: 'pay', severity: 'high', ts: t0 + 5000, msg: 'e4', reason: 'level error' } },
       {
         topic: 'alerts.pay',
-        payload: { service: 'pay', severity: 'critical', ts: t0 + 5000, msg: 'e4', reason: `burst: ${BURST_COUNT} errors within ${BURST_WINDOW_MS} ms`, count: BURST_COUNT },
+        payload: { service: 'pay', severity: 'high', ts: t0 + 5000, msg: 'e4', reason: 'level error' },
+      },
+      {
+        topic: 'alerts.pay',
+        payload: {
+          service: 'pay',
+          severity: 'critical',
+          ts: t0 + 5000,
+          msg: 'e4',
+          reason: `burst: ${BURST_COUNT} errors within ${BURST_WINDOW_MS} ms`,
+          count: BURST_COUNT,
+        },
       },
     ]);
     // The burst was reported; the next error starts a new count.
@@ -113,7 +123,8 @@ describe.each(MATRIX)('assemblyscript agent: triage ($engine, $isolation)', ({ e
 
   it(`remembers at most ${MAX_SERVICES} services, forgetting the least recently seen`, async () => {
     const agent = await fresh();
-    for (let i = 0; i < BURST_COUNT - 1; i++) await triage(agent, { ts: i, level: 'error', service: 'victim', msg: 'x' });
+    for (let i = 0; i < BURST_COUNT - 1; i++)
+      await triage(agent, { ts: i, level: 'error', service: 'victim', msg: 'x' });
     let peak = 0;
     for (let i = 0; i < MAX_SERVICES + 200; i++) {
       const r = await triage(agent, { ts: 1000 + i, level: 'error', service: `svc-${i}`, msg: 'x' });
@@ -126,13 +137,33 @@ describe.each(MATRIX)('assemblyscript agent: triage ($engine, $isolation)', ({ e
   });
 
   it.each([
-    ['ts missing', { level: 'error', service: 'a', msg: 'x' }, 2, 'triage: field `ts` must be a number (milliseconds since the epoch)'],
-    ['ts a string', { ts: '2024-01-01', level: 'error', service: 'a', msg: 'x' }, 2, 'triage: field `ts` must be a number (milliseconds since the epoch)'],
+    [
+      'ts missing',
+      { level: 'error', service: 'a', msg: 'x' },
+      2,
+      'triage: field `ts` must be a number (milliseconds since the epoch)',
+    ],
+    [
+      'ts a string',
+      { ts: '2024-01-01', level: 'error', service: 'a', msg: 'x' },
+      2,
+      'triage: field `ts` must be a number (milliseconds since the epoch)',
+    ],
     ['level not a string', { ts: 1, level: 3, service: 'a', msg: 'x' }, 2, 'triage: field `level` must be a string'],
     ['service missing', { ts: 1, level: 'error', msg: 'x' }, 2, 'triage: field `service` must be a string'],
     ['msg nil', { ts: 1, level: 'error', service: 'a', msg: null }, 2, 'triage: field `msg` must be a string'],
-    ['service empty', { ts: 1, level: 'error', service: '', msg: 'x' }, 2, 'triage: field `service` must be 1 to 128 bytes'],
-    ['service too long', { ts: 1, level: 'error', service: 's'.repeat(129), msg: 'x' }, 2, 'triage: field `service` must be 1 to 128 bytes'],
+    [
+      'service empty',
+      { ts: 1, level: 'error', service: '', msg: 'x' },
+      2,
+      'triage: field `service` must be 1 to 128 bytes',
+    ],
+    [
+      'service too long',
+      { ts: 1, level: 'error', service: 's'.repeat(129), msg: 'x' },
+      2,
+      'triage: field `service` must be 1 to 128 bytes',
+    ],
     ['not a map', ['error'], 1, 'triage: input must be a log record {ts, level, service, msg}'],
   ])('refuses input with %s: status error, code and message, no events', async (_what, input, code, message) => {
     const agent = await fresh();

@@ -28,7 +28,7 @@ describe.each(MATRIX)('assemblyscript agent: vowels ($engine, $isolation)', ({ e
     expect(r.logs).toEqual([]);
   });
 
-  it('keeps a running total over the runs of one instance, like the plugin\'s `total` variable', async () => {
+  it("keeps a running total over the runs of one instance, like the plugin's `total` variable", async () => {
     const agent = await fresh();
     const cases: Array<[string, number]> = [
       ['Hello World', 3],
@@ -55,7 +55,7 @@ describe.each(MATRIX)('assemblyscript agent: vowels ($engine, $isolation)', ({ e
     expect(r.output).toEqual({ count: 11 * 2000, total: 11 * 2000, vowels: VOWELS });
   });
 
-  it('accepts a bare string, as the plugin\'s input is', async () => {
+  it("accepts a bare string, as the plugin's input is", async () => {
     const agent = await fresh();
     expect((await agent.run('Hello World')).output).toEqual({ count: 3, total: 3, vowels: VOWELS });
   });
@@ -80,7 +80,7 @@ describe.each(MATRIX)('assemblyscript agent: vowels ($engine, $isolation)', ({ e
     expect(r.output).toBeNull();
   });
 
-  it('gives the same outputs as Extism\'s count_vowels plugin, call for call', async (ctx) => {
+  it("gives the same outputs as Extism's count_vowels plugin, call for call", async (ctx) => {
     if (!existsSync(extismPlugin)) {
       ctx.skip(`Extism's plugin is not at ${extismPlugin} (the shared anchors are absent)`);
       return;

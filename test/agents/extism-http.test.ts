@@ -91,7 +91,12 @@ describe('HTTP for Extism plugins', () => {
     expect(r.status, r.message).toBe('ok');
     expect(text(r.output)).toBe('hello GET');
     const status = await agent.call('status', request(`${base}/missing`));
-    expect(new DataView((status.output as Uint8Array).buffer, (status.output as Uint8Array).byteOffset).getBigUint64(0, true)).toBe(404n);
+    expect(
+      new DataView((status.output as Uint8Array).buffer, (status.output as Uint8Array).byteOffset).getBigUint64(
+        0,
+        true,
+      ),
+    ).toBe(404n);
     // A redirect to a host on the list is followed.
     expect(text((await agent.call('fetch', request(`${base}/redirect-in`))).output)).toBe('hello GET');
     agent.close();
@@ -119,7 +124,11 @@ describe('HTTP for Extism plugins', () => {
   });
 
   it('refuses a method not granted and a response past the byte cap', async () => {
-    const agent = await sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], http: { methods: ['GET'], maxResponseBytes: 1000 } });
+    const agent = await sandbox.load(plugin, {
+      abi: 'extism',
+      allowedHosts: ['127.0.0.1'],
+      http: { methods: ['GET'], maxResponseBytes: 1000 },
+    });
     const post = await agent.call('fetch', request(`${base}/hello`, 'POST'));
     expect(post.status).toBe('error');
     expect(post.message).toContain('method POST is not allowed');
@@ -129,8 +138,12 @@ describe('HTTP for Extism plugins', () => {
     agent.close();
   });
 
-  it('counts requests and response bytes against the run\'s host-call caps', async () => {
-    const agent = await sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], limits: { hostCallBytes: 5000 } });
+  it("counts requests and response bytes against the run's host-call caps", async () => {
+    const agent = await sandbox.load(plugin, {
+      abi: 'extism',
+      allowedHosts: ['127.0.0.1'],
+      limits: { hostCallBytes: 5000 },
+    });
     const big = await agent.call('fetch', request(`${base}/big`));
     expect(big.status).toBe('limit-exceeded');
     expect(big.message).toContain('hostCallBytes');
@@ -139,7 +152,12 @@ describe('HTTP for Extism plugins', () => {
   });
 
   it("a slow server: the grant's time limit is an error for the plugin; past the run's timeout the run is 'timeout'", async () => {
-    const limited = await sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], http: { timeoutMs: 200 }, limits: { timeoutMs: 5000 } });
+    const limited = await sandbox.load(plugin, {
+      abi: 'extism',
+      allowedHosts: ['127.0.0.1'],
+      http: { timeoutMs: 200 },
+      limits: { timeoutMs: 5000 },
+    });
     const r = await limited.call('fetch', request(`${base}/slow`));
     expect(r.status).toBe('error');
     expect(r.message).toContain('no answer within 200 ms');
@@ -151,17 +169,38 @@ describe('HTTP for Extism plugins', () => {
   });
 
   it('checks grants at load: a bad host pattern, http without allowedHosts, HTTP inline', async () => {
-    await expect(sandbox.load(plugin, { abi: 'extism', allowedHosts: ['http://x/'] })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
-    await expect(sandbox.load(plugin, { abi: 'extism', http: { timeoutMs: 5 } })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
-    await expect(sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], isolation: 'inline' })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+    await expect(sandbox.load(plugin, { abi: 'extism', allowedHosts: ['http://x/'] })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_OPTIONS',
+    });
+    await expect(sandbox.load(plugin, { abi: 'extism', http: { timeoutMs: 5 } })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_OPTIONS',
+    });
+    await expect(
+      sandbox.load(plugin, { abi: 'extism', allowedHosts: ['127.0.0.1'], isolation: 'inline' }),
+    ).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
   });
 });
 
 describe('the SSRF guard', () => {
   it('knows loopback, private, link-local, CGNAT, unspecified and multicast addresses, and mapped IPv4', () => {
-    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1']) {
+    for (const a of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '224.0.0.1',
+      '::1',
+      '::',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+    ]) {
       expect(isInternalAddress(a), a).toBe(true);
     }
-    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect(isInternalAddress(a), a).toBe(false);
+    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])
+      expect(isInternalAddress(a), a).toBe(false);
   });
 });

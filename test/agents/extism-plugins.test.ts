@@ -17,7 +17,10 @@ const reference: Record<string, string | null> = {};
 const INPUTS = ['Hello World', 'Hello World yy', '', 'ÄÖÜ äöü aeiou'];
 
 beforeAll(async () => {
-  const code = await createPlugin({ wasm: [{ data: readFileSync(plugin('code')) }], config: { vowels: 'aeiouyAEIOUY' } }, { useWasi: false });
+  const code = await createPlugin(
+    { wasm: [{ data: readFileSync(plugin('code')) }], config: { vowels: 'aeiouyAEIOUY' } },
+    { useWasi: false },
+  );
   for (const input of INPUTS) reference[`code:${input}`] = text((await code.call('count_vowels', input))?.bytes());
   await code.close();
   const consume = await createPlugin({ wasm: [{ data: readFileSync(plugin('consume')) }] }, { useWasi: false });
@@ -25,7 +28,12 @@ beforeAll(async () => {
   await consume.close();
   const reflect = await createPlugin(
     { wasm: [{ data: readFileSync(plugin('reflect')) }] },
-    { useWasi: false, functions: { 'extism:host/user': { host_reflect: (ctx: CallContext, at: bigint) => ctx.store(ctx.read(at)!.bytes()) } } },
+    {
+      useWasi: false,
+      functions: {
+        'extism:host/user': { host_reflect: (ctx: CallContext, at: bigint) => ctx.store(ctx.read(at)!.bytes()) },
+      },
+    },
   );
   reference.reflect = text((await reflect.call('reflect', 'reflect me ✓'))?.bytes());
   await reflect.close();
@@ -80,7 +88,10 @@ describe.each(ENGINES)('Extism plugins, unchanged (%s)', (engine) => {
   });
 
   it('reflect.wasm without its host function granted is refused at load, naming it', async () => {
-    await expect(sandbox().load(plugin('reflect'), { limits })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('host_reflect') });
+    await expect(sandbox().load(plugin('reflect'), { limits })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_MODULE',
+      message: expect.stringContaining('host_reflect'),
+    });
   });
 
   it('a throwing or rejecting host function is an error status with its message, logged, not a crash', async () => {
@@ -101,7 +112,10 @@ describe.each(ENGINES)('Extism plugins, unchanged (%s)', (engine) => {
   });
 
   it('loop-forever.wasm runs out of fuel', async () => {
-    const agent = await sandbox().load(plugin('loop-forever'), { abi: 'extism', limits: { fuel: 2_000_000, timeoutMs: 30_000 } });
+    const agent = await sandbox().load(plugin('loop-forever'), {
+      abi: 'extism',
+      limits: { fuel: 2_000_000, timeoutMs: 30_000 },
+    });
     const r = await agent.call('loop');
     expect(r.status).toBe('out-of-fuel');
     expect(r.fuelUsed).toBe(2_000_000);
@@ -134,7 +148,11 @@ describe('Extism plugins and the sandbox', () => {
 
   it("vars belong to the instance's state: with state 'reset' every call starts from the vars after initialisation", async () => {
     const agent = await sandbox.load(plugin('code'), { state: 'reset' });
-    for (let i = 0; i < 3; i++) expect(((await agent.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({ count: 3, total: 3 });
+    for (let i = 0; i < 3; i++)
+      expect(((await agent.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({
+        count: 3,
+        total: 3,
+      });
     const kept = await sandbox.load(plugin('code'));
     await kept.call('count_vowels', 'aaa');
     expect(((await kept.call('count_vowels', 'aaa')).output as PluginOutput).json()).toMatchObject({ total: 6 });
@@ -144,24 +162,35 @@ describe('Extism plugins and the sandbox', () => {
     const inline = await sandbox.load(plugin('code'), { isolation: 'inline' });
     expect(inline.callSync('count_vowels', 'aei').output?.json()).toMatchObject({ count: 3 });
     const worker = await sandbox.load(plugin('code'));
-    expect(() => worker.callSync('count_vowels', 'a')).toThrow(expect.objectContaining({ code: 'SANDBOX_INVALID_OPTIONS' }));
+    expect(() => worker.callSync('count_vowels', 'a')).toThrow(
+      expect.objectContaining({ code: 'SANDBOX_INVALID_OPTIONS' }),
+    );
     inline.close();
     expect(() => inline.callSync('count_vowels', 'a')).toThrow(expect.objectContaining({ code: 'SANDBOX_CLOSED' }));
   });
 
   it('runs inline too, with host functions called directly (sync) and an async one refused as an error', async () => {
-    const agent = await sandbox.load(plugin('reflect'), { isolation: 'inline', host: { host_reflect: (b: Uint8Array) => b } });
+    const agent = await sandbox.load(plugin('reflect'), {
+      isolation: 'inline',
+      host: { host_reflect: (b: Uint8Array) => b },
+    });
     const r = await agent.call('reflect', 'inline');
     expect(r.status, r.message).toBe('ok');
     expect((r.output as PluginOutput).text()).toBe('inline');
-    const async = await sandbox.load(plugin('reflect'), { isolation: 'inline', host: { host_reflect: async (b: Uint8Array) => b } });
+    const async = await sandbox.load(plugin('reflect'), {
+      isolation: 'inline',
+      host: { host_reflect: async (b: Uint8Array) => b },
+    });
     const a = await async.call('reflect', 'x');
     expect(a.status).toBe('error');
     expect(a.message).toContain("with isolation 'inline' host functions must answer synchronously");
   });
 
   it("a plugin loaded as a guest ABI v1 agent (abi 'sandbox', as topologies do) is refused, saying it is a plugin", async () => {
-    await expect(sandbox.load(plugin('code'), { abi: 'sandbox' })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('it is an Extism plugin') });
+    await expect(sandbox.load(plugin('code'), { abi: 'sandbox' })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_MODULE',
+      message: expect.stringContaining('it is an Extism plugin'),
+    });
   });
 
   it('an input past limits.inputBytes is invalid-input, counted in UTF-8 bytes', async () => {
@@ -181,7 +210,10 @@ describe('Extism plugins and the sandbox', () => {
   });
 
   it('a host function that never settles ends the call at the run timeout', async () => {
-    const agent = await sandbox.load(plugin('reflect'), { limits: { timeoutMs: 300 }, host: { host_reflect: () => new Promise(() => {}) } });
+    const agent = await sandbox.load(plugin('reflect'), {
+      limits: { timeoutMs: 300 },
+      host: { host_reflect: () => new Promise(() => {}) },
+    });
     const r = await agent.call('reflect', 'x');
     expect(r.status).toBe('timeout');
   });
@@ -210,7 +242,10 @@ describe('Extism plugins that use WASI', () => {
     const r = await agent.call('random');
     expect(r.status, r.message).toBe('ok');
     expect((r.output as Uint8Array).length).toBe(8);
-    await expect(sandbox().load(bytes)).rejects.toMatchObject({ code: 'SANDBOX_INVALID_MODULE', message: expect.stringContaining('wasi: true') });
+    await expect(sandbox().load(bytes)).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_MODULE',
+      message: expect.stringContaining('wasi: true'),
+    });
   });
 });
 
@@ -258,7 +293,10 @@ describe('Extism plugins under the same limits and statuses as agents', () => {
   describe.each(ENGINES)('%s', (engine) => {
     const sandbox = sandboxPerBlock(engine);
     it('stack-overflow, out-of-memory and trap; the instance is replaced after a trap', async () => {
-      const agent = await sandbox().load(await parse(LIMITS_PLUGIN), { abi: 'extism', limits: { stackDepth: 500, memoryBytes: 4 * 65536, timeoutMs: 30_000 } });
+      const agent = await sandbox().load(await parse(LIMITS_PLUGIN), {
+        abi: 'extism',
+        limits: { stackDepth: 500, memoryBytes: 4 * 65536, timeoutMs: 30_000 },
+      });
       expect((await agent.call('recurse')).status).toBe('stack-overflow');
       expect((await agent.call('grow')).status).toBe('out-of-memory');
       expect((await agent.call('trap')).status).toBe('trap');

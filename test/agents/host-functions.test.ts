@@ -46,7 +46,11 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
   });
 
   it('lists what the agent was granted, names only', async () => {
-    const agent = await sandbox().load(caller(), { limits, host: { 'b.two': () => 2, 'a.one': () => 1 }, config: { region: 'eu' } });
+    const agent = await sandbox().load(caller(), {
+      limits,
+      host: { 'b.two': () => 2, 'a.one': () => 1 },
+      config: { region: 'eu' },
+    });
     const r = await agent.run({ grants: true });
     expect(r.output).toEqual({ host: ['a.one', 'b.two', 'everyone.ping'], config: ['region'], http: [], graph: false });
     agent.close();
@@ -54,7 +58,10 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
 
   it('reads its config through sandbox.config: a granted key is its string, another nil', async () => {
     const agent = await sandbox().load(caller(), { limits, config: { region: 'eu-west' } });
-    expect((await agent.run({ call: 'sandbox.config', arg: 'region' })).output).toEqual({ status: 0, result: 'eu-west' });
+    expect((await agent.run({ call: 'sandbox.config', arg: 'region' })).output).toEqual({
+      status: 0,
+      result: 'eu-west',
+    });
     expect((await agent.run({ call: 'sandbox.config', arg: 'nope' })).output).toEqual({ status: 0, result: null });
     const bad = await agent.run({ call: 'sandbox.config', arg: 42 });
     expect(bad.status).toBe('abi-violation');
@@ -65,7 +72,10 @@ describe.each(ENGINES)('host functions through sandbox.call (%s)', (engine) => {
     const agent = await sandbox().load(caller(), { limits });
     const r = await agent.run({ call: 'orders.lookup', arg: 1 });
     expect(r.status).toBe('ok');
-    expect(r.output).toEqual({ status: E_UNAVAILABLE, error: 'no host function "orders.lookup" was granted to this agent' });
+    expect(r.output).toEqual({
+      status: E_UNAVAILABLE,
+      error: 'no host function "orders.lookup" was granted to this agent',
+    });
     agent.close();
   });
 
@@ -138,7 +148,10 @@ describe('host functions inline', () => {
     expect((await agent.run({ call: 'now', arg: 2 })).output).toEqual({ status: 0, result: 3 });
     expect(new Set(seen).size).toBe(2); // one run id per run
     const r = await agent.run({ call: 'later', arg: 1 });
-    expect(r.output).toEqual({ status: E_HOST, error: expect.stringContaining("with isolation 'inline' host functions must answer synchronously") });
+    expect(r.output).toEqual({
+      status: E_HOST,
+      error: expect.stringContaining("with isolation 'inline' host functions must answer synchronously"),
+    });
     agent.close();
   });
 });
@@ -146,7 +159,10 @@ describe('host functions inline', () => {
 describe('host functions for hibernating agents', () => {
   it('each agent keeps its own host functions and config while instances are pooled between them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'host-fn-hib-'));
-    const sandbox = new Sandbox({ workers: 1, hibernation: { store: join(dir, 'store'), maxResident: 1, idleMs: 0, checkpointMs: 0 } });
+    const sandbox = new Sandbox({
+      workers: 1,
+      hibernation: { store: join(dir, 'store'), maxResident: 1, idleMs: 0, checkpointMs: 0 },
+    });
     try {
       const a = await sandbox.load(caller(), { host: { who: () => 'a' }, config: { name: 'A' } });
       const b = await sandbox.load(caller(), { host: { who: () => 'b' } });
@@ -168,7 +184,11 @@ describe('host function options', () => {
   const sandbox = sandboxPerBlock('wasm');
 
   it('refuses a host function that is not a function, or a reserved name, with SANDBOX_INVALID_OPTIONS', async () => {
-    await expect(sandbox().load(caller(), { host: { x: 42 as unknown as () => void } })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
-    await expect(sandbox().load(caller(), { host: { 'sandbox.grants': () => 1 } })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+    await expect(sandbox().load(caller(), { host: { x: 42 as unknown as () => void } })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_OPTIONS',
+    });
+    await expect(sandbox().load(caller(), { host: { 'sandbox.grants': () => 1 } })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_OPTIONS',
+    });
   });
 });

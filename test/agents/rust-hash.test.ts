@@ -61,7 +61,12 @@ describe.each(ISOLATIONS)('rust agent: hash-rust (%s)', (isolation) => {
   });
 
   it('differs across seeds and lengths', async () => {
-    const hashes = new Set([await hashOf(4096, 1), await hashOf(4096, 2), await hashOf(4096, 3), await hashOf(4095, 1)]);
+    const hashes = new Set([
+      await hashOf(4096, 1),
+      await hashOf(4096, 2),
+      await hashOf(4096, 3),
+      await hashOf(4095, 1),
+    ]);
     expect(hashes.size).toBe(4);
   });
 

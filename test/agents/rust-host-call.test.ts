@@ -24,16 +24,27 @@ describe.each(ENGINES)('rust sdk: host_call (%s)', (engine) => {
     agent.close();
   });
 
-  it('an ungranted name is E_UNAVAILABLE and a failing function E_HOST, with the host\'s words', async () => {
+  it("an ungranted name is E_UNAVAILABLE and a failing function E_HOST, with the host's words", async () => {
     const agent = await load();
-    expect((await agent.run({ $call: 'math.triple', arg: 1 })).output).toEqual({ status: -4, error: 'no host function "math.triple" was granted to this agent' });
-    expect((await agent.run({ $call: 'math.fail' })).output).toEqual({ status: -5, error: 'host function math.fail failed: cannot' });
+    expect((await agent.run({ $call: 'math.triple', arg: 1 })).output).toEqual({
+      status: -4,
+      error: 'no host function "math.triple" was granted to this agent',
+    });
+    expect((await agent.run({ $call: 'math.fail' })).output).toEqual({
+      status: -5,
+      error: 'host function math.fail failed: cannot',
+    });
     agent.close();
   });
 
   it('lists its grants', async () => {
     const agent = await load();
-    expect((await agent.run({ $grants: true })).output).toEqual({ host: ['math.double', 'math.fail'], config: [], http: [], graph: false });
+    expect((await agent.run({ $grants: true })).output).toEqual({
+      host: ['math.double', 'math.fail'],
+      config: [],
+      http: [],
+      graph: false,
+    });
     agent.close();
   });
 });

@@ -40,10 +40,7 @@ describe.each(ISOLATIONS)('rust sdk: echo-rust (%s)', (isolation) => {
   });
 
   // Each case hits a different wire format on the way in and must be re-encoded to the same value.
-  const roundTrips: Array<[string, unknown]> = [
-    ...MSGPACK_ROUND_TRIPS,
-    ['nesting within the limit', nested(200)],
-  ];
+  const roundTrips: Array<[string, unknown]> = [...MSGPACK_ROUND_TRIPS, ['nesting within the limit', nested(200)]];
 
   it.each(roundTrips)('round-trips %s', async (_what, value) => {
     const r = await agent.run(value);
@@ -85,7 +82,9 @@ describe.each(ISOLATIONS)('rust sdk: echo-rust (%s)', (isolation) => {
     const panicLine = r.logs.find((l) => l.level === 'error' && l.message.includes('the sky fell'));
     expect(panicLine?.message).toMatch(/^panicked at 'the sky fell', agents\/echo-rust\/lib\.rs:\d+:\d+$/);
     // The panic's text is in the run's message too, not only in the logs.
-    expect(r.message).toMatch(/^the agent trapped: .+ \(after logging: panicked at 'the sky fell', agents\/echo-rust\/lib\.rs:\d+:\d+\)$/);
+    expect(r.message).toMatch(
+      /^the agent trapped: .+ \(after logging: panicked at 'the sky fell', agents\/echo-rust\/lib\.rs:\d+:\d+\)$/,
+    );
   });
 
   it('runs normally after a panic (the instance is replaced or still usable)', async () => {

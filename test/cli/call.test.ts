@@ -7,8 +7,16 @@ import { sharedDir } from '../support/paths.ts';
 const plugin = (name: string) => join(sharedDir, 'anchors', 'extism', `${name}.wasm`);
 
 describe('sandbox call', () => {
-  it('calls count_vowels with --input and --config and prints the plugin\'s bytes', async () => {
-    const r = await runCli(['call', plugin('code'), 'count_vowels', '--input', 'Hello', '--config', 'vowels=aeiouyAEIOUY']);
+  it("calls count_vowels with --input and --config and prints the plugin's bytes", async () => {
+    const r = await runCli([
+      'call',
+      plugin('code'),
+      'count_vowels',
+      '--input',
+      'Hello',
+      '--config',
+      'vowels=aeiouyAEIOUY',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ count: 2, total: 2, vowels: 'aeiouyAEIOUY' });
     expect(r.stderr).toMatch(/status: ok \(engine wasm/);

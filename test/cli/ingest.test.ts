@@ -37,10 +37,22 @@ describe('sandbox ingest', () => {
     const dead: QueueMessage[] = [];
     await queue.subscribe('logs.>', (m) => void got.push(m));
     await queue.subscribe('dead-letter', (m) => void dead.push(m));
-    const stats = await ingestFile(queue, file('dl.ndjson', SAMPLE), { topic: 'logs.app', deadLetter: 'dead-letter', keyField: 'a' });
+    const stats = await ingestFile(queue, file('dl.ndjson', SAMPLE), {
+      topic: 'logs.app',
+      deadLetter: 'dead-letter',
+      keyField: 'a',
+    });
     await new Promise((r) => setTimeout(r, 20));
     await queue.close();
-    expect(stats).toMatchObject({ lines: 7, published: 4, malformed: 2, deadLettered: 2, blank: 1, malformedLines: [2, 5], aborted: false });
+    expect(stats).toMatchObject({
+      lines: 7,
+      published: 4,
+      malformed: 2,
+      deadLettered: 2,
+      blank: 1,
+      malformedLines: [2, 5],
+      aborted: false,
+    });
     expect(got.map((m) => [decode(m.payload), m.headers[LINE_HEADER], m.key])).toEqual([
       [{ a: 1 }, '1', '1'],
       [[1, 2, 3], '4', undefined],
@@ -56,7 +68,10 @@ describe('sandbox ingest', () => {
 
   it('waits for a slow consumer instead of buffering the file (backpressure), and loses nothing', async () => {
     const n = 5000;
-    const path = file('big.ndjson', Array.from({ length: n }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(50) })));
+    const path = file(
+      'big.ndjson',
+      Array.from({ length: n }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(50) })),
+    );
     const queue = createMemoryQueue({ bufferSize: 64 });
     let consumed = 0;
     let published = 0;
@@ -71,11 +86,18 @@ describe('sandbox ingest', () => {
       },
       { prefetch: 16 },
     );
-    const counting = { ...queue, kind: queue.kind, publish: async (msg: Parameters<typeof queue.publish>[0]) => {
-      await queue.publish(msg);
-      published++;
-      maxAhead = Math.max(maxAhead, published - consumed);
-    }, publishMany: queue.publishMany.bind(queue), subscribe: queue.subscribe.bind(queue), close: queue.close.bind(queue) };
+    const counting = {
+      ...queue,
+      kind: queue.kind,
+      publish: async (msg: Parameters<typeof queue.publish>[0]) => {
+        await queue.publish(msg);
+        published++;
+        maxAhead = Math.max(maxAhead, published - consumed);
+      },
+      publishMany: queue.publishMany.bind(queue),
+      subscribe: queue.subscribe.bind(queue),
+      close: queue.close.bind(queue),
+    };
     const stats = await ingestFile(counting, path, { topic: 'big' });
     while (consumed < n) await new Promise((r) => setTimeout(r, 5));
     await queue.close();
@@ -109,7 +131,9 @@ describe('sandbox ingest', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ topic: 't', lines: 3, published: 1, malformed: 1, blank: 1 });
     const missing = await runCli(['ingest', join(dir, 'missing.ndjson'), '--topic', 't', '--json']);
-    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'missing.ndjson')}` } });
+    expect(JSON.parse(missing.stdout)).toEqual({
+      error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'missing.ndjson')}` },
+    });
   });
 
   it('publish encodes JSON as MessagePack and checks its arguments', async () => {

@@ -9,7 +9,12 @@ const bin = join(repoRoot, 'bin', 'sandbox.js');
 const built = existsSync(join(repoRoot, 'dist', 'runtime', 'cli', 'main.js'));
 
 function jitless(args: string[], input?: string) {
-  return spawnSync(process.execPath, ['--jitless', ...args], { cwd: repoRoot, encoding: 'utf8', input, timeout: 60_000 });
+  return spawnSync(process.execPath, ['--jitless', ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    input,
+    timeout: 60_000,
+  });
 }
 
 describe.skipIf(!built)('node --jitless (needs dist/: npm run build)', () => {
@@ -36,9 +41,15 @@ describe.skipIf(!built)('node --jitless (needs dist/: npm run build)', () => {
   });
 
   it('every subpath of the package imports (Node 22 crashed on node:http at import under --jitless)', () => {
-    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string } | string> };
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      exports: Record<string, { import: string } | string>;
+    };
     const files = Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [] : [join(repoRoot, e.import)]));
-    const r = jitless(['--input-type=module', '-e', `for (const f of ${JSON.stringify(files)}) await import(f); console.log('imported', ${files.length});`]);
+    const r = jitless([
+      '--input-type=module',
+      '-e',
+      `for (const f of ${JSON.stringify(files)}) await import(f); console.log('imported', ${files.length});`,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(`imported ${files.length}`);
   });

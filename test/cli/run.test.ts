@@ -33,7 +33,15 @@ describe('sandbox run', () => {
 
   it('stops loop-forever with --timeout 100 in under a second and exits 1', async () => {
     const started = Date.now();
-    const r = await runCli(['run', requireBuilt(fixturePath('loop-forever')), '--timeout', '100', '--fuel', '0', '--json']);
+    const r = await runCli([
+      'run',
+      requireBuilt(fixturePath('loop-forever')),
+      '--timeout',
+      '100',
+      '--fuel',
+      '0',
+      '--json',
+    ]);
     expect(Date.now() - started).toBeLessThan(1000 + 1500); // + worker start-up under the test runner
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'timeout' });
@@ -84,7 +92,10 @@ describe('sandbox run', () => {
 
   it('takes durations with units for --timeout', async () => {
     const r = await runCli(['run', fixturePath('loop-forever'), '--timeout', '0.2s', '--fuel', '0', '--json']);
-    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'timeout', message: expect.stringMatching(/limit of 200 ms/) });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      status: 'timeout',
+      message: expect.stringMatching(/limit of 200 ms/),
+    });
   });
 
   it('sets every limit from a flag', async () => {
@@ -93,7 +104,10 @@ describe('sandbox run', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ status: 'limit-exceeded' });
     const big = await runCli(['run', agentPath('echo'), '--input', input, '--input-limit', '1KiB', '--json']);
     expect(big.code).toBe(2); // the agent never ran: the input is the caller's to fix
-    expect(JSON.parse(big.stdout)).toMatchObject({ status: 'invalid-input', message: expect.stringMatching(/exceeds the input limit of 1024 bytes/) });
+    expect(JSON.parse(big.stdout)).toMatchObject({
+      status: 'invalid-input',
+      message: expect.stringMatching(/exceeds the input limit of 1024 bytes/),
+    });
   });
 
   it('caps log text with --log-limit and --log-line-limit', async () => {
@@ -120,9 +134,13 @@ describe('sandbox run', () => {
   it('answers in JSON for usage errors and missing files with --json', async () => {
     const missing = await runCli(['run', 'nope.wasm', '--json']);
     expect(missing.code).toBe(2);
-    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'SANDBOX_MODULE_NOT_FOUND', message: 'no such file: nope.wasm' } });
+    expect(JSON.parse(missing.stdout)).toEqual({
+      error: { code: 'SANDBOX_MODULE_NOT_FOUND', message: 'no such file: nope.wasm' },
+    });
     const flag = await runCli(['run', 'x.wasm', '--fule', '1', '--json']);
-    expect(JSON.parse(flag.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: 'unknown option --fule (did you mean --fuel?)' } });
+    expect(JSON.parse(flag.stdout)).toEqual({
+      error: { code: 'SANDBOX_USAGE', message: 'unknown option --fule (did you mean --fuel?)' },
+    });
     const command = await runCli(['rnu', '--json']);
     expect(JSON.parse(command.stdout).error.message).toMatch(/did you mean run/);
     expect(missing.stderr + flag.stderr + command.stderr).toBe('');

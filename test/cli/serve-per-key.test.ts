@@ -49,14 +49,32 @@ describe('sandbox serve with instances: per-key', () => {
     const orders = join(repoRoot, 'examples', 'orders.ndjson');
     const totals = expectedTotals(orders);
     const lines = readFileSync(orders, 'utf8').trim().split('\n').length;
-    const argv = ['serve', yaml, '--ingest', orders, '--topic', 'orders.placed', '--key', 'customer', '--tail', 'dead-letter', '--once'];
+    const argv = [
+      'serve',
+      yaml,
+      '--ingest',
+      orders,
+      '--topic',
+      'orders.placed',
+      '--key',
+      'customer',
+      '--tail',
+      'dead-letter',
+      '--once',
+    ];
 
     const first = await runCli(argv);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(/hibernation: .*counters\.state \(maxResident 1024, idleMs 60000, checkpointMs 1000\)/);
-    expect(first.stderr).toMatch(/agent counter: .*counter\.wasm ← orders\.> \(group counter, one instance per key, maxDeliveries 3\)/);
+    expect(first.stderr).toMatch(
+      /hibernation: .*counters\.state \(maxResident 1024, idleMs 60000, checkpointMs 1000\)/,
+    );
+    expect(first.stderr).toMatch(
+      /agent counter: .*counter\.wasm ← orders\.> \(group counter, one instance per key, maxDeliveries 3\)/,
+    );
     const runs = lines - 1;
-    expect(first.stderr).toContain(`counter: ${runs} runs (${runs} ok), 0 events published, ${runs} acked, 0 retried, 1 dead-lettered, ${totals.size} keys`);
+    expect(first.stderr).toContain(
+      `counter: ${runs} runs (${runs} ok), 0 events published, ${runs} acked, 0 retried, 1 dead-lettered, ${totals.size} keys`,
+    );
     expect(first.stdout).toMatch(/^dead-letter \{"order":0,.*x-dead-letter-reason="counter: the message has no key/m);
 
     const store = join(dir, 'counters.state');
@@ -65,14 +83,21 @@ describe('sandbox serve with instances: per-key', () => {
     // The same file again: every count continues from the first run's.
     const second = await runCli(argv);
     expect(second.code, second.stderr).toBe(0);
-    expect(await storedCounts(store, [...totals.keys()])).toEqual(Object.fromEntries([...totals].map(([k, v]) => [k, 2 * v])));
+    expect(await storedCounts(store, [...totals.keys()])).toEqual(
+      Object.fromEntries([...totals].map(([k, v]) => [k, 2 * v])),
+    );
   });
 
   it('refuses a per-key agent without a hibernation block, naming the line', async () => {
     const yaml = join(dir, 'no-store.yaml');
-    writeFileSync(yaml, `agents:\n  - name: counter\n    module: ${JSON.stringify(agentPath('counter'))}\n    subscribe: orders.>\n    instances: per-key\n`);
+    writeFileSync(
+      yaml,
+      `agents:\n  - name: counter\n    module: ${JSON.stringify(agentPath('counter'))}\n    subscribe: orders.>\n    instances: per-key\n`,
+    );
     const r = await runCli(['serve', yaml]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/agents\[0\] \(counter\)\.instances \(line 5\): per-key needs the top-level `hibernation` block/);
+    expect(r.stderr).toMatch(
+      /agents\[0\] \(counter\)\.instances \(line 5\): per-key needs the top-level `hibernation` block/,
+    );
   });
 });

@@ -27,11 +27,10 @@ function startCli(argv: string[]) {
   return { done, abort: () => controller.abort('SIGTERM'), output: () => ({ stdout, stderr }) };
 }
 
-
 const dir = mkdtempSync(join(tmpdir(), 'sandbox-serve-'));
 
 describe('sandbox serve', () => {
-  it('serves until aborted, publishing ok runs\' events, then drains and returns 0', async () => {
+  it("serves until aborted, publishing ok runs' events, then drains and returns 0", async () => {
     const yaml = join(dir, 'sandbox.yaml');
     writeFileSync(
       yaml,
@@ -52,7 +51,9 @@ agents:
     const cli = startCli(['serve', yaml, '--ingest', okFile, '--topic', 'in.ok', '--tail', '>']);
     // 10 inputs + 20 events on alerts.* (the tail sees every topic).
     await waitFor('the condition', () => (cli.output().stdout.match(/^alerts\./gm) ?? []).length === 20);
-    expect(cli.output().stderr).toMatch(/agent emitter: .*emit-ok\.wasm ← in\.ok \(group emitter, concurrency 1, maxDeliveries 5\)/);
+    expect(cli.output().stderr).toMatch(
+      /agent emitter: .*emit-ok\.wasm ← in\.ok \(group emitter, concurrency 1, maxDeliveries 5\)/,
+    );
     expect(cli.output().stderr).toMatch(/agent poison: .*← in\.bad/);
     expect(cli.output().stderr).toMatch(/10 lines: 10 published, 0 malformed/);
     cli.abort();
@@ -79,7 +80,17 @@ agents:
     );
     const badFile = join(dir, 'bad.ndjson');
     writeFileSync(badFile, '{"x":1}\n{"x":2}\n');
-    const r = await runCli(['serve', yaml, '--ingest', badFile, '--topic', 'in.bad', '--tail', 'dead-letter', '--once']);
+    const r = await runCli([
+      'serve',
+      yaml,
+      '--ingest',
+      badFile,
+      '--topic',
+      'in.bad',
+      '--tail',
+      'dead-letter',
+      '--once',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^dead-letter \{"x":\d\}.*x-dead-letter-reason="poison: trap/gm)).toHaveLength(2);
     expect(r.stderr).toMatch(/poison: 4 runs \(4 trap\), 0 events published, 0 acked, 2 retried, 2 dead-lettered/);
@@ -93,11 +104,27 @@ agents:
     const r = await runCli(['serve', yaml, '--ingest', badFile, '--topic', 'in.bad', '--once', '--json']);
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    expect(summary.agents[0]).toMatchObject({ name: 'poison', runs: { trap: 4 }, deadLettered: 2, topFailures: [{ count: 4, reason: expect.stringMatching(/^trap: the agent trapped: unreachable/) }] });
+    expect(summary.agents[0]).toMatchObject({
+      name: 'poison',
+      runs: { trap: 4 },
+      deadLettered: 2,
+      topFailures: [{ count: 4, reason: expect.stringMatching(/^trap: the agent trapped: unreachable/) }],
+    });
     expect(summary.throughput.messages).toBe(4);
-    const usage = await runCli(['serve', yaml, '--ingest', join(dir, 'none.ndjson'), '--topic', 'in.bad', '--once', '--json']);
+    const usage = await runCli([
+      'serve',
+      yaml,
+      '--ingest',
+      join(dir, 'none.ndjson'),
+      '--topic',
+      'in.bad',
+      '--once',
+      '--json',
+    ]);
     expect(usage.code).toBe(2);
-    expect(JSON.parse(usage.stdout)).toEqual({ error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'none.ndjson')}` } });
+    expect(JSON.parse(usage.stdout)).toEqual({
+      error: { code: 'SANDBOX_USAGE', message: `no such file: ${join(dir, 'none.ndjson')}` },
+    });
   });
 
   it('rejects an invalid topology with the field and line, and usage errors', async () => {

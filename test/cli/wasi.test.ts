@@ -18,7 +18,13 @@ describe('sandbox run, WASI commands', () => {
 
   it('reports the whole result with --json', async () => {
     const r = await runCli(['run', agentPath('hello-wasi'), '--json'], { stdin: 'Ada' });
-    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'ok', exitCode: 0, stdout: 'hello, Ada!', stderr: '', engine: 'wasm' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      status: 'ok',
+      exitCode: 0,
+      stdout: 'hello, Ada!',
+      stderr: '',
+      engine: 'wasm',
+    });
   });
 
   it('refuses agent-only and command-only flags on the wrong kind of module', async () => {
@@ -29,7 +35,14 @@ describe('sandbox run, WASI commands', () => {
 
   describe.skipIf(!existsSync(suite))('with programs from the WASI test suite', () => {
     it('passes arguments after -- and exits with the program code', async () => {
-      const args = await runCli(['run', test('assemblyscript', 'args_get-multiple-arguments'), '--', 'first', 'the "second" arg', '3']);
+      const args = await runCli([
+        'run',
+        test('assemblyscript', 'args_get-multiple-arguments'),
+        '--',
+        'first',
+        'the "second" arg',
+        '3',
+      ]);
       expect(args.code, args.stderr).toBe(0);
       const exit = await runCli(['run', test('assemblyscript', 'proc_exit-failure')]);
       expect(exit.code).toBe(33);
@@ -37,7 +50,16 @@ describe('sandbox run, WASI commands', () => {
     });
 
     it('passes --env', async () => {
-      const r = await runCli(['run', test('assemblyscript', 'environ_get-multiple-variables'), '--env', 'a=text', '--env', 'b=escap " ing', '--env', 'c=new\nline']);
+      const r = await runCli([
+        'run',
+        test('assemblyscript', 'environ_get-multiple-variables'),
+        '--env',
+        'a=text',
+        '--env',
+        'b=escap " ing',
+        '--env',
+        'c=new\nline',
+      ]);
       expect(r.code, r.stderr).toBe(0);
     });
 

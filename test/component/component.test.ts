@@ -108,7 +108,10 @@ describe('a component agent', () => {
   it('runs the same way on the TypeScript emulator, with the same fuel', async () => {
     const emulated = new Sandbox({ workers: 1, engine: 'emulator' });
     try {
-      const [onEmulator, onV8] = await Promise.all([emulated.runComponent(echo, { n: 42 }), sandbox.runComponent(echo, { n: 42 })]);
+      const [onEmulator, onV8] = await Promise.all([
+        emulated.runComponent(echo, { n: 42 }),
+        sandbox.runComponent(echo, { n: 42 }),
+      ]);
       expect(onEmulator.status, onEmulator.message).toBe('ok');
       expect(onEmulator.engine).toBe('emulator');
       expect(onEmulator.output).toEqual({ n: 42 });
@@ -137,11 +140,20 @@ describe('bytes that are not a component of our world', () => {
 
   it('garbage and a core module', async () => {
     await expectInvalid(new Uint8Array([1, 2, 3, 4, 5]), /not a valid WebAssembly component/);
-    await expectInvalid(new Uint8Array(readFileSync(requireBuilt(fixturePath('echo-input')))), /not a valid WebAssembly component/);
+    await expectInvalid(
+      new Uint8Array(readFileSync(requireBuilt(fixturePath('echo-input')))),
+      /not a valid WebAssembly component/,
+    );
   });
 
   it('a component of another world, or of ours with the wrong signature', async () => {
-    await expectInvalid(await otherWorldComponent('example:other', 'other'), /handle.*func\(input: string\) -> string.*world `agent`/);
-    await expectInvalid(await otherWorldComponent('sandbox:agent@1.0.0', 'agent'), /the world wants `func\(input: list<u8>\) -> result<list<u8>, string>`/);
+    await expectInvalid(
+      await otherWorldComponent('example:other', 'other'),
+      /handle.*func\(input: string\) -> string.*world `agent`/,
+    );
+    await expectInvalid(
+      await otherWorldComponent('sandbox:agent@1.0.0', 'agent'),
+      /the world wants `func\(input: list<u8>\) -> result<list<u8>, string>`/,
+    );
   });
 });

@@ -26,14 +26,97 @@ function prng(seed: number): () => number {
   };
 }
 
-const FLOATS = ['0', '-0', '1', '-1', '0.5', '-1.5', '2.5', '3.75', '1e10', '-1e10', '2147483648', '-2147483649', '4294967296',
-  '9.2e18', '1.8e19', '3.4e38', '1e-40', 'nan', 'inf', '-inf', '123.456', '-0.4999', '0.5000001'];
-const INTS = ['0', '1', '-1', '2', '7', '31', '32', '63', '64', '255', '-2147483648', '2147483647', '65535', '4096', '65532', '100000'];
-const I64S = ['0', '1', '-1', '63', '64', '-9223372036854775808', '9223372036854775807', '4294967296', '-4294967297', '12345678901234'];
+const FLOATS = [
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '0.5',
+  '-1.5',
+  '2.5',
+  '3.75',
+  '1e10',
+  '-1e10',
+  '2147483648',
+  '-2147483649',
+  '4294967296',
+  '9.2e18',
+  '1.8e19',
+  '3.4e38',
+  '1e-40',
+  'nan',
+  'inf',
+  '-inf',
+  '123.456',
+  '-0.4999',
+  '0.5000001',
+];
+const INTS = [
+  '0',
+  '1',
+  '-1',
+  '2',
+  '7',
+  '31',
+  '32',
+  '63',
+  '64',
+  '255',
+  '-2147483648',
+  '2147483647',
+  '65535',
+  '4096',
+  '65532',
+  '100000',
+];
+const I64S = [
+  '0',
+  '1',
+  '-1',
+  '63',
+  '64',
+  '-9223372036854775808',
+  '9223372036854775807',
+  '4294967296',
+  '-4294967297',
+  '12345678901234',
+];
 
 const BIN: Record<T, string[]> = {
-  i32: ['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr'],
-  i64: ['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr'],
+  i32: [
+    'add',
+    'sub',
+    'mul',
+    'div_s',
+    'div_u',
+    'rem_s',
+    'rem_u',
+    'and',
+    'or',
+    'xor',
+    'shl',
+    'shr_s',
+    'shr_u',
+    'rotl',
+    'rotr',
+  ],
+  i64: [
+    'add',
+    'sub',
+    'mul',
+    'div_s',
+    'div_u',
+    'rem_s',
+    'rem_u',
+    'and',
+    'or',
+    'xor',
+    'shl',
+    'shr_s',
+    'shr_u',
+    'rotl',
+    'rotr',
+  ],
   f32: ['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'],
   f64: ['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'],
 };
@@ -51,14 +134,38 @@ const CMP: Record<T, string[]> = {
 };
 /** Conversions to each type: [op, source type]. */
 const CONV: Record<T, [string, T][]> = {
-  i32: [['i32.wrap_i64', 'i64'], ['i32.trunc_f32_s', 'f32'], ['i32.trunc_f64_u', 'f64'], ['i32.trunc_sat_f64_s', 'f64'],
-    ['i32.trunc_sat_f32_u', 'f32'], ['i32.reinterpret_f32', 'f32'], ['i64.eqz', 'i64']],
-  i64: [['i64.extend_i32_s', 'i32'], ['i64.extend_i32_u', 'i32'], ['i64.trunc_f64_s', 'f64'], ['i64.trunc_f32_u', 'f32'],
-    ['i64.trunc_sat_f64_u', 'f64'], ['i64.trunc_sat_f32_s', 'f32'], ['i64.reinterpret_f64', 'f64']],
-  f32: [['f32.convert_i32_s', 'i32'], ['f32.convert_i64_u', 'i64'], ['f32.convert_i64_s', 'i64'], ['f32.demote_f64', 'f64'],
-    ['f32.reinterpret_i32', 'i32']],
-  f64: [['f64.convert_i32_u', 'i32'], ['f64.convert_i64_s', 'i64'], ['f64.convert_i64_u', 'i64'], ['f64.promote_f32', 'f32'],
-    ['f64.reinterpret_i64', 'i64']],
+  i32: [
+    ['i32.wrap_i64', 'i64'],
+    ['i32.trunc_f32_s', 'f32'],
+    ['i32.trunc_f64_u', 'f64'],
+    ['i32.trunc_sat_f64_s', 'f64'],
+    ['i32.trunc_sat_f32_u', 'f32'],
+    ['i32.reinterpret_f32', 'f32'],
+    ['i64.eqz', 'i64'],
+  ],
+  i64: [
+    ['i64.extend_i32_s', 'i32'],
+    ['i64.extend_i32_u', 'i32'],
+    ['i64.trunc_f64_s', 'f64'],
+    ['i64.trunc_f32_u', 'f32'],
+    ['i64.trunc_sat_f64_u', 'f64'],
+    ['i64.trunc_sat_f32_s', 'f32'],
+    ['i64.reinterpret_f64', 'f64'],
+  ],
+  f32: [
+    ['f32.convert_i32_s', 'i32'],
+    ['f32.convert_i64_u', 'i64'],
+    ['f32.convert_i64_s', 'i64'],
+    ['f32.demote_f64', 'f64'],
+    ['f32.reinterpret_i32', 'i32'],
+  ],
+  f64: [
+    ['f64.convert_i32_u', 'i32'],
+    ['f64.convert_i64_s', 'i64'],
+    ['f64.convert_i64_u', 'i64'],
+    ['f64.promote_f32', 'f32'],
+    ['f64.reinterpret_i64', 'i64'],
+  ],
 };
 const LOADS: Record<T, string[]> = {
   i32: ['i32.load', 'i32.load8_s', 'i32.load8_u', 'i32.load16_s', 'i32.load16_u'],
@@ -73,7 +180,10 @@ const STORES: Record<T, string[]> = {
   f64: ['f64.store'],
 };
 
-interface Fn { params: T[]; result: T }
+interface Fn {
+  params: T[];
+  result: T;
+}
 
 /** Builds one module: helper functions (each may call earlier ones), a table for call_indirect, memory, globals. */
 function generate(seed: number): { wat: string; fns: Fn[] } {
@@ -114,18 +224,19 @@ function generate(seed: number): { wat: string; fns: Fn[] } {
         const s = pick(TYPES);
         return `(${s}.${pick(CMP[s])} ${expr(s, d)} ${expr(s, d)})`;
       }
-      if (r < 0.70) {
+      if (r < 0.7) {
         const [op, from] = pick(CONV[t]);
-        if (op.includes('reinterpret') && (from === 'f32' || from === 'f64')) return `(${op} ${scrub(from, expr(from, d))})`;
+        if (op.includes('reinterpret') && (from === 'f32' || from === 'f64'))
+          return `(${op} ${scrub(from, expr(from, d))})`;
         return `(${op} ${expr(from, d)})`;
       }
       if (r < 0.76) return `(${pick(LOADS[t])} offset=${pick(['0', '4', '16'])} ${address()})`;
-      if (r < 0.80) return `(if (result ${t}) ${expr('i32', d)} (then ${expr(t, d)}) (else ${expr(t, d)}))`;
+      if (r < 0.8) return `(if (result ${t}) ${expr('i32', d)} (then ${expr(t, d)}) (else ${expr(t, d)}))`;
       if (r < 0.83) return `(select ${expr(t, d)} ${expr(t, d)} ${expr('i32', d)})`;
       if (r < 0.86) {
         return `(block $b (result ${t}) (drop (br_if $b ${expr(t, d)} ${expr('i32', d)})) ${expr(t, d)})`;
       }
-      if (r < 0.90) {
+      if (r < 0.9) {
         const s = pick(TYPES);
         return `(block (result ${t}) ${stmt(s, d)} ${expr(t, d)})`;
       }
@@ -133,9 +244,10 @@ function generate(seed: number): { wat: string; fns: Fn[] } {
         const callee = Math.floor(rnd() * f);
         const c = fns[callee] as Fn;
         const args = c.params.map((p) => expr(p, d)).join(' ');
-        const call = rnd() < 0.7
-          ? `(call $f${callee} ${args})`
-          : `(call_indirect (type $t${callee}) ${args} (i32.rem_u ${expr('i32', 1)} (i32.const ${f + 1})))`;
+        const call =
+          rnd() < 0.7
+            ? `(call $f${callee} ${args})`
+            : `(call_indirect (type $t${callee}) ${args} (i32.rem_u ${expr('i32', 1)} (i32.const ${f + 1})))`;
         return c.result === t ? call : convertFrom(c.result, t, call);
       }
       if (r < 0.97) {
@@ -190,10 +302,18 @@ function generate(seed: number): { wat: string; fns: Fn[] } {
 
 function convertFrom(from: T, to: T, e: string): string {
   const table: Record<string, string> = {
-    'i32>i64': 'i64.extend_i32_s', 'i32>f32': 'f32.convert_i32_s', 'i32>f64': 'f64.convert_i32_s',
-    'i64>i32': 'i32.wrap_i64', 'i64>f32': 'f32.convert_i64_s', 'i64>f64': 'f64.convert_i64_s',
-    'f32>i32': 'i32.trunc_sat_f32_s', 'f32>i64': 'i64.trunc_sat_f32_s', 'f32>f64': 'f64.promote_f32',
-    'f64>i32': 'i32.trunc_sat_f64_s', 'f64>i64': 'i64.trunc_sat_f64_s', 'f64>f32': 'f32.demote_f64',
+    'i32>i64': 'i64.extend_i32_s',
+    'i32>f32': 'f32.convert_i32_s',
+    'i32>f64': 'f64.convert_i32_s',
+    'i64>i32': 'i32.wrap_i64',
+    'i64>f32': 'f32.convert_i64_s',
+    'i64>f64': 'f64.convert_i64_s',
+    'f32>i32': 'i32.trunc_sat_f32_s',
+    'f32>i64': 'i64.trunc_sat_f32_s',
+    'f32>f64': 'f64.promote_f32',
+    'f64>i32': 'i32.trunc_sat_f64_s',
+    'f64>i64': 'i64.trunc_sat_f64_s',
+    'f64>f32': 'f32.demote_f64',
   };
   return `(${table[`${from}>${to}`]} ${e})`;
 }
@@ -201,10 +321,24 @@ function convertFrom(from: T, to: T, e: string): string {
 function argFor(t: T, rnd: () => number): number | bigint {
   const r = rnd();
   switch (t) {
-    case 'i32': return r < 0.3 ? [0, 1, -1, 2147483647, -2147483648][Math.floor(rnd() * 5)] as number : (Math.floor(rnd() * 2 ** 32) | 0);
-    case 'i64': return r < 0.3 ? [0n, 1n, -1n, 2n ** 63n - 1n][Math.floor(rnd() * 4)] as bigint : BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 52)) * 4097n);
-    case 'f32': return Math.fround(r < 0.2 ? [0, -0, NaN, Infinity][Math.floor(rnd() * 4)] as number : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 70));
-    case 'f64': return r < 0.2 ? [0, -0, NaN, -Infinity][Math.floor(rnd() * 4)] as number : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 80);
+    case 'i32':
+      return r < 0.3
+        ? ([0, 1, -1, 2147483647, -2147483648][Math.floor(rnd() * 5)] as number)
+        : Math.floor(rnd() * 2 ** 32) | 0;
+    case 'i64':
+      return r < 0.3
+        ? ([0n, 1n, -1n, 2n ** 63n - 1n][Math.floor(rnd() * 4)] as bigint)
+        : BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 52)) * 4097n);
+    case 'f32':
+      return Math.fround(
+        r < 0.2
+          ? ([0, -0, NaN, Infinity][Math.floor(rnd() * 4)] as number)
+          : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 70),
+      );
+    case 'f64':
+      return r < 0.2
+        ? ([0, -0, NaN, -Infinity][Math.floor(rnd() * 4)] as number)
+        : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 80);
   }
 }
 
@@ -214,7 +348,9 @@ type Outcome = { value: unknown } | { trap: string };
 function outcome(ns: typeof WebAssembly, fn: (...a: unknown[]) => unknown, args: unknown[]): Outcome {
   try {
     const v = fn(...args);
-    return { value: typeof v === 'number' && Number.isNaN(v) ? 'NaN' : typeof v === 'number' && Object.is(v, -0) ? '-0' : v };
+    return {
+      value: typeof v === 'number' && Number.isNaN(v) ? 'NaN' : typeof v === 'number' && Object.is(v, -0) ? '-0' : v,
+    };
   } catch (e) {
     if (e instanceof ns.RuntimeError) return { trap: 'RuntimeError' };
     if (e instanceof RangeError) return { trap: 'RangeError' };
@@ -229,7 +365,10 @@ function digest(mem: WebAssembly.Memory): string {
   return (h >>> 0).toString(16);
 }
 
-type Instrument = (bytes: Uint8Array, options: { fuel: boolean; stackDepth: boolean; validate?: (b: Uint8Array) => boolean }) => Uint8Array;
+type Instrument = (
+  bytes: Uint8Array,
+  options: { fuel: boolean; stackDepth: boolean; validate?: (b: Uint8Array) => boolean },
+) => Uint8Array;
 
 async function loadInstrument(): Promise<Instrument | undefined> {
   const file = path.join(repoRoot, 'runtime', 'module', 'instrument.ts');
@@ -243,13 +382,15 @@ const tally = { values: 0, traps: 0 };
 function compare(bytes: Uint8Array, fns: Fn[], seed: number, fuel: bigint | undefined): number {
   const rnd = prng(seed ^ 0x5bd1e995);
   const engines = [WebAssembly, emulator as unknown as typeof WebAssembly];
-  const instances = engines.map((ns) => new ns.Instance(new ns.Module(bytes as BufferSource), {}).exports as Record<string, any>);
+  const instances = engines.map(
+    (ns) => new ns.Instance(new ns.Module(bytes as BufferSource), {}).exports as Record<string, any>,
+  );
   let checked = 0;
   for (let c = 0; c < CALLS; c++) {
     const i = Math.floor(rnd() * fns.length);
     const fn = fns[i] as Fn;
     const args = fn.params.map((t) => argFor(t, rnd));
-    const fuelBudget = fuel === undefined ? undefined : (rnd() < 0.3 ? BigInt(Math.floor(rnd() * 200)) : fuel);
+    const fuelBudget = fuel === undefined ? undefined : rnd() < 0.3 ? BigInt(Math.floor(rnd() * 200)) : fuel;
     const results = instances.map((ex, k) => {
       if (fuelBudget !== undefined) {
         ex.__sandbox_fuel.value = fuelBudget;

@@ -39,7 +39,9 @@ describe('dispatcher admission (memory queue)', () => {
     const { queue, dispatcher, sandbox, dead } = await setup({ inbox: 4 });
     const watch = await watchRuns(sandbox);
     try {
-      await Promise.all(Array.from({ length: 1000 }, (_, i) => queue.publish({ topic: 'in.x', payload: encode(i), key: `k${i}` })));
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => queue.publish({ topic: 'in.x', payload: encode(i), key: `k${i}` })),
+      );
       await dispatcher.whenIdle(50);
     } finally {
       watch.restore();
@@ -68,7 +70,10 @@ describe('dispatcher admission (memory queue)', () => {
 
   it('sheds messages whose token is too far off (nak with delay), counts and logs it, and drops none', async () => {
     // maxDeliveries 2: a shed message comes back on its last delivery and must then be held, not shed again.
-    const { queue, dispatcher, dead, logs } = await setup({ inbox: 16, maxDeliveries: 2 }, { admission: { rate: 25, burst: 1, maxWaitMs: 100 } });
+    const { queue, dispatcher, dead, logs } = await setup(
+      { inbox: 16, maxDeliveries: 2 },
+      { admission: { rate: 25, burst: 1, maxWaitMs: 100 } },
+    );
     const started = Date.now();
     for (let i = 0; i < 25; i++) await queue.publish({ topic: 'in.x', payload: encode(i) });
     await dispatcher.whenIdle(50);

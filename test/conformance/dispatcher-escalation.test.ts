@@ -22,7 +22,6 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 describe('sliding window (in-process store)', () => {
   it('counts failures in the last window only, slice by slice', async () => {
     const store = new MemoryFailureStore({ bucketMs: 100, buckets: 10 });
@@ -123,10 +122,20 @@ describe('dispatcher escalation (in-process store)', () => {
     await queue.publish(late);
     await waitFor('the condition', () => parked.length === 1);
     await dispatcher.whenIdle(20);
-    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.filter((l) => l.msg === 'run')).toHaveLength(2);
     const parkedLine = lines.find((l) => l.msg === 'parked');
-    expect(parkedLine).toMatchObject({ agent: 'trap', status: 'quarantined', messageId: 'late-1', topic: 'in.late', deliveryCount: 1, deadLetterTopic: 'dl.quarantine' });
+    expect(parkedLine).toMatchObject({
+      agent: 'trap',
+      status: 'quarantined',
+      messageId: 'late-1',
+      topic: 'in.late',
+      deliveryCount: 1,
+      deadLetterTopic: 'dl.quarantine',
+    });
     // The line was in the file when onParked resolved, i.e. before the ack.
     expect(linesAtPark).toEqual([3]);
     expect(parked[0]!.headers['x-message-id']).toBe('late-1');
@@ -156,7 +165,14 @@ describe('dispatcher escalation (in-process store)', () => {
       await sandbox.close();
     };
     await dispatcher.addAgent({
-      name: 'echo', module: requireBuilt(agentPath('echo')), limits: {}, subscribe: ['in.>'], group: 'echo', concurrency: 1, maxDeliveries: 3, backoffMs: 5,
+      name: 'echo',
+      module: requireBuilt(agentPath('echo')),
+      limits: {},
+      subscribe: ['in.>'],
+      group: 'echo',
+      concurrency: 1,
+      maxDeliveries: 3,
+      backoffMs: 5,
     });
     await queue.publish({ topic: 'in.x', payload: encode({ x: 1 }) });
     await waitFor('the condition', () => dispatcher.stats()[0]!.acked === 1);

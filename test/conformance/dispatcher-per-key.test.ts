@@ -31,7 +31,10 @@ function tempDir(): string {
 }
 
 /** A per-key counter topology whose store lives in `dir` (given relative to the topology's directory). */
-function topology(dir: string, options: { module?: string; maxResident?: number; subscribe?: string; maxDeliveries?: number } = {}) {
+function topology(
+  dir: string,
+  options: { module?: string; maxResident?: number; subscribe?: string; maxDeliveries?: number } = {},
+) {
   return parseTopology(
     `hibernation:
   store: state
@@ -57,7 +60,10 @@ interface Observed {
   logs: string[];
 }
 
-async function start(dir: string, options: Parameters<typeof topology>[1] = {}): Promise<{ swarm: Swarm; seen: Observed }> {
+async function start(
+  dir: string,
+  options: Parameters<typeof topology>[1] = {},
+): Promise<{ swarm: Swarm; seen: Observed }> {
   const queue = await createQueue('memory');
   queues.push(queue);
   const seen: Observed = { outputs: new Map(), results: [], dead: [], logs: [] };
@@ -98,7 +104,9 @@ describe('per-key agents', () => {
     const keys = Array.from({ length: 200 }, (_, k) => `customer-${k}`);
     // Round-robin over the keys: every key's messages interleave with every other key's.
     for (let i = 1; i <= 5; i++) {
-      await swarm.queue.publishMany(keys.map((key) => ({ topic: `counts.${i}`, payload: encode({ by: i, seq: i }), key })));
+      await swarm.queue.publishMany(
+        keys.map((key) => ({ topic: `counts.${i}`, payload: encode({ by: i, seq: i }), key })),
+      );
     }
     await swarm.dispatcher.whenIdle(50);
     for (const key of keys) expect(seen.outputs.get(key), key).toEqual(sums(1, 5));
@@ -114,7 +122,7 @@ describe('per-key agents', () => {
     expect(residency.storeErrors).toBe(0);
   });
 
-  it('a second swarm on the same store continues every key\'s count', async () => {
+  it("a second swarm on the same store continues every key's count", async () => {
     const dir = tempDir();
     const keys = Array.from({ length: 40 }, (_, k) => `k${k}`);
     const first = await start(dir, { maxResident: 4 });
@@ -144,7 +152,9 @@ describe('per-key agents', () => {
     await swarm.dispatcher.whenIdle(50);
     expect(seen.dead).toHaveLength(2);
     const keyless = seen.dead.find((m) => m.headers['x-id'] === 'keyless')!;
-    expect(keyless.headers[DEAD_LETTER_HEADERS.reason]).toBe('counter: the message has no key (this agent has one instance per key)');
+    expect(keyless.headers[DEAD_LETTER_HEADERS.reason]).toBe(
+      'counter: the message has no key (this agent has one instance per key)',
+    );
     expect(keyless.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('1');
     expect(decode(keyless.payload)).toEqual({ by: 1 });
     expect(seen.dead.find((m) => m.key !== undefined)!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/key is too long/);
@@ -173,10 +183,20 @@ describe('per-key agents', () => {
       expect(r.message).toMatch(/cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/);
     }
     expect(seen.dead).toHaveLength(1);
-    expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/^counter: invalid-module: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/);
+    expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(
+      /^counter: invalid-module: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/,
+    );
     expect(seen.dead[0]!.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('1');
-    expect(seen.logs.some((l) => /counter: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/.test(l))).toBe(true);
-    expect(swarm.dispatcher.stats()[0]).toMatchObject({ runs: { ok: 1, 'invalid-module': 1 }, acked: 1, retried: 0, deadLettered: 1, keys: 1 });
+    expect(
+      seen.logs.some((l) => /counter: cannot load the instance for key "bob": SANDBOX_STATE_MISMATCH/.test(l)),
+    ).toBe(true);
+    expect(swarm.dispatcher.stats()[0]).toMatchObject({
+      runs: { ok: 1, 'invalid-module': 1 },
+      acked: 1,
+      retried: 0,
+      deadLettered: 1,
+      keys: 1,
+    });
   });
 
   it('messages of one new key arriving on two subscriptions at once share one load and take turns', async () => {
@@ -199,14 +219,23 @@ describe('per-key agents', () => {
     try {
       // Two patterns are two subscriptions: the queue orders a key's messages within each, not across them.
       await dispatcher.addAgent({
-        name: 'counter', module: requireBuilt(agentPath('counter')), limits: {}, subscribe: ['a.>', 'b.>'], group: 'counter',
-        concurrency: 1, instances: 'per-key', maxDeliveries: 3, backoffMs: 5,
+        name: 'counter',
+        module: requireBuilt(agentPath('counter')),
+        limits: {},
+        subscribe: ['a.>', 'b.>'],
+        group: 'counter',
+        concurrency: 1,
+        instances: 'per-key',
+        maxDeliveries: 3,
+        backoffMs: 5,
       });
       const keys = Array.from({ length: 20 }, (_, k) => `new-${k}`);
-      await queue.publishMany(keys.flatMap((key) => [
-        { topic: 'a.x', payload: encode({ by: 1 }), key },
-        { topic: 'b.x', payload: encode({ by: 1 }), key },
-      ]));
+      await queue.publishMany(
+        keys.flatMap((key) => [
+          { topic: 'a.x', payload: encode({ by: 1 }), key },
+          { topic: 'b.x', payload: encode({ by: 1 }), key },
+        ]),
+      );
       await dispatcher.whenIdle(50);
       expect(sandbox.loads).toBe(20);
       expect(dispatcher.stats()[0]).toMatchObject({ runs: { ok: 40 }, acked: 40, retried: 0, keys: 20 });

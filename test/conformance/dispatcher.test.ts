@@ -21,9 +21,12 @@ describe('dispatcher (memory queue)', () => {
     for (let i = 0; i < 3; i++) await queue.publish({ topic: `in.m${i}`, payload: encode({ i }), key: `k${i}` });
     await dispatcher.whenIdle(50);
     expect(alerts.map((m) => [m.topic, decode(m.payload)])).toEqual([
-      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
-      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
-      ['alerts.db', { n: 1 }], ['alerts.web', 'hi'],
+      ['alerts.db', { n: 1 }],
+      ['alerts.web', 'hi'],
+      ['alerts.db', { n: 1 }],
+      ['alerts.web', 'hi'],
+      ['alerts.db', { n: 1 }],
+      ['alerts.web', 'hi'],
     ]);
     expect(alerts[0]!.headers[SOURCE_AGENT_HEADER]).toBe('emit-ok');
     expect(alerts[0]!.key).toBe('k0');
@@ -45,12 +48,21 @@ describe('dispatcher (memory queue)', () => {
     expect(first.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/^trap-unreachable: trap/);
     expect(first.headers[DEAD_LETTER_HEADERS.topic]).toBe('in.a');
     expect(first.headers[DEAD_LETTER_HEADERS.deliveryCount]).toBe('3');
-    expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 6 }, acked: 0, retried: 4, deadLettered: 2, eventsPublished: 0 });
+    expect(dispatcher.stats()[0]).toMatchObject({
+      runs: { trap: 6 },
+      acked: 0,
+      retried: 4,
+      deadLettered: 2,
+      eventsPublished: 0,
+    });
   });
 
   it('a run that emits and then fails publishes none of its events (outbox)', async () => {
     // emit-flood emits until the event limit refuses one: the run ends limit-exceeded with its events withheld.
-    const { queue, dispatcher, alerts, dead } = await setup('emit-flood', { maxDeliveries: 1, limits: { maxEvents: 10 } });
+    const { queue, dispatcher, alerts, dead } = await setup('emit-flood', {
+      maxDeliveries: 1,
+      limits: { maxEvents: 10 },
+    });
     await queue.publish({ topic: 'in.flood', payload: encode(null) });
     await dispatcher.whenIdle(50);
     expect(alerts).toHaveLength(0);
@@ -77,7 +89,9 @@ describe('dispatcher (memory queue)', () => {
     let peak = 0;
     // Watch runs through the sandbox's agents: wrap runEncoded on the instances the dispatcher loaded.
     const seen = new Set<unknown>();
-    const orig = Object.getPrototypeOf((await sandbox.load(fixturePath('echo-input'))) as object) as { runEncoded: (b: Uint8Array) => Promise<unknown> };
+    const orig = Object.getPrototypeOf((await sandbox.load(fixturePath('echo-input'))) as object) as {
+      runEncoded: (b: Uint8Array) => Promise<unknown>;
+    };
     const run = orig.runEncoded;
     orig.runEncoded = async function (this: unknown, bytes: Uint8Array) {
       seen.add(this);

@@ -2,7 +2,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, Sandbox, SandboxError, type Agent, type EngineName, type Limits, type RunResult, type RunStatus } from '../../runtime/index.ts';
+import {
+  DEFAULT_LIMITS,
+  Sandbox,
+  SandboxError,
+  type Agent,
+  type EngineName,
+  type Limits,
+  type RunResult,
+  type RunStatus,
+} from '../../runtime/index.ts';
 import { MATRIX } from '../support/engines.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
@@ -33,21 +42,54 @@ const rows: Row[] = [
   // newly loaded agent would be; later rows reuse the worker's compiled-module cache.
   // The default fuel (1e8) takes ~0.1 s on V8 and ~1 s on the emulator (several times that on a loaded 2-core machine,
   // in a fresh worker compiling cold); a 20 s clock shows which one stops it without racing the machine's load.
-  { fixture: 'loop-forever', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 20_000 }, status: 'out-of-fuel' },
-  { fixture: 'exponential-calls', label: 'default fuel: fuel before the clock', limits: { timeoutMs: 20_000 }, status: 'out-of-fuel' },
-  { fixture: 'loop-forever', label: 'unmetered, 100 ms timeout', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
+  {
+    fixture: 'loop-forever',
+    label: 'default fuel: fuel before the clock',
+    limits: { timeoutMs: 20_000 },
+    status: 'out-of-fuel',
+  },
+  {
+    fixture: 'exponential-calls',
+    label: 'default fuel: fuel before the clock',
+    limits: { timeoutMs: 20_000 },
+    status: 'out-of-fuel',
+  },
+  {
+    fixture: 'loop-forever',
+    label: 'unmetered, 100 ms timeout',
+    limits: UNMETERED_100MS,
+    status: 'timeout',
+    within: 1_000,
+  },
   { fixture: 'loop-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
-  { fixture: 'host-call-loop-forever', label: 'metered', limits: { fuel: 100_000, timeoutMs: 5_000 }, status: 'out-of-fuel', within: 1_000 },
+  {
+    fixture: 'host-call-loop-forever',
+    label: 'metered',
+    limits: { fuel: 100_000, timeoutMs: 5_000 },
+    status: 'out-of-fuel',
+    within: 1_000,
+  },
   { fixture: 'host-call-loop-forever', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   // Inline there is no watchdog: the deadline checked at the host call must stop it long before the fuel would.
-  { fixture: 'host-call-loop-forever', label: 'huge fuel, 100 ms clock', limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 }, status: 'timeout', within: 1_000 },
+  {
+    fixture: 'host-call-loop-forever',
+    label: 'huge fuel, 100 ms clock',
+    limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 },
+    status: 'timeout',
+    within: 1_000,
+  },
   { fixture: 'start-loops-forever', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
   { fixture: 'start-loops-forever', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   { fixture: 'exponential-calls', label: 'metered', limits: SMALL_FUEL, status: 'out-of-fuel', within: 1_000 },
   { fixture: 'exponential-calls', label: 'unmetered', limits: UNMETERED_100MS, status: 'timeout', within: 1_000 },
   { fixture: 'recurse-forever', label: 'depth limit', status: 'stack-overflow' },
   { fixture: 'recurse-forever', label: 'depth limit, unmetered', limits: { fuel: 0 }, status: 'stack-overflow' },
-  { fixture: 'recurse-forever', label: "the engine's own stack exhaustion", limits: { fuel: 0, stackDepth: 0 }, status: 'stack-overflow' },
+  {
+    fixture: 'recurse-forever',
+    label: "the engine's own stack exhaustion",
+    limits: { fuel: 0, stackDepth: 0 },
+    status: 'stack-overflow',
+  },
   { fixture: 'recurse-fat-frames', label: 'engine stack runs out before the depth limit', status: 'stack-overflow' },
   { fixture: 'recurse-bounded', label: '1000 frames under the default limit', status: 'ok' },
   { fixture: 'recurse-bounded', label: 'stackDepth 500', limits: { stackDepth: 500 }, status: 'stack-overflow' },
@@ -56,12 +98,39 @@ const rows: Row[] = [
   // The emulator copies its memory on every grow: page by page up to 16 MiB takes it about a second (several on the
   // loaded shared machine: the clock is there only as a backstop).
   { fixture: 'grow-memory-forever', label: 'default limit', limits: { timeoutMs: 20_000 }, status: 'out-of-memory' },
-  { fixture: 'grow-memory-forever', label: 'unmetered', limits: { memoryBytes: MIB, fuel: 0 }, status: 'out-of-memory' },
-  { fixture: 'grow-loop', label: 'metered', limits: { ...SMALL_FUEL, memoryBytes: MIB }, status: 'out-of-fuel', within: 1_500 },
-  { fixture: 'grow-loop', label: 'unmetered', limits: { ...UNMETERED_100MS, memoryBytes: MIB }, status: 'timeout', within: 1_000 },
-  { fixture: 'huge-memory-fill', label: 'small fuel', limits: { fuel: 100_000, timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  {
+    fixture: 'grow-memory-forever',
+    label: 'unmetered',
+    limits: { memoryBytes: MIB, fuel: 0 },
+    status: 'out-of-memory',
+  },
+  {
+    fixture: 'grow-loop',
+    label: 'metered',
+    limits: { ...SMALL_FUEL, memoryBytes: MIB },
+    status: 'out-of-fuel',
+    within: 1_500,
+  },
+  {
+    fixture: 'grow-loop',
+    label: 'unmetered',
+    limits: { ...UNMETERED_100MS, memoryBytes: MIB },
+    status: 'timeout',
+    within: 1_000,
+  },
+  {
+    fixture: 'huge-memory-fill',
+    label: 'small fuel',
+    limits: { fuel: 100_000, timeoutMs: 5_000 },
+    status: 'out-of-fuel',
+  },
   { fixture: 'huge-memory-fill', label: 'default fuel', status: 'ok' },
-  { fixture: 'huge-memory-copy', label: 'small fuel', limits: { fuel: 1_000_000, timeoutMs: 5_000 }, status: 'out-of-fuel' },
+  {
+    fixture: 'huge-memory-copy',
+    label: 'small fuel',
+    limits: { fuel: 1_000_000, timeoutMs: 5_000 },
+    status: 'out-of-fuel',
+  },
   { fixture: 'huge-memory-copy', label: 'default fuel', status: 'ok' },
   // limits.tableElements caps the table in the binary: the huge table.grow fails at once (returns -1) and the
   // handler returns 0, instead of spending seconds growing a table on the engine's heap.
@@ -116,7 +185,12 @@ const rows: Row[] = [
       expect(r.logsDropped).toBe(98);
     },
   },
-  { fixture: 'emit-input-repeatedly', input: { text: 'a'.repeat(100_000) }, status: 'limit-exceeded', message: /event/ },
+  {
+    fixture: 'emit-input-repeatedly',
+    input: { text: 'a'.repeat(100_000) },
+    status: 'limit-exceeded',
+    message: /event/,
+  },
   { fixture: 'graph-call', label: 'no graph service', input: { method: 'ping' }, status: 'error', errorCode: -4 },
   // Modules that must be refused.
   { fixture: 'garbage', status: 'invalid-module' },
@@ -145,12 +219,27 @@ const rows: Row[] = [
     status: 'ok',
     check: (r) => expect(r.output).toEqual({ hello: 'world', n: [1, 2, 3] }),
   },
-  { fixture: 'echo-input', label: 'input over inputBytes', limits: { inputBytes: 64 }, input: { text: 'a'.repeat(100) }, status: 'invalid-input' },
-  { fixture: 'echo-input', label: 'input over the default 1 MiB', input: { text: 'a'.repeat(2 * MIB) }, status: 'invalid-input' },
+  {
+    fixture: 'echo-input',
+    label: 'input over inputBytes',
+    limits: { inputBytes: 64 },
+    input: { text: 'a'.repeat(100) },
+    status: 'invalid-input',
+  },
+  {
+    fixture: 'echo-input',
+    label: 'input over the default 1 MiB',
+    input: { text: 'a'.repeat(2 * MIB) },
+    status: 'invalid-input',
+  },
   {
     fixture: 'emit-ok',
     status: 'ok',
-    check: (r) => expect(r.events).toEqual([{ topic: 'alerts.db', payload: { n: 1 } }, { topic: 'alerts.web', payload: 'hi' }]),
+    check: (r) =>
+      expect(r.events).toEqual([
+        { topic: 'alerts.db', payload: { n: 1 } },
+        { topic: 'alerts.web', payload: 'hi' },
+      ]),
   },
   {
     fixture: 'random-now',
@@ -205,7 +294,10 @@ describe.each(MATRIX)('hostile and edge-case fixtures on the $engine engine, $is
     const limits = { ...DEFAULT_LIMITS, ...row.limits };
     if (isolation === 'inline' && limits.fuel === 0) {
       // Fuel is what stops a runaway agent on the calling thread: unmetered inline is refused, not run.
-      await expect(sandbox.run(fixturePath(row.fixture), null, { limits: row.limits! })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS', message: /fuel.*isolation 'worker'/ });
+      await expect(sandbox.run(fixturePath(row.fixture), null, { limits: row.limits! })).rejects.toMatchObject({
+        code: 'SANDBOX_INVALID_OPTIONS',
+        message: /fuel.*isolation 'worker'/,
+      });
       return;
     }
     // Timed rows measure the run, not a worker booting (a worker replaced after a timeout boots lazily on the next run).
@@ -280,7 +372,9 @@ describe.each(MATRIX)('hostile and edge-case fixtures on the $engine engine, $is
     const [looping, fine] = await Promise.all([
       isolation === 'worker'
         ? sandbox.run(fixturePath('loop-forever'), null, { limits: UNMETERED_100MS })
-        : sandbox.run(fixturePath('host-call-loop-forever'), null, { limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 } }),
+        : sandbox.run(fixturePath('host-call-loop-forever'), null, {
+            limits: { fuel: Number.MAX_SAFE_INTEGER, timeoutMs: 100 },
+          }),
       sandbox.run(fixturePath('output-ok'), null),
     ]);
     expect(looping.status).toBe('timeout');

@@ -85,7 +85,12 @@ describe('graph capability (embedded engine)', () => {
     const owner = await load({ graph: { namespace: 'owned' } });
     const other = await load({ graph: true });
     await call(owner, 'addNode', { key: 'private' });
-    const r = await other.run({ method: 'nodes', params: { ns: 'owned', namespace: 'owned' }, ns: 'owned', timeoutMs: 1e9 });
+    const r = await other.run({
+      method: 'nodes',
+      params: { ns: 'owned', namespace: 'owned' },
+      ns: 'owned',
+      timeoutMs: 1e9,
+    });
     expect(r.output).toEqual({ result: [] });
     owner.close();
     other.close();
@@ -130,7 +135,10 @@ describe('graph capability (embedded engine)', () => {
     const agent = await load({ graph: { maxRequestBytes: 1024, maxResponseBytes: 2048 } });
     const big = await call(agent, 'addNode', { key: 'k', attributes: { blob: 'x'.repeat(2000) } });
     expect(big.error?.code).toBe('GRAPH_REQUEST_TOO_LARGE');
-    for (let i = 0; i < 10; i++) expect((await call(agent, 'addNode', { key: `n${i}`, attributes: { pad: 'y'.repeat(500) } })).error).toBeUndefined();
+    for (let i = 0; i < 10; i++)
+      expect(
+        (await call(agent, 'addNode', { key: `n${i}`, attributes: { pad: 'y'.repeat(500) } })).error,
+      ).toBeUndefined();
     expect((await call(agent, 'export')).error?.code).toBe('GRAPH_RESPONSE_TOO_LARGE');
     expect((await call(agent, 'hasNode', { key: 'n9' })).result).toBe(true);
     agent.close();
@@ -181,9 +189,15 @@ describe('resolveGrants', () => {
   it('refuses grants for commands, components and inline agents, which run without any', async () => {
     const sandbox = new Sandbox({ workers: 1 });
     try {
-      await expect(sandbox.runCommand(graphCall, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
-      await expect(sandbox.runComponent(graphCall, null, { graph: true })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
-      await expect(sandbox.load(graphCall, { graph: true, isolation: 'inline' })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+      await expect(sandbox.runCommand(graphCall, { graph: true })).rejects.toMatchObject({
+        code: 'SANDBOX_INVALID_OPTIONS',
+      });
+      await expect(sandbox.runComponent(graphCall, null, { graph: true })).rejects.toMatchObject({
+        code: 'SANDBOX_INVALID_OPTIONS',
+      });
+      await expect(sandbox.load(graphCall, { graph: true, isolation: 'inline' })).rejects.toMatchObject({
+        code: 'SANDBOX_INVALID_OPTIONS',
+      });
     } finally {
       await sandbox.close();
     }
@@ -192,7 +206,9 @@ describe('resolveGrants', () => {
   it('rejects a bad grant at load time', async () => {
     const sandbox = new Sandbox({ workers: 1, graph: 'embedded' });
     try {
-      await expect(sandbox.load(graphCall, { graph: { methods: ['parseRepository'] } })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+      await expect(sandbox.load(graphCall, { graph: { methods: ['parseRepository'] } })).rejects.toMatchObject({
+        code: 'SANDBOX_INVALID_OPTIONS',
+      });
     } finally {
       await sandbox.close();
     }

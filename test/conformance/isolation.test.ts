@@ -37,7 +37,9 @@ describe('choosing an isolation', () => {
   });
 
   it('refuses inline without fuel: fuel is what stops a runaway agent on the calling thread', async () => {
-    expect(() => new Sandbox({ isolation: 'inline', limits: { fuel: 0 } })).toThrow(/fuel must be positive with isolation 'inline'/);
+    expect(() => new Sandbox({ isolation: 'inline', limits: { fuel: 0 } })).toThrow(
+      /fuel must be positive with isolation 'inline'/,
+    );
     const error = await errorOf(() => open({ isolation: 'inline' }).load(agentPath('vowels'), { limits: { fuel: 0 } }));
     expect(error.code).toBe('SANDBOX_INVALID_OPTIONS');
     // A worker agent may run unmetered.
@@ -67,7 +69,9 @@ describe('choosing an isolation', () => {
     const inline = await sandbox.load(agentPath('vowels'));
     const worker = await sandbox.load(agentPath('vowels'), { isolation: 'worker' });
     expect([inline.isolation, worker.isolation]).toEqual(['inline', 'worker']);
-    expect((await inline.run({ text: 'Hello World' })).output).toEqual((await worker.run({ text: 'Hello World' })).output);
+    expect((await inline.run({ text: 'Hello World' })).output).toEqual(
+      (await worker.run({ text: 'Hello World' })).output,
+    );
   });
 });
 
@@ -111,7 +115,7 @@ describe.each(ISOLATIONS)('life cycle (%s)', (isolation) => {
     expect(error.message).toMatch(/counter is closed/);
   });
 
-  it("running an agent of a closed sandbox throws SANDBOX_CLOSED rather than waiting for a worker that is gone", async () => {
+  it('running an agent of a closed sandbox throws SANDBOX_CLOSED rather than waiting for a worker that is gone', async () => {
     const sandbox = new Sandbox({ workers: 1, isolation });
     const agent = await sandbox.load(agentPath('counter'));
     await sandbox.close();
@@ -119,7 +123,11 @@ describe.each(ISOLATIONS)('life cycle (%s)', (isolation) => {
   });
 
   it('a script that forgets sandbox.close() exits', () => {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'support', 'forgetful-child.ts'), isolation], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'test', 'support', 'forgetful-child.ts'), isolation],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
+    );
     expect(child.error, 'the child did not exit by itself').toBeUndefined();
     expect(child.status, child.stderr).toBe(0);
     expect(child.stdout.trim()).toBe('{"count":2}');
@@ -130,7 +138,12 @@ describe('hibernation at exit', () => {
   it('a script that forgets close() still writes its keyed agents: the next process continues from them', () => {
     const store = mkdtempSync(join(tmpdir(), 'sandbox-forgetful-'));
     try {
-      const run = () => spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'support', 'forgetful-child.ts'), 'worker', store], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
+      const run = () =>
+        spawnSync(
+          process.execPath,
+          ['--import', 'tsx', join(repoRoot, 'test', 'support', 'forgetful-child.ts'), 'worker', store],
+          { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
+        );
       const first = run();
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout.trim()).toBe('{"count":2}');

@@ -40,13 +40,22 @@ describe('queue topics', () => {
 
   it('rejects malformed patterns and topics', () => {
     for (const bad of ['', '.', 'a.', '.a', 'a..b', 'a.>.b', '>.a', 'a b', 'a.b*', 'a.*b', 'é', 'x'.repeat(250)]) {
-      expect(rejects(() => validatePattern(bad)), JSON.stringify(bad)).toBe(true);
+      expect(
+        rejects(() => validatePattern(bad)),
+        JSON.stringify(bad),
+      ).toBe(true);
     }
     for (const bad of ['a.*', '*', '>', 'a.>', 'a..b', '', 'a\tb', 'x'.repeat(250)]) {
-      expect(rejects(() => validateTopic(bad)), JSON.stringify(bad)).toBe(true);
+      expect(
+        rejects(() => validateTopic(bad)),
+        JSON.stringify(bad),
+      ).toBe(true);
     }
     for (const good of ['a', 'orders.eu.created', 'a-b_c:d@e', 'x'.repeat(249)]) {
-      expect(rejects(() => validateTopic(good)), good).toBe(false);
+      expect(
+        rejects(() => validateTopic(good)),
+        good,
+      ).toBe(false);
     }
   });
 });

@@ -2,7 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
-import { DEAD_LETTER_HEADERS, type QueueBackend, type QueueMessage, type Subscription } from '../../runtime/queue/index.ts';
+import {
+  DEAD_LETTER_HEADERS,
+  type QueueBackend,
+  type QueueMessage,
+  type Subscription,
+} from '../../runtime/queue/index.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 export interface QueueHarness {
@@ -20,7 +25,6 @@ export interface QueueHarness {
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 
 function uid(): string {
   return `t${randomBytes(5).toString('hex')}`;
@@ -105,8 +109,13 @@ export function defineQueueCases(harness: QueueHarness): void {
     await live();
     await live();
     const n = 300;
-    await q.publishMany(Array.from({ length: n }, (_, i) => ({ topic: `${t}.job`, key: `k${i % 30}`, payload: enc(String(i)) })));
-    await waitFor('the group to see every message', () => new Set([...a, ...b]).size === n && p1.length >= n && p2.length >= n);
+    await q.publishMany(
+      Array.from({ length: n }, (_, i) => ({ topic: `${t}.job`, key: `k${i % 30}`, payload: enc(String(i)) })),
+    );
+    await waitFor(
+      'the group to see every message',
+      () => new Set([...a, ...b]).size === n && p1.length >= n && p2.length >= n,
+    );
     await sleep(200);
     const all = [...a, ...b];
     expect(new Set(all).size).toBe(n);
@@ -173,10 +182,14 @@ export function defineQueueCases(harness: QueueHarness): void {
     let calls = 0;
     const dead: QueueMessage[] = [];
     await subscribe(dlq, (m) => void dead.push(m), { group: `${t}-dlq` });
-    await subscribe(`${t}.a`, (m) => {
-      calls++;
-      m.term('schema version 9 is not supported');
-    }, { group: `${t}-g`, deadLetterTopic: dlq });
+    await subscribe(
+      `${t}.a`,
+      (m) => {
+        calls++;
+        m.term('schema version 9 is not supported');
+      },
+      { group: `${t}-g`, deadLetterTopic: dlq },
+    );
     await live();
     await q.publish({ topic: `${t}.a`, payload: enc('v9') });
     await waitFor('the dead letter', () => dead.length === 1);
@@ -212,7 +225,11 @@ export function defineQueueCases(harness: QueueHarness): void {
     const keys = ['alpha', 'beta', 'gamma', 'delta'];
     const perKey = 40;
     await q.publishMany(
-      Array.from({ length: perKey * keys.length }, (_, i) => ({ topic: `${t}.a`, key: keys[i % keys.length]!, payload: enc(String(Math.floor(i / keys.length))) })),
+      Array.from({ length: perKey * keys.length }, (_, i) => ({
+        topic: `${t}.a`,
+        key: keys[i % keys.length]!,
+        payload: enc(String(Math.floor(i / keys.length))),
+      })),
     );
     await waitFor('all messages', () => keys.every((k) => (order.get(k)?.length ?? 0) === perKey));
     expect(overlap).toBe(0);
@@ -242,10 +259,17 @@ export function defineQueueCases(harness: QueueHarness): void {
   it('bounds unsettled deliveries by prefetch and handler calls by concurrency', async () => {
     const t = uid();
     const held: QueueMessage[] = [];
-    await subscribe(`${t}.a`, (m) => void held.push(m), { group: `${t}-g`, autoAck: false, prefetch: 5, ackWaitMs: 60_000 });
+    await subscribe(`${t}.a`, (m) => void held.push(m), {
+      group: `${t}-g`,
+      autoAck: false,
+      prefetch: 5,
+      ackWaitMs: 60_000,
+    });
     await live();
     // Not awaited: on the memory backend publish itself waits for these acks once the buffer is full.
-    const publishing = q.publishMany(Array.from({ length: 30 }, (_, i) => ({ topic: `${t}.a`, payload: enc(String(i)) })));
+    const publishing = q.publishMany(
+      Array.from({ length: 30 }, (_, i) => ({ topic: `${t}.a`, payload: enc(String(i)) })),
+    );
     await waitFor('a full prefetch window', () => held.length === 5);
     await sleep(300);
     expect(held.length).toBe(5);
@@ -265,52 +289,67 @@ export function defineQueueCases(harness: QueueHarness): void {
     let running = 0;
     let maxRunning = 0;
     let done = 0;
-    await subscribe(`${u}.a`, async () => {
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      await sleep(5);
-      running--;
-      done++;
-    }, { group: `${u}-g`, concurrency: 3 });
+    await subscribe(
+      `${u}.a`,
+      async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await sleep(5);
+        running--;
+        done++;
+      },
+      { group: `${u}-g`, concurrency: 3 },
+    );
     await live();
     await q.publishMany(Array.from({ length: 30 }, (_, i) => ({ topic: `${u}.a`, payload: enc(String(i)) })));
     await waitFor('all handled', () => done === 30);
     expect(maxRunning).toBe(3);
   });
 
-  it.runIf(harness.publishWaitsForSubscribers)('makes publish wait while a subscriber buffer is full, never dropping', async () => {
-    const t = uid();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const got: number[] = [];
-    await subscribe(`${t}.a`, async (m) => {
-      await gate;
-      got.push(Number(dec(m.payload)));
-    }, { group: `${t}-g`, concurrency: 1, prefetch: 1 });
-    let published = 0;
-    const n = 200; // the harness's buffer is far smaller
-    const publishing = (async () => {
-      for (let i = 0; i < n; i++) {
-        await q.publish({ topic: `${t}.a`, payload: enc(String(i)) });
-        published++;
-      }
-    })();
-    await sleep(200);
-    expect(published).toBeLessThan(n);
-    expect(published).toBeGreaterThan(0);
-    release();
-    await publishing;
-    await waitFor('every message', () => got.length === n);
-    expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
-  });
+  it.runIf(harness.publishWaitsForSubscribers)(
+    'makes publish wait while a subscriber buffer is full, never dropping',
+    async () => {
+      const t = uid();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const got: number[] = [];
+      await subscribe(
+        `${t}.a`,
+        async (m) => {
+          await gate;
+          got.push(Number(dec(m.payload)));
+        },
+        { group: `${t}-g`, concurrency: 1, prefetch: 1 },
+      );
+      let published = 0;
+      const n = 200; // the harness's buffer is far smaller
+      const publishing = (async () => {
+        for (let i = 0; i < n; i++) {
+          await q.publish({ topic: `${t}.a`, payload: enc(String(i)) });
+          published++;
+        }
+      })();
+      await sleep(200);
+      expect(published).toBeLessThan(n);
+      expect(published).toBeGreaterThan(0);
+      release();
+      await publishing;
+      await waitFor('every message', () => got.length === n);
+      expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
+    },
+  );
 
   it('redelivers a delivery left unsettled past ackWaitMs', async () => {
     const t = uid();
     const counts: number[] = [];
-    await subscribe(`${t}.a`, (m) => {
-      counts.push(m.deliveryCount);
-      if (m.deliveryCount >= 2) m.ack();
-    }, { group: `${t}-g`, autoAck: false, ackWaitMs: 300 });
+    await subscribe(
+      `${t}.a`,
+      (m) => {
+        counts.push(m.deliveryCount);
+        if (m.deliveryCount >= 2) m.ack();
+      },
+      { group: `${t}-g`, autoAck: false, ackWaitMs: 300 },
+    );
     await live();
     await q.publish({ topic: `${t}.a`, payload: enc('x') });
     await waitFor('redelivery', () => counts.length === 2, 10_000);
@@ -321,11 +360,15 @@ export function defineQueueCases(harness: QueueHarness): void {
     const t = uid();
     let started = 0;
     let finished = 0;
-    const sub = await q.subscribe(`${t}.a`, async () => {
-      started++;
-      await sleep(300);
-      finished++;
-    }, { group: `${t}-drain` });
+    const sub = await q.subscribe(
+      `${t}.a`,
+      async () => {
+        started++;
+        await sleep(300);
+        finished++;
+      },
+      { group: `${t}-drain` },
+    );
     await live();
     await q.publish({ topic: `${t}.a`, payload: enc('slow') });
     await waitFor('the handler to start', () => started === 1);

@@ -9,9 +9,16 @@ describe('Sandbox', () => {
   afterAll(() => sandbox.close());
 
   it('loads an agent by path and runs it (the README example)', async () => {
-    const agent = await sandbox.load(requireBuilt(agentPath('vowels')), { limits: { memoryBytes: 1 << 20, timeoutMs: 100 } });
+    const agent = await sandbox.load(requireBuilt(agentPath('vowels')), {
+      limits: { memoryBytes: 1 << 20, timeoutMs: 100 },
+    });
     const result = await agent.run({ text: 'Hello World' });
-    expect(result).toMatchObject({ status: 'ok', output: { count: 3, vowels: 'aeiouAEIOU' }, engine: 'wasm', events: [] });
+    expect(result).toMatchObject({
+      status: 'ok',
+      output: { count: 3, vowels: 'aeiouAEIOU' },
+      engine: 'wasm',
+      events: [],
+    });
     expect(result.memoryPeakBytes).toBeLessThanOrEqual(1 << 20);
     expect(result.durationMs).toBeGreaterThanOrEqual(0);
     agent.close();
@@ -38,7 +45,9 @@ describe('Sandbox', () => {
   it('answers many concurrent runs in order of submission per agent', async () => {
     const counter = await sandbox.load(agentPath('counter'));
     const results = await Promise.all(Array.from({ length: 500 }, () => counter.run({})));
-    expect(results.map((r) => (r.output as { count: number }).count)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(results.map((r) => (r.output as { count: number }).count)).toEqual(
+      Array.from({ length: 500 }, (_, i) => i + 1),
+    );
   });
 
   it('times out a hung agent without harming agents on other workers', async () => {
@@ -65,7 +74,9 @@ describe('Sandbox', () => {
 
   it('run() turns every module failure into a RunResult', async () => {
     expect((await sandbox.run(fixturePath('garbage'), {})).status).toBe('invalid-module');
-    expect((await sandbox.run(fixturePath('start-loops-forever'), {}, { limits: { fuel: 100_000 } })).status).toBe('out-of-fuel');
+    expect((await sandbox.run(fixturePath('start-loops-forever'), {}, { limits: { fuel: 100_000 } })).status).toBe(
+      'out-of-fuel',
+    );
   });
 
   it('load() rejects with typed errors that carry the result', async () => {
@@ -79,7 +90,9 @@ describe('Sandbox', () => {
       expect(isSandboxError(error), String(error)).toBe(true);
       expect((error as { code: string }).code).toBe(code);
     }
-    const init = await sandbox.load(fixturePath('start-loops-forever'), { limits: { fuel: 50_000 } }).catch((e: unknown) => e);
+    const init = await sandbox
+      .load(fixturePath('start-loops-forever'), { limits: { fuel: 50_000 } })
+      .catch((e: unknown) => e);
     expect((init as { code: string }).code).toBe('SANDBOX_AGENT_INIT_FAILED');
     expect((init as { result: { status: string } }).result.status).toBe('out-of-fuel');
   });

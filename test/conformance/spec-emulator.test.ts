@@ -56,44 +56,63 @@ describe.skipIf(dir === null)('spec tests on the emulator', () => {
     expect(v8Passed).toBeGreaterThan(20_000);
     expect(emuPassed).toBeGreaterThanOrEqual(v8Passed - KNOWN_DIFFERENCES.size);
     // Every kind of assertion was exercised, not just assert_return.
-    for (const kind of ['assert_return', 'assert_trap', 'assert_invalid', 'assert_malformed', 'assert_unlinkable', 'assert_uninstantiable', 'assert_exhaustion']) {
+    for (const kind of [
+      'assert_return',
+      'assert_trap',
+      'assert_invalid',
+      'assert_malformed',
+      'assert_unlinkable',
+      'assert_uninstantiable',
+      'assert_exhaustion',
+    ]) {
       expect(kinds.get(kind) ?? 0, kind).toBeGreaterThan(0);
     }
     console.log(`spec suite (non-SIMD): V8 passed ${v8Passed}, emulator passed ${emuPassed}`);
   });
 
-  it('passes the same assertions as V8 on instrumented modules (fuel + depth), the form agents run in', { timeout: 300_000 }, () => {
-    if (dir === null) return;
-    const transform = (b: Uint8Array): Uint8Array =>
-      instrument(b, { initialFuel: 1n << 62n, initialDepth: 0x7fffffff, validate: (x) => emulator.validate(x) } as Parameters<typeof instrument>[1]);
-    const missing: string[] = [];
-    let v8Passed = 0;
-    let emuPassed = 0;
-    for (const file of listSpecFiles(dir)) {
-      if (isSimdFile(file)) continue;
-      const v8 = runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace, transform });
-      const emu = runSpecFile(file, { wasm: emulator as unknown as WasmNamespace, transform, includeSimd: false });
-      v8Passed += v8.passed;
-      emuPassed += emu.passed;
-      const emuKeys = passedKeys(emu);
-      for (const key of passedKeys(v8)) if (!emuKeys.has(key)) missing.push(key);
-    }
-    expect(missing.slice(0, 20)).toEqual([]);
-    expect(v8Passed).toBeGreaterThan(20_000);
-    console.log(`instrumented spec suite (non-SIMD): V8 passed ${v8Passed}, emulator passed ${emuPassed}`);
-  });
+  it(
+    'passes the same assertions as V8 on instrumented modules (fuel + depth), the form agents run in',
+    { timeout: 300_000 },
+    () => {
+      if (dir === null) return;
+      const transform = (b: Uint8Array): Uint8Array =>
+        instrument(b, {
+          initialFuel: 1n << 62n,
+          initialDepth: 0x7fffffff,
+          validate: (x) => emulator.validate(x),
+        } as Parameters<typeof instrument>[1]);
+      const missing: string[] = [];
+      let v8Passed = 0;
+      let emuPassed = 0;
+      for (const file of listSpecFiles(dir)) {
+        if (isSimdFile(file)) continue;
+        const v8 = runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace, transform });
+        const emu = runSpecFile(file, { wasm: emulator as unknown as WasmNamespace, transform, includeSimd: false });
+        v8Passed += v8.passed;
+        emuPassed += emu.passed;
+        const emuKeys = passedKeys(emu);
+        for (const key of passedKeys(v8)) if (!emuKeys.has(key)) missing.push(key);
+      }
+      expect(missing.slice(0, 20)).toEqual([]);
+      expect(v8Passed).toBeGreaterThan(20_000);
+      console.log(`instrumented spec suite (non-SIMD): V8 passed ${v8Passed}, emulator passed ${emuPassed}`);
+    },
+  );
 
-  it('passes the same count under node --jitless, where the code is translated for the interpreter', { timeout: 300_000 }, () => {
-    if (dir === null) return;
-    // What V8 passes, plus what a WebAssembly 3.0 V8 accepts by design and the emulator refuses (see acceptsWasm3).
-    const wasm3 = acceptsWasm3(WebAssembly);
-    let v8Passed = 0;
-    for (const file of listSpecFiles(dir)) {
-      if (isSimdFile(file)) continue;
-      const r = runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace });
-      v8Passed += r.passed + (wasm3 ? r.outcomes.filter(isWasm3Acceptance).length : 0);
-    }
-    const script = `
+  it(
+    'passes the same count under node --jitless, where the code is translated for the interpreter',
+    { timeout: 300_000 },
+    () => {
+      if (dir === null) return;
+      // What V8 passes, plus what a WebAssembly 3.0 V8 accepts by design and the emulator refuses (see acceptsWasm3).
+      const wasm3 = acceptsWasm3(WebAssembly);
+      let v8Passed = 0;
+      for (const file of listSpecFiles(dir)) {
+        if (isSimdFile(file)) continue;
+        const r = runSpecFile(file, { wasm: WebAssembly as unknown as WasmNamespace });
+        v8Passed += r.passed + (wasm3 ? r.outcomes.filter(isWasm3Acceptance).length : 0);
+      }
+      const script = `
       import { emulator } from './runtime/engine/emulator/index.ts';
       import { isSimdFile, listSpecFiles, runSpecFile } from './test/conformance/spec-runner.ts';
       let passed = 0, failed = 0;
@@ -106,15 +125,18 @@ describe.skipIf(dir === null)('spec tests on the emulator', () => {
       }
       console.log(JSON.stringify({ webAssembly: typeof WebAssembly, passed, failed, failures: failures.slice(0, 10) }));
     `;
-    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: repoRoot, encoding: 'utf8', maxBuffer: 1 << 24,
-    });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    expect(last, r.stderr.slice(0, 2000)).toMatch(/^\{/);
-    const result = JSON.parse(last) as { webAssembly: string; passed: number; failed: number; failures: string[] };
-    expect(result.webAssembly).toBe('undefined');
-    expect(result.failures).toEqual([]);
-    expect(result.passed).toBe(v8Passed);
-    console.log(`spec suite under --jitless (non-SIMD): emulator passed ${result.passed}`);
-  });
+      const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      });
+      const last = r.stdout.trim().split('\n').pop() ?? '';
+      expect(last, r.stderr.slice(0, 2000)).toMatch(/^\{/);
+      const result = JSON.parse(last) as { webAssembly: string; passed: number; failed: number; failures: string[] };
+      expect(result.webAssembly).toBe('undefined');
+      expect(result.failures).toEqual([]);
+      expect(result.passed).toBe(v8Passed);
+      console.log(`spec suite under --jitless (non-SIMD): emulator passed ${result.passed}`);
+    },
+  );
 });

@@ -67,7 +67,8 @@ describe.skipIf(dir === null)('spec tests: instrumented modules behave as the or
         const b = outcomes(inst);
         for (const [k, o] of a) {
           const other = b.get(k);
-          if (o.outcome === 'passed' && other?.outcome !== 'passed') regressions.push(`${k}: ${other?.message ?? 'missing'}`);
+          if (o.outcome === 'passed' && other?.outcome !== 'passed')
+            regressions.push(`${k}: ${other?.message ?? 'missing'}`);
         }
         for (const [k, o] of b) {
           if (o.outcome === 'passed') kinds.add(o.type);
@@ -83,7 +84,16 @@ describe.skipIf(dir === null)('spec tests: instrumented modules behave as the or
       // the bar from ../shared/wasm-spec/README.md: V8 passes every non-SIMD assertion there (but WebAssembly 3.0's)
       expect(nonSimdPassed + wasm3Failed).toBeGreaterThanOrEqual(26_038);
       expect(transformed).toBeGreaterThan(3000);
-      for (const k of ['assert_return', 'assert_trap', 'assert_exhaustion', 'assert_invalid', 'assert_malformed', 'assert_unlinkable', 'assert_uninstantiable', 'action']) {
+      for (const k of [
+        'assert_return',
+        'assert_trap',
+        'assert_exhaustion',
+        'assert_invalid',
+        'assert_malformed',
+        'assert_unlinkable',
+        'assert_uninstantiable',
+        'action',
+      ]) {
         expect(kinds).toContain(k);
       }
     });

@@ -16,11 +16,20 @@ import { decodeModule } from '../../runtime/module/decode.ts';
 
 /** The part of the `WebAssembly` namespace the runner uses. */
 export interface WasmNamespace {
-  Module: { new (bytes: Uint8Array): object; imports(module: object): Array<{ module: string; name: string; kind: string }> };
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  Module: {
+    new (bytes: Uint8Array): object;
+    imports(module: object): Array<{ module: string; name: string; kind: string }>;
+  };
+  Instance: new (
+    module: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { exports: Record<string, unknown> };
   Memory: new (descriptor: { initial: number; maximum?: number }) => object;
   Table: new (descriptor: { element: 'anyfunc' | 'externref'; initial: number; maximum?: number }) => object;
-  Global: new (descriptor: { value: 'i32' | 'i64' | 'f32' | 'f64'; mutable?: boolean }, value?: unknown) => { value: unknown };
+  Global: new (
+    descriptor: { value: 'i32' | 'i64' | 'f32' | 'f64'; mutable?: boolean },
+    value?: unknown,
+  ) => { value: unknown };
   RuntimeError: new (...args: never[]) => Error;
   LinkError: new (...args: never[]) => Error;
   CompileError: new (...args: never[]) => Error;
@@ -81,7 +90,11 @@ const WASM3_REASONS = /\((multiple memories|zero byte expected|unknown global|in
 
 /** A failure of a module assertion that a WebAssembly 3.0 engine fails by design (see acceptsWasm3). */
 export function isWasm3Acceptance(o: { outcome: string; type: string; message?: string }): boolean {
-  return o.outcome === 'failed' && (o.type === 'assert_invalid' || o.type === 'assert_malformed') && WASM3_REASONS.test(o.message ?? '');
+  return (
+    o.outcome === 'failed' &&
+    (o.type === 'assert_invalid' || o.type === 'assert_malformed') &&
+    WASM3_REASONS.test(o.message ?? '')
+  );
 }
 
 /** `../shared/wasm-spec/json` next to the repository, or null when it is absent. */
@@ -162,7 +175,10 @@ class FileRunner {
   private current: Loaded | null = null;
   private currentFailed = false;
 
-  constructor(private readonly jsonPath: string, options: SpecRunOptions) {
+  constructor(
+    private readonly jsonPath: string,
+    options: SpecRunOptions,
+  ) {
     this.dir = path.dirname(jsonPath);
     this.wasm = options.wasm;
     this.opts = options;
@@ -249,9 +265,14 @@ class FileRunner {
           thrown = e;
         }
         this.resetSandboxGlobals();
-        if (thrown === null) throw new Error(`expected ${cmd.type === 'assert_trap' ? 'a trap' : 'exhaustion'} (${cmd.text}), got a result`);
-        if (cmd.type === 'assert_trap' && !(thrown instanceof this.wasm.RuntimeError)) throw new Error(`expected a RuntimeError (${cmd.text}), got ${describe(thrown)}`);
-        if (cmd.type === 'assert_exhaustion' && !isExhaustion(thrown, this.wasm)) throw new Error(`expected stack exhaustion, got ${describe(thrown)}`);
+        if (thrown === null)
+          throw new Error(
+            `expected ${cmd.type === 'assert_trap' ? 'a trap' : 'exhaustion'} (${cmd.text}), got a result`,
+          );
+        if (cmd.type === 'assert_trap' && !(thrown instanceof this.wasm.RuntimeError))
+          throw new Error(`expected a RuntimeError (${cmd.text}), got ${describe(thrown)}`);
+        if (cmd.type === 'assert_exhaustion' && !isExhaustion(thrown, this.wasm))
+          throw new Error(`expected stack exhaustion, got ${describe(thrown)}`);
         this.record(cmd, 'passed');
         return;
       }
@@ -357,9 +378,11 @@ class FileRunner {
     }
     if (typeof value !== 'function') throw new Error(`export ${action.field} is not a function`);
     const args = action.args ?? [];
-    if (action.field.includes('reinterpret') && args.some(isNaNValue)) throw new Skip('NaN payload cannot cross the JS API');
+    if (action.field.includes('reinterpret') && args.some(isNaNValue))
+      throw new Skip('NaN payload cannot cross the JS API');
     const sig = m.sigs.get(action.field);
-    if (sig && (sig.params.includes(V128) || sig.results.includes(V128))) return this.viaTrampoline(value as (...a: unknown[]) => unknown, sig, args);
+    if (sig && (sig.params.includes(V128) || sig.results.includes(V128)))
+      return this.viaTrampoline(value as (...a: unknown[]) => unknown, sig, args);
     const r = (value as (...a: unknown[]) => unknown)(...args.map((a) => this.toJs(a)));
     const n = sig ? sig.results.length : 1;
     if (n === 0) return [];
@@ -411,15 +434,19 @@ class FileRunner {
       case 'i32':
         return typeof got === 'number' && String(got >>> 0) === s ? null : `expected i32 ${s}, got ${String(got)}`;
       case 'i64':
-        return typeof got === 'bigint' && BigInt.asUintN(64, got).toString() === s ? null : `expected i64 ${s}, got ${String(got)}`;
+        return typeof got === 'bigint' && BigInt.asUintN(64, got).toString() === s
+          ? null
+          : `expected i64 ${s}, got ${String(got)}`;
       case 'f32': {
         if (typeof got !== 'number') return `expected f32, got ${typeof got}`;
-        if (s.startsWith('nan:') || isF32NaNBits(Number(s))) return Number.isNaN(got) ? null : `expected NaN, got ${got}`;
+        if (s.startsWith('nan:') || isF32NaNBits(Number(s)))
+          return Number.isNaN(got) ? null : `expected NaN, got ${got}`;
         return f32Bits(got) === Number(s) ? null : `expected f32 bits ${s}, got ${f32Bits(got)} (${got})`;
       }
       case 'f64': {
         if (typeof got !== 'number') return `expected f64, got ${typeof got}`;
-        if (s.startsWith('nan:') || isF64NaNBits(BigInt(s))) return Number.isNaN(got) ? null : `expected NaN, got ${got}`;
+        if (s.startsWith('nan:') || isF64NaNBits(BigInt(s)))
+          return Number.isNaN(got) ? null : `expected NaN, got ${got}`;
         return f64Bits(got) === BigInt(s) ? null : `expected f64 bits ${s}, got ${f64Bits(got)} (${got})`;
       }
       case 'externref':
@@ -479,7 +506,8 @@ function signatures(bytes: Uint8Array): Map<string, Sig> {
   const funcImports = info.imports.filter((i) => i.kind === 0);
   for (const e of info.exports) {
     if (e.kind !== 0) continue;
-    const ti = e.index < funcImports.length ? funcImports[e.index]!.typeIndex! : info.funcTypes[e.index - funcImports.length];
+    const ti =
+      e.index < funcImports.length ? funcImports[e.index]!.typeIndex! : info.funcTypes[e.index - funcImports.length];
     const t = ti === undefined ? undefined : info.types[ti];
     if (t) sigs.set(e.name, t);
   }
@@ -597,7 +625,8 @@ function isF64NaNBits(bits: bigint): boolean {
 }
 
 function isNaNValue(v: Value): boolean {
-  if (typeof v.value !== 'string' || v.value.startsWith('nan:')) return typeof v.value === 'string' && v.value.startsWith('nan:');
+  if (typeof v.value !== 'string' || v.value.startsWith('nan:'))
+    return typeof v.value === 'string' && v.value.startsWith('nan:');
   if (v.type === 'f32') return isF32NaNBits(Number(v.value));
   if (v.type === 'f64') return isF64NaNBits(BigInt(v.value));
   return false;

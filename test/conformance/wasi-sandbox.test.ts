@@ -15,10 +15,18 @@ describe('Sandbox.runCommand', () => {
   afterAll(() => sandbox.close());
 
   it.each(['wasm', 'emulator'] as const)('runs hello-wasi on %s with the same fuel', async (engine) => {
-    const r = await sandbox.runCommand(requireBuilt(agentPath('hello-wasi')), { stdin: 'Ada', engine, limits: { timeoutMs: 20_000 } });
+    const r = await sandbox.runCommand(requireBuilt(agentPath('hello-wasi')), {
+      stdin: 'Ada',
+      engine,
+      limits: { timeoutMs: 20_000 },
+    });
     expect(r).toMatchObject({ status: 'ok', exitCode: 0, engine });
     expect(text(r.stdout)).toBe('hello, Ada!');
-    const other = await sandbox.runCommand(agentPath('hello-wasi'), { stdin: 'Ada', engine: engine === 'wasm' ? 'emulator' : 'wasm', limits: { timeoutMs: 20_000 } });
+    const other = await sandbox.runCommand(agentPath('hello-wasi'), {
+      stdin: 'Ada',
+      engine: engine === 'wasm' ? 'emulator' : 'wasm',
+      limits: { timeoutMs: 20_000 },
+    });
     expect(other.fuelUsed).toBe(r.fuelUsed);
   });
 
@@ -28,13 +36,18 @@ describe('Sandbox.runCommand', () => {
   });
 
   it('caps output and says so', async () => {
-    const r = await sandbox.runCommand(agentPath('hello-wasi'), { stdin: 'y'.repeat(5000), limits: { outputBytes: 100 } });
+    const r = await sandbox.runCommand(agentPath('hello-wasi'), {
+      stdin: 'y'.repeat(5000),
+      limits: { outputBytes: 100 },
+    });
     expect(r.status).toBe('limit-exceeded');
     expect(r.stdout!.length).toBe(100);
   });
 
   it('refuses a grant of a directory that does not exist, as invalid input', async () => {
-    const r = await sandbox.runCommand(agentPath('hello-wasi'), { dirs: [{ host: join(tmpdir(), 'no-such-dir-for-sandbox'), guest: '/', readOnly: false }] });
+    const r = await sandbox.runCommand(agentPath('hello-wasi'), {
+      dirs: [{ host: join(tmpdir(), 'no-such-dir-for-sandbox'), guest: '/', readOnly: false }],
+    });
     expect(r.status).toBe('invalid-input');
     expect(r.message).toMatch(/no-such-dir-for-sandbox/);
   });
@@ -42,14 +55,17 @@ describe('Sandbox.runCommand', () => {
   it('leaves host files alone: hello-wasi has no grant and a granted read-only dir is untouched', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sandbox-wasi-'));
     writeFileSync(join(dir, 'f.txt'), 'before');
-    const r = await sandbox.runCommand(agentPath('hello-wasi'), { dirs: [{ host: dir, guest: '/data', readOnly: true }] });
+    const r = await sandbox.runCommand(agentPath('hello-wasi'), {
+      dirs: [{ host: dir, guest: '/data', readOnly: true }],
+    });
     expect(r.status).toBe('ok');
     expect(readFileSync(join(dir, 'f.txt'), 'utf8')).toBe('before');
   });
   // Defect 7 (issue 12): any name under wasi_snapshot_preview1 was let through, and the `{}` import object's
   // prototype linked `constructor` to the host's Object; the command ran `ok`.
   it.each(['wasm', 'emulator'] as const)('links only real preview 1 functions on %s', async (engine) => {
-    const command = (name: string) => parse(`(module
+    const command = (name: string) =>
+      parse(`(module
       (import "wasi_snapshot_preview1" "${name}" (func $f (result i32)))
       (memory (export "memory") 1)
       (func (export "_start") (drop (call $f))))`);

@@ -122,7 +122,9 @@ function runAll(ns: WasmNamespace, filter: (lang: string, name: string) => boole
 }
 
 function report(engine: string, counts: Record<string, { passed: number; total: number; skipped: number }>): void {
-  const parts = Object.entries(counts).map(([l, c]) => `${l} ${c.passed}/${c.total}${c.skipped ? ` (+${c.skipped} skipped)` : ''}`);
+  const parts = Object.entries(counts).map(
+    ([l, c]) => `${l} ${c.passed}/${c.total}${c.skipped ? ` (+${c.skipped} skipped)` : ''}`,
+  );
   console.log(`WASI test suite on ${engine}: ${parts.join(', ')}`);
 }
 

@@ -70,7 +70,16 @@ if (!Number.isFinite(seconds) || seconds < 0 || !Number.isInteger(firstSeed) || 
 
 /** Any one damaged input taking longer than this is a finding (inputs are at most a few KiB). */
 const SLOW_MS = 2000;
-const stats = { modules: 0, calls: 0, traps: 0, jitlessModules: 0, moduleMutations: 0, messagePackInputs: 0, findings: 0, seeds: '' };
+const stats = {
+  modules: 0,
+  calls: 0,
+  traps: 0,
+  jitlessModules: 0,
+  moduleMutations: 0,
+  messagePackInputs: 0,
+  findings: 0,
+  seeds: '',
+};
 const started = Date.now();
 const deadline = started + seconds * 1000;
 let lastReport = started;
@@ -80,11 +89,18 @@ function record(kind: string, seed: number, file: string, content: string | Uint
   const where = path.join(outDir, file);
   writeFileSync(where, content);
   stats.findings++;
-  const replay = kind === 'engines' ? `npm run fuzz -- --replay ${path.relative(process.cwd(), where)}` : `npm run fuzz -- --seed ${seed} --seconds 0`;
+  const replay =
+    kind === 'engines'
+      ? `npm run fuzz -- --replay ${path.relative(process.cwd(), where)}`
+      : `npm run fuzz -- --seed ${seed} --seconds 0`;
   console.log(`FOUND ${kind} (seed ${seed}): ${summary}\n  written to ${where}\n  reproduce: ${replay}`);
 }
 
-const showDiffs = (ds: Difference[]): string => ds.slice(0, 3).map((d) => `${d.fn}(${d.args}) ${d.what}: ${d.left} != ${d.right}`).join('; ');
+const showDiffs = (ds: Difference[]): string =>
+  ds
+    .slice(0, 3)
+    .map((d) => `${d.fn}(${d.args}) ${d.what}: ${d.left} != ${d.right}`)
+    .join('; ');
 const showFindings = (fs: DecoderFinding[]): string => fs.map((f) => `${f.decoder}: ${f.error}`).join('; ');
 
 const JITLESS_EVERY = 20;
@@ -98,13 +114,26 @@ function runJitless(): void {
   try {
     found = compareJitless(batch, calls);
   } catch (e) {
-    record('jitless', batch[0]!.seed, `jitless-${batch[0]!.seed}.txt`, (e as Error).stack ?? String(e), `the --jitless child failed: ${(e as Error).message.slice(0, 300)}`);
+    record(
+      'jitless',
+      batch[0]!.seed,
+      `jitless-${batch[0]!.seed}.txt`,
+      (e as Error).stack ?? String(e),
+      `the --jitless child failed: ${(e as Error).message.slice(0, 300)}`,
+    );
     return;
   }
   stats.jitlessModules += batch.length;
   found.forEach((ds, k) => {
     const m = batch[k]!;
-    if (ds.length > 0) record('jitless', m.seed, `jitless-${m.seed}.wat`, findingText(m.wat, m.funcs, `seed ${m.seed} under --jitless: ${showDiffs(ds)}`), showDiffs(ds));
+    if (ds.length > 0)
+      record(
+        'jitless',
+        m.seed,
+        `jitless-${m.seed}.wat`,
+        findingText(m.wat, m.funcs, `seed ${m.seed} under --jitless: ${showDiffs(ds)}`),
+        showDiffs(ds),
+      );
   });
 }
 
@@ -115,7 +144,13 @@ do {
   try {
     bytes = await parse(m.wat);
   } catch (e) {
-    record('generator', seed, `generator-${seed}.wat`, m.wat, `the generator made an invalid module: ${(e as Error).message.slice(0, 300)}`);
+    record(
+      'generator',
+      seed,
+      `generator-${seed}.wat`,
+      m.wat,
+      `the generator made an invalid module: ${(e as Error).message.slice(0, 300)}`,
+    );
     seed++;
     continue;
   }
@@ -125,10 +160,22 @@ do {
     stats.calls += r.calls;
     stats.traps += r.traps;
     if (r.differences.length > 0) {
-      record('engines', seed, `engines-${seed}.wat`, findingText(m.wat, m.funcs, `seed ${seed}: ${showDiffs(r.differences)}`), showDiffs(r.differences));
+      record(
+        'engines',
+        seed,
+        `engines-${seed}.wat`,
+        findingText(m.wat, m.funcs, `seed ${seed}: ${showDiffs(r.differences)}`),
+        showDiffs(r.differences),
+      );
     }
   } catch (e) {
-    record('engines', seed, `engines-${seed}.wat`, findingText(m.wat, m.funcs, `seed ${seed}: threw ${(e as Error).stack}`), `threw ${(e as Error).message}`);
+    record(
+      'engines',
+      seed,
+      `engines-${seed}.wat`,
+      findingText(m.wat, m.funcs, `seed ${seed}: threw ${(e as Error).stack}`),
+      `threw ${(e as Error).message}`,
+    );
   }
   if (seed % JITLESS_EVERY === 0) jitlessBatch.push({ seed, bytes, funcs: m.funcs, wat: m.wat });
   if (jitlessBatch.length >= JITLESS_BATCH) runJitless();
@@ -139,7 +186,8 @@ do {
     const t0 = performance.now();
     const fs = checkModuleBytes(damaged);
     // A decoder that loops on damaged bytes shows as a slow input long before it would stall a campaign.
-    if (performance.now() - t0 > SLOW_MS) fs.push({ decoder: 'module decoders', error: `took ${Math.round(performance.now() - t0)} ms` });
+    if (performance.now() - t0 > SLOW_MS)
+      fs.push({ decoder: 'module decoders', error: `took ${Math.round(performance.now() - t0)} ms` });
     if (fs.length > 0) record('module decoder', seed, `module-${seed}-${k}.wasm`, damaged, showFindings(fs));
   }
   for (let k = 0; k < 40; k++) {
@@ -147,7 +195,8 @@ do {
     stats.messagePackInputs++;
     const t0 = performance.now();
     const fs = checkMessagePackBytes(damaged);
-    if (performance.now() - t0 > SLOW_MS) fs.push({ decoder: 'MessagePack readers', error: `took ${Math.round(performance.now() - t0)} ms` });
+    if (performance.now() - t0 > SLOW_MS)
+      fs.push({ decoder: 'MessagePack readers', error: `took ${Math.round(performance.now() - t0)} ms` });
     if (fs.length > 0) record('msgpack', seed, `msgpack-${seed}-${k}.bin`, damaged, showFindings(fs));
   }
   seed++;

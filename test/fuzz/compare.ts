@@ -87,7 +87,9 @@ function observe(ns: Namespace, ex: Exports, name: string, args: Arg[], metered:
     globals: GLOBAL_EXPORTS.map((g) => (ex[g] === undefined ? '-' : show((ex[g] as WebAssembly.Global).value))),
   };
   if (metered) {
-    obs.meter = [SANDBOX_EXPORTS.fuel, SANDBOX_EXPORTS.depth, SANDBOX_EXPORTS.flags].map((g) => show((ex[g] as WebAssembly.Global).value));
+    obs.meter = [SANDBOX_EXPORTS.fuel, SANDBOX_EXPORTS.depth, SANDBOX_EXPORTS.flags].map((g) =>
+      show((ex[g] as WebAssembly.Global).value),
+    );
   }
   return obs;
 }
@@ -95,10 +97,24 @@ function observe(ns: Namespace, ex: Exports, name: string, args: Arg[], metered:
 export function argFor(t: T, rnd: () => number): Arg {
   const r = rnd();
   switch (t) {
-    case 'i32': return r < 0.3 ? [0, 1, -1, 2147483647, -2147483648, 0x3ff8][Math.floor(rnd() * 6)] as number : Math.floor(rnd() * 2 ** 32) | 0;
-    case 'i64': return r < 0.3 ? [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n)][Math.floor(rnd() * 5)] as bigint : BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 52)) * 4097n);
-    case 'f32': return Math.fround(r < 0.2 ? [0, -0, NaN, Infinity, -Infinity][Math.floor(rnd() * 5)] as number : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 70));
-    case 'f64': return r < 0.2 ? [0, -0, NaN, -Infinity, 2 ** 63][Math.floor(rnd() * 5)] as number : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 80);
+    case 'i32':
+      return r < 0.3
+        ? ([0, 1, -1, 2147483647, -2147483648, 0x3ff8][Math.floor(rnd() * 6)] as number)
+        : Math.floor(rnd() * 2 ** 32) | 0;
+    case 'i64':
+      return r < 0.3
+        ? ([0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n)][Math.floor(rnd() * 5)] as bigint)
+        : BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 52)) * 4097n);
+    case 'f32':
+      return Math.fround(
+        r < 0.2
+          ? ([0, -0, NaN, Infinity, -Infinity][Math.floor(rnd() * 5)] as number)
+          : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 70),
+      );
+    case 'f64':
+      return r < 0.2
+        ? ([0, -0, NaN, -Infinity, 2 ** 63][Math.floor(rnd() * 5)] as number)
+        : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 80);
   }
 }
 
@@ -122,7 +138,14 @@ export interface CallObservations {
  * original module, the instrumented one with ample fuel and the instrumented one with scarce fuel. The plan
  * depends only on the seed, so another engine (or another process, under --jitless) makes the same calls.
  */
-export function observeEngine(ns: Namespace, bytes: Uint8Array, metered: Uint8Array, funcs: readonly FuzzFunc[], seed: number, calls: number): CallObservations[] {
+export function observeEngine(
+  ns: Namespace,
+  bytes: Uint8Array,
+  metered: Uint8Array,
+  funcs: readonly FuzzFunc[],
+  seed: number,
+  calls: number,
+): CallObservations[] {
   const rnd = rng(seed ^ 0x5bd1e995);
   const scarce: bigint[] = Array.from({ length: calls }, () => BigInt(Math.floor(rnd() * 400)));
   const original = instantiate(ns, bytes);
@@ -154,7 +177,11 @@ export function observeEngine(ns: Namespace, bytes: Uint8Array, metered: Uint8Ar
  * ample instrumented runs (results, traps, memory, globals), the ample runs also on fuel, depth and flags, the
  * scarce runs on all of it.
  */
-export function diffObservations(v8: readonly CallObservations[], emu: readonly CallObservations[], emuLabel = 'emulator'): Difference[] {
+export function diffObservations(
+  v8: readonly CallObservations[],
+  emu: readonly CallObservations[],
+  emuLabel = 'emulator',
+): Difference[] {
   const differences: Difference[] = [];
   v8.forEach((left, c) => {
     const right = emu[c] as CallObservations;
@@ -174,8 +201,16 @@ export function diffObservations(v8: readonly CallObservations[], emu: readonly 
       diff(`memory: ${what}`, am as string, bm as string);
       diff(`globals: ${what}`, ag as string, bg as string);
     }
-    diff(`fuel, depth, flags: V8 vs ${emuLabel} instrumented`, (left.ample.meter ?? []).join(' '), (right.ample.meter ?? []).join(' '));
-    diff(`scarce fuel: V8 vs ${emuLabel} instrumented`, [...state(left.scarce), ...(left.scarce.meter ?? [])].join(' | '), [...state(right.scarce), ...(right.scarce.meter ?? [])].join(' | '));
+    diff(
+      `fuel, depth, flags: V8 vs ${emuLabel} instrumented`,
+      (left.ample.meter ?? []).join(' '),
+      (right.ample.meter ?? []).join(' '),
+    );
+    diff(
+      `scarce fuel: V8 vs ${emuLabel} instrumented`,
+      [...state(left.scarce), ...(left.scarce.meter ?? [])].join(' | '),
+      [...state(right.scarce), ...(right.scarce.meter ?? [])].join(' | '),
+    );
   });
   return differences;
 }
@@ -186,9 +221,18 @@ export function meteredModule(bytes: Uint8Array, validate?: (b: Uint8Array) => b
 }
 
 /** V8 against the emulator in this process, original and instrumented (see observeEngine and diffObservations). */
-export function compareModule(bytes: Uint8Array, funcs: readonly FuzzFunc[], seed: number, calls: number): CompareResult {
+export function compareModule(
+  bytes: Uint8Array,
+  funcs: readonly FuzzFunc[],
+  seed: number,
+  calls: number,
+): CompareResult {
   const metered = meteredModule(bytes);
   const v8 = observeEngine(WebAssembly, bytes, metered, funcs, seed, calls);
   const emu = observeEngine(emulator as unknown as Namespace, bytes, metered, funcs, seed, calls);
-  return { calls, traps: v8.filter((o) => o.original.outcome.startsWith('trap')).length, differences: diffObservations(v8, emu) };
+  return {
+    calls,
+    traps: v8.filter((o) => o.original.outcome.startsWith('trap')).length,
+    differences: diffObservations(v8, emu),
+  };
 }

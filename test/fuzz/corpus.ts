@@ -27,5 +27,8 @@ export function readFinding(file: string): CorpusEntry {
 }
 
 export function readCorpus(dir = CORPUS_DIR): CorpusEntry[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.wat')).sort().map((f) => readFinding(path.join(dir, f)));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.wat'))
+    .sort()
+    .map((f) => readFinding(path.join(dir, f)));
 }

@@ -16,7 +16,10 @@ describe('decoder fuzzing', () => {
       const base = await parse(generateModule(seed).wat);
       for (let k = 0; k < 40; k++) {
         const bytes = mutate(base, rnd);
-        expect(checkModuleBytes(bytes), `module seed ${seed}, mutation ${k}: ${Buffer.from(bytes).toString('base64')}`).toEqual([]);
+        expect(
+          checkModuleBytes(bytes),
+          `module seed ${seed}, mutation ${k}: ${Buffer.from(bytes).toString('base64')}`,
+        ).toEqual([]);
       }
     }
   }, 60_000);
@@ -32,8 +35,17 @@ describe('decoder fuzzing', () => {
   // Found by this fuzzing: msgpackr threw Error or TypeError (a structured-clone pointer with no reference map) for
   // extension types the structural check let through, and built guest-chosen Error/RegExp/Set objects on the host.
   it('refuses every MessagePack extension but the timestamp, with a RangeError', () => {
-    for (const bytes of [[0xc7, 1, 5, 0], [0xc7, 1, 0x70, 0x90], [0xd4, 0x78, 0], [0xd5, 0x72, 1, 2], [0xd6, 0x7f, 0, 0, 0, 0], [0xd4, 0x65, 0x90]]) {
-      expect(() => decode(new Uint8Array(bytes)), bytes.join(',')).toThrow(/extension type .* is not part of the guest ABI/);
+    for (const bytes of [
+      [0xc7, 1, 5, 0],
+      [0xc7, 1, 0x70, 0x90],
+      [0xd4, 0x78, 0],
+      [0xd5, 0x72, 1, 2],
+      [0xd6, 0x7f, 0, 0, 0, 0],
+      [0xd4, 0x65, 0x90],
+    ]) {
+      expect(() => decode(new Uint8Array(bytes)), bytes.join(',')).toThrow(
+        /extension type .* is not part of the guest ABI/,
+      );
       expect(checkMessagePackBytes(new Uint8Array(bytes))).toEqual([]);
     }
     expect(decode(new Uint8Array([0xd6, 0xff, 0, 0, 0, 1]))).toEqual(new Date(1000));

@@ -29,7 +29,8 @@ export function checkModuleBytes(bytes: Uint8Array): DecoderFinding[] {
   let unsupported = false;
   try {
     const out = instrument(bytes);
-    if (!WebAssembly.validate(out)) findings.push({ decoder: 'instrument', error: 'instrumented module does not validate on V8' });
+    if (!WebAssembly.validate(out))
+      findings.push({ decoder: 'instrument', error: 'instrumented module does not validate on V8' });
   } catch (e) {
     if (!isModuleError(e)) findings.push({ decoder: 'instrument', error: describe(e) });
     else unsupported = e.code === 'UNSUPPORTED_FEATURE';
@@ -41,9 +42,11 @@ export function checkModuleBytes(bytes: Uint8Array): DecoderFinding[] {
   } catch (e) {
     emuValid = false;
     if (!(e instanceof CompileError)) findings.push({ decoder: 'emulator', error: describe(e) });
-    else if (v8Valid && !unsupported && !/SIMD/.test(e.message)) findings.push({ decoder: 'emulator vs V8 validate', error: `V8 accepts, emulator: ${e.message}` });
+    else if (v8Valid && !unsupported && !/SIMD/.test(e.message))
+      findings.push({ decoder: 'emulator vs V8 validate', error: `V8 accepts, emulator: ${e.message}` });
   }
-  if (emuValid && !v8Valid) findings.push({ decoder: 'emulator vs V8 validate', error: 'the emulator accepts a module V8 refuses' });
+  if (emuValid && !v8Valid)
+    findings.push({ decoder: 'emulator vs V8 validate', error: 'the emulator accepts a module V8 refuses' });
   return findings;
 }
 
@@ -64,7 +67,8 @@ export function checkMessagePackBytes(bytes: Uint8Array): DecoderFinding[] {
     if (!(e instanceof RangeError)) findings.push({ decoder: 'decode', error: describe(e) });
   }
   // decode may refuse what the structural check passed (nesting deeper than the stack), never the reverse.
-  if (decoded && verdict !== null) findings.push({ decoder: 'decode vs checkMessagePack', error: `decoded although: ${verdict}` });
+  if (decoded && verdict !== null)
+    findings.push({ decoder: 'decode vs checkMessagePack', error: `decoded although: ${verdict}` });
   try {
     valueBoundaries(bytes, 0, 1);
   } catch (e) {

@@ -19,14 +19,102 @@ export interface FuzzModule {
 
 export const GLOBAL_EXPORTS = ['g0', 'g1', 'g2', 'g3', 'g4'] as const;
 
-const I32S = ['0', '1', '-1', '2', '3', '7', '8', '31', '32', '33', '255', '256', '4096', '65535', '65536', '-2147483648', '2147483647', '0x3ff8'];
-const I64S = ['0', '1', '-1', '2', '63', '64', '65', '0xffffffff', '0x100000000', '-9223372036854775808', '9223372036854775807', '12345678901234'];
-const FLOATS = ['0', '-0', '1', '-1', '0.5', '-1.5', '2.5', '3.75', '1e10', '-1e10', '2147483648', '-2147483649', '4294967296',
-  '9.2e18', '1.8e19', '3.4e38', '1e-40', 'nan', 'inf', '-inf', '123.456', '-0.4999', '0.5000001', 'nan:0x200000'];
+const I32S = [
+  '0',
+  '1',
+  '-1',
+  '2',
+  '3',
+  '7',
+  '8',
+  '31',
+  '32',
+  '33',
+  '255',
+  '256',
+  '4096',
+  '65535',
+  '65536',
+  '-2147483648',
+  '2147483647',
+  '0x3ff8',
+];
+const I64S = [
+  '0',
+  '1',
+  '-1',
+  '2',
+  '63',
+  '64',
+  '65',
+  '0xffffffff',
+  '0x100000000',
+  '-9223372036854775808',
+  '9223372036854775807',
+  '12345678901234',
+];
+const FLOATS = [
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '0.5',
+  '-1.5',
+  '2.5',
+  '3.75',
+  '1e10',
+  '-1e10',
+  '2147483648',
+  '-2147483649',
+  '4294967296',
+  '9.2e18',
+  '1.8e19',
+  '3.4e38',
+  '1e-40',
+  'nan',
+  'inf',
+  '-inf',
+  '123.456',
+  '-0.4999',
+  '0.5000001',
+  'nan:0x200000',
+];
 
 const BIN: Record<T, readonly string[]> = {
-  i32: ['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr'],
-  i64: ['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr'],
+  i32: [
+    'add',
+    'sub',
+    'mul',
+    'div_s',
+    'div_u',
+    'rem_s',
+    'rem_u',
+    'and',
+    'or',
+    'xor',
+    'shl',
+    'shr_s',
+    'shr_u',
+    'rotl',
+    'rotr',
+  ],
+  i64: [
+    'add',
+    'sub',
+    'mul',
+    'div_s',
+    'div_u',
+    'rem_s',
+    'rem_u',
+    'and',
+    'or',
+    'xor',
+    'shl',
+    'shr_s',
+    'shr_u',
+    'rotl',
+    'rotr',
+  ],
   f32: ['add', 'sub', 'mul', 'div', 'min', 'max'],
   f64: ['add', 'sub', 'mul', 'div', 'min', 'max'],
 };
@@ -44,15 +132,42 @@ const CMP: Record<T, readonly string[]> = {
 };
 /** Conversions to each type: [instruction, operand type]. */
 const CONV: Record<T, readonly (readonly [string, T])[]> = {
-  i32: [['i32.wrap_i64', 'i64'], ['i32.trunc_f32_s', 'f32'], ['i32.trunc_f32_u', 'f32'], ['i32.trunc_f64_s', 'f64'],
-    ['i32.trunc_f64_u', 'f64'], ['i32.trunc_sat_f64_s', 'f64'], ['i32.trunc_sat_f32_u', 'f32'], ['i32.reinterpret_f32', 'f32'],
-    ['i64.eqz', 'i64']],
-  i64: [['i64.extend_i32_s', 'i32'], ['i64.extend_i32_u', 'i32'], ['i64.trunc_f64_s', 'f64'], ['i64.trunc_f32_u', 'f32'],
-    ['i64.trunc_sat_f64_u', 'f64'], ['i64.trunc_sat_f32_s', 'f32'], ['i64.reinterpret_f64', 'f64']],
-  f32: [['f32.convert_i32_s', 'i32'], ['f32.convert_i32_u', 'i32'], ['f32.convert_i64_u', 'i64'], ['f32.convert_i64_s', 'i64'],
-    ['f32.demote_f64', 'f64'], ['f32.reinterpret_i32', 'i32']],
-  f64: [['f64.convert_i32_u', 'i32'], ['f64.convert_i32_s', 'i32'], ['f64.convert_i64_s', 'i64'], ['f64.convert_i64_u', 'i64'],
-    ['f64.promote_f32', 'f32'], ['f64.reinterpret_i64', 'i64']],
+  i32: [
+    ['i32.wrap_i64', 'i64'],
+    ['i32.trunc_f32_s', 'f32'],
+    ['i32.trunc_f32_u', 'f32'],
+    ['i32.trunc_f64_s', 'f64'],
+    ['i32.trunc_f64_u', 'f64'],
+    ['i32.trunc_sat_f64_s', 'f64'],
+    ['i32.trunc_sat_f32_u', 'f32'],
+    ['i32.reinterpret_f32', 'f32'],
+    ['i64.eqz', 'i64'],
+  ],
+  i64: [
+    ['i64.extend_i32_s', 'i32'],
+    ['i64.extend_i32_u', 'i32'],
+    ['i64.trunc_f64_s', 'f64'],
+    ['i64.trunc_f32_u', 'f32'],
+    ['i64.trunc_sat_f64_u', 'f64'],
+    ['i64.trunc_sat_f32_s', 'f32'],
+    ['i64.reinterpret_f64', 'f64'],
+  ],
+  f32: [
+    ['f32.convert_i32_s', 'i32'],
+    ['f32.convert_i32_u', 'i32'],
+    ['f32.convert_i64_u', 'i64'],
+    ['f32.convert_i64_s', 'i64'],
+    ['f32.demote_f64', 'f64'],
+    ['f32.reinterpret_i32', 'i32'],
+  ],
+  f64: [
+    ['f64.convert_i32_u', 'i32'],
+    ['f64.convert_i32_s', 'i32'],
+    ['f64.convert_i64_s', 'i64'],
+    ['f64.convert_i64_u', 'i64'],
+    ['f64.promote_f32', 'f32'],
+    ['f64.reinterpret_i64', 'i64'],
+  ],
 };
 const LOADS: Record<T, readonly string[]> = {
   i32: ['i32.load', 'i32.load8_s', 'i32.load8_u', 'i32.load16_s', 'i32.load16_u'],
@@ -68,10 +183,18 @@ const STORES: Record<T, readonly string[]> = {
 };
 /** One conversion per pair, none trapping, for fitting a call's result to the type wanted. */
 const FIT: Record<string, string> = {
-  'i32>i64': 'i64.extend_i32_s', 'i32>f32': 'f32.convert_i32_s', 'i32>f64': 'f64.convert_i32_s',
-  'i64>i32': 'i32.wrap_i64', 'i64>f32': 'f32.convert_i64_s', 'i64>f64': 'f64.convert_i64_s',
-  'f32>i32': 'i32.trunc_sat_f32_s', 'f32>i64': 'i64.trunc_sat_f32_s', 'f32>f64': 'f64.promote_f32',
-  'f64>i32': 'i32.trunc_sat_f64_s', 'f64>i64': 'i64.trunc_sat_f64_s', 'f64>f32': 'f32.demote_f64',
+  'i32>i64': 'i64.extend_i32_s',
+  'i32>f32': 'f32.convert_i32_s',
+  'i32>f64': 'f64.convert_i32_s',
+  'i64>i32': 'i32.wrap_i64',
+  'i64>f32': 'f32.convert_i64_s',
+  'i64>f64': 'f64.convert_i64_s',
+  'f32>i32': 'i32.trunc_sat_f32_s',
+  'f32>i64': 'i64.trunc_sat_f32_s',
+  'f32>f64': 'f64.promote_f32',
+  'f64>i32': 'i32.trunc_sat_f64_s',
+  'f64>i64': 'i64.trunc_sat_f64_s',
+  'f64>f32': 'f32.demote_f64',
 };
 
 /** Estimated instructions one call of a function may execute: calls inside loops must stay cheap. */
@@ -136,7 +259,12 @@ class FunctionGen {
   private localOf(t: T, writable: boolean): number {
     const idx: number[] = [];
     this.locals.forEach((lt, i) => {
-      if (lt === t && !(writable && this.reserved.has(i)) && !(writable && i < this.sig.params.length && this.chance(0.5))) idx.push(i);
+      if (
+        lt === t &&
+        !(writable && this.reserved.has(i)) &&
+        !(writable && i < this.sig.params.length && this.chance(0.5))
+      )
+        idx.push(i);
     });
     return idx.length > 0 ? this.pick(idx) : this.newLocal(t);
   }

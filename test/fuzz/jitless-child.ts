@@ -18,7 +18,14 @@ for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
 const jobs = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JitlessJob[];
 const results = jobs.map((j) => {
   try {
-    return observeEngine(emulator as unknown as typeof WebAssembly, Buffer.from(j.bytes, 'base64'), Buffer.from(j.metered, 'base64'), j.funcs, j.seed, j.calls);
+    return observeEngine(
+      emulator as unknown as typeof WebAssembly,
+      Buffer.from(j.bytes, 'base64'),
+      Buffer.from(j.metered, 'base64'),
+      j.funcs,
+      j.seed,
+      j.calls,
+    );
   } catch (e) {
     return { error: (e as Error).stack ?? String(e) };
   }

@@ -35,7 +35,8 @@ export function compareJitless(modules: readonly JitlessModule[], calls: number)
   if (!reply.jitless) throw new Error('the child ran with WebAssembly: not under --jitless');
   return modules.map((m, k) => {
     const emu = reply.results[k] as CallObservations[] | { error: string };
-    if (!Array.isArray(emu)) return [{ call: -1, fn: '', args: '', what: 'the emulator under --jitless threw', left: '', right: emu.error }];
+    if (!Array.isArray(emu))
+      return [{ call: -1, fn: '', args: '', what: 'the emulator under --jitless threw', left: '', right: emu.error }];
     const v8 = observeEngine(WebAssembly, m.bytes, metered[k] as Uint8Array, m.funcs, m.seed, calls);
     return diffObservations(v8, emu, 'emulator --jitless');
   });

@@ -9,7 +9,10 @@ import { repoRoot } from '../support/paths.ts';
 
 /** Runs the writer script until it has acked `lines` ids, kills it with SIGKILL, and returns a reader of its ack file. */
 async function killAfterAcks(script: string, ackFile: string, lines: number): Promise<() => string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   const ackedText = () => {
     try {
@@ -19,7 +22,9 @@ async function killAfterAcks(script: string, ackFile: string, lines: number): Pr
     }
   };
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (_code, signal) => resolve(signal)),
+  );
   const deadline = Date.now() + 30_000;
   while (ackedText().split('\n').length < lines) {
     if (Date.now() > deadline) throw new Error(`the writer did not get going: ${stderr}`);
@@ -85,7 +90,9 @@ for (let i = 0; ; i++) {
 
     expect(files.length).toBeGreaterThan(3);
     const { ids, lines } = readAuditFiles(dir, files);
-    const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
+    const ackedIds = ackedText()
+      .split('\n')
+      .filter((l) => /^m-\d+$/.test(l));
     expect(ackedIds.length).toBeGreaterThanOrEqual(4999);
     const missing = ackedIds.filter((id) => !ids.has(id));
     expect(missing).toEqual([]);
@@ -120,7 +127,8 @@ for (;;) {
     const files = readdirSync(dir).filter((f) => /^audit\.ndjson(\.\d+)?$/.test(f));
     expect(files.length).toBeGreaterThan(3);
     // Rotated files were closed between writes: whole lines. Only the live file's last write can be cut.
-    for (const f of files.filter((f) => f !== 'audit.ndjson')) expect(readFileSync(join(dir, f), 'utf8').endsWith('\n'), f).toBe(true);
+    for (const f of files.filter((f) => f !== 'audit.ndjson'))
+      expect(readFileSync(join(dir, f), 'utf8').endsWith('\n'), f).toBe(true);
     const live = readFileSync(file, 'utf8');
     const tail = live.length - (live.lastIndexOf('\n') + 1);
     const { AuditLog } = await import('../../runtime/ops/audit-log.ts');
@@ -130,7 +138,9 @@ for (;;) {
     console.log(`batched SIGKILL: the live file had a partial last line of ${tail} bytes (cut on reopening)`);
 
     const { ids, lines } = readAuditFiles(dir, files);
-    const ackedIds = ackedText().split('\n').filter((l) => /^m-\d+$/.test(l));
+    const ackedIds = ackedText()
+      .split('\n')
+      .filter((l) => /^m-\d+$/.test(l));
     expect(ackedIds.length).toBeGreaterThanOrEqual(19_999);
     expect(ackedIds.filter((id) => !ids.has(id))).toEqual([]);
     // Written but not acked when the kill landed: at most the batches in flight.

@@ -54,7 +54,13 @@ describe.skipIf(missing !== undefined)('escalation with a real redis-server', ()
   async function node(escalation: EscalationConfig): Promise<Node> {
     const queue = await createQueue('memory');
     const logs: string[] = [];
-    const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', escalation, onLog: (l) => void logs.push(l) });
+    const dispatcher = new Dispatcher({
+      queue,
+      sandbox,
+      deadLetter: 'dead.letter',
+      escalation,
+      onLog: (l) => void logs.push(l),
+    });
     const alerts: QueueMessage[] = [];
     await queue.subscribe('alerts.>', (m) => void alerts.push(m));
     await dispatcher.addAgent(fixtureAgent('trap-unreachable', { name: 'trap', group: 'trap', maxDeliveries: 1 }));

@@ -25,7 +25,6 @@ function io(env: Record<string, string | undefined> = {}, signal = new AbortCont
   return { cli, out: () => out.join(''), err: () => err.join('') };
 }
 
-
 describe('sandbox graph', () => {
   it('serves on a socket until aborted, with a ledger that survives a restart', async () => {
     const ac = new AbortController();
@@ -66,7 +65,22 @@ describe('sandbox graph', () => {
     expect(bad.err()).toMatch(/--max-connections/);
     const ac = new AbortController();
     const s = io({}, ac.signal);
-    const serving = graph(['serve', '--socket', 'caps.sock', '--max-connections', '3', '--auth-timeout', '1000', '--max-in-flight', '2', '--max-steps', '500'], s.cli);
+    const serving = graph(
+      [
+        'serve',
+        '--socket',
+        'caps.sock',
+        '--max-connections',
+        '3',
+        '--auth-timeout',
+        '1000',
+        '--max-in-flight',
+        '2',
+        '--max-steps',
+        '500',
+      ],
+      s.cli,
+    );
     await waitFor('the graph service to listen', () => s.out().includes('listening'));
     ac.abort();
     expect(await serving).toBe(0);

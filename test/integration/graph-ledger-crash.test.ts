@@ -24,7 +24,10 @@ process.stdout.write('ready ' + s.store.lastSeq + '\\n');
 );
 
 function startChild(socket: string, ledger: string): Promise<{ child: ChildProcess; seq: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', childFile, socket, ledger], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', childFile, socket, ledger], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((res, rej) => {
     let out = '';
     let err = '';
@@ -74,7 +77,8 @@ describe('ledger recovery after SIGKILL', () => {
       }
       await Promise.all(writes);
       expect(killed).toBe(true);
-      if (first.child.exitCode === null && first.child.signalCode === null) await new Promise((r) => first.child.once('exit', r));
+      if (first.child.exitCode === null && first.child.signalCode === null)
+        await new Promise((r) => first.child.once('exit', r));
       expect(acked.size).toBeGreaterThanOrEqual(500);
       expect(acked.size).toBeLessThan(10_000);
 
@@ -99,4 +103,3 @@ describe('ledger recovery after SIGKILL', () => {
     }
   }, 60_000);
 });
-

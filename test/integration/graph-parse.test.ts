@@ -23,8 +23,22 @@ const files: Record<string, string> = {
     '            return helper(1)',
     '        return inner()',
   ].join('\n'),
-  'pkg/sub/mod.py': ['from .. import util', 'from ..util import Base as B', 'def go():', '    util.helper(3)', '    B().run()'].join('\n'),
-  'main.py': ['from pkg.util import helper, Base', 'import pkg.util as u', 'def main():', '    helper(2)', '    u.helper(3)', '    Base()', 'main()'].join('\n'),
+  'pkg/sub/mod.py': [
+    'from .. import util',
+    'from ..util import Base as B',
+    'def go():',
+    '    util.helper(3)',
+    '    B().run()',
+  ].join('\n'),
+  'main.py': [
+    'from pkg.util import helper, Base',
+    'import pkg.util as u',
+    'def main():',
+    '    helper(2)',
+    '    u.helper(3)',
+    '    Base()',
+    'main()',
+  ].join('\n'),
   'broken.py': 'def ok():\n    pass\ndef broken(:\n',
   'web/a.ts': [
     "import { b, C } from './b.js';",
@@ -33,7 +47,10 @@ const files: Record<string, string> = {
     'export function a(): number { return b() + new C().m() + def(); }',
     'const arrow = () => a();',
   ].join('\n'),
-  'web/b.ts': ['export function b() { return 1; }', 'export class C { m() { return this.n(); } n() { return b(); } }'].join('\n'),
+  'web/b.ts': [
+    'export function b() { return 1; }',
+    'export class C { m() { return this.n(); } n() { return b(); } }',
+  ].join('\n'),
   'web/c.js': ["const lib = require('lib');", 'export default function main() { return lib.go(); }'].join('\n'),
   'node_modules/dep/index.js': 'export function nope() {}',
   'notes.txt': 'not code',
@@ -80,7 +97,11 @@ describe('parseRepository', () => {
     ]) {
       expect(keys, k).toContain(k);
     }
-    expect(graph.nodes.find((x) => x.key === 'function:pkg/util.py#Base.run')?.attributes).toMatchObject({ type: 'function', line: 5, language: 'python' });
+    expect(graph.nodes.find((x) => x.key === 'function:pkg/util.py#Base.run')?.attributes).toMatchObject({
+      type: 'function',
+      line: 5,
+      language: 'python',
+    });
     // contains
     expect(has(graph, 'module:pkg/util.py', 'class:pkg/util.py#Base', 'contains')).toBe(true);
     expect(has(graph, 'class:pkg/util.py#Base', 'function:pkg/util.py#Base.step', 'contains')).toBe(true);
@@ -128,9 +149,13 @@ describe('parseRepository', () => {
 
 describe('parseFile', () => {
   it('parses text in memory, choosing the grammar by extension', async () => {
-    const tsx = await parseFile('view.tsx', { source: 'export function View() { return <div>{render()}</div>; }\nfunction render() { return 1; }' });
+    const tsx = await parseFile('view.tsx', {
+      source: 'export function View() { return <div>{render()}</div>; }\nfunction render() { return 1; }',
+    });
     expect(has(tsx.graph, 'function:view.tsx#View', 'function:view.tsx#render', 'calls')).toBe(true);
-    const py = await parseFile('m.py', { source: 'class A:\n  def f(self):\n    return self.g()\n  def g(self):\n    pass\n' });
+    const py = await parseFile('m.py', {
+      source: 'class A:\n  def f(self):\n    return self.g()\n  def g(self):\n    pass\n',
+    });
     expect(has(py.graph, 'function:m.py#A.f', 'function:m.py#A.g', 'calls')).toBe(true);
     await expect(parseFile('x.rb', { source: '' })).rejects.toMatchObject({ code: 'GRAPH_INVALID_ARGUMENT' });
   });

@@ -103,7 +103,9 @@ describe('graph service over a Unix socket', () => {
     const err = await c.topologicalSort().catch((e: unknown) => e);
     expect(isGraphError(err, 'GRAPH_CYCLE')).toBe(true);
     expect((err as { data: { cycle: string[] } }).data.cycle.sort()).toEqual(['a', 'b']);
-    expect(await c.shortestPath('a', 'zz').catch((e: unknown) => (e as { code: string }).code)).toBe('GRAPH_NODE_NOT_FOUND');
+    expect(await c.shortestPath('a', 'zz').catch((e: unknown) => (e as { code: string }).code)).toBe(
+      'GRAPH_NODE_NOT_FOUND',
+    );
   });
 
   it('answers malformed frames, non-map requests and unknown methods, and keeps the connection', async () => {
@@ -146,7 +148,8 @@ describe('graph service over a Unix socket', () => {
   it('answers a reply that would exceed the frame limit with an error instead', async () => {
     const s = await server({ maxFrameBytes: 2048 });
     const c = await client(s.url);
-    for (let b = 0; b < 10; b++) await c.apply(Array.from({ length: 20 }, (_, i) => ({ op: 'addNode' as const, key: `node-${b}-${i}` })));
+    for (let b = 0; b < 10; b++)
+      await c.apply(Array.from({ length: 20 }, (_, i) => ({ op: 'addNode' as const, key: `node-${b}-${i}` })));
     const err = await c.export().catch((e: unknown) => e);
     expect(isGraphError(err, 'GRAPH_FRAME_TOO_LARGE')).toBe(true);
     expect(await c.request('stats')).toMatchObject({ nodes: 200 });
@@ -182,7 +185,8 @@ describe('graph service over a Unix socket', () => {
       raw.write(frame.subarray(0, frame.length - 2));
       raw.sock.destroy();
       const busy = await Raw.open(socketOf(s));
-      for (let j = 0; j < 100; j++) busy.write(encodeFrame({ id: j, method: 'addNode', params: { key: `n${i}-${j}` } }));
+      for (let j = 0; j < 100; j++)
+        busy.write(encodeFrame({ id: j, method: 'addNode', params: { key: `n${i}-${j}` } }));
       busy.sock.destroy();
     }
     const c = await client(s.url);
@@ -295,13 +299,19 @@ describe('GraphClient connection handling', () => {
     expect(isSandboxError(err, 'SANDBOX_CONNECTION')).toBe(true);
     expect((err as Error).message).toMatch(/nobody\.sock/);
     expect((err as Error).message).toMatch(/GRAPH_COMPUTE_FALLBACK=embedded/);
-    await expect(GraphClient.connect('http://x', { env: {} })).rejects.toMatchObject({ code: 'SANDBOX_INVALID_OPTIONS' });
+    await expect(GraphClient.connect('http://x', { env: {} })).rejects.toMatchObject({
+      code: 'SANDBOX_INVALID_OPTIONS',
+    });
   });
 
   it('falls back to the embedded engine when asked, and says so', async () => {
     const url = `unix://${join(dir, 'nobody.sock')}`;
     const lines: string[] = [];
-    const c = await client(url, { env: { GRAPH_COMPUTE_FALLBACK: 'embedded' }, connectTimeoutMs: 50, log: (l) => lines.push(l) });
+    const c = await client(url, {
+      env: { GRAPH_COMPUTE_FALLBACK: 'embedded' },
+      connectTimeoutMs: 50,
+      log: (l) => lines.push(l),
+    });
     expect(c.mode).toBe('embedded');
     expect(c.fallbackReason).toMatch(/in-process/);
     expect(lines.length).toBe(1);

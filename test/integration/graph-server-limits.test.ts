@@ -18,11 +18,15 @@ beforeAll(() => {
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
-afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 let n = 0;
 async function server(options: Omit<GraphServerOptions, 'socket'> = {}): Promise<GraphServer> {
-  const s = await GraphServer.listen(options.port !== undefined ? options : { socket: join(dir, `s${n++}.sock`), ...options });
+  const s = await GraphServer.listen(
+    options.port !== undefined ? options : { socket: join(dir, `s${n++}.sock`), ...options },
+  );
   cleanup.push(() => s.close());
   return s;
 }
@@ -36,23 +40,39 @@ interface Raw {
 
 async function raw(s: GraphServer): Promise<Raw> {
   const url = s.url;
-  const sock = url.startsWith('unix://') ? createConnection(url.slice(7)) : createConnection(Number(url.split(':').at(-1)), '127.0.0.1');
+  const sock = url.startsWith('unix://')
+    ? createConnection(url.slice(7))
+    : createConnection(Number(url.split(':').at(-1)), '127.0.0.1');
   sock.on('error', () => {});
   const decoder = new FrameDecoder();
   const replies: Raw['replies'] = [];
   sock.on('data', (c: Buffer) => {
     for (const f of decoder.push(c)) if (f.kind === 'frame') replies.push(decode(f.body) as Raw['replies'][number]);
   });
-  const closed = new Promise<void>((r) => sock.once('close', () => { r(); }));
+  const closed = new Promise<void>((r) =>
+    sock.once('close', () => {
+      r();
+    }),
+  );
   cleanup.push(() => sock.destroy());
   await new Promise<void>((r, j) => {
-    sock.once('connect', () => { r(); });
+    sock.once('connect', () => {
+      r();
+    });
     sock.once('error', j);
   });
   return { sock, replies, closed };
 }
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> => Promise.race([p, new Promise<'late'>((r) => setTimeout(() => { r('late'); }, ms))]);
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> =>
+  Promise.race([
+    p,
+    new Promise<'late'>((r) =>
+      setTimeout(() => {
+        r('late');
+      }, ms),
+    ),
+  ]);
 
 describe('graph service before auth', () => {
   it('closes a connection that announces a frame over 4 KiB before auth, without buffering it', async () => {
@@ -101,7 +121,12 @@ describe('graph service caps on authenticated clients', () => {
     const s = await server({ maxInFlight: 1 });
     const c = await raw(s);
     // A slow asynchronous request, then a cheap synchronous one in the same write.
-    c.sock.write(Buffer.concat([encodeFrame({ id: 1, method: 'parseRepository', params: { root: repo } }), encodeFrame({ id: 2, method: 'ping' })]));
+    c.sock.write(
+      Buffer.concat([
+        encodeFrame({ id: 1, method: 'parseRepository', params: { root: repo } }),
+        encodeFrame({ id: 2, method: 'ping' }),
+      ]),
+    );
     for (let i = 0; i < 300 && c.replies.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(c.replies.map((r) => r.id)).toEqual([1, 2]);
   }, 30_000);
@@ -112,9 +137,16 @@ describe('graph service caps on authenticated clients', () => {
     cleanup.push(() => client.close());
     const ops = [];
     for (let i = 0; i < 30; i++) ops.push({ op: 'addNode', key: `n${i}` });
-    for (let i = 0; i < 30; i++) for (let j = 0; j < 30; j++) if (i !== j) ops.push({ op: 'addEdge', source: `n${i}`, target: `n${j}` });
+    for (let i = 0; i < 30; i++)
+      for (let j = 0; j < 30; j++) if (i !== j) ops.push({ op: 'addEdge', source: `n${i}`, target: `n${j}` });
     await client.apply(ops as never);
-    const pattern = { nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }], edges: [{ source: 'a', target: 'b' }, { source: 'b', target: 'c' }] };
+    const pattern = {
+      nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }],
+      edges: [
+        { source: 'a', target: 'b' },
+        { source: 'b', target: 'c' },
+      ],
+    };
     const r = await client.subgraphMatch(pattern, { maxSteps: 1e12, limit: 1e9 });
     expect(r.steps).toBeLessThanOrEqual(1000);
     expect(r.stoppedBy).toBe('steps');
@@ -163,7 +195,14 @@ describe('values the service can store but not encode', () => {
     const body = Buffer.concat([head.subarray(4, head.length - 1), nested(depth!)]);
     const len = Buffer.alloc(4);
     len.writeUInt32BE(body.length);
-    c.sock.write(Buffer.concat([len, body, encodeFrame({ id: 2, method: 'getNode', params: { key: 'k' } }), encodeFrame({ id: 3, method: 'ping' })]));
+    c.sock.write(
+      Buffer.concat([
+        len,
+        body,
+        encodeFrame({ id: 2, method: 'getNode', params: { key: 'k' } }),
+        encodeFrame({ id: 3, method: 'ping' }),
+      ]),
+    );
     for (let i = 0; i < 100 && c.replies.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     expect(c.replies.map((r) => r.id)).toEqual([1, 2, 3]);
     expect(c.replies[1]?.error?.code).toBe('GRAPH_INTERNAL');
@@ -180,19 +219,23 @@ describe('namespaces where the graph lives', () => {
     for (let i = 0; i < 4; i++) await client.request('addNode', { key: `n${i}` }, a);
     await client.request('addEdge', { source: 'n0', target: 'n1' }, a);
     await expect(client.request('addNode', { key: 'n4' }, a)).rejects.toMatchObject({ code: 'GRAPH_NAMESPACE_FULL' });
-    await expect(client.request('apply', { ops: [{ op: 'addNode', key: 'n4' }] }, a)).rejects.toMatchObject({ code: 'GRAPH_NAMESPACE_FULL' });
+    await expect(client.request('apply', { ops: [{ op: 'addNode', key: 'n4' }] }, a)).rejects.toMatchObject({
+      code: 'GRAPH_NAMESPACE_FULL',
+    });
     await client.request('addNode', { key: 'other' }, { namespace: 'b' });
     await client.request('removeEdge', { source: 'n0', target: 'n1' }, a);
     await client.request('addNode', { key: 'n4' }, a);
     expect(await client.request('nodes', {}, a)).toHaveLength(5);
   });
 
-
   it('keeps a store per namespace and confines a client to the namespaces its token names', async () => {
     const s = await server({ port: 0, token: 'owner', clients: [{ token: 'tenant-a', namespaces: ['a'] }] });
     const owner = await GraphClient.connect(s.url, { token: 'owner', env: {} });
     const tenant = await GraphClient.connect(s.url, { token: 'tenant-a', env: {} });
-    cleanup.push(() => owner.close(), () => tenant.close());
+    cleanup.push(
+      () => owner.close(),
+      () => tenant.close(),
+    );
     await tenant.request('addNode', { key: 'mine' }, { namespace: 'a' });
     await owner.request('addNode', { key: 'theirs' }, { namespace: 'b' });
     expect(await owner.request('nodes')).toEqual([]);
@@ -201,7 +244,9 @@ describe('namespaces where the graph lives', () => {
       await expect(tenant.request('nodes', {}, { namespace })).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
       await expect(tenant.request('clear', {}, { namespace })).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
     }
-    await expect(tenant.request('parseRepository', { root: dir }, { namespace: 'a' })).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
+    await expect(tenant.request('parseRepository', { root: dir }, { namespace: 'a' })).rejects.toMatchObject({
+      code: 'GRAPH_UNAUTHORIZED',
+    });
     await expect(tenant.dropNamespace('b')).rejects.toMatchObject({ code: 'GRAPH_UNAUTHORIZED' });
     expect(await owner.request('nodes', {}, { namespace: 'b' })).toEqual(['theirs']);
   });
@@ -229,7 +274,13 @@ describe('namespaces where the graph lives', () => {
         for (const f of decoder.push(chunk)) {
           if (f.kind !== 'frame') continue;
           const m = decode(f.body) as { id: number; method: string };
-          sock.write(encodeFrame(m.method === 'dropNamespace' ? { id: m.id, error: { code: 'GRAPH_UNKNOWN_METHOD', message: 'unknown' } } : { id: m.id, result: { pong: true } }));
+          sock.write(
+            encodeFrame(
+              m.method === 'dropNamespace'
+                ? { id: m.id, error: { code: 'GRAPH_UNKNOWN_METHOD', message: 'unknown' } }
+                : { id: m.id, result: { pong: true } },
+            ),
+          );
         }
       });
     });
@@ -244,7 +295,7 @@ describe('namespaces where the graph lives', () => {
     expect(error?.message).toMatch(/namespaces/);
   });
 
-  it("gives each agent of a Sandbox on a shared service its own namespace there, dropped when it closes", async () => {
+  it('gives each agent of a Sandbox on a shared service its own namespace there, dropped when it closes', async () => {
     const s = await server();
     const sandbox = new Sandbox({ workers: 1, graph: s.url });
     cleanup.push(() => sandbox.close());

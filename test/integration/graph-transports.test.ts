@@ -63,7 +63,13 @@ async function scenario(c: GraphClient): Promise<unknown[]> {
   await step('shortestPath', { source: 'ship', target: 'fetch' });
   await step('shortestPathLengths', { source: 'build' });
   await step('subgraphMatch', {
-    pattern: { nodes: [{ key: 'a', attributes: { type: 'task' } }, { key: 'b', attributes: { type: 'release' } }], edges: [{ source: 'a', target: 'b' }] },
+    pattern: {
+      nodes: [
+        { key: 'a', attributes: { type: 'task' } },
+        { key: 'b', attributes: { type: 'release' } },
+      ],
+      edges: [{ source: 'a', target: 'b' }],
+    },
   });
   await step('subgraph', { keys: ['build', 'test'] });
   await step('updateNode', { key: 'test', attributes: { flaky: true }, merge: true });
@@ -71,7 +77,12 @@ async function scenario(c: GraphClient): Promise<unknown[]> {
   await step('topologicalSort');
   await step('findCycle');
   await step('removeEdge', { source: 'ship', target: 'fetch' });
-  await step('apply', { ops: [{ op: 'addNode', key: 'x' }, { op: 'addEdge', source: 'x', target: 'missing' }] });
+  await step('apply', {
+    ops: [
+      { op: 'addNode', key: 'x' },
+      { op: 'addEdge', source: 'x', target: 'missing' },
+    ],
+  });
   await step('addNode', { key: 'fetch' });
   await step('addNode', { key: '' });
   await step('noSuchMethod');

@@ -24,7 +24,11 @@ function storeDir(): string {
   return dir;
 }
 
-function open(store: string, hibernation: Omit<NonNullable<SandboxOptions['hibernation']>, 'store'> = {}, options: SandboxOptions = {}): Sandbox {
+function open(
+  store: string,
+  hibernation: Omit<NonNullable<SandboxOptions['hibernation']>, 'store'> = {},
+  options: SandboxOptions = {},
+): Sandbox {
   const sandbox = new Sandbox({ workers: 2, ...options, hibernation: { store, ...hibernation } });
   sandboxes.push(sandbox);
   return sandbox;
@@ -37,7 +41,7 @@ async function count(agent: Agent, by: number): Promise<number> {
 }
 
 describe('hibernation', () => {
-  it('keeps every agent\'s state while far more agents than the resident cap take turns, concurrently', async () => {
+  it("keeps every agent's state while far more agents than the resident cap take turns, concurrently", async () => {
     const sandbox = open(storeDir(), { maxResident: 4, idleMs: 0 });
     const agents = await Promise.all(Array.from({ length: 60 }, () => sandbox.load(counter)));
     for (let round = 1; round <= 4; round++) {
@@ -99,9 +103,13 @@ describe('hibernation', () => {
     expect(await count(agent, 0)).toBe(12);
   });
 
-  it('survives SIGKILL: a killed process\'s agents wake from their last checkpoint', async () => {
+  it("survives SIGKILL: a killed process's agents wake from their last checkpoint", async () => {
     const store = storeDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'support', 'hibernation-child.ts'), store], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'test', 'support', 'hibernation-child.ts'), store],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
@@ -176,19 +184,34 @@ describe('hibernation', () => {
     const store = storeDir();
     const sandbox = open(store);
     await sandbox.load(counter, { key: 'same' });
-    expect(isSandboxError(await sandbox.load(counter, { key: 'same' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
-    expect(isSandboxError(await sandbox.load(counter, { key: '~x' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    expect(
+      isSandboxError(await sandbox.load(counter, { key: 'same' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS'),
+    ).toBe(true);
+    expect(
+      isSandboxError(await sandbox.load(counter, { key: '~x' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS'),
+    ).toBe(true);
     expect(isSandboxError(await sandbox.forget('same').catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
-    expect(() => new Sandbox({ workers: 1, hibernation: { store } })).toThrow(expect.objectContaining({ code: 'SANDBOX_STORE_BUSY' }));
-    expect(() => new Sandbox({ workers: 2, hibernation: { store: storeDir(), maxResident: 1 } })).toThrow(/maxResident/);
+    expect(() => new Sandbox({ workers: 1, hibernation: { store } })).toThrow(
+      expect.objectContaining({ code: 'SANDBOX_STORE_BUSY' }),
+    );
+    expect(() => new Sandbox({ workers: 2, hibernation: { store: storeDir(), maxResident: 1 } })).toThrow(
+      /maxResident/,
+    );
     const file = join(storeDir(), 'a-file');
     writeFileSync(file, 'not a directory');
     for (const path of [file, join(file, 'below')]) {
-      expect(() => new Sandbox({ workers: 1, hibernation: { store: path } })).toThrow(expect.objectContaining({ code: 'SANDBOX_STORE', message: expect.stringMatching(/cannot create the hibernation store directory/) }));
+      expect(() => new Sandbox({ workers: 1, hibernation: { store: path } })).toThrow(
+        expect.objectContaining({
+          code: 'SANDBOX_STORE',
+          message: expect.stringMatching(/cannot create the hibernation store directory/),
+        }),
+      );
     }
     const plain = new Sandbox({ workers: 1 });
     sandboxes.push(plain);
-    expect(isSandboxError(await plain.load(counter, { key: 'k' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS')).toBe(true);
+    expect(
+      isSandboxError(await plain.load(counter, { key: 'k' }).catch((e: unknown) => e), 'SANDBOX_INVALID_OPTIONS'),
+    ).toBe(true);
   });
 
   it('refuses a module that changes tables: its state cannot be snapshotted', async () => {
@@ -197,7 +220,9 @@ describe('hibernation', () => {
     expect(isSandboxError(error, 'SANDBOX_INVALID_MODULE')).toBe(true);
     expect((error as Error).message).toMatch(/tables.*cannot hibernate/);
     // stateless agents of that module still run (they are re-instantiated rather than reset)
-    expect((await sandbox.run(requireBuilt(fixturePath('table-grow-huge')), null, { state: 'reset' })).status).toBe('ok');
+    expect((await sandbox.run(requireBuilt(fixturePath('table-grow-huge')), null, { state: 'reset' })).status).toBe(
+      'ok',
+    );
   });
 
   it('refuses a module whose state includes a v128 global', async () => {

@@ -14,7 +14,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-
 for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) {
   const missing = skipReason(kind);
   const title = `queue faults: ${kind}${missing ? ` (skipped: ${missing})` : ''}`;
@@ -46,7 +45,11 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
       let published = 0;
       const publishing = (async () => {
         for (let i = 0; i < n; i += 50) {
-          const batch = Array.from({ length: Math.min(50, n - i) }, (_, j) => ({ topic, key: `k${(i + j) % 17}`, payload: enc(String(i + j)) }));
+          const batch = Array.from({ length: Math.min(50, n - i) }, (_, j) => ({
+            topic,
+            key: `k${(i + j) % 17}`,
+            payload: enc(String(i + j)),
+          }));
           await q.publishMany(batch);
           published += batch.length;
           await sleep(5);
@@ -87,7 +90,9 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
         { group: 'orders', maxDeliver: 4, backoffMs: 50, deadLetterTopic: dlq, concurrency: 2 },
       );
       await sleep(kind === 'kafka' ? 1000 : 100);
-      await q.publishMany(['a', 'b', 'poison', 'c', 'd'].map((body, i) => ({ topic, key: `order-${i}`, payload: enc(body) })));
+      await q.publishMany(
+        ['a', 'b', 'poison', 'c', 'd'].map((body, i) => ({ topic, key: `order-${i}`, payload: enc(body) })),
+      );
       await waitFor('the dead letter and the good messages', () => dead.length === 1 && good.length === 4, 30_000);
       await sleep(300);
       expect(poisonAttempts).toBe(4);

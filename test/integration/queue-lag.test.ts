@@ -8,7 +8,10 @@ import { serviceSlot, stop, type ServiceInfo, type ServiceKind, type ServiceSlot
 
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
 const ownServers: ServiceInfo[] = [];
-const [nats, kafka] = await Promise.all([serviceSlot('nats', provided, ownServers), serviceSlot('kafka', provided, ownServers)]);
+const [nats, kafka] = await Promise.all([
+  serviceSlot('nats', provided, ownServers),
+  serviceSlot('kafka', provided, ownServers),
+]);
 afterAll(async () => {
   await Promise.all(ownServers.map((info) => stop(info)));
 });
@@ -24,7 +27,8 @@ async function lagCase(kind: ServiceKind, url: string): Promise<void> {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let handled = 0;
-  const lag = async () => sumSamples(parsePrometheusText(await metrics.metrics()), 'sandbox_queue_lag', { agent: group, pattern });
+  const lag = async () =>
+    sumSamples(parsePrometheusText(await metrics.metrics()), 'sandbox_queue_lag', { agent: group, pattern });
   const until = async (what: string, check: (v: number | null) => boolean, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     let v = await lag();
@@ -36,11 +40,17 @@ async function lagCase(kind: ServiceKind, url: string): Promise<void> {
     return v;
   };
   try {
-    await queue.subscribe(pattern, async () => {
-      await gate;
-      handled++;
-    }, { group, concurrency: 2, prefetch: 4 });
-    await queue.publishMany(Array.from({ length: 20 }, (_, i) => ({ topic: `lag${tag}.x`, payload: new Uint8Array([i]) })));
+    await queue.subscribe(
+      pattern,
+      async () => {
+        await gate;
+        handled++;
+      },
+      { group, concurrency: 2, prefetch: 4 },
+    );
+    await queue.publishMany(
+      Array.from({ length: 20 }, (_, i) => ({ topic: `lag${tag}.x`, payload: new Uint8Array([i]) })),
+    );
     // Nothing acked yet: every message is lag, whether still on the server or held by this subscriber.
     expect(await until('20', (v) => v === 20, 15_000)).toBe(20);
     release();
@@ -54,14 +64,22 @@ async function lagCase(kind: ServiceKind, url: string): Promise<void> {
   }
 }
 
-describe.skipIf(nats.info === undefined)(`queue lag: nats${nats.missing ? ` (skipped: ${nats.missing})` : ''}`, { timeout: 60_000 }, () => {
-  it('counts pending plus unacked messages of the consumer', async () => {
-    await lagCase('nats', nats.info!.url);
-  });
-});
+describe.skipIf(nats.info === undefined)(
+  `queue lag: nats${nats.missing ? ` (skipped: ${nats.missing})` : ''}`,
+  { timeout: 60_000 },
+  () => {
+    it('counts pending plus unacked messages of the consumer', async () => {
+      await lagCase('nats', nats.info!.url);
+    });
+  },
+);
 
-describe.skipIf(kafka.info === undefined)(`queue lag: kafka${kafka.missing ? ` (skipped: ${kafka.missing})` : ''}`, { timeout: 90_000 }, () => {
-  it('counts records past the group committed offsets', async () => {
-    await lagCase('kafka', kafka.info!.url);
-  });
-});
+describe.skipIf(kafka.info === undefined)(
+  `queue lag: kafka${kafka.missing ? ` (skipped: ${kafka.missing})` : ''}`,
+  { timeout: 90_000 },
+  () => {
+    it('counts records past the group committed offsets', async () => {
+      await lagCase('kafka', kafka.info!.url);
+    });
+  },
+);

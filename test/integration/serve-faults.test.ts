@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../runtime/codec.ts';
 import { createQueue, type QueueBackend } from '../../runtime/queue/index.ts';
-import { echoTopology, IdCounter, sleep, startServe, summary, waitFor, type ServeProcess } from '../support/serve-process.ts';
+import {
+  echoTopology,
+  IdCounter,
+  sleep,
+  startServe,
+  summary,
+  waitFor,
+  type ServeProcess,
+} from '../support/serve-process.ts';
 import { restart, startService, stop, type ServiceInfo, type ServiceKind, skipReason } from '../support/services.ts';
 
 // These tests restart their broker, so they use servers of their own rather than the run's shared ones.
@@ -25,7 +33,11 @@ const dir = mkdtempSync(join(tmpdir(), 'sandbox-serve-faults-'));
  *  whenever the fault comes. A batch that fails is published again (a few times at most): the producer is not
  *  what these tests are about, and nats-server accepts connections a moment before JetStream is up, which the
  *  NATS backend reports as JetStreamNotEnabled instead of retrying (runtime/queue/nats.ts, isTransient). */
-function publishStream(q: QueueBackend, tag: string, n: number): { done: Promise<void>; published: () => number; retries: () => number } {
+function publishStream(
+  q: QueueBackend,
+  tag: string,
+  n: number,
+): { done: Promise<void>; published: () => number; retries: () => number } {
   let published = 0;
   let retries = 0;
   const done = (async () => {
@@ -55,7 +67,11 @@ function publishStream(q: QueueBackend, tag: string, n: number): { done: Promise
 /** Watches the echo agent's events through a group of its own (which starts at the beginning of the stream). */
 async function watchEvents(q: QueueBackend, tag: string): Promise<IdCounter> {
   const events = new IdCounter();
-  await q.subscribe(`out${tag}.>`, (m) => events.add((decode(m.payload) as { id: number }).id), { group: `watch${tag}`, concurrency: 4, prefetch: 256 });
+  await q.subscribe(`out${tag}.>`, (m) => events.add((decode(m.payload) as { id: number }).id), {
+    group: `watch${tag}`,
+    concurrency: 4,
+    prefetch: 256,
+  });
   return events;
 }
 
@@ -86,7 +102,11 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
 
       const n = 3000;
       const stream = publishStream(q, tag, n);
-      await waitFor(() => `serve to be under way (${events.distinct} events)`, () => events.distinct >= 300, 30_000);
+      await waitFor(
+        () => `serve to be under way (${events.distinct} events)`,
+        () => events.distinct >= 300,
+        30_000,
+      );
       const before = events.distinct;
       await restart(info, 1000);
       const restartedAt = Date.now();
@@ -94,7 +114,11 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
       expect(stream.published()).toBe(n);
       // On NATS an ack sent while the server was down is lost, and its message returns when the server's ack
       // wait (2 × the dispatcher's 30 s minimum) expires: that can be what this waits for.
-      await waitFor(() => `all ${n} events (have ${events.distinct}; serve said:\n${serve.output().stderr})`, () => events.distinct === n, 90_000);
+      await waitFor(
+        () => `all ${n} events (have ${events.distinct}; serve said:\n${serve.output().stderr})`,
+        () => events.distinct === n,
+        90_000,
+      );
       const recoveredMs = Date.now() - restartedAt;
       expect(await serve.stop('SIGTERM')).toBe(0);
       const echo = summary(serve.output().stderr, 'echo');
@@ -129,7 +153,11 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
 
       const n = 3000;
       const stream = publishStream(q, tag, n);
-      await waitFor(() => `serve to be under way (${events.distinct} events)`, () => events.distinct >= n / 4, 30_000);
+      await waitFor(
+        () => `serve to be under way (${events.distinct} events)`,
+        () => events.distinct >= n / 4,
+        30_000,
+      );
       expect(await first.stop('SIGKILL')).toBe('SIGKILL');
       const killedAt = Date.now();
       const atKill = { distinct: events.distinct, published: stream.published() };
@@ -141,7 +169,11 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
       children.push(second);
       await second.ready(30_000);
       await stream.done;
-      await waitFor(() => `all ${n} events (have ${events.distinct}; serve said:\n${second.output().stderr})`, () => events.distinct === n, 90_000);
+      await waitFor(
+        () => `all ${n} events (have ${events.distinct}; serve said:\n${second.output().stderr})`,
+        () => events.distinct === n,
+        90_000,
+      );
       const recoveredMs = Date.now() - killedAt;
       expect(await second.stop('SIGTERM')).toBe(0);
       const echo = summary(second.output().stderr, 'echo');
@@ -178,8 +210,17 @@ for (const kind of ['nats', 'kafka'] as const satisfies readonly ServiceKind[]) 
       children.push(serve);
       try {
         await serve.ready(30_000);
-        await q.publishMany(Array.from({ length: 100 }, (_, id) => ({ topic: `in${tag}.ok`, payload: encode({ $emit: `out${tag}.evt`, id }) })));
-        await waitFor(() => `100 events (have ${events.distinct})`, () => events.distinct === 100, 30_000);
+        await q.publishMany(
+          Array.from({ length: 100 }, (_, id) => ({
+            topic: `in${tag}.ok`,
+            payload: encode({ $emit: `out${tag}.evt`, id }),
+          })),
+        );
+        await waitFor(
+          () => `100 events (have ${events.distinct})`,
+          () => events.distinct === 100,
+          30_000,
+        );
         // This file's own client closes while the broker is up: with it down, its close would hit the NATS fault
         // below, and on Kafka a close while a consumer reopens its stream never returns (runtime/queue/kafka.ts).
         queues.splice(queues.indexOf(q), 1);

@@ -36,11 +36,21 @@ export function fixtureAgent(fixture: string, spec: Partial<AgentSpec> = {}): Ag
 }
 
 /** Starts the rig for `fixture` (agent name and group default to the fixture's name); stopRig ends it. */
-export async function startRig(fixture: string, spec: Partial<AgentSpec> = {}, options: Partial<DispatcherOptions> = {}): Promise<Rig> {
+export async function startRig(
+  fixture: string,
+  spec: Partial<AgentSpec> = {},
+  options: Partial<DispatcherOptions> = {},
+): Promise<Rig> {
   const queue = await createQueue('memory');
   const sandbox = new Sandbox({ workers: 1 });
   const logs: string[] = [];
-  const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', onLog: (l) => void logs.push(l), ...options });
+  const dispatcher = new Dispatcher({
+    queue,
+    sandbox,
+    deadLetter: 'dead.letter',
+    onLog: (l) => void logs.push(l),
+    ...options,
+  });
   const alerts: QueueMessage[] = [];
   const dead: QueueMessage[] = [];
   await queue.subscribe('alerts.>', (m) => void alerts.push(m));

@@ -17,7 +17,10 @@ export interface Setup {
 export const MATRIX: Setup[] = ENGINES.flatMap((engine) => ISOLATIONS.map((isolation) => ({ engine, isolation })));
 
 /** Opens a one-worker Sandbox on `engine` before the block's tests and closes it after them; call the result to get it. */
-export function sandboxPerBlock(engine: EngineName, options: Omit<SandboxOptions, 'workers' | 'engine'> = {}): () => Sandbox {
+export function sandboxPerBlock(
+  engine: EngineName,
+  options: Omit<SandboxOptions, 'workers' | 'engine'> = {},
+): () => Sandbox {
   let sandbox: Sandbox | undefined;
   beforeAll(() => {
     sandbox = new Sandbox({ ...options, workers: 1, engine });

@@ -45,7 +45,11 @@ export async function startPrometheus(jobs: ScrapeJob[], intervalSeconds = 1): P
       `  scrape_interval: ${intervalSeconds}s`,
       `  evaluation_interval: ${intervalSeconds}s`,
       'scrape_configs:',
-      ...jobs.flatMap((j) => [`  - job_name: ${JSON.stringify(j.job)}`, '    static_configs:', `      - targets: [${JSON.stringify(j.target)}]`]),
+      ...jobs.flatMap((j) => [
+        `  - job_name: ${JSON.stringify(j.job)}`,
+        '    static_configs:',
+        `      - targets: [${JSON.stringify(j.target)}]`,
+      ]),
       '',
     ].join('\n'),
   );
@@ -59,7 +63,8 @@ export async function startPrometheus(jobs: ScrapeJob[], intervalSeconds = 1): P
   ];
   const setpriv = which('setpriv');
   // With setpriv the server dies with the test process, so an aborted run leaves no Prometheus behind.
-  const [command, argv] = setpriv === undefined ? ['prometheus', args] : [setpriv, ['--pdeathsig', 'SIGKILL', '--', 'prometheus', ...args]];
+  const [command, argv] =
+    setpriv === undefined ? ['prometheus', args] : [setpriv, ['--pdeathsig', 'SIGKILL', '--', 'prometheus', ...args]];
   const child = spawn(command, argv, { cwd: dir, stdio: ['ignore', out, out] });
   closeSync(out);
   let exited = false;

@@ -25,7 +25,9 @@ function which(command: string): string | undefined {
 
 /** Why redis-server cannot be started here, or undefined when it can. */
 export function redisMissing(): string | undefined {
-  return which('redis-server') === undefined ? `redis-server is not installed (run \`${REDIS_INSTALL_COMMAND}\`)` : undefined;
+  return which('redis-server') === undefined
+    ? `redis-server is not installed (run \`${REDIS_INSTALL_COMMAND}\`)`
+    : undefined;
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -46,16 +48,31 @@ export async function startRedis(): Promise<RedisServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'sandbox-redis-'));
   const port = await freePort();
   // Not the Debian service: our own process, no RDB/AOF files, nothing left behind.
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', path.join(dir, 'redis.log')];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--logfile',
+    path.join(dir, 'redis.log'),
+  ];
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     // With setpriv the server dies with the process that started it, so a killed test run leaves none behind.
-    const [command, argv] = setpriv === undefined ? [binary, args] : [setpriv, ['--pdeathsig', 'SIGKILL', '--', binary, ...args]];
+    const [command, argv] =
+      setpriv === undefined ? [binary, args] : [setpriv, ['--pdeathsig', 'SIGKILL', '--', binary, ...args]];
     const proc = spawn(command, argv, { cwd: dir, stdio: 'ignore' });
     child = proc;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited during startup (code ${proc.exitCode}); see ${dir}/redis.log`);
+      if (proc.exitCode !== null)
+        throw new Error(`redis-server exited during startup (code ${proc.exitCode}); see ${dir}/redis.log`);
       if (await portOpen(port)) return;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -21,7 +21,8 @@ const BIN = join(repoRoot, 'bin', 'sandbox.js');
 
 /** Fails with the command that builds it: the child runs the compiled library in dist/. */
 export function requireDist(): void {
-  if (!existsSync(join(repoRoot, 'dist', 'runtime', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+  if (!existsSync(join(repoRoot, 'dist', 'runtime', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build`');
 }
 
 export function startServe(args: string[], options: { cwd?: string } = {}): ServeProcess {
@@ -64,10 +65,15 @@ export function startServe(args: string[], options: { cwd?: string } = {}): Serv
 
 /** A topology with an `echo` agent (echo-value: `{"$emit": topic, id}` → that event) and a `poison` agent
  *  (traps on every message), on topics unique to `tag` so tests sharing a server never see each other's. */
-export function echoTopology(queueUrl: string, tag: string, options: { concurrency?: number; maxDeliveries?: number } = {}): string {
+export function echoTopology(
+  queueUrl: string,
+  tag: string,
+  options: { concurrency?: number; maxDeliveries?: number } = {},
+): string {
   const echo = join(repoRoot, 'agents', 'build', 'echo-value.wasm');
   const poison = join(repoRoot, 'fixtures', 'build', 'trap-unreachable.wasm');
-  for (const file of [echo, poison]) if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build:agents\``);
+  for (const file of [echo, poison])
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build:agents\``);
   return `queue: ${queueUrl}
 deadLetter: dl${tag}
 agents:
@@ -111,11 +117,22 @@ export class IdCounter {
   }
 }
 
-
 /** The per-agent summary line serve prints when it stops: runs, events, acked, retried, dead-lettered. */
-export function summary(stderr: string, agent: string): { runs: number; events: number; acked: number; retried: number; deadLettered: number } | undefined {
-  const m = new RegExp(`^${agent}: (\\d+) runs.*?, (\\d+) events published, (\\d+) acked, (\\d+) retried, (\\d+) dead-lettered$`, 'm').exec(stderr);
+export function summary(
+  stderr: string,
+  agent: string,
+): { runs: number; events: number; acked: number; retried: number; deadLettered: number } | undefined {
+  const m = new RegExp(
+    `^${agent}: (\\d+) runs.*?, (\\d+) events published, (\\d+) acked, (\\d+) retried, (\\d+) dead-lettered$`,
+    'm',
+  ).exec(stderr);
   if (m === null) return undefined;
-  const [runs, events, acked, retried, deadLettered] = m.slice(1).map(Number) as [number, number, number, number, number];
+  const [runs, events, acked, retried, deadLettered] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return { runs, events, acked, retried, deadLettered };
 }

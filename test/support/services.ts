@@ -1,7 +1,17 @@
 // Starts real servers (nats-server, a single-node KRaft Kafka) for tests and benchmarks: free loopback ports, temp dirs.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+} from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,7 +44,9 @@ export function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -48,10 +60,14 @@ function which(command: string): string | undefined {
 /** Why a server cannot be started here, or undefined when it can. */
 export function missingReason(kind: ServiceKind): string | undefined {
   if (kind === 'nats') {
-    return which('nats-server') === undefined ? `nats-server is not installed (run \`${INSTALL_COMMAND} nats\`)` : undefined;
+    return which('nats-server') === undefined
+      ? `nats-server is not installed (run \`${INSTALL_COMMAND} nats\`)`
+      : undefined;
   }
   if (which('java') === undefined) return `java is not installed (run \`${INSTALL_COMMAND} kafka\`)`;
-  return kafkaLibs() === undefined ? `the Kafka jars are not in .services/ (run \`${INSTALL_COMMAND} kafka\`)` : undefined;
+  return kafkaLibs() === undefined
+    ? `the Kafka jars are not in .services/ (run \`${INSTALL_COMMAND} kafka\`)`
+    : undefined;
 }
 
 function kafkaLibs(): string | undefined {
@@ -109,7 +125,9 @@ const SETPRIV = which('setpriv');
 export async function launch(info: ServiceInfo, timeoutMs: number, readyLine?: RegExp): Promise<void> {
   const out = openSync(info.logFile, 'a');
   const [command, args] =
-    SETPRIV === undefined ? [info.command, info.args] : [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', info.command, ...info.args]];
+    SETPRIV === undefined
+      ? [info.command, info.args]
+      : [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', info.command, ...info.args]];
   const child = spawn(command, args, { cwd: info.dir, detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
@@ -118,7 +136,11 @@ export async function launch(info: ServiceInfo, timeoutMs: number, readyLine?: R
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive(child.pid)) throw new Error(`${info.kind} exited during startup:\n${tail(info.logFile)}`);
-    if ((await portOpen(info.host, info.port)) && (readyLine === undefined || readyLine.test(readFileSync(info.logFile, 'utf8')))) return;
+    if (
+      (await portOpen(info.host, info.port)) &&
+      (readyLine === undefined || readyLine.test(readFileSync(info.logFile, 'utf8')))
+    )
+      return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await stop(info, { keepDir: true });
@@ -126,7 +148,10 @@ export async function launch(info: ServiceInfo, timeoutMs: number, readyLine?: R
 }
 
 /** Stops the server (SIGTERM, then SIGKILL after `graceMs`) and, unless keepDir, removes its directory. */
-export async function stop(info: ServiceInfo, options: { signal?: NodeJS.Signals; graceMs?: number; keepDir?: boolean } = {}): Promise<void> {
+export async function stop(
+  info: ServiceInfo,
+  options: { signal?: NodeJS.Signals; graceMs?: number; keepDir?: boolean } = {},
+): Promise<void> {
   const pid = readPid(info);
   if (pid !== undefined && alive(pid)) {
     try {
@@ -152,7 +177,11 @@ export async function stop(info: ServiceInfo, options: { signal?: NodeJS.Signals
 export async function restart(info: ServiceInfo, downMs = 0, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   await stop(info, { keepDir: true, signal });
   if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
-  await launch(info, info.kind === 'kafka' ? 90_000 : 15_000, info.kind === 'kafka' ? /Kafka Server started/ : undefined);
+  await launch(
+    info,
+    info.kind === 'kafka' ? 90_000 : 15_000,
+    info.kind === 'kafka' ? /Kafka Server started/ : undefined,
+  );
 }
 
 export async function startNats(): Promise<ServiceInfo> {
@@ -225,9 +254,23 @@ export async function startKafka(): Promise<ServiceInfo> {
   const classpath = `${libs}/*`;
   // A base64url id may begin with '-', which the tool's argument parser would take for an option: hence `--cluster-id=`.
   const clusterId = randomBytes(16).toString('base64url');
-  const format = spawnSync(java, ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', properties], {
-    encoding: 'utf8',
-  });
+  const format = spawnSync(
+    java,
+    [
+      '-Xmx256m',
+      `-Dlog4j.configuration=file:${log4j}`,
+      '-cp',
+      classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      `--cluster-id=${clusterId}`,
+      '-c',
+      properties,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (format.status !== 0) throw new Error(`kafka storage format failed: ${format.stderr}${format.stdout}`);
   const info: ServiceInfo = {
     kind: 'kafka',
@@ -274,7 +317,11 @@ export function skipReason(kind: ServiceKind): string | undefined {
 }
 
 /** A server for one test file: the global setup's when it ran, else one of its own, recorded in `started` to stop. */
-export async function serviceSlot(kind: ServiceKind, provided: Record<ServiceKind, ServiceSlot> | undefined, started: ServiceInfo[]): Promise<ServiceSlot> {
+export async function serviceSlot(
+  kind: ServiceKind,
+  provided: Record<ServiceKind, ServiceSlot> | undefined,
+  started: ServiceInfo[],
+): Promise<ServiceSlot> {
   if (provided !== undefined) return provided[kind];
   const missing = skipReason(kind);
   if (missing !== undefined) return { missing };

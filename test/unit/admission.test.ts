@@ -41,7 +41,12 @@ describe('AgentAdmission', () => {
 
   it('holds a message until its token is due, and sheds one due later than maxWaitMs', async () => {
     const r = rig();
-    const a = new AgentAdmission({ inbox: 10, maxWaitMs: 150, agentBucket: new TokenBucket(10, 2, r.now), sleep: r.sleep });
+    const a = new AgentAdmission({
+      inbox: 10,
+      maxWaitMs: 150,
+      agentBucket: new TokenBucket(10, 2, r.now),
+      sleep: r.sleep,
+    });
     expect(await resolveNow(a.admit(true))).toEqual({ admitted: true });
     expect(await resolveNow(a.admit(true))).toEqual({ admitted: true });
     expect(r.slept).toEqual([]);
@@ -61,7 +66,12 @@ describe('AgentAdmission', () => {
 
   it('does not shed when told not to (the last delivery): it waits however long', async () => {
     const r = rig();
-    const a = new AgentAdmission({ inbox: 10, maxWaitMs: 10, agentBucket: new TokenBucket(1, 1, r.now), sleep: r.sleep });
+    const a = new AgentAdmission({
+      inbox: 10,
+      maxWaitMs: 10,
+      agentBucket: new TokenBucket(1, 1, r.now),
+      sleep: r.sleep,
+    });
     await resolveNow(a.admit(true));
     expect(await resolveNow(a.admit(false))).toEqual({ admitted: true });
     expect(r.slept[0]).toBeCloseTo(1000);
@@ -112,7 +122,13 @@ agents:
       { baseDir: '/base' },
     );
     expect(t.admission).toEqual({ rate: 500, burst: 50, maxWaitMs: 200 });
-    expect(t.escalation).toEqual({ redis: 'redis://127.0.0.1:6379', window: 60000, threshold: 5, cooldown: 30000, prefix: 'prod' });
+    expect(t.escalation).toEqual({
+      redis: 'redis://127.0.0.1:6379',
+      window: 60000,
+      threshold: 5,
+      cooldown: 30000,
+      prefix: 'prod',
+    });
     expect(t.agents[0]).toMatchObject({ rate: 2.5, burst: 10, inbox: 64 });
   });
 

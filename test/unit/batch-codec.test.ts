@@ -5,7 +5,13 @@ import { encode } from '../../runtime/codec.ts';
 import { packCompletions, packRuns, unpackCompletions } from '../../runtime/worker/batch-codec.ts';
 
 function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): GuestOutcome {
-  const r: GuestOutcome = { ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, ...extra };
+  const r: GuestOutcome = {
+    ...hostOutcome('ok', 'wasm'),
+    fuelUsed: 42,
+    memoryPeakBytes: 65536,
+    durationMs: 0.5,
+    ...extra,
+  };
   if (output) r.rawOutput = output;
   return r;
 }
@@ -14,25 +20,52 @@ describe('transport', () => {
   it('round-trips results with and without outputs, events, logs and messages', () => {
     const completions = [
       { seq: 1, result: ok(encode({ count: 3, big: 2n ** 60n })) },
-      { seq: 2, result: ok(undefined, { events: [{ topic: 'a.b', payload: { x: 1 } }], logs: [{ level: 'info', message: 'hi' }], logsDropped: 2 }) },
+      {
+        seq: 2,
+        result: ok(undefined, {
+          events: [{ topic: 'a.b', payload: { x: 1 } }],
+          logs: [{ level: 'info', message: 'hi' }],
+          logsDropped: 2,
+        }),
+      },
       { seq: 0x7fffffff, result: { ...hostOutcome('error', 'emulator', 'bad input'), errorCode: 7 } },
     ];
     const back = unpackCompletions(packCompletions(completions));
     expect(back.map((c) => c.seq)).toEqual([1, 2, 0x7fffffff]);
-    expect(back[0]!.result).toEqual({ ...hostOutcome('ok', 'wasm'), fuelUsed: 42, memoryPeakBytes: 65536, durationMs: 0.5, output: { count: 3, big: 2n ** 60n } });
-    expect(back[1]!.result).toMatchObject({ status: 'ok', output: null, events: [{ topic: 'a.b', payload: { x: 1 } }], logs: [{ level: 'info', message: 'hi' }], logsDropped: 2 });
-    expect(back[2]!.result).toMatchObject({ status: 'error', engine: 'emulator', message: 'bad input', errorCode: 7, fuelUsed: null });
+    expect(back[0]!.result).toEqual({
+      ...hostOutcome('ok', 'wasm'),
+      fuelUsed: 42,
+      memoryPeakBytes: 65536,
+      durationMs: 0.5,
+      output: { count: 3, big: 2n ** 60n },
+    });
+    expect(back[1]!.result).toMatchObject({
+      status: 'ok',
+      output: null,
+      events: [{ topic: 'a.b', payload: { x: 1 } }],
+      logs: [{ level: 'info', message: 'hi' }],
+      logsDropped: 2,
+    });
+    expect(back[2]!.result).toMatchObject({
+      status: 'error',
+      engine: 'emulator',
+      message: 'bad input',
+      errorCode: 7,
+      fuelUsed: null,
+    });
   });
 
   it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {
     // Arrays nested deeper than the decoder's stack: structurally MessagePack (the walk is iterative), not decodable.
     const tooDeep = new Uint8Array(200_001).fill(0x91);
     tooDeep[200_000] = 0xc0;
-    const back = unpackCompletions(packCompletions([
-      { seq: 1, result: ok(encode('fine')) },
-      { seq: 2, result: ok(tooDeep) },
-      { seq: 3, result: ok(encode([1, 2])) },
-    ]));
+    const back = unpackCompletions(
+      packCompletions([
+        { seq: 1, result: ok(encode('fine')) },
+        { seq: 2, result: ok(tooDeep) },
+        { seq: 3, result: ok(encode([1, 2])) },
+      ]),
+    );
     expect(back.map((c) => [c.seq, c.result.status, c.result.output])).toEqual([
       [1, 'ok', 'fine'],
       [2, 'invalid-output', null],
@@ -41,7 +74,10 @@ describe('transport', () => {
   });
 
   it('packs run inputs into one buffer with end offsets', () => {
-    const p = packRuns([{ seq: 5, agentId: 1, input: Uint8Array.of(1, 2) }, { seq: 6, agentId: 2, input: Uint8Array.of(3) }]);
+    const p = packRuns([
+      { seq: 5, agentId: 1, input: Uint8Array.of(1, 2) },
+      { seq: 6, agentId: 2, input: Uint8Array.of(3) },
+    ]);
     expect([...p.seqs]).toEqual([5, 6]);
     expect([...p.ends]).toEqual([2, 3]);
     expect([...p.data]).toEqual([1, 2, 3]);

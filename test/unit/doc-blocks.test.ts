@@ -81,7 +81,14 @@ describe('code blocks in README.md and docs/', () => {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { ...base.compilerOptions, noEmit: true, rootDir: '../..', paths, noUnusedLocals: false, noUnusedParameters: false },
+        compilerOptions: {
+          ...base.compilerOptions,
+          noEmit: true,
+          rootDir: '../..',
+          paths,
+          noUnusedLocals: false,
+          noUnusedParameters: false,
+        },
         files: names,
       }),
     );
@@ -101,7 +108,10 @@ describe('code blocks in README.md and docs/', () => {
       const agents = (doc?.['agents'] ?? []) as Record<string, unknown>[];
       // A fragment shows a few fields; a block whose agents name their module and topics is a whole topology.
       if (agents.length > 0 && agents.every((a) => 'module' in a && 'subscribe' in a)) {
-        expect(() => parseTopology(b.code, { source: b.where, baseDir: join(repoRoot, 'examples') }), b.where).not.toThrow();
+        expect(
+          () => parseTopology(b.code, { source: b.where, baseDir: join(repoRoot, 'examples') }),
+          b.where,
+        ).not.toThrow();
       }
     }
   });

@@ -9,7 +9,19 @@ const wat = async (src: string): Promise<Uint8Array> => parse(src);
 
 describe('emulator JS API', () => {
   it('exposes the namespace members of WebAssembly', () => {
-    for (const k of ['Module', 'Instance', 'Memory', 'Table', 'Global', 'CompileError', 'LinkError', 'RuntimeError', 'validate', 'compile', 'instantiate']) {
+    for (const k of [
+      'Module',
+      'Instance',
+      'Memory',
+      'Table',
+      'Global',
+      'CompileError',
+      'LinkError',
+      'RuntimeError',
+      'validate',
+      'compile',
+      'instantiate',
+    ]) {
       expect(typeof (W as Record<string, unknown>)[k], k).toBe('function');
     }
   });
@@ -55,13 +67,20 @@ describe('emulator JS API', () => {
   });
 
   it('shares functions, memories, tables and globals between instances (spec register)', async () => {
-    const a = new W.Instance(new W.Module(await wat(`(module
+    const a = new W.Instance(
+      new W.Module(
+        await wat(`(module
       (func (export "inc") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
       (memory (export "mem") 1 3)
       (table (export "tab") 2 funcref)
       (global (export "g") (mut i32) (i32.const 5))
-      (elem (i32.const 0) 0))`)), {}).exports as Record<string, any>;
-    const b = new W.Instance(new W.Module(await wat(`(module
+      (elem (i32.const 0) 0))`),
+      ),
+      {},
+    ).exports as Record<string, any>;
+    const b = new W.Instance(
+      new W.Module(
+        await wat(`(module
       (import "a" "inc" (func $inc (param i32) (result i32)))
       (import "a" "mem" (memory 1))
       (import "a" "tab" (table 2 funcref))
@@ -71,7 +90,10 @@ describe('emulator JS API', () => {
         (i32.store (i32.const 8) (i32.const 99))
         (global.set $g (i32.add (global.get $g) (i32.const 1)))
         (drop (memory.grow (i32.const 1)))
-        (call_indirect (type $t) (call $inc (i32.const 1)) (i32.const 0))))`)), { a }).exports as Record<string, any>;
+        (call_indirect (type $t) (call $inc (i32.const 1)) (i32.const 0))))`),
+      ),
+      { a },
+    ).exports as Record<string, any>;
     expect(b.run()).toBe(3);
     expect(new DataView(a.mem.buffer).getInt32(8, true)).toBe(99);
     expect(a.mem.buffer.byteLength).toBe(2 * 65536);
@@ -95,7 +117,9 @@ describe('emulator JS API', () => {
     const g = new W.Global({ value: 'i64', mutable: true }, 3n);
     g.value = 2n ** 64n + 1n;
     expect(g.value).toBe(1n);
-    expect(() => { new W.Global({ value: 'i32' }, 1).value = 2; }).toThrow(TypeError);
+    expect(() => {
+      new W.Global({ value: 'i32' }, 1).value = 2;
+    }).toThrow(TypeError);
   });
 
   it('validates, and explains why a module is rejected', async () => {

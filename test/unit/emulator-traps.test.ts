@@ -10,7 +10,10 @@ import { emulator } from '../../runtime/engine/emulator/index.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const W = emulator;
 
-async function exportsOf(src: string, imports: Record<string, Record<string, unknown>> = {}): Promise<Record<string, (...a: unknown[]) => unknown>> {
+async function exportsOf(
+  src: string,
+  imports: Record<string, Record<string, unknown>> = {},
+): Promise<Record<string, (...a: unknown[]) => unknown>> {
   const bytes = await parse(src);
   return new W.Instance(new W.Module(bytes), imports).exports as Record<string, (...a: unknown[]) => unknown>;
 }
@@ -35,7 +38,11 @@ describe('emulator traps', () => {
       (func (export "call_wrong_type") (result i32) (call_indirect (result i32) (i32.const 0))))`);
     const trap = (fn: () => unknown, message: string): void => {
       let err: unknown;
-      try { fn(); } catch (e) { err = e; }
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(W.RuntimeError);
       expect((err as Error).message).toBe(message);
     };
@@ -93,11 +100,19 @@ describe('emulator traps', () => {
 
   it('host exceptions unwind through the guest without corrupting the call depth', async () => {
     let calls = 0;
-    const ex = await exportsOf(`(module
+    const ex = await exportsOf(
+      `(module
       (import "h" "boom" (func $boom))
-      (func (export "run") (param i32) (if (local.get 0) (then (call $boom)))))`, {
-      h: { boom: () => { calls++; throw new Error('host'); } },
-    });
+      (func (export "run") (param i32) (if (local.get 0) (then (call $boom)))))`,
+      {
+        h: {
+          boom: () => {
+            calls++;
+            throw new Error('host');
+          },
+        },
+      },
+    );
     for (let i = 0; i < 20_000; i++) expect(() => ex.run!(1)).toThrow('host');
     expect(calls).toBe(20_000);
     expect(ex.run!(0)).toBe(undefined);
@@ -111,7 +126,10 @@ describe('emulator traps', () => {
       console.log(typeof WebAssembly, i.exports.add(40, 2));
       try { (function f() { f(); })(); } catch {}
     `;
-    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.stdout.trim()).toBe('undefined 42');
   });

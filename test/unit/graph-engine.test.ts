@@ -32,7 +32,14 @@ function expectIsCycle(g: Graph, cycle: string[]): void {
 
 describe('Graph basics', () => {
   it('adds, updates and removes nodes and edges', () => {
-    const g = build(['a', 'b', 'c'], [['a', 'b'], ['b', 'c'], ['a', 'c']]);
+    const g = build(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['a', 'c'],
+      ],
+    );
     expect(g.order).toBe(3);
     expect(g.size).toBe(3);
     expect(g.outNeighbors('a')).toEqual(['b', 'c']);
@@ -47,7 +54,10 @@ describe('Graph basics', () => {
     g.removeNode('b');
     expect(g.hasEdge('a', 'b')).toBe(false);
     expect(g.size).toBe(1);
-    expect(g.toJSON()).toEqual({ nodes: [{ key: 'a', attributes: { type: 'task', done: true } }, { key: 'c' }], edges: [{ source: 'a', target: 'c' }] });
+    expect(g.toJSON()).toEqual({
+      nodes: [{ key: 'a', attributes: { type: 'task', done: true } }, { key: 'c' }],
+      edges: [{ source: 'a', target: 'c' }],
+    });
     g.addNode('d');
     g.addEdge('d', 'd');
     expect(g.hasEdge('d', 'd')).toBe(true);
@@ -74,11 +84,23 @@ describe('Graph basics', () => {
   });
 
   it('round-trips through JSON and exports induced subgraphs', () => {
-    const g = build(['a', 'b', 'c', 'd'], [['a', 'b', 2], ['b', 'c'], ['c', 'a'], ['c', 'd']]);
+    const g = build(
+      ['a', 'b', 'c', 'd'],
+      [
+        ['a', 'b', 2],
+        ['b', 'c'],
+        ['c', 'a'],
+        ['c', 'd'],
+      ],
+    );
     expect(Graph.fromJSON(JSON.parse(JSON.stringify(g.toJSON()))).toJSON()).toEqual(g.toJSON());
     const sub = g.subgraph(['a', 'b', 'c']).toJSON();
     expect(sub.nodes.map((n) => n.key)).toEqual(['a', 'b', 'c']);
-    expect(sub.edges).toEqual([{ source: 'a', target: 'b', attributes: { weight: 2 } }, { source: 'b', target: 'c' }, { source: 'c', target: 'a' }]);
+    expect(sub.edges).toEqual([
+      { source: 'a', target: 'b', attributes: { weight: 2 } },
+      { source: 'b', target: 'c' },
+      { source: 'c', target: 'a' },
+    ]);
   });
 
   it('reuses freed slots without mixing up adjacency', () => {
@@ -97,9 +119,18 @@ describe('Graph basics', () => {
 
 describe('topological sort and cycles: known answers', () => {
   it('orders a DAG', () => {
-    const g = build(['shirt', 'tie', 'jacket', 'belt', 'pants', 'shoes', 'socks'], [
-      ['shirt', 'tie'], ['tie', 'jacket'], ['shirt', 'belt'], ['belt', 'jacket'], ['pants', 'belt'], ['pants', 'shoes'], ['socks', 'shoes'],
-    ]);
+    const g = build(
+      ['shirt', 'tie', 'jacket', 'belt', 'pants', 'shoes', 'socks'],
+      [
+        ['shirt', 'tie'],
+        ['tie', 'jacket'],
+        ['shirt', 'belt'],
+        ['belt', 'jacket'],
+        ['pants', 'belt'],
+        ['pants', 'shoes'],
+        ['socks', 'shoes'],
+      ],
+    );
     const order = topologicalSort(g);
     expectValidOrder(g, order);
     expect(order).toEqual(['shirt', 'pants', 'socks', 'tie', 'belt', 'shoes', 'jacket']);
@@ -107,7 +138,16 @@ describe('topological sort and cycles: known answers', () => {
   });
 
   it('fails with one offending cycle', () => {
-    const g = build(['a', 'b', 'c', 'd', 'e'], [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'b'], ['d', 'e']]);
+    const g = build(
+      ['a', 'b', 'c', 'd', 'e'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'd'],
+        ['d', 'b'],
+        ['d', 'e'],
+      ],
+    );
     let err: unknown;
     try {
       topologicalSort(g);
@@ -131,7 +171,16 @@ describe('topological sort and cycles: known answers', () => {
 
 describe('shortest paths: known answers', () => {
   it('finds the weighted shortest path and reports unreachable as a value', () => {
-    const g = build(['s', 'a', 'b', 't', 'x'], [['s', 'a', 1], ['a', 't', 5], ['s', 'b', 2], ['b', 't', 1], ['t', 'x', 0]]);
+    const g = build(
+      ['s', 'a', 'b', 't', 'x'],
+      [
+        ['s', 'a', 1],
+        ['a', 't', 5],
+        ['s', 'b', 2],
+        ['b', 't', 1],
+        ['t', 'x', 0],
+      ],
+    );
     expect(shortestPath(g, 's', 't')).toEqual({ reachable: true, distance: 3, path: ['s', 'b', 't'] });
     expect(shortestPath(g, 't', 's')).toEqual({ reachable: false, distance: null, path: null });
     expect(shortestPath(g, 's', 's')).toEqual({ reachable: true, distance: 0, path: ['s'] });
@@ -192,7 +241,8 @@ describe('agreement with graphology on random graphs', () => {
         const theirs: Record<string, number> = {};
         for (const [target, path] of Object.entries(paths)) {
           let d = 0;
-          for (let i = 0; i + 1 < path.length; i++) d += gl.getDirectedEdgeAttribute(path[i]!, path[i + 1]!, 'weight') as number;
+          for (let i = 0; i + 1 < path.length; i++)
+            d += gl.getDirectedEdgeAttribute(path[i]!, path[i + 1]!, 'weight') as number;
           theirs[target] = d;
         }
         expect(mine).toEqual(theirs);
@@ -245,18 +295,40 @@ function canon(matches: Record<string, string>[], p: Graph): string[] {
   return matches.map((m) => pk.map((k) => `${k}=${m[k]}`).join(',')).sort();
 }
 
-function randomGraph(r: () => number, n: number, density: number, types: string[], prefix: string, loops = false): Graph {
+function randomGraph(
+  r: () => number,
+  n: number,
+  density: number,
+  types: string[],
+  prefix: string,
+  loops = false,
+): Graph {
   const g = new Graph();
   for (let i = 0; i < n; i++) g.addNode(`${prefix}${i}`, { type: types[Math.floor(r() * types.length)]! });
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if ((i !== j || loops) && r() < density) g.addEdge(`${prefix}${i}`, `${prefix}${j}`);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) if ((i !== j || loops) && r() < density) g.addEdge(`${prefix}${i}`, `${prefix}${j}`);
   return g;
 }
 
 describe('VF2 subgraph matching', () => {
   it('finds a known pattern with attributes, induced and not', () => {
-    const g = build(['a', 'b', 'c', 'd'], [['a', 'b'], ['b', 'c'], ['a', 'c'], ['c', 'd']]);
+    const g = build(
+      ['a', 'b', 'c', 'd'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['a', 'c'],
+        ['c', 'd'],
+      ],
+    );
     for (const k of ['a', 'b', 'c', 'd']) g.updateNode(k, { type: k === 'd' ? 'sink' : 'task' });
-    const path = { nodes: [{ key: 'x', attributes: { type: 'task' } }, { key: 'y' }, { key: 'z' }], edges: [{ source: 'x', target: 'y' }, { source: 'y', target: 'z' }] };
+    const path = {
+      nodes: [{ key: 'x', attributes: { type: 'task' } }, { key: 'y' }, { key: 'z' }],
+      edges: [
+        { source: 'x', target: 'y' },
+        { source: 'y', target: 'z' },
+      ],
+    };
     const mono = subgraphMatch(g, path);
     expect(canon(mono.matches, Graph.fromJSON(path))).toEqual(['x=a,y=b,z=c', 'x=a,y=c,z=d', 'x=b,y=c,z=d']);
     expect(mono.stoppedBy).toBeNull();
@@ -267,7 +339,13 @@ describe('VF2 subgraph matching', () => {
   it('stops at the match limit and at the step budget, and says so', () => {
     const r = rng(9);
     const g = randomGraph(r, 40, 0.3, ['t'], 'g');
-    const p = { nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }], edges: [{ source: 'a', target: 'b' }, { source: 'b', target: 'c' }] };
+    const p = {
+      nodes: [{ key: 'a' }, { key: 'b' }, { key: 'c' }],
+      edges: [
+        { source: 'a', target: 'b' },
+        { source: 'b', target: 'c' },
+      ],
+    };
     const limited = subgraphMatch(g, p, { limit: 5 });
     expect(limited.matches.length).toBe(5);
     expect(limited.stoppedBy).toBe('limit');

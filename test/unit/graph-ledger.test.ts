@@ -29,9 +29,15 @@ describe('GraphStore transactions', () => {
     const s = new GraphStore();
     expect(s.addNode('a', { type: 'task' }).seq).toBe(1);
     expect(s.addNode('b').seq).toBe(2);
-    const tx = s.apply([{ op: 'addEdge', source: 'a', target: 'b' }, { op: 'updateNode', key: 'b', attributes: { done: true } }]);
+    const tx = s.apply([
+      { op: 'addEdge', source: 'a', target: 'b' },
+      { op: 'updateNode', key: 'b', attributes: { done: true } },
+    ]);
     expect(tx.seq).toBe(3);
-    expect(tx.ops).toEqual([{ op: 'addEdge', source: 'a', target: 'b' }, { op: 'updateNode', key: 'b', attributes: { done: true } }]);
+    expect(tx.ops).toEqual([
+      { op: 'addEdge', source: 'a', target: 'b' },
+      { op: 'updateNode', key: 'b', attributes: { done: true } },
+    ]);
     const slice = s.getLedger(1);
     expect(slice.entries.map((e) => e.seq)).toEqual([2, 3]);
     expect(slice).toMatchObject({ lastSeq: 3, complete: true });
@@ -39,7 +45,11 @@ describe('GraphStore transactions', () => {
 
   it('applies a transaction atomically: a failing operation undoes the earlier ones', () => {
     const s = new GraphStore();
-    s.apply([{ op: 'addNode', key: 'a' }, { op: 'addNode', key: 'b' }, { op: 'addEdge', source: 'a', target: 'b', attributes: { w: 1 } }]);
+    s.apply([
+      { op: 'addNode', key: 'a' },
+      { op: 'addNode', key: 'b' },
+      { op: 'addEdge', source: 'a', target: 'b', attributes: { w: 1 } },
+    ]);
     const before = s.toJSON();
     let err: unknown;
     try {
@@ -108,7 +118,10 @@ describe('GraphStore ledger file', () => {
   it('recovers the graph exactly after reopening, including after clearLedger compaction', () => {
     const file = tempFile();
     const a = new GraphStore({ ledgerFile: file });
-    a.apply([{ op: 'addNode', key: 'a', attributes: { type: 'task', tags: ['x', 'y'], n: 1.5, bin: Buffer.from([1, 2]) } }, { op: 'addNode', key: 'b' }]);
+    a.apply([
+      { op: 'addNode', key: 'a', attributes: { type: 'task', tags: ['x', 'y'], n: 1.5, bin: Buffer.from([1, 2]) } },
+      { op: 'addNode', key: 'b' },
+    ]);
     a.addEdge('a', 'b', { weight: 2 });
     a.removeNode('b');
     a.addNode('c');

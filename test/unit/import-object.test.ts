@@ -37,7 +37,13 @@ describe.each(engines)('compileAgentModule on %s', (_name, wa) => {
   // The table of host imports was an object literal: a module named `constructor` found Object and threw a
   // TypeError (known.has is not a function) instead of refusing the module.
   it('refuses imports whose module or name only a prototype has, as InvalidModule', async () => {
-    for (const [module, name] of [['constructor', 'x'], ['__proto__', 'x'], ['toString', 'call'], ['sandbox', 'constructor'], ['env', 'toString']]) {
+    for (const [module, name] of [
+      ['constructor', 'x'],
+      ['__proto__', 'x'],
+      ['toString', 'call'],
+      ['sandbox', 'constructor'],
+      ['env', 'toString'],
+    ]) {
       const bytes = (await parse(`(module (import "${module}" "${name}" (func)))`)) as Uint8Array<ArrayBuffer>;
       expect(() => compileAgentModule(wa, bytes), `${module}.${name}`).toThrow(InvalidModule);
       expect(() => compileAgentModule(wa, bytes, 'command'), `${module}.${name} in a command`).toThrow(InvalidModule);

@@ -14,7 +14,10 @@ function fakeSandbox() {
       new Promise<Agent>((resolve, reject) => {
         loads.push({
           key: options.key,
-          settle: (error) => (error ? reject(error) : resolve({ name: options.name, close: () => void closed.push(options.key!) } as unknown as Agent)),
+          settle: (error) =>
+            error
+              ? reject(error)
+              : resolve({ name: options.name, close: () => void closed.push(options.key!) } as unknown as Agent),
         });
       }),
   } as unknown as Sandbox;
@@ -67,7 +70,7 @@ describe('KeyedInstances', () => {
     expect(closed).toEqual(['c/x', 'c/y']);
   });
 
-  it('gives a key\'s turns in the order they were asked for, and forgets a key once nobody holds it', async () => {
+  it("gives a key's turns in the order they were asked for, and forgets a key once nobody holds it", async () => {
     const keyed = new KeyedInstances(fakeSandbox().sandbox, 'c', new Uint8Array(), {}, 4);
     const order: string[] = [];
     expect(keyed.turn('k')).toBeUndefined();

@@ -42,7 +42,10 @@ const dir = mkdtempSync(path.join(tmpdir(), 'fuel-determinism-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function runChild(file: string, flags: string[]): string {
-  const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', CHILD, file, '20000'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', CHILD, file, '20000'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (r.status !== 0) throw new Error(`child failed (${flags.join(' ')}): ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -51,7 +54,9 @@ describe('deterministic fuel', () => {
   it('is the same under --liftoff-only, --no-liftoff and the default tiering', { timeout: 60_000 }, async () => {
     const file = path.join(dir, 'work.wasm');
     writeFileSync(file, instrument(await wat(WORKLOAD)));
-    const outputs = [[], ['--liftoff-only'], ['--no-liftoff'], ['--no-wasm-lazy-compilation', '--wasm-tier-up']].map((f) => runChild(file, f));
+    const outputs = [[], ['--liftoff-only'], ['--no-liftoff'], ['--no-wasm-lazy-compilation', '--wasm-tier-up']].map(
+      (f) => runChild(file, f),
+    );
     expect(new Set(outputs).size).toBe(1);
     const [result, used, flags, trapped, usedShort, flagsShort] = outputs[0]!.split(' ');
     expect(result).not.toBe('trap');

@@ -24,7 +24,10 @@ const REFUSED: Array<[string, string]> = [
   ['multi-memory', `(module (memory 1) (memory 1))`],
   ['gc', `(module (type $s (struct (field i32))))`],
   ['function-references', `(module (type $t (func)) (func (param (ref $t))))`],
-  ['relaxed-simd', `(module (func (param v128 v128) (result v128) (i8x16.relaxed_swizzle (local.get 0) (local.get 1))))`],
+  [
+    'relaxed-simd',
+    `(module (func (param v128 v128) (result v128) (i8x16.relaxed_swizzle (local.get 0) (local.get 1))))`,
+  ],
   ['extended-const', `(module (global i32 (i32.add (i32.const 1) (i32.const 2))))`],
 ];
 
@@ -53,7 +56,17 @@ describe('feature allowlist', () => {
         (i32x4.extract_lane 0 (local.get 2))
         (i64.const 1)))`);
     const { report } = instrumentWithReport(bytes);
-    expect(report.features.sort()).toEqual(['bulk-memory', 'multi-value', 'mutable-globals', 'reference-types', 'sat-float-to-int', 'sign-ext', 'simd'].sort());
+    expect(report.features.sort()).toEqual(
+      [
+        'bulk-memory',
+        'multi-value',
+        'mutable-globals',
+        'reference-types',
+        'sat-float-to-int',
+        'sign-ext',
+        'simd',
+      ].sort(),
+    );
   });
 
   it('refuses a component', async () => {
@@ -65,30 +78,117 @@ describe('feature allowlist', () => {
 
 // a module with one global whose function reads global 1: past its own globals, where ours would be appended
 const REACH_GET = Uint8Array.of(
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type () -> ()
-  0x03, 0x02, 0x01, 0x00, // one function
-  0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b, // global 0: mut i32 = 0
-  0x0a, 0x07, 0x01, 0x05, 0x00, 0x23, 0x01, 0x1a, 0x0b, // global.get 1; drop
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00,
+  0x01,
+  0x04,
+  0x01,
+  0x60,
+  0x00,
+  0x00, // type () -> ()
+  0x03,
+  0x02,
+  0x01,
+  0x00, // one function
+  0x06,
+  0x06,
+  0x01,
+  0x7f,
+  0x01,
+  0x41,
+  0x00,
+  0x0b, // global 0: mut i32 = 0
+  0x0a,
+  0x07,
+  0x01,
+  0x05,
+  0x00,
+  0x23,
+  0x01,
+  0x1a,
+  0x0b, // global.get 1; drop
 );
 // the same, writing global 2 (where the flags would land)
 const REACH_SET = Uint8Array.of(
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
-  0x03, 0x02, 0x01, 0x00,
-  0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b,
-  0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0x24, 0x02, 0x0b, // i32.const 0; global.set 2
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00,
+  0x01,
+  0x04,
+  0x01,
+  0x60,
+  0x00,
+  0x00,
+  0x03,
+  0x02,
+  0x01,
+  0x00,
+  0x06,
+  0x06,
+  0x01,
+  0x7f,
+  0x01,
+  0x41,
+  0x00,
+  0x0b,
+  0x0a,
+  0x08,
+  0x01,
+  0x06,
+  0x00,
+  0x41,
+  0x00,
+  0x24,
+  0x02,
+  0x0b, // i32.const 0; global.set 2
 );
 // one function that calls function 1: past its own functions (an instrumenter that appended functions would put one there)
 const REACH_CALL = Uint8Array.of(
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
-  0x03, 0x02, 0x01, 0x00,
-  0x0a, 0x06, 0x01, 0x04, 0x00, 0x10, 0x01, 0x0b, // call 1
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00,
+  0x01,
+  0x04,
+  0x01,
+  0x60,
+  0x00,
+  0x00,
+  0x03,
+  0x02,
+  0x01,
+  0x00,
+  0x0a,
+  0x06,
+  0x01,
+  0x04,
+  0x00,
+  0x10,
+  0x01,
+  0x0b, // call 1
 );
 
 describe('validation before rewriting', () => {
-  for (const [name, bytes] of [['global.get', REACH_GET], ['global.set', REACH_SET], ['call', REACH_CALL]] as const) {
+  for (const [name, bytes] of [
+    ['global.get', REACH_GET],
+    ['global.set', REACH_SET],
+    ['call', REACH_CALL],
+  ] as const) {
     it(`refuses a module that reaches past its own index space with ${name}`, () => {
       expect(WebAssembly.validate(bytes)).toBe(false);
       expect(refusal(bytes).code).toBe('INVALID');

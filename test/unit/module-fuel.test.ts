@@ -139,7 +139,10 @@ describe('fuel', () => {
   });
 
   it('ends a memory.grow loop that ignores failure with out-of-fuel and both flags', async () => {
-    const m = load(await wat(`(module (memory 1) (func (export "hog") (loop (drop (memory.grow (i32.const 1))) (br 0))))`), { memoryMaxPages: 16 });
+    const m = load(
+      await wat(`(module (memory 1) (func (export "hog") (loop (drop (memory.grow (i32.const 1))) (br 0))))`),
+      { memoryMaxPages: 16 },
+    );
     const r = m.run('hog', [], { fuel: 5_000_000 });
     expect(r.status).toBe('out-of-fuel');
     expect(r.flags).toBe(1 | 4);
@@ -159,7 +162,9 @@ describe('fuel', () => {
   });
 
   it('moves the start function out of instantiation, so one that loops forever runs out of fuel', async () => {
-    const m = load(await wat(`(module (func $s (loop (br 0))) (start $s) (func (export "ok") (result i32) (i32.const 1)))`));
+    const m = load(
+      await wat(`(module (func $s (loop (br 0))) (start $s) (func (export "ok") (result i32) (i32.const 1)))`),
+    );
     expect(m.run('ok').result).toBe(1);
     const r = m.run('__sandbox_start', [], { fuel: 100_000 });
     expect(r.status).toBe('out-of-fuel');

@@ -31,7 +31,7 @@ describe('stack depth', () => {
     expect(m.run('down', [1000], { depth: 1000 }).status).toBe('stack-overflow');
   });
 
-  it('gives every callee its caller\'s depth, whatever earlier calls and return paths did', async () => {
+  it("gives every callee its caller's depth, whatever earlier calls and return paths did", async () => {
     const m = load(
       await wat(`(module
         (func $down (param $d i32) (result i32)

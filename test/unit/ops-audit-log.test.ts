@@ -9,26 +9,68 @@ import { AuditLog, messageId } from '../../runtime/ops/audit-log.ts';
 import type { QueueMessage } from '../../runtime/queue/types.ts';
 
 function message(i: number, headers: Record<string, string> = {}, deliveryCount = 1): QueueMessage {
-  return { topic: 'logs.app', payload: new Uint8Array([0x81, i & 0x7f]), key: undefined, headers, deliveryCount, ack() {}, nak() {}, term() {} };
+  return {
+    topic: 'logs.app',
+    payload: new Uint8Array([0x81, i & 0x7f]),
+    key: undefined,
+    headers,
+    deliveryCount,
+    ack() {},
+    nak() {},
+    term() {},
+  };
 }
 
-const ok: RunResult = { status: 'ok', output: null, events: [], logs: [], logsDropped: 0, fuelUsed: 1234, memoryPeakBytes: 65536, durationMs: 0.25, engine: 'wasm' };
+const ok: RunResult = {
+  status: 'ok',
+  output: null,
+  events: [],
+  logs: [],
+  logsDropped: 0,
+  fuelUsed: 1234,
+  memoryPeakBytes: 65536,
+  durationMs: 0.25,
+  engine: 'wasm',
+};
 
 describe('AuditLog', () => {
   it('writes one parseable line per run with the run and message fields', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
     const log = new AuditLog({ file });
     log.record('triage', message(1, { 'x-message-id': 'm-1' }), ok);
-    log.record('triage', message(2, {}, 3), { ...ok, status: 'out-of-fuel', fuelUsed: 5000, message: 'fuel limit 5000 reached' });
+    log.record('triage', message(2, {}, 3), {
+      ...ok,
+      status: 'out-of-fuel',
+      fuelUsed: 5000,
+      message: 'fuel limit 5000 reached',
+    });
     log.record('triage', message(3), { ...ok, status: 'error', errorCode: 7 });
     // Synchronous: the lines are in the file before close.
-    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     log.close();
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatchObject({ agent: 'triage', messageId: 'm-1', topic: 'logs.app', deliveryCount: 1, status: 'ok', fuelUsed: 1234, memoryPeakBytes: 65536, durationMs: 0.25, msg: 'run' });
+    expect(lines[0]).toMatchObject({
+      agent: 'triage',
+      messageId: 'm-1',
+      topic: 'logs.app',
+      deliveryCount: 1,
+      status: 'ok',
+      fuelUsed: 1234,
+      memoryPeakBytes: 65536,
+      durationMs: 0.25,
+      msg: 'run',
+    });
     expect(lines[0]!.error).toBeUndefined();
     expect(Date.parse(lines[0]!.ts as string)).not.toBeNaN();
-    expect(lines[1]).toMatchObject({ deliveryCount: 3, status: 'out-of-fuel', error: 'fuel limit 5000 reached', messageId: messageId(message(2)) });
+    expect(lines[1]).toMatchObject({
+      deliveryCount: 3,
+      status: 'out-of-fuel',
+      error: 'fuel limit 5000 reached',
+      messageId: messageId(message(2)),
+    });
     expect(lines[2]).toMatchObject({ status: 'error', error: 'error code 7' });
     expect(log.lines).toBe(3);
   });
@@ -73,7 +115,10 @@ describe('AuditLog', () => {
     log.close();
     const written = readFileSync(file, 'utf8').split('\n');
     let out = '';
-    const reference = pino({ base: null, timestamp: false, messageKey: 'msg' }, { write: (s: string) => void (out += s) });
+    const reference = pino(
+      { base: null, timestamp: false, messageKey: 'msg' },
+      { write: (s: string) => void (out += s) },
+    );
     const lines = written.slice(0, 3).map((l) => JSON.parse(l) as Record<string, unknown>);
     const strip = (r: Record<string, unknown>) => {
       const { level: _level, msg, ...rest } = r;
@@ -84,7 +129,13 @@ describe('AuditLog', () => {
       reference.info(record, msg);
     }
     expect(written.slice(0, 3).join('\n') + '\n').toBe(out);
-    expect(lines[2]).toMatchObject({ agent: 'triage', status: 'quarantined', deadLetterTopic: 'dead-letter.quarantine', deliveryCount: 2, msg: 'parked' });
+    expect(lines[2]).toMatchObject({
+      agent: 'triage',
+      status: 'quarantined',
+      deadLetterTopic: 'dead-letter.quarantine',
+      deliveryCount: 2,
+      msg: 'parked',
+    });
     expect(lines[2]!.fuelUsed).toBeUndefined();
   });
 
@@ -104,7 +155,10 @@ describe('AuditLog', () => {
     await Promise.all([log.record('a', message(60), ok), log.recordParked('a', message(61), 'dl.quarantine')]);
     expect(log.writes).toBe(2);
     log.close();
-    const ids = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { messageId: string }).messageId);
+    const ids = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { messageId: string }).messageId);
     expect(ids.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => `m-${i}`));
     expect(ids).toHaveLength(52);
   });
@@ -113,7 +167,9 @@ describe('AuditLog', () => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-'));
     const file = join(dir, 'audit.ndjson');
     const log = new AuditLog({ file, batch: true, batchBytes: 4096, maxBytes: 3000, keep: 100 });
-    const pending = Array.from({ length: 200 }, (_, i) => log.record('a', message(i, { 'x-message-id': `m-${i}` }), ok));
+    const pending = Array.from({ length: 200 }, (_, i) =>
+      log.record('a', message(i, { 'x-message-id': `m-${i}` }), ok),
+    );
     expect(log.writes).toBeGreaterThan(5); // flushed by size, before the turn ended
     await Promise.all(pending);
     log.close();
@@ -122,7 +178,10 @@ describe('AuditLog', () => {
       const text = readFileSync(join(dir, f), 'utf8');
       expect(text.length).toBeLessThanOrEqual(3000);
       expect(text.endsWith('\n')).toBe(true);
-      total += text.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown).length;
+      total += text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown).length;
     }
     expect(total).toBe(200);
     expect(log.rotations).toBeGreaterThan(5);

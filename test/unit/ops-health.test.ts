@@ -1,6 +1,12 @@
 // Health score and failure modes: thresholds, storms below their minimum rate, absent metrics, config parsing.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HEALTH_CONFIG, evaluateHealth, HEALTH_CONFIG_TEMPLATE, parseHealthConfig, type HealthSignals } from '../../runtime/ops/health.ts';
+import {
+  DEFAULT_HEALTH_CONFIG,
+  evaluateHealth,
+  HEALTH_CONFIG_TEMPLATE,
+  parseHealthConfig,
+  type HealthSignals,
+} from '../../runtime/ops/health.ts';
 import { isSandboxError } from '../../runtime/errors.ts';
 
 const calm: HealthSignals = {
@@ -20,7 +26,13 @@ describe('evaluateHealth', () => {
     const r = evaluateHealth(calm);
     expect(r.score).toBe(100);
     expect(r.severity).toBe('ok');
-    expect(r.modes.map((m) => m.mode)).toEqual(['event-loop-starvation', 'worker-saturation', 'admission-shedding', 'fuel-exhaustion-storm', 'trap-storm']);
+    expect(r.modes.map((m) => m.mode)).toEqual([
+      'event-loop-starvation',
+      'worker-saturation',
+      'admission-shedding',
+      'fuel-exhaustion-storm',
+      'trap-storm',
+    ]);
     expect(r.notes).toEqual([]);
   });
 
@@ -41,7 +53,14 @@ describe('evaluateHealth', () => {
     const r = evaluateHealth({ ...calm, workerUtilization: 0.99, trapsPerSec: 40, eventLoopDelayP99Ms: 60 });
     expect(r.severity).toBe('critical');
     expect(r.score).toBe(100 - 40 - 15 - 15);
-    const all = evaluateHealth({ ...calm, eventLoopDelayP99Ms: 1000, workerUtilization: 2, shedPerSec: 1e6, outOfFuelPerSec: 400, trapsPerSec: 100 });
+    const all = evaluateHealth({
+      ...calm,
+      eventLoopDelayP99Ms: 1000,
+      workerUtilization: 2,
+      shedPerSec: 1e6,
+      outOfFuelPerSec: 400,
+      trapsPerSec: 100,
+    });
     expect(all.score).toBe(0);
   });
 
@@ -75,7 +94,15 @@ describe('parseHealthConfig', () => {
   });
 
   it('rejects unknown keys, bad values and inverted thresholds with SANDBOX_INVALID_OPTIONS', () => {
-    for (const text of ['bogus: 1', 'trapStorm: {warning: -1}', 'trapStorm: {warning: "x"}', 'eventLoopStarvation: {warning: 300, critical: 200}', 'workerSaturation: [1]', '- 1', 'a: [']) {
+    for (const text of [
+      'bogus: 1',
+      'trapStorm: {warning: -1}',
+      'trapStorm: {warning: "x"}',
+      'eventLoopStarvation: {warning: 300, critical: 200}',
+      'workerSaturation: [1]',
+      '- 1',
+      'a: [',
+    ]) {
       let error: unknown;
       try {
         parseHealthConfig(text);

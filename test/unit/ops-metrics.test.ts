@@ -7,7 +7,15 @@ import { createQueue } from '../../runtime/queue/index.ts';
 import type { QueueMessage } from '../../runtime/queue/types.ts';
 
 const result = (status: RunResult['status'], fuelUsed: number | null, durationMs: number): RunResult => ({
-  status, output: null, events: [], logs: [], logsDropped: 0, fuelUsed, memoryPeakBytes: 65536, durationMs, engine: 'wasm',
+  status,
+  output: null,
+  events: [],
+  logs: [],
+  logsDropped: 0,
+  fuelUsed,
+  memoryPeakBytes: 65536,
+  durationMs,
+  engine: 'wasm',
 });
 
 describe('SwarmMetrics', () => {
@@ -15,7 +23,21 @@ describe('SwarmMetrics', () => {
     const m = new SwarmMetrics({ processMetrics: false });
     m.attach({
       stats: () => [
-        { name: 'triage', runs: { ok: 2 }, acked: 2, retried: 1, deadLettered: 3, eventsPublished: 4, throttled: 5, throttledMs: 1500, shed: 6, inboxPeak: 9, inbox: 64, parked: 0, quarantines: 1 },
+        {
+          name: 'triage',
+          runs: { ok: 2 },
+          acked: 2,
+          retried: 1,
+          deadLettered: 3,
+          eventsPublished: 4,
+          throttled: 5,
+          throttledMs: 1500,
+          shed: 6,
+          inboxPeak: 9,
+          inbox: 64,
+          parked: 0,
+          quarantines: 1,
+        },
       ],
       workerRestarts: () => 7,
       workers: 2,
@@ -61,14 +83,20 @@ describe('SwarmMetrics', () => {
 
   it('counts messages in flight per agent through the wrapped queue, and serves /metrics over HTTP', async () => {
     const m = new SwarmMetrics();
-    const queue = m.instrumentQueue(await createQueue('memory'), (group) => (group === 'g_1' ? 'agent-g' : (group ?? '?')));
+    const queue = m.instrumentQueue(await createQueue('memory'), (group) =>
+      group === 'g_1' ? 'agent-g' : (group ?? '?'),
+    );
     const held: QueueMessage[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    await queue.subscribe('t.>', async (msg) => {
-      held.push(msg);
-      await gate;
-    }, { group: 'g_1', concurrency: 4, autoAck: true });
+    await queue.subscribe(
+      't.>',
+      async (msg) => {
+        held.push(msg);
+        await gate;
+      },
+      { group: 'g_1', concurrency: 4, autoAck: true },
+    );
     for (let i = 0; i < 3; i++) await queue.publish({ topic: 't.x', payload: new Uint8Array([i]) });
     while (held.length < 3) await new Promise((r) => setTimeout(r, 5));
     const server = await serveMetrics(m, 0);
@@ -118,13 +146,20 @@ describe('SwarmMetrics', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let handled = 0;
-    const sub = await queue.subscribe('lag.>', async () => {
-      await gate;
-      handled++;
-    }, { group: 'g', concurrency: 2 });
+    const sub = await queue.subscribe(
+      'lag.>',
+      async () => {
+        await gate;
+        handled++;
+      },
+      { group: 'g', concurrency: 2 },
+    );
     for (let i = 0; i < 10; i++) await queue.publish({ topic: 'lag.x', payload: new Uint8Array([i]) });
     await new Promise((r) => setTimeout(r, 20));
-    const lag = () => m.metrics().then((t) => sumSamples(parsePrometheusText(t), 'sandbox_queue_lag', { agent: 'agent-g', pattern: 'lag.>' }));
+    const lag = () =>
+      m
+        .metrics()
+        .then((t) => sumSamples(parsePrometheusText(t), 'sandbox_queue_lag', { agent: 'agent-g', pattern: 'lag.>' }));
     try {
       expect(await lag()).toBe(10); // 2 in handlers, 8 waiting
       expect(await sub.lag!()).toBe(10);
@@ -145,11 +180,17 @@ describe('SwarmMetrics', () => {
   it('leaves out the lag of a subscription whose backend cannot answer in time', async () => {
     const m = new SwarmMetrics({ processMetrics: false });
     const inner = await createQueue('memory');
-    const slow = { ...inner, kind: inner.kind, publish: inner.publish.bind(inner), publishMany: inner.publishMany.bind(inner), close: inner.close.bind(inner),
+    const slow = {
+      ...inner,
+      kind: inner.kind,
+      publish: inner.publish.bind(inner),
+      publishMany: inner.publishMany.bind(inner),
+      close: inner.close.bind(inner),
       subscribe: async (...args: Parameters<typeof inner.subscribe>) => {
         const s = await inner.subscribe(...args);
         return { ...s, close: s.close, lag: () => Promise.reject(new Error('broker unreachable')) };
-      } };
+      },
+    };
     const queue = m.instrumentQueue(slow, () => 'x');
     await queue.subscribe('a.>', () => {}, { group: 'x' });
     try {
@@ -168,7 +209,16 @@ describe('SwarmMetrics', () => {
       stats: () => [],
       workerRestarts: () => 0,
       workers: 2,
-      residency: () => ({ resident: 8192, hibernated: 991_808, wakes: 12, hibernations: 34, checkpoints: 56, storeErrors: 1, writeMs: 3, undone: 2 }),
+      residency: () => ({
+        resident: 8192,
+        hibernated: 991_808,
+        wakes: 12,
+        hibernations: 34,
+        checkpoints: 56,
+        storeErrors: 1,
+        writeMs: 3,
+        undone: 2,
+      }),
     });
     const s = parsePrometheusText(await m.metrics());
     m.close();

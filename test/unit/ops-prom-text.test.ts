@@ -22,7 +22,11 @@ describe('parsePrometheusText', () => {
   it('reads names, escaped labels, exponents, special values and timestamps', () => {
     const s = parsePrometheusText(TEXT);
     expect(s).toHaveLength(9);
-    expect(s[2]).toEqual({ name: 'sandbox_runs_total', labels: { agent: 'odd "name", with\\ escapes', status: 'out-of-fuel' }, value: 5 });
+    expect(s[2]).toEqual({
+      name: 'sandbox_runs_total',
+      labels: { agent: 'odd "name", with\\ escapes', status: 'out-of-fuel' },
+      value: 5,
+    });
     expect(s[3]!.labels.le).toBe('+Inf');
     expect(s[4]!.value).toBe(0.25);
     expect(Number.isNaN(s[7]!.value)).toBe(true);

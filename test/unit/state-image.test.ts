@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { isSandboxError } from '../../runtime/errors.ts';
 import { applyState, encodeState, readStateImage } from '../../runtime/hibernation/state-image.ts';
 
-function restored(image: Uint8Array, base: Uint8Array): { memory: Uint8Array; globals: (number | bigint)[]; hash: string } {
+function restored(
+  image: Uint8Array,
+  base: Uint8Array,
+): { memory: Uint8Array; globals: (number | bigint)[]; hash: string } {
   const header = readStateImage(image);
   const memory = new Uint8Array(header.memoryBytes).fill(0xee); // garbage the restore must overwrite
   applyState(image, header.patchesAt, base, memory);
@@ -84,7 +87,14 @@ describe('state images', () => {
   // memory. In a process whose JS heap is capped at 64 MB, that ran out of memory; runs built as bytes are found
   // need a few KiB of heap (the memory, the base and the image live in ArrayBuffers, outside the heap).
   it('encodes a fully rewritten 16 MiB memory within a 64 MB JS heap', () => {
-    const module = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtime', 'hibernation', 'state-image.ts');
+    const module = path.join(
+      path.dirname(fileURLToPath(import.meta.url)),
+      '..',
+      '..',
+      'runtime',
+      'hibernation',
+      'state-image.ts',
+    );
     const script = `
       const { encodeState, readStateImage, applyState } = await import(${JSON.stringify(module)});
       const size = 16 * 1024 * 1024;
@@ -96,7 +106,11 @@ describe('state images', () => {
       const back = new Uint8Array(header.memoryBytes);
       applyState(image, header.patchesAt, base, back);
       console.log(JSON.stringify({ bytes: image.length, same: Buffer.compare(back, memory) === 0 }));`;
-    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
     expect(child.status, child.stderr.slice(-500)).toBe(0);
     const out = JSON.parse(child.stdout.trim()) as { bytes: number; same: boolean };
     expect(out.same).toBe(true);

@@ -55,7 +55,12 @@ describe('TokenBucket', () => {
   });
 
   it('rejects a rate or burst that cannot work', () => {
-    for (const [rate, burst] of [[0, 1], [-1, 1], [Number.NaN, 1], [1, 0.5]] as const) {
+    for (const [rate, burst] of [
+      [0, 1],
+      [-1, 1],
+      [Number.NaN, 1],
+      [1, 0.5],
+    ] as const) {
       expect(() => new TokenBucket(rate, burst)).toThrow();
       try {
         new TokenBucket(rate, burst);

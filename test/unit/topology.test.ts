@@ -21,7 +21,16 @@ describe('topology', () => {
     expect(t.queue).toBe('memory');
     expect(t.deadLetter).toBe('dead-letter');
     expect(t.agents).toEqual([
-      { name: 'triage', module: '/base/agents/triage.wasm', limits: {}, subscribe: ['logs.>'], group: 'triage', concurrency: 1, maxDeliveries: 5, backoffMs: 100 },
+      {
+        name: 'triage',
+        module: '/base/agents/triage.wasm',
+        limits: {},
+        subscribe: ['logs.>'],
+        group: 'triage',
+        concurrency: 1,
+        maxDeliveries: 5,
+        backoffMs: 100,
+      },
     ]);
   });
 
@@ -43,7 +52,14 @@ agents:
     );
     expect(t.queue).toBe('nats://127.0.0.1:4222');
     expect(t.deadLetter).toBe('dead.letters');
-    expect(t.agents[0]).toMatchObject({ subscribe: ['x.*', 'y.>'], group: 'workers', concurrency: 4, maxDeliveries: 2, backoffMs: 50, limits: { memoryBytes: 4 << 20, fuel: 1000, timeoutMs: 200 } });
+    expect(t.agents[0]).toMatchObject({
+      subscribe: ['x.*', 'y.>'],
+      group: 'workers',
+      concurrency: 4,
+      maxDeliveries: 2,
+      backoffMs: 50,
+      limits: { memoryBytes: 4 << 20, fuel: 1000, timeoutMs: 200 },
+    });
   });
 
   it('reads graph grants (default-deny, one namespace per entry) and the graph source', () => {
@@ -88,8 +104,14 @@ agents:
 `,
       { baseDir: '/base' },
     );
-    expect(t.agents[0]).toMatchObject({ config: { region: 'eu' }, allowedHosts: ['api.example.com', '*.cdn.example'], http: { methods: ['GET'], maxResponseBytes: 4096, timeoutMs: 5000 } });
-    expect(errorOf(`${MINIMAL}    host: { x: y }\n`)).toMatch(/agents\[0\] \(triage\)\.host \(line 5\): host functions are granted in code/);
+    expect(t.agents[0]).toMatchObject({
+      config: { region: 'eu' },
+      allowedHosts: ['api.example.com', '*.cdn.example'],
+      http: { methods: ['GET'], maxResponseBytes: 4096, timeoutMs: 5000 },
+    });
+    expect(errorOf(`${MINIMAL}    host: { x: y }\n`)).toMatch(
+      /agents\[0\] \(triage\)\.host \(line 5\): host functions are granted in code/,
+    );
     expect(errorOf(`${MINIMAL}    allowedHosts: ['http://x/']\n`)).toMatch(/allowedHosts/);
     expect(errorOf(`${MINIMAL}    config: { n: 1 }\n`)).toMatch(/config\.n/);
   });
@@ -107,7 +129,9 @@ agents:
   });
 
   it('rejects unknown keys, naming the key and its line', () => {
-    expect(errorOf(`${MINIMAL}    concurency: 2\n`)).toMatch(/agents\[0\] \(triage\)\.concurency \(line 5\): unknown key/);
+    expect(errorOf(`${MINIMAL}    concurency: 2\n`)).toMatch(
+      /agents\[0\] \(triage\)\.concurency \(line 5\): unknown key/,
+    );
     expect(errorOf(`queues: memory\n${MINIMAL}`)).toMatch(/queues \(line 1\): unknown key/);
     expect(errorOf(`${MINIMAL}    limits: { fule: 5 }\n`)).toMatch(/limits\.fule \(line 5\): unknown key/);
   });
@@ -118,7 +142,9 @@ agents:
     expect(errorOf(MINIMAL.replace('logs.>', 'logs.>.x'))).toMatch(/subscribe \(line 4\): .*must be the last token/);
     expect(errorOf(`${MINIMAL}    concurrency: 0\n`)).toMatch(/concurrency \(line 5\): expected an integer ≥ 1/);
     expect(errorOf(`${MINIMAL}    maxDeliveries: two\n`)).toMatch(/maxDeliveries \(line 5\)/);
-    expect(errorOf(`${MINIMAL}    limits: { memoryBytes: lots }\n`)).toMatch(/limits\.memoryBytes \(line 5\): expected a size/);
+    expect(errorOf(`${MINIMAL}    limits: { memoryBytes: lots }\n`)).toMatch(
+      /limits\.memoryBytes \(line 5\): expected a size/,
+    );
     expect(errorOf(MINIMAL.replace('name: triage', 'name: "tri age"'))).toMatch(/agents\[0\]\.name \(line 2\)/);
   });
 

@@ -51,7 +51,18 @@ class FakeGuest {
   open(dirFd: number, p: string, opts: { oflags?: number; rights?: bigint; lookup?: number } = {}): [number, number] {
     const [ptr, len] = this.str(p);
     const out = this.alloc(4);
-    const e = this.call('path_open', dirFd, opts.lookup ?? 0, ptr, len, opts.oflags ?? 0, opts.rights ?? FD_READ, 0n, 0, out);
+    const e = this.call(
+      'path_open',
+      dirFd,
+      opts.lookup ?? 0,
+      ptr,
+      len,
+      opts.oflags ?? 0,
+      opts.rights ?? FD_READ,
+      0n,
+      0,
+      out,
+    );
     return [e, e === 0 ? this.u32(out) : -1];
   }
 
@@ -238,6 +249,8 @@ describe('WASI file system grants', () => {
   });
 
   it('reports a missing grant directory when it is created', () => {
-    expect(() => new WasiHost({ dirs: [{ host: path.join(tmp, 'missing'), guest: '/', readOnly: false }] })).toThrow(/missing/);
+    expect(() => new WasiHost({ dirs: [{ host: path.join(tmp, 'missing'), guest: '/', readOnly: false }] })).toThrow(
+      /missing/,
+    );
   });
 });

@@ -54,7 +54,9 @@ async function run(ns: WasmNamespace, watText: string, options: WasiOptions = {}
   const bytes = (await parse(watText)) as Uint8Array<ArrayBuffer>;
   const wasi = new WasiHost(options);
   let memory: MemoryLike | null = null;
-  const instance = new ns.Instance(new ns.Module(bytes), { [WASI_MODULE]: wasi.imports(() => memory!) } as WebAssembly.Imports);
+  const instance = new ns.Instance(new ns.Module(bytes), {
+    [WASI_MODULE]: wasi.imports(() => memory!),
+  } as WebAssembly.Imports);
   memory = instance.exports['memory'] as MemoryLike;
   const code = wasi.start(instance as { exports: Record<string, unknown> });
   return { code, wasi, stdout: wasi.stdout, text: new TextDecoder().decode(wasi.stdout) };

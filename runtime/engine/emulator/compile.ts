@@ -5,8 +5,18 @@ import { Reader } from './reader.ts';
 import { SIMD_UNSUPPORTED, readValType } from './decode.ts';
 import { f32i32, f64i64 } from './helpers.ts';
 import {
-  EXTERNREF, F32, F64, FUNCREF, I32, I64, UNKNOWN, V128, isRef,
-  type FuncType, type ModuleInfo, type ValType,
+  EXTERNREF,
+  F32,
+  F64,
+  FUNCREF,
+  I32,
+  I64,
+  UNKNOWN,
+  V128,
+  isRef,
+  type FuncType,
+  type ModuleInfo,
+  type ValType,
 } from './types.ts';
 
 export interface CompileContext {
@@ -18,7 +28,13 @@ export interface CompileContext {
 /** Calls deeper than this raise a RangeError before the host's own stack can overflow. */
 export const MAX_DEPTH = 12000;
 
-const enum Kind { Block, Loop, If, Else, Func }
+const enum Kind {
+  Block,
+  Loop,
+  If,
+  Else,
+  Func,
+}
 
 interface Frame {
   kind: Kind;
@@ -35,21 +51,32 @@ interface Frame {
 
 function letter(t: ValType): string {
   switch (t) {
-    case I32: return 'i';
-    case I64: return 'j';
-    case F32: return 'f';
-    case F64: return 'd';
-    case FUNCREF: return 'r';
-    case EXTERNREF: return 'x';
-    default: return 'u';
+    case I32:
+      return 'i';
+    case I64:
+      return 'j';
+    case F32:
+      return 'f';
+    case F64:
+      return 'd';
+    case FUNCREF:
+      return 'r';
+    case EXTERNREF:
+      return 'x';
+    default:
+      return 'u';
   }
 }
 
 function zero(t: ValType): string {
   switch (t) {
-    case I64: return '0n';
-    case FUNCREF: case EXTERNREF: return 'null';
-    default: return '0';
+    case I64:
+      return '0n';
+    case FUNCREF:
+    case EXTERNREF:
+      return 'null';
+    default:
+      return '0';
   }
 }
 
@@ -64,7 +91,6 @@ function numLiteral(v: number): string {
 type Fmt = (a: string, b: string) => string;
 /** [operand types, result type, JS expression, whether the expression is a boolean to turn into 0/1] */
 type NumOp = readonly [ins: readonly ValType[], out: ValType, fmt: Fmt, bool?: boolean];
-
 
 function cmpOps(t: ValType, unsigned: (x: string) => string): NumOp[] {
   // eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u
@@ -84,7 +110,9 @@ function cmpOps(t: ValType, unsigned: (x: string) => string): NumOp[] {
 }
 
 function fcmpOps(t: ValType): NumOp[] {
-  return ['===', '!==', '<', '>', '<=', '>='].map((op) => [[t, t], I32, (a: string, b: string) => `${a} ${op} ${b}`, true] as const);
+  return ['===', '!==', '<', '>', '<=', '>='].map(
+    (op) => [[t, t], I32, (a: string, b: string) => `${a} ${op} ${b}`, true] as const,
+  );
 }
 
 function fArith(t: ValType): NumOp[] {
@@ -144,9 +172,15 @@ function table(start: number, ops: NumOp[]): void {
   ops.forEach((op, i) => NUM_OPS.set(start + i, op));
 }
 table(0x45, [[[I32], I32, (a) => `${a} === 0`, true]]);
-table(0x46, cmpOps(I32, (x) => `(${x} >>> 0)`));
+table(
+  0x46,
+  cmpOps(I32, (x) => `(${x} >>> 0)`),
+);
 table(0x50, [[[I64], I32, (a) => `${a} === 0n`, true]]);
-table(0x51, cmpOps(I64, (x) => `asU(64, ${x})`));
+table(
+  0x51,
+  cmpOps(I64, (x) => `asU(64, ${x})`),
+);
 table(0x5b, fcmpOps(F32));
 table(0x61, fcmpOps(F64));
 {
@@ -232,7 +266,9 @@ table(0xa7, [
   [[I64], I64, (a) => `asI(32, ${a})`],
 ]);
 /** Numeric opcodes that can trap: evaluated in place, never deferred into a later expression. */
-const TRAPPING = new Set([0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1]);
+const TRAPPING = new Set([
+  0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1,
+]);
 
 const SAT_OPS: NumOp[] = [
   [[F32], I32, (a) => `ssi32(${a})`],
@@ -323,7 +359,12 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
    * --jitless pays per statement. A pending value is written to its slot before anything it reads changes (a local,
    * a slot) and at every control-flow boundary, where values must sit in their slots.
    */
-  interface Pending { expr: string; cond: string | undefined; locals: number[]; slots: number[] }
+  interface Pending {
+    expr: string;
+    cond: string | undefined;
+    locals: number[];
+    slots: number[];
+  }
   const pend: (Pending | null)[] = [];
   let accLocals: number[] = [];
   let accSlots: number[] = [];
@@ -455,7 +496,8 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
     if (v < 0) {
       const t = v + 128;
       if (t === V128) throw new CompileError(SIMD_UNSUPPORTED);
-      if (t !== I32 && t !== I64 && t !== F32 && t !== F64 && t !== FUNCREF && t !== EXTERNREF) fail('malformed block type');
+      if (t !== I32 && t !== I64 && t !== F32 && t !== F64 && t !== FUNCREF && t !== EXTERNREF)
+        fail('malformed block type');
       return [[], [t]];
     }
     const ft = m.types[v];
@@ -466,7 +508,14 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
     const dead = frames.length > 0 && !live();
     popTypes(params);
     const f: Frame = {
-      kind, params, results, height: stack.length, unreachable: false, dead, label: `L${labelCounter++}`, saved: [],
+      kind,
+      params,
+      results,
+      height: stack.length,
+      unreachable: false,
+      dead,
+      label: `L${labelCounter++}`,
+      saved: [],
     };
     frames.push(f);
     pushTypes(params);
@@ -552,7 +601,14 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
   };
 
   frames.push({
-    kind: Kind.Func, params: [], results: type.results, height: 0, unreachable: false, dead: false, label: 'L_f', saved: [],
+    kind: Kind.Func,
+    params: [],
+    results: type.results,
+    height: 0,
+    unreachable: false,
+    dead: false,
+    label: 'L_f',
+    saved: [],
   });
 
   for (;;) {
@@ -561,8 +617,12 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
     accLocals = [];
     accSlots = [];
     switch (op) {
-      case 0x00: emit(`trap(${JSON.stringify('unreachable')});`); setUnreachable(); break;
-      case 0x01: break;
+      case 0x00:
+        emit(`trap(${JSON.stringify('unreachable')});`);
+        setUnreachable();
+        break;
+      case 0x01:
+        break;
       case 0x02: {
         const [p, res] = blockType();
         flushAll();
@@ -608,7 +668,9 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
         pushTypes(f.params);
         if (!f.dead) {
           let restore = '';
-          f.saved.forEach((name, k) => { restore += `${slot(f.params[k] as ValType, f.height + k)} = ${name}; `; });
+          f.saved.forEach((name, k) => {
+            restore += `${slot(f.params[k] as ValType, f.height + k)} = ${name}; `;
+          });
           out.push(`} else { ${restore}`);
         }
         break;
@@ -618,7 +680,10 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
         flushAll();
         popTypes(f.results);
         if (stack.length !== f.height) fail('type mismatch: values remaining on stack at end of block');
-        if (f.kind === Kind.If && (f.params.length !== f.results.length || f.params.some((t, k) => t !== f.results[k]))) {
+        if (
+          f.kind === Kind.If &&
+          (f.params.length !== f.results.length || f.params.some((t, k) => t !== f.results[k]))
+        ) {
           fail('type mismatch: if without else must leave its parameters');
         }
         frames.pop();
@@ -701,7 +766,9 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
         callCode(`callIndirect(T${tab}, ${idx}, ${ft.id})`, ft, args);
         break;
       }
-      case 0x1a: popAny(); break;
+      case 0x1a:
+        popAny();
+        break;
       case 0x1b:
       case 0x1c: {
         let declared: ValType | undefined;
@@ -713,8 +780,8 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
         const f = top();
         const h = stack.length;
         const c = popCond();
-        const pb = h - 1 > f.height ? pend[h - 2] ?? null : null;
-        const pa = h - 2 > f.height ? pend[h - 3] ?? null : null;
+        const pb = h - 1 > f.height ? (pend[h - 2] ?? null) : null;
+        const pa = h - 2 > f.height ? (pend[h - 3] ?? null) : null;
         const t2 = popAny();
         const t1 = popAny();
         let t: ValType;
@@ -730,7 +797,7 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
           if (p) {
             accLocals.push(...p.locals);
             accSlots.push(...p.slots);
-                  return simple.test(p.expr) ? p.expr : `(${p.expr})`;
+            return simple.test(p.expr) ? p.expr : `(${p.expr})`;
           }
           accSlots.push(height);
           return slot(t, height);
@@ -804,8 +871,12 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
         }
         break;
       }
-      case 0x41: pushPure(I32, String(r.s32())); break;
-      case 0x42: pushPure(I64, `${r.s64()}n`); break;
+      case 0x41:
+        pushPure(I32, String(r.s32()));
+        break;
+      case 0x42:
+        pushPure(I64, `${r.s64()}n`);
+        break;
       case 0x43: {
         const bits = r.f32bits();
         const v = f32i32(bits);
@@ -826,7 +897,7 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
       }
       case 0xd1: {
         const f = top();
-        const t0 = stack.length > f.height ? stack[stack.length - 1] as ValType : UNKNOWN;
+        const t0 = stack.length > f.height ? (stack[stack.length - 1] as ValType) : UNKNOWN;
         if (t0 !== UNKNOWN && !isRef(t0)) fail('type mismatch: ref.is_null needs a reference');
         const a = pop(t0 === UNKNOWN ? UNKNOWN : t0);
         pushPure(I32, `${a} === null ? 1 : 0`, `${a} === null`);
@@ -857,7 +928,11 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
             emit(`memInit(${seg}, ${d}, ${s}, ${n});`);
             break;
           }
-          case 9: { const seg = dataIndex(); emit(`D[${seg}] = null;`); break; }
+          case 9: {
+            const seg = dataIndex();
+            emit(`D[${seg}] = null;`);
+            break;
+          }
           case 10: {
             if (r.u8() !== 0 || r.u8() !== 0) fail('zero byte expected');
             if (m.memories.length === 0) fail('unknown memory 0');
@@ -883,7 +958,11 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
             emit(`tableInit(T${t}, E, ${seg}, ${d}, ${s}, ${n});`);
             break;
           }
-          case 13: { const seg = elemIndex(); emit(`E[${seg}] = null;`); break; }
+          case 13: {
+            const seg = elemIndex();
+            emit(`E[${seg}] = null;`);
+            break;
+          }
           case 14: {
             const dt = r.u32();
             const st = r.u32();
@@ -912,11 +991,13 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
             emit(`tableFill(T${t}, ${i}, ${v}, ${n});`);
             break;
           }
-          default: fail(`illegal opcode 0xfc ${sub}`);
+          default:
+            fail(`illegal opcode 0xfc ${sub}`);
         }
         break;
       }
-      case 0xfd: throw new CompileError(SIMD_UNSUPPORTED);
+      case 0xfd:
+        throw new CompileError(SIMD_UNSUPPORTED);
       default: {
         const load = LOADS.get(op);
         if (load) {
@@ -958,7 +1039,12 @@ export function compileFunction(ctx: CompileContext, r: Reader, funcIndex: numbe
 }
 
 function functionSource(
-  index: number, type: FuncType, locals: ValType[], vars: Map<string, ValType>, body: string[], usesMemory: boolean,
+  index: number,
+  type: FuncType,
+  locals: ValType[],
+  vars: Map<string, ValType>,
+  body: string[],
+  usesMemory: boolean,
 ): string {
   const params = type.params.map((_, i) => `l${i}`).join(', ');
   const decls: string[] = [];
@@ -979,7 +1065,9 @@ ${body.join('\n')}
 /** The module's factory: given the runtime state of one instance, it defines every function and returns them. */
 export function moduleSource(m: ModuleInfo, functions: string[]): string {
   const lines: string[] = ['"use strict";'];
-  lines.push('const { trap, oob, exhausted, callIndirect, tableGet, tableSet, tableInit, tableCopy, tableFill, divs32, divu32, rems32, remu32, divs64, divu64, rems64, remu64, ctz32, popcnt32, rotl32, rotr32, clz64, ctz64, popcnt64, rotl64, rotr64, nearest, fmin, fmax, copysign, fabs, fneg, tsi32, tui32, tsi64, tui64, ssi32, sui32, ssi64, sui64, i64f32, i32f32, i64f64, f32i32, f64i64 } = H;');
+  lines.push(
+    'const { trap, oob, exhausted, callIndirect, tableGet, tableSet, tableInit, tableCopy, tableFill, divs32, divu32, rems32, remu32, divs64, divu64, rems64, remu64, ctz32, popcnt32, rotl32, rotr32, clz64, ctz64, popcnt64, rotl64, rotr64, nearest, fmin, fmax, copysign, fabs, fneg, tsi32, tui32, tsi64, tui64, ssi32, sui32, ssi64, sui64, i64f32, i32f32, i64f64, f32i32, f64i64 } = H;',
+  );
   lines.push('const fround = Math.fround, asI = BigInt.asIntN, asU = BigInt.asUintN;');
   lines.push('const F = inst.funcs, D = inst.datas, E = inst.elems;');
   if (m.memories.length > 0) {
@@ -992,7 +1080,9 @@ export function moduleSource(m: ModuleInfo, functions: string[]): string {
     lines.push('const memFill = (d, v, n) => H.memFill(mem, d, v, n);');
   }
   m.tables.forEach((_, i) => lines.push(`const T${i} = inst.tables[${i}];`));
-  m.globals.forEach((g, i) => lines.push(g.mutable ? `const g${i} = inst.globals[${i}];` : `const gv${i} = inst.globals[${i}].v;`));
+  m.globals.forEach((g, i) =>
+    lines.push(g.mutable ? `const g${i} = inst.globals[${i}];` : `const gv${i} = inst.globals[${i}].v;`),
+  );
   for (let i = 0; i < m.importedFuncs; i++) lines.push(`const f${i} = F[${i}].call;`);
   lines.push(...functions);
   const names: string[] = [];

@@ -4,9 +4,23 @@ import { CompileError } from './errors.ts';
 import { Reader } from './reader.ts';
 import { compileFunction, moduleSource, type CompileContext } from './compile.ts';
 import {
-  EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, funcType,
-  type ConstExpr, type DataSegment, type ElemSegment, type Export, type GlobalType,
-  type Limits, type ModuleInfo, type TableType, type ValType,
+  EXTERNREF,
+  F32,
+  F64,
+  FUNCREF,
+  I32,
+  I64,
+  V128,
+  funcType,
+  type ConstExpr,
+  type DataSegment,
+  type ElemSegment,
+  type Export,
+  type GlobalType,
+  type Limits,
+  type ModuleInfo,
+  type TableType,
+  type ValType,
 } from './types.ts';
 
 export const SIMD_UNSUPPORTED = 'SIMD is not supported by the emulator';
@@ -63,11 +77,26 @@ function readConstExpr(r: Reader, expected: ValType, c: ConstCtx): ConstExpr {
   let e: ConstExpr;
   let t: ValType;
   switch (op) {
-    case 0x41: e = { op: 'const', type: I32, value: r.s32() }; t = I32; break;
-    case 0x42: e = { op: 'const', type: I64, value: r.s64() }; t = I64; break;
-    case 0x43: e = { op: 'const', type: F32, value: r.f32() }; t = F32; break;
-    case 0x44: e = { op: 'const', type: F64, value: r.f64() }; t = F64; break;
-    case 0xd0: t = readRefType(r); e = { op: 'ref.null', type: t }; break;
+    case 0x41:
+      e = { op: 'const', type: I32, value: r.s32() };
+      t = I32;
+      break;
+    case 0x42:
+      e = { op: 'const', type: I64, value: r.s64() };
+      t = I64;
+      break;
+    case 0x43:
+      e = { op: 'const', type: F32, value: r.f32() };
+      t = F32;
+      break;
+    case 0x44:
+      e = { op: 'const', type: F64, value: r.f64() };
+      t = F64;
+      break;
+    case 0xd0:
+      t = readRefType(r);
+      e = { op: 'ref.null', type: t };
+      break;
     case 0xd2: {
       const index = r.u32();
       if (index >= c.funcCount) r.fail(`unknown function ${index}`);
@@ -85,13 +114,17 @@ function readConstExpr(r: Reader, expected: ValType, c: ConstCtx): ConstExpr {
       t = g.type;
       break;
     }
-    case 0xfd: throw new CompileError(SIMD_UNSUPPORTED);
-    case 0x0b: return r.fail('type mismatch: constant expression is empty');
-    default: return r.fail('constant expression required');
+    case 0xfd:
+      throw new CompileError(SIMD_UNSUPPORTED);
+    case 0x0b:
+      return r.fail('type mismatch: constant expression is empty');
+    default:
+      return r.fail('constant expression required');
   }
   const end = r.u8();
   if (end !== 0x0b) {
-    if ([0x41, 0x42, 0x43, 0x44, 0xd0, 0xd2, 0x23].includes(end)) r.fail('type mismatch: constant expression leaves extra values');
+    if ([0x41, 0x42, 0x43, 0x44, 0xd0, 0xd2, 0x23].includes(end))
+      r.fail('type mismatch: constant expression leaves extra values');
     r.fail('constant expression required');
   }
   if (t !== expected) r.fail('type mismatch in constant expression');
@@ -109,9 +142,23 @@ export function decodeModule(input: Uint8Array): ModuleInfo {
   r.pos = 8;
 
   const m: ModuleInfo = {
-    types: [], imports: [], funcs: [], importedFuncs: 0, tables: [], importedTables: 0, memories: [],
-    importedMemories: 0, globals: [], importedGlobals: 0, globalInits: [], exports: [], start: undefined,
-    elems: [], datas: [], customs: [], source: '',
+    types: [],
+    imports: [],
+    funcs: [],
+    importedFuncs: 0,
+    tables: [],
+    importedTables: 0,
+    memories: [],
+    importedMemories: 0,
+    globals: [],
+    importedGlobals: 0,
+    globalInits: [],
+    exports: [],
+    start: undefined,
+    elems: [],
+    datas: [],
+    customs: [],
+    source: '',
   };
   const refs = new Set<number>();
   let dataCount: number | undefined;
@@ -193,7 +240,8 @@ export function decodeModule(input: Uint8Array): ModuleInfo {
               m.importedGlobals++;
               break;
             }
-            default: s.fail('malformed import kind');
+            default:
+              s.fail('malformed import kind');
           }
         }
         break;
@@ -224,7 +272,10 @@ export function decodeModule(input: Uint8Array): ModuleInfo {
         for (let i = 0; i < n; i++) {
           const g = readGlobalType(s);
           const init = readConstExpr(s, g.type, {
-            globals: m.globals, visibleGlobals: m.importedGlobals, funcCount: m.funcs.length, refs,
+            globals: m.globals,
+            visibleGlobals: m.importedGlobals,
+            funcCount: m.funcs.length,
+            refs,
           });
           m.globals.push(g);
           m.globalInits.push(init);
@@ -242,11 +293,25 @@ export function decodeModule(input: Uint8Array): ModuleInfo {
           const index = s.u32();
           let k: Export['kind'];
           switch (kind) {
-            case 0: if (index >= m.funcs.length) s.fail(`unknown function ${index}`); k = 'function'; refs.add(index); break;
-            case 1: if (index >= m.tables.length) s.fail(`unknown table ${index}`); k = 'table'; break;
-            case 2: if (index >= m.memories.length) s.fail(`unknown memory ${index}`); k = 'memory'; break;
-            case 3: if (index >= m.globals.length) s.fail(`unknown global ${index}`); k = 'global'; break;
-            default: return s.fail('malformed export kind');
+            case 0:
+              if (index >= m.funcs.length) s.fail(`unknown function ${index}`);
+              k = 'function';
+              refs.add(index);
+              break;
+            case 1:
+              if (index >= m.tables.length) s.fail(`unknown table ${index}`);
+              k = 'table';
+              break;
+            case 2:
+              if (index >= m.memories.length) s.fail(`unknown memory ${index}`);
+              k = 'memory';
+              break;
+            case 3:
+              if (index >= m.globals.length) s.fail(`unknown global ${index}`);
+              k = 'global';
+              break;
+            default:
+              return s.fail('malformed export kind');
           }
           m.exports.push({ name, kind: k, index });
         }
@@ -307,13 +372,15 @@ export function decodeModule(input: Uint8Array): ModuleInfo {
         }
         break;
       }
-      default: break;
+      default:
+        break;
     }
     if (s.pos !== end) s.fail('section size mismatch');
     r.pos = end;
   }
   if (!codeSeen && declaredFuncs > 0) r.fail('function and code section have inconsistent lengths');
-  if (dataCount !== undefined && m.datas.length !== dataCount) r.fail('data count and data section have inconsistent lengths');
+  if (dataCount !== undefined && m.datas.length !== dataCount)
+    r.fail('data count and data section have inconsistent lengths');
   if (m.memories.length > 1) r.fail('multiple memories');
   m.source = moduleSource(m, functionSources);
   return m;

@@ -38,11 +38,11 @@ export function divu32(a: number, b: number): number {
 }
 export function rems32(a: number, b: number): number {
   if (b === 0) trap(Trap.divByZero);
-  return a % b | 0;
+  return (a % b) | 0;
 }
 export function remu32(a: number, b: number): number {
   if (b === 0) trap(Trap.divByZero);
-  return (a >>> 0) % (b >>> 0) | 0;
+  return ((a >>> 0) % (b >>> 0)) | 0;
 }
 export function divs64(a: bigint, b: bigint): bigint {
   if (b === 0n) trap(Trap.divByZero);
@@ -68,7 +68,7 @@ export function ctz32(a: number): number {
 export function popcnt32(a: number): number {
   a = a - ((a >>> 1) & 0x55555555);
   a = (a & 0x33333333) + ((a >>> 2) & 0x33333333);
-  return (Math.imul((a + (a >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((a + (a >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 export function rotl32(a: number, b: number): number {
   return (a << b) | (a >>> (32 - (b & 31)));
@@ -114,7 +114,7 @@ export function copysign(a: number, b: number): number {
   f64[0] = b;
   const negative = ((u8OfF64[7] as number) & 0x80) !== 0;
   f64[0] = a;
-  u8OfF64[7] = negative ? ((u8OfF64[7] as number) | 0x80) : ((u8OfF64[7] as number) & 0x7f);
+  u8OfF64[7] = negative ? (u8OfF64[7] as number) | 0x80 : (u8OfF64[7] as number) & 0x7f;
   return f64[0] as number;
 }
 
@@ -205,13 +205,13 @@ export function f32i32(x: number): number {
 export function fneg(x: number): number {
   if (x === x) return -x;
   f64[0] = x;
-  (u8OfF64 as Uint8Array)[7] = ((u8OfF64[7] as number) ^ 0x80);
+  (u8OfF64 as Uint8Array)[7] = (u8OfF64[7] as number) ^ 0x80;
   return f64[0] as number;
 }
 export function fabs(x: number): number {
   if (x === x) return Math.abs(x);
   f64[0] = x;
-  (u8OfF64 as Uint8Array)[7] = ((u8OfF64[7] as number) & 0x7f);
+  (u8OfF64 as Uint8Array)[7] = (u8OfF64[7] as number) & 0x7f;
   return f64[0] as number;
 }
 export function i64f64(x: number): bigint {
@@ -244,35 +244,45 @@ export function tableSet(t: Table, i: number, v: unknown): void {
 }
 export function tableInit(t: Table, segs: (unknown[] | null)[], seg: number, d: number, s: number, n: number): void {
   const src = segs[seg] ?? [];
-  d >>>= 0; s >>>= 0; n >>>= 0;
+  d >>>= 0;
+  s >>>= 0;
+  n >>>= 0;
   if (s + n > src.length || d + n > t.elements.length) trap(Trap.table);
   for (let k = 0; k < n; k++) t.elements[d + k] = src[s + k];
 }
 export function tableCopy(td: Table, ts: Table, d: number, s: number, n: number): void {
-  d >>>= 0; s >>>= 0; n >>>= 0;
+  d >>>= 0;
+  s >>>= 0;
+  n >>>= 0;
   if (s + n > ts.elements.length || d + n > td.elements.length) trap(Trap.table);
   if (d <= s) for (let k = 0; k < n; k++) td.elements[d + k] = ts.elements[s + k];
   else for (let k = n - 1; k >= 0; k--) td.elements[d + k] = ts.elements[s + k];
 }
 export function tableFill(t: Table, i: number, v: unknown, n: number): void {
-  i >>>= 0; n >>>= 0;
+  i >>>= 0;
+  n >>>= 0;
   if (i + n > t.elements.length) trap(Trap.table);
   for (let k = 0; k < n; k++) t.elements[i + k] = v;
 }
 export function memInit(mem: Memory, segs: (Uint8Array | null)[], seg: number, d: number, s: number, n: number): void {
   const src = segs[seg] ?? new Uint8Array(0);
-  d >>>= 0; s >>>= 0; n >>>= 0;
+  d >>>= 0;
+  s >>>= 0;
+  n >>>= 0;
   if (s + n > src.length || d + n > mem.u8.length) trap(Trap.memory);
   mem.u8.set(src.subarray(s, s + n), d);
 }
 export function memCopy(mem: Memory, d: number, s: number, n: number): void {
-  d >>>= 0; s >>>= 0; n >>>= 0;
+  d >>>= 0;
+  s >>>= 0;
+  n >>>= 0;
   const len = mem.u8.length;
   if (s + n > len || d + n > len) trap(Trap.memory);
   mem.u8.copyWithin(d, s, s + n);
 }
 export function memFill(mem: Memory, d: number, v: number, n: number): void {
-  d >>>= 0; n >>>= 0;
+  d >>>= 0;
+  n >>>= 0;
   if (d + n > mem.u8.length) trap(Trap.memory);
   mem.u8.fill(v & 255, d, d + n);
 }

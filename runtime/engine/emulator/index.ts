@@ -57,7 +57,9 @@ export class Module {
   static customSections(m: Module, name: string): ArrayBuffer[] {
     if (name === undefined) throw new TypeError('customSections requires a section name');
     const n = String(name);
-    return infoOf(m).customs.filter((c) => c.name === n).map((c) => c.bytes.slice().buffer as ArrayBuffer);
+    return infoOf(m)
+      .customs.filter((c) => c.name === n)
+      .map((c) => c.bytes.slice().buffer as ArrayBuffer);
   }
 }
 
@@ -100,7 +102,17 @@ export async function instantiate(source: unknown, importObject?: unknown): Prom
 
 /** The namespace object, shaped like globalThis.WebAssembly. */
 export const emulator = {
-  Module, Instance, Memory, Table, Global, CompileError, LinkError, RuntimeError, validate, compile, instantiate,
+  Module,
+  Instance,
+  Memory,
+  Table,
+  Global,
+  CompileError,
+  LinkError,
+  RuntimeError,
+  validate,
+  compile,
+  instantiate,
 };
 
 export type EmulatorNamespace = typeof emulator;

@@ -3,7 +3,16 @@
 import { LinkError, RuntimeError, Trap } from './errors.ts';
 import * as H from './helpers.ts';
 import {
-  Global, Memory, Table, asTrap, depth, exportedFunction, funcInstOf, hostFunction, toWasm, type FuncInst,
+  Global,
+  Memory,
+  Table,
+  asTrap,
+  depth,
+  exportedFunction,
+  funcInstOf,
+  hostFunction,
+  toWasm,
+  type FuncInst,
 } from './objects.ts';
 import { FUNCREF, I64, type ConstExpr, type Limits, type ModuleInfo, type ValType } from './types.ts';
 
@@ -26,10 +35,14 @@ function limitsMatch(size: number, max: number | undefined, want: Limits): boole
 
 function constValue(e: ConstExpr, st: InstanceState): unknown {
   switch (e.op) {
-    case 'const': return e.value;
-    case 'ref.null': return null;
-    case 'ref.func': return st.funcs[e.index];
-    case 'global.get': return (st.globals[e.index] as Global).v;
+    case 'const':
+      return e.value;
+    case 'ref.null':
+      return null;
+    case 'ref.func':
+      return st.funcs[e.index];
+    case 'global.get':
+      return (st.globals[e.index] as Global).v;
   }
 }
 
@@ -51,7 +64,8 @@ export function instantiate(m: ModuleInfo, factory: Factory, importObject: unkno
         if (typeof v !== 'function') throw new LinkError(`${what}: function import requires a callable`);
         const fi = funcInstOf(v);
         if (fi) {
-          if (fi.type.id !== d.type.id) throw new LinkError(`${what}: imported function does not match the expected type`);
+          if (fi.type.id !== d.type.id)
+            throw new LinkError(`${what}: imported function does not match the expected type`);
           st.funcs.push(fi);
         } else {
           st.funcs.push(hostFunction(d.type, v as (...args: unknown[]) => unknown));
@@ -61,11 +75,13 @@ export function instantiate(m: ModuleInfo, factory: Factory, importObject: unkno
       case 'global': {
         const t = d.type;
         if (v instanceof Global) {
-          if (v.type !== t.type || v.mutable !== t.mutable) throw new LinkError(`${what}: imported global does not match the expected type`);
+          if (v.type !== t.type || v.mutable !== t.mutable)
+            throw new LinkError(`${what}: imported global does not match the expected type`);
           st.globals.push(v);
         } else {
           if (t.type === I64 && typeof v !== 'bigint') throw new LinkError(`${what}: global import must be a BigInt`);
-          if ((t.type !== I64 && t.type !== FUNCREF && t.type !== 0x6f) && typeof v !== 'number') throw new LinkError(`${what}: global import must be a number`);
+          if (t.type !== I64 && t.type !== FUNCREF && t.type !== 0x6f && typeof v !== 'number')
+            throw new LinkError(`${what}: global import must be a number`);
           if (t.mutable) throw new LinkError(`${what}: imported mutable global must be a WebAssembly.Global object`);
           let value: unknown;
           try {
@@ -79,13 +95,15 @@ export function instantiate(m: ModuleInfo, factory: Factory, importObject: unkno
       }
       case 'memory': {
         if (!(v instanceof Memory)) throw new LinkError(`${what}: memory import must be a WebAssembly.Memory object`);
-        if (!limitsMatch(v.u8.length / 65536, v.maximum, d.type)) throw new LinkError(`${what}: memory import has incompatible limits`);
+        if (!limitsMatch(v.u8.length / 65536, v.maximum, d.type))
+          throw new LinkError(`${what}: memory import has incompatible limits`);
         st.memory = v;
         break;
       }
       case 'table': {
         if (!(v instanceof Table)) throw new LinkError(`${what}: table import requires a WebAssembly.Table`);
-        if (v.type !== d.type.elem || !limitsMatch(v.length, v.maximum, d.type.limits)) throw new LinkError(`${what}: table import has incompatible type or limits`);
+        if (v.type !== d.type.elem || !limitsMatch(v.length, v.maximum, d.type.limits))
+          throw new LinkError(`${what}: table import has incompatible type or limits`);
         st.tables.push(v);
         break;
       }
@@ -101,7 +119,11 @@ export function instantiate(m: ModuleInfo, factory: Factory, importObject: unkno
   for (let i = m.importedTables; i < m.tables.length; i++) {
     const t = m.tables[i] as { elem: ValType; limits: Limits };
     const table = Object.create(Table.prototype) as Table;
-    Object.assign(table, { elements: new Array<unknown>(t.limits.min).fill(null), type: t.elem, maximum: t.limits.max });
+    Object.assign(table, {
+      elements: new Array<unknown>(t.limits.min).fill(null),
+      type: t.elem,
+      maximum: t.limits.max,
+    });
     st.tables.push(table);
   }
   if (m.memories.length > m.importedMemories) {
@@ -112,15 +134,25 @@ export function instantiate(m: ModuleInfo, factory: Factory, importObject: unkno
   st.elems = m.elems.map((e) => e.init.map((x) => constValue(x, st)));
 
   const compiled = factory(depth, H, st);
-  compiled.forEach((fn, i) => { (st.funcs[m.importedFuncs + i] as FuncInst).call = fn; });
+  compiled.forEach((fn, i) => {
+    (st.funcs[m.importedFuncs + i] as FuncInst).call = fn;
+  });
 
   const exports: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const e of m.exports) {
     switch (e.kind) {
-      case 'function': exports[e.name] = exportedFunction(st.funcs[e.index] as FuncInst); break;
-      case 'table': exports[e.name] = st.tables[e.index]; break;
-      case 'memory': exports[e.name] = st.memory; break;
-      case 'global': exports[e.name] = st.globals[e.index]; break;
+      case 'function':
+        exports[e.name] = exportedFunction(st.funcs[e.index] as FuncInst);
+        break;
+      case 'table':
+        exports[e.name] = st.tables[e.index];
+        break;
+      case 'memory':
+        exports[e.name] = st.memory;
+        break;
+      case 'global':
+        exports[e.name] = st.globals[e.index];
+        break;
     }
   }
   Object.freeze(exports);

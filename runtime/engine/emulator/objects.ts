@@ -38,18 +38,24 @@ function toBigInt(v: unknown): bigint {
 
 export function toWasm(t: ValType, v: unknown): unknown {
   switch (t) {
-    case I32: return (+(v as number)) | 0;
-    case I64: return BigInt.asIntN(64, toBigInt(v));
-    case F32: return Math.fround(+(v as number));
-    case F64: return +(v as number);
+    case I32:
+      return +(v as number) | 0;
+    case I64:
+      return BigInt.asIntN(64, toBigInt(v));
+    case F32:
+      return Math.fround(+(v as number));
+    case F64:
+      return +(v as number);
     case FUNCREF: {
       if (v === null) return null;
       const fi = funcInstOf(v);
       if (!fi) throw new TypeError('value is not a WebAssembly function (funcref)');
       return fi;
     }
-    case EXTERNREF: return v;
-    default: throw new TypeError('unsupported value type');
+    case EXTERNREF:
+      return v;
+    default:
+      throw new TypeError('unsupported value type');
   }
 }
 
@@ -93,7 +99,8 @@ export function hostFunction(type: FuncType, fn: (...args: unknown[]) => unknown
     const r = fn(...a);
     if (results.length === 0) return undefined;
     if (results.length === 1) return toWasm(results[0] as ValType, r);
-    if (r === null || typeof r !== 'object' || !(Symbol.iterator in r)) throw new TypeError('multi-value result is not iterable');
+    if (r === null || typeof r !== 'object' || !(Symbol.iterator in r))
+      throw new TypeError('multi-value result is not iterable');
     const list = [...(r as Iterable<unknown>)];
     if (list.length !== results.length) throw new TypeError('multi-value result has the wrong length');
     return list.map((v, i) => toWasm(results[i] as ValType, v));
@@ -103,13 +110,21 @@ export function hostFunction(type: FuncType, fn: (...args: unknown[]) => unknown
 
 function valueTypeOf(name: unknown): ValType {
   switch (name) {
-    case 'i32': return I32;
-    case 'i64': return I64;
-    case 'f32': return F32;
-    case 'f64': return F64;
-    case 'anyfunc': case 'funcref': return FUNCREF;
-    case 'externref': return EXTERNREF;
-    default: throw new TypeError(`invalid value type ${String(name)}`);
+    case 'i32':
+      return I32;
+    case 'i64':
+      return I64;
+    case 'f32':
+      return F32;
+    case 'f64':
+      return F64;
+    case 'anyfunc':
+    case 'funcref':
+      return FUNCREF;
+    case 'externref':
+      return EXTERNREF;
+    default:
+      throw new TypeError(`invalid value type ${String(name)}`);
   }
 }
 
@@ -119,7 +134,11 @@ function index(v: unknown, what: string): number {
   return Math.trunc(n);
 }
 
-export interface MemoryDescriptor { initial: number; maximum?: number; shared?: boolean }
+export interface MemoryDescriptor {
+  initial: number;
+  maximum?: number;
+  shared?: boolean;
+}
 
 export class Memory {
   u8: Uint8Array;
@@ -128,10 +147,12 @@ export class Memory {
   private readonly watchers: (() => void)[] = [];
 
   constructor(descriptor: MemoryDescriptor) {
-    if (typeof descriptor !== 'object' || descriptor === null) throw new TypeError('Memory descriptor must be an object');
+    if (typeof descriptor !== 'object' || descriptor === null)
+      throw new TypeError('Memory descriptor must be an object');
     const initial = index(descriptor.initial, 'initial');
     const maximum = descriptor.maximum === undefined ? undefined : index(descriptor.maximum, 'maximum');
-    if (initial > 65536 || (maximum !== undefined && (maximum > 65536 || maximum < initial))) throw new RangeError('invalid memory limits');
+    if (initial > 65536 || (maximum !== undefined && (maximum > 65536 || maximum < initial)))
+      throw new RangeError('invalid memory limits');
     this.maximum = maximum;
     this.u8 = new Uint8Array(initial * PAGE);
     this.dv = new DataView(this.u8.buffer);
@@ -176,7 +197,11 @@ export class Memory {
   }
 }
 
-export interface TableDescriptor { element: string; initial: number; maximum?: number }
+export interface TableDescriptor {
+  element: string;
+  initial: number;
+  maximum?: number;
+}
 
 export class Table {
   readonly elements: unknown[];
@@ -184,13 +209,19 @@ export class Table {
   readonly maximum: number | undefined;
 
   constructor(descriptor: TableDescriptor, value?: unknown) {
-    if (typeof descriptor !== 'object' || descriptor === null) throw new TypeError('Table descriptor must be an object');
+    if (typeof descriptor !== 'object' || descriptor === null)
+      throw new TypeError('Table descriptor must be an object');
     this.type = valueTypeOf(descriptor.element);
     const initial = index(descriptor.initial, 'initial');
     this.maximum = descriptor.maximum === undefined ? undefined : index(descriptor.maximum, 'maximum');
     if (this.maximum !== undefined && this.maximum < initial) throw new RangeError('invalid table limits');
     if (initial > 10_000_000) throw new RangeError('table too large');
-    const init = value === undefined ? (this.type === EXTERNREF && arguments.length > 1 ? undefined : null) : toWasm(this.type, value);
+    const init =
+      value === undefined
+        ? this.type === EXTERNREF && arguments.length > 1
+          ? undefined
+          : null
+        : toWasm(this.type, value);
     this.elements = new Array<unknown>(initial).fill(init);
   }
 
@@ -228,7 +259,10 @@ export class Table {
   }
 }
 
-export interface GlobalDescriptor { value: string; mutable?: boolean }
+export interface GlobalDescriptor {
+  value: string;
+  mutable?: boolean;
+}
 
 export class Global {
   /** The value in the wasm convention (read and written directly by generated code). */
@@ -237,11 +271,19 @@ export class Global {
   readonly mutable: boolean;
 
   constructor(descriptor: GlobalDescriptor, value?: unknown) {
-    if (typeof descriptor !== 'object' || descriptor === null) throw new TypeError('Global descriptor must be an object');
+    if (typeof descriptor !== 'object' || descriptor === null)
+      throw new TypeError('Global descriptor must be an object');
     this.type = valueTypeOf(descriptor.value);
     this.mutable = Boolean(descriptor.mutable);
     if (value === undefined) {
-      this.v = this.type === I64 ? 0n : this.type === FUNCREF || this.type === EXTERNREF ? (this.type === EXTERNREF && arguments.length > 1 ? undefined : null) : 0;
+      this.v =
+        this.type === I64
+          ? 0n
+          : this.type === FUNCREF || this.type === EXTERNREF
+            ? this.type === EXTERNREF && arguments.length > 1
+              ? undefined
+              : null
+            : 0;
     } else {
       this.v = toWasm(this.type, value);
     }
@@ -269,4 +311,3 @@ export class Global {
     return g;
   }
 }
-

@@ -120,13 +120,21 @@ export function isRef(t: ValType): boolean {
 
 export function typeName(t: ValType): string {
   switch (t) {
-    case I32: return 'i32';
-    case I64: return 'i64';
-    case F32: return 'f32';
-    case F64: return 'f64';
-    case V128: return 'v128';
-    case FUNCREF: return 'funcref';
-    case EXTERNREF: return 'externref';
-    default: return 'unknown';
+    case I32:
+      return 'i32';
+    case I64:
+      return 'i64';
+    case F32:
+      return 'f32';
+    case F64:
+      return 'f64';
+    case V128:
+      return 'v128';
+    case FUNCREF:
+      return 'funcref';
+    case EXTERNREF:
+      return 'externref';
+    default:
+      return 'unknown';
   }
 }

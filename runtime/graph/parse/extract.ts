@@ -94,7 +94,15 @@ function calleeOf(node: TsNode | null): Callee | undefined {
 }
 
 export function extractFacts(root: TsNode, path: string, language: SourceLanguage): FileFacts {
-  const facts: FileFacts = { path, language, moduleKey: moduleKey(path), defs: [], imports: [], calls: [], defaultExport: undefined };
+  const facts: FileFacts = {
+    path,
+    language,
+    moduleKey: moduleKey(path),
+    defs: [],
+    imports: [],
+    calls: [],
+    defaultExport: undefined,
+  };
   const taken = new Set<string>();
   const python = language === 'python';
 
@@ -128,9 +136,19 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
           if (n.type === 'aliased_import') {
             const mod = n.childForFieldName('name')?.text ?? '';
             const alias = n.childForFieldName('alias')?.text ?? mod;
-            facts.imports.push({ specifier: mod, level: 0, bindings: [{ local: alias, imported: '*' }], line: n.startPosition.row + 1 });
+            facts.imports.push({
+              specifier: mod,
+              level: 0,
+              bindings: [{ local: alias, imported: '*' }],
+              line: n.startPosition.row + 1,
+            });
           } else {
-            facts.imports.push({ specifier: n.text, level: 0, bindings: [{ local: n.text, imported: '*' }], line: n.startPosition.row + 1 });
+            facts.imports.push({
+              specifier: n.text,
+              level: 0,
+              bindings: [{ local: n.text, imported: '*' }],
+              line: n.startPosition.row + 1,
+            });
           }
         }
         return;
@@ -159,7 +177,8 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
       }
       if (t === 'call') {
         const callee = calleeOf(node.childForFieldName('function'));
-        if (callee !== undefined) facts.calls.push({ from: scope.key, classKey: scope.classKey, callee, line: node.startPosition.row + 1 });
+        if (callee !== undefined)
+          facts.calls.push({ from: scope.key, classKey: scope.classKey, callee, line: node.startPosition.row + 1 });
         visitChildren(node, scope, depth);
         return;
       }
@@ -179,7 +198,8 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
       return;
     }
     if (t === 'variable_declarator' || t === 'public_field_definition' || t === 'field_definition') {
-      const name = node.childForFieldName(t === 'variable_declarator' ? 'name' : 'name') ?? node.childForFieldName('property');
+      const name =
+        node.childForFieldName(t === 'variable_declarator' ? 'name' : 'name') ?? node.childForFieldName('property');
       const value = node.childForFieldName('value');
       if (name !== null && value !== null && (JS_FUNCTION_VALUES.has(value.type) || JS_CLASS_DECLS.has(value.type))) {
         const kind = JS_CLASS_DECLS.has(value.type) ? 'class' : 'function';
@@ -190,8 +210,18 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
       if (name !== null && value !== null && value.type === 'call_expression') {
         const fn = value.childForFieldName('function');
         const arg = value.childForFieldName('arguments')?.namedChildren[0];
-        if (fn?.type === 'identifier' && fn.text === 'require' && arg?.type === 'string' && name.type === 'identifier') {
-          facts.imports.push({ specifier: unquote(arg.text), level: 0, bindings: [{ local: name.text, imported: '*' }], line: node.startPosition.row + 1 });
+        if (
+          fn?.type === 'identifier' &&
+          fn.text === 'require' &&
+          arg?.type === 'string' &&
+          name.type === 'identifier'
+        ) {
+          facts.imports.push({
+            specifier: unquote(arg.text),
+            level: 0,
+            bindings: [{ local: name.text, imported: '*' }],
+            line: node.startPosition.row + 1,
+          });
           return;
         }
       }
@@ -225,7 +255,12 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
     if (t === 'export_statement') {
       const source = node.childForFieldName('source');
       if (source !== null) {
-        facts.imports.push({ specifier: unquote(source.text), level: 0, bindings: [], line: node.startPosition.row + 1 });
+        facts.imports.push({
+          specifier: unquote(source.text),
+          level: 0,
+          bindings: [],
+          line: node.startPosition.row + 1,
+        });
         return;
       }
       const isDefault = node.text.startsWith('export default');
@@ -240,13 +275,26 @@ export function extractFacts(root: TsNode, path: string, language: SourceLanguag
       const fn = node.childForFieldName(t === 'call_expression' ? 'function' : 'constructor');
       if (fn !== null && fn.type === 'import') {
         const arg = node.childForFieldName('arguments')?.namedChildren[0];
-        if (arg?.type === 'string') facts.imports.push({ specifier: unquote(arg.text), level: 0, bindings: [], line: node.startPosition.row + 1 });
+        if (arg?.type === 'string')
+          facts.imports.push({
+            specifier: unquote(arg.text),
+            level: 0,
+            bindings: [],
+            line: node.startPosition.row + 1,
+          });
       } else if (fn?.type === 'identifier' && fn.text === 'require') {
         const arg = node.childForFieldName('arguments')?.namedChildren[0];
-        if (arg?.type === 'string') facts.imports.push({ specifier: unquote(arg.text), level: 0, bindings: [], line: node.startPosition.row + 1 });
+        if (arg?.type === 'string')
+          facts.imports.push({
+            specifier: unquote(arg.text),
+            level: 0,
+            bindings: [],
+            line: node.startPosition.row + 1,
+          });
       } else {
         const callee = calleeOf(fn);
-        if (callee !== undefined) facts.calls.push({ from: scope.key, classKey: scope.classKey, callee, line: node.startPosition.row + 1 });
+        if (callee !== undefined)
+          facts.calls.push({ from: scope.key, classKey: scope.classKey, callee, line: node.startPosition.row + 1 });
       }
       visitChildren(node, scope, depth);
       return;

@@ -38,7 +38,19 @@ export interface ParseResult {
   report: ParseReport;
 }
 
-const DEFAULT_IGNORE = ['node_modules', '.git', '.hg', '.svn', '__pycache__', '.venv', 'venv', '.tox', '.mypy_cache', 'dist', 'build'];
+const DEFAULT_IGNORE = [
+  'node_modules',
+  '.git',
+  '.hg',
+  '.svn',
+  '__pycache__',
+  '.venv',
+  'venv',
+  '.tox',
+  '.mypy_cache',
+  'dist',
+  'build',
+];
 
 async function factsOf(source: string, path: string, report: ParseReport): Promise<FileFacts | undefined> {
   const lang = languageForPath(path);
@@ -77,7 +89,10 @@ export async function parseFile(path: string, options: ParseOptions & { source?:
   const report = emptyReport();
   const name = basename(path);
   if (languageForPath(name) === undefined) {
-    throw new GraphError('GRAPH_INVALID_ARGUMENT', `cannot tell the language of '${path}' (supported: .py .pyi .ts .tsx .mts .cts .js .jsx .mjs .cjs)`);
+    throw new GraphError(
+      'GRAPH_INVALID_ARGUMENT',
+      `cannot tell the language of '${path}' (supported: .py .pyi .ts .tsx .mts .cts .js .jsx .mjs .cjs)`,
+    );
   }
   let source = options.source;
   if (source === undefined) {
@@ -119,7 +134,11 @@ export async function parseRepository(root: string, options: ParseOptions = {}):
     try {
       handle = await opendir(dir);
     } catch (err) {
-      report.skipped.push({ path: relative(base, dir).split(sep).join('/'), reason: 'unreadable', detail: (err as Error).message });
+      report.skipped.push({
+        path: relative(base, dir).split(sep).join('/'),
+        reason: 'unreadable',
+        detail: (err as Error).message,
+      });
       return;
     }
     const entries = [];
@@ -135,7 +154,8 @@ export async function parseRepository(root: string, options: ParseOptions = {}):
       if (d.isDirectory()) {
         if (!ignore.has(d.name)) await walk(full);
       } else if (d.isFile() && languageForPath(d.name) !== undefined) {
-        if (found.length >= maxFiles) report.skipped.push({ path: rel, reason: 'limit', detail: `more than ${maxFiles} files` });
+        if (found.length >= maxFiles)
+          report.skipped.push({ path: rel, reason: 'limit', detail: `more than ${maxFiles} files` });
         else found.push(rel);
       }
     }
@@ -144,7 +164,8 @@ export async function parseRepository(root: string, options: ParseOptions = {}):
 
   const facts: FileFacts[] = [];
   for (const rel of found) {
-    if (Date.now() > deadline) throw new GraphError('GRAPH_TIMEOUT', `parsing '${root}' ran past its deadline after ${facts.length} files`);
+    if (Date.now() > deadline)
+      throw new GraphError('GRAPH_TIMEOUT', `parsing '${root}' ran past its deadline after ${facts.length} files`);
     const full = join(base, ...rel.split('/'));
     let source: string;
     try {

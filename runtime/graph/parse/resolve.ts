@@ -12,24 +12,29 @@ function resolvePython(imp: ImportFact, from: string, files: ReadonlySet<string>
   const parts = imp.specifier === '' ? [] : imp.specifier.split('.');
   const candidates = (base: string): string[] => {
     const stem = posix.join(base, ...parts);
-    return parts.length === 0 ? [posix.join(base, '__init__.py')] : [`${stem}.py`, `${stem}.pyi`, posix.join(stem, '__init__.py')];
+    return parts.length === 0
+      ? [posix.join(base, '__init__.py')]
+      : [`${stem}.py`, `${stem}.pyi`, posix.join(stem, '__init__.py')];
   };
   if (imp.level > 0) {
     let base = posix.dirname(from);
     for (let i = 1; i < imp.level; i++) base = posix.dirname(base);
-    for (const c of candidates(base)) if (files.has(posix.normalize(c))) return { internal: true, path: posix.normalize(c) };
+    for (const c of candidates(base))
+      if (files.has(posix.normalize(c))) return { internal: true, path: posix.normalize(c) };
     return { internal: false, name: '.'.repeat(imp.level) + imp.specifier };
   }
   // Absolute imports: from the root, then from the importing file's folder (scripts run from their own folder).
   for (const base of ['.', posix.dirname(from)]) {
-    for (const c of candidates(base)) if (files.has(posix.normalize(c))) return { internal: true, path: posix.normalize(c) };
+    for (const c of candidates(base))
+      if (files.has(posix.normalize(c))) return { internal: true, path: posix.normalize(c) };
   }
   return { internal: false, name: imp.specifier };
 }
 
 function resolveJs(imp: ImportFact, from: string, files: ReadonlySet<string>): Target {
   const spec = imp.specifier;
-  if (!spec.startsWith('./') && !spec.startsWith('../') && spec !== '.' && spec !== '..') return { internal: false, name: spec };
+  if (!spec.startsWith('./') && !spec.startsWith('../') && spec !== '.' && spec !== '..')
+    return { internal: false, name: spec };
   const stem = posix.normalize(posix.join(posix.dirname(from), spec));
   const tries = [stem];
   // TypeScript ESM writes './x.js' for './x.ts'.
@@ -80,7 +85,14 @@ export function buildCodeGraph(all: FileFacts[]): { graph: GraphJSON; stats: Res
     const kindOf = new Map<string, 'class' | 'function'>();
     for (const d of f.defs) kindOf.set(d.key, d.kind);
     for (const d of f.defs) {
-      addNode(d.key, { type: d.kind, name: d.name, qualifiedName: d.qualifiedName, file: f.path, line: d.line, language: f.language });
+      addNode(d.key, {
+        type: d.kind,
+        name: d.name,
+        qualifiedName: d.qualifiedName,
+        file: f.path,
+        line: d.line,
+        language: f.language,
+      });
       addEdge(d.parent, d.key, 'contains');
       if (d.parent === f.moduleKey) {
         if (!top.has(d.name)) top.set(d.name, d.key);
