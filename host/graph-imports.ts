@@ -2,6 +2,7 @@
 import { decode } from '../runtime/codec.ts';
 import { HostStatus } from './abi.ts';
 import type { GuestMemory } from './guest-memory.ts';
+import { writePendingResponse } from './pending-response.ts';
 import type { RunContext } from './run-context.ts';
 
 /** Sends one MessagePack request `{method, params}` and returns the MessagePack response, blocking the caller's thread. */
@@ -65,22 +66,7 @@ export function graphImports(
 
     graph_result(ptr: number, len: number): number {
       const c = ctx();
-      const response = c.graphResponse;
-      if (response === null) {
-        c.fail('abi-violation', 'graph_result() called without a successful graph() call before it');
-        return HostStatus.E_INVALID;
-      }
-      if (len >>> 0 < response.length) return HostStatus.E_LIMIT;
-      const view = memory.view(ptr, response.length);
-      if (view === null) {
-        c.fail(
-          'abi-violation',
-          `graph_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`,
-        );
-        return HostStatus.E_BOUNDS;
-      }
-      view.set(response);
-      return response.length;
+      return writePendingResponse(memory, c, c.graphResponse, ptr, len, 'graph_result', 'a successful graph() call');
     },
   };
 }

@@ -7,6 +7,7 @@
 import { checkMessagePack, decode, encode } from '../runtime/codec.ts';
 import { HostStatus } from './abi.ts';
 import type { GuestMemory } from './guest-memory.ts';
+import { writePendingResponse } from './pending-response.ts';
 import type { RunContext } from './run-context.ts';
 
 /** What a host function gave back: its answer as bytes, or why it failed. */
@@ -136,22 +137,7 @@ export function callImports(memory: GuestMemory, ctx: () => RunContext, current:
 
     call_result(ptr: number, len: number): number {
       const c = ctx();
-      const response = c.callResponse;
-      if (response === null) {
-        c.fail('abi-violation', 'call_result() called without a call() answer before it');
-        return HostStatus.E_INVALID;
-      }
-      if (len >>> 0 < response.length) return HostStatus.E_LIMIT;
-      const view = memory.view(ptr, response.length);
-      if (view === null) {
-        c.fail(
-          'abi-violation',
-          `call_result() was passed bytes outside guest memory (ptr=${ptr >>> 0}, len=${len >>> 0})`,
-        );
-        return HostStatus.E_BOUNDS;
-      }
-      view.set(response);
-      return response.length;
+      return writePendingResponse(memory, c, c.callResponse, ptr, len, 'call_result', 'a call() answer');
     },
   };
 }

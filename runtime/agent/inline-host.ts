@@ -3,20 +3,17 @@ import { performance } from 'node:perf_hooks';
 import { decodeTrusted } from '../codec.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import { loadEngine } from '../engine/select.ts';
-import { compileAgentModule, type Deadline } from './guest.ts';
+import type { Deadline } from './guest.ts';
 import { hostOutcome, type GuestOutcome } from './outcome.ts';
-import { prepareModule } from './prepare.ts';
-import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from './slot.ts';
+import { instantiate, makeSlot, runSlot, type AgentSlot, type HostImportOptions, type SlotSpec } from './slot.ts';
 import type { EngineName, RunResult } from './types.ts';
 import type { HostCallReply, HostCallRequest } from '../../host/host-call.ts';
-import { userImportsOf } from '../../host/extism/user-functions.ts';
-import type { LoadRequest, PluginSpec } from '../worker/protocol.ts';
 
 /** Answers an inline agent's host-function call on this thread: the agent and its run number name the caller. */
 export type InlineHostCall = (request: HostCallRequest, agentId: number, run: number) => HostCallReply;
 
-/** What an inline agent is made from: the fields a worker's load request carries, without the message framing. */
-export type InlineAgentSpec = Omit<LoadRequest, 't' | 'seq' | 'plugin'> & { plugin?: PluginSpec | undefined };
+/** What an inline agent is made from: its slot's spec (a worker's load request without the framing) and its id. */
+export type InlineAgentSpec = SlotSpec & { agentId: number };
 
 /**
  * No thread can be stopped from outside here, so the deadline is checked by the host imports (every call) and once
@@ -57,25 +54,12 @@ export class InlineHost {
       wa = await loadEngine(spec.engine);
       this.engines.set(spec.engine, wa);
     }
-    const key = `${spec.engine}:${spec.key}`;
-    let module = this.modules.get(key);
-    let user: ReturnType<typeof userImportsOf> = [];
+    let slot: AgentSlot;
     try {
-      if (spec.plugin) user = userImportsOf(spec.bytes, spec.plugin.wasi);
-      if (!module) {
-        module = compileAgentModule(
-          wa,
-          prepareModule(spec.bytes, spec.limits, wa, spec.reset),
-          spec.plugin ? 'plugin' : 'agent',
-        );
-        this.modules.set(key, module);
-      }
+      slot = makeSlot(this.modules, wa, spec);
     } catch (error) {
       return hostOutcome('invalid-module', spec.engine, (error as Error).message);
     }
-    const slot: AgentSlot = { reset: spec.reset, engine: spec.engine, wa, module, limits: spec.limits, guest: null };
-    if (spec.host) slot.host = spec.host;
-    if (spec.plugin) slot.plugin = { ...spec.plugin, user };
     this.current = spec.agentId;
     this.runs++;
     const outcome = this.timed(slot, () => instantiate(slot, this.imports));

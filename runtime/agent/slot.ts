@@ -1,8 +1,9 @@
 // One loaded agent's instance, made on demand and made again after a run that poisoned it: what worker and inline isolation share.
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { Guest, type GuestOptions, type PluginOptions } from './guest.ts';
+import { compileAgentModule, Guest, type GuestOptions, type PluginOptions } from './guest.ts';
+import { prepareModule } from './prepare.ts';
 import type { HostCaller } from '../../host/host-call.ts';
-import type { UserImport } from '../../host/extism/user-functions.ts';
+import { userImportsOf, type UserImport } from '../../host/extism/user-functions.ts';
 import { WasiHost } from '../../host/wasi/index.ts';
 import { unframePluginInput, type LoadRequest, type PluginSpec } from '../worker/protocol.ts';
 import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
@@ -30,6 +31,30 @@ export interface AgentSlot {
   host?: LoadRequest['host'];
   /** An Extism plugin: its spec, and the shapes of its user imports. */
   plugin?: PluginSpec & { user: UserImport[] };
+}
+
+/** What a slot is made from: a worker's load request without its framing (inline isolation passes the same fields). */
+export type SlotSpec = Pick<LoadRequest, 'engine' | 'key' | 'bytes' | 'limits' | 'reset' | 'host'> & {
+  plugin?: PluginSpec | undefined;
+};
+
+/**
+ * A new slot for `spec`, its prepared module compiled once per engine and preparation key into `modules`. Throws
+ * (InvalidModule, ModuleError) for a module that cannot be an agent or plugin.
+ */
+export function makeSlot(modules: Map<string, WebAssembly.Module>, wa: WasmNamespace, spec: SlotSpec): AgentSlot {
+  const user = spec.plugin ? userImportsOf(spec.bytes, spec.plugin.wasi) : [];
+  const key = `${spec.engine}:${spec.key}`;
+  let module = modules.get(key);
+  if (!module) {
+    const prepared = prepareModule(spec.bytes, spec.limits, wa, spec.reset);
+    module = compileAgentModule(wa, prepared, spec.plugin ? 'plugin' : 'agent');
+    modules.set(key, module);
+  }
+  const slot: AgentSlot = { reset: spec.reset, engine: spec.engine, wa, module, limits: spec.limits, guest: null };
+  if (spec.host) slot.host = spec.host;
+  if (spec.plugin) slot.plugin = { ...spec.plugin, user };
+  return slot;
 }
 
 const ungranted: HostCaller = () => ({ error: 'no host functions were granted to this agent' });

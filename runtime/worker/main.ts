@@ -5,10 +5,9 @@ import { compileAgentModule, Guest, type GuestOptions } from '../agent/guest.ts'
 import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
 import type { GraphBridge } from '../../host/graph-imports.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
-import { userImportsOf } from '../../host/extism/user-functions.ts';
 import { decode, encode } from '../codec.ts';
 import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
-import { instantiate, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
+import { instantiate, makeSlot, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
@@ -131,27 +130,14 @@ async function engineFor(engine: EngineName): Promise<WasmNamespace> {
 
 async function load(req: LoadRequest): Promise<void> {
   const wa = await engineFor(req.engine);
-  const key = `${req.engine}:${req.key}`;
-  let module = modules.get(key);
-  let user: ReturnType<typeof userImportsOf> = [];
+  let agent: AgentSlot;
   try {
-    if (req.plugin) user = userImportsOf(req.bytes, req.plugin.wasi);
-    if (!module) {
-      module = compileAgentModule(
-        wa,
-        prepareModule(req.bytes, req.limits, wa, req.reset),
-        req.plugin ? 'plugin' : 'agent',
-      );
-      modules.set(key, module);
-    }
+    agent = makeSlot(modules, wa, req);
   } catch (error) {
     const started = begin(req.seq);
     end(req.seq, started, hostOutcome('invalid-module', req.engine, (error as Error).message));
     return;
   }
-  const agent: AgentSlot = { reset: req.reset, engine: req.engine, wa, module, limits: req.limits, guest: null };
-  if (req.host) agent.host = req.host;
-  if (req.plugin) agent.plugin = { ...req.plugin, user };
   const started = begin(req.seq);
   const outcome = instantiate(agent, hostImports);
   if (outcome.status === 'ok') agents.set(req.agentId, agent);
