@@ -31,3 +31,8 @@ export class InvalidModule extends Error {
     this.name = 'InvalidModule';
   }
 }
+
+/** The outcome of an exception thrown while making or running an instance: InvalidModule is the module's fault. */
+export function thrownOutcome(error: unknown, engine: EngineName): RunResult {
+  return hostOutcome(error instanceof InvalidModule ? 'invalid-module' : 'crashed', engine, (error as Error).message);
+}

@@ -6,7 +6,7 @@ import type { HostCaller } from '../../host/host-call.ts';
 import { userImportsOf, type UserImport } from '../../host/extism/user-functions.ts';
 import { WasiHost } from '../../host/wasi/index.ts';
 import { unframePluginInput, type LoadRequest, type PluginSpec } from '../worker/protocol.ts';
-import { hostOutcome, InvalidModule, type GuestOutcome } from './outcome.ts';
+import { hostOutcome, InvalidModule, thrownOutcome, type GuestOutcome } from './outcome.ts';
 import type { EngineName, Limits } from './types.ts';
 
 /**
@@ -96,11 +96,7 @@ export function instantiate(slot: AgentSlot, imports: HostImportOptions): GuestO
     }
     return created;
   } catch (error) {
-    return hostOutcome(
-      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
-      slot.engine,
-      (error as Error).message,
-    );
+    return thrownOutcome(error, slot.engine);
   }
 }
 

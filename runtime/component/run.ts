@@ -1,5 +1,5 @@
 // The worker's side of `Sandbox.runComponent`: compile (cached), instantiate, initialise and run a component once.
-import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
+import { thrownOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import type { ComponentRequest } from '../worker/protocol.ts';
 import { compileComponent } from './compile.ts';
@@ -12,10 +12,6 @@ export function runComponentRequest(wa: WasmNamespace, req: ComponentRequest): G
     const created = ComponentGuest.create(wa, compiled, req.limits, req.engine);
     return created instanceof ComponentGuest ? created.run(req.input) : created;
   } catch (error) {
-    return hostOutcome(
-      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
-      req.engine,
-      (error as Error).message,
-    );
+    return thrownOutcome(error, req.engine);
   }
 }

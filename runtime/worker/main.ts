@@ -2,7 +2,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { compileAgentModule, Guest, type GuestOptions } from '../agent/guest.ts';
-import { hostOutcome, InvalidModule, type GuestOutcome } from '../agent/outcome.ts';
+import { hostOutcome, InvalidModule, thrownOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { GraphBridge } from '../../host/graph-imports.ts';
 import type { HostCallReply } from '../../host/host-call.ts';
 import { decode, encode } from '../codec.ts';
@@ -192,11 +192,7 @@ async function template(req: TemplateRequest): Promise<void> {
       outcome = first;
     }
   } catch (error) {
-    outcome = hostOutcome(
-      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
-      req.engine,
-      (error as Error).message,
-    );
+    outcome = thrownOutcome(error, req.engine);
   }
   end(req.seq, started, outcome);
 }
@@ -280,11 +276,7 @@ async function command(req: CommandRequest): Promise<void> {
     const created = Guest.create(wa, module, req.limits, req.engine, { ...hostImports, wasi });
     outcome = created instanceof Guest ? created.runCommand() : created;
   } catch (error) {
-    outcome = hostOutcome(
-      error instanceof InvalidModule ? 'invalid-module' : 'crashed',
-      req.engine,
-      (error as Error).message,
-    );
+    outcome = thrownOutcome(error, req.engine);
   }
   end(req.seq, started, outcome);
 }
