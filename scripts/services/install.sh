@@ -25,6 +25,29 @@ install_nats() {
   log "nats-server installed: $(nats-server --version)"
 }
 
+# A current nats-server built from source with `go install` (Go module proxy) into .services/nats-server-<version>/:
+# the cluster tests need what Debian's 2.9 lacks (subject transforms, KV fixes). Debian's binary stays the fallback
+# that test/support/services.ts uses when this build is absent.
+NATS_BUILD_VERSION="${NATS_BUILD_VERSION:-v2.15.3}"
+install_nats_build() {
+  local dir="$ROOT/.services/nats-server-$NATS_BUILD_VERSION"
+  if [ -x "$dir/bin/nats-server" ]; then
+    log "nats-server $NATS_BUILD_VERSION present in ${dir#$ROOT/}"
+    return
+  fi
+  local go
+  go="$(command -v go || echo /usr/local/go/bin/go)"
+  if [ ! -x "$go" ]; then
+    log "no Go toolchain: skipping the nats-server $NATS_BUILD_VERSION build (tests fall back to $(command -v nats-server || echo none))"
+    return
+  fi
+  log "building nats-server $NATS_BUILD_VERSION with go install (takes minutes)"
+  mkdir -p "$dir/bin.tmp"
+  GOBIN="$dir/bin.tmp" GOFLAGS=-trimpath "$go" install "github.com/nats-io/nats-server/v2@$NATS_BUILD_VERSION"
+  mv "$dir/bin.tmp" "$dir/bin"
+  log "nats-server built: $("$dir/bin/nats-server" --version)"
+}
+
 # Only the binary is used (tests start it on a free port with no persistence); the Debian service is not needed.
 install_redis() {
   if command -v redis-server >/dev/null; then
@@ -92,10 +115,10 @@ install_prometheus() {
 }
 
 case "${1:-all}" in
-  nats) install_nats ;;
+  nats) install_nats; install_nats_build ;;
   kafka) install_kafka ;;
   prometheus) install_prometheus ;;
   redis) install_redis ;;
-  all) install_nats; install_redis; install_kafka; install_prometheus ;;
+  all) install_nats; install_nats_build; install_redis; install_kafka; install_prometheus ;;
   *) log "usage: install.sh [all|nats|redis|kafka|prometheus]"; exit 2 ;;
 esac

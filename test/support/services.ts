@@ -57,10 +57,26 @@ function which(command: string): string | undefined {
   return result.status === 0 && found.length > 0 ? found : undefined;
 }
 
+/**
+ * The nats-server to run: the newest one scripts/services/install.sh built into .services/nats-server-<version>/
+ * (cluster mode's tests want a current server), else the one on PATH (Debian's 2.9).
+ */
+export function natsServerCommand(): string | undefined {
+  const base = path.join(repoRoot, '.services');
+  if (existsSync(base)) {
+    const built = readdirSync(base)
+      .filter((d) => d.startsWith('nats-server-') && existsSync(path.join(base, d, 'bin', 'nats-server')))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    const last = built[built.length - 1];
+    if (last !== undefined) return path.join(base, last, 'bin', 'nats-server');
+  }
+  return which('nats-server');
+}
+
 /** Why a server cannot be started here, or undefined when it can. */
 export function missingReason(kind: ServiceKind): string | undefined {
   if (kind === 'nats') {
-    return which('nats-server') === undefined
+    return natsServerCommand() === undefined
       ? `nats-server is not installed (run \`${INSTALL_COMMAND} nats\`)`
       : undefined;
   }
@@ -195,7 +211,7 @@ export async function startNats(): Promise<ServiceInfo> {
     port,
     url: `nats://127.0.0.1:${port}`,
     dir,
-    command: which('nats-server')!,
+    command: natsServerCommand()!,
     args: ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'jetstream')],
     pidFile: path.join(dir, 'server.pid'),
     logFile: path.join(dir, 'server.log'),
