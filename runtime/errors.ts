@@ -14,7 +14,8 @@ export type SandboxErrorCode =
   | 'SANDBOX_STATE_MISMATCH'
   | 'SANDBOX_STATE_CORRUPT'
   | 'SANDBOX_STORE_BUSY'
-  | 'SANDBOX_STORE';
+  | 'SANDBOX_STORE'
+  | 'SANDBOX_CLUSTER_FENCED';
 
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;

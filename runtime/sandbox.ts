@@ -111,6 +111,11 @@ export interface LoadOptions extends GrantOptions {
    * the state lasts as long as the agent.
    */
   key?: string;
+  /**
+   * With a key: every `ok` run's result carries the agent's state image after the run (`RunResult.state`), what a
+   * cluster commits to its shared store (docs/cluster.md).
+   */
+  exportState?: boolean;
 }
 
 /** A WASI preview 1 command: arguments, environment, stdin and the host directories it may see. */
@@ -301,6 +306,13 @@ export class Sandbox {
       }
     }
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
+    if (options.exportState === true && options.key === undefined) {
+      ungrant();
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        'exportState needs a `key` (and the sandbox option `hibernation`)',
+      );
+    }
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
       ungrant();
       throw new SandboxError(
@@ -338,6 +350,7 @@ export class Sandbox {
           stateKey,
           keepState: options.key !== undefined,
           ...(grants.host || grants.config ? { host: hostGrant } : {}),
+          ...(options.exportState === true ? { exportState: true as const } : {}),
         };
         result = await host.loadSleepy(spec);
       } else {
@@ -529,6 +542,42 @@ export class Sandbox {
     }
     hibernation.keys.add(key);
     return key;
+  }
+
+  /**
+   * Replaces a key's stored state with `image` (a state image an agent loaded with `exportState` produced), or
+   * deletes it (undefined); resolves once it is committed. Not while an agent with that key is loaded. A cluster node
+   * uses it to put the shared store's state into its local cache before it loads the key.
+   */
+  async putState(key: string, image: Uint8Array | undefined): Promise<void> {
+    this.assertOpen();
+    if (!this.hibernation)
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'putState needs the sandbox option `hibernation`');
+    await this.hibernation.releasing.get(key);
+    if (this.hibernation.keys.has(key))
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `the agent with key ${JSON.stringify(key)} is loaded; close it first`,
+      );
+    const store = await this.hibernation.store;
+    if (image === undefined) await store.remove(key);
+    else await store.put(key, image);
+  }
+
+  /** The base image a module's states are stored against in this sandbox's store (hibernation), if it has one yet. */
+  async storedBase(moduleHash: string): Promise<Uint8Array | undefined> {
+    if (!this.hibernation) return undefined;
+    return (await this.hibernation.store).getBase(moduleHash);
+  }
+
+  /**
+   * Sets the base image of a module before any agent of it loads here (a cluster makes every node decode states
+   * against the same bytes). Refused once this sandbox has loaded an agent of the module with hibernation.
+   */
+  async putBase(moduleHash: string, base: Uint8Array): Promise<void> {
+    if (!this.hibernation)
+      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'putBase needs the sandbox option `hibernation`');
+    await (await this.hibernation.store).setBase(moduleHash, base);
   }
 
   /** Deletes an agent's stored state (hibernation). Not while an agent with that key is loaded. */

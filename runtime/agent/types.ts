@@ -66,6 +66,11 @@ export interface RunResult<TOut = unknown> {
   stderr?: Uint8Array;
   /** Set when the agent was hibernated and woke for this run: milliseconds spent restoring it (part of durationMs). */
   wakeMs?: number;
+  /**
+   * Set after an `ok` run of an agent loaded with `exportState` (a keyed, hibernating agent): its state image after
+   * the run (the bytes the hibernation store would hold), so a cluster can commit it to its shared store.
+   */
+  state?: Uint8Array;
 }
 
 export interface Limits {

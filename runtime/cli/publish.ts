@@ -1,7 +1,8 @@
 // `sandbox publish <topic> <json>`: publishes one MessagePack-encoded message; also how queue commands pick their queue.
 import { resolve } from 'node:path';
 import { encode } from '../codec.ts';
-import { createQueue } from '../queue/index.ts';
+import { DEFAULT_PARTITIONS } from '../cluster/partitioner.ts';
+import { createQueue, parseQueueUrl } from '../queue/index.ts';
 import type { QueueBackend } from '../queue/types.ts';
 import { loadTopology } from '../swarm/topology.ts';
 import { parseCommandArgs, parseJson, UsageError } from './args.ts';
@@ -34,12 +35,16 @@ export const QUEUE_PARSE_OPTIONS = {
 export async function resolveQueue(
   values: { queue?: string | undefined; config?: string | undefined },
   io: CliIO,
-): Promise<{ url: string; deadLetter?: string }> {
+): Promise<{ url: string; deadLetter?: string; partitions?: number }> {
   if (values.queue !== undefined && values.config !== undefined)
     throw new UsageError('give --queue or --config, not both');
   if (values.config !== undefined) {
     const topology = await loadTopology(resolve(io.cwd, values.config));
-    return { url: topology.queue, deadLetter: topology.deadLetter };
+    // A clustered topology's keyed messages go to their partition's subjects (docs/cluster.md).
+    const partitions = topology.cluster === undefined ? undefined : (topology.cluster.partitions ?? DEFAULT_PARTITIONS);
+    return partitions === undefined
+      ? { url: topology.queue, deadLetter: topology.deadLetter }
+      : { url: topology.queue, deadLetter: topology.deadLetter, partitions };
   }
   return { url: values.queue ?? 'memory' };
 }
@@ -48,8 +53,9 @@ export async function openQueue(
   values: { queue?: string | undefined; config?: string | undefined },
   io: CliIO,
 ): Promise<{ queue: QueueBackend; deadLetter?: string }> {
-  const { url, deadLetter } = await resolveQueue(values, io);
-  const queue = await createQueue(url);
+  const { url, deadLetter, partitions } = await resolveQueue(values, io);
+  const parsed = parseQueueUrl(url);
+  const queue = await createQueue(partitions !== undefined && parsed.kind === 'nats' ? { ...parsed, partitions } : url);
   return deadLetter === undefined ? { queue } : { queue, deadLetter };
 }
 

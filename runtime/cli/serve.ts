@@ -4,7 +4,9 @@ import type { EngineChoice } from '../agent/types.ts';
 import { AuditLog } from '../ops/audit-log.ts';
 import type { SwarmMetrics } from '../ops/metrics.ts';
 import { loadWithOptional } from '../queue/optional.ts';
-import { createQueue } from '../queue/index.ts';
+import { resolveClusterConfig } from '../cluster/config.ts';
+import type { ClusterNode } from '../cluster/node.ts';
+import { createQueue, parseQueueUrl } from '../queue/index.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
 import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
 import { defaultWorkers, startSwarm, type Swarm } from '../swarm/index.ts';
@@ -46,6 +48,11 @@ Operations (docs/operations.md):
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
   --json                  print the summary (per agent: runs by status, top failure reasons;
                           throughput) as one JSON object on stdout, and errors as {"error": ...}
+
+Cluster mode (a \`cluster:\` section; docs/cluster.md): the per-key agents are shared with
+every other \`sandbox serve\` of the same file on the same NATS: this process takes the
+partitions rendezvous hashing gives it; SIGTERM drains them, commits and hands them
+over. SANDBOX_NODE_ID sets the node id. \`sandbox cluster status <sandbox.yaml>\` shows it.
 
 Exit codes: 0 stopped cleanly, 1 a failure while serving, 2 usage error or an
 invalid topology.`;
@@ -115,6 +122,7 @@ export const serve: Command = async (argv, io) => {
   let metricsServer: { close(): Promise<void> } | undefined;
   let serveMetrics: typeof import('../ops/metrics.ts').serveMetrics | undefined;
   let auditLog: AuditLog | undefined;
+  let cluster: ClusterNode | undefined;
   const failures = new FailureReasons();
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
@@ -142,7 +150,13 @@ export const serve: Command = async (argv, io) => {
     }
     // The same default as startSwarm's, made explicit so the metrics can report the worker count.
     const workers = defaultWorkers(topology);
-    queue = await createQueue(topology.queue);
+    const clusterConfig = topology.cluster === undefined ? undefined : resolveClusterConfig(topology.cluster);
+    const queueConfig = parseQueueUrl(topology.queue);
+    queue = await createQueue(
+      clusterConfig !== undefined && queueConfig.kind === 'nats'
+        ? { ...queueConfig, partitions: clusterConfig.partitions, replicas: clusterConfig.replicas }
+        : topology.queue,
+    );
     let swarmQueue = queue;
     if (metricsPort !== undefined) {
       // prom-client is optional: only --metrics-port needs it.
@@ -161,19 +175,40 @@ export const serve: Command = async (argv, io) => {
     }
     const audit = auditLog;
     const m = metrics;
-    swarm = await startSwarm(topology, {
-      engine,
-      workers,
-      queue: swarmQueue,
-      // The dispatcher awaits what onRun and onParked return before it settles the message, so a line is in
-      // the file before its ack; the audit log resolves it once the line's batch is written.
-      onRun: (agent, message, result, timing) => {
-        failures.record(agent, result);
-        m?.recordRun(agent, result, timing.waitMs);
-        return audit?.record(agent, message, result);
+    // In cluster mode the per-key agents run on the partitions this node owns, not on the queue's groups.
+    const clustered = clusterConfig === undefined ? [] : topology.agents.filter((a) => a.instances === 'per-key');
+    swarm = await startSwarm(
+      { ...topology, agents: topology.agents.filter((a) => !clustered.includes(a)) },
+      {
+        engine,
+        workers,
+        queue: swarmQueue,
+        // The dispatcher awaits what onRun and onParked return before it settles the message, so a line is in
+        // the file before its ack; the audit log resolves it once the line's batch is written.
+        onRun: (agent, message, result, timing) => {
+          failures.record(agent, result);
+          m?.recordRun(agent, result, timing.waitMs);
+          return audit?.record(agent, message, result);
+        },
+        ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
       },
-      ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
-    });
+    );
+    if (clusterConfig !== undefined && queueConfig.kind === 'nats') {
+      const { ClusterNode } = await import('../cluster/node.ts');
+      cluster = await ClusterNode.start({
+        config: clusterConfig,
+        servers: typeof queueConfig.servers === 'string' ? queueConfig.servers.split(',') : queueConfig.servers,
+        stream: 'SANDBOX',
+        prefix: 'sandbox',
+        deadLetter: topology.deadLetter,
+        agents: clustered,
+        sandbox: swarm.sandbox,
+        log: (message) => io.stderr.write(`${message}\n`),
+      });
+      io.stderr.write(
+        `cluster: node ${clusterConfig.node} in bucket ${clusterConfig.bucket} (${clusterConfig.partitions} partitions)\n`,
+      );
+    }
     if (auditLog !== undefined && auditLog.repairedBytes > 0) {
       io.stderr.write(
         `audit log: cut a partial last line (${auditLog.repairedBytes} bytes) left by an earlier kill; its message was never acked\n`,
@@ -237,6 +272,10 @@ export const serve: Command = async (argv, io) => {
     }
     await tailSub?.close();
     tailSub = undefined;
+    const c = cluster;
+    cluster = undefined;
+    // Drains, commits and releases its partitions first, so the next owners start at once.
+    await c?.stop({ graceful: true });
     const s = swarm;
     swarm = undefined;
     await s.stop();
@@ -249,11 +288,18 @@ export const serve: Command = async (argv, io) => {
       if (top.length > 0) io.stderr.write(`  top failures: ${top.map((f) => `${f.count}× ${f.reason}`).join('; ')}\n`);
     }
     io.stderr.write(`${formatSpan(s.dispatcher.span())}\n`);
+    if (c !== undefined) {
+      const k = c.counts;
+      io.stderr.write(
+        `cluster: ${k.applied} applied, ${k.skipped} skipped as already applied, ${k.fenced} refused by the fence, ${k.deadLettered} dead-lettered, ${k.eventsPublished} events published\n`,
+      );
+    }
     if (values.json === true) {
       const span = s.dispatcher.span();
       const seconds = span.firstAt === null || span.lastAt === null ? 0 : (span.lastAt - span.firstAt) / 1000;
       const summary = {
         agents: agents.map((a) => ({ ...a, topFailures: failures.top(a.name) })),
+        ...(c !== undefined ? { cluster: { node: c.node, ...c.summary() } } : {}),
         throughput: {
           messages: span.messages,
           seconds,
@@ -275,6 +321,7 @@ export const serve: Command = async (argv, io) => {
     }
     return reportError('serve', error, io, values.json === true);
   } finally {
+    await cluster?.stop({ graceful: false });
     await tailSub?.close();
     await swarm?.stop();
     await queue?.close();

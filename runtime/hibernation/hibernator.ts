@@ -51,6 +51,8 @@ export interface SleepyAgent {
   lastUsed: number;
   /** Keyed agents keep their state when unloaded; anonymous ones lose it. */
   keepState: boolean;
+  /** Every ok run hands back its state image (a cluster commits it to its shared store). */
+  exportState?: true;
 }
 
 export interface ResidencyCounts {
@@ -217,6 +219,14 @@ export class Hibernator {
       this.release(template, other);
     }
     agent.dirty = false; // its next message wakes it from the store
+  }
+
+  /** The resident agent's state image, as the store would hold it (undefined when it has no instance). */
+  exportState(agent: SleepyAgent): Uint8Array | undefined {
+    const guest = agent.guest;
+    if (guest === null) return undefined;
+    const { memory, globals } = guest.captureState();
+    return encodeState(agent.template.moduleHash, memory, agent.template.base, globals);
   }
 
   /** Writes the agent's state if it changed, frees its instance for others, and forgets it as resident. */

@@ -129,6 +129,17 @@ export class StateStore {
     return new Uint8Array(this.db.getBinary(key)!); // another worker stored its own first
   }
 
+  /** The stored base image of a module, if any. */
+  getBase(moduleHash: string): Uint8Array | undefined {
+    const stored = this.db.getBinary(`${BASE_PREFIX}${moduleHash}`);
+    return stored === undefined ? undefined : new Uint8Array(stored);
+  }
+
+  /** Replaces a module's base image (only before any worker adopted it: workers keep the one they read). */
+  async setBase(moduleHash: string, base: Uint8Array): Promise<void> {
+    await this.db.put(`${BASE_PREFIX}${moduleHash}`, base);
+  }
+
   /** Removes every key starting with `prefix`. */
   async removePrefix(prefix: string): Promise<number> {
     const keys = [...this.db.getKeys({ start: prefix, end: `${prefix}\uffff` })];

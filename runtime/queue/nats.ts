@@ -7,6 +7,7 @@ import { SandboxError } from '../errors.ts';
 import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
 import { importOptional } from './optional.ts';
 import { validatePattern, validateTopic } from './topics.ts';
+import { checkPartitions, partitionOf, partitionSubject } from '../cluster/partitioner.ts';
 import type {
   MessageHandler,
   PublishMessage,
@@ -30,9 +31,17 @@ export interface NatsQueueOptions {
   publishWindow?: number | undefined;
   /** Connection name shown by the server. */
   name?: string | undefined;
+  /**
+   * Cluster mode (docs/cluster.md): keyed messages are published to `<prefix>.$part.<partition>.<topic>`, the
+   * partition being FNV-1a of the key modulo this number; a cluster's per-key agents read them there.
+   */
+  partitions?: number | undefined;
+  /** Copies of the stream when this client creates it (a NATS cluster; default 1). */
+  replicas?: number | undefined;
 }
 
-const KEY_HEADER = 'Sandbox-Key';
+/** The header a message's key travels in (JetStream has no key of its own). */
+export const KEY_HEADER = 'Sandbox-Key';
 const INTERNAL_HEADERS = new Set([KEY_HEADER.toLowerCase(), 'nats-msg-id']);
 
 type Transport = typeof TransportModule;
@@ -68,6 +77,7 @@ export class NatsQueue implements QueueBackend {
     private readonly prefix: string,
     private readonly publishTimeoutMs: number,
     private readonly publishWindow: number,
+    private readonly partitions: number | undefined,
   ) {}
 
   static async connect(options: NatsQueueOptions): Promise<NatsQueue> {
@@ -109,6 +119,7 @@ export class NatsQueue implements QueueBackend {
           subjects,
           storage: options.storage === 'memory' ? js.StorageType.Memory : js.StorageType.File,
           retention: js.RetentionPolicy.Limits,
+          ...(options.replicas !== undefined ? { num_replicas: options.replicas } : {}),
         });
       } catch (addError) {
         // Another process created it between our info and add.
@@ -125,6 +136,7 @@ export class NatsQueue implements QueueBackend {
       prefix,
       options.publishTimeoutMs ?? 30_000,
       options.publishWindow ?? 512,
+      options.partitions === undefined ? undefined : checkPartitions(options.partitions),
     );
   }
 
@@ -148,7 +160,10 @@ export class NatsQueue implements QueueBackend {
   }
 
   private async publishDurably(message: PublishMessage): Promise<void> {
-    const subject = `${this.prefix}.${message.topic}`;
+    const subject =
+      this.partitions !== undefined && message.key !== undefined
+        ? partitionSubject(this.prefix, partitionOf(message.key, this.partitions), message.topic)
+        : `${this.prefix}.${message.topic}`;
     const headers = this.toHeaders(message);
     // A message id makes retries through a reconnect idempotent (the stream's duplicate window drops repeats).
     const msgID = this.nats.nuid.next();

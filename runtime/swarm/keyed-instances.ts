@@ -30,7 +30,7 @@ export class KeyedInstances {
     readonly name: string,
     private readonly bytes: Uint8Array,
     /** Name, limits and grants every key's instance is loaded with. */
-    private readonly options: Pick<LoadOptions, 'name' | 'limits' | 'graph'>,
+    private readonly options: Pick<LoadOptions, 'name' | 'limits' | 'graph' | 'exportState'>,
     /** Runs handed to the workers at once (loads included), over all keys. */
     private readonly slots: number,
   ) {}
@@ -121,6 +121,24 @@ export class KeyedInstances {
     );
     this.loading.set(key, load);
     return load;
+  }
+
+  /**
+   * Closes one key's agent, so its next message loads it again from the store (a cluster node does this when its
+   * cached state can no longer be trusted). Its state is written as it closes; Sandbox.putState waits for that.
+   */
+  async evict(key: string): Promise<void> {
+    const pending = this.loading.get(key);
+    if (pending !== undefined) await pending.catch(() => {});
+    const agent = this.agents.get(key);
+    if (agent === undefined) return;
+    this.agents.delete(key);
+    agent.close();
+  }
+
+  /** The hibernation key of a message key's state (`<agent>/<key>`). */
+  stateKeyOf(key: string): string {
+    return this.stateKey(key);
   }
 
   /** Closes every key's agent (a keyed agent's state is written as it closes). */

@@ -14,6 +14,7 @@ import { parseQueueUrl } from '../queue/index.ts';
 import { validatePattern, validateTopic } from '../queue/topics.ts';
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../queue/types.ts';
 import type { EscalationConfig } from './escalation.ts';
+import { CLUSTER_KEYS, resolveClusterConfig, type ClusterConfig } from '../cluster/config.ts';
 
 export interface AgentSpec {
   name: string;
@@ -74,13 +75,16 @@ export interface Topology {
   hibernation?: HibernationOptions;
   /** The graph service agents with a `graph` grant reach: 'embedded', unix:///path or tcp://host:port. */
   graph?: string;
+  /** Cluster mode (docs/cluster.md): per-key agents shared by several `sandbox serve` processes on NATS. As written
+   *  in the file; the node id and defaults are filled in when a node starts (resolveClusterConfig). */
+  cluster?: Partial<ClusterConfig>;
   /** The file it came from, when it came from one. */
   source?: string;
 }
 
 export const TOPOLOGY_DEFAULTS = { concurrency: 1, maxDeliveries: 5, backoffMs: 100 } as const;
 
-const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation', 'graph'];
+const TOP_KEYS = ['queue', 'deadLetter', 'agents', 'admission', 'escalation', 'hibernation', 'graph', 'cluster'];
 const AGENT_KEYS = [
   'name',
   'module',
@@ -440,6 +444,37 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
         else escalation[key] = value;
       }
       topology.escalation = escalation;
+    }
+  }
+  const clusterNode = top.get('cluster');
+  if (clusterNode !== undefined) {
+    if (!isMap(clusterNode)) problems.push(`cluster${at(clusterNode)}: expected a map (bucket, partitions, node, ...)`);
+    else {
+      const f = fields(clusterNode, [...CLUSTER_KEYS], 'cluster.');
+      const cluster: Partial<ClusterConfig> = {};
+      for (const key of ['bucket', 'node'] as const) {
+        const node = f.get(key);
+        if (node === undefined) continue;
+        const value = scalar(node);
+        if (typeof value !== 'string') problems.push(`cluster.${key}${at(node)}: expected a name`);
+        else cluster[key] = value;
+      }
+      for (const key of ['partitions', 'replicas', 'heartbeatMs', 'memberTimeoutMs'] as const) {
+        if (f.has(key)) cluster[key] = positiveInt(f.get(key), `cluster.${key}`, 1);
+      }
+      try {
+        // Checked now with a placeholder node id, so a bad value fails at load rather than when serving.
+        resolveClusterConfig({ node: 'check', ...cluster }, {});
+      } catch (error) {
+        problems.push(`${(error as Error).message}${at(clusterNode)}`);
+      }
+      if (!queue.startsWith('nats://'))
+        problems.push(`cluster${at(clusterNode)}: cluster mode needs a nats:// queue (Kafka is not supported yet)`);
+      if (!agents.some((a) => a.instances === 'per-key'))
+        problems.push(
+          `cluster${at(clusterNode)}: no agent has \`instances: per-key\`; cluster mode shares per-key agents`,
+        );
+      topology.cluster = cluster;
     }
   }
   if (problems.length > 0) throw invalid(source, problems);

@@ -99,7 +99,8 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     r.message === undefined &&
     r.errorCode === undefined &&
     r.exitCode === undefined &&
-    r.wakeMs === undefined
+    r.wakeMs === undefined &&
+    r.state === undefined
   ) {
     writer.byte(0xc0);
   } else {
@@ -113,6 +114,7 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
     if (r.stdout !== undefined) extra.stdout = r.stdout;
     if (r.stderr !== undefined) extra.stderr = r.stderr;
     if (r.wakeMs !== undefined) extra.wakeMs = r.wakeMs;
+    if (r.state !== undefined) extra.state = r.state;
     writer.raw(encode(extra));
   }
   if (r.rawOutput !== undefined) writer.raw(r.rawOutput);

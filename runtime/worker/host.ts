@@ -58,6 +58,7 @@ export interface SleepySpec {
   stateKey: string;
   keepState: boolean;
   host?: LoadRequest['host'];
+  exportState?: true;
 }
 
 /** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
@@ -337,6 +338,7 @@ export class WorkerHost {
     };
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
     if (spec.host) r.host = spec.host;
+    if (spec.exportState) r.exportState = true;
     return r;
   }
 

@@ -215,6 +215,7 @@ function register(registrations: Registration[]): void {
       lastUsed: 0,
       keepState: r.keepState,
     };
+    if (r.exportState) sleeper.exportState = true;
     if (r.host)
       sleeper.host = {
         granted: new Set(r.host.names),
@@ -234,6 +235,10 @@ function runSleeper(agent: SleepyAgent, input: Uint8Array): GuestOutcome {
   const outcome = failed ?? agent.guest!.run(input);
   if (failed === null) hib.ran(agent, performance.now());
   if (wakeMs !== undefined) outcome.wakeMs = wakeMs;
+  if (agent.exportState && outcome.status === 'ok') {
+    const state = hib.exportState(agent);
+    if (state !== undefined) outcome.state = state;
+  }
   return outcome;
 }
 

@@ -135,6 +135,8 @@ export interface Registration {
   limits?: Limits;
   /** Host functions and config granted to the agent (as LoadRequest.host); absent: none. */
   host?: LoadRequest['host'];
+  /** Every ok run's result carries the agent's state image (RunResult.state), for a cluster's shared store. */
+  exportState?: true;
 }
 
 export type ToWorker =

@@ -1,0 +1,58 @@
+// Per-key agent state in the cluster's bucket: the state image and the last applied message's stream sequence, every write a compare-and-set on the key's revision.
+import { decode, encode } from '../codec.ts';
+import { SandboxError } from '../errors.ts';
+import type { KV } from '@nats-io/kv';
+import { isFenced, keys } from './bucket.ts';
+
+/** What the bucket holds for one agent's key. */
+export interface KeyState {
+  /** The state image (runtime/hibernation/state-image.ts); undefined when the key has never been written. */
+  image: Uint8Array | undefined;
+  /** Stream sequence of the last message applied to this state (0: none). Replays at or below it are skipped. */
+  applied: number;
+  /** The entry's revision (0: none): the fence the next write names. */
+  revision: number;
+}
+
+/** A write refused because the key was written by someone else since `revision` was read (a stale owner). */
+export class FencedWrite extends SandboxError {
+  constructor(what: string, cause: unknown) {
+    super('SANDBOX_CLUSTER_FENCED', `${what}: refused, the key was written by another owner since it was read`, {
+      cause,
+    });
+  }
+}
+
+export class KeyStateStore {
+  constructor(private readonly kv: KV) {}
+
+  async read(agent: string, key: string): Promise<KeyState> {
+    const entry = await this.kv.get(keys.state(agent, key));
+    if (entry === null || entry.operation !== 'PUT' || entry.length === 0)
+      return { image: undefined, applied: 0, revision: entry?.revision ?? 0 };
+    const value = decode(entry.value) as { a?: unknown; s?: unknown };
+    if (typeof value.a !== 'number' || !(value.s instanceof Uint8Array)) {
+      throw new SandboxError(
+        'SANDBOX_STATE_CORRUPT',
+        `cluster: the stored state of ${agent}/${JSON.stringify(key)} (revision ${entry.revision}) is not {a, s}`,
+      );
+    }
+    return { image: value.s, applied: value.a, revision: entry.revision };
+  }
+
+  /**
+   * Writes the state after applying the message at `applied`, if the key is still at `revision` (0: absent).
+   * Returns the new revision; throws FencedWrite when another writer got there first.
+   */
+  async write(agent: string, key: string, image: Uint8Array, applied: number, revision: number): Promise<number> {
+    const name = keys.state(agent, key);
+    const value = encode({ a: applied, s: image });
+    try {
+      return revision === 0 ? await this.kv.create(name, value) : await this.kv.update(name, value, revision);
+    } catch (error) {
+      if (isFenced(error) || (revision === 0 && /exists/i.test(String(error))))
+        throw new FencedWrite(`state of ${agent}/${JSON.stringify(key)} at revision ${revision}`, error);
+      throw error;
+    }
+  }
+}

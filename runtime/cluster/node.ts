@@ -1,0 +1,325 @@
+// A cluster node: joins the membership, takes the partitions rendezvous hashing gives it (fenced by the owner key's revision), runs them, and hands them over.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { SandboxError } from '../errors.ts';
+import { readStateImage } from '../hibernation/state-image.ts';
+import { compilePattern } from '../queue/topics.ts';
+import type { Sandbox } from '../sandbox.ts';
+import { KeyedInstances } from '../swarm/keyed-instances.ts';
+import type { AgentSpec } from '../swarm/topology.ts';
+import { keys, openBucket, type ClusterBucket } from './bucket.ts';
+import type { ClusterConfig } from './config.ts';
+import { KeyStateStore } from './key-state.ts';
+import { Membership, type MemberReport } from './membership.ts';
+import { Ownership } from './ownership.ts';
+import {
+  PartitionConsumer,
+  type ClusterAgent,
+  type ClusterCounts,
+  type PartitionContext,
+} from './partition-consumer.ts';
+import { ownerOf } from './rendezvous.ts';
+
+export interface ClusterNodeOptions {
+  config: ClusterConfig;
+  /** NATS servers (`host:port`). */
+  servers: string[];
+  /** The queue's stream and subject prefix (as the NATS queue backend was given them). */
+  stream: string;
+  prefix: string;
+  deadLetter: string;
+  /** The per-key agents of the topology: this node runs them. */
+  agents: AgentSpec[];
+  /** A sandbox with hibernation: its store is this node's local cache of key states. */
+  sandbox: Sandbox;
+  log(message: string): void;
+}
+
+/** A hand-over as this node saw it: the partition, and the pause between the last owner's release and this start. */
+export interface Takeover {
+  partition: number;
+  epoch: number;
+  from: string;
+  at: number;
+}
+
+export class ClusterNode {
+  readonly counts: ClusterCounts = {
+    applied: 0,
+    skipped: 0,
+    fenced: 0,
+    deadLettered: 0,
+    eventsPublished: 0,
+    retried: 0,
+    takeoverWakeMs: [],
+  };
+  readonly takeovers: Takeover[] = [];
+  private readonly running = new Map<number, PartitionConsumer>();
+  /** Partitions being handed over or taken (a rebalance leaves them alone meanwhile). */
+  private readonly moving = new Set<number>();
+  private membership!: Membership;
+  private ownership!: Ownership;
+  private agents: ClusterAgent[] = [];
+  private readonly basesChecked = new Set<string>();
+  private rebalancing = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    private readonly options: ClusterNodeOptions,
+    readonly bucket: ClusterBucket,
+  ) {}
+
+  get node(): string {
+    return this.options.config.node;
+  }
+
+  static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const { config } = options;
+    const bucket = await openBucket({
+      servers: options.servers,
+      bucket: config.bucket,
+      replicas: config.replicas,
+      name: `sandbox-cluster-${config.node}`,
+    });
+    const node = new ClusterNode(options, bucket);
+    try {
+      await node.init();
+    } catch (error) {
+      await node.stop({ graceful: false });
+      throw error;
+    }
+    return node;
+  }
+
+  private async init(): Promise<void> {
+    const { options, bucket } = this;
+    const { sandbox } = options;
+    for (const spec of options.agents) {
+      const bytes = new Uint8Array(await readFile(spec.module));
+      const moduleHash = createHash('sha256').update(bytes).digest('hex');
+      // Every node decodes states against the module's base image the cluster stored first.
+      const base = await bucket.kv.get(keys.base(moduleHash));
+      if (base !== null && base.operation === 'PUT') await sandbox.putBase(moduleHash, base.value);
+      const patterns = spec.subscribe.map((p) => compilePattern(p));
+      this.agents.push({
+        spec,
+        matches: (topic) => patterns.some((p) => p(topic)),
+        keyed: new KeyedInstances(
+          sandbox,
+          spec.name,
+          bytes,
+          {
+            name: spec.name,
+            limits: spec.limits,
+            exportState: true,
+            ...(spec.graph ? { graph: spec.graph } : {}),
+          },
+          spec.inbox ?? 1024,
+        ),
+      });
+    }
+    const rebalance = () => this.rebalance();
+    this.membership = new Membership(
+      bucket.kv,
+      options.config.node,
+      options.config.heartbeatMs,
+      options.config.memberTimeoutMs,
+      () => this.report(),
+      rebalance,
+      options.log,
+    );
+    this.ownership = new Ownership(bucket.kv, options.config.node, rebalance, options.log);
+    await this.membership.start();
+    await this.ownership.start();
+    // Members time out without any write to watch: a timer notices.
+    this.timer = setInterval(rebalance, Math.max(50, Math.floor(options.config.heartbeatMs / 2)));
+    this.rebalance();
+  }
+
+  private report(): MemberReport {
+    const partitions: MemberReport['partitions'] = {};
+    for (const [p, c] of this.running)
+      partitions[String(p)] = { epoch: c.epoch, position: c.committed, pending: c.pending };
+    return { node: this.node, pid: process.pid, startedAt: this.startedAt, partitions };
+  }
+
+  /** Partitions this node runs now. */
+  owned(): number[] {
+    return [...this.running.keys()].sort((a, b) => a - b);
+  }
+
+  /** Brings this node's partitions in line with the live members: takes its own, hands over the others'. */
+  rebalance(): void {
+    if (this.stopping) return;
+    if (this.rebalancing) {
+      this.again = true;
+      return;
+    }
+    this.rebalancing = true;
+    void this.rebalanceOnce()
+      .catch((error: unknown) => this.options.log(`cluster: rebalance failed: ${String(error)}`))
+      .finally(() => {
+        this.rebalancing = false;
+        if (this.again) {
+          this.again = false;
+          this.rebalance();
+        }
+      });
+  }
+
+  private async rebalanceOnce(): Promise<void> {
+    const now = Date.now();
+    const live = this.membership.live(now);
+    const me = this.node;
+    const work: Promise<void>[] = [];
+    for (let p = 0; p < this.options.config.partitions; p++) {
+      if (this.moving.has(p)) continue;
+      const target = ownerOf(p, live);
+      const owner = this.ownership.current(p);
+      const mine = this.running.get(p);
+      if (mine !== undefined) {
+        if (mine.lost || (owner !== undefined && owner.epoch > mine.epoch)) {
+          // Someone took it (this node was paused or cut off): stop at once; the fence refuses what is in flight.
+          mine.abort();
+          this.running.delete(p);
+          this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
+        } else if (target !== me) {
+          work.push(this.handOver(p, mine));
+        }
+        continue;
+      }
+      if (target !== me) continue;
+      const free =
+        owner === undefined || owner.node === '' || owner.node === me || !this.membership.isLive(owner.node, now);
+      if (free) work.push(this.take(p, owner));
+    }
+    await Promise.all(work);
+  }
+
+  private async take(p: number, seen: ReturnType<Ownership['current']>): Promise<void> {
+    this.moving.add(p);
+    try {
+      const epoch = await this.ownership.acquire(p, seen);
+      if (epoch === undefined) return; // another node moved first; the watch brings its record
+      const position = await this.bucket.kv.get(keys.position(p));
+      const from = position !== null && position.operation === 'PUT' ? Number(position.string()) || 0 : 0;
+      const consumer = new PartitionConsumer(this.context(), p, epoch, from);
+      this.running.set(p, consumer);
+      this.takeovers.push({ partition: p, epoch, from: seen?.node ?? '', at: performance.now() });
+      await consumer.start();
+      this.options.log(`cluster: took partition ${p} at epoch ${epoch} from position ${from}`);
+    } finally {
+      this.moving.delete(p);
+    }
+  }
+
+  private async handOver(p: number, consumer: PartitionConsumer): Promise<void> {
+    this.moving.add(p);
+    try {
+      await consumer.drain();
+      this.running.delete(p);
+      if (!consumer.lost) await this.ownership.release(p, consumer.epoch);
+      this.options.log(`cluster: handed over partition ${p} at position ${consumer.committed}`);
+    } finally {
+      this.moving.delete(p);
+    }
+  }
+
+  private context(): PartitionContext {
+    const { options, bucket } = this;
+    return {
+      bucket,
+      stream: options.stream,
+      prefix: options.prefix,
+      partitions: options.config.partitions,
+      deadLetter: options.deadLetter,
+      agents: this.agents,
+      states: new KeyStateStore(bucket.kv),
+      sandbox: options.sandbox,
+      counts: this.counts,
+      stillOwner: async (p, epoch) => {
+        const owner = await this.ownership.refresh(p);
+        return owner !== undefined && owner.epoch === epoch && owner.node === this.node;
+      },
+      checkBase: (agent, image) => this.checkBase(agent, image),
+      log: options.log,
+    };
+  }
+
+  /** The first state a module exports here: its base image must be the one the bucket has (or become it). */
+  private async checkBase(agent: ClusterAgent, image: Uint8Array): Promise<void> {
+    const { moduleHash } = readStateImage(image);
+    if (this.basesChecked.has(moduleHash)) return;
+    const local = await this.options.sandbox.storedBase(moduleHash);
+    if (local === undefined) return;
+    const name = keys.base(moduleHash);
+    try {
+      await this.bucket.kv.create(name, local);
+    } catch {
+      const stored = await this.bucket.kv.get(name);
+      if (stored === null || !Buffer.from(stored.value).equals(Buffer.from(local))) {
+        throw new SandboxError(
+          'SANDBOX_STATE_MISMATCH',
+          `cluster: agent ${agent.spec.name}: this node's initial memory of module ${moduleHash.slice(0, 12)}… differs from the one the cluster stored; its states cannot move between nodes (restart this node so it adopts the cluster's)`,
+        );
+      }
+    }
+    this.basesChecked.add(moduleHash);
+  }
+
+  /** The counters, partitions taken, and the first-wake-after-takeover percentiles, for serve's summary. */
+  summary(): Omit<ClusterCounts, 'takeoverWakeMs'> & {
+    takeovers: number;
+    takeoverWakeP50Ms: number | null;
+    takeoverWakeP99Ms: number | null;
+  } {
+    const { takeoverWakeMs, ...counts } = this.counts;
+    const sorted = [...takeoverWakeMs].sort((a, b) => a - b);
+    const at = (q: number) =>
+      sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    return { ...counts, takeovers: this.takeovers.length, takeoverWakeP50Ms: at(0.5), takeoverWakeP99Ms: at(0.99) };
+  }
+
+  /** Members as this node sees them, and which are live. */
+  members(): { node: string; live: boolean; report: MemberReport }[] {
+    const now = Date.now();
+    return [...this.membership.all()].map(([node, view]) => ({
+      node,
+      live: this.membership.isLive(node, now),
+      report: view.report,
+    }));
+  }
+
+  /**
+   * Graceful: stops taking partitions, drains each (runs in flight finish and commit), writes positions, releases
+   * the owner keys and leaves, so the next owners start at once. Not graceful: just stops.
+   */
+  async stop({ graceful }: { graceful: boolean }): Promise<void> {
+    this.stopping = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    try {
+      if (graceful) {
+        await Promise.all(
+          [...this.running].map(async ([p, consumer]) => {
+            await consumer.drain();
+            if (!consumer.lost) await this.ownership?.release(p, consumer.epoch).catch(() => false);
+          }),
+        );
+        await this.membership?.leave();
+      } else {
+        for (const consumer of this.running.values()) consumer.abort();
+        this.membership?.stop();
+      }
+      this.running.clear();
+      this.ownership?.stop();
+      for (const agent of this.agents) agent.keyed.close();
+    } finally {
+      if (graceful) await this.bucket.nc.drain().catch(() => this.bucket.nc.close());
+      else await this.bucket.nc.close().catch(() => {});
+    }
+  }
+}

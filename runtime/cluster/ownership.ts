@@ -1,0 +1,92 @@
+// Partition ownership: each partition's owner key in the bucket; its revision is the owner's epoch, and taking or giving up a partition is a compare-and-set on it.
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { isFenced, keys } from './bucket.ts';
+
+export interface OwnerRecord {
+  /** The owning node, or '' once released. */
+  node: string;
+  /** The key's revision: the owner's epoch. */
+  epoch: number;
+}
+
+export class Ownership {
+  private readonly owners = new Map<number, OwnerRecord>();
+  private watcher: { stop(): void } | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly node: string,
+    private readonly changed: (partition: number) => void,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const iterator = await this.kv.watch({ key: keys.owners });
+    this.watcher = iterator;
+    void (async () => {
+      for await (const entry of iterator) this.seen(entry);
+    })().catch((error: unknown) => this.log(`cluster: ownership watch ended: ${String(error)}`));
+  }
+
+  private seen(entry: KvWatchEntry): void {
+    const partition = Number(entry.key.slice('owners.'.length));
+    if (!Number.isInteger(partition)) return;
+    const previous = this.owners.get(partition);
+    if (previous !== undefined && previous.epoch >= entry.revision) return; // an older value than one we wrote
+    const node = entry.operation === 'PUT' ? entry.string() : '';
+    this.owners.set(partition, { node, epoch: entry.revision });
+    this.changed(partition);
+  }
+
+  /** The partition's owner as last seen (undefined: never owned). */
+  current(partition: number): OwnerRecord | undefined {
+    return this.owners.get(partition);
+  }
+
+  /**
+   * Takes the partition if its owner key is still at `seen` (undefined: absent). Returns the new epoch, or undefined
+   * when another node moved it first.
+   */
+  async acquire(partition: number, seen: OwnerRecord | undefined): Promise<number | undefined> {
+    try {
+      const epoch =
+        seen === undefined
+          ? await this.kv.create(keys.owner(partition), this.node)
+          : await this.kv.update(keys.owner(partition), this.node, seen.epoch);
+      this.note(partition, this.node, epoch);
+      return epoch;
+    } catch (error) {
+      if (isFenced(error) || /exists/i.test(String(error))) return undefined;
+      throw error;
+    }
+  }
+
+  /** Gives the partition up (owner ''), if this node still holds it at `epoch`; the next owner takes it at once. */
+  async release(partition: number, epoch: number): Promise<boolean> {
+    try {
+      const next = await this.kv.update(keys.owner(partition), '', epoch);
+      this.note(partition, '', next);
+      return true;
+    } catch (error) {
+      if (isFenced(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Re-reads the owner key from the server (after a refused write: is this node still the owner?). */
+  async refresh(partition: number): Promise<OwnerRecord | undefined> {
+    const entry = await this.kv.get(keys.owner(partition));
+    if (entry === null) return undefined;
+    this.note(partition, entry.operation === 'PUT' ? entry.string() : '', entry.revision);
+    return this.owners.get(partition);
+  }
+
+  private note(partition: number, node: string, epoch: number): void {
+    const previous = this.owners.get(partition);
+    if (previous === undefined || previous.epoch < epoch) this.owners.set(partition, { node, epoch });
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+  }
+}

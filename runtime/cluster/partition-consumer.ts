@@ -1,0 +1,367 @@
+// One partition while this node owns it: reads its messages in stream order and, per key and in order, runs → publishes outputs (deduplicated ids) → compare-and-sets the state → advances the committed position.
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { performance } from 'node:perf_hooks';
+import type { RunResult } from '../agent/types.ts';
+import { encode } from '../codec.ts';
+import { KEY_HEADER } from '../queue/nats.ts';
+import { DEAD_LETTER_HEADERS } from '../queue/types.ts';
+import type { Sandbox } from '../sandbox.ts';
+import { SOURCE_AGENT_HEADER } from '../swarm/dispatcher.ts';
+import type { KeyedInstances } from '../swarm/keyed-instances.ts';
+import type { AgentSpec } from '../swarm/topology.ts';
+import type { ClusterBucket } from './bucket.ts';
+import { keys } from './bucket.ts';
+import { FencedWrite, type KeyStateStore } from './key-state.ts';
+import { partitionFilter, partitionOf, partitionSubject } from './partitioner.ts';
+
+/** A per-key agent of the topology as the cluster runs it. */
+export interface ClusterAgent {
+  spec: AgentSpec;
+  matches(topic: string): boolean;
+  keyed: KeyedInstances;
+}
+
+/** Counters a node keeps over all its partitions (the `cluster` summary and the benchmark read them). */
+export interface ClusterCounts {
+  /** Messages whose state change was committed (each exactly once over the cluster's life). */
+  applied: number;
+  /** Deliveries skipped because the key had already applied them (replays after a takeover or a pause). */
+  skipped: number;
+  /** State writes refused by the fence (another owner wrote the key first); the message was then re-checked. */
+  fenced: number;
+  deadLettered: number;
+  eventsPublished: number;
+  /** Runs retried after a failed run, publish or store write. */
+  retried: number;
+  /** Milliseconds from reading a key's state after a takeover to the end of its first run there (a bounded sample). */
+  takeoverWakeMs: number[];
+}
+
+export interface PartitionContext {
+  bucket: ClusterBucket;
+  stream: string;
+  prefix: string;
+  partitions: number;
+  deadLetter: string;
+  agents: ClusterAgent[];
+  states: KeyStateStore;
+  sandbox: Sandbox;
+  counts: ClusterCounts;
+  /** Whether this node still holds `partition` at `epoch` (asks the server after a refused write). */
+  stillOwner(partition: number, epoch: number): Promise<boolean>;
+  /** Called with each module's first exported state on this node (checks its base image is the cluster's). */
+  checkBase(agent: ClusterAgent, image: Uint8Array): Promise<void>;
+  log(message: string): void;
+}
+
+/** A key's state as this node last read or wrote it during this ownership, and whether its local cache matches. */
+interface Trusted {
+  applied: number;
+  revision: number;
+  /** The sandbox's worker restarts when it was read: a replaced worker may have lost the resident instance's state. */
+  restarts: number;
+}
+
+/** Messages read ahead of the committed position at most; reading waits past it. */
+const WINDOW = 1024;
+/** How often the committed position is written while messages flow. */
+const POSITION_EVERY_MS = 200;
+const TAKEOVER_SAMPLES = 10_000;
+
+class Stopped extends Error {}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class PartitionConsumer {
+  /** Highest stream sequence such that every message at or below it is done (applied, skipped or dead-lettered). */
+  committed: number;
+  /** Messages of the partition not delivered yet, as of the last delivery. */
+  pending = 0;
+  /** When the first message was handled in this ownership (performance.now()), for handover timings. */
+  firstMessageAt: number | undefined;
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private aborted = false;
+  private draining = false;
+  /** Sequences read and not done, in order, with how many agents still work on each. */
+  private readonly open: { seq: number; remaining: number }[] = [];
+  private openHead = 0;
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly trusted = new Map<string, Trusted>();
+  private inFlight = 0;
+  private roomWaiter: (() => void) | undefined;
+  private idleWaiter: (() => void) | undefined;
+  private positionWritten: number;
+  private positionTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: PartitionContext,
+    readonly partition: number,
+    readonly epoch: number,
+    /** The committed position read when the partition was taken. */
+    from: number,
+  ) {
+    this.committed = from;
+    this.positionWritten = from;
+  }
+
+  get lost(): boolean {
+    return this.aborted;
+  }
+
+  async start(): Promise<void> {
+    const { bucket, stream, prefix } = this.ctx;
+    const { DeliverPolicy } = bucket.jetstream;
+    const consumer = await bucket.js.consumers.get(stream, {
+      filter_subjects: [partitionFilter(prefix, this.partition)],
+      ...(this.committed > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.committed + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    this.messages = await consumer.consume({ max_messages: 256 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const m of messages) {
+        if (this.aborted || this.draining) break;
+        this.offer(m);
+        if (this.inFlight >= WINDOW) await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+      }
+    })().catch((error: unknown) => {
+      if (!this.aborted && !this.draining) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
+    });
+    this.positionTimer = setInterval(() => void this.writePosition(), POSITION_EVERY_MS);
+  }
+
+  private offer(m: JsMsg): void {
+    this.firstMessageAt ??= performance.now();
+    this.pending = m.info.pending;
+    const seq = m.seq;
+    const topic = m.subject.slice(this.topicStart());
+    const key = m.headers?.get(KEY_HEADER) || undefined;
+    const targets = this.ctx.agents.filter((a) => a.matches(topic));
+    if (targets.length === 0 || key === undefined) {
+      // Nothing here consumes it (or it has no key, which a partition never should): it is done at once.
+      this.open.push({ seq, remaining: 0 });
+      this.advance();
+      return;
+    }
+    const entry = { seq, remaining: targets.length };
+    this.open.push(entry);
+    for (const agent of targets) {
+      const id = `${agent.spec.name}\u0000${key}`;
+      this.inFlight++;
+      const previous = this.chains.get(id) ?? Promise.resolve();
+      const next = previous
+        .then(() => this.handle(agent, key, seq, topic, m.data, m.headers))
+        .then(
+          () => {
+            entry.remaining--;
+            this.advance();
+          },
+          (error: unknown) => {
+            // Stopped: left undone, so the position stays before it and the next owner reads it again.
+            if (!(error instanceof Stopped)) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.chains.get(id) === next) this.chains.delete(id);
+          if (this.inFlight < WINDOW && this.roomWaiter !== undefined) {
+            const resolve = this.roomWaiter;
+            this.roomWaiter = undefined;
+            resolve();
+          }
+          if (this.inFlight === 0 && this.idleWaiter !== undefined) this.idleWaiter();
+        });
+      this.chains.set(id, next);
+    }
+  }
+
+  private topicStart(): number {
+    return partitionFilter(this.ctx.prefix, this.partition).length - 1;
+  }
+
+  private advance(): void {
+    while (this.openHead < this.open.length && this.open[this.openHead]!.remaining === 0) {
+      this.committed = this.open[this.openHead]!.seq;
+      this.openHead++;
+    }
+    if (this.openHead > 1024 && this.openHead * 2 > this.open.length) {
+      this.open.splice(0, this.openHead);
+      this.openHead = 0;
+    }
+  }
+
+  private check(): void {
+    if (this.aborted) throw new Stopped();
+  }
+
+  /** One message for one agent's key, to the end: applied and committed, skipped as already applied, or dead-lettered. */
+  private async handle(
+    agent: ClusterAgent,
+    key: string,
+    seq: number,
+    topic: string,
+    payload: Uint8Array,
+    headers: JsMsg['headers'],
+  ): Promise<void> {
+    const { spec, keyed } = agent;
+    const { counts, sandbox, states } = this.ctx;
+    const stateKey = keyed.stateKeyOf(key);
+    for (let attempt = 1; ; attempt++) {
+      this.check();
+      let trusted = this.trusted.get(stateKey);
+      let wakeStarted: number | undefined;
+      if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
+        // First touch of the key in this ownership (or its instance may have lost state): the bucket is the truth.
+        wakeStarted = performance.now();
+        await keyed.evict(key);
+        const stored = await states.read(spec.name, key);
+        await sandbox.putState(stateKey, stored.image);
+        trusted = { applied: stored.applied, revision: stored.revision, restarts: sandbox.workerRestarts };
+        this.trusted.set(stateKey, trusted);
+      }
+      if (seq <= trusted.applied) {
+        counts.skipped++;
+        return;
+      }
+      this.check();
+      let result: RunResult;
+      try {
+        const instance = await keyed.agent(key);
+        result = await instance.runEncoded(payload);
+      } catch (error) {
+        result = {
+          status: 'crashed',
+          output: null,
+          events: [],
+          logs: [],
+          logsDropped: 0,
+          fuelUsed: null,
+          memoryPeakBytes: 0,
+          durationMs: 0,
+          engine: 'wasm',
+          message: `cannot load the key's instance: ${(error as Error).message}`,
+        };
+      }
+      if (wakeStarted !== undefined && result.status === 'ok') {
+        if (counts.takeoverWakeMs.length >= TAKEOVER_SAMPLES) counts.takeoverWakeMs.shift();
+        counts.takeoverWakeMs.push(performance.now() - wakeStarted);
+      }
+      if (result.status !== 'ok' || result.state === undefined) {
+        // The instance may hold a half-made change: forget the cache, so a retry starts from the bucket's state.
+        this.trusted.delete(stateKey);
+        await keyed.evict(key);
+        const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
+        const final =
+          result.status === 'invalid-input' || result.status === 'invalid-module' || attempt >= spec.maxDeliveries;
+        if (final) {
+          await this.deadLetter(spec, key, seq, topic, payload, headers, reason, attempt);
+          return;
+        }
+        counts.retried++;
+        await sleep(Math.min(30_000, spec.backoffMs * 2 ** (attempt - 1)));
+        continue;
+      }
+      try {
+        if (result.events.length > 0) await this.publishEvents(spec.name, key, seq, result);
+        await this.ctx.checkBase(agent, result.state);
+        this.check();
+        trusted.revision = await states.write(spec.name, key, result.state, seq, trusted.revision);
+        trusted.applied = seq;
+        counts.applied++;
+        return;
+      } catch (error) {
+        this.trusted.delete(stateKey);
+        await keyed.evict(key);
+        if (error instanceof Stopped) throw error;
+        if (error instanceof FencedWrite) {
+          counts.fenced++;
+          // Another node wrote the key: if it now owns the partition, this node stops; if not (an earlier owner
+          // finishing its last message), the key is read again and the message applied on top, or skipped.
+          if (!(await this.ctx.stillOwner(this.partition, this.epoch))) this.abort();
+          continue;
+        }
+        counts.retried++;
+        this.ctx.log(`cluster: partition ${this.partition}: ${spec.name}/${key} at ${seq}: ${String(error)}; retrying`);
+        await sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  /** Outputs go out before the state commits, with ids a replay repeats: the stream drops the copies. */
+  private async publishEvents(agent: string, key: string, seq: number, result: RunResult): Promise<void> {
+    const { bucket, prefix, partitions, stream } = this.ctx;
+    const h = bucket.transport.headers();
+    h.set(KEY_HEADER, key);
+    h.set(SOURCE_AGENT_HEADER, agent);
+    await Promise.all(
+      result.events.map((event, i) =>
+        bucket.js.publish(partitionSubject(prefix, partitionOf(key, partitions), event.topic), encode(event.payload), {
+          msgID: `${stream}:${seq}:${agent}:${i}`,
+          headers: h,
+        }),
+      ),
+    );
+    this.ctx.counts.eventsPublished += result.events.length;
+  }
+
+  private async deadLetter(
+    spec: AgentSpec,
+    key: string,
+    seq: number,
+    topic: string,
+    payload: Uint8Array,
+    headers: JsMsg['headers'],
+    reason: string,
+    deliveries: number,
+  ): Promise<void> {
+    const { bucket, prefix, stream, deadLetter } = this.ctx;
+    const h = bucket.transport.headers();
+    if (headers !== undefined) for (const name of headers.keys()) h.set(name, headers.get(name));
+    h.set(KEY_HEADER, key);
+    h.set(DEAD_LETTER_HEADERS.reason, reason);
+    h.set(DEAD_LETTER_HEADERS.topic, topic);
+    h.set(DEAD_LETTER_HEADERS.deliveryCount, String(deliveries));
+    h.set(DEAD_LETTER_HEADERS.group, spec.group);
+    await bucket.js.publish(`${prefix}.${deadLetter}`, payload, {
+      msgID: `${stream}:${seq}:${spec.name}:dead`,
+      headers: h,
+    });
+    this.ctx.counts.deadLettered++;
+  }
+
+  private async writePosition(): Promise<void> {
+    if (this.aborted || this.committed <= this.positionWritten) return;
+    const position = this.committed;
+    try {
+      await this.ctx.bucket.kv.put(keys.position(this.partition), String(position));
+      this.positionWritten = Math.max(this.positionWritten, position);
+    } catch (error) {
+      this.ctx.log(`cluster: partition ${this.partition}: writing its position failed: ${String(error)}`);
+    }
+  }
+
+  /** The partition was taken by another node: stop at once; what is in flight is refused by the fence or redone. */
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
+    void this.messages?.close();
+    this.roomWaiter?.();
+  }
+
+  /** Graceful hand-over: stop reading, finish what was read, write the committed position. Returns it. */
+  async drain(): Promise<number> {
+    this.draining = true;
+    if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
+    await this.messages?.close();
+    this.roomWaiter?.();
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
+    await this.loop;
+    if (!this.aborted) await this.writePosition();
+    return this.committed;
+  }
+}
