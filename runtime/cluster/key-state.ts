@@ -37,7 +37,8 @@ export class KeyStateStore {
         `cluster: the stored state of ${agent}/${JSON.stringify(key)} (revision ${entry.revision}) is not {a, s}`,
       );
     }
-    return { image: value.s, applied: value.a, revision: entry.revision };
+    // A plain Uint8Array (the decoder hands out Buffers), so it compares and transfers like any other image.
+    return { image: new Uint8Array(value.s), applied: value.a, revision: entry.revision };
   }
 
   /**

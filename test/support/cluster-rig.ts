@@ -1,0 +1,211 @@
+// A cluster-mode rig for tests and bench/cluster.ts: a NATS (JetStream) cluster, `sandbox serve` nodes of one topology with a per-key counter, a keyed publisher that remembers what each key should count.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBucket, type ClusterBucket } from '../../runtime/cluster/bucket.ts';
+import { KeyStateStore } from '../../runtime/cluster/key-state.ts';
+import { partitionOf, partitionSubject } from '../../runtime/cluster/partitioner.ts';
+import { encode } from '../../runtime/codec.ts';
+import { KEY_HEADER } from '../../runtime/queue/nats.ts';
+import { committedCounts } from './cluster-counts.ts';
+import { startNatsCluster, type NatsCluster } from './nats-cluster.ts';
+import { agentPath, requireBuilt } from './paths.ts';
+import { sleep, startServe, type ServeProcess } from './serve-process.ts';
+
+export interface ClusterRigOptions {
+  natsNodes: number;
+  partitions?: number;
+  heartbeatMs?: number;
+  memberTimeoutMs?: number;
+  /** The agent's module (default the counter); the check needs a counter. */
+  module?: string;
+}
+
+export const RIG_STREAM = 'SANDBOX';
+export const RIG_PREFIX = 'sandbox';
+
+export class ClusterRig {
+  readonly nodes = new Map<string, ServeProcess>();
+  /** Per key: the sum published (what its counter must read) and the stream sequence of its last message. */
+  readonly expected = new Map<string, { sum: number; last: number }>();
+  published = 0;
+  private constructor(
+    readonly nats: NatsCluster,
+    readonly dir: string,
+    readonly bucketName: string,
+    readonly options: Required<ClusterRigOptions>,
+    private readonly client: ClusterBucket,
+  ) {}
+
+  static async start(options: ClusterRigOptions): Promise<ClusterRig> {
+    const nats = await startNatsCluster(options.natsNodes);
+    const dir = mkdtempSync(join(tmpdir(), 'sandbox-cluster-rig-'));
+    const bucketName = `rig-${process.pid}-${Date.now().toString(36)}`;
+    try {
+      const client = await withRetry(() =>
+        openBucket({ servers: servers(nats), bucket: bucketName, replicas: options.natsNodes, name: 'rig' }),
+      );
+      // The stream the nodes consume, made here with the cluster's replicas (serve would make it with the same).
+      await withRetry(async () => {
+        try {
+          await client.jsm.streams.add({
+            name: RIG_STREAM,
+            subjects: [`${RIG_PREFIX}.>`],
+            num_replicas: options.natsNodes,
+          });
+        } catch (error) {
+          if (!/already in use|exists/i.test(String(error))) throw error;
+        }
+      });
+      return new ClusterRig(
+        nats,
+        dir,
+        bucketName,
+        {
+          partitions: 16,
+          heartbeatMs: 300,
+          memberTimeoutMs: 1500,
+          module: requireBuilt(agentPath('counter')),
+          ...options,
+        },
+        client,
+      );
+    } catch (error) {
+      await nats.stop();
+      throw error;
+    }
+  }
+
+  get url(): string {
+    return this.nats.url;
+  }
+
+  /** Writes node `id`'s topology (its own local store) and starts `sandbox serve` on it. */
+  startNode(id: string): ServeProcess {
+    const file = join(this.dir, `${id}.yaml`);
+    writeFileSync(
+      file,
+      `queue: ${this.nats.url}
+deadLetter: dead
+hibernation:
+  store: store-${id}
+  maxResident: 4096
+cluster:
+  bucket: ${this.bucketName}
+  partitions: ${this.options.partitions}
+  node: ${id}
+  replicas: ${this.options.natsNodes}
+  heartbeatMs: ${this.options.heartbeatMs}
+  memberTimeoutMs: ${this.options.memberTimeoutMs}
+agents:
+  - name: counter
+    module: ${JSON.stringify(this.options.module)}
+    subscribe: [count.>]
+    instances: per-key
+    backoffMs: 20
+`,
+    );
+    const serve = startServe([file]);
+    this.nodes.set(id, serve);
+    return serve;
+  }
+
+  /**
+   * Publishes `n` messages `{by}` over `keys` (round robin, by = 1..3) on the partition subjects, `batch` at a time,
+   * recording each key's expected sum and last sequence. Retries a batch that fails (a server restarting).
+   */
+  async publish(n: number, keys: readonly string[], batch = 200, pauseMs = 0): Promise<void> {
+    const { js, transport } = this.client;
+    for (let i = 0; i < n; i += batch) {
+      const acks = [];
+      for (let j = i; j < Math.min(n, i + batch); j++) {
+        const key = keys[(this.published + j - i) % keys.length]!;
+        const by = ((this.published + j - i) % 3) + 1;
+        const h = transport.headers();
+        h.set(KEY_HEADER, key);
+        const subject = partitionSubject(RIG_PREFIX, partitionOf(key, this.options.partitions), 'count.inc');
+        const msgID = `rig:${this.published + j - i}`;
+        acks.push(
+          withRetry(() => js.publish(subject, encode({ by }), { headers: h, msgID })).then((ack) => ({ key, by, ack })),
+        );
+      }
+      for (const { key, by, ack } of await Promise.all(acks)) {
+        const e = this.expected.get(key) ?? { sum: 0, last: 0 };
+        // Each message is in the stream once: a retry of one that had landed is dropped by its id (Nats-Msg-Id).
+        e.sum += by;
+        e.last = Math.max(e.last, ack.seq);
+        this.expected.set(key, e);
+      }
+      this.published += acks.length;
+      if (pauseMs > 0) await sleep(pauseMs);
+    }
+  }
+
+  /** Keys whose committed state has not applied their last message yet. */
+  async behind(): Promise<number> {
+    const states = new KeyStateStore(this.client.kv);
+    let behind = 0;
+    for (const [key, e] of this.expected) {
+      const s = await states.read('counter', key);
+      if (s.applied < e.last) behind++;
+    }
+    return behind;
+  }
+
+  /** Waits until every key has applied its last message (or throws after timeoutMs). */
+  async settled(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let behind = await this.behind();
+    while (behind > 0) {
+      if (Date.now() > deadline) throw new Error(`${behind} keys still behind after ${timeoutMs} ms`);
+      await sleep(250);
+      behind = await this.behind();
+    }
+  }
+
+  /** Per key, the counter's committed count against the published sum: lost (below) and doubled (above) updates. */
+  async check(): Promise<{ lost: number; duplicated: number; wrongKeys: string[] }> {
+    const keys = [...this.expected.keys()];
+    const counts = await committedCounts(
+      servers(this.nats),
+      this.bucketName,
+      'counter',
+      new Uint8Array(readFileSync(this.options.module)),
+      keys,
+    );
+    let lost = 0;
+    let duplicated = 0;
+    const wrongKeys: string[] = [];
+    for (const key of keys) {
+      const got = counts.get(key)!.count;
+      const want = this.expected.get(key)!.sum;
+      if (got < want) lost += want - got;
+      if (got > want) duplicated += got - want;
+      if (got !== want) wrongKeys.push(`${key}: ${got} ≠ ${want}`);
+    }
+    return { lost, duplicated, wrongKeys };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => n.stop('SIGKILL')));
+    await this.client.nc.close().catch(() => {});
+    await this.nats.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function servers(nats: NatsCluster): string[] {
+  return nats.url.slice('nats://'.length).split(',');
+}
+
+/** Right after start (or a server's death) JetStream may refuse for a moment while it elects leaders. */
+async function withRetry<T>(fn: () => Promise<T>, attempts = 40): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await sleep(250);
+    }
+  }
+}
