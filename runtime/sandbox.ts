@@ -116,6 +116,11 @@ export interface LoadOptions extends GrantOptions {
    * cluster commits to its shared store (docs/cluster.md).
    */
   exportState?: boolean;
+  /**
+   * With a key: start from this state image (one an `exportState` agent produced) instead of the store's, or from
+   * the module's initial state (null). A cluster node loads a key this way with the shared store's state.
+   */
+  initialState?: Uint8Array | null;
 }
 
 /** A WASI preview 1 command: arguments, environment, stdin and the host directories it may see. */
@@ -306,11 +311,11 @@ export class Sandbox {
       }
     }
     const host = this.hosts.reduce((a, b) => (b.agentCount < a.agentCount ? b : a));
-    if (options.exportState === true && options.key === undefined) {
+    if ((options.exportState === true || options.initialState !== undefined) && options.key === undefined) {
       ungrant();
       throw new SandboxError(
         'SANDBOX_INVALID_OPTIONS',
-        'exportState needs a `key` (and the sandbox option `hibernation`)',
+        'exportState and initialState need a `key` (and the sandbox option `hibernation`)',
       );
     }
     if (options.key !== undefined && (state !== 'keep' || !this.hibernation)) {
@@ -351,6 +356,7 @@ export class Sandbox {
           keepState: options.key !== undefined,
           ...(grants.host || grants.config ? { host: hostGrant } : {}),
           ...(options.exportState === true ? { exportState: true as const } : {}),
+          ...(options.initialState !== undefined ? { initialState: options.initialState } : {}),
         };
         result = await host.loadSleepy(spec);
       } else {
@@ -542,26 +548,6 @@ export class Sandbox {
     }
     hibernation.keys.add(key);
     return key;
-  }
-
-  /**
-   * Replaces a key's stored state with `image` (a state image an agent loaded with `exportState` produced), or
-   * deletes it (undefined); resolves once it is committed. Not while an agent with that key is loaded. A cluster node
-   * uses it to put the shared store's state into its local cache before it loads the key.
-   */
-  async putState(key: string, image: Uint8Array | undefined): Promise<void> {
-    this.assertOpen();
-    if (!this.hibernation)
-      throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'putState needs the sandbox option `hibernation`');
-    await this.hibernation.releasing.get(key);
-    if (this.hibernation.keys.has(key))
-      throw new SandboxError(
-        'SANDBOX_INVALID_OPTIONS',
-        `the agent with key ${JSON.stringify(key)} is loaded; close it first`,
-      );
-    const store = await this.hibernation.store;
-    if (image === undefined) await store.remove(key);
-    else await store.put(key, image);
   }
 
   /** The base image a module's states are stored against in this sandbox's store (hibernation), if it has one yet. */

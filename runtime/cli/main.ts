@@ -30,6 +30,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'run a topology of agents on a queue until SIGINT/SIGTERM: sandbox serve <sandbox.yaml>',
     load: async () => (await import('./serve.ts')).serve,
   },
+  cluster: {
+    summary: "a cluster's members, partitions, owners, epochs and lag: sandbox cluster status <sandbox.yaml>",
+    load: async () => (await import('./cluster.ts')).cluster,
+  },
   publish: {
     summary: 'publish one message (JSON, sent as MessagePack): sandbox publish <topic> <json>',
     load: async () => (await import('./publish.ts')).publish,

@@ -25,6 +25,12 @@ export interface BucketOptions {
   /** Copies of the bucket in a NATS cluster (1 on a single server). */
   replicas: number;
   name: string;
+  /**
+   * Read from any replica (direct get: fast, may lag the leader) rather than the stream's leader (default true).
+   * Nodes may read stale states safely (a write on a stale read is refused by the fence); a checker wants the
+   * leader's view.
+   */
+  direct?: boolean;
 }
 
 /** Key layout of the bucket (every part is made of characters a KV key allows). */
@@ -71,7 +77,11 @@ export async function openBucket(options: BucketOptions): Promise<ClusterBucket>
     const js = jetstream.jetstream(nc);
     const jsm = await jetstream.jetstreamManager(nc);
     // history 1: only the latest value of a key matters; the fence compares against its revision.
-    const kv = await new kvModule.Kvm(js).create(options.bucket, { history: 1, replicas: options.replicas });
+    const kv = await new kvModule.Kvm(js).create(options.bucket, {
+      history: 1,
+      replicas: options.replicas,
+      ...(options.direct === false ? { allow_direct: false } : {}),
+    });
     return { nc, js, jsm, kv, jetstream, transport, bucket: options.bucket };
   } catch (error) {
     await nc.close().catch(() => {});

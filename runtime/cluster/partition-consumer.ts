@@ -60,6 +60,11 @@ interface Trusted {
   revision: number;
   /** The sandbox's worker restarts when it was read: a replaced worker may have lost the resident instance's state. */
   restarts: number;
+  /**
+   * The bucket's state, to hand to the key's next load (null: the initial state), so it wakes from it rather than
+   * from the local cache; cleared once a load took it.
+   */
+  load?: Uint8Array | null;
 }
 
 /** Messages read ahead of the committed position at most; reading waits past it. */
@@ -219,8 +224,12 @@ export class PartitionConsumer {
         wakeStarted = performance.now();
         await keyed.evict(key);
         const stored = await states.read(spec.name, key);
-        await sandbox.putState(stateKey, stored.image);
-        trusted = { applied: stored.applied, revision: stored.revision, restarts: sandbox.workerRestarts };
+        trusted = {
+          applied: stored.applied,
+          revision: stored.revision,
+          restarts: sandbox.workerRestarts,
+          load: stored.image ?? null,
+        };
         this.trusted.set(stateKey, trusted);
       }
       if (seq <= trusted.applied) {
@@ -230,7 +239,8 @@ export class PartitionConsumer {
       this.check();
       let result: RunResult;
       try {
-        const instance = await keyed.agent(key);
+        const instance = await keyed.agent(key, trusted.load);
+        delete trusted.load;
         result = await instance.runEncoded(payload);
       } catch (error) {
         result = {

@@ -53,6 +53,12 @@ export interface SleepyAgent {
   keepState: boolean;
   /** Every ok run hands back its state image (a cluster commits it to its shared store). */
   exportState?: true;
+  /**
+   * The state its first wake starts from instead of the store's (null: the initial state), handed over with its
+   * registration. A cluster imports the shared store's state this way: a read of what the host thread had just
+   * written to LMDB could see an older read snapshot in this thread.
+   */
+  initialState?: Uint8Array | null;
 }
 
 export interface ResidencyCounts {
@@ -128,8 +134,12 @@ export class Hibernator {
     const started = performance.now();
     const template = agent.template;
     let stored: Uint8Array | undefined;
+    const handed = agent.initialState;
     try {
-      stored = this.store.get(agent.stateKey);
+      if (handed !== undefined) {
+        stored = handed ?? undefined;
+        delete agent.initialState;
+      } else stored = this.store.get(agent.stateKey);
     } catch (error) {
       this.storeFailed(error);
       return {
@@ -167,7 +177,8 @@ export class Hibernator {
       this.counts.wakes++;
     }
     agent.guest = guest;
-    agent.dirty = stored === undefined; // a fresh agent's initialised state is not stored yet
+    // A fresh agent's initialised state is not stored yet, nor is a state handed over with the registration.
+    agent.dirty = stored === undefined || handed !== undefined;
     this.resident.set(agent.agentId, agent);
     this.makeRoom(agent);
     return stored === undefined ? { failed: null } : { failed: null, wakeMs: performance.now() - started };

@@ -93,39 +93,45 @@ export class KeyedInstances {
     else this.busySlots--;
   }
 
-  /** The key's agent: loaded on first use; concurrent callers for one key share one load. Rejects if the load fails. */
-  agent(key: string): Agent | Promise<Agent> {
+  /**
+   * The key's agent: loaded on first use; concurrent callers for one key share one load. Rejects if the load fails.
+   * `initialState` (a load only): start from this state image, or the initial state (null), not the store's.
+   */
+  agent(key: string, initialState?: Uint8Array | null): Agent | Promise<Agent> {
     const loaded = this.agents.get(key);
     if (loaded !== undefined) return loaded;
     const pending = this.loading.get(key);
     if (pending !== undefined) return pending;
     if (this.closed) return Promise.reject(new SandboxError('SANDBOX_CLOSED', `${this.name}: the agent is stopped`));
-    const load = this.sandbox.load(this.bytes, { ...this.options, key: this.stateKey(key) }).then(
-      (agent) => {
-        this.loading.delete(key);
-        if (this.closed) {
-          agent.close();
-          throw new SandboxError(
-            'SANDBOX_CLOSED',
-            `${this.name}: the agent was stopped while key ${JSON.stringify(key)} was loading`,
-          );
-        }
-        this.agents.set(key, agent);
-        this.loaded++;
-        return agent;
-      },
-      (error: unknown) => {
-        this.loading.delete(key);
-        throw error;
-      },
-    );
+    const options = { ...this.options, key: this.stateKey(key) };
+    const load = this.sandbox
+      .load(this.bytes, initialState === undefined ? options : { ...options, initialState })
+      .then(
+        (agent) => {
+          this.loading.delete(key);
+          if (this.closed) {
+            agent.close();
+            throw new SandboxError(
+              'SANDBOX_CLOSED',
+              `${this.name}: the agent was stopped while key ${JSON.stringify(key)} was loading`,
+            );
+          }
+          this.agents.set(key, agent);
+          this.loaded++;
+          return agent;
+        },
+        (error: unknown) => {
+          this.loading.delete(key);
+          throw error;
+        },
+      );
     this.loading.set(key, load);
     return load;
   }
 
   /**
    * Closes one key's agent, so its next message loads it again from the store (a cluster node does this when its
-   * cached state can no longer be trusted). Its state is written as it closes; Sandbox.putState waits for that.
+   * cached state can no longer be trusted). Its state is written as it closes; a load of the key waits for that.
    */
   async evict(key: string): Promise<void> {
     const pending = this.loading.get(key);

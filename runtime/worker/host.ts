@@ -59,6 +59,8 @@ export interface SleepySpec {
   keepState: boolean;
   host?: LoadRequest['host'];
   exportState?: true;
+  /** Sent with the first registration only: a replaced worker's agents wake from the store. */
+  initialState?: Uint8Array | null;
 }
 
 /** Who made a graph call, as the host's own records say (never the worker's word): the agent, and its run's time left. */
@@ -237,6 +239,7 @@ export class WorkerHost {
     if (this.closed) return hostOutcome('crashed', spec.engine, 'the sandbox was closed while the agent was loading');
     this.agents.set(spec.agentId, spec);
     this.registrations.push(this.registration(spec, this.registrations.at(-1)));
+    delete spec.initialState;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flushRuns());
@@ -339,6 +342,7 @@ export class WorkerHost {
     if (previous === undefined || this.agents.get(previous.agentId)?.limits !== spec.limits) r.limits = spec.limits;
     if (spec.host) r.host = spec.host;
     if (spec.exportState) r.exportState = true;
+    if (spec.initialState !== undefined) r.initialState = spec.initialState;
     return r;
   }
 

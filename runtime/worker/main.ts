@@ -216,6 +216,7 @@ function register(registrations: Registration[]): void {
       keepState: r.keepState,
     };
     if (r.exportState) sleeper.exportState = true;
+    if (r.initialState !== undefined) sleeper.initialState = r.initialState;
     if (r.host)
       sleeper.host = {
         granted: new Set(r.host.names),

@@ -137,6 +137,8 @@ export interface Registration {
   host?: LoadRequest['host'];
   /** Every ok run's result carries the agent's state image (RunResult.state), for a cluster's shared store. */
   exportState?: true;
+  /** Start from this state image instead of the store's (null: from the initial state); a cluster's import. */
+  initialState?: Uint8Array | null;
 }
 
 export type ToWorker =

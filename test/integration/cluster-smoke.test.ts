@@ -1,5 +1,7 @@
 // Cluster mode end to end: three `sandbox serve` nodes on a 3-node NATS cluster share per-key counters through a kill -9 and a SIGSTOP/SIGCONT; every key's count is exact.
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../runtime/cluster/status.ts';
+import { runCli } from '../support/cli.ts';
 import { ClusterRig } from '../support/cluster-rig.ts';
 import { sleep } from '../support/serve-process.ts';
 import { skipReason } from '../support/services.ts';
@@ -15,6 +17,21 @@ describe.skipIf(missing !== undefined)('cluster mode (NATS)', () => {
     rig = await ClusterRig.start({ natsNodes: 3, partitions: 16, heartbeatMs: 300, memberTimeoutMs: 1500 });
     const nodes = ['a', 'b', 'c'].map((id) => rig!.startNode(id));
     await Promise.all(nodes.map((n) => n.ready(60_000)));
+    // `sandbox cluster status` sees the three members and every partition owned by a live one.
+    const status = async (): Promise<ClusterStatus> => {
+      const run = await runCli(['cluster', 'status', rig!.yamlOf('a'), '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as ClusterStatus;
+    };
+    const deadline = Date.now() + 20_000;
+    let s = await status();
+    while (s.members.filter((m) => m.live).length < 3 || s.owners.some((o) => !o.ownerLive)) {
+      if (Date.now() > deadline) throw new Error(`cluster did not form: ${JSON.stringify(s)}`);
+      await sleep(200);
+      s = await status();
+    }
+    expect(s.owners.map((o) => o.partition)).toEqual(Array.from({ length: 16 }, (_, p) => p));
+    expect(new Set(s.owners.map((o) => o.owner))).toEqual(new Set(['a', 'b', 'c']));
     const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`);
 
     await rig.publish(2000, keys, 200, 50);

@@ -18,7 +18,7 @@ export async function committedCounts(
   counter: Uint8Array,
   keyList: readonly string[],
 ): Promise<Map<string, { count: number; applied: number }>> {
-  const b = await openBucket({ servers, bucket, replicas: 1, name: 'cluster-check' });
+  const b = await openBucket({ servers, bucket, replicas: 1, name: 'cluster-check', direct: false });
   const dir = mkdtempSync(path.join(tmpdir(), 'sandbox-cluster-check-'));
   const sandbox = new Sandbox({ workers: 1, hibernation: { store: dir } });
   try {
@@ -38,8 +38,7 @@ export async function committedCounts(
         baseSet = true;
       }
       const stateKey = `${agent}/${key}`;
-      await sandbox.putState(stateKey, state.image);
-      const loaded = await sandbox.load(counter, { key: stateKey });
+      const loaded = await sandbox.load(counter, { key: stateKey, initialState: state.image });
       const result = await loaded.run({ by: 0 });
       if (result.status !== 'ok') throw new Error(`${key}: ${result.status} ${result.message ?? ''}`);
       out.set(key, { count: (result.output as { count: number }).count, applied: state.applied });

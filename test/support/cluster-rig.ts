@@ -43,7 +43,13 @@ export class ClusterRig {
     const bucketName = `rig-${process.pid}-${Date.now().toString(36)}`;
     try {
       const client = await withRetry(() =>
-        openBucket({ servers: servers(nats), bucket: bucketName, replicas: options.natsNodes, name: 'rig' }),
+        openBucket({
+          servers: servers(nats),
+          bucket: bucketName,
+          replicas: options.natsNodes,
+          name: 'rig',
+          direct: false,
+        }),
       );
       // The stream the nodes consume, made here with the cluster's replicas (serve would make it with the same).
       await withRetry(async () => {
@@ -80,9 +86,14 @@ export class ClusterRig {
     return this.nats.url;
   }
 
+  /** The topology file of node `id` (written by startNode). */
+  yamlOf(id: string): string {
+    return join(this.dir, `${id}.yaml`);
+  }
+
   /** Writes node `id`'s topology (its own local store) and starts `sandbox serve` on it. */
-  startNode(id: string): ServeProcess {
-    const file = join(this.dir, `${id}.yaml`);
+  startNode(id: string, args: string[] = []): ServeProcess {
+    const file = this.yamlOf(id);
     writeFileSync(
       file,
       `queue: ${this.nats.url}
@@ -105,7 +116,7 @@ agents:
     backoffMs: 20
 `,
     );
-    const serve = startServe([file]);
+    const serve = startServe([file, ...args]);
     this.nodes.set(id, serve);
     return serve;
   }
@@ -177,11 +188,12 @@ agents:
     let duplicated = 0;
     const wrongKeys: string[] = [];
     for (const key of keys) {
-      const got = counts.get(key)!.count;
+      const { count: got, applied } = counts.get(key)!;
       const want = this.expected.get(key)!.sum;
       if (got < want) lost += want - got;
       if (got > want) duplicated += got - want;
-      if (got !== want) wrongKeys.push(`${key}: ${got} ≠ ${want}`);
+      if (got !== want)
+        wrongKeys.push(`${key}: ${got} ≠ ${want} (applied ${applied}, last ${this.expected.get(key)!.last})`);
     }
     return { lost, duplicated, wrongKeys };
   }
