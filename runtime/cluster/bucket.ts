@@ -31,6 +31,8 @@ export interface BucketOptions {
    * leader's view.
    */
   direct?: boolean;
+  /** Values kept per key when this call creates the bucket (default 1: only the latest matters to the fence). */
+  history?: number;
 }
 
 /** Key layout of the bucket (every part is made of characters a KV key allows). */
@@ -78,7 +80,7 @@ export async function openBucket(options: BucketOptions): Promise<ClusterBucket>
     const jsm = await jetstream.jetstreamManager(nc);
     // history 1: only the latest value of a key matters; the fence compares against its revision.
     const kv = await new kvModule.Kvm(js).create(options.bucket, {
-      history: 1,
+      history: options.history ?? 1,
       replicas: options.replicas,
       ...(options.direct === false ? { allow_direct: false } : {}),
     });

@@ -9,6 +9,15 @@ export interface MemberReport {
   startedAt: number;
   /** Partitions it runs: epoch, committed position, and messages not delivered yet (lag). */
   partitions: Record<string, { epoch: number; position: number; pending: number }>;
+  /** Its counters since it started (applied, skipped replays, fenced writes, dead letters). */
+  counts?: {
+    applied: number;
+    skipped: number;
+    fenced: number;
+    deadLettered: number;
+    /** The slowest 1% of first wakes after taking a key's partition (bucket read + first run), ms. */
+    takeoverWakeP99Ms: number | null;
+  };
 }
 
 export interface MemberView {

@@ -144,7 +144,14 @@ export class ClusterNode {
     const partitions: MemberReport['partitions'] = {};
     for (const [p, c] of this.running)
       partitions[String(p)] = { epoch: c.epoch, position: c.committed, pending: c.pending };
-    return { node: this.node, pid: process.pid, startedAt: this.startedAt, partitions };
+    const { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms } = this.summary();
+    return {
+      node: this.node,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      partitions,
+      counts: { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms },
+    };
   }
 
   /** Partitions this node runs now. */

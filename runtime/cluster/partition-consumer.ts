@@ -1,5 +1,5 @@
 // One partition while this node owns it: reads its messages in stream order and, per key and in order, runs → publishes outputs (deduplicated ids) → compare-and-sets the state → advances the committed position.
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { performance } from 'node:perf_hooks';
 import type { RunResult } from '../agent/types.ts';
 import { encode } from '../codec.ts';
@@ -72,6 +72,8 @@ const WINDOW = 1024;
 /** How often the committed position is written while messages flow. */
 const POSITION_EVERY_MS = 200;
 const TAKEOVER_SAMPLES = 10_000;
+/** A consumer silent this long is asked whether it is stalled (and reopened if it is). */
+const STALL_CHECK_MS = 2000;
 
 class Stopped extends Error {}
 
@@ -87,7 +89,15 @@ export class PartitionConsumer {
   /** When the first message was handled in this ownership (performance.now()), for handover timings. */
   firstMessageAt: number | undefined;
   private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
   private loop: Promise<void> | undefined;
+  /** Bumped at each (re)open: a superseded loop stops. */
+  private generation = 0;
+  /** The highest stream sequence read (offered) so far. */
+  private lastRead = 0;
+  private lastDeliveryAt = 0;
+  private reopening = false;
+  private watchdog: NodeJS.Timeout | undefined;
   private aborted = false;
   private draining = false;
   /** Sequences read and not done, in order, with how many agents still work on each. */
@@ -117,26 +127,75 @@ export class PartitionConsumer {
   }
 
   async start(): Promise<void> {
+    await this.openConsumer(this.committed + 1);
+    this.positionTimer = setInterval(() => void this.writePosition(), POSITION_EVERY_MS);
+    this.watchdog = setInterval(() => void this.checkFlow(), STALL_CHECK_MS);
+  }
+
+  /**
+   * Reads the partition from `from` on, in order. Called again (from the message after the last one read) when the
+   * consumer ends or stalls: an ordered consumer can stop delivering after its server dies, without an error.
+   */
+  private async openConsumer(from: number): Promise<void> {
     const { bucket, stream, prefix } = this.ctx;
     const { DeliverPolicy } = bucket.jetstream;
+    const generation = ++this.generation;
     const consumer = await bucket.js.consumers.get(stream, {
       filter_subjects: [partitionFilter(prefix, this.partition)],
-      ...(this.committed > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.committed + 1 }
+      ...(from > 1
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    this.messages = await consumer.consume({ max_messages: 256 });
-    const messages = this.messages;
+    if (this.aborted || this.draining) return;
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.consumer = consumer;
+    this.messages = messages;
+    this.lastDeliveryAt = performance.now();
     this.loop = (async () => {
       for await (const m of messages) {
-        if (this.aborted || this.draining) break;
+        if (this.aborted || this.draining || generation !== this.generation) break;
+        this.lastDeliveryAt = performance.now();
+        if (m.seq <= this.lastRead) continue; // read again after a reopen
+        this.lastRead = m.seq;
         this.offer(m);
         if (this.inFlight >= WINDOW) await new Promise<void>((resolve) => (this.roomWaiter = resolve));
       }
     })().catch((error: unknown) => {
       if (!this.aborted && !this.draining) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
     });
-    this.positionTimer = setInterval(() => void this.writePosition(), POSITION_EVERY_MS);
+  }
+
+  /** Reopens the consumer when it ended, or when nothing came for a while although the partition has messages. */
+  private async checkFlow(): Promise<void> {
+    if (this.aborted || this.draining || this.reopening) return;
+    if (performance.now() - this.lastDeliveryAt < STALL_CHECK_MS || this.inFlight >= WINDOW) return;
+    this.reopening = true;
+    try {
+      let stalled = true;
+      try {
+        const info = await Promise.race([
+          this.consumer!.info(),
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('consumer info timed out')), 2000)),
+        ]);
+        stalled = info.num_pending > 0;
+      } catch {
+        stalled = true;
+      }
+      if (!stalled) {
+        this.lastDeliveryAt = performance.now();
+        return;
+      }
+      this.ctx.log(
+        `cluster: partition ${this.partition}: its consumer stalled; reading again from ${this.lastRead + 1}`,
+      );
+      const old = this.messages;
+      await this.openConsumer(this.lastRead + 1);
+      void old?.close();
+    } catch (error) {
+      this.ctx.log(`cluster: partition ${this.partition}: reopening its consumer failed: ${String(error)}`);
+    } finally {
+      this.reopening = false;
+    }
   }
 
   private offer(m: JsMsg): void {
@@ -359,6 +418,7 @@ export class PartitionConsumer {
     if (this.aborted) return;
     this.aborted = true;
     if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
     void this.messages?.close();
     this.roomWaiter?.();
   }
@@ -367,6 +427,7 @@ export class PartitionConsumer {
   async drain(): Promise<number> {
     this.draining = true;
     if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
     await this.messages?.close();
     this.roomWaiter?.();
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));

@@ -19,6 +19,8 @@ export interface ClusterRigOptions {
   memberTimeoutMs?: number;
   /** The agent's module (default the counter); the check needs a counter. */
   module?: string;
+  /** Values the bucket keeps per key (default 1; more lets a failing check show a key's history). */
+  history?: number;
 }
 
 export const RIG_STREAM = 'SANDBOX';
@@ -34,7 +36,7 @@ export class ClusterRig {
     readonly dir: string,
     readonly bucketName: string,
     readonly options: Required<ClusterRigOptions>,
-    private readonly client: ClusterBucket,
+    readonly client: ClusterBucket,
   ) {}
 
   static async start(options: ClusterRigOptions): Promise<ClusterRig> {
@@ -49,6 +51,7 @@ export class ClusterRig {
           replicas: options.natsNodes,
           name: 'rig',
           direct: false,
+          history: options.history ?? 1,
         }),
       );
       // The stream the nodes consume, made here with the cluster's replicas (serve would make it with the same).
@@ -69,6 +72,7 @@ export class ClusterRig {
         bucketName,
         {
           partitions: 16,
+          history: 1,
           heartbeatMs: 300,
           memberTimeoutMs: 1500,
           module: requireBuilt(agentPath('counter')),

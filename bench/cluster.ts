@@ -1,0 +1,335 @@
+// bench/cluster: cluster mode's fault matrix (3-node NATS, `sandbox serve` nodes, a per-key counter): lost/doubled updates, failover, hand-over, stall, throughput, wake after takeover.
+//
+// `npm run bench -- cluster [--keys 1000] [--messages 12000] [--skip-throughput]`. Every scenario publishes
+// `messages` keyed `{by}` messages over `keys` keys while it injects its fault, waits until every key applied its
+// last message, then reads every key's count back through the counter itself and compares it with what was
+// published for it. Timings come from watching the cluster's bucket: owner keys (takeovers, releases) and state
+// commits (which partition moved again). Prints a table, then one JSON line.
+import type { KvWatchEntry } from '@nats-io/kv';
+import { performance } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { partitionOf } from '../runtime/cluster/partitioner.ts';
+import type { MemberReport } from '../runtime/cluster/membership.ts';
+import { encode } from '../runtime/codec.ts';
+import { KEY_HEADER } from '../runtime/queue/nats.ts';
+import { ClusterRig, RIG_PREFIX, RIG_STREAM } from '../test/support/cluster-rig.ts';
+import { sleep, startServe, type ServeProcess } from '../test/support/serve-process.ts';
+import { stop as stopServer } from '../test/support/services.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000' },
+    messages: { type: 'string', default: '12000' },
+    'skip-throughput': { type: 'boolean', default: false },
+  },
+});
+const KEYS = Array.from({ length: Number(args.keys) }, (_, i) => `user-${i}`);
+const MESSAGES = Number(args.messages);
+const PARTITIONS = 16;
+
+interface Row {
+  scenario: string;
+  lost: number;
+  duplicated: number;
+  note: string;
+}
+const rows: Row[] = [];
+const failovers: number[] = [];
+const handovers: number[] = [];
+const stalls: number[] = [];
+let replayedAfterHandover = 0;
+
+const pct = (xs: number[], q: number): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const ms = (x: number | null) => (x === null ? 'n/a' : `${Math.round(x)} ms`);
+
+/** Watches owner keys and state commits of the rig's bucket with timestamps. */
+class Watcher {
+  readonly owners: { p: number; node: string; at: number }[] = [];
+  readonly commits: { p: number; at: number }[] = [];
+  private stops: { stop(): void }[] = [];
+  constructor(private readonly rig: ClusterRig) {}
+  async start(): Promise<void> {
+    const kv = this.rig.client.kv;
+    const owners = await kv.watch({ key: 'owners.>', include: 'updates' });
+    const states = await kv.watch({ key: 'state.>', include: 'updates', headers_only: true });
+    this.stops.push(owners, states);
+    void (async () => {
+      for await (const e of owners as AsyncIterable<KvWatchEntry>)
+        this.owners.push({
+          p: Number(e.key.slice(7)),
+          node: e.operation === 'PUT' ? e.string() : '',
+          at: performance.now(),
+        });
+    })();
+    void (async () => {
+      for await (const e of states as AsyncIterable<KvWatchEntry>) {
+        const key = Buffer.from(e.key.split('.')[2]!, 'base64url').toString('utf8');
+        this.commits.push({ p: partitionOf(key, PARTITIONS), at: performance.now() });
+      }
+    })();
+  }
+  /** For partitions owned by `node` before `since`: when another node took each (ms after since) and its next commit. */
+  moves(from: string, since: number): { p: number; takenMs: number; commitMs: number | null }[] {
+    const lastOwner = new Map<number, string>();
+    for (const o of this.owners) if (o.at < since) lastOwner.set(o.p, o.node);
+    const out: { p: number; takenMs: number; commitMs: number | null }[] = [];
+    for (const [p, node] of lastOwner) {
+      if (node !== from) continue;
+      const taken = this.owners.find((o) => o.p === p && o.at >= since && o.node !== '' && o.node !== from);
+      if (taken === undefined) continue;
+      const commit = this.commits.find((c) => c.p === p && c.at >= taken.at);
+      out.push({ p, takenMs: taken.at - since, commitMs: commit === undefined ? null : commit.at - since });
+    }
+    return out;
+  }
+  /** For partitions released ('' written) after `since`: ms from the release to the next owner's take. */
+  handovers(since: number): number[] {
+    const out: number[] = [];
+    for (const r of this.owners) {
+      if (r.at < since || r.node !== '') continue;
+      const next = this.owners.find((o) => o.p === r.p && o.at >= r.at && o.node !== '');
+      if (next !== undefined) out.push(next.at - r.at);
+    }
+    return out;
+  }
+  /** The longest gap between state commits in [from, to]. */
+  longestGap(from: number, to: number): number {
+    const ts = this.commits.filter((c) => c.at >= from && c.at <= to).map((c) => c.at);
+    let gap = 0;
+    let prev = from;
+    for (const t of ts) {
+      gap = Math.max(gap, t - prev);
+      prev = t;
+    }
+    return Math.max(gap, to - prev);
+  }
+  stop(): void {
+    for (const s of this.stops) s.stop();
+  }
+}
+
+/** Replays skipped since `before`, summed over the nodes present both then and now. */
+async function skippedSince(rig: ClusterRig, before: Map<string, number>): Promise<number> {
+  let n = 0;
+  for (const r of await reports(rig)) {
+    const was = before.get(r.node);
+    if (was !== undefined) n += (r.counts?.skipped ?? 0) - was;
+  }
+  return n;
+}
+
+async function skippedNow(rig: ClusterRig): Promise<Map<string, number>> {
+  return new Map((await reports(rig)).map((r) => [r.node, r.counts?.skipped ?? 0]));
+}
+
+async function reports(rig: ClusterRig): Promise<MemberReport[]> {
+  const out: MemberReport[] = [];
+  for await (const k of await rig.client.kv.keys('members.>')) {
+    const e = await rig.client.kv.get(k);
+    if (e?.operation === 'PUT') out.push(e.json<MemberReport>());
+  }
+  return out;
+}
+
+/** Publishes `n` messages in batches of 200 every 20 ms while `during` runs its fault. */
+async function withTraffic(rig: ClusterRig, n: number, during: () => Promise<void>): Promise<void> {
+  const publishing = rig.publish(n, KEYS, 200, 20);
+  await sleep(300);
+  await during();
+  await publishing;
+}
+
+async function settleAndCheck(rig: ClusterRig, scenario: string, note: string): Promise<void> {
+  await rig.settled(180_000);
+  const { lost, duplicated, wrongKeys } = await rig.check();
+  if (wrongKeys.length > 0) console.log(`  ${scenario}: wrong keys ${wrongKeys.slice(0, 5).join('; ')}`);
+  rows.push({ scenario, lost, duplicated, note });
+  console.log(`  ${scenario}: lost ${lost}, duplicated ${duplicated}; ${note}`);
+}
+
+async function faultMatrix(): Promise<number | null> {
+  const rig = await ClusterRig.start({ natsNodes: 3, partitions: PARTITIONS, heartbeatMs: 500, memberTimeoutMs: 3000 });
+  const watcher = new Watcher(rig);
+  let wakeP99: number | null = null;
+  try {
+    await watcher.start();
+    const nodes = new Map<string, ServeProcess>();
+    for (const id of ['a', 'b', 'c']) nodes.set(id, rig.startNode(id));
+    await Promise.all([...nodes.values()].map((n) => n.ready(60_000)));
+    await rig.publish(Math.min(2000, MESSAGES), KEYS, 200, 0);
+    await rig.settled(120_000);
+    const per = Math.floor(MESSAGES / 5);
+
+    // 1. kill -9 of a serve node.
+    let t0 = 0;
+    await withTraffic(rig, per, async () => {
+      t0 = performance.now();
+      nodes.get('a')!.child.kill('SIGKILL');
+      await sleep(6000);
+    });
+    const moved = watcher.moves('a', t0);
+    for (const m of moved) failovers.push(m.commitMs ?? m.takenMs);
+    const reps = await reports(rig);
+    wakeP99 = Math.max(...reps.map((r) => r.counts?.takeoverWakeP99Ms ?? 0));
+    await settleAndCheck(
+      rig,
+      'kill -9 serve',
+      `${moved.length} partitions moved; taken after p50 ${ms(
+        pct(
+          moved.map((m) => m.takenMs),
+          0.5,
+        ),
+      )}, processing again after p50 ${ms(pct(failovers, 0.5))}, max ${ms(pct(failovers, 1))}`,
+    );
+
+    // 2. A node joins (a again, same id, its old local store): partitions hand over to it gracefully.
+    let t1 = 0;
+    const beforeJoin = await skippedNow(rig);
+    await withTraffic(rig, per, async () => {
+      t1 = performance.now();
+      nodes.set('a', rig.startNode('a'));
+      await nodes.get('a')!.ready(60_000);
+      await sleep(3000);
+    });
+    handovers.push(...watcher.handovers(t1));
+    replayedAfterHandover += await skippedSince(rig, beforeJoin);
+    await settleAndCheck(
+      rig,
+      'node joins',
+      `${watcher.handovers(t1).length} hand-overs, pause p50 ${ms(pct(watcher.handovers(t1), 0.5))}`,
+    );
+
+    // 3. SIGSTOP / SIGCONT of a serve node past the member timeout.
+    await withTraffic(rig, per, async () => {
+      nodes.get('b')!.child.kill('SIGSTOP');
+      await sleep(5000);
+      nodes.get('b')!.child.kill('SIGCONT');
+    });
+    const fenced = (await reports(rig)).reduce((n, r) => n + (r.counts?.fenced ?? 0), 0);
+    await settleAndCheck(rig, 'SIGSTOP 5 s / SIGCONT serve', `writes refused by the fence so far: ${fenced}`);
+
+    // 4. A node leaves gracefully (SIGTERM): drains, commits, releases.
+    let t2 = 0;
+    const beforeLeave = await skippedNow(rig);
+    await withTraffic(rig, per, async () => {
+      t2 = performance.now();
+      await nodes.get('c')!.stop('SIGTERM');
+      await sleep(2000);
+    });
+    const leave = watcher.handovers(t2);
+    handovers.push(...leave);
+    replayedAfterHandover += await skippedSince(rig, beforeLeave);
+    await settleAndCheck(
+      rig,
+      'node leaves (SIGTERM)',
+      `${leave.length} hand-overs, pause p50 ${ms(pct(leave, 0.5))}, max ${ms(pct(leave, 1))}`,
+    );
+
+    // 5. kill -9 of one nats-server (R3 bucket and stream).
+    let t3 = 0;
+    await withTraffic(rig, per, async () => {
+      t3 = performance.now();
+      await stopServer(rig.nats.servers[2]!, { signal: 'SIGKILL', keepDir: true });
+      await sleep(8000);
+    });
+    const stall = watcher.longestGap(t3, t3 + 8000);
+    stalls.push(stall);
+    await settleAndCheck(rig, 'kill -9 nats-server', `longest pause between commits ${ms(stall)}`);
+  } finally {
+    watcher.stop();
+    await rig.stop();
+  }
+  return wakeP99;
+}
+
+/** Messages/s to drain `n` preloaded messages: cluster mode with `nodes` serve processes, or today's single mode. */
+async function throughput(mode: 'single' | 'cluster', nodes: number, n: number): Promise<number> {
+  const rig = await ClusterRig.start({ natsNodes: 1, partitions: PARTITIONS, heartbeatMs: 500, memberTimeoutMs: 3000 });
+  try {
+    if (mode === 'cluster') {
+      await rig.publish(n, KEYS, 500, 0);
+      const started = [...Array(nodes).keys()].map((i) => rig.startNode(`t${i}`));
+      await Promise.all(started.map((s) => s.ready(60_000)));
+      const t = performance.now();
+      await rig.settled(600_000);
+      return n / ((performance.now() - t) / 1000);
+    }
+    // Single mode: the same counter per key on the plain subjects, through today's dispatcher (one serve).
+    const { js, transport, jsm } = rig.client;
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(
+        Array.from({ length: Math.min(500, n - i) }, (_, j) => {
+          const h = transport.headers();
+          h.set(KEY_HEADER, KEYS[(i + j) % KEYS.length]!);
+          return js.publish(`${RIG_PREFIX}.count.inc`, encode({ by: 1 }), { headers: h });
+        }),
+      );
+    }
+    const { writeFileSync } = await import('node:fs');
+    const file = `${rig.dir}/single.yaml`;
+    writeFileSync(
+      file,
+      `queue: ${rig.url}\ndeadLetter: dead\nhibernation:\n  store: store-single\n  maxResident: 4096\nagents:\n  - name: counter\n    module: ${JSON.stringify(rig.options.module)}\n    subscribe: [count.>]\n    instances: per-key\n`,
+    );
+    const serve = startServe([file]);
+    rig.nodes.set('single', serve);
+    await serve.ready(60_000);
+    const t = performance.now();
+    for (;;) {
+      const info = await jsm.consumers.info(RIG_STREAM, 'counter').catch(() => undefined);
+      if (info !== undefined && info.num_pending + info.num_ack_pending === 0 && info.delivered.stream_seq >= n) break;
+      await sleep(100);
+    }
+    return n / ((performance.now() - t) / 1000);
+  } finally {
+    await rig.stop();
+  }
+}
+
+console.log(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}; ${KEYS.length} keys, ${MESSAGES} messages per matrix`,
+);
+const wakeP99 = await faultMatrix();
+let scale3v1: number | null = null;
+let clusterVsSingle: number | null = null;
+if (!args['skip-throughput']) {
+  const n = Math.max(5000, Math.floor(MESSAGES / 2));
+  const single = await throughput('single', 1, n);
+  const one = await throughput('cluster', 1, n);
+  const three = await throughput('cluster', 3, n);
+  clusterVsSingle = one / single;
+  scale3v1 = three / one;
+  console.log(
+    `  throughput (${n} preloaded messages, 1 NATS server): single mode ${Math.round(single)}/s, cluster 1 process ${Math.round(one)}/s (${clusterVsSingle.toFixed(2)}×), cluster 3 processes ${Math.round(three)}/s (${scale3v1.toFixed(2)}× of 1)`,
+  );
+}
+console.log('\n| scenario | lost | applied twice | notes |\n|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.scenario} | ${r.lost} | ${r.duplicated} | ${r.note} |`);
+console.log(
+  `load average at the end ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
+console.log(
+  JSON.stringify({
+    suite: 'cluster',
+    lost: rows.reduce((n, r) => n + r.lost, 0),
+    duplicated: rows.reduce((n, r) => n + r.duplicated, 0),
+    failoverP50Ms: pct(failovers, 0.5),
+    failoverMaxMs: pct(failovers, 1),
+    handoverP50Ms: pct(handovers, 0.5),
+    replayedAfterHandover,
+    stallMs: pct(stalls, 1),
+    clusterVsSingle,
+    scale3v1,
+    wakeAfterTakeoverP99Ms: wakeP99,
+  }),
+);
+process.exit(0);
