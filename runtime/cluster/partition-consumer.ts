@@ -69,6 +69,8 @@ interface Trusted {
 
 /** Messages read ahead of the committed position at most; reading waits past it. */
 const WINDOW = 1024;
+/** Messages of one key run and committed together at most (a backlog after a takeover, a burst). */
+const MAX_BATCH = 64;
 /** How often the committed position is written while messages flow. */
 const POSITION_EVERY_MS = 200;
 const TAKEOVER_SAMPLES = 10_000;
@@ -76,6 +78,16 @@ const TAKEOVER_SAMPLES = 10_000;
 const STALL_CHECK_MS = 2000;
 
 class Stopped extends Error {}
+
+/** A message waiting for (or in) its key's turn. */
+interface Pending {
+  seq: number;
+  topic: string;
+  payload: Uint8Array;
+  headers: JsMsg['headers'];
+  /** Its place in the partition's order: done once every agent it goes to is done with it. */
+  entry: { seq: number; remaining: number };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -103,7 +115,8 @@ export class PartitionConsumer {
   /** Sequences read and not done, in order, with how many agents still work on each. */
   private readonly open: { seq: number; remaining: number }[] = [];
   private openHead = 0;
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Per agent and key: messages read and not finished, in order; the first is being worked on. */
+  private readonly keyQueues = new Map<string, Pending[]>();
   private readonly trusted = new Map<string, Trusted>();
   private inFlight = 0;
   private roomWaiter: (() => void) | undefined;
@@ -216,31 +229,122 @@ export class PartitionConsumer {
     for (const agent of targets) {
       const id = `${agent.spec.name}\u0000${key}`;
       this.inFlight++;
-      const previous = this.chains.get(id) ?? Promise.resolve();
-      const next = previous
-        .then(() => this.handle(agent, key, seq, topic, m.data, m.headers))
-        .then(
-          () => {
-            entry.remaining--;
-            this.advance();
-          },
-          (error: unknown) => {
-            // Stopped: left undone, so the position stays before it and the next owner reads it again.
-            if (!(error instanceof Stopped)) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
-          },
-        )
-        .finally(() => {
-          this.inFlight--;
-          if (this.chains.get(id) === next) this.chains.delete(id);
-          if (this.inFlight < WINDOW && this.roomWaiter !== undefined) {
-            const resolve = this.roomWaiter;
-            this.roomWaiter = undefined;
-            resolve();
-          }
-          if (this.inFlight === 0 && this.idleWaiter !== undefined) this.idleWaiter();
-        });
-      this.chains.set(id, next);
+      const item: Pending = { seq, topic, payload: m.data, headers: m.headers, entry };
+      const queue = this.keyQueues.get(id);
+      if (queue !== undefined) queue.push(item);
+      else {
+        this.keyQueues.set(id, [item]);
+        void this.drainKey(id, agent, key);
+      }
     }
+  }
+
+  /** Works through one key's queued messages, in order, a batch at a time, until none are left. */
+  private async drainKey(id: string, agent: ClusterAgent, key: string): Promise<void> {
+    const queue = this.keyQueues.get(id)!;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, MAX_BATCH);
+        try {
+          await this.handleBatch(agent, key, batch);
+        } catch (error) {
+          // Stopped: left undone, so the position stays before them and the next owner reads them again.
+          if (!(error instanceof Stopped)) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
+          this.settle(queue.splice(0), false);
+          return;
+        }
+        this.settle(queue.splice(0, batch.length), true);
+      }
+    } finally {
+      this.keyQueues.delete(id);
+    }
+  }
+
+  private settle(items: Pending[], done: boolean): void {
+    for (const item of items) {
+      if (done) item.entry.remaining--;
+      this.inFlight--;
+    }
+    if (done) this.advance();
+    if (this.inFlight < WINDOW && this.roomWaiter !== undefined) {
+      const resolve = this.roomWaiter;
+      this.roomWaiter = undefined;
+      resolve();
+    }
+    if (this.inFlight === 0 && this.idleWaiter !== undefined) this.idleWaiter();
+  }
+
+  /**
+   * A key's batch: the messages it has not applied run one after another on its instance, their outputs are
+   * published, and one compare-and-set commits the state after the last (so a backlog costs one write, not one per
+   * message). Any failed run, refused write or error falls back to one message at a time (handle), from the
+   * bucket's state.
+   */
+  private async handleBatch(agent: ClusterAgent, key: string, batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      return this.handle(agent, key, only.seq, only.topic, only.payload, only.headers);
+    }
+    const { spec, keyed } = agent;
+    const { counts, states } = this.ctx;
+    this.check();
+    const wakeStarted = this.trusted.has(keyed.stateKeyOf(key)) ? undefined : performance.now();
+    const trusted = await this.trust(agent, key);
+    const todo = batch.filter((m) => m.seq > trusted.applied);
+    counts.skipped += batch.length - todo.length;
+    if (todo.length === 0) return;
+    const instance = await keyed.agent(key, trusted.load);
+    delete trusted.load;
+    this.check();
+    const results = await Promise.all(todo.map((m) => instance.runEncoded(m.payload)));
+    const last = results[results.length - 1]!;
+    if (wakeStarted !== undefined && results[0]!.status === 'ok') this.sampleWake(performance.now() - wakeStarted);
+    if (results.every((r) => r.status === 'ok') && last.state !== undefined) {
+      try {
+        for (let i = 0; i < todo.length; i++)
+          if (results[i]!.events.length > 0) await this.publishEvents(spec.name, key, todo[i]!.seq, results[i]!);
+        await this.ctx.checkBase(agent, last.state);
+        this.check();
+        const seq = todo[todo.length - 1]!.seq;
+        trusted.revision = await states.write(spec.name, key, last.state, seq, trusted.revision);
+        trusted.applied = seq;
+        counts.applied += todo.length;
+        return;
+      } catch (error) {
+        if (error instanceof Stopped) throw error;
+        if (error instanceof FencedWrite) counts.fenced++;
+      }
+    }
+    // Something failed: forget the instance's state and go one message at a time from the bucket's.
+    this.trusted.delete(keyed.stateKeyOf(key));
+    await keyed.evict(key);
+    for (const m of todo) await this.handle(agent, key, m.seq, m.topic, m.payload, m.headers);
+  }
+
+  private sampleWake(ms: number): void {
+    const samples = this.ctx.counts.takeoverWakeMs;
+    if (samples.length >= TAKEOVER_SAMPLES) samples.shift();
+    samples.push(ms);
+  }
+
+  /** The key's state as this ownership knows it; read from the bucket on first touch (and after any doubt). */
+  private async trust(agent: ClusterAgent, key: string): Promise<Trusted> {
+    const { keyed, spec } = agent;
+    const { sandbox, states } = this.ctx;
+    const stateKey = keyed.stateKeyOf(key);
+    let trusted = this.trusted.get(stateKey);
+    if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
+      await keyed.evict(key);
+      const stored = await states.read(spec.name, key);
+      trusted = {
+        applied: stored.applied,
+        revision: stored.revision,
+        restarts: sandbox.workerRestarts,
+        load: stored.image ?? null,
+      };
+      this.trusted.set(stateKey, trusted);
+    }
+    return trusted;
   }
 
   private topicStart(): number {
@@ -315,10 +419,7 @@ export class PartitionConsumer {
           message: `cannot load the key's instance: ${(error as Error).message}`,
         };
       }
-      if (wakeStarted !== undefined && result.status === 'ok') {
-        if (counts.takeoverWakeMs.length >= TAKEOVER_SAMPLES) counts.takeoverWakeMs.shift();
-        counts.takeoverWakeMs.push(performance.now() - wakeStarted);
-      }
+      if (wakeStarted !== undefined && result.status === 'ok') this.sampleWake(performance.now() - wakeStarted);
       if (result.status !== 'ok' || result.state === undefined) {
         // The instance may hold a half-made change: forget the cache, so a retry starts from the bucket's state.
         this.trusted.delete(stateKey);

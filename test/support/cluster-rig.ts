@@ -167,6 +167,20 @@ agents:
     return behind;
   }
 
+  /** Whether every partition's committed position has reached its last published message (a cheap "all done"). */
+  async positionsReached(): Promise<boolean> {
+    const last = new Map<number, number>();
+    for (const [key, e] of this.expected) {
+      const p = partitionOf(key, this.options.partitions);
+      last.set(p, Math.max(last.get(p) ?? 0, e.last));
+    }
+    for (const [p, seq] of last) {
+      const entry = await this.client.kv.get(`pos.${p}`);
+      if (entry === null || Number(entry.string()) < seq) return false;
+    }
+    return true;
+  }
+
   /** Waits until every key has applied its last message (or throws after timeoutMs). */
   async settled(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
