@@ -1,0 +1,9 @@
+// Subpath `wasm-agent-sandbox/cluster`: cluster mode (docs/cluster.md) — partitions, owners, the fenced key-state store, a node, its status (needs @nats-io/transport-node, @nats-io/jetstream and @nats-io/kv).
+export { ClusterNode, type ClusterNodeOptions, type Takeover } from '../cluster/node.ts';
+export { resolveClusterConfig, type ClusterConfig } from '../cluster/config.ts';
+export { DEFAULT_PARTITIONS, fnv1a32, partitionOf, partitionSubject, PARTITION_TOKEN } from '../cluster/partitioner.ts';
+export { ownerOf, assignment } from '../cluster/rendezvous.ts';
+export { FencedWrite, KeyStateStore, type KeyState } from '../cluster/key-state.ts';
+export { openBucket, type BucketOptions, type ClusterBucket } from '../cluster/bucket.ts';
+export { readClusterStatus, formatClusterStatus, type ClusterStatus } from '../cluster/status.ts';
+export type { ClusterCounts } from '../cluster/partition-consumer.ts';
