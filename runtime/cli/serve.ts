@@ -241,7 +241,12 @@ export const serve: Command = async (argv, io) => {
       );
     }
     for (const a of topology.agents) {
-      const instances = a.instances === 'per-key' ? 'one instance per key' : `concurrency ${a.concurrency}`;
+      const instances =
+        a.instances !== 'per-key'
+          ? `concurrency ${a.concurrency}`
+          : clustered.includes(a)
+            ? 'one instance per key, clustered'
+            : 'one instance per key';
       io.stderr.write(
         `  agent ${a.name}: ${relative(io.cwd, a.module)} ← ${a.subscribe.join(', ')} (group ${a.group}, ${instances}, maxDeliveries ${a.maxDeliveries})\n`,
       );

@@ -21,6 +21,9 @@ import {
 } from './partition-consumer.ts';
 import { ownerOf } from './rendezvous.ts';
 
+/** A graceful stop gives its partitions this long to drain and be released. */
+const DRAIN_TIMEOUT_MS = 15_000;
+
 export interface ClusterNodeOptions {
   config: ClusterConfig;
   /** NATS servers (`host:port`). */
@@ -310,12 +313,24 @@ export class ClusterNode {
     if (this.timer !== undefined) clearInterval(this.timer);
     try {
       if (graceful) {
-        await Promise.all(
+        const drained = Promise.all(
           [...this.running].map(async ([p, consumer]) => {
             await consumer.drain();
             if (!consumer.lost) await this.ownership?.release(p, consumer.epoch).catch(() => false);
           }),
         );
+        // Bounded: with NATS unreachable a drain would retry its writes forever. What is left undone is read again
+        // by the next owner, after the member timeout.
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS))),
+        ]);
+        clearTimeout(timer);
+        if (late) {
+          this.options.log(`cluster: draining took over ${DRAIN_TIMEOUT_MS} ms; stopping without it`);
+          for (const consumer of this.running.values()) consumer.abort();
+        }
         await this.membership?.leave();
       } else {
         for (const consumer of this.running.values()) consumer.abort();
