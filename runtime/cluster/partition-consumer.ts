@@ -133,6 +133,7 @@ export class PartitionConsumer {
   ) {
     this.committed = from;
     this.positionWritten = from;
+    this.lastRead = from;
   }
 
   get lost(): boolean {
