@@ -14,6 +14,8 @@ export interface ClusterBucket {
   js: JetStreamClient;
   jsm: JetStreamManager;
   kv: KV;
+  /** The same bucket read through the stream's leader (not a replica): for the questions a stale answer would mislead. */
+  leader: KV;
   jetstream: typeof JetStreamModule;
   transport: typeof TransportModule;
   bucket: string;
@@ -76,7 +78,9 @@ export async function openBucket(options: BucketOptions): Promise<ClusterBucket>
     );
   }
   try {
-    const js = jetstream.jetstream(nc);
+    // A generous timeout: on a loaded machine a replicated write can take seconds, and a timed-out write that did
+    // land costs a refused retry and a re-read.
+    const js = jetstream.jetstream(nc, { timeout: 15_000 });
     const jsm = await jetstream.jetstreamManager(nc);
     // history 1: only the latest value of a key matters; the fence compares against its revision.
     const kv = await new kvModule.Kvm(js).create(options.bucket, {
@@ -84,7 +88,12 @@ export async function openBucket(options: BucketOptions): Promise<ClusterBucket>
       replicas: options.replicas,
       ...(options.direct === false ? { allow_direct: false } : {}),
     });
-    return { nc, js, jsm, kv, jetstream, transport, bucket: options.bucket };
+    const leader = await new kvModule.Kvm(js).create(options.bucket, {
+      history: options.history ?? 1,
+      replicas: options.replicas,
+      allow_direct: false,
+    });
+    return { nc, js, jsm, kv, leader, jetstream, transport, bucket: options.bucket };
   } catch (error) {
     await nc.close().catch(() => {});
     throw new SandboxError(

@@ -24,6 +24,17 @@ import { ownerOf } from './rendezvous.ts';
 /** A graceful stop gives its partitions this long to drain and be released. */
 const DRAIN_TIMEOUT_MS = 15_000;
 
+/** Drains the partition; false if that took longer than `ms` (the drain goes on; the caller decides). */
+async function drainWithin(consumer: PartitionConsumer, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([
+    consumer.drain().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return done;
+}
+
 export interface ClusterNodeOptions {
   config: ClusterConfig;
   /** NATS servers (`host:port`). */
@@ -135,7 +146,7 @@ export class ClusterNode {
       rebalance,
       options.log,
     );
-    this.ownership = new Ownership(bucket.kv, options.config.node, rebalance, options.log);
+    this.ownership = new Ownership(bucket.kv, bucket.leader, options.config.node, rebalance, options.log);
     await this.membership.start();
     await this.ownership.start();
     // Members time out without any write to watch: a timer notices.
@@ -185,7 +196,6 @@ export class ClusterNode {
     const now = Date.now();
     const live = this.membership.live(now);
     const me = this.node;
-    const work: Promise<void>[] = [];
     for (let p = 0; p < this.options.config.partitions; p++) {
       if (this.moving.has(p)) continue;
       const target = ownerOf(p, live);
@@ -198,16 +208,21 @@ export class ClusterNode {
           this.running.delete(p);
           this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
         } else if (target !== me) {
-          work.push(this.handOver(p, mine));
+          // Not awaited: a slow drain must not hold up the other partitions' moves (`moving` guards this one).
+          void this.handOver(p, mine).catch((error: unknown) =>
+            this.options.log(`cluster: handing over partition ${p} failed: ${String(error)}`),
+          );
         }
         continue;
       }
       if (target !== me) continue;
       const free =
         owner === undefined || owner.node === '' || owner.node === me || !this.membership.isLive(owner.node, now);
-      if (free) work.push(this.take(p, owner));
+      if (free)
+        void this.take(p, owner).catch((error: unknown) =>
+          this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`),
+        );
     }
-    await Promise.all(work);
   }
 
   private async take(p: number, seen: ReturnType<Ownership['current']>): Promise<void> {
@@ -230,9 +245,14 @@ export class ClusterNode {
   private async handOver(p: number, consumer: PartitionConsumer): Promise<void> {
     this.moving.add(p);
     try {
-      await consumer.drain();
+      if (!(await drainWithin(consumer, DRAIN_TIMEOUT_MS))) {
+        // Stuck (the bucket unreachable, say): release anyway so the next owner is not kept waiting on a live node;
+        // whatever this node still commits is checked by the fence like any stale owner's.
+        this.options.log(`cluster: partition ${p} did not drain within ${DRAIN_TIMEOUT_MS} ms; releasing it anyway`);
+        consumer.abort();
+      }
       this.running.delete(p);
-      if (!consumer.lost) await this.ownership.release(p, consumer.epoch);
+      await this.ownership.release(p, consumer.epoch);
       this.options.log(`cluster: handed over partition ${p} at position ${consumer.committed}`);
     } finally {
       this.moving.delete(p);
@@ -313,24 +333,14 @@ export class ClusterNode {
     if (this.timer !== undefined) clearInterval(this.timer);
     try {
       if (graceful) {
-        const drained = Promise.all(
+        // Bounded: with NATS unreachable a drain would retry its writes forever. What is left undone is read again
+        // by the next owner.
+        await Promise.all(
           [...this.running].map(async ([p, consumer]) => {
-            await consumer.drain();
-            if (!consumer.lost) await this.ownership?.release(p, consumer.epoch).catch(() => false);
+            if (!(await drainWithin(consumer, DRAIN_TIMEOUT_MS))) consumer.abort();
+            await this.ownership?.release(p, consumer.epoch).catch(() => false);
           }),
         );
-        // Bounded: with NATS unreachable a drain would retry its writes forever. What is left undone is read again
-        // by the next owner, after the member timeout.
-        let timer: NodeJS.Timeout | undefined;
-        const late = await Promise.race([
-          drained.then(() => false),
-          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS))),
-        ]);
-        clearTimeout(timer);
-        if (late) {
-          this.options.log(`cluster: draining took over ${DRAIN_TIMEOUT_MS} ms; stopping without it`);
-          for (const consumer of this.running.values()) consumer.abort();
-        }
         await this.membership?.leave();
       } else {
         for (const consumer of this.running.values()) consumer.abort();

@@ -15,6 +15,8 @@ export class Ownership {
 
   constructor(
     private readonly kv: KV,
+    /** The bucket through its leader: `refresh` must not see an older owner than the truth. */
+    private readonly leader: KV,
     private readonly node: string,
     private readonly changed: (partition: number) => void,
     private readonly log: (message: string) => void,
@@ -75,7 +77,7 @@ export class Ownership {
 
   /** Re-reads the owner key from the server (after a refused write: is this node still the owner?). */
   async refresh(partition: number): Promise<OwnerRecord | undefined> {
-    const entry = await this.kv.get(keys.owner(partition));
+    const entry = await this.leader.get(keys.owner(partition));
     if (entry === null) return undefined;
     this.note(partition, entry.operation === 'PUT' ? entry.string() : '', entry.revision);
     return this.owners.get(partition);

@@ -57,8 +57,8 @@ describe.skipIf(slot.missing !== undefined)('cluster fence (NATS KV)', () => {
   it('makes the owner key revision the epoch: a stale epoch can neither take nor release the partition', async () => {
     const b = await bucket();
     const log = () => {};
-    const a = new Ownership(b.kv, 'node-a', () => {}, log);
-    const c = new Ownership(b.kv, 'node-c', () => {}, log);
+    const a = new Ownership(b.kv, b.leader, 'node-a', () => {}, log);
+    const c = new Ownership(b.kv, b.leader, 'node-c', () => {}, log);
     const epochA = await a.acquire(5, undefined);
     expect(epochA).toBeGreaterThan(0);
     // node-c saw no owner: its create is refused.
