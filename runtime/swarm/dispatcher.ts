@@ -412,9 +412,10 @@ export class Dispatcher {
       if (result.status === 'ok') {
         if (result.events.length > 0) {
           const headers = { [SOURCE_AGENT_HEADER]: spec.name };
+          // The guest's own bytes, checked when it emitted them: no decode and re-encode on the way.
           const events: PublishMessage[] = result.events.map((e) => ({
             topic: e.topic,
-            payload: encode(e.payload),
+            payload: e.bytes,
             key: message.key,
             headers,
           }));

@@ -12,6 +12,7 @@ import {
   type RunResult,
   type RunStatus,
 } from '../../runtime/index.ts';
+import { encode } from '../../runtime/codec.ts';
 import { MATRIX } from '../support/engines.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
@@ -240,6 +241,15 @@ const rows: Row[] = [
         { topic: 'alerts.db', payload: { n: 1 } },
         { topic: 'alerts.web', payload: 'hi' },
       ]),
+  },
+  {
+    fixture: 'emit-input',
+    input: { a: [1, 'x'] },
+    status: 'ok',
+    check: (r) => {
+      expect(r.events).toEqual([{ topic: 'alerts.input', payload: { a: [1, 'x'] } }]);
+      expect([...r.events[0]!.bytes]).toEqual([...encode({ a: [1, 'x'] })]);
+    },
   },
   {
     fixture: 'random-now',
