@@ -2,6 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { RunResult } from './agent/types.ts';
 import type { PublishMessage, QueueKind, QueueMessage, Settlement } from './queue/types.ts';
+import type { Dispatcher } from './swarm/dispatcher.ts';
 
 /**
  * Publishers check `hasSubscribers` before they build a message, so a channel nobody listens to costs one
@@ -11,6 +12,8 @@ import type { PublishMessage, QueueKind, QueueMessage, Settlement } from './queu
 
 /** One run of a swarm agent on a queue message, published after the run and before its message is settled. */
 export interface RunChannelMessage {
+  /** The dispatcher that ran it: a process may run several swarms, and a subscriber may want one. */
+  dispatcher: Dispatcher;
   /** The agent's name in the topology. */
   agent: string;
   /** The message the agent ran on. */
@@ -24,6 +27,7 @@ export interface RunChannelMessage {
 
 /** The events of a successful run, published once the queue accepted them (before the input is acked). */
 export interface PublishChannelMessage {
+  dispatcher: Dispatcher;
   /** The agent that emitted them. */
   agent: string;
   /** The message whose run emitted them. */

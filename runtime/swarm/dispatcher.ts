@@ -49,6 +49,15 @@ export interface AgentStats {
   quarantines: number;
   /** Agents with `instances: per-key`: instances loaded so far, one per key seen. */
   keys?: number;
+  /** Messages handed to the agent and not yet settled (running, waiting for admission or an instance). */
+  inFlight: number;
+}
+
+/** A subscription of an agent whose backend can say how far behind it is (`Subscription.lag`). */
+export interface AgentLag {
+  agent: string;
+  pattern: string;
+  lag(): Promise<number>;
 }
 
 export interface DispatcherOptions {
@@ -245,6 +254,7 @@ export class Dispatcher {
         inbox: 0,
         parked: 0,
         quarantines: 0,
+        inFlight: 0,
       },
       admission,
       shedLoggedAt: 0,
@@ -321,6 +331,7 @@ export class Dispatcher {
     const receivedAt = performance.now();
     this.firstAt ??= receivedAt;
     this.inFlight++;
+    running.stats.inFlight++;
     if (message.deliveryCount > 1 && this.awaitingRetry > 0) this.awaitingRetry--;
     if (!isMessagePack(message.payload)) {
       // No run can ever take it; retrying would only delay the dead letter.
@@ -330,7 +341,7 @@ export class Dispatcher {
           message.term(`${running.spec.name}: the payload is not MessagePack (${message.payload.length} bytes)`),
         );
       } finally {
-        this.settled();
+        this.settled(running);
       }
       return undefined;
     }
@@ -349,7 +360,7 @@ export class Dispatcher {
       const refused = keyed.refuse(message.key);
       if (refused !== undefined) {
         this.settle(running, message.term(refused));
-        this.settled();
+        this.settled(running);
         return;
       }
       // Taken before anything awaits, so a key's messages take their turns in the order they were delivered; a
@@ -359,7 +370,7 @@ export class Dispatcher {
       if (waiting !== undefined) await waiting;
     } catch (error) {
       if (turn !== undefined) keyed.release(turn);
-      this.settled();
+      this.settled(running);
       throw error;
     }
     // deliver gives the turn back and ends the handling.
@@ -367,8 +378,9 @@ export class Dispatcher {
   }
 
   /** The end of a message's handling, whatever its outcome (what `whenIdle` and `span` count). */
-  private settled(): void {
+  private settled(running: RunningAgent): void {
     this.inFlight--;
+    running.stats.inFlight--;
     this.handled++;
     const now = performance.now();
     this.lastAt = now;
@@ -420,7 +432,14 @@ export class Dispatcher {
       if (this.options.onRun !== undefined || runChannel.hasSubscribers) {
         const waitMs = Math.max(0, performance.now() - receivedAt - result.durationMs);
         if (runChannel.hasSubscribers)
-          runChannel.publish({ agent: spec.name, message, result, receivedAt, waitMs } satisfies RunChannelMessage);
+          runChannel.publish({
+            dispatcher: this,
+            agent: spec.name,
+            message,
+            result,
+            receivedAt,
+            waitMs,
+          } satisfies RunChannelMessage);
         // The audit trail: its line is written before the message is settled.
         const pending = this.options.onRun?.(spec.name, message, result, { receivedAt, waitMs });
         if (pending !== undefined) await pending;
@@ -441,7 +460,12 @@ export class Dispatcher {
           await this.options.queue.publishMany(events);
           stats.eventsPublished += events.length;
           if (publishChannel.hasSubscribers)
-            publishChannel.publish({ agent: spec.name, message, events } satisfies PublishChannelMessage);
+            publishChannel.publish({
+              dispatcher: this,
+              agent: spec.name,
+              message,
+              events,
+            } satisfies PublishChannelMessage);
         }
         stats.acked++;
         message.ack();
@@ -458,7 +482,7 @@ export class Dispatcher {
       }
     } finally {
       if (key !== undefined) running.keyed!.release(key);
-      this.settled();
+      this.settled(running);
       trace?.end();
     }
   }
@@ -574,6 +598,18 @@ export class Dispatcher {
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
+  }
+
+  /** The agents' subscriptions whose backend reports lag (the `sandbox_queue_lag` metric asks them at scrape time). */
+  lags(): AgentLag[] {
+    const lags: AgentLag[] = [];
+    for (const { spec, subscriptions } of this.agents.values()) {
+      for (const s of subscriptions) {
+        const lag = s.lag;
+        if (lag !== undefined) lags.push({ agent: spec.name, pattern: s.pattern, lag: () => lag.call(s) });
+      }
+    }
+    return lags;
   }
 
   /** From the first delivery to the last settlement: what a throughput figure divides by. */

@@ -3,6 +3,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishChannelMessage, RunChannelMessage, SpanChannelMessage } from '../../runtime/channels.ts';
 import { encode } from '../../runtime/codec.ts';
+import { SwarmMetrics } from '../../runtime/ops/metrics.ts';
+import { parsePrometheusText, sumSamples } from '../../runtime/ops/prom-text.ts';
 import { createQueue } from '../../runtime/queue/index.ts';
 import type { QueueBackend, QueueMessage } from '../../runtime/queue/types.ts';
 import { Sandbox } from '../../runtime/sandbox.ts';
@@ -76,6 +78,28 @@ describe('dispatcher: settlements, channels and traces', () => {
       ['alerts.db', 'k1'],
       ['alerts.web', 'k1'],
     ]);
+  });
+
+  it('feeds SwarmMetrics without onRun or a queue wrapper: runs from the channel, in flight and lag from the dispatcher', async () => {
+    const queue = await createQueue('memory');
+    const { dispatcher } = await rig(queue);
+    const metrics = new SwarmMetrics({ processMetrics: false });
+    cleanup.push(() => Promise.resolve(metrics.close()));
+    metrics.attach({
+      dispatcher,
+      stats: () => dispatcher.stats(),
+      lags: () => dispatcher.lags(),
+      workerRestarts: () => 0,
+      workers: 1,
+    });
+    await dispatcher.addAgent(fixtureAgent('emit-ok'));
+    for (let i = 0; i < 3; i++) await queue.publish({ topic: `in.m${i}`, payload: encode(i) });
+    await dispatcher.whenIdle(50);
+    const s = parsePrometheusText(await metrics.metrics());
+    expect(sumSamples(s, 'sandbox_runs_total', { agent: 'emit-ok', status: 'ok' })).toBe(3);
+    expect(sumSamples(s, 'sandbox_in_flight', { agent: 'emit-ok' })).toBe(0);
+    expect(sumSamples(s, 'sandbox_queue_lag', { agent: 'emit-ok', pattern: 'in.>' })).toBe(0);
+    expect(sumSamples(s, 'sandbox_inbox_wait_seconds_count', { agent: 'emit-ok' })).toBe(3);
   });
 
   it('carries a traceparent from an ingested message to the events its agent emits, and on to the next agent', async () => {
