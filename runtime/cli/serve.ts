@@ -44,6 +44,9 @@ Operations (docs/operations.md):
                           each message acked only after its line is written)
   --audit-max-size <size> rotate the audit log at this size (default 64MiB)
   --audit-keep <n>        rotated audit files kept (default 5)
+  --trace                 trace each message and run: continue its W3C traceparent header
+                          (or start a trace), put it on the events agents publish, and
+                          publish spans on the diagnostics channel sandbox:trace:span
 
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
   --json                  print the summary (per agent: runs by status, top failure reasons;
@@ -103,6 +106,7 @@ export const serve: Command = async (argv, io) => {
       'audit-log': { type: 'string' },
       'audit-max-size': { type: 'string' },
       'audit-keep': { type: 'string' },
+      trace: { type: 'boolean' },
       json: { type: 'boolean' },
     },
     SERVE_HELP,
@@ -166,6 +170,7 @@ export const serve: Command = async (argv, io) => {
       engine,
       workers,
       queue,
+      ...(values.trace === true ? { tracing: true } : {}),
       // onRun is the audit trail only: the dispatcher awaits what it returns before it settles the message, so a
       // line is in the file before its ack (the audit log resolves it once the line's batch is written).
       ...(audit
