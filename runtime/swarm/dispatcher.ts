@@ -605,8 +605,7 @@ export class Dispatcher {
     const lags: AgentLag[] = [];
     for (const { spec, subscriptions } of this.agents.values()) {
       for (const s of subscriptions) {
-        const lag = s.lag;
-        if (lag !== undefined) lags.push({ agent: spec.name, pattern: s.pattern, lag: () => lag.call(s) });
+        if (s.lag !== undefined) lags.push({ agent: spec.name, pattern: s.pattern, lag: () => s.lag!() });
       }
     }
     return lags;

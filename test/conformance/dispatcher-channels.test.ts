@@ -18,7 +18,7 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function rig(queue: QueueBackend, options: Partial<DispatcherOptions> = {}) {
+function rig(queue: QueueBackend, options: Partial<DispatcherOptions> = {}) {
   const sandbox = new Sandbox({ workers: 1 });
   const dispatcher = new Dispatcher({ queue, sandbox, deadLetter: 'dead.letter', onLog: () => {}, ...options });
   cleanup.push(async () => {
@@ -34,7 +34,10 @@ function listen<T>(name: string): T[] {
   const seen: T[] = [];
   const fn = (m: unknown): void => void seen.push(m as T);
   subscribe(name, fn);
-  cleanup.push(() => Promise.resolve(void unsubscribe(name, fn)));
+  cleanup.push(() => {
+    unsubscribe(name, fn);
+    return Promise.resolve();
+  });
   return seen;
 }
 
@@ -49,7 +52,7 @@ describe('dispatcher: settlements, channels and traces', () => {
       close: () => memory.close(),
       subscribe: (pattern, handler, options) => memory.subscribe(pattern, handler, { ...options, maxDeliver: 1 }),
     };
-    const { dispatcher } = await rig(queue);
+    const { dispatcher } = rig(queue);
     const dead: QueueMessage[] = [];
     await queue.subscribe('dead.letter', (m) => void dead.push(m));
     await dispatcher.addAgent(fixtureAgent('trap-unreachable', { maxDeliveries: 3 }));
@@ -64,7 +67,7 @@ describe('dispatcher: settlements, channels and traces', () => {
     const runs = listen<RunChannelMessage>('sandbox:swarm:run');
     const publishes = listen<PublishChannelMessage>('sandbox:swarm:publish');
     const queue = await createQueue('memory');
-    const { dispatcher } = await rig(queue);
+    const { dispatcher } = rig(queue);
     await dispatcher.addAgent(fixtureAgent('emit-ok'));
     await queue.publish({ topic: 'in.x', payload: encode({ i: 1 }), key: 'k1' });
     await dispatcher.whenIdle(50);
@@ -82,7 +85,7 @@ describe('dispatcher: settlements, channels and traces', () => {
 
   it('feeds SwarmMetrics without onRun or a queue wrapper: runs from the channel, in flight and lag from the dispatcher', async () => {
     const queue = await createQueue('memory');
-    const { dispatcher } = await rig(queue);
+    const { dispatcher } = rig(queue);
     const metrics = new SwarmMetrics({ processMetrics: false });
     cleanup.push(() => Promise.resolve(metrics.close()));
     metrics.attach({
@@ -105,7 +108,7 @@ describe('dispatcher: settlements, channels and traces', () => {
   it('carries a traceparent from an ingested message to the events its agent emits, and on to the next agent', async () => {
     const spans = listen<SpanChannelMessage>('sandbox:trace:span');
     const queue = await createQueue('memory');
-    const { dispatcher } = await rig(queue, { tracing: true });
+    const { dispatcher } = rig(queue, { tracing: true });
     const out: QueueMessage[] = [];
     await queue.subscribe('alerts.>', (m) => void out.push(m));
     // first re-emits its input on alerts.input; second (on alerts.input) emits on alerts.db and alerts.web.
@@ -149,7 +152,7 @@ describe('dispatcher: settlements, channels and traces', () => {
   it('adds no traceparent and publishes no span when tracing is off (the default)', async () => {
     const spans = listen<SpanChannelMessage>('sandbox:trace:span');
     const queue = await createQueue('memory');
-    const { dispatcher } = await rig(queue);
+    const { dispatcher } = rig(queue);
     const out: QueueMessage[] = [];
     await queue.subscribe('alerts.>', (m) => void out.push(m));
     await dispatcher.addAgent(fixtureAgent('emit-input'));
