@@ -192,6 +192,15 @@ const rows: Row[] = [
     status: 'limit-exceeded',
     message: /event/,
   },
+  {
+    fixture: 'log-large-lines',
+    status: 'ok',
+    check: (r) => {
+      expect(r.logs).toHaveLength(17);
+      expect(r.logs[0]!.message).toBe('a'.repeat(60_000));
+      expect(r.logsDropped).toBe(9983);
+    },
+  },
   { fixture: 'graph-call', label: 'no graph service', input: { method: 'ping' }, status: 'error', errorCode: -4 },
   // Modules that must be refused.
   { fixture: 'garbage', status: 'invalid-module' },

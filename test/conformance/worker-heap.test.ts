@@ -16,12 +16,12 @@ describe('worker heap limit (resourceLimits)', () => {
 
   it('ends the run limit-exceeded, naming the run, and keeps serving other agents', async () => {
     const healthy = await sandbox.load(requireBuilt(fixturePath('output-ok')));
-    // Each event decodes to 50,000 small maps in the worker; 1000 of them (event limits raised) need gigabytes.
-    const flood = await sandbox.load(requireBuilt(fixturePath('emit-input-repeatedly')), {
-      limits: { eventBytes: 2 ** 31, maxEvents: 1000, timeoutMs: 60_000, fuel: 0 },
+    // Log lines are strings on the worker's heap (events are bytes off it): 10,000 lines of 60 KB, log limits
+    // raised, need 600 MB.
+    const flood = await sandbox.load(requireBuilt(fixturePath('log-large-lines')), {
+      limits: { maxLogs: 1_000_000, logBytes: 2 ** 31, timeoutMs: 60_000, fuel: 0 },
     });
-    const input = Array.from({ length: 50_000 }, (_, i) => ({ i }));
-    const r = await flood.run(input);
+    const r = await flood.run(null);
     expect(r.status).toBe('limit-exceeded');
     expect(r.message).toMatch(/heap/);
     expect(r.message).toMatch(new RegExp(`agent ${flood.id}\\b`));
