@@ -73,8 +73,9 @@ export interface GraphCaller {
 const WORKER_LIMITS = { stackSizeMb: 16 };
 
 /**
- * Default heap of an agent worker. What a guest makes the host side hold (log lines, events, WASI output)
- * lives on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host.
+ * Default heap of an agent worker. What a guest makes the host side hold as values (log lines, WASI output) lives
+ * on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host. Event
+ * payloads are byte buffers outside it, bounded by `eventBytes`.
  */
 export const DEFAULT_WORKER_HEAP_MB = 1024;
 
