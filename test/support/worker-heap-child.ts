@@ -6,15 +6,13 @@ import { fixturePath, requireBuilt } from './paths.ts';
 const sandbox = new Sandbox({ workers: 1, workerHeapMb: 128 });
 try {
   const healthy = await sandbox.load(requireBuilt(fixturePath('output-ok')));
-  // Each event decodes to 9,000 small maps in the worker; the fixture's 1,000 events (event limits raised) need
-  // far more than the 128 MB heap.
-  // Arrays stay under 10,000 elements so V8 allocates them in the regular heap, where reaching the limit ends the
-  // worker; a single array past that lands in large-object space, whose failed allocation aborts the process.
-  const flood = await sandbox.load(requireBuilt(fixturePath('emit-input-repeatedly')), {
-    limits: { eventBytes: 2 ** 31, maxEvents: 1000, timeoutMs: 60_000, fuel: 0 },
+  // Log lines are strings on the worker's heap (events are bytes off it): 10,000 lines of 60 KB, log limits raised,
+  // need 600 MB. Each line stays under V8's large-object size, so reaching the limit ends the worker; a failed
+  // allocation in large-object space can abort the process instead.
+  const flood = await sandbox.load(requireBuilt(fixturePath('log-large-lines')), {
+    limits: { maxLogs: 1_000_000, logBytes: 2 ** 31, timeoutMs: 60_000, fuel: 0 },
   });
-  const input = Array.from({ length: 9_000 }, (_, i) => ({ i }));
-  const flooded = await flood.run(input);
+  const flooded = await flood.run(null);
   const after = await healthy.run(null);
   const line = {
     flood: { status: flooded.status, message: flooded.message },
