@@ -2,7 +2,6 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { performance } from 'node:perf_hooks';
 import type { RunResult } from '../agent/types.ts';
-import { encode } from '../codec.ts';
 import { KEY_HEADER } from '../queue/nats.ts';
 import { DEAD_LETTER_HEADERS } from '../queue/types.ts';
 import type { Sandbox } from '../sandbox.ts';
@@ -470,7 +469,8 @@ export class PartitionConsumer {
     h.set(SOURCE_AGENT_HEADER, agent);
     await Promise.all(
       result.events.map((event, i) =>
-        bucket.js.publish(partitionSubject(prefix, partitionOf(key, partitions), event.topic), encode(event.payload), {
+        // The payload as the guest emitted it (one MessagePack value, checked at the boundary).
+        bucket.js.publish(partitionSubject(prefix, partitionOf(key, partitions), event.topic), event.bytes, {
           msgID: `${stream}:${seq}:${agent}:${i}`,
           headers: h,
         }),
