@@ -15,8 +15,10 @@ export interface MemberReport {
     skipped: number;
     fenced: number;
     deadLettered: number;
-    /** The slowest 1% of first wakes after taking a key's partition (bucket read + first run), ms. */
+    /** The slowest 1% of first wakes from the bucket's state after a takeover (restoring it), ms. */
     takeoverWakeP99Ms: number | null;
+    /** The slowest 1% of reads of a key's state from the bucket on first touch, ms. */
+    takeoverReadP99Ms?: number | null;
   };
 }
 

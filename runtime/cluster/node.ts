@@ -24,6 +24,12 @@ import { ownerOf } from './rendezvous.ts';
 /** A graceful stop gives its partitions this long to drain and be released. */
 const DRAIN_TIMEOUT_MS = 15_000;
 
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
 /** Drains the partition; false if that took longer than `ms` (the drain goes on; the caller decides). */
 async function drainWithin(consumer: PartitionConsumer, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -67,6 +73,7 @@ export class ClusterNode {
     eventsPublished: 0,
     retried: 0,
     takeoverWakeMs: [],
+    takeoverReadMs: [],
   };
   readonly takeovers: Takeover[] = [];
   private readonly running = new Map<number, PartitionConsumer>();
@@ -158,13 +165,13 @@ export class ClusterNode {
     const partitions: MemberReport['partitions'] = {};
     for (const [p, c] of this.running)
       partitions[String(p)] = { epoch: c.epoch, position: c.committed, pending: c.pending };
-    const { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms } = this.summary();
+    const { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms, takeoverReadP99Ms } = this.summary();
     return {
       node: this.node,
       pid: process.pid,
       startedAt: this.startedAt,
       partitions,
-      counts: { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms },
+      counts: { applied, skipped, fenced, deadLettered, takeoverWakeP99Ms, takeoverReadP99Ms },
     };
   }
 
@@ -230,7 +237,8 @@ export class ClusterNode {
     try {
       const epoch = await this.ownership.acquire(p, seen);
       if (epoch === undefined) return; // another node moved first; the watch brings its record
-      const position = await this.bucket.kv.get(keys.position(p));
+      // From the leader: a replica's older position would only replay more, but a hand-over promises none.
+      const position = await this.bucket.leader.get(keys.position(p));
       const from = position !== null && position.operation === 'PUT' ? Number(position.string()) || 0 : 0;
       const consumer = new PartitionConsumer(this.context(), p, epoch, from);
       this.running.set(p, consumer);
@@ -302,16 +310,20 @@ export class ClusterNode {
   }
 
   /** The counters, partitions taken, and the first-wake-after-takeover percentiles, for serve's summary. */
-  summary(): Omit<ClusterCounts, 'takeoverWakeMs'> & {
+  summary(): Omit<ClusterCounts, 'takeoverWakeMs' | 'takeoverReadMs'> & {
     takeovers: number;
     takeoverWakeP50Ms: number | null;
     takeoverWakeP99Ms: number | null;
+    takeoverReadP99Ms: number | null;
   } {
-    const { takeoverWakeMs, ...counts } = this.counts;
-    const sorted = [...takeoverWakeMs].sort((a, b) => a - b);
-    const at = (q: number) =>
-      sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-    return { ...counts, takeovers: this.takeovers.length, takeoverWakeP50Ms: at(0.5), takeoverWakeP99Ms: at(0.99) };
+    const { takeoverWakeMs, takeoverReadMs, ...counts } = this.counts;
+    return {
+      ...counts,
+      takeovers: this.takeovers.length,
+      takeoverWakeP50Ms: quantile(takeoverWakeMs, 0.5),
+      takeoverWakeP99Ms: quantile(takeoverWakeMs, 0.99),
+      takeoverReadP99Ms: quantile(takeoverReadMs, 0.99),
+    };
   }
 
   /** Members as this node sees them, and which are live. */

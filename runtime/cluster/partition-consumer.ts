@@ -32,8 +32,10 @@ export interface ClusterCounts {
   eventsPublished: number;
   /** Runs retried after a failed run, publish or store write. */
   retried: number;
-  /** Milliseconds from reading a key's state after a takeover to the end of its first run there (a bounded sample). */
+  /** First wake of a key from the bucket's state after a takeover: ms restoring it into an instance (a bounded sample). */
   takeoverWakeMs: number[];
+  /** Reading a key's state from the bucket on its first touch in an ownership, ms (a bounded sample). */
+  takeoverReadMs: number[];
 }
 
 export interface PartitionContext {
@@ -77,6 +79,12 @@ const TAKEOVER_SAMPLES = 10_000;
 const STALL_CHECK_MS = 2000;
 
 class Stopped extends Error {}
+
+/** Keeps the last TAKEOVER_SAMPLES values. */
+function sample(samples: number[], ms: number): void {
+  if (samples.length >= TAKEOVER_SAMPLES) samples.shift();
+  samples.push(ms);
+}
 
 /** A message waiting for (or in) its key's turn. */
 interface Pending {
@@ -288,17 +296,17 @@ export class PartitionConsumer {
     const { spec, keyed } = agent;
     const { counts, states } = this.ctx;
     this.check();
-    const wakeStarted = this.trusted.has(keyed.stateKeyOf(key)) ? undefined : performance.now();
     const trusted = await this.trust(agent, key);
     const todo = batch.filter((m) => m.seq > trusted.applied);
     counts.skipped += batch.length - todo.length;
     if (todo.length === 0) return;
+    const handed = trusted.load instanceof Uint8Array;
     const instance = await keyed.agent(key, trusted.load);
     delete trusted.load;
     this.check();
     const results = await Promise.all(todo.map((m) => instance.runEncoded(m.payload)));
     const last = results[results.length - 1]!;
-    if (wakeStarted !== undefined && results[0]!.status === 'ok') this.sampleWake(performance.now() - wakeStarted);
+    if (handed && results[0]!.wakeMs !== undefined) sample(counts.takeoverWakeMs, results[0]!.wakeMs);
     if (results.every((r) => r.status === 'ok') && last.state !== undefined) {
       try {
         for (let i = 0; i < todo.length; i++)
@@ -321,12 +329,6 @@ export class PartitionConsumer {
     for (const m of todo) await this.handle(agent, key, m.seq, m.topic, m.payload, m.headers);
   }
 
-  private sampleWake(ms: number): void {
-    const samples = this.ctx.counts.takeoverWakeMs;
-    if (samples.length >= TAKEOVER_SAMPLES) samples.shift();
-    samples.push(ms);
-  }
-
   /** The key's state as this ownership knows it; read from the bucket on first touch (and after any doubt). */
   private async trust(agent: ClusterAgent, key: string): Promise<Trusted> {
     const { keyed, spec } = agent;
@@ -335,7 +337,9 @@ export class PartitionConsumer {
     let trusted = this.trusted.get(stateKey);
     if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
       await keyed.evict(key);
+      const started = performance.now();
       const stored = await states.read(spec.name, key);
+      sample(this.ctx.counts.takeoverReadMs, performance.now() - started);
       trusted = {
         applied: stored.applied,
         revision: stored.revision,
@@ -376,31 +380,18 @@ export class PartitionConsumer {
     headers: JsMsg['headers'],
   ): Promise<void> {
     const { spec, keyed } = agent;
-    const { counts, sandbox, states } = this.ctx;
+    const { counts, states } = this.ctx;
     const stateKey = keyed.stateKeyOf(key);
     for (let attempt = 1; ; attempt++) {
       this.check();
-      let trusted = this.trusted.get(stateKey);
-      let wakeStarted: number | undefined;
-      if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
-        // First touch of the key in this ownership (or its instance may have lost state): the bucket is the truth.
-        wakeStarted = performance.now();
-        await keyed.evict(key);
-        const stored = await states.read(spec.name, key);
-        trusted = {
-          applied: stored.applied,
-          revision: stored.revision,
-          restarts: sandbox.workerRestarts,
-          load: stored.image ?? null,
-        };
-        this.trusted.set(stateKey, trusted);
-      }
+      const trusted = await this.trust(agent, key);
       if (seq <= trusted.applied) {
         counts.skipped++;
         return;
       }
       this.check();
       let result: RunResult;
+      const handed = trusted.load instanceof Uint8Array;
       try {
         const instance = await keyed.agent(key, trusted.load);
         delete trusted.load;
@@ -419,7 +410,7 @@ export class PartitionConsumer {
           message: `cannot load the key's instance: ${(error as Error).message}`,
         };
       }
-      if (wakeStarted !== undefined && result.status === 'ok') this.sampleWake(performance.now() - wakeStarted);
+      if (handed && result.wakeMs !== undefined) sample(counts.takeoverWakeMs, result.wakeMs);
       if (result.status !== 'ok' || result.state === undefined) {
         // The instance may hold a half-made change: forget the cache, so a retry starts from the bucket's state.
         this.trusted.delete(stateKey);
