@@ -18,6 +18,13 @@ function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): 
 }
 
 describe('transport', () => {
+  it("carries a keyed agent's exported state image with its result (cluster mode)", () => {
+    const image = new Uint8Array([1, 0, 3, 250, 7]);
+    const [back] = unpackCompletions(packCompletions([{ seq: 9, result: ok(encode({ count: 1 }), { state: image }) }]));
+    expect(back!.result.output).toEqual({ count: 1 });
+    expect(new Uint8Array(back!.result.state!)).toEqual(image);
+  });
+
   it('round-trips results with and without outputs, events, logs and messages', () => {
     const completions = [
       { seq: 1, result: ok(encode({ count: 3, big: 2n ** 60n })) },
