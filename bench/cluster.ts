@@ -116,18 +116,18 @@ class Watcher {
   }
 }
 
-/** Replays skipped since `before`, summed over the nodes present both then and now. */
+/** Replays skipped since `before`, summed over the processes present both then and now (a restart resets counts). */
 async function skippedSince(rig: ClusterRig, before: Map<string, number>): Promise<number> {
   let n = 0;
   for (const r of await reports(rig)) {
-    const was = before.get(r.node);
-    if (was !== undefined) n += (r.counts?.skipped ?? 0) - was;
+    const was = before.get(`${r.node}/${r.pid}`);
+    n += (r.counts?.skipped ?? 0) - (was ?? 0);
   }
   return n;
 }
 
 async function skippedNow(rig: ClusterRig): Promise<Map<string, number>> {
-  return new Map((await reports(rig)).map((r) => [r.node, r.counts?.skipped ?? 0]));
+  return new Map((await reports(rig)).map((r) => [`${r.node}/${r.pid}`, r.counts?.skipped ?? 0]));
 }
 
 async function reports(rig: ClusterRig): Promise<MemberReport[]> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openBucket, type ClusterBucket } from '../../runtime/cluster/bucket.ts';
 import { KeyStateStore } from '../../runtime/cluster/key-state.ts';
 import { partitionOf, partitionSubject } from '../../runtime/cluster/partitioner.ts';
-import { encode } from '../../runtime/codec.ts';
+import { decode, encode } from '../../runtime/codec.ts';
 import { KEY_HEADER } from '../../runtime/queue/nats.ts';
 import { committedCounts } from './cluster-counts.ts';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.ts';
@@ -213,7 +213,39 @@ agents:
       if (got !== want)
         wrongKeys.push(`${key}: ${got} ≠ ${want} (applied ${applied}, last ${this.expected.get(key)!.last})`);
     }
+    if (wrongKeys.length > 0) {
+      // Where did the difference go: count what the stream itself holds for the first few wrong keys.
+      for (let i = 0; i < Math.min(3, wrongKeys.length); i++) {
+        const key = wrongKeys[i]!.split(':')[0]!;
+        wrongKeys[i] += `; the stream holds ${await this.streamSum(key)}`;
+      }
+    }
     return { lost, duplicated, wrongKeys };
+  }
+
+  /** The sum of `by` over the key's messages the stream holds now (and how many there are). */
+  async streamSum(key: string): Promise<string> {
+    const { js, jetstream } = this.client;
+    const subject = partitionSubject(RIG_PREFIX, partitionOf(key, this.options.partitions), 'count.inc');
+    const consumer = await js.consumers.get(RIG_STREAM, {
+      filter_subjects: [subject],
+      deliver_policy: jetstream.DeliverPolicy.All,
+    });
+    let sum = 0;
+    let n = 0;
+    const total = (await consumer.info()).num_pending;
+    if (total === 0) return 'nothing';
+    const batch = await consumer.fetch({ max_messages: total, expires: 10_000 });
+    let seen = 0;
+    for await (const m of batch) {
+      seen++;
+      if (m.headers?.get(KEY_HEADER) === key) {
+        sum += (decode(m.data) as { by: number }).by;
+        n++;
+      }
+      if (seen >= total) break;
+    }
+    return `${n} messages summing ${sum}`;
   }
 
   async stop(): Promise<void> {
