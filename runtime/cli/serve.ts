@@ -304,7 +304,7 @@ export const serve: Command = async (argv, io) => {
     if (c !== undefined) {
       const k = c.counts;
       io.stderr.write(
-        `cluster: ${k.applied} applied, ${k.skipped} skipped as already applied, ${k.fenced} refused by the fence, ${k.deadLettered} dead-lettered, ${k.eventsPublished} events published\n`,
+        `cluster: ${k.applied} applied, ${k.skipped} skipped as already applied, ${k.fenced} refused by the fence, ${k.deadLettered} dead-lettered, ${k.eventsPublished} events published${k.regressions > 0 ? `, ${k.regressions} committed writes found lost` : ''}\n`,
       );
     }
     if (values.json === true) {

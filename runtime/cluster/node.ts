@@ -72,6 +72,7 @@ export class ClusterNode {
     deadLettered: 0,
     eventsPublished: 0,
     retried: 0,
+    regressions: 0,
     takeoverWakeMs: [],
     takeoverReadMs: [],
   };
@@ -277,6 +278,7 @@ export class ClusterNode {
       deadLetter: options.deadLetter,
       agents: this.agents,
       states: new KeyStateStore(bucket.kv),
+      leaderStates: new KeyStateStore(bucket.leader),
       sandbox: options.sandbox,
       counts: this.counts,
       stillOwner: async (p, epoch) => {

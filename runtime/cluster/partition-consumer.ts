@@ -32,6 +32,8 @@ export interface ClusterCounts {
   eventsPublished: number;
   /** Runs retried after a failed run, publish or store write. */
   retried: number;
+  /** Reads, even from the leader, older than a state this node had committed: the bucket lost a committed write. */
+  regressions: number;
   /** First wake of a key from the bucket's state after a takeover: ms restoring it into an instance (a bounded sample). */
   takeoverWakeMs: number[];
   /** Reading a key's state from the bucket on its first touch in an ownership, ms (a bounded sample). */
@@ -46,6 +48,8 @@ export interface PartitionContext {
   deadLetter: string;
   agents: ClusterAgent[];
   states: KeyStateStore;
+  /** The same store read through the stream's leader (for a read that looks stale). */
+  leaderStates: KeyStateStore;
   sandbox: Sandbox;
   counts: ClusterCounts;
   /** Whether this node still holds `partition` at `epoch` (asks the server after a refused write). */
@@ -125,6 +129,8 @@ export class PartitionConsumer {
   /** Per agent and key: messages read and not finished, in order; the first is being worked on. */
   private readonly keyQueues = new Map<string, Pending[]>();
   private readonly trusted = new Map<string, Trusted>();
+  /** Per key, the revision of the last state this ownership committed: a read older than it is a stale one. */
+  private readonly committedRevision = new Map<string, number>();
   private inFlight = 0;
   private roomWaiter: (() => void) | undefined;
   private idleWaiter: (() => void) | undefined;
@@ -316,6 +322,7 @@ export class PartitionConsumer {
         const seq = todo[todo.length - 1]!.seq;
         trusted.revision = await states.write(spec.name, key, last.state, seq, trusted.revision);
         trusted.applied = seq;
+        this.committedRevision.set(keyed.stateKeyOf(key), trusted.revision);
         counts.applied += todo.length;
         return;
       } catch (error) {
@@ -338,8 +345,19 @@ export class PartitionConsumer {
     if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
       await keyed.evict(key);
       const started = performance.now();
-      const stored = await states.read(spec.name, key);
+      let stored = await states.read(spec.name, key);
       sample(this.ctx.counts.takeoverReadMs, performance.now() - started);
+      const committed = this.committedRevision.get(stateKey) ?? 0;
+      if (stored.revision < committed) {
+        // Older than a write this node had committed: a replica behind its leader. Ask the leader.
+        stored = await this.ctx.leaderStates.read(spec.name, key);
+        if (stored.revision < committed) {
+          this.ctx.counts.regressions++;
+          this.ctx.log(
+            `cluster: partition ${this.partition}: the bucket's state of ${spec.name}/${key} (revision ${stored.revision}) is older than one this node committed (${committed}): a committed write was lost`,
+          );
+        }
+      }
       trusted = {
         applied: stored.applied,
         revision: stored.revision,
@@ -432,6 +450,7 @@ export class PartitionConsumer {
         this.check();
         trusted.revision = await states.write(spec.name, key, result.state, seq, trusted.revision);
         trusted.applied = seq;
+        this.committedRevision.set(stateKey, trusted.revision);
         counts.applied++;
         return;
       } catch (error) {
