@@ -456,8 +456,14 @@ export class Dispatcher {
             key: message.key,
             headers,
           }));
-          // If this throws the message is nak'd and runs again: events may repeat, never go missing.
-          await this.options.queue.publishMany(events);
+          try {
+            await this.options.queue.publishMany(events);
+          } catch (error) {
+            // Nak'd, so it runs again: events may repeat, never go missing.
+            const why = error instanceof Error ? error.message : String(error);
+            this.settle(running, message.nak(undefined, `${spec.name}: publishing its events failed: ${why}`), trace);
+            return;
+          }
           stats.eventsPublished += events.length;
           if (publishChannel.hasSubscribers)
             publishChannel.publish({
