@@ -14,7 +14,7 @@ import {
 } from '../queue/types.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
-import { Escalation, type EscalationConfig } from './escalation.ts';
+import { Escalation, type EscalationConfig, type QuarantineEvent } from './escalation.ts';
 import { KeyedInstances } from './keyed-instances.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { AdmissionSpec, AgentSpec } from './topology.ts';
@@ -546,6 +546,11 @@ export class Dispatcher {
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
+  }
+
+  /** The quarantines in force now (escalation; empty without it): what the dashboard lists. */
+  quarantined(): QuarantineEvent[] {
+    return this.escalation?.inForce() ?? [];
   }
 
   /** From the first delivery to the last settlement: what a throughput figure divides by. */
