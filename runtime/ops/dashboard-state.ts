@@ -190,9 +190,10 @@ export class DashboardState {
       }
       current.agents.set(s.name, { runs, failed, latency: latencyOf.get(s.name), wait: waitOf.get(s.name) });
     }
-    // The oldest sample still inside the window is the base of every difference.
+    // The oldest sample still inside the window is the base of every difference. Older ones go: after a spell
+    // with nobody watching, a rate over that whole spell would pass for a current one.
     this.samples.push(current);
-    while (this.samples.length > 1 && at - this.samples[1]!.at >= this.windowMs) this.samples.shift();
+    while (at - this.samples[0]!.at > this.windowMs) this.samples.shift();
     const base = this.samples.length > 1 ? this.samples[0]! : undefined;
     const seconds = base === undefined ? 0 : (at - base.at) / 1000;
 
