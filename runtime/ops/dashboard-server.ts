@@ -128,6 +128,8 @@ export async function serveDashboard(state: DashboardState, options: DashboardSe
       res.write('retry: 1000\n\n');
       streams.add(res);
       res.on('close', () => streams.delete(res));
+      // A write racing the page's disconnect fails here; unhandled, that error would end the process.
+      res.on('error', () => streams.delete(res));
       if (timer === undefined) tick();
       return;
     }

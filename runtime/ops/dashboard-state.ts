@@ -122,6 +122,7 @@ interface Histogram {
 type MetricValue = { labels: Record<string, string | number | undefined>; value: number; metricName?: string };
 
 const PAYLOAD_PREVIEW = 200;
+const MIN_SAMPLE_GAP_MS = 250;
 
 export class DashboardState {
   private readonly windowMs: number;
@@ -192,7 +193,12 @@ export class DashboardState {
     }
     // The oldest sample still inside the window is the base of every difference. Older ones go: after a spell
     // with nobody watching, a rate over that whole spell would pass for a current one.
-    this.samples.push(current);
+    // Samples closer together than MIN_SAMPLE_GAP_MS replace the newest instead of adding one, so a script polling
+    // /api/state in a loop keeps at most window / gap samples (the base stays put).
+    const newest = this.samples[this.samples.length - 1];
+    if (this.samples.length > 1 && newest !== undefined && at - newest.at < MIN_SAMPLE_GAP_MS)
+      this.samples[this.samples.length - 1] = current;
+    else this.samples.push(current);
     while (at - this.samples[0]!.at > this.windowMs) this.samples.shift();
     const base = this.samples.length > 1 ? this.samples[0]! : undefined;
     const seconds = base === undefined ? 0 : (at - base.at) / 1000;

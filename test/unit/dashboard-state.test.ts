@@ -147,6 +147,22 @@ describe('DashboardState', () => {
     expect((await state.sample()).agents[0]!.runsPerSecond).toBe(7);
   });
 
+  it('keeps the base of its rates when a script polls faster than samples are kept', async () => {
+    const m = metrics();
+    const swarm = new FakeSwarm(m, ['a']);
+    const c = clock();
+    const state = new DashboardState({ metrics: m, stats: () => swarm.stats, workers: 1 }, { now: c.now });
+    await state.sample();
+    let last;
+    for (let i = 0; i < 40; i++) {
+      c.advance(25);
+      swarm.run('a', 'ok', 1);
+      last = await state.sample();
+    }
+    expect(last!.windowSeconds).toBe(1);
+    expect(last!.agents[0]!.runsPerSecond).toBe(40);
+  });
+
   it('marks an agent failing when half its runs in the window failed, and quarantined while escalation holds it', async () => {
     const m = metrics();
     const swarm = new FakeSwarm(m, ['a', 'b']);
