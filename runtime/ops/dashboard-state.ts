@@ -178,6 +178,14 @@ export class DashboardState {
       read('sandbox_event_loop_delay_p99_seconds'),
       read('sandbox_event_loop_utilization'),
     ]);
+    const inFlightOf = new Map(inFlight.map((v) => [String(v.labels.agent), v.value]));
+    const lagOf = new Map<string, { pattern: string; messages: number }[]>();
+    for (const v of lag) {
+      const agent = String(v.labels.agent);
+      let list = lagOf.get(agent);
+      if (list === undefined) lagOf.set(agent, (list = []));
+      list.push({ pattern: String(v.labels.pattern), messages: v.value });
+    }
     const latencyOf = histograms(latency, 'sandbox_run_duration_seconds');
     const waitOf = histograms(wait, 'sandbox_inbox_wait_seconds');
     const stats = this.sources.stats();
@@ -226,12 +234,10 @@ export class DashboardState {
         quarantines: s.quarantines,
         eventsPublished: s.eventsPublished,
         shed: s.shed,
-        inFlight: inFlight.find((v) => v.labels.agent === s.name)?.value ?? 0,
+        inFlight: inFlightOf.get(s.name) ?? 0,
         latencyMs: percentiles(now.latency, before?.latency),
         waitMs: percentiles(now.wait, before?.wait),
-        lag: lag
-          .filter((v) => v.labels.agent === s.name)
-          .map((v) => ({ pattern: String(v.labels.pattern), messages: v.value })),
+        lag: lagOf.get(s.name) ?? [],
       };
       if (s.keys !== undefined) view.keys = s.keys;
       if (q !== undefined) view.quarantinedUntil = q.until;
