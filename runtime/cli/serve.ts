@@ -193,7 +193,9 @@ export const serve: Command = async (argv, io) => {
       // Subscribed before the agents, so no dead letter of theirs is missed (a private subscription sees what
       // is published after it starts).
       const d = dashboard;
-      deadLetterSub = await queue.subscribe(topology.deadLetter, (message) => d.addDeadLetter(message));
+      deadLetterSub = await queue.subscribe(topology.deadLetter, (message) => {
+        d.addDeadLetter(message);
+      });
     }
     const audit = auditLog;
     const m = metrics;

@@ -78,8 +78,12 @@ export async function serveDashboard(state: DashboardState, options: DashboardSe
     state
       .sample()
       .then(
-        (snapshot) => push(JSON.stringify(snapshot)),
-        (error: unknown) => push(JSON.stringify({ error: (error as Error).message })),
+        (snapshot) => {
+          push(JSON.stringify(snapshot));
+        },
+        (error: unknown) => {
+          push(JSON.stringify({ error: (error as Error).message }));
+        },
       )
       .finally(() => {
         if (!closed && streams.size > 0 && timer === undefined) timer = setTimeout(tick, intervalMs);
@@ -138,16 +142,18 @@ export async function serveDashboard(state: DashboardState, options: DashboardSe
       .end('not found; the dashboard is at /, its data at /api/state and /api/events\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
+    server.once('error', (error) => {
       reject(
         new SandboxError(
           'SANDBOX_CONNECTION',
-          `cannot serve the dashboard on ${host}:${options.port}: ${(error as Error).message}`,
+          `cannot serve the dashboard on ${host}:${options.port}: ${error.message}`,
           { cause: error },
         ),
-      ),
-    );
-    server.listen(options.port, host, () => resolve());
+      );
+    });
+    server.listen(options.port, host, () => {
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
@@ -161,7 +167,11 @@ export async function serveDashboard(state: DashboardState, options: DashboardSe
       // Open event streams never end by themselves; server.close would wait for them forever.
       for (const res of streams) res.end();
       streams.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      const done = new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
       server.closeAllConnections();
       return done;
     },

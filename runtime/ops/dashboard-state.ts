@@ -168,7 +168,7 @@ export class DashboardState {
     const registry = this.sources.metrics.registry;
     const read = async (name: string): Promise<MetricValue[]> => {
       const metric = registry.getSingleMetric(name);
-      return metric === undefined ? [] : ((await metric.get()).values as MetricValue[]);
+      return metric === undefined ? [] : (await metric.get()).values;
     };
     const [latency, wait, inFlight, lag, delay, utilization] = await Promise.all([
       read('sandbox_run_duration_seconds'),
@@ -309,13 +309,12 @@ function preview(payload: Uint8Array): string {
   } catch {
     return `(${payload.length} bytes, not MessagePack)`;
   }
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    // A BigInt (a MessagePack uint64) has no JSON form.
-    text = String(value);
-  }
+  // Decoded MessagePack is JSON-shaped but for undefined (JSON.stringify gives undefined) and 64-bit integers that
+  // decode as BigInt (JSON.stringify throws): those are written as their digits.
+  const text =
+    value === undefined
+      ? 'undefined'
+      : JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   return text.length > PAYLOAD_PREVIEW ? `${text.slice(0, PAYLOAD_PREVIEW)}…` : text;
 }
 

@@ -71,7 +71,7 @@ agents:
   });
   // serve prints "running" only after the ingest ends (the pipe closes); the dashboard line comes first.
   const deadline = Date.now() + 60_000;
-  let match: RegExpExecArray | null = null;
+  let match: RegExpExecArray | null;
   while ((match = /^dashboard on (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(serve.output().stderr)) === null) {
     if (Date.now() > deadline) throw new Error(`no dashboard line from serve:\n${serve.output().stderr}`);
     if (serve.child.exitCode !== null) throw new Error(`serve exited:\n${serve.output().stderr}`);
@@ -105,7 +105,9 @@ function get(url: string, options: { path?: string; method?: string; headers?: R
       (res) => {
         let body = '';
         res.setEncoding('utf8');
-        const done = () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        const done = () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        };
         res.on('data', (s: string) => {
           body += s;
           // An event stream never ends: its first snapshot is enough.
@@ -185,7 +187,11 @@ describe.runIf(missing !== undefined && inCI)('sandbox serve --dashboard in Chro
 describe.skipIf(missing !== undefined)('sandbox serve --dashboard in a headless Chromium', () => {
   it('shows per-agent counts, a dead letter with its reason, the quarantined agent and residency, and follows the run live', async () => {
     const { chromium } = await import('playwright-core');
-    const { url, feed } = await startDashboard();
+    const dashboard = await startDashboard();
+    const { url } = dashboard;
+    const feed = (lines: object[]): void => {
+      dashboard.feed(lines);
+    };
     const userDataDir = mkdtempSync(join(tmpdir(), 'sandbox-dashboard-chromium-'));
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -268,11 +274,13 @@ describe.skipIf(missing !== undefined)('sandbox serve --dashboard in a headless 
     const updated = await page.evaluate('document.body.dataset.updated');
     // Every message of the first batch handled by poison (run or parked) before counting the second's.
     let parked = 0;
-    for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
       const runs = Number(await text(row('poison', 'runs')));
       parked = Number(await text(row('poison', 'parked')));
       if (runs + parked === 6) break;
       if (Date.now() > deadline) throw new Error(`poison never handled the first 6 (${runs} runs, ${parked} parked)`);
+      await sleep(100);
     }
     feed(Array.from({ length: 6 }, (_, i) => ({ id: 6 + i, customer: customers[i % 2] })));
     await until(row('echo', 'runs'), (s) => s === '12', 'echo with 12 runs');

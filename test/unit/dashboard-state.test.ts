@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunResult, RunStatus } from '../../runtime/agent/types.ts';
 import { encode } from '../../runtime/codec.ts';
-import { DashboardState, percentiles } from '../../runtime/ops/dashboard-state.ts';
+import { DashboardState, percentiles, type DashboardSnapshot } from '../../runtime/ops/dashboard-state.ts';
 import { SwarmMetrics } from '../../runtime/ops/metrics.ts';
 import { createMemoryQueue } from '../../runtime/queue/memory.ts';
 import { DEAD_LETTER_HEADERS, type QueueMessage } from '../../runtime/queue/types.ts';
@@ -153,14 +153,14 @@ describe('DashboardState', () => {
     const c = clock();
     const state = new DashboardState({ metrics: m, stats: () => swarm.stats, workers: 1 }, { now: c.now });
     await state.sample();
-    let last;
+    let last: DashboardSnapshot | undefined;
     for (let i = 0; i < 40; i++) {
       c.advance(25);
       swarm.run('a', 'ok', 1);
       last = await state.sample();
     }
-    expect(last!.windowSeconds).toBe(1);
-    expect(last!.agents[0]!.runsPerSecond).toBe(40);
+    expect(last?.windowSeconds).toBe(1);
+    expect(last?.agents[0]!.runsPerSecond).toBe(40);
   });
 
   it('marks an agent failing when half its runs in the window failed, and quarantined while escalation holds it', async () => {
@@ -223,7 +223,7 @@ describe('DashboardState', () => {
     state.addDeadLetter(deadLetter(h('poison: trap: unreachable', 'poison-g'), encode({ id: 1 }), 'k1'));
     state.addDeadLetter(deadLetter(h('other: payload is not MessagePack', 'unknown-g'), new Uint8Array([0xc1, 1])));
     state.addDeadLetter(deadLetter(h('poison: trap: unreachable', 'poison-g'), encode({ text: 'x'.repeat(500) })));
-    const { deadLetters } = await state.sample();
+    let { deadLetters } = await state.sample();
     expect(deadLetters.total).toBe(3);
     expect(deadLetters.recent).toHaveLength(2);
     const [newest, older] = deadLetters.recent;
@@ -233,5 +233,9 @@ describe('DashboardState', () => {
     // A group the topology does not know is shown as it is.
     expect(older).toMatchObject({ agent: 'unknown-g', reason: 'other: payload is not MessagePack' });
     expect(older!.payload).toBe('(2 bytes, not MessagePack)');
+    // A 64-bit integer that decodes as a BigInt has no JSON form: its digits are shown.
+    state.addDeadLetter(deadLetter(h('a: trap'), encode({ n: 2n ** 63n + 1n })));
+    ({ deadLetters } = await state.sample());
+    expect(deadLetters.recent[0]!.payload).toBe('{"n":"9223372036854775809"}');
   });
 });
