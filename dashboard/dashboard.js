@@ -35,6 +35,32 @@ function renderHost(snapshot) {
   $('#window').textContent = `rates and percentiles over the last ${fmt(snapshot.windowSeconds)} s`;
 }
 
+/** The last minute of runs/s per agent (one point per snapshot), kept by the page for the trend column. */
+const history = new Map();
+const HISTORY_POINTS = 60;
+const SVG = 'http://www.w3.org/2000/svg';
+
+function trend(name, runsPerSecond) {
+  const points = history.get(name) ?? [];
+  points.push(runsPerSecond);
+  if (points.length > HISTORY_POINTS) points.shift();
+  history.set(name, points);
+  const [w, h] = [120, 24];
+  const top = Math.max(1, ...points);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
+  svg.setAttribute('width', String(w));
+  svg.setAttribute('height', String(h));
+  svg.setAttribute('aria-label', `runs/s over the last ${points.length} updates, at most ${fmt(top)}`);
+  const line = document.createElementNS(SVG, 'polyline');
+  const step = w / (HISTORY_POINTS - 1);
+  const start = w - step * (points.length - 1);
+  line.setAttribute('points', points.map((v, i) => `${start + i * step},${h - 1 - (v / top) * (h - 2)}`).join(' '));
+  line.setAttribute('class', 'trend');
+  svg.append(line);
+  return svg;
+}
+
 function renderAgents(snapshot) {
   const rows = snapshot.agents.map((a) => {
     const tr = document.createElement('tr');
@@ -50,10 +76,13 @@ function renderAgents(snapshot) {
     const stateCell = cell('');
     stateCell.dataset.field = 'state';
     stateCell.append(state);
+    const trendCell = cell('');
+    trendCell.append(trend(a.name, a.runsPerSecond));
     const cells = [
       ['name', cell(a.name)],
       ['state', stateCell],
       ['runsPerSecond', cell(fmt(a.runsPerSecond), 'num')],
+      ['trend', trendCell],
       ['failedPerSecond', cell(fmt(a.failedPerSecond), 'num')],
       ['runs', cell(String(total), 'num')],
       ['byStatus', cell(byStatus || '—')],
