@@ -9,10 +9,10 @@ import type { SwarmMetrics } from './metrics.ts';
 
 /** What the read model samples; `sandbox serve` wires a swarm to it. */
 export interface DashboardSources {
-  /** The swarm's Prometheus metrics: latency and inbox-wait histograms, messages in flight, queue lag and the
-   *  host event loop are read from its registry by their metric names, so the page and a scrape agree. */
+  /** The swarm's Prometheus metrics: latency and inbox-wait histograms, queue lag and the host event loop are read
+   *  from its registry by their metric names, so the page and a scrape agree. */
   metrics: SwarmMetrics;
-  /** Per-agent counters (dispatcher.stats()): runs by status, acks, retries, dead letters, parked, keys. */
+  /** Per-agent counters (dispatcher.stats()): runs by status, acks, retries, dead letters, parked, in flight, keys. */
   stats(): AgentStats[];
   /** Quarantines in force (dispatcher.quarantined()). */
   quarantined?(): QuarantineEvent[];
@@ -170,15 +170,13 @@ export class DashboardState {
       const metric = registry.getSingleMetric(name);
       return metric === undefined ? [] : (await metric.get()).values;
     };
-    const [latency, wait, inFlight, lag, delay, utilization] = await Promise.all([
+    const [latency, wait, lag, delay, utilization] = await Promise.all([
       read('sandbox_run_duration_seconds'),
       read('sandbox_inbox_wait_seconds'),
-      read('sandbox_in_flight'),
       read('sandbox_queue_lag'),
       read('sandbox_event_loop_delay_p99_seconds'),
       read('sandbox_event_loop_utilization'),
     ]);
-    const inFlightOf = new Map(inFlight.map((v) => [String(v.labels.agent), v.value]));
     const lagOf = new Map<string, { pattern: string; messages: number }[]>();
     for (const v of lag) {
       const agent = String(v.labels.agent);
@@ -234,7 +232,7 @@ export class DashboardState {
         quarantines: s.quarantines,
         eventsPublished: s.eventsPublished,
         shed: s.shed,
-        inFlight: inFlightOf.get(s.name) ?? 0,
+        inFlight: s.inFlight,
         latencyMs: percentiles(now.latency, before?.latency),
         waitMs: percentiles(now.wait, before?.wait),
         lag: lagOf.get(s.name) ?? [],

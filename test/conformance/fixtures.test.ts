@@ -12,6 +12,7 @@ import {
   type RunResult,
   type RunStatus,
 } from '../../runtime/index.ts';
+import { encode } from '../../runtime/codec.ts';
 import { MATRIX } from '../support/engines.ts';
 import { fixturePath, repoRoot, requireBuilt } from '../support/paths.ts';
 
@@ -191,6 +192,15 @@ const rows: Row[] = [
     status: 'limit-exceeded',
     message: /event/,
   },
+  {
+    fixture: 'log-large-lines',
+    status: 'ok',
+    check: (r) => {
+      expect(r.logs).toHaveLength(17);
+      expect(r.logs[0]!.message).toBe('a'.repeat(60_000));
+      expect(r.logsDropped).toBe(9983);
+    },
+  },
   { fixture: 'graph-call', label: 'no graph service', input: { method: 'ping' }, status: 'error', errorCode: -4 },
   // Modules that must be refused.
   { fixture: 'garbage', status: 'invalid-module' },
@@ -240,6 +250,15 @@ const rows: Row[] = [
         { topic: 'alerts.db', payload: { n: 1 } },
         { topic: 'alerts.web', payload: 'hi' },
       ]),
+  },
+  {
+    fixture: 'emit-input',
+    input: { a: [1, 'x'] },
+    status: 'ok',
+    check: (r) => {
+      expect(r.events).toEqual([{ topic: 'alerts.input', payload: { a: [1, 'x'] } }]);
+      expect([...r.events[0]!.bytes]).toEqual([...encode({ a: [1, 'x'] })]);
+    },
   },
   {
     fixture: 'random-now',
