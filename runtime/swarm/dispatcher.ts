@@ -19,7 +19,7 @@ import { TRACEPARENT_HEADER } from '../ops/trace-context.ts';
 import { MessageTrace } from './message-trace.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
-import { Escalation, type EscalationConfig } from './escalation.ts';
+import { Escalation, type EscalationConfig, type QuarantineEvent } from './escalation.ts';
 import { KeyedInstances } from './keyed-instances.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { AdmissionSpec, AgentSpec } from './topology.ts';
@@ -604,6 +604,11 @@ export class Dispatcher {
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
+  }
+
+  /** The quarantines in force now (escalation; empty without it): what the dashboard lists. */
+  quarantined(): QuarantineEvent[] {
+    return this.escalation?.inForce() ?? [];
   }
 
   /** The agents' subscriptions whose backend reports lag (the `sandbox_queue_lag` metric asks them at scrape time). */
