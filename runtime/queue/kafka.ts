@@ -441,7 +441,7 @@ export class KafkaQueue implements QueueBackend {
       deadLetter: (m) => this.publishInternal(m),
       onError,
     };
-    const core = new SubscriberCore(resolved, hooks, resolved.prefetch, true);
+    const core = new SubscriberCore(resolved, hooks, resolved.prefetch, true, true);
     let stopping = false;
     let consumer = newConsumer();
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;

@@ -267,22 +267,9 @@ export class WorkerHost {
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
     const promise = this.track(request.seq, spec, request);
-    // An idle worker and nothing queued: the run goes through the shared slot (run-channel.ts), no message.
-    const channel = this.channel;
-    if (
-      channel !== null &&
-      !channel.busy &&
-      this.runsAtWorker === 0 &&
-      this.outbox.length === 0 &&
-      this.registrations.length === 0 &&
-      input.length <= REQUEST_CAPACITY
-    ) {
-      this.runsAtWorker++;
-      this.worker!.ref();
-      void this.sendThroughChannel(channel, request);
-      return promise;
-    }
-    // A full batch goes at once, so the worker starts while the caller is still submitting.
+    // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
+    // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one
+    // message, which wakes the worker once rather than once for the first run and again for the rest.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
     else if (!this.flushScheduled && this.runsAtWorker < COALESCE_BELOW) {
       this.flushScheduled = true;
@@ -371,6 +358,21 @@ export class WorkerHost {
       return;
     }
     this.outbox = [];
+    // One run to an idle worker with nothing else queued: the shared slot (run-channel.ts), no message.
+    const channel = this.channel;
+    if (
+      outbox.length === 1 &&
+      channel !== null &&
+      !channel.busy &&
+      this.runsAtWorker === 0 &&
+      this.registrations.length === 0 &&
+      outbox[0]!.input.length <= REQUEST_CAPACITY
+    ) {
+      this.runsAtWorker++;
+      this.worker!.ref();
+      void this.sendThroughChannel(channel, outbox[0]!);
+      return;
+    }
     this.runsAtWorker += outbox.length;
     for (let i = 0; i < outbox.length; i += BATCH) {
       const runs = packRuns(outbox.slice(i, i + BATCH));
