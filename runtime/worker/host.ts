@@ -266,7 +266,7 @@ export class WorkerHost {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
-    const promise = this.track(request.seq, spec, request);
+    const promise = this.track(request.seq, spec, request, false);
     // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
     // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one
     // message, which wakes the worker once rather than once for the first run and again for the rest.
@@ -333,16 +333,19 @@ export class WorkerHost {
     return this.seq;
   }
 
+  /** Records a request awaiting its answer. Runs arm the watchdog when they are sent, once per batch (flushRuns);
+   *  other requests arm it here. */
   private track(
     seq: number,
     spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>,
     request: RunRequest | ControlRequest,
+    arm = true,
   ): Promise<RunResult> {
     const timeoutMs = spec.limits.timeoutMs;
     return new Promise<RunResult>((resolve) => {
       this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
       if (timeoutMs < this.minTimeoutMs) this.minTimeoutMs = timeoutMs;
-      this.armWatchdog(timeoutMs);
+      if (arm) this.armWatchdog(timeoutMs);
     });
   }
 
@@ -371,13 +374,15 @@ export class WorkerHost {
       this.runsAtWorker++;
       this.worker!.ref();
       void this.sendThroughChannel(channel, outbox[0]!);
-      return;
+    } else {
+      this.runsAtWorker += outbox.length;
+      for (let i = 0; i < outbox.length; i += BATCH) {
+        const runs = packRuns(outbox.slice(i, i + BATCH));
+        this.post({ t: 'runs', runs }, transferList(runs));
+      }
     }
-    this.runsAtWorker += outbox.length;
-    for (let i = 0; i < outbox.length; i += BATCH) {
-      const runs = packRuns(outbox.slice(i, i + BATCH));
-      this.post({ t: 'runs', runs }, transferList(runs));
-    }
+    // One deadline for the batch: no run in it can time out sooner than the smallest timeout pending.
+    this.armWatchdog(this.minTimeoutMs);
   }
 
   /** Completions of a run sent through the shared slot come back there (or, when too large, as a message). */

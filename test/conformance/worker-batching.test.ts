@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../runtime/index.ts';
-import { agentPath, requireBuilt } from '../support/paths.ts';
+import { agentPath, fixturePath, requireBuilt } from '../support/paths.ts';
 
 /** Counts the runs the host posts to workers by message (the shared slot carries the others). */
 function spyOnRunMessages(): { runs: number; messages: number; restore: () => void } {
@@ -43,5 +43,24 @@ describe('worker hand-off', () => {
     expect(lone.output).toEqual({ lone: 1 });
     expect(spy.runs).toBe(50);
     agent.close();
+  });
+
+  it('times out a hung run inside a batch on its own deadline; the runs around it answer (replayed on a new worker)', async () => {
+    const own = new Sandbox({ workers: 1 });
+    try {
+      const echo = await own.load(requireBuilt(agentPath('echo')));
+      const hung = await own.load(fixturePath('loop-forever'), { limits: { timeoutMs: 150, fuel: 0 } });
+      const before = Array.from({ length: 20 }, (_, i) => echo.run({ i }));
+      const stuck = hung.run({});
+      const after = Array.from({ length: 20 }, (_, i) => echo.run({ i: 20 + i }));
+      const results = await Promise.all([...before, stuck, ...after]);
+      expect(results[20]!.status).toBe('timeout');
+      const others = results.filter((_, i) => i !== 20);
+      expect(others.map((r) => r.status)).toEqual(Array.from({ length: 40 }, () => 'ok'));
+      expect(others.map((r) => (r.output as { i: number }).i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(own.workerRestarts).toBe(1);
+    } finally {
+      await own.close();
+    }
   });
 });
