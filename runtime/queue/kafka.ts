@@ -436,6 +436,7 @@ export class KafkaQueue implements QueueBackend {
       }
     };
     const hooks: DispatchHooks = {
+      kind: this.kind,
       done: (d) => markDone(d.ref as Entry),
       redeliver: (d) => new Delivery(d.topic, d.payload, d.key, d.headers, d.deliveryCount + 1, d.ref),
       deadLetter: (m) => this.publishInternal(m),

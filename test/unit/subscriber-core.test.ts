@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Delivery, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from '../../runtime/queue/dispatch.ts';
 
 const hooks = (done: Delivery[]): DispatchHooks => ({
+  kind: 'memory',
   done: (d) => done.push(d),
   redeliver: (d) => new Delivery(d.topic, d.payload, d.key, d.headers, d.deliveryCount + 1, d.ref),
   deadLetter: () => Promise.resolve(),
