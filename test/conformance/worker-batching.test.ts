@@ -6,6 +6,7 @@ import { agentPath, fixturePath, requireBuilt } from '../support/paths.ts';
 
 /** Counts the runs the host posts to workers by message (the shared slot carries the others). */
 function spyOnRunMessages(): { runs: number; messages: number; restore: () => void } {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, called with its own `this`
   const original = Worker.prototype.postMessage;
   const seen = {
     runs: 0,
@@ -20,7 +21,7 @@ function spyOnRunMessages(): { runs: number; messages: number; restore: () => vo
       seen.messages++;
       seen.runs += m.runs!.seqs.length;
     }
-    return original.call(this, message, transfer);
+    original.call(this, message, transfer);
   };
   return seen;
 }
