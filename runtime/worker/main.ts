@@ -10,6 +10,7 @@ import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { instantiate, makeSlot, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
+import { differingRuns } from '../hibernation/state-image.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import {
@@ -186,7 +187,17 @@ async function template(req: TemplateRequest): Promise<void> {
         );
       }
       const base = hibernator!.adoptBase(req.moduleHash, state.memory.slice());
-      templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
+      templates.set(key, {
+        moduleHash: req.moduleHash,
+        wa,
+        module,
+        engine: req.engine,
+        base,
+        initialMemory: initial.memory,
+        initialDelta: differingRuns(initial.memory, base),
+        pool: [{ guest: first, delta: null }],
+        create,
+      });
       outcome = hostOutcome('ok', req.engine);
     } else {
       outcome = first;
