@@ -172,6 +172,14 @@ export class Sandbox {
   private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
+  /**
+   * One copy of a module's bytes for all its agents (each keeps them, to load it again in a replaced worker):
+   * loading 10,000 agents from one path read 10,000 copies. Weak, so a module no agent uses is let go.
+   */
+  private readonly moduleBytes = new Map<string, WeakRef<Uint8Array>>();
+  private readonly moduleBytesGone = new FinalizationRegistry<string>((hash) => {
+    if (this.moduleBytes.get(hash)?.deref() === undefined) this.moduleBytes.delete(hash);
+  });
   /** Who each loaded agent is, for its host functions' ctx and its ABI's payloads. */
   private readonly identities = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism' }>();
 
@@ -665,12 +673,18 @@ export class Sandbox {
     this.assertOpen();
     const limits = this.internLimits(resolveLimits(this.options.limits, options.limits));
     const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
-    const bytes = typeof source === 'string' ? await readModule(source) : source;
+    const read = typeof source === 'string' ? await readModule(source) : source;
     const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
-    let hash = this.hashes.get(bytes);
+    let hash = this.hashes.get(read);
     if (hash === undefined) {
-      hash = createHash('sha256').update(bytes).digest('hex');
-      this.hashes.set(bytes, hash);
+      hash = createHash('sha256').update(read).digest('hex');
+      this.hashes.set(read, hash);
+    }
+    let bytes = this.moduleBytes.get(hash)?.deref();
+    if (bytes === undefined) {
+      bytes = read;
+      this.moduleBytes.set(hash, new WeakRef(bytes));
+      this.moduleBytesGone.register(bytes, hash);
     }
     return { limits, engine, bytes, name, hash };
   }
