@@ -67,6 +67,11 @@ export interface HibernationOptions {
   store: string;
   /** Live agent instances in this sandbox, over all workers (default 8192; V8 allows ~13k memories per process). */
   maxResident?: number;
+  /**
+   * Linear memory of the live instances, in bytes over all workers (default: no cap besides maxResident): agents
+   * with large memories then hibernate sooner, and hot small ones stay resident.
+   */
+  maxResidentBytes?: number;
   /** An agent idle this long hibernates (default 60000; 0 = only the resident cap hibernates agents). */
   idleMs?: number;
   /**
@@ -756,7 +761,7 @@ function refuseGrants(options: object, what: string): void {
 }
 
 function hibernationSettings(options: HibernationOptions, workers: number) {
-  const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000 } = options;
+  const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000, maxResidentBytes } = options;
   if (typeof store !== 'string' || store.length === 0)
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'hibernation.store must be a directory path');
   for (const [name, value] of [
@@ -775,7 +780,18 @@ function hibernationSettings(options: HibernationOptions, workers: number) {
       'SANDBOX_INVALID_OPTIONS',
       `hibernation.maxResident must be at least the number of workers (${workers}), got ${maxResident}`,
     );
-  return { path: resolvePath(store), maxResident: Math.floor(maxResident / workers), idleMs, checkpointMs };
+  if (maxResidentBytes !== undefined && (!Number.isSafeInteger(maxResidentBytes) || maxResidentBytes <= 0))
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `hibernation.maxResidentBytes must be a positive integer (bytes), got ${String(maxResidentBytes)}`,
+    );
+  return {
+    path: resolvePath(store),
+    maxResident: Math.floor(maxResident / workers),
+    maxResidentBytes: maxResidentBytes === undefined ? Infinity : Math.floor(maxResidentBytes / workers),
+    idleMs,
+    checkpointMs,
+  };
 }
 
 async function readModule(path: string): Promise<Uint8Array> {

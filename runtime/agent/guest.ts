@@ -398,6 +398,11 @@ export class Guest {
     return this.limits.memoryBytes;
   }
 
+  /** The size of its linear memory now. */
+  get memoryBytes(): number {
+    return this.memory.byteLength;
+  }
+
   /** The number of mutable globals a state of this module carries. */
   get globalCount(): number {
     return this.stateGlobals.length;

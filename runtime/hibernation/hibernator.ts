@@ -19,6 +19,8 @@ export interface HibernationSettings {
   path: string;
   /** Live instances this worker keeps; past it the least recently used agent hibernates. */
   maxResident: number;
+  /** Linear memory those instances may hold in all (absent or Infinity: no cap); past it, the same. */
+  maxResidentBytes?: number;
   /** An agent idle this long hibernates (0: only the resident cap hibernates agents). */
   idleMs: number;
   /** How often changed resident agents are written to the store (0: only when they hibernate). */
@@ -65,6 +67,8 @@ export interface SleepyAgent {
    */
   delta?: Delta | null;
   image?: Uint8Array | null;
+  /** Its instance's memory as counted in the resident bytes (0 while it has none). */
+  residentBytes?: number;
   lastUsed: number;
   /** Keyed agents keep their state when unloaded; anonymous ones lose it. */
   keepState: boolean;
@@ -91,6 +95,8 @@ const KEEP_IMAGE_BYTES = 16 * 1024;
 export class Hibernator {
   /** Resident agents, least recently used first (a Map keeps insertion order; a run moves its agent to the end). */
   private readonly resident = new Map<number, SleepyAgent>();
+  /** The resident instances' memory, in bytes (settings.maxResidentBytes caps it). */
+  private residentBytes = 0;
   private registered = 0;
   private readonly counts = { wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0, undone: 0 };
   private lastStoreError = '';
@@ -199,6 +205,7 @@ export class Hibernator {
     agent.guest = guest;
     agent.dirty = stored === undefined; // a fresh agent's initialised state is not stored yet
     this.resident.set(agent.agentId, agent);
+    this.count(agent);
     this.makeRoom(agent);
     return stored === undefined ? { failed: null } : { failed: null, wakeMs: performance.now() - started };
   }
@@ -229,6 +236,7 @@ export class Hibernator {
     agent.lastUsed = now;
     const guest = agent.guest;
     if (guest === null) return;
+    this.count(agent); // the run may have grown its memory
     if (!guest.poisoned) {
       agent.dirty = true;
       agent.delta = null;
@@ -260,6 +268,7 @@ export class Hibernator {
       if (undo(other)) {
         agent.guest = other;
         this.resident.set(agent.agentId, agent);
+        this.count(agent);
         this.counts.undone++;
         return;
       }
@@ -307,7 +316,8 @@ export class Hibernator {
   }
 
   private makeRoom(keep: SleepyAgent): void {
-    while (this.resident.size > this.settings.maxResident) {
+    const maxBytes = this.settings.maxResidentBytes ?? Infinity;
+    while (this.resident.size > this.settings.maxResident || this.residentBytes > maxBytes) {
       const oldest = this.resident.values().next().value as SleepyAgent;
       if (oldest === keep) break;
       this.hibernate(oldest);
@@ -332,7 +342,15 @@ export class Hibernator {
     agent.delta = null;
     agent.image = null;
     this.resident.delete(agent.agentId);
+    this.count(agent);
     if (guest !== null) this.release(agent.template, guest, delta);
+  }
+
+  /** Brings the resident bytes up to date with the agent's instance (or its lack of one). */
+  private count(agent: SleepyAgent): void {
+    const bytes = agent.guest === null ? 0 : agent.guest.memoryBytes;
+    this.residentBytes += bytes - (agent.residentBytes ?? 0);
+    agent.residentBytes = bytes;
   }
 
   /** Pools the instance; `delta` says where its memory differs from the base (null: not known). */
