@@ -256,10 +256,14 @@ const scratch = new Runs();
 /** Typed arrays use the platform's byte order; the word scan reads byte positions from a word's bits on little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
+/** Indices of the differing words of one block (BLOCK_BYTES / 4 at most), reused. */
+const foundWords = new Int32Array(BLOCK_BYTES >>> 2);
+
 /**
- * Adds the differing bytes of words [from, to), both arrays being that long. A differing word's first and last
- * differing bytes come from the bits of its XOR (the bytes between are inside the run anyway, MERGE_GAP being
- * larger than a word), so no byte is read. Kept apart so it stays monomorphic.
+ * Adds the differing bytes of words [from, to), both arrays being that long. First a loop that only compares and
+ * notes differing words (no call inside, so the compiler keeps the arrays' bounds out of it), then for each of those
+ * its first and last differing bytes from the bits of their XOR (the bytes between are inside the run anyway,
+ * MERGE_GAP being larger than a word).
  */
 function scanWords(
   m32: Int32Array,
@@ -270,11 +274,14 @@ function scanWords(
   base: Uint8Array,
   runs: Runs,
 ): void {
-  for (let w = from; w < to; w++) {
-    const diff = m32[w]! ^ b32[w]!;
-    if (diff === 0) continue;
+  const found = foundWords;
+  let n = 0;
+  for (let w = from; w < to; w++) if (m32[w] !== b32[w]) found[n++] = w;
+  for (let k = 0; k < n; k++) {
+    const w = found[k]!;
     const b = w << 2;
     if (LITTLE_ENDIAN) {
+      const diff = m32[w]! ^ b32[w]!;
       const first = b + ((31 - Math.clz32(diff & -diff)) >>> 3);
       const last = b + 3 - (Math.clz32(diff) >>> 3);
       if (runs.span(first, last)) continue;
