@@ -1,6 +1,7 @@
 // The `sandbox` import module: output, emit, log, now, random. Every call checks its pointers and returns a status code.
 import { randomFillSync } from 'node:crypto';
-import { decode } from '../runtime/codec.ts';
+import { EmittedEvent } from '../runtime/agent/event.ts';
+import { checkMessagePack } from '../runtime/codec.ts';
 import { HostStatus, LOG_LEVELS, MAX_TOPIC_BYTES, TOPIC_PATTERN } from './abi.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { RunContext } from './run-context.ts';
@@ -61,14 +62,14 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
         );
         return HostStatus.E_LIMIT;
       }
-      let value: unknown;
-      try {
-        value = decode(payload);
-      } catch (error) {
-        c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${(error as Error).message}`);
+      // Checked, not decoded: the bytes travel to `publish` as they are (a copy: guest memory changes on), and are
+      // decoded only where someone reads them.
+      const problem = checkMessagePack(payload);
+      if (problem !== null) {
+        c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${problem}`);
         return HostStatus.E_INVALID;
       }
-      c.events.push({ topic, payload: value });
+      c.events.push(new EmittedEvent(topic, new Uint8Array(payload)));
       c.eventBytes += payload.length;
       return HostStatus.OK;
     },

@@ -28,9 +28,11 @@ export type EngineChoice = EngineName | 'auto';
 export type Isolation = 'worker' | 'inline';
 
 export interface AgentEvent {
-  topic: string;
-  /** The decoded MessagePack payload. */
-  payload: unknown;
+  readonly topic: string;
+  /** The decoded MessagePack payload (decoded on first read; the event compares and serialises as `{ topic, payload }`). */
+  readonly payload: unknown;
+  /** The payload as the guest emitted it: one MessagePack value, what the dispatcher publishes unchanged. */
+  readonly bytes: Uint8Array;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

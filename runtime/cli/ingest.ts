@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { encode } from '../codec.ts';
-import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
+import { deadLetterHeaders } from '../queue/dead-letter.ts';
+import { DEFAULT_DEAD_LETTER_TOPIC, type QueueBackend } from '../queue/types.ts';
 import { validateTopic } from '../queue/topics.ts';
 import { parseCommandArgs, reportUsage, UsageError } from './args.ts';
 import { EXIT_OK, type CliIO, type Command } from './io.ts';
@@ -95,11 +96,7 @@ export async function ingestFile(queue: QueueBackend, file: string, options: Ing
       return queue.publish({
         topic: options.deadLetter,
         payload: encode(line),
-        headers: {
-          [DEAD_LETTER_HEADERS.reason]: reason,
-          [DEAD_LETTER_HEADERS.topic]: options.topic,
-          [LINE_HEADER]: String(n),
-        },
+        headers: deadLetterHeaders({ topic: options.topic, reason }, { [LINE_HEADER]: String(n) }),
       });
     }
     let key: string | undefined;

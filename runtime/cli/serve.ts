@@ -1,6 +1,8 @@
 // `sandbox serve sandbox.yaml`: runs a topology's agents on its queue until SIGINT/SIGTERM, then drains and exits.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { relative, resolve } from 'node:path';
 import type { EngineChoice } from '../agent/types.ts';
+import { runChannel, type RunChannelMessage } from '../channels.ts';
 import { AuditLog } from '../ops/audit-log.ts';
 import type { SwarmMetrics } from '../ops/metrics.ts';
 import { loadWithOptional } from '../queue/optional.ts';
@@ -42,6 +44,9 @@ Operations (docs/operations.md):
                           each message acked only after its line is written)
   --audit-max-size <size> rotate the audit log at this size (default 64MiB)
   --audit-keep <n>        rotated audit files kept (default 5)
+  --trace                 trace each message and run: continue its W3C traceparent header
+                          (or start a trace), put it on the events agents publish, and
+                          publish spans on the diagnostics channel sandbox:trace:span
 
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
   --json                  print the summary (per agent: runs by status, top failure reasons;
@@ -101,6 +106,7 @@ export const serve: Command = async (argv, io) => {
       'audit-log': { type: 'string' },
       'audit-max-size': { type: 'string' },
       'audit-keep': { type: 'string' },
+      trace: { type: 'boolean' },
       json: { type: 'boolean' },
     },
     SERVE_HELP,
@@ -115,6 +121,7 @@ export const serve: Command = async (argv, io) => {
   let metricsServer: { close(): Promise<void> } | undefined;
   let serveMetrics: typeof import('../ops/metrics.ts').serveMetrics | undefined;
   let auditLog: AuditLog | undefined;
+  let unsubscribeRuns: (() => void) | undefined;
   const failures = new FailureReasons();
   try {
     if (positionals.length !== 1) throw new UsageError('which topology? give the path of a sandbox.yaml');
@@ -143,36 +150,35 @@ export const serve: Command = async (argv, io) => {
     // The same default as startSwarm's, made explicit so the metrics can report the worker count.
     const workers = defaultWorkers(topology);
     queue = await createQueue(topology.queue);
-    let swarmQueue = queue;
     if (metricsPort !== undefined) {
       // prom-client is optional: only --metrics-port needs it.
       const ops = await loadWithOptional(() => import('../ops/metrics.ts'), 'prom-client', '--metrics-port');
       serveMetrics = ops.serveMetrics;
+      // It counts runs from the `sandbox:swarm:run` channel and reads the rest from the dispatcher at scrape time.
       metrics = new ops.SwarmMetrics();
-      // The dispatcher subscribes with the agent's group, or `<group>_<i>` for an agent with several patterns.
-      const agentOfGroup = new Map<string, string>();
-      for (const a of topology.agents) {
-        agentOfGroup.set(a.group, a.name);
-        a.subscribe.forEach((_, i) => agentOfGroup.set(`${a.group}_${i}`, a.name));
-      }
-      swarmQueue = metrics.instrumentQueue(queue, (group, pattern) =>
-        group !== undefined ? (agentOfGroup.get(group) ?? group) : pattern,
-      );
     }
     const audit = auditLog;
-    const m = metrics;
+    // Failure reasons for the summary come from the run channel too. Until startSwarm returns the dispatcher is
+    // not known, and every swarm's runs count (a second swarm in this process would have to be starting as well).
+    const countFailure = (message: unknown): void => {
+      const m = message as RunChannelMessage;
+      if (swarm === undefined || m.dispatcher === swarm.dispatcher) failures.record(m.agent, m.result);
+    };
+    subscribe(runChannel.name, countFailure);
+    unsubscribeRuns = () => unsubscribe(runChannel.name, countFailure);
     swarm = await startSwarm(topology, {
       engine,
       workers,
-      queue: swarmQueue,
-      // The dispatcher awaits what onRun and onParked return before it settles the message, so a line is in
-      // the file before its ack; the audit log resolves it once the line's batch is written.
-      onRun: (agent, message, result, timing) => {
-        failures.record(agent, result);
-        m?.recordRun(agent, result, timing.waitMs);
-        return audit?.record(agent, message, result);
-      },
-      ...(audit ? { onParked: (agent, message, topic) => audit.recordParked(agent, message, topic) } : {}),
+      queue,
+      ...(values.trace === true ? { tracing: true } : {}),
+      // onRun is the audit trail only: the dispatcher awaits what it returns before it settles the message, so a
+      // line is in the file before its ack (the audit log resolves it once the line's batch is written).
+      ...(audit
+        ? {
+            onRun: (agent, message, result) => audit.record(agent, message, result),
+            onParked: (agent, message, topic) => audit.recordParked(agent, message, topic),
+          }
+        : {}),
     });
     if (auditLog !== undefined && auditLog.repairedBytes > 0) {
       io.stderr.write(
@@ -182,7 +188,9 @@ export const serve: Command = async (argv, io) => {
     if (metrics !== undefined) {
       const sw = swarm;
       metrics.attach({
+        dispatcher: sw.dispatcher,
         stats: () => sw.dispatcher.stats(),
+        lags: () => sw.dispatcher.lags(),
         workerRestarts: () => sw.sandbox.workerRestarts,
         workers,
         residency: () => sw.sandbox.residency(),
@@ -281,5 +289,6 @@ export const serve: Command = async (argv, io) => {
     await metricsServer?.close();
     metrics?.close();
     auditLog?.close();
+    unsubscribeRuns?.();
   }
 };

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { LOG_LEVELS, MAX_TOPIC_BYTES, TOPIC_PATTERN } from '../../host/abi.ts';
 import type { RunContext } from '../../host/run-context.ts';
-import { decode } from '../codec.ts';
+import { EmittedEvent } from '../agent/event.ts';
+import { checkMessagePack } from '../codec.ts';
 
 /** The WIT enum `status`: jco lowers these strings to the enum's cases. */
 export type HostStatus = 'ok' | 'limit' | 'invalid';
@@ -48,14 +49,12 @@ export function componentHostImports(
         );
         return 'limit';
       }
-      let value: unknown;
-      try {
-        value = decode(payload);
-      } catch (error) {
-        c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${(error as Error).message}`);
+      const problem = checkMessagePack(payload);
+      if (problem !== null) {
+        c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${problem}`);
         return 'invalid';
       }
-      c.events.push({ topic, payload: value });
+      c.events.push(new EmittedEvent(topic, new Uint8Array(payload)));
       c.eventBytes += payload.length;
       return 'ok';
     },

@@ -1,4 +1,4 @@
-// Subpath `wasm-agent-sandbox/ops`: the audit trail and the health computation behind `sandbox audit`.
+// Subpath `wasm-agent-sandbox/ops`: the audit trail, the health computation behind `sandbox audit`, diagnostics channels and trace context.
 export {
   AuditLog,
   RotatingFileDestination,
@@ -23,3 +23,14 @@ export {
 } from '../ops/health.ts';
 export { parsePrometheusText, type Sample } from '../ops/prom-text.ts';
 export { signalsFromEndpoint, signalsFromPrometheus, signalsFromScrapes } from '../ops/signals.ts';
+export {
+  runChannel,
+  publishChannel,
+  settleChannel,
+  spanChannel,
+  type RunChannelMessage,
+  type PublishChannelMessage,
+  type SettleChannelMessage,
+  type SpanChannelMessage,
+} from '../channels.ts';
+export { parseTraceParent, formatTraceParent, TRACEPARENT_HEADER, type TraceParent } from '../ops/trace-context.ts';

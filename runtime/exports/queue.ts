@@ -13,3 +13,4 @@ export {
   type KafkaQueueOptions,
 } from '../queue/index.ts';
 export * from '../queue/types.ts';
+export { deadLetterHeaders, type DeadLetterOrigin } from '../queue/dead-letter.ts';

@@ -10,6 +10,7 @@ export {
   type Swarm,
   type SwarmOptions,
   type AgentStats,
+  type AgentLag,
   type DispatcherOptions,
   type DispatcherSpan,
   type RunTiming,

@@ -1,17 +1,22 @@
-// Prometheus metrics for a swarm (prom-client): runs, fuel, durations, inbox wait, in-flight work, queue lag, workers and the host event loop.
+// Prometheus metrics for a swarm (prom-client): runs (from the run channel), fuel, durations, inbox wait, in-flight work, queue lag, workers and the host event loop.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Server } from 'node:http';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RunResult } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
-import type { MessageHandler, QueueBackend, Subscription } from '../queue/types.ts';
+import { runChannel, type RunChannelMessage } from '../channels.ts';
 import type { Residency } from '../sandbox.ts';
-import type { AgentStats } from '../swarm/dispatcher.ts';
+import type { AgentLag, AgentStats, Dispatcher } from '../swarm/dispatcher.ts';
 import { AgentHistogram } from './agent-histogram.ts';
 
 /** What the metrics read at scrape time; a swarm provides it (see serve). */
 export interface MetricsSource {
+  /** Only runs of this dispatcher are counted (the run channel is process-wide); without it, every swarm's. */
+  dispatcher?: Dispatcher;
   stats(): AgentStats[];
+  /** Subscriptions whose backend reports lag, for `sandbox_queue_lag` (Dispatcher.lags). */
+  lags?(): AgentLag[];
   workerRestarts(): number;
   /** Worker threads running agents. */
   workers: number;
@@ -32,12 +37,6 @@ const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 
 /** A scrape does not wait longer than this for a backend to say how far behind a subscription is. */
 const LAG_TIMEOUT_MS = 2000;
 
-interface LaggingSubscription {
-  agent: string;
-  pattern: string;
-  lag: () => Promise<number | undefined>;
-}
-
 export class SwarmMetrics {
   readonly registry = new Registry();
   /** agent -> status -> runs; read into `sandbox_runs_total` at scrape time (an inc per run costs a label hash). */
@@ -45,9 +44,6 @@ export class SwarmMetrics {
   private readonly fuel: AgentHistogram;
   private readonly duration: AgentHistogram;
   private readonly inboxWait: AgentHistogram;
-  /** agent -> messages in its handlers now (a cell per agent, shared by its subscriptions). */
-  private readonly inFlightCounts = new Map<string, { n: number }>();
-  private readonly lagging = new Set<LaggingSubscription>();
   private readonly delay: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
   private lastElu: EventLoopUtilization;
@@ -91,16 +87,6 @@ export class SwarmMetrics {
       registers,
     });
     new Gauge({
-      name: 'sandbox_in_flight',
-      help: 'Messages handed to an agent and not yet settled',
-      labelNames: ['agent'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [agent, cell] of self.inFlightCounts) this.set({ agent }, cell.n);
-      },
-    });
-    new Gauge({
       name: 'sandbox_queue_lag',
       help: 'Messages on a subscription not yet acked: published and waiting, or delivered and unsettled (where the queue backend can tell)',
       labelNames: ['agent', 'pattern'],
@@ -108,7 +94,7 @@ export class SwarmMetrics {
       async collect() {
         this.reset();
         const answers = await Promise.all(
-          [...self.lagging].map(async (l) => ({ l, lag: await lagWithin(l.lag, LAG_TIMEOUT_MS) })),
+          (self.source?.lags?.() ?? []).map(async (l) => ({ l, lag: await lagWithin(() => l.lag(), LAG_TIMEOUT_MS) })),
         );
         for (const { l, lag } of answers) if (lag !== undefined) this.set({ agent: l.agent, pattern: l.pattern }, lag);
       },
@@ -193,6 +179,7 @@ export class SwarmMetrics {
       (s) => s.parked,
     );
     perAgent('counter', 'sandbox_quarantines_total', 'Quarantines begun for the agent', (s) => s.quarantines);
+    perAgent('gauge', 'sandbox_in_flight', 'Messages handed to an agent and not yet settled', (s) => s.inFlight);
     perAgent('gauge', 'sandbox_inbox_peak', 'The most messages the agent inbox held at once', (s) => s.inboxPeak);
     perAgent('gauge', 'sandbox_inbox_capacity', 'The bound of the agent inbox', (s) => s.inbox);
     scalar(
@@ -263,6 +250,7 @@ export class SwarmMetrics {
       'Fraction of the last window the host event loop was busy (0-1)',
       () => Math.max(self.window.utilization, performance.eventLoopUtilization(self.lastElu).utilization),
     );
+    subscribe(runChannel.name, this.onRun);
     this.delay = monitorEventLoopDelay({ resolution: 10 });
     this.delay.enable();
     this.lastElu = performance.eventLoopUtilization();
@@ -286,7 +274,8 @@ export class SwarmMetrics {
     this.source = source;
   }
 
-  /** Counts one run; the dispatcher's onRun calls it, with how long the message waited for the run (ms). */
+  /** Counts one run, with how long the message waited for it (ms). Runs of a swarm arrive through the
+   *  `sandbox:swarm:run` channel, which the metrics subscribe to; call this for runs made elsewhere. */
   recordRun(agent: string, result: RunResult, waitMs?: number): void {
     let byStatus = this.runCounts.get(agent);
     if (byStatus === undefined) this.runCounts.set(agent, (byStatus = new Map()));
@@ -296,72 +285,20 @@ export class SwarmMetrics {
     if (waitMs !== undefined) this.inboxWait.add(agent, waitMs / 1000);
   }
 
-  /**
-   * Wraps a queue so each subscription's handler counts its messages in flight under `agentOf(group)`, and
-   * each subscription whose backend can tell its lag is asked for it at scrape time. The dispatcher keeps its
-   * in-flight count private; the handler it gives the queue is the one place a public API sees a message start
-   * and settle.
-   */
-  instrumentQueue(queue: QueueBackend, agentOf: (group: string | undefined, pattern: string) => string): QueueBackend {
-    const cellOf = (agent: string): { n: number } => {
-      let cell = this.inFlightCounts.get(agent);
-      if (cell === undefined) this.inFlightCounts.set(agent, (cell = { n: 0 }));
-      return cell;
-    };
-    return {
-      kind: queue.kind,
-      publish: (m) => queue.publish(m),
-      publishMany: (m) => queue.publishMany(m),
-      close: () => queue.close(),
-      subscribe: async (pattern, handler, options): Promise<Subscription> => {
-        const agent = agentOf(options?.group, pattern);
-        // Not an async wrapper: a counter cell and two shared callbacks cost one promise per message, not a frame,
-        // a promise and two map updates.
-        const cell = cellOf(agent);
-        const done = (): void => {
-          cell.n--;
-        };
-        const failed = (error: unknown): never => {
-          cell.n--;
-          throw error;
-        };
-        const wrapped: MessageHandler = (message) => {
-          cell.n++;
-          let result: void | Promise<void>;
-          try {
-            result = handler(message);
-          } catch (error) {
-            cell.n--;
-            throw error;
-          }
-          if (result !== undefined && typeof (result as Promise<void>).then === 'function')
-            return (result as Promise<void>).then(done, failed);
-          cell.n--;
-          return undefined;
-        };
-        const subscription = await queue.subscribe(pattern, wrapped, options);
-        const lag = subscription.lag;
-        if (lag === undefined) return subscription;
-        const entry: LaggingSubscription = { agent, pattern, lag: () => lag.call(subscription) };
-        this.lagging.add(entry);
-        return {
-          pattern: subscription.pattern,
-          group: subscription.group,
-          lag: () => lag.call(subscription),
-          close: async () => {
-            this.lagging.delete(entry);
-            await subscription.close();
-          },
-        };
-      },
-    };
-  }
-
   metrics(): Promise<string> {
     return this.registry.metrics();
   }
 
+  /** The run channel's subscriber: cheap, and never throws (a throw would be an uncaught exception). */
+  private readonly onRun = (message: unknown): void => {
+    const m = message as RunChannelMessage;
+    const only = this.source?.dispatcher;
+    if (only !== undefined && m.dispatcher !== only) return;
+    this.recordRun(m.agent, m.result, m.waitMs);
+  };
+
   close(): void {
+    unsubscribe(runChannel.name, this.onRun);
     clearInterval(this.timer);
     this.delay.disable();
   }

@@ -1,14 +1,17 @@
 // The subscriber side every backend shares: concurrency and prefetch bounds, per-key ordering, auto-ack,
 // redelivery with backoff, ack-wait expiry and dead-lettering. Backends feed it and act on its settlements.
+import { settleChannel, type SettleChannelMessage } from '../channels.ts';
 import { SandboxError } from '../errors.ts';
 import { validateTopic } from './topics.ts';
+import { deadLetterHeaders } from './dead-letter.ts';
 import {
-  DEAD_LETTER_HEADERS,
   DEFAULT_DEAD_LETTER_TOPIC,
   type MessageHandler,
   type PublishMessage,
   type QueueHeaders,
+  type QueueKind,
   type QueueMessage,
+  type Settlement,
   type SubscribeOptions,
 } from './types.ts';
 
@@ -20,6 +23,8 @@ const SETTLED = 1;
 
 /** What a backend does with settled deliveries. */
 export interface DispatchHooks {
+  /** Which backend this is, for the settle channel. */
+  kind: QueueKind;
   /** The message is done for this subscription (acked, or dead-lettered): commit/ack it at the backend. */
   done(delivery: Delivery): void;
   /** Only for backends without local redelivery (NATS): hand the message back to the server for redelivery
@@ -107,16 +112,21 @@ export class Delivery implements QueueMessage {
     readonly ref: unknown,
   ) {}
 
+  /** Set by the first settlement: what the core decided. */
+  settlement: Settlement | undefined = undefined;
+
   ack(): void {
     if (this.state === PENDING) this.core!.settleAck(this);
   }
 
-  nak(delayMs?: number, reason?: string): void {
+  nak(delayMs?: number, reason?: string): Settlement {
     if (this.state === PENDING) this.core!.settleNak(this, delayMs, reason ?? 'nak');
+    return this.settlement!;
   }
 
-  term(reason: string): void {
+  term(reason: string): Settlement {
     if (this.state === PENDING) this.core!.settleTerm(this, reason);
+    return this.settlement!;
   }
 }
 
@@ -342,25 +352,41 @@ export class SubscriberCore {
     }
   };
 
-  private settleCommon(d: Delivery): void {
+  /** Every settlement passes here once: the one place that decides, records and reports it. */
+  private settleCommon(d: Delivery, settlement: Settlement, reason?: string): void {
     d.state = SETTLED;
+    d.settlement = settlement;
     const member = d.member!;
     member.unsettled--;
     if (this.tracked.size > 0) this.tracked.delete(d);
+    if (settleChannel.hasSubscribers) {
+      const message: SettleChannelMessage = {
+        queue: this.hooks.kind,
+        topic: d.topic,
+        group: this.options.group,
+        key: d.key,
+        deliveryCount: d.deliveryCount,
+        settlement,
+      };
+      if (reason !== undefined) message.reason = reason;
+      settleChannel.publish(message);
+    }
   }
 
   settleAck(d: Delivery): void {
-    this.settleCommon(d);
+    this.settleCommon(d, 'ack');
     this.hooks.done(d);
     this.release(d);
   }
 
   settleNak(d: Delivery, delayMs: number | undefined, reason: string): void {
-    this.settleCommon(d);
     if (d.deliveryCount >= this.options.maxDeliver) {
-      this.deadLetter(d, `${reason} (after ${d.deliveryCount} deliveries)`);
+      const why = `${reason} (after ${d.deliveryCount} deliveries)`;
+      this.settleCommon(d, 'dead-letter', why);
+      this.deadLetter(d, why);
       return;
     }
+    this.settleCommon(d, 'retry', reason);
     const delay = delayMs ?? Math.min(MAX_BACKOFF_MS, this.options.backoffMs * 2 ** (d.deliveryCount - 1));
     if (!this.localRedelivery) {
       this.hooks.nakRemote!(d, delay);
@@ -388,16 +414,18 @@ export class SubscriberCore {
   }
 
   settleTerm(d: Delivery, reason: string): void {
-    this.settleCommon(d);
+    this.settleCommon(d, 'dead-letter', reason);
     this.deadLetter(d, reason);
   }
 
   private deadLetter(d: Delivery, reason: string): void {
-    const headers: QueueHeaders = { ...d.headers };
-    headers[DEAD_LETTER_HEADERS.reason] = reason;
-    headers[DEAD_LETTER_HEADERS.topic] = d.topic;
-    headers[DEAD_LETTER_HEADERS.deliveryCount] = String(d.deliveryCount);
-    if (this.options.group !== undefined) headers[DEAD_LETTER_HEADERS.group] = this.options.group;
+    const headers = deadLetterHeaders({
+      headers: d.headers,
+      topic: d.topic,
+      reason,
+      deliveryCount: d.deliveryCount,
+      group: this.options.group,
+    });
     this.pendingDeadLetters++;
     this.hooks
       .deadLetter({ topic: this.options.deadLetterTopic, payload: d.payload, key: d.key, headers })

@@ -375,6 +375,7 @@ export class KafkaQueue implements QueueBackend {
     };
     type Ref = [Entry, PartitionCommits, Map<string, PartitionCommits>];
     const hooks: DispatchHooks = {
+      kind: this.kind,
       done: (d) => {
         const [entry, state, map] = d.ref as Ref;
         markDone(entry, state, map);

@@ -38,6 +38,7 @@ export class MemoryQueue implements QueueBackend {
     }
     this.bufferSize = size;
     this.hooks = {
+      kind: this.kind,
       done: () => {},
       redeliver: (d) => new Delivery(d.topic, d.payload, d.key, d.headers, d.deliveryCount + 1, undefined),
       // Dead letters skip the capacity check: waiting here could deadlock a subscriber that also consumes the

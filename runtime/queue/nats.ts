@@ -235,6 +235,7 @@ export class NatsQueue implements QueueBackend {
     const consumer = await this.client.consumers.get(this.stream, name);
     const prefixLength = this.prefix.length + 1;
     const hooks: DispatchHooks = {
+      kind: this.kind,
       done: (d) => (d.ref as JsMsg).ack(),
       nakRemote: (d, delayMs) => (d.ref as JsMsg).nak(delayMs),
       deadLetter: (m) => this.publishDurably(m),

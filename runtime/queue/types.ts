@@ -23,11 +23,16 @@ export interface QueueMessage {
   /** Processed: never delivered again to this subscription. */
   ack(): void;
   /** Not processed: redeliver after `delayMs` (default: the subscription's backoff), or dead-letter it once
-   *  `maxDeliver` deliveries are used up, with `reason` as the recorded failure. */
-  nak(delayMs?: number, reason?: string): void;
-  /** Will never succeed: dead-letter it now with this reason, no further redelivery. */
-  term(reason: string): void;
+   *  `maxDeliver` deliveries are used up, with `reason` as the recorded failure. Returns what the queue decided
+   *  (`retry` or `dead-letter`; a message settled before keeps its first settlement). */
+  nak(delayMs?: number, reason?: string): Settlement;
+  /** Will never succeed: dead-letter it now with this reason, no further redelivery. Returns `dead-letter` (or the
+   *  first settlement of a message settled before). */
+  term(reason: string): Settlement;
 }
+
+/** What the queue did with a delivery: acked it, will deliver it again, or dead-lettered it. */
+export type Settlement = 'ack' | 'retry' | 'dead-letter';
 
 /** Returning (or resolving) without settling acks the message when `autoAck` is on (the default);
  *  throwing (or rejecting) naks it with the error's message as the failure reason. */

@@ -5,13 +5,18 @@ import { hostOutcome } from '../agent/outcome.ts';
 import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { isSandboxError, SandboxError } from '../errors.ts';
-import {
-  DEAD_LETTER_HEADERS,
-  type PublishMessage,
-  type QueueBackend,
-  type QueueMessage,
-  type Subscription,
+import { deadLetterHeaders } from '../queue/dead-letter.ts';
+import type {
+  PublishMessage,
+  QueueBackend,
+  QueueHeaders,
+  QueueMessage,
+  Settlement,
+  Subscription,
 } from '../queue/types.ts';
+import { publishChannel, runChannel, type PublishChannelMessage, type RunChannelMessage } from '../channels.ts';
+import { TRACEPARENT_HEADER } from '../ops/trace-context.ts';
+import { MessageTrace } from './message-trace.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
 import { Escalation, type EscalationConfig } from './escalation.ts';
@@ -44,6 +49,15 @@ export interface AgentStats {
   quarantines: number;
   /** Agents with `instances: per-key`: instances loaded so far, one per key seen. */
   keys?: number;
+  /** Messages handed to the agent and not yet settled (running, waiting for admission or an instance). */
+  inFlight: number;
+}
+
+/** A subscription of an agent whose backend can say how far behind it is (`Subscription.lag`). */
+export interface AgentLag {
+  agent: string;
+  pattern: string;
+  lag(): Promise<number>;
 }
 
 export interface DispatcherOptions {
@@ -67,6 +81,9 @@ export interface DispatcherOptions {
   escalation?: EscalationConfig | undefined;
   /** Operational lines: shed messages, quarantines, Redis fallback (default: stderr). */
   onLog?: ((line: string) => void) | undefined;
+  /** Trace each message (default false): continue the W3C `traceparent` of its headers (or start a trace), put
+   *  the run's on the events it publishes, and publish spans on the `sandbox:trace:span` channel. */
+  tracing?: boolean | undefined;
 }
 
 /** When a message reached the dispatcher and how long it waited before its run (see `waitMs`). */
@@ -175,12 +192,14 @@ export class Dispatcher {
   private lastAt: number | null = null;
 
   private readonly pipeline: number;
+  private readonly tracing: boolean;
   private readonly swarmBucket: TokenBucket | undefined;
   private readonly escalation: Escalation | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: DispatcherOptions) {
     this.pipeline = options.pipeline ?? 128;
+    this.tracing = options.tracing === true;
     if (!Number.isInteger(this.pipeline) || this.pipeline < 1 || this.pipeline > 1024) {
       throw new SandboxError(
         'SANDBOX_INVALID_OPTIONS',
@@ -235,6 +254,7 @@ export class Dispatcher {
         inbox: 0,
         parked: 0,
         quarantines: 0,
+        inFlight: 0,
       },
       admission,
       shedLoggedAt: 0,
@@ -311,14 +331,17 @@ export class Dispatcher {
     const receivedAt = performance.now();
     this.firstAt ??= receivedAt;
     this.inFlight++;
+    running.stats.inFlight++;
     if (message.deliveryCount > 1 && this.awaitingRetry > 0) this.awaitingRetry--;
     if (!isMessagePack(message.payload)) {
       // No run can ever take it; retrying would only delay the dead letter.
-      running.stats.deadLettered++;
       try {
-        message.term(`${running.spec.name}: the payload is not MessagePack (${message.payload.length} bytes)`);
+        this.settle(
+          running,
+          message.term(`${running.spec.name}: the payload is not MessagePack (${message.payload.length} bytes)`),
+        );
       } finally {
-        this.settled();
+        this.settled(running);
       }
       return undefined;
     }
@@ -336,9 +359,8 @@ export class Dispatcher {
     try {
       const refused = keyed.refuse(message.key);
       if (refused !== undefined) {
-        running.stats.deadLettered++;
-        message.term(refused);
-        this.settled();
+        this.settle(running, message.term(refused));
+        this.settled(running);
         return;
       }
       // Taken before anything awaits, so a key's messages take their turns in the order they were delivered; a
@@ -348,7 +370,7 @@ export class Dispatcher {
       if (waiting !== undefined) await waiting;
     } catch (error) {
       if (turn !== undefined) keyed.release(turn);
-      this.settled();
+      this.settled(running);
       throw error;
     }
     // deliver gives the turn back and ends the handling.
@@ -356,8 +378,9 @@ export class Dispatcher {
   }
 
   /** The end of a message's handling, whatever its outcome (what `whenIdle` and `span` count). */
-  private settled(): void {
+  private settled(running: RunningAgent): void {
     this.inFlight--;
+    running.stats.inFlight--;
     this.handled++;
     const now = performance.now();
     this.lastAt = now;
@@ -373,6 +396,8 @@ export class Dispatcher {
     key: string | undefined,
   ): Promise<void> {
     const { spec, stats } = running;
+    // Only when tracing is on: the header is not even read otherwise.
+    const trace = this.tracing ? new MessageTrace(spec.name, this.options.queue.kind, message, receivedAt) : undefined;
     try {
       if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
       // Shedding on the last allowed delivery would dead-letter a message that never ran: hold it instead.
@@ -380,8 +405,7 @@ export class Dispatcher {
       const decision = 'admitted' in pending ? pending : await pending;
       if (!decision.admitted) {
         this.shed(running, decision.retryInMs);
-        this.awaitingRetry++;
-        message.nak(decision.retryInMs, `${spec.name}: admission: rate limited`);
+        this.settle(running, message.nak(decision.retryInMs, `${spec.name}: admission: rate limited`), trace);
         return;
       }
       let result: RunResult;
@@ -404,47 +428,73 @@ export class Dispatcher {
         running.admission.leave();
       }
       stats.runs[result.status] = (stats.runs[result.status] ?? 0) + 1;
-      if (this.options.onRun !== undefined) {
+      trace?.ran(result);
+      if (this.options.onRun !== undefined || runChannel.hasSubscribers) {
         const waitMs = Math.max(0, performance.now() - receivedAt - result.durationMs);
-        const pending = this.options.onRun(spec.name, message, result, { receivedAt, waitMs });
+        if (runChannel.hasSubscribers)
+          runChannel.publish({
+            dispatcher: this,
+            agent: spec.name,
+            message,
+            result,
+            receivedAt,
+            waitMs,
+          } satisfies RunChannelMessage);
+        // The audit trail: its line is written before the message is settled.
+        const pending = this.options.onRun?.(spec.name, message, result, { receivedAt, waitMs });
         if (pending !== undefined) await pending;
       }
       if (result.status === 'ok') {
         if (result.events.length > 0) {
-          const headers = { [SOURCE_AGENT_HEADER]: spec.name };
+          const headers: QueueHeaders = { [SOURCE_AGENT_HEADER]: spec.name };
+          // The run's span is the parent of whatever its events cause downstream.
+          if (trace !== undefined) headers[TRACEPARENT_HEADER] = trace.childTraceParent();
+          // The guest's own bytes, checked when it emitted them: no decode and re-encode on the way.
           const events: PublishMessage[] = result.events.map((e) => ({
             topic: e.topic,
-            payload: encode(e.payload),
+            payload: e.bytes,
             key: message.key,
             headers,
           }));
           // If this throws the message is nak'd and runs again: events may repeat, never go missing.
           await this.options.queue.publishMany(events);
           stats.eventsPublished += events.length;
+          if (publishChannel.hasSubscribers)
+            publishChannel.publish({
+              dispatcher: this,
+              agent: spec.name,
+              message,
+              events,
+            } satisfies PublishChannelMessage);
         }
         stats.acked++;
         message.ack();
+        if (trace !== undefined) trace.settlement = 'ack';
         return;
       }
       const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
       // The same input or module fails the same way on every delivery: dead-letter at once instead of retrying.
-      if (result.status === 'invalid-input' || result.status === 'invalid-module') {
-        stats.deadLettered++;
-        message.term(reason);
-      } else if (message.deliveryCount >= spec.maxDeliveries) {
-        stats.deadLettered++;
-        message.nak(undefined, reason);
-      } else {
-        stats.retried++;
-        this.awaitingRetry++;
-        message.nak(undefined, reason);
-      }
+      // Whether a nak is retried or dead-lettered is the queue's call (its maxDeliver); it says which.
+      const permanent = result.status === 'invalid-input' || result.status === 'invalid-module';
+      this.settle(running, permanent ? message.term(reason) : message.nak(undefined, reason), trace);
       if (this.escalation !== undefined) {
         if ((await this.escalation.recordFailure(spec.name)).began) stats.quarantines++;
       }
     } finally {
       if (key !== undefined) running.keyed!.release(key);
-      this.settled();
+      this.settled(running);
+      trace?.end();
+    }
+  }
+
+  /** Counts a nak or term by what the queue decided with it. */
+  private settle(running: RunningAgent, settlement: Settlement, trace?: MessageTrace): void {
+    if (trace !== undefined) trace.settlement = settlement;
+    if (settlement === 'dead-letter') {
+      running.stats.deadLettered++;
+    } else if (settlement === 'retry') {
+      running.stats.retried++;
+      this.awaitingRetry++;
     }
   }
 
@@ -502,14 +552,16 @@ export class Dispatcher {
       topic: `${this.options.deadLetter}${QUARANTINE_SUFFIX}`,
       payload: message.payload,
       key: message.key,
-      headers: {
-        ...message.headers,
-        [DEAD_LETTER_HEADERS.reason]: `${name}: quarantined`,
-        [DEAD_LETTER_HEADERS.topic]: message.topic,
-        [DEAD_LETTER_HEADERS.deliveryCount]: String(message.deliveryCount),
-        [DEAD_LETTER_HEADERS.group]: running.spec.group,
-        [SOURCE_AGENT_HEADER]: name,
-      },
+      headers: deadLetterHeaders(
+        {
+          headers: message.headers,
+          topic: message.topic,
+          reason: `${name}: quarantined`,
+          deliveryCount: message.deliveryCount,
+          group: running.spec.group,
+        },
+        { [SOURCE_AGENT_HEADER]: name },
+      ),
     });
     running.stats.parked++;
     if (this.options.onParked !== undefined) {
@@ -546,6 +598,17 @@ export class Dispatcher {
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
+  }
+
+  /** The agents' subscriptions whose backend reports lag (the `sandbox_queue_lag` metric asks them at scrape time). */
+  lags(): AgentLag[] {
+    const lags: AgentLag[] = [];
+    for (const { spec, subscriptions } of this.agents.values()) {
+      for (const s of subscriptions) {
+        if (s.lag !== undefined) lags.push({ agent: spec.name, pattern: s.pattern, lag: () => s.lag!() });
+      }
+    }
+    return lags;
   }
 
   /** From the first delivery to the last settlement: what a throughput figure divides by. */

@@ -18,6 +18,8 @@ export interface SwarmOptions {
   pipeline?: DispatcherOptions['pipeline'];
   /** Where admission shedding and escalation (Redis fallback, quarantine) are reported; default stderr. */
   onLog?: DispatcherOptions['onLog'];
+  /** Trace messages and runs (W3C traceparent, spans on `sandbox:trace:span`); default false. */
+  tracing?: DispatcherOptions['tracing'];
 }
 
 export interface Swarm {
@@ -72,6 +74,7 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       ...(topology.admission ? { admission: topology.admission } : {}),
       ...(topology.escalation ? { escalation: topology.escalation } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
+      ...(options.tracing === true ? { tracing: true } : {}),
     });
     for (const spec of topology.agents) await dispatcher.addAgent(spec);
   } catch (error) {
@@ -84,6 +87,7 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
 export {
   Dispatcher,
   SOURCE_AGENT_HEADER,
+  type AgentLag,
   type AgentStats,
   type DispatcherOptions,
   type DispatcherSpan,

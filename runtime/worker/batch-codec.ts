@@ -1,6 +1,7 @@
 // Packing of many runs into one transferable buffer each way: cheaper than cloning hundreds of small objects.
 import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
-import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
+import { EmittedEvent } from '../agent/event.ts';
+import type { AgentEvent, EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { decodeTrusted, encode, valueBoundaries } from '../codec.ts';
 import type { Completion, RunRequest } from './protocol.ts';
 
@@ -103,8 +104,8 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   ) {
     writer.byte(0xc0);
   } else {
-    const extra: Partial<RunResult> = {};
-    if (r.events.length > 0) extra.events = r.events;
+    const extra: ExtraFields = {};
+    if (r.events.length > 0) extra.events = flatEvents(r.events);
     if (r.logs.length > 0) extra.logs = r.logs;
     if (r.logsDropped > 0) extra.logsDropped = r.logsDropped;
     if (r.message !== undefined) extra.message = r.message;
@@ -121,7 +122,26 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   else writer.byte(0xc0);
 }
 
-type Item = [number, number, number, number | null, number, number, Partial<RunResult> | null, unknown];
+/** The optional fields of a completion as they cross: events as `[topic, payload bytes, topic, ...]`, the payloads
+ *  as MessagePack bins holding the guest's bytes (never decoded and re-encoded on the way). */
+type ExtraFields = Omit<Partial<RunResult>, 'events'> & { events?: (string | Uint8Array)[] };
+
+type Item = [number, number, number, number | null, number, number, ExtraFields | null, unknown];
+
+function flatEvents(events: readonly AgentEvent[]): (string | Uint8Array)[] {
+  const flat: (string | Uint8Array)[] = [];
+  for (const e of events) flat.push(e.topic, e.bytes);
+  return flat;
+}
+
+function eventsOf(flat: (string | Uint8Array)[]): EmittedEvent[] {
+  const events: EmittedEvent[] = [];
+  // The decoder hands out Buffer views into the batch (whose slice() is a view too); a copy lets the batch go while
+  // an event waits in a queue.
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    events.push(new EmittedEvent(flat[i] as string, new Uint8Array(flat[i + 1] as Uint8Array)));
+  return events;
+}
 
 export function unpackCompletions(bytes: Uint8Array): Completion[] {
   let items: Item[];
@@ -146,7 +166,11 @@ function toCompletion(item: Item): Completion {
     durationMs,
     engine: ENGINES[engine]!,
   };
-  if (extra !== null) Object.assign(result, extra);
+  if (extra !== null) {
+    const { events, ...rest } = extra;
+    Object.assign(result, rest);
+    if (events !== undefined) result.events = eventsOf(events);
+  }
   return { seq, result };
 }
 

@@ -73,8 +73,9 @@ export interface GraphCaller {
 const WORKER_LIMITS = { stackSizeMb: 16 };
 
 /**
- * Default heap of an agent worker. What a guest makes the host side hold (decoded events, logs, WASI output)
- * lives on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host.
+ * Default heap of an agent worker. What a guest makes the host side hold as values (log lines, WASI output) lives
+ * on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host. Event
+ * payloads are byte buffers outside it, bounded by `eventBytes`.
  */
 export const DEFAULT_WORKER_HEAP_MB = 1024;
 
@@ -464,7 +465,7 @@ export class WorkerHost {
       if ((error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
         this.onWorkerGone(
           worker,
-          `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as decoded events) and was replaced`,
+          `the agent worker ran out of its ${this.heapMb} MB heap (host-side memory the run made it hold, such as log lines) and was replaced`,
           'limit-exceeded',
         );
       } else this.onWorkerGone(worker, `the agent worker failed: ${error.message}`);

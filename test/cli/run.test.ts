@@ -42,7 +42,7 @@ describe('sandbox run', () => {
       '0',
       '--json',
     ]);
-    expect(Date.now() - started).toBeLessThan(1000 + 1500); // + worker start-up under the test runner
+    expect(Date.now() - started).toBeLessThan(5000); // a 100 ms clock + worker start-up on a loaded 2-core machine
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'timeout' });
   });

@@ -98,6 +98,32 @@ agents:
     expect(r.stderr).toMatch(/^  top failures: 4× trap: the agent trapped: unreachable/m);
   });
 
+  it('with --trace, puts a W3C traceparent on the events agents publish (none without it)', async () => {
+    const yaml = join(dir, 'trace.yaml');
+    writeFileSync(
+      yaml,
+      `agents:
+  - name: emitter
+    module: ${JSON.stringify(requireBuilt(fixturePath('emit-ok')))}
+    subscribe: in.t
+`,
+    );
+    const file = join(dir, 'trace.ndjson');
+    writeFileSync(file, '{"x":1}\n');
+    const serve = (extra: string[]) =>
+      runCli(['serve', yaml, '--ingest', file, '--topic', 'in.t', '--tail', 'alerts.>', '--once', ...extra]);
+    const traced = await serve(['--trace']);
+    expect(traced.code).toBe(0);
+    const parents = [...traced.stdout.matchAll(/traceparent="00-([0-9a-f]{32})-([0-9a-f]{16})-01"/g)];
+    expect(parents).toHaveLength(2);
+    // Both events come from one run: one trace, one parent span.
+    expect(new Set(parents.map((p) => `${p[1]}-${p[2]}`)).size).toBe(1);
+    const plain = await serve([]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout.match(/^alerts\./gm)).toHaveLength(2);
+    expect(plain.stdout).not.toContain('traceparent');
+  });
+
   it('prints the summary as JSON with --json, with the top failure reasons', async () => {
     const yaml = join(dir, 'poison.yaml');
     const badFile = join(dir, 'bad.ndjson');

@@ -36,6 +36,18 @@ describe('dispatcher (memory queue)', () => {
     expect(dead).toHaveLength(0);
   });
 
+  it('publishes the bytes the guest emitted, unchanged (no decode and re-encode on the way)', async () => {
+    const { queue, dispatcher, alerts } = await setup('emit-input');
+    // A map16 holding a float64 1.0: a decode and re-encode would publish the shorter `81 a1 61 01`.
+    const bytes = new Uint8Array([0xde, 0x00, 0x01, 0xa1, 0x61, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+    expect([...encode(decode(bytes))]).not.toEqual([...bytes]);
+    await queue.publish({ topic: 'in.raw', payload: bytes });
+    await dispatcher.whenIdle(50);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.topic).toBe('alerts.input');
+    expect([...alerts[0]!.payload]).toEqual([...bytes]);
+  });
+
   it('publishes nothing for failed runs and dead-letters them after maxDeliveries with the reason', async () => {
     const { queue, dispatcher, alerts, dead } = await setup('trap-unreachable');
     await queue.publish({ topic: 'in.a', payload: encode({ poison: 1 }), headers: { 'x-id': 'p1' } });

@@ -1,11 +1,14 @@
 // The queue conformance cases, one file run against every QueueBackend (memory, NATS JetStream, Kafka).
 import { randomBytes } from 'node:crypto';
+import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { SettleChannelMessage } from '../../runtime/channels.ts';
 import { isSandboxError } from '../../runtime/errors.ts';
 import {
   DEAD_LETTER_HEADERS,
   type QueueBackend,
   type QueueMessage,
+  type Settlement,
   type Subscription,
 } from '../../runtime/queue/index.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -174,6 +177,61 @@ export function defineQueueCases(harness: QueueHarness): void {
     expect(d.headers[DEAD_LETTER_HEADERS.group]).toBe(`${t}-g`);
     expect(d.headers['x-origin']).toBe('test');
     expect(dead.length).toBe(1);
+  });
+
+  it('nak() and term() return what the queue decided, and the settle channel reports each settlement', async () => {
+    const t = uid();
+    const dlq = `${t}-dlq`;
+    const decided: [string, number, Settlement][] = [];
+    const reported: SettleChannelMessage[] = [];
+    const onSettle = (m: unknown): void => {
+      const s = m as SettleChannelMessage;
+      if (s.topic.startsWith(t)) reported.push(s);
+    };
+    subscribeChannel('sandbox:queue:settle', onSettle);
+    try {
+      const dead: QueueMessage[] = [];
+      await subscribe(dlq, (m) => void dead.push(m), { group: `${t}-dlq` });
+      await subscribe(
+        `${t}.>`,
+        (m) => {
+          const p = dec(m.payload);
+          if (p === 'ok') m.ack();
+          else if (p === 'never') decided.push([p, m.deliveryCount, m.term('never')]);
+          else decided.push([p, m.deliveryCount, m.nak(0, 'again')]);
+        },
+        { group: `${t}-g`, maxDeliver: 2, backoffMs: 20, deadLetterTopic: dlq, autoAck: false },
+      );
+      await live();
+      await q.publish({ topic: `${t}.a`, payload: enc('fail') });
+      await waitFor('the dead letter', () => dead.length === 1);
+      await q.publish({ topic: `${t}.b`, payload: enc('never') });
+      await q.publish({ topic: `${t}.c`, payload: enc('ok') });
+      const mine = (): SettleChannelMessage[] => reported.filter((r) => r.group === `${t}-g`);
+      await waitFor('two dead letters and the ack', () => dead.length === 2 && mine().length === 4);
+      // Topics b and c may be handled in either order (Kafka partitions by topic); a's two deliveries come first.
+      const byTopic = (x: [string, number, string], y: [string, number, string]) =>
+        x[0].localeCompare(y[0]) || x[1] - y[1];
+      expect(decided).toEqual([
+        ['fail', 1, 'retry'],
+        ['fail', 2, 'dead-letter'],
+        ['never', 1, 'dead-letter'],
+      ]);
+      const settled = mine();
+      expect(
+        settled.map((r): [string, number, string] => [r.topic, r.deliveryCount, r.settlement]).sort(byTopic),
+      ).toEqual([
+        [`${t}.a`, 1, 'retry'],
+        [`${t}.a`, 2, 'dead-letter'],
+        [`${t}.b`, 1, 'dead-letter'],
+        [`${t}.c`, 1, 'ack'],
+      ]);
+      expect(settled.every((r) => r.queue === q.kind)).toBe(true);
+      expect(settled.find((r) => r.settlement === 'dead-letter' && r.topic === `${t}.a`)!.reason).toContain('again');
+      expect(settled.find((r) => r.topic === `${t}.b`)!.reason).toBe('never');
+    } finally {
+      unsubscribeChannel('sandbox:queue:settle', onSettle);
+    }
   });
 
   it('term(reason) dead-letters at once without redelivery', async () => {

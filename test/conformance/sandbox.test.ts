@@ -61,7 +61,7 @@ describe('Sandbox', () => {
       const started = Date.now();
       const [timeout, a, b] = await Promise.all([hung.run({}), counterA.run({}), counterB.run({})]);
       expect(timeout.status).toBe('timeout');
-      expect(Date.now() - started).toBeLessThan(1000);
+      expect(Date.now() - started).toBeLessThan(3000); // a 100 ms clock; generous for a loaded 2-core machine
       expect(a.status).toBe('ok');
       expect(b.status).toBe('ok');
       // The hung agent's worker was replaced; the agent itself still answers (and times out again).

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SwarmMetrics } from '../../runtime/ops/metrics.ts';
 import { parsePrometheusText, sumSamples } from '../../runtime/ops/prom-text.ts';
 import { createQueue } from '../../runtime/queue/index.ts';
+import type { AgentLag } from '../../runtime/swarm/dispatcher.ts';
 import { serviceSlot, stop, type ServiceInfo, type ServiceKind, type ServiceSlot } from '../support/services.ts';
 
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
@@ -21,9 +22,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function lagCase(kind: ServiceKind, url: string): Promise<void> {
   const tag = randomBytes(4).toString('hex');
   const metrics = new SwarmMetrics({ processMetrics: false });
-  const queue = metrics.instrumentQueue(await createQueue(url), (group) => group ?? '?');
+  const queue = await createQueue(url);
   const group = `lag${tag}`;
   const pattern = `lag${tag}.>`;
+  const lags: AgentLag[] = [];
+  metrics.attach({ stats: () => [], workerRestarts: () => 0, workers: 1, lags: () => lags });
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let handled = 0;
@@ -40,7 +43,7 @@ async function lagCase(kind: ServiceKind, url: string): Promise<void> {
     return v;
   };
   try {
-    await queue.subscribe(
+    const sub = await queue.subscribe(
       pattern,
       async () => {
         await gate;
@@ -48,6 +51,7 @@ async function lagCase(kind: ServiceKind, url: string): Promise<void> {
       },
       { group, concurrency: 2, prefetch: 4 },
     );
+    lags.push({ agent: group, pattern, lag: () => sub.lag!() });
     await queue.publishMany(
       Array.from({ length: 20 }, (_, i) => ({ topic: `lag${tag}.x`, payload: new Uint8Array([i]) })),
     );

@@ -170,6 +170,9 @@ export async function stop(
       while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
+  // Forget the pid once it is gone: pids are reused (32,768 of them on this kind of machine), and a later stop
+  // must not signal whatever process got this one next.
+  rmSync(info.pidFile, { force: true });
   if (options.keepDir !== true) rmSync(info.dir, { recursive: true, force: true });
 }
 

@@ -1,7 +1,8 @@
 // The batch transport between worker and host: outputs spliced as raw MessagePack, decoded once on the host.
 import { describe, expect, it } from 'vitest';
+import { EmittedEvent } from '../../runtime/agent/event.ts';
 import { hostOutcome, type GuestOutcome } from '../../runtime/agent/outcome.ts';
-import { encode } from '../../runtime/codec.ts';
+import { decode, encode } from '../../runtime/codec.ts';
 import { packCompletions, packRuns, unpackCompletions } from '../../runtime/worker/batch-codec.ts';
 
 function ok(output: Uint8Array | undefined, extra: Partial<GuestOutcome> = {}): GuestOutcome {
@@ -23,7 +24,7 @@ describe('transport', () => {
       {
         seq: 2,
         result: ok(undefined, {
-          events: [{ topic: 'a.b', payload: { x: 1 } }],
+          events: [new EmittedEvent('a.b', encode({ x: 1 }))],
           logs: [{ level: 'info', message: 'hi' }],
           logsDropped: 2,
         }),
@@ -53,6 +54,17 @@ describe('transport', () => {
       errorCode: 7,
       fuelUsed: null,
     });
+  });
+
+  it('carries event payloads as the bytes the guest emitted: not re-encoded, not views into the batch', () => {
+    // A map16 holding a float64 1.0: a decode and re-encode would give the shorter `81 a1 61 01`.
+    const bytes = new Uint8Array([0xde, 0x00, 0x01, 0xa1, 0x61, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+    expect([...encode(decode(bytes))]).not.toEqual([...bytes]);
+    const packed = packCompletions([{ seq: 1, result: ok(undefined, { events: [new EmittedEvent('a.b', bytes)] }) }]);
+    const [event] = unpackCompletions(packed)[0]!.result.events;
+    expect([...event!.bytes]).toEqual([...bytes]);
+    expect(event!.bytes.buffer).not.toBe(packed.buffer);
+    expect(event).toEqual({ topic: 'a.b', payload: { a: 1 } });
   });
 
   it('turns an output the decoder refuses into invalid-output without losing the rest of the batch', () => {

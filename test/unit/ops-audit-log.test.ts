@@ -16,8 +16,8 @@ function message(i: number, headers: Record<string, string> = {}, deliveryCount 
     headers,
     deliveryCount,
     ack() {},
-    nak() {},
-    term() {},
+    nak: () => 'retry',
+    term: () => 'dead-letter',
   };
 }
 

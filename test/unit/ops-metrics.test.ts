@@ -1,10 +1,12 @@
-// SwarmMetrics: what a scrape shows after runs, in-flight counting through the queue wrapper, and /metrics over HTTP.
+// SwarmMetrics: what a scrape shows after runs (recorded, or from the run channel), lag and in-flight from its source, and /metrics over HTTP.
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../runtime/agent/types.ts';
 import { serveMetrics, SwarmMetrics } from '../../runtime/ops/metrics.ts';
 import { parsePrometheusText, sumSamples } from '../../runtime/ops/prom-text.ts';
 import { createQueue } from '../../runtime/queue/index.ts';
 import type { QueueMessage } from '../../runtime/queue/types.ts';
+import type { AgentLag, Dispatcher } from '../../runtime/swarm/dispatcher.ts';
+import { runChannel, type RunChannelMessage } from '../../runtime/channels.ts';
 
 const result = (status: RunResult['status'], fuelUsed: number | null, durationMs: number): RunResult => ({
   status,
@@ -37,6 +39,7 @@ describe('SwarmMetrics', () => {
           inbox: 64,
           parked: 0,
           quarantines: 1,
+          inFlight: 3,
         },
       ],
       workerRestarts: () => 7,
@@ -60,6 +63,7 @@ describe('SwarmMetrics', () => {
     expect(sumSamples(s, 'sandbox_inbox_peak')).toBe(9);
     expect(sumSamples(s, 'sandbox_quarantines_total')).toBe(1);
     expect(sumSamples(s, 'sandbox_workers')).toBe(2);
+    expect(sumSamples(s, 'sandbox_in_flight', { agent: 'triage' })).toBe(3);
     expect(sumSamples(s, 'sandbox_event_loop_delay_p99_seconds')).not.toBeNull();
     expect(sumSamples(s, 'sandbox_event_loop_utilization')).not.toBeNull();
     expect(sumSamples(s, 'process_cpu_seconds_total')).toBeNull();
@@ -81,41 +85,39 @@ describe('SwarmMetrics', () => {
     }
   });
 
-  it('counts messages in flight per agent through the wrapped queue, and serves /metrics over HTTP', async () => {
+  it('counts runs published on the sandbox:swarm:run channel (its dispatcher only), and serves /metrics over HTTP', async () => {
     const m = new SwarmMetrics();
-    const queue = m.instrumentQueue(await createQueue('memory'), (group) =>
-      group === 'g_1' ? 'agent-g' : (group ?? '?'),
-    );
-    const held: QueueMessage[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    await queue.subscribe(
-      't.>',
-      async (msg) => {
-        held.push(msg);
-        await gate;
-      },
-      { group: 'g_1', concurrency: 4, autoAck: true },
-    );
-    for (let i = 0; i < 3; i++) await queue.publish({ topic: 't.x', payload: new Uint8Array([i]) });
-    while (held.length < 3) await new Promise((r) => setTimeout(r, 5));
+    const mine = {} as Dispatcher;
+    const other = {} as Dispatcher;
+    m.attach({ dispatcher: mine, stats: () => [], workerRestarts: () => 0, workers: 1 });
+    const run = (dispatcher: Dispatcher, agent: string, status: RunResult['status']) =>
+      runChannel.publish({
+        dispatcher,
+        agent,
+        message: {} as QueueMessage,
+        result: result(status, 10, 1),
+        receivedAt: 0,
+        waitMs: 0.5,
+      } satisfies RunChannelMessage);
+    run(mine, 'a', 'ok');
+    run(mine, 'a', 'trap');
+    run(other, 'a', 'ok');
     const server = await serveMetrics(m, 0);
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
       expect(res.status).toBe(200);
       const s = parsePrometheusText(await res.text());
-      expect(sumSamples(s, 'sandbox_in_flight', { agent: 'agent-g' })).toBe(3);
+      expect(sumSamples(s, 'sandbox_runs_total', { agent: 'a', status: 'ok' })).toBe(1);
+      expect(sumSamples(s, 'sandbox_runs_total', { agent: 'a', status: 'trap' })).toBe(1);
+      expect(sumSamples(s, 'sandbox_inbox_wait_seconds_count', { agent: 'a' })).toBe(2);
       expect(sumSamples(s, 'process_cpu_seconds_total')).toBeGreaterThan(0);
       expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);
-      release();
-      await new Promise((r) => setTimeout(r, 20));
-      expect(sumSamples(parsePrometheusText(await m.metrics()), 'sandbox_in_flight', { agent: 'agent-g' })).toBe(0);
     } finally {
-      release();
       await server.close();
-      await queue.close();
       m.close();
     }
+    // Closed metrics no longer listen.
+    expect(runChannel.hasSubscribers).toBe(false);
   });
 
   it('observes inbox wait per agent as a histogram (seconds)', async () => {
@@ -142,7 +144,9 @@ describe('SwarmMetrics', () => {
 
   it('reports queue lag per subscription from the memory queue: waiting plus unsettled, down to 0 when drained', async () => {
     const m = new SwarmMetrics({ processMetrics: false });
-    const queue = m.instrumentQueue(await createQueue('memory'), (group) => `agent-${group ?? '?'}`);
+    const queue = await createQueue('memory');
+    const lags: AgentLag[] = [];
+    m.attach({ stats: () => [], workerRestarts: () => 0, workers: 1, lags: () => lags });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let handled = 0;
@@ -154,6 +158,7 @@ describe('SwarmMetrics', () => {
       },
       { group: 'g', concurrency: 2 },
     );
+    lags.push({ agent: 'agent-g', pattern: 'lag.>', lag: () => sub.lag!() });
     for (let i = 0; i < 10; i++) await queue.publish({ topic: 'lag.x', payload: new Uint8Array([i]) });
     await new Promise((r) => setTimeout(r, 20));
     const lag = () =>
@@ -168,7 +173,8 @@ describe('SwarmMetrics', () => {
       await new Promise((r) => setTimeout(r, 10));
       expect(await lag()).toBe(0);
       await sub.close();
-      // A closed subscription leaves the metric.
+      lags.length = 0;
+      // A subscription the source no longer lists leaves the metric.
       expect(await lag()).toBeNull();
     } finally {
       release();
@@ -179,26 +185,17 @@ describe('SwarmMetrics', () => {
 
   it('leaves out the lag of a subscription whose backend cannot answer in time', async () => {
     const m = new SwarmMetrics({ processMetrics: false });
-    const inner = await createQueue('memory');
-    const slow = {
-      ...inner,
-      kind: inner.kind,
-      publish: inner.publish.bind(inner),
-      publishMany: inner.publishMany.bind(inner),
-      close: inner.close.bind(inner),
-      subscribe: async (...args: Parameters<typeof inner.subscribe>) => {
-        const s = await inner.subscribe(...args);
-        return { ...s, close: s.close, lag: () => Promise.reject(new Error('broker unreachable')) };
-      },
-    };
-    const queue = m.instrumentQueue(slow, () => 'x');
-    await queue.subscribe('a.>', () => {}, { group: 'x' });
+    m.attach({
+      stats: () => [],
+      workerRestarts: () => 0,
+      workers: 1,
+      lags: () => [{ agent: 'x', pattern: 'a.>', lag: () => Promise.reject(new Error('broker unreachable')) }],
+    });
     try {
       const s = parsePrometheusText(await m.metrics());
       expect(sumSamples(s, 'sandbox_queue_lag')).toBeNull();
       expect(sumSamples(s, 'sandbox_workers')).not.toBeNull();
     } finally {
-      await queue.close();
       m.close();
     }
   });

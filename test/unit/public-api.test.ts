@@ -193,6 +193,19 @@ describe('public API', () => {
     }
   });
 
+  it('exports the diagnostics channels from ops, under the names docs/operations.md gives', async () => {
+    const ops = await import('../../runtime/exports/ops.ts');
+    expect([ops.runChannel, ops.publishChannel, ops.settleChannel, ops.spanChannel].map((c) => c.name)).toEqual([
+      'sandbox:swarm:run',
+      'sandbox:swarm:publish',
+      'sandbox:queue:settle',
+      'sandbox:trace:span',
+    ]);
+    const doc = readFileSync(join(repoRoot, 'docs', 'operations.md'), 'utf8');
+    for (const name of ['sandbox:swarm:run', 'sandbox:swarm:publish', 'sandbox:queue:settle', 'sandbox:trace:span'])
+      expect(doc, name).toContain(`\`${name}\``);
+  });
+
   it('exports the graph algorithms docs/graph.md uses', async () => {
     const graph = await import('../../runtime/exports/graph.ts');
     for (const name of ['Graph', 'topologicalSort', 'shortestPath', 'subgraphMatch'])
