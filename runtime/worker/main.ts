@@ -102,6 +102,20 @@ function flush(): void {
   lastFlush = performance.now();
 }
 
+/**
+ * Flushes once the writes settled so far have all been answered: stopping a swarm of a million per-key agents
+ * unloads each, and a message per answer was a million messages.
+ */
+let flushQueued = false;
+function flushSoon(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(() => {
+    flushQueued = false;
+    flush();
+  });
+}
+
 function begin(seq: number): number {
   if (
     completions.length >= FLUSH_COUNT ||
@@ -361,7 +375,7 @@ const handlers: Handlers = {
       if (seq !== undefined) {
         void written.then(() => {
           completions.push({ seq, result: hostOutcome('ok', 'wasm') });
-          flush();
+          flushSoon();
         });
       }
     });
