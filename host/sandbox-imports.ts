@@ -1,6 +1,6 @@
 // The `sandbox` import module: output, emit, log, now, random. Every call checks its pointers and returns a status code.
 import { randomFillSync } from 'node:crypto';
-import { EmittedEvent } from '../runtime/agent/event.ts';
+import { EmittedEvent, keepEventBytes } from '../runtime/agent/event.ts';
 import { checkMessagePack } from '../runtime/codec.ts';
 import { HostStatus, LOG_LEVELS, MAX_TOPIC_BYTES, TOPIC_PATTERN } from './abi.ts';
 import type { GuestMemory } from './guest-memory.ts';
@@ -69,7 +69,7 @@ export function sandboxImports(memory: GuestMemory, ctx: () => RunContext, optio
         c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${problem}`);
         return HostStatus.E_INVALID;
       }
-      c.events.push(new EmittedEvent(topic, new Uint8Array(payload)));
+      c.events.push(new EmittedEvent(topic, keepEventBytes(payload)));
       c.eventBytes += payload.length;
       return HostStatus.OK;
     },

@@ -93,6 +93,18 @@ node --jitless --input-type=module -e 'const m = await import("wasm-agent-sandbo
 npx --no-install wasm-agent-sandbox demo >/dev/null
 echo "ok  sandbox demo"
 
+say "the dashboard's page is in the package and found from dist/ (serveDashboard with a stub read model)"
+node --input-type=module -e '
+  const { serveDashboard } = await import("./node_modules/wasm-agent-sandbox/dist/runtime/ops/dashboard-server.js");
+  const d = await serveDashboard({ sample: async () => ({}) }, { port: 0 });
+  try {
+    for (const path of ["/", "/dashboard.js", "/dashboard.css"]) {
+      const r = await fetch(new URL(path, d.url));
+      if (r.status !== 200 || (await r.text()).length === 0) throw new Error(`${path}: ${r.status}`);
+    }
+  } finally { await d.close(); }
+  console.log("ok  dashboard page served from the installed package");'
+
 say "sandbox new → npm install → npm test, from a fresh directory: the time to a first running agent"
 for lang in as rust; do
   started=$(date +%s%N)

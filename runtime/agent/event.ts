@@ -37,3 +37,28 @@ export class EmittedEvent implements AgentEvent {
     return this.#bytes;
   }
 }
+
+/** Payloads under this size share pool buffers; larger ones get a buffer of their own. */
+const POOLED_MAX = 1024;
+const POOL_SIZE = 8 * 1024;
+let pool = new Uint8Array(POOL_SIZE);
+let poolUsed = 0;
+
+/**
+ * A copy of an event payload that outlives the memory it was read from (guest memory, a worker's batch). Small
+ * payloads are carved out of a shared pool, as Node's Buffer.allocUnsafe does: a typed array with a buffer of its own
+ * costs more than copying its bytes. A pool is never written twice, so a copy may pin at most one pool (8 KiB).
+ */
+export function keepEventBytes(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  if (n > POOLED_MAX) return new Uint8Array(bytes);
+  if (poolUsed + n > POOL_SIZE) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const copy = pool.subarray(poolUsed, poolUsed + n);
+  copy.set(bytes);
+  // 8-byte aligned, as Node aligns its pool slices.
+  poolUsed = (poolUsed + n + 7) & ~7;
+  return copy;
+}

@@ -4,6 +4,8 @@ import { relative, resolve } from 'node:path';
 import type { EngineChoice } from '../agent/types.ts';
 import { runChannel, type RunChannelMessage } from '../channels.ts';
 import { AuditLog } from '../ops/audit-log.ts';
+import type { DashboardServer } from '../ops/dashboard-server.ts';
+import { DashboardState } from '../ops/dashboard-state.ts';
 import type { SwarmMetrics } from '../ops/metrics.ts';
 import { loadWithOptional } from '../queue/optional.ts';
 import { createQueue } from '../queue/index.ts';
@@ -47,6 +49,10 @@ Operations (docs/operations.md):
   --trace                 trace each message and run: continue its W3C traceparent header
                           (or start a trace), put it on the events agents publish, and
                           publish spans on the diagnostics channel sandbox:trace:span
+  --dashboard <n>         serve a live web page at http://127.0.0.1:<n>/: per-agent rates and
+                          states, run-time percentiles, queue lag, quarantines, residency and
+                          the latest dead letters with their reasons (0 picks a free port)
+  --dashboard-host <addr> bind the dashboard here instead (it has no login: keep it private)
 
   --engine <name>         auto (default), wasm (V8) or emulator (TypeScript)
   --json                  print the summary (per agent: runs by status, top failure reasons;
@@ -106,6 +112,8 @@ export const serve: Command = async (argv, io) => {
       'audit-log': { type: 'string' },
       'audit-max-size': { type: 'string' },
       'audit-keep': { type: 'string' },
+      dashboard: { type: 'string' },
+      'dashboard-host': { type: 'string' },
       trace: { type: 'boolean' },
       json: { type: 'boolean' },
     },
@@ -121,6 +129,8 @@ export const serve: Command = async (argv, io) => {
   let metricsServer: { close(): Promise<void> } | undefined;
   let serveMetrics: typeof import('../ops/metrics.ts').serveMetrics | undefined;
   let auditLog: AuditLog | undefined;
+  let dashboardServer: DashboardServer | undefined;
+  let deadLetterSub: Subscription | undefined;
   let unsubscribeRuns: (() => void) | undefined;
   const failures = new FailureReasons();
   try {
@@ -135,6 +145,11 @@ export const serve: Command = async (argv, io) => {
       values['metrics-port'] === undefined ? undefined : parseCount('--metrics-port', values['metrics-port']);
     if (metricsPort !== undefined && metricsPort > 65535)
       throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
+    const dashboardPort = values.dashboard === undefined ? undefined : parseCount('--dashboard', values.dashboard);
+    if (dashboardPort !== undefined && dashboardPort > 65535)
+      throw new UsageError(`--dashboard must be at most 65535, got ${dashboardPort}`);
+    if (values['dashboard-host'] !== undefined && dashboardPort === undefined)
+      throw new UsageError('--dashboard-host goes with --dashboard');
     const auditMaxBytes =
       values['audit-max-size'] === undefined ? undefined : parseBytes('--audit-max-size', values['audit-max-size']);
     const auditKeep = values['audit-keep'] === undefined ? undefined : parseCount('--audit-keep', values['audit-keep']);
@@ -150,12 +165,41 @@ export const serve: Command = async (argv, io) => {
     // The same default as startSwarm's, made explicit so the metrics can report the worker count.
     const workers = defaultWorkers(topology);
     queue = await createQueue(topology.queue);
-    if (metricsPort !== undefined) {
-      // prom-client is optional: only --metrics-port needs it.
-      const ops = await loadWithOptional(() => import('../ops/metrics.ts'), 'prom-client', '--metrics-port');
+    // Dead letters name the subscription's group: the agent's, or `<group>_<i>` for an agent with several patterns.
+    const agentOfGroup = new Map<string, string>();
+    for (const a of topology.agents) {
+      agentOfGroup.set(a.group, a.name);
+      a.subscribe.forEach((_, i) => agentOfGroup.set(`${a.group}_${i}`, a.name));
+    }
+    if (metricsPort !== undefined || dashboardPort !== undefined) {
+      // prom-client is optional: only --metrics-port and --dashboard (which reads the same metrics) need it.
+      const ops = await loadWithOptional(
+        () => import('../ops/metrics.ts'),
+        'prom-client',
+        metricsPort !== undefined ? '--metrics-port' : '--dashboard',
+      );
       serveMetrics = ops.serveMetrics;
       // It counts runs from the `sandbox:swarm:run` channel and reads the rest from the dispatcher at scrape time.
       metrics = new ops.SwarmMetrics();
+    }
+    let dashboard: DashboardState | undefined;
+    if (dashboardPort !== undefined) {
+      dashboard = new DashboardState({
+        metrics: metrics!,
+        // Filled in once the swarm runs; until then the page has no agents to show.
+        stats: () => swarm?.dispatcher.stats() ?? [],
+        quarantined: () => swarm?.dispatcher.quarantined() ?? [],
+        ...(topology.hibernation ? { residency: () => swarm!.sandbox.residency() } : {}),
+        workers,
+        workerRestarts: () => swarm?.sandbox.workerRestarts ?? 0,
+        agentOfGroup: (group) => agentOfGroup.get(group),
+      });
+      // Subscribed before the agents, so no dead letter of theirs is missed (a private subscription sees what
+      // is published after it starts).
+      const d = dashboard;
+      deadLetterSub = await queue.subscribe(topology.deadLetter, (message) => {
+        d.addDeadLetter(message);
+      });
     }
     const audit = auditLog;
     // Failure reasons for the summary come from the run channel too. Until startSwarm returns the dispatcher is
@@ -195,9 +239,19 @@ export const serve: Command = async (argv, io) => {
         workers,
         residency: () => sw.sandbox.residency(),
       });
-      const served = await serveMetrics!(metrics, metricsPort!);
+    }
+    if (metrics !== undefined && metricsPort !== undefined) {
+      const served = await serveMetrics!(metrics, metricsPort);
       metricsServer = served;
       io.stderr.write(`metrics on http://127.0.0.1:${served.port}/metrics\n`);
+    }
+    if (dashboard !== undefined) {
+      const { serveDashboard } = await import('../ops/dashboard-server.ts');
+      dashboardServer = await serveDashboard(dashboard, {
+        port: dashboardPort!,
+        ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}),
+      });
+      io.stderr.write(`dashboard on ${dashboardServer.url}\n`);
     }
     if (auditLog !== undefined) io.stderr.write(`audit log: ${values['audit-log']}\n`);
     io.stderr.write(`serving ${positionals[0]} on ${topology.queue} (dead letters → ${topology.deadLetter})\n`);
@@ -245,9 +299,13 @@ export const serve: Command = async (argv, io) => {
     }
     await tailSub?.close();
     tailSub = undefined;
+    await dashboardServer?.close();
+    dashboardServer = undefined;
     const s = swarm;
     swarm = undefined;
     await s.stop();
+    await deadLetterSub?.close();
+    deadLetterSub = undefined;
     await queue.close();
     queue = undefined;
     const agents = s.dispatcher.stats();
@@ -283,8 +341,10 @@ export const serve: Command = async (argv, io) => {
     }
     return reportError('serve', error, io, values.json === true);
   } finally {
+    await dashboardServer?.close();
     await tailSub?.close();
     await swarm?.stop();
+    await deadLetterSub?.close();
     await queue?.close();
     await metricsServer?.close();
     metrics?.close();

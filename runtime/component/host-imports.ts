@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { LOG_LEVELS, MAX_TOPIC_BYTES, TOPIC_PATTERN } from '../../host/abi.ts';
 import type { RunContext } from '../../host/run-context.ts';
-import { EmittedEvent } from '../agent/event.ts';
+import { EmittedEvent, keepEventBytes } from '../agent/event.ts';
 import { checkMessagePack } from '../codec.ts';
 
 /** The WIT enum `status`: jco lowers these strings to the enum's cases. */
@@ -54,7 +54,7 @@ export function componentHostImports(
         c.fail('abi-violation', `emit() payload for ${topic} is not MessagePack: ${problem}`);
         return 'invalid';
       }
-      c.events.push(new EmittedEvent(topic, new Uint8Array(payload)));
+      c.events.push(new EmittedEvent(topic, keepEventBytes(payload)));
       c.eventBytes += payload.length;
       return 'ok';
     },

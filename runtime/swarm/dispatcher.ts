@@ -19,7 +19,7 @@ import { TRACEPARENT_HEADER } from '../ops/trace-context.ts';
 import { MessageTrace } from './message-trace.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
-import { Escalation, type EscalationConfig } from './escalation.ts';
+import { Escalation, type EscalationConfig, type QuarantineEvent } from './escalation.ts';
 import { KeyedInstances } from './keyed-instances.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { AdmissionSpec, AgentSpec } from './topology.ts';
@@ -456,8 +456,14 @@ export class Dispatcher {
             key: message.key,
             headers,
           }));
-          // If this throws the message is nak'd and runs again: events may repeat, never go missing.
-          await this.options.queue.publishMany(events);
+          try {
+            await this.options.queue.publishMany(events);
+          } catch (error) {
+            // Nak'd, so it runs again: events may repeat, never go missing.
+            const why = error instanceof Error ? error.message : String(error);
+            this.settle(running, message.nak(undefined, `${spec.name}: publishing its events failed: ${why}`), trace);
+            return;
+          }
           stats.eventsPublished += events.length;
           if (publishChannel.hasSubscribers)
             publishChannel.publish({
@@ -598,6 +604,11 @@ export class Dispatcher {
       if (keyed !== undefined) s.keys = keyed.size;
       return s;
     });
+  }
+
+  /** The quarantines in force now (escalation; empty without it): what the dashboard lists. */
+  quarantined(): QuarantineEvent[] {
+    return this.escalation?.inForce() ?? [];
   }
 
   /** The agents' subscriptions whose backend reports lag (the `sandbox_queue_lag` metric asks them at scrape time). */

@@ -218,6 +218,16 @@ export class Escalation {
     return undefined;
   }
 
+  /** The quarantines in force now, one per agent (those past their cooldown are released here). */
+  inForce(): QuarantineEvent[] {
+    const out: QuarantineEvent[] = [];
+    for (const agent of [...this.quarantined.keys()]) {
+      const event = this.quarantine(agent);
+      if (event !== undefined) out.push(event);
+    }
+    return out;
+  }
+
   /** Counts a failed run; quarantines the agent when the window reaches the threshold (`began`: this call
    *  did). Never rejects. */
   async recordFailure(agent: string): Promise<{ failures: number; began: boolean }> {

@@ -1,6 +1,6 @@
 // Packing of many runs into one transferable buffer each way: cheaper than cloning hundreds of small objects.
 import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
-import { EmittedEvent } from '../agent/event.ts';
+import { EmittedEvent, keepEventBytes } from '../agent/event.ts';
 import type { AgentEvent, EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { decodeTrusted, encode, valueBoundaries } from '../codec.ts';
 import type { Completion, RunRequest } from './protocol.ts';
@@ -136,10 +136,10 @@ function flatEvents(events: readonly AgentEvent[]): (string | Uint8Array)[] {
 
 function eventsOf(flat: (string | Uint8Array)[]): EmittedEvent[] {
   const events: EmittedEvent[] = [];
-  // The decoder hands out Buffer views into the batch (whose slice() is a view too); a copy lets the batch go while
-  // an event waits in a queue.
+  // The decoder's bins are views into the batch; a copy lets the batch (outputs and all) go while an event waits
+  // in a queue.
   for (let i = 0; i + 1 < flat.length; i += 2)
-    events.push(new EmittedEvent(flat[i] as string, new Uint8Array(flat[i + 1] as Uint8Array)));
+    events.push(new EmittedEvent(flat[i] as string, keepEventBytes(flat[i + 1] as Uint8Array)));
   return events;
 }
 

@@ -1,7 +1,12 @@
 // The dispatcher and its observers: the queue decides retry vs dead letter, run/publish channels, W3C trace context across agents.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PublishChannelMessage, RunChannelMessage, SpanChannelMessage } from '../../runtime/channels.ts';
+import type {
+  PublishChannelMessage,
+  RunChannelMessage,
+  SettleChannelMessage,
+  SpanChannelMessage,
+} from '../../runtime/channels.ts';
 import { encode } from '../../runtime/codec.ts';
 import { SwarmMetrics } from '../../runtime/ops/metrics.ts';
 import { parsePrometheusText, sumSamples } from '../../runtime/ops/prom-text.ts';
@@ -61,6 +66,31 @@ describe('dispatcher: settlements, channels and traces', () => {
     // With a retry counted that never comes, whenIdle would wait for it forever.
     await dispatcher.whenIdle(20);
     expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 1 }, retried: 0, deadLettered: 1 });
+  });
+
+  it('naks a message whose events could not be published and counts the retry the queue makes of it', async () => {
+    const memory = await createQueue('memory');
+    let failures = 1;
+    const queue: QueueBackend = {
+      kind: memory.kind,
+      publish: (m) => memory.publish(m),
+      publishMany: (m) => {
+        if (m.some((e) => e.topic.startsWith('alerts.')) && failures-- > 0)
+          return Promise.reject(new Error('broker unavailable'));
+        return memory.publishMany(m);
+      },
+      close: () => memory.close(),
+      subscribe: (pattern, handler, options) => memory.subscribe(pattern, handler, options),
+    };
+    const { dispatcher } = rig(queue);
+    const settled = listen<SettleChannelMessage>('sandbox:queue:settle');
+    await dispatcher.addAgent(fixtureAgent('emit-ok'));
+    await queue.publish({ topic: 'in.a', payload: encode(1) });
+    await dispatcher.whenIdle(20);
+    expect(dispatcher.stats()[0]).toMatchObject({ runs: { ok: 2 }, retried: 1, acked: 1, eventsPublished: 2 });
+    const mine = settled.filter((m) => m.group === 'emit-ok');
+    expect(mine.map((m) => m.settlement)).toEqual(['retry', 'ack']);
+    expect(mine[0]!.reason).toBe('emit-ok: publishing its events failed: broker unavailable');
   });
 
   it('publishes each run and each outbox publish on its channel, before the message is acked', async () => {

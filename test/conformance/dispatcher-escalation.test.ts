@@ -77,10 +77,13 @@ describe('dispatcher escalation (in-process store)', () => {
     expect(parked[0]!.key).toBe('k');
     expect(decode(parked[0]!.payload)).toEqual({ late: 1 });
     expect(dispatcher.stats()[0]).toMatchObject({ runs: { trap: 3 }, parked: 1, quarantines: 1 });
+    // The quarantine in force, as the dashboard lists it.
+    expect(dispatcher.quarantined()).toEqual([event]);
 
     await waitFor('the condition', () => alerts.length === 2);
     expect(Date.now() - before).toBeGreaterThanOrEqual(390);
     expect(alerts[1]!.topic).toBe('alerts.quarantine.released');
+    expect(dispatcher.quarantined()).toEqual([]);
     // Released: the agent runs again.
     await queue.publish({ topic: 'in.z', payload: encode({ again: 1 }) });
     await waitFor('the condition', () => (dispatcher.stats()[0]!.runs.trap ?? 0) === 4);
