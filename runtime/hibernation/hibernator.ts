@@ -251,7 +251,9 @@ export class Hibernator {
         ? typeof restore(g, template, image, null) !== 'string'
         : g.restoreState(
             this.preRunBytes,
-            (memory) => memory.set(this.preRun.subarray(0, this.preRunBytes)),
+            (memory) => {
+              memory.set(this.preRun.subarray(0, this.preRunBytes));
+            },
             this.preRunGlobals,
           );
     if (undo(guest)) {
@@ -376,14 +378,16 @@ function restore(guest: Guest, template: Template, stored: Uint8Array, known: De
     if (image.moduleHash !== template.moduleHash) {
       return `the stored state belongs to module ${image.moduleHash.slice(0, 12)}…, not to this agent's module ${template.moduleHash.slice(0, 12)}…`;
     }
-    let delta: Delta | null = null;
+    const applied: { delta?: Delta } = {};
     const ok = guest.restoreState(
       image.memoryBytes,
-      (memory) => (delta = applyState(stored, image.patchesAt, template.base, memory, known)),
+      (memory) => {
+        applied.delta = applyState(stored, image.patchesAt, template.base, memory, known);
+      },
       image.globals,
     );
-    return ok && delta !== null
-      ? delta
+    return ok && applied.delta !== undefined
+      ? applied.delta
       : `the stored state (${image.memoryBytes} bytes of memory, ${image.globals.length} globals) does not fit this agent's instance (memory limit ${guest.memoryLimit} bytes, ${guest.globalCount} globals)`;
   } catch (error) {
     return (error as Error).message;

@@ -19,10 +19,22 @@ class MemoryDatabase {
     return this.data.get(key);
   }
   put(key: string, value: Uint8Array): Promise<boolean> {
-    return new Promise((resolve) => setImmediate(() => resolve(!this.data.set(key, value) || true)));
+    return this.later(() => {
+      this.data.set(key, value);
+    });
   }
   remove(key: string): Promise<boolean> {
-    return new Promise((resolve) => setImmediate(() => resolve(this.data.delete(key) || true)));
+    return this.later(() => {
+      this.data.delete(key);
+    });
+  }
+  private later(apply: () => void): Promise<boolean> {
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        apply();
+        resolve(true);
+      });
+    });
   }
   putSync(key: string, value: Uint8Array): boolean {
     this.data.set(key, value);
@@ -35,7 +47,7 @@ class MemoryDatabase {
     return this.data.size;
   }
   get flushed() {
-    return new Promise<boolean>((resolve) => setImmediate(() => resolve(true)));
+    return this.later(() => {});
   }
   async close() {}
 }
@@ -125,7 +137,9 @@ describe.each(['wasm', 'emulator'] as const)('hibernator on %s', (engine) => {
       for (const [w, n] of cells) sum = (sum + Math.imul(n, w + 1)) | 0;
       return sum >>> 0;
     };
-    for (const _ of agents) hibernator.added();
+    agents.forEach(() => {
+      hibernator.added();
+    });
     for (let round = 0; round < 6; round++) {
       // A different order each round, so instances pass between different agents (and their deltas differ).
       for (let j = 0; j < agents.length; j++) {
@@ -155,7 +169,9 @@ describe.each(['wasm', 'emulator'] as const)('hibernator on %s', (engine) => {
     const counter = new Uint8Array(readFileSync(requireBuilt(agentPath('counter'))));
     const template = await templateOf(counter, engine, hibernator);
     const agents = Array.from({ length: 6 }, (_, i) => sleeper(template, i));
-    for (const _ of agents) hibernator.added();
+    agents.forEach(() => {
+      hibernator.added();
+    });
     for (let round = 1; round <= 3; round++) {
       for (const [i, agent] of agents.entries()) {
         const outcome = run(hibernator, agent, { by: i + 1 });
