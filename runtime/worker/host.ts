@@ -99,6 +99,9 @@ function workerExecArgv(): string[] | undefined {
 /** How long the host waits for a state write or a drain to be answered: disk work, not agent code. */
 const CONTROL_TIMEOUT_MS = 30_000;
 
+/** The bytes of a load whose module the worker has already compiled (LoadRequest.bytes). */
+const NO_BYTES = new Uint8Array(0);
+
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
@@ -143,6 +146,8 @@ export class WorkerHost {
   /** The smallest timeout among pending requests is at least this; used to re-arm without scanning them. */
   private minTimeoutMs = Infinity;
   private readonly agents = new Map<number, AgentSpec | SleepySpec>();
+  /** Preparation keys the current worker has compiled (a load of it succeeded there). */
+  private compiledKeys = new Set<string>();
   /** Templates of hibernating agents' modules, by key: the worker's answer, and the request to send a new worker. */
   private readonly templates = new Map<string, { ready: Promise<RunResult>; request: Omit<TemplateRequest, 'seq'> }>();
   /** Hibernating agents loaded since the last message to the worker; they go before anything else. */
@@ -185,7 +190,9 @@ export class WorkerHost {
     const request: LoadRequest = { t: 'load', seq: this.nextSeq(), ...spec };
     const promise = this.track(request.seq, spec, request);
     this.flushRuns();
-    this.post(request);
+    // A module the worker has compiled goes without its bytes (the worker would copy them for each agent). The
+    // pending request keeps them, so a replaced worker gets them again. Plugins read their bytes at every load.
+    this.post(spec.plugin === undefined && this.compiledKeys.has(spec.key) ? { ...request, bytes: NO_BYTES } : request);
     return promise;
   }
 
@@ -420,6 +427,7 @@ export class WorkerHost {
       this.worker.ref();
       return this.worker;
     }
+    this.compiledKeys = new Set(); // a new worker has compiled nothing
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
@@ -501,7 +509,10 @@ export class WorkerHost {
     if (!p) return;
     this.pending.delete(c.seq);
     if (!('t' in p.request)) this.runsAtWorker--;
-    if ('t' in p.request && p.request.t === 'load' && c.result.status !== 'ok') this.agents.delete(p.agentId);
+    if ('t' in p.request && p.request.t === 'load') {
+      if (c.result.status !== 'ok') this.agents.delete(p.agentId);
+      else this.compiledKeys.add(p.request.key);
+    }
     p.resolve(c.result);
   }
 
