@@ -67,6 +67,11 @@ export interface HibernationOptions {
   store: string;
   /** Live agent instances in this sandbox, over all workers (default 8192; V8 allows ~13k memories per process). */
   maxResident?: number;
+  /**
+   * Linear memory of the live instances, in bytes over all workers (default: no cap besides maxResident): agents
+   * with large memories then hibernate sooner, and hot small ones stay resident.
+   */
+  maxResidentBytes?: number;
   /** An agent idle this long hibernates (default 60000; 0 = only the resident cap hibernates agents). */
   idleMs?: number;
   /**
@@ -182,6 +187,14 @@ export class Sandbox {
   private readonly strings = new Map<string, string>();
   /** Hashes of byte arrays already seen: a million loads of the same bytes hash them once. */
   private readonly hashes = new WeakMap<Uint8Array, string>();
+  /**
+   * One copy of a module's bytes for all its agents (each keeps them, to load it again in a replaced worker):
+   * loading 10,000 agents from one path read 10,000 copies. Weak, so a module no agent uses is let go.
+   */
+  private readonly moduleBytes = new Map<string, WeakRef<Uint8Array>>();
+  private readonly moduleBytesGone = new FinalizationRegistry<string>((hash) => {
+    if (this.moduleBytes.get(hash)?.deref() === undefined) this.moduleBytes.delete(hash);
+  });
   /** Who each loaded agent is, for its host functions' ctx and its ABI's payloads. */
   private readonly identities = new Map<number, { name: string; key: string | undefined; abi: 'sandbox' | 'extism' }>();
 
@@ -700,12 +713,18 @@ export class Sandbox {
     this.assertOpen();
     const limits = this.internLimits(resolveLimits(this.options.limits, options.limits));
     const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
-    const bytes = typeof source === 'string' ? await readModule(source) : source;
+    const read = typeof source === 'string' ? await readModule(source) : source;
     const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
-    let hash = this.hashes.get(bytes);
+    let hash = this.hashes.get(read);
     if (hash === undefined) {
-      hash = createHash('sha256').update(bytes).digest('hex');
-      this.hashes.set(bytes, hash);
+      hash = createHash('sha256').update(read).digest('hex');
+      this.hashes.set(read, hash);
+    }
+    let bytes = this.moduleBytes.get(hash)?.deref();
+    if (bytes === undefined) {
+      bytes = read;
+      this.moduleBytes.set(hash, new WeakRef(bytes));
+      this.moduleBytesGone.register(bytes, hash);
     }
     return { limits, engine, bytes, name, hash };
   }
@@ -777,7 +796,7 @@ function refuseGrants(options: object, what: string): void {
 }
 
 function hibernationSettings(options: HibernationOptions, workers: number) {
-  const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000 } = options;
+  const { store, maxResident = 8192, idleMs = 60_000, checkpointMs = 1000, maxResidentBytes } = options;
   if (typeof store !== 'string' || store.length === 0)
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'hibernation.store must be a directory path');
   for (const [name, value] of [
@@ -796,7 +815,18 @@ function hibernationSettings(options: HibernationOptions, workers: number) {
       'SANDBOX_INVALID_OPTIONS',
       `hibernation.maxResident must be at least the number of workers (${workers}), got ${maxResident}`,
     );
-  return { path: resolvePath(store), maxResident: Math.floor(maxResident / workers), idleMs, checkpointMs };
+  if (maxResidentBytes !== undefined && (!Number.isSafeInteger(maxResidentBytes) || maxResidentBytes <= 0))
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      `hibernation.maxResidentBytes must be a positive integer (bytes), got ${String(maxResidentBytes)}`,
+    );
+  return {
+    path: resolvePath(store),
+    maxResident: Math.floor(maxResident / workers),
+    maxResidentBytes: maxResidentBytes === undefined ? Infinity : Math.floor(maxResidentBytes / workers),
+    idleMs,
+    checkpointMs,
+  };
 }
 
 async function readModule(path: string): Promise<Uint8Array> {

@@ -41,6 +41,7 @@ const NO_HOST: NonNullable<GuestOptions['host']> = {
 };
 
 type Fn = (...args: number[]) => unknown;
+const EMPTY = new Uint8Array(0);
 interface MutableGlobal {
   value: number | bigint;
 }
@@ -354,9 +355,17 @@ export class Guest {
     );
   }
 
-  /** Turns a reusable instance into a new agent: back to the state of instantiation, then initialised again. */
-  reinitialize(): GuestOutcome {
-    this.restore(this.initial!);
+  /**
+   * Turns a reusable instance into a new agent: back to the state of instantiation, then initialised again. `fill`,
+   * when given, brings memory to that state itself (hibernation writes only the bytes that differ); the globals
+   * are set here either way.
+   */
+  reinitialize(fill?: (memory: Uint8Array) => void): GuestOutcome {
+    const initial = this.initial!;
+    if (fill !== undefined && this.memory.memory !== null) {
+      fill(new Uint8Array(this.memory.memory.buffer));
+      this.restore({ memory: EMPTY, globals: initial.globals });
+    } else this.restore(initial);
     return this.initialize();
   }
 
@@ -387,6 +396,11 @@ export class Guest {
 
   get memoryLimit(): number {
     return this.limits.memoryBytes;
+  }
+
+  /** The size of its linear memory now. */
+  get memoryBytes(): number {
+    return this.memory.byteLength;
   }
 
   /** The number of mutable globals a state of this module carries. */

@@ -47,6 +47,8 @@ export function makeSlot(modules: Map<string, WebAssembly.Module>, wa: WasmNames
   const key = `${spec.engine}:${spec.key}`;
   let module = modules.get(key);
   if (!module) {
+    // (The host sends a module's bytes until a load of it succeeds here; compiled modules are never dropped.)
+    if (spec.bytes.length === 0) throw new Error(`the worker has no compiled module ${key} and was sent no bytes`);
     const prepared = prepareModule(spec.bytes, spec.limits, wa, spec.reset);
     module = compileAgentModule(wa, prepared, spec.plugin ? 'plugin' : 'agent');
     modules.set(key, module);

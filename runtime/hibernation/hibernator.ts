@@ -10,7 +10,8 @@ import { Guest, type GuestOptions } from '../agent/guest.ts';
 import { hostOutcome, type GuestOutcome } from '../agent/outcome.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
-import { applyState, encodeState, readStateImage } from './state-image.ts';
+import { copyRuns, revertToBase, type Delta } from './base-delta.ts';
+import { applyState, encodeState, encodeStateWithDelta, readStateImage } from './state-image.ts';
 import type { StateStore } from './state-store.ts';
 
 export interface HibernationSettings {
@@ -18,6 +19,8 @@ export interface HibernationSettings {
   path: string;
   /** Live instances this worker keeps; past it the least recently used agent hibernates. */
   maxResident: number;
+  /** Linear memory those instances may hold in all (absent or Infinity: no cap); past it, the same. */
+  maxResidentBytes?: number;
   /** An agent idle this long hibernates (0: only the resident cap hibernates agents). */
   idleMs: number;
   /** How often changed resident agents are written to the store (0: only when they hibernate). */
@@ -32,10 +35,19 @@ export interface Template {
   engine: EngineName;
   /** The module's memory after its first initialisation, kept in the store: what states are stored against. */
   base: Uint8Array;
+  /** Memory as instantiation leaves it (before the start function), and where that differs from `base`. */
+  initialMemory: Uint8Array;
+  initialDelta: Delta;
   /** Instances no agent holds, ready to take a state. */
-  pool: Guest[];
+  pool: Pooled[];
   /** Makes a new initialised instance for this module under these limits (and host functions). */
   create(limits: Limits, host?: GuestOptions['host']): Guest | GuestOutcome;
+}
+
+/** A spare instance, and where its memory differs from the base (null: not known, compared block by block). */
+export interface Pooled {
+  guest: Guest;
+  delta: Delta | null;
 }
 
 export interface SleepyAgent {
@@ -48,6 +60,15 @@ export interface SleepyAgent {
   guest: Guest | null;
   /** Ran since its state was last written. */
   dirty: boolean;
+  /**
+   * While resident and not dirty: where its memory differs from the base (from its wake or its last write), so
+   * the instance goes to the pool with it; and its state image (when small), from which a trapped run is undone
+   * without copying the memory aside first. Null when not known.
+   */
+  delta?: Delta | null;
+  image?: Uint8Array | null;
+  /** Its instance's memory as counted in the resident bytes (0 while it has none). */
+  residentBytes?: number;
   lastUsed: number;
   /** Keyed agents keep their state when unloaded; anonymous ones lose it. */
   keepState: boolean;
@@ -76,10 +97,14 @@ export interface ResidencyCounts {
 
 /** Spare instances kept per module: enough to absorb a burst of wakes, few enough to cost little memory. */
 const POOL_MAX = 32;
+/** A resident agent keeps its last image (the undo source for its next run) only up to this size; larger ones copy. */
+const KEEP_IMAGE_BYTES = 16 * 1024;
 
 export class Hibernator {
   /** Resident agents, least recently used first (a Map keeps insertion order; a run moves its agent to the end). */
   private readonly resident = new Map<number, SleepyAgent>();
+  /** The resident instances' memory, in bytes (settings.maxResidentBytes caps it). */
+  private residentBytes = 0;
   private registered = 0;
   private readonly counts = { wakes: 0, hibernations: 0, checkpoints: 0, storeErrors: 0, writeMs: 0, undone: 0 };
   private lastStoreError = '';
@@ -87,6 +112,8 @@ export class Hibernator {
   private preRun = new Uint8Array(0);
   private preRunBytes = 0;
   private preRunGlobals: (number | bigint)[] = [];
+  /** Instead of the copy: the stored image the agent's state equals before the run (it woke and has not run since). */
+  private preRunImage: Uint8Array | null = null;
 
   constructor(
     private readonly store: StateStore,
@@ -152,14 +179,21 @@ export class Hibernator {
     }
     const pooled = template.pool.pop();
     let guest: Guest;
+    /** Where the instance's memory differs from the base now (null: not known). */
+    let known: Delta | null = null;
     if (pooled) {
-      guest = pooled;
+      guest = pooled.guest;
+      known = pooled.delta;
       guest.useLimits(agent.limits);
       guest.useHost(agent.host);
       if (stored === undefined) {
-        const init = guest.reinitialize();
+        const init = guest.reinitialize((memory) => {
+          revertToBase(memory, template.base, pooled.delta);
+          copyRuns(memory, template.initialMemory, template.initialDelta);
+        });
+        known = null; // initialisation writes where it likes
         if (init.status !== 'ok') {
-          this.release(template, guest);
+          this.release(template, guest, null);
           return { failed: init };
         }
       }
@@ -168,18 +202,23 @@ export class Hibernator {
       if (!(created instanceof Guest)) return { failed: created };
       guest = created;
     }
+    agent.delta = null;
+    agent.image = null;
     if (stored !== undefined) {
-      const problem = restore(guest, template, stored);
-      if (problem !== null) {
-        this.release(template, guest);
-        return { failed: hostOutcome('crashed', template.engine, problem) };
+      const restored = restore(guest, template, stored, known);
+      if (typeof restored === 'string') {
+        this.release(template, guest, null);
+        return { failed: hostOutcome('crashed', template.engine, restored) };
       }
+      agent.delta = restored;
+      if (stored.length <= KEEP_IMAGE_BYTES) agent.image = stored;
       this.counts.wakes++;
     }
     agent.guest = guest;
     // A fresh agent's initialised state is not stored yet, nor is a state handed over with the registration.
     agent.dirty = stored === undefined || handed !== undefined;
     this.resident.set(agent.agentId, agent);
+    this.count(agent);
     this.makeRoom(agent);
     return stored === undefined ? { failed: null } : { failed: null, wakeMs: performance.now() - started };
   }
@@ -189,6 +228,11 @@ export class Hibernator {
    * that traps can be undone exactly rather than rolled back to the last checkpoint.
    */
   beforeRun(agent: SleepyAgent): void {
+    if (!agent.dirty && agent.image) {
+      this.preRunImage = agent.image; // its state is this image: nothing to copy
+      return;
+    }
+    this.preRunImage = null;
     const { memory, globals } = agent.guest!.captureState();
     if (this.preRun.length < memory.length) this.preRun = new Uint8Array(memory.length);
     this.preRun.set(memory);
@@ -205,29 +249,45 @@ export class Hibernator {
     agent.lastUsed = now;
     const guest = agent.guest;
     if (guest === null) return;
+    this.count(agent); // the run may have grown its memory
     if (!guest.poisoned) {
       agent.dirty = true;
+      agent.delta = null;
+      agent.image = null;
       return;
     }
-    const fill = (memory: Uint8Array) => memory.set(this.preRun.subarray(0, this.preRunBytes));
-    if (guest.restoreState(this.preRunBytes, fill, this.preRunGlobals)) {
+    const template = agent.template;
+    const image = this.preRunImage;
+    // Whichever way the state was kept, it goes back whole: the trapped run may have written anywhere.
+    const undo = (g: Guest): boolean =>
+      image !== null
+        ? typeof restore(g, template, image, null) !== 'string'
+        : g.restoreState(
+            this.preRunBytes,
+            (memory) => {
+              memory.set(this.preRun.subarray(0, this.preRunBytes));
+            },
+            this.preRunGlobals,
+          );
+    if (undo(guest)) {
       this.counts.undone++;
       return;
     }
     agent.guest = null;
     this.resident.delete(agent.agentId);
-    const template = agent.template;
-    const other = template.pool.pop() ?? template.create(agent.limits, agent.host);
+    const pooled = template.pool.pop();
+    const other = pooled?.guest ?? template.create(agent.limits, agent.host);
     if (other instanceof Guest) {
       other.useLimits(agent.limits);
       other.useHost(agent.host);
-      if (other.restoreState(this.preRunBytes, fill, this.preRunGlobals)) {
+      if (undo(other)) {
         agent.guest = other;
         this.resident.set(agent.agentId, agent);
+        this.count(agent);
         this.counts.undone++;
         return;
       }
-      this.release(template, other);
+      this.release(template, other, null);
     }
     agent.dirty = false; // its next message wakes it from the store
   }
@@ -279,7 +339,8 @@ export class Hibernator {
   }
 
   private makeRoom(keep: SleepyAgent): void {
-    while (this.resident.size > this.settings.maxResident) {
+    const maxBytes = this.settings.maxResidentBytes ?? Infinity;
+    while (this.resident.size > this.settings.maxResident || this.residentBytes > maxBytes) {
       const oldest = this.resident.values().next().value as SleepyAgent;
       if (oldest === keep) break;
       this.hibernate(oldest);
@@ -289,21 +350,35 @@ export class Hibernator {
   private write(agent: SleepyAgent, guest: Guest): void {
     const started = performance.now();
     const { memory, globals } = guest.captureState();
-    const image = encodeState(agent.template.moduleHash, memory, agent.template.base, globals);
+    const { image, delta } = encodeStateWithDelta(agent.template.moduleHash, memory, agent.template.base, globals);
     agent.dirty = false;
+    agent.delta = delta;
+    agent.image = image.length <= KEEP_IMAGE_BYTES ? image : null;
     this.store.put(agent.stateKey, image).catch((error: unknown) => this.storeFailed(error));
     this.counts.writeMs += performance.now() - started;
   }
 
   private evict(agent: SleepyAgent): void {
     const guest = agent.guest;
+    const delta = agent.dirty ? null : (agent.delta ?? null);
     agent.guest = null;
+    agent.delta = null;
+    agent.image = null;
     this.resident.delete(agent.agentId);
-    if (guest !== null) this.release(agent.template, guest);
+    this.count(agent);
+    if (guest !== null) this.release(agent.template, guest, delta);
   }
 
-  private release(template: Template, guest: Guest): void {
-    if (guest.reusable && template.pool.length < POOL_MAX) template.pool.push(guest);
+  /** Brings the resident bytes up to date with the agent's instance (or its lack of one). */
+  private count(agent: SleepyAgent): void {
+    const bytes = agent.guest === null ? 0 : agent.guest.memoryBytes;
+    this.residentBytes += bytes - (agent.residentBytes ?? 0);
+    agent.residentBytes = bytes;
+  }
+
+  /** Pools the instance; `delta` says where its memory differs from the base (null: not known). */
+  private release(template: Template, guest: Guest, delta: Delta | null): void {
+    if (guest.reusable && template.pool.length < POOL_MAX) template.pool.push({ guest, delta });
   }
 
   private storeFailed(error: unknown): void {
@@ -314,20 +389,26 @@ export class Hibernator {
   }
 }
 
-/** Puts a stored state into an instance. Returns what is wrong, or null. */
-function restore(guest: Guest, template: Template, stored: Uint8Array): string | null {
+/**
+ * Puts a stored state into an instance whose memory differs from the base where `known` says (null: anywhere).
+ * Returns the state's delta, or what is wrong.
+ */
+function restore(guest: Guest, template: Template, stored: Uint8Array, known: Delta | null): Delta | string {
   try {
     const image = readStateImage(stored);
     if (image.moduleHash !== template.moduleHash) {
       return `the stored state belongs to module ${image.moduleHash.slice(0, 12)}…, not to this agent's module ${template.moduleHash.slice(0, 12)}…`;
     }
+    const applied: { delta?: Delta } = {};
     const ok = guest.restoreState(
       image.memoryBytes,
-      (memory) => applyState(stored, image.patchesAt, template.base, memory),
+      (memory) => {
+        applied.delta = applyState(stored, image.patchesAt, template.base, memory, known);
+      },
       image.globals,
     );
-    return ok
-      ? null
+    return ok && applied.delta !== undefined
+      ? applied.delta
       : `the stored state (${image.memoryBytes} bytes of memory, ${image.globals.length} globals) does not fit this agent's instance (memory limit ${guest.memoryLimit} bytes, ${guest.globalCount} globals)`;
   } catch (error) {
     return (error as Error).message;

@@ -6,6 +6,7 @@
 // every process decodes against the same bytes); a counter's memory differs from it in about a hundred bytes, so
 // its stored state is a few hundred bytes, small enough for LMDB's leaf pages without compressing it.
 import { SandboxError } from '../errors.ts';
+import { copyBytes, revertToBase, type Delta } from './base-delta.ts';
 
 const FORMAT = 2;
 /** Memory is compared a block at a time (one memcmp each), then word by word inside blocks that differ. */
@@ -33,11 +34,21 @@ export function encodeState(
   base: Uint8Array,
   globals: (number | bigint)[],
 ): Uint8Array {
-  const runs = differingRuns(memory, base);
+  return encodeStateWithDelta(moduleHash, memory, base, globals).image;
+}
+
+/** Like encodeState, and also says where the memory differs from the base (the runs the image stores). */
+export function encodeStateWithDelta(
+  moduleHash: string,
+  memory: Uint8Array,
+  base: Uint8Array,
+  globals: (number | bigint)[],
+): { image: Uint8Array; delta: Delta } {
+  const runs = findRuns(memory, base);
   const patches = runs.pairs;
   let patchBytes = 0;
   for (let i = 0; i < runs.length; i += 2) patchBytes += 6 + patches[i + 1]!;
-  const hash = encoder.encode(moduleHash);
+  const hash = hashBytes(moduleHash);
   const out = new Uint8Array(1 + 2 + hash.length + 4 + 2 + globals.length * 9 + 4 + patchBytes);
   const view = new DataView(out.buffer);
   let p = 0;
@@ -67,10 +78,21 @@ export function encodeState(
     const length = patches[i + 1]!;
     view.setUint32(p, offset, true);
     view.setUint16(p + 4, length, true);
-    out.set(memory.subarray(offset, offset + length), p + 6);
+    copyBytes(out, p + 6, memory, offset, length);
     p += 6 + length;
   }
-  return out;
+  return { image: out, delta: runs.pairs.slice(0, runs.length) };
+}
+
+/** The UTF-8 bytes of the last module hash encoded: a worker mostly encodes states of one module, over and over. */
+let lastHash = '';
+let lastHashBytes = new Uint8Array(0);
+function hashBytes(moduleHash: string): Uint8Array {
+  if (moduleHash !== lastHash) {
+    lastHashBytes = encoder.encode(moduleHash);
+    lastHash = moduleHash;
+  }
+  return lastHashBytes;
 }
 
 /** Reads the header: which module, how much memory, the globals. Throws SandboxError on bytes that are not a state. */
@@ -99,13 +121,26 @@ export function readStateImage(bytes: Uint8Array): StateImage & { patchesAt: num
   return { moduleHash, memoryBytes, globals, patchesAt: p };
 }
 
-/** Writes the state into `memory` (already `memoryBytes` long): the base image, then the patches over it. */
-export function applyState(bytes: Uint8Array, patchesAt: number, base: Uint8Array, memory: Uint8Array): void {
+/**
+ * Writes the state into `memory` (already `memoryBytes` long): the base image, then the patches over it. `known`
+ * says where the memory differs from the base now (the previous agent's delta, when the instance is reused), so
+ * only those bytes are put back; without it, only the 4 KiB blocks that differ are (base-delta.ts). Returns the
+ * state's own delta. Throws SandboxError SANDBOX_STATE_CORRUPT (the memory is then in no particular state).
+ */
+export function applyState(
+  bytes: Uint8Array,
+  patchesAt: number,
+  base: Uint8Array,
+  memory: Uint8Array,
+  known: Delta | null = null,
+): Delta {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (patchesAt + 4 > bytes.length) throw corrupt(`it ends at byte ${bytes.length}`);
   const count = view.getUint32(patchesAt, true);
-  const common = Math.min(base.length, memory.length);
-  memory.set(common === base.length ? base : base.subarray(0, common));
-  if (memory.length > common) memory.fill(0, common);
+  // (Checked before the delta is allocated from it: a damaged count must not ask for gigabytes.)
+  if (count > (bytes.length - patchesAt - 4) / 6) throw corrupt(`its ${count} patches lie past the end`);
+  revertToBase(memory, base, known);
+  const delta = new Uint32Array(count * 2);
   let p = patchesAt + 4;
   for (let i = 0; i < count; i++) {
     if (p + 6 > bytes.length) throw corrupt(`patch ${i} of ${count} lies past the end`);
@@ -114,9 +149,18 @@ export function applyState(bytes: Uint8Array, patchesAt: number, base: Uint8Arra
     if (p + 6 + length > bytes.length) throw corrupt(`patch ${i} of ${count} lies past the end`);
     if (offset + length > memory.length)
       throw corrupt(`a patch at ${offset} lies past the memory's ${memory.length} bytes`);
-    memory.set(bytes.subarray(p + 6, p + 6 + length), offset);
+    copyBytes(memory, offset, bytes, p + 6, length);
+    delta[2 * i] = offset;
+    delta[2 * i + 1] = length;
     p += 6 + length;
   }
+  return delta;
+}
+
+/** Where `memory` differs from `base` (from zeros past its end), as encodeState stores it. */
+export function differingRuns(memory: Uint8Array, base: Uint8Array): Delta {
+  const runs = findRuns(memory, base);
+  return runs.pairs.slice(0, runs.length);
 }
 
 /**
@@ -125,14 +169,16 @@ export function applyState(bytes: Uint8Array, patchesAt: number, base: Uint8Arra
  * scanned, a 32-bit word at a time, in JavaScript. Runs are built as bytes are found, never one JS number per
  * differing byte: a fully rewritten 16 MiB memory once made 128 MB of them.
  */
-function differingRuns(memory: Uint8Array, base: Uint8Array): Runs {
+function findRuns(memory: Uint8Array, base: Uint8Array): Runs {
   const mem = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   const ref = Buffer.from(base.buffer, base.byteOffset, base.byteLength);
   const common = Math.min(mem.length, ref.length);
   const aligned = memory.byteOffset % 4 === 0 && base.byteOffset % 4 === 0;
   const m32 = aligned ? new Int32Array(memory.buffer, memory.byteOffset, memory.length >>> 2) : null;
   const b32 = aligned ? new Int32Array(base.buffer, base.byteOffset, base.length >>> 2) : null;
-  const runs = new Runs();
+  // One Runs for every call: callers copy what they need out of it before anything else can run.
+  const runs = scratch;
+  runs.reset();
   for (let block = 0; block < mem.length; block += BLOCK_BYTES) {
     const blockEnd = Math.min(block + BLOCK_BYTES, mem.length);
     if (blockEnd <= common && mem.compare(ref, block, blockEnd, block, blockEnd) === 0) continue;
@@ -150,6 +196,15 @@ function differingRuns(memory: Uint8Array, base: Uint8Array): Runs {
 /** [offset, length] pairs in a typed array that doubles as it fills: 8 bytes per run, outside the JS heap. */
 class Runs {
   pairs = new Uint32Array(64);
+
+  /** Empties it for another memory; a large array one memory needed is not kept. */
+  reset(): void {
+    if (this.pairs.length > 4096) this.pairs = new Uint32Array(64);
+    this.length = 0;
+    this.start = -1;
+    this.last = -1;
+  }
+
   /** Used entries of `pairs` (twice the number of runs). */
   length = 0;
   private start = -1;
@@ -163,6 +218,23 @@ class Runs {
     }
     this.close();
     this.start = this.last = i;
+  }
+
+  /**
+   * Adds the differing bytes first and last, and any between them (at most a word apart): what add() would do for
+   * each, unless that would split a run at the length a patch can say; then returns false and the caller adds
+   * them one by one.
+   */
+  span(first: number, last: number): boolean {
+    if (this.start >= 0 && first - this.last <= MERGE_GAP) {
+      if (last + 1 - this.start > 0xffff) return false;
+      this.last = last;
+      return true;
+    }
+    this.close();
+    this.start = first;
+    this.last = last;
+    return true;
   }
 
   /** Ends the open run, if any. */
@@ -179,7 +251,20 @@ class Runs {
   }
 }
 
-/** Adds the differing bytes of words [from, to), both arrays being that long. Kept apart so it stays monomorphic. */
+const scratch = new Runs();
+
+/** Typed arrays use the platform's byte order; the word scan reads byte positions from a word's bits on little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** Indices of the differing words of one block (BLOCK_BYTES / 4 at most), reused. */
+const foundWords = new Int32Array(BLOCK_BYTES >>> 2);
+
+/**
+ * Adds the differing bytes of words [from, to), both arrays being that long. First a loop that only compares and
+ * notes differing words (no call inside, so the compiler keeps the arrays' bounds out of it), then for each of those
+ * its first and last differing bytes from the bits of their XOR (the bytes between are inside the run anyway,
+ * MERGE_GAP being larger than a word).
+ */
 function scanWords(
   m32: Int32Array,
   b32: Int32Array,
@@ -189,13 +274,19 @@ function scanWords(
   base: Uint8Array,
   runs: Runs,
 ): void {
-  for (let w = from; w < to; w++) {
-    if (m32[w] === b32[w]) continue;
+  const found = foundWords;
+  let n = 0;
+  for (let w = from; w < to; w++) if (m32[w] !== b32[w]) found[n++] = w;
+  for (let k = 0; k < n; k++) {
+    const w = found[k]!;
     const b = w << 2;
-    if (memory[b] !== base[b]) runs.add(b);
-    if (memory[b + 1] !== base[b + 1]) runs.add(b + 1);
-    if (memory[b + 2] !== base[b + 2]) runs.add(b + 2);
-    if (memory[b + 3] !== base[b + 3]) runs.add(b + 3);
+    if (LITTLE_ENDIAN) {
+      const diff = m32[w]! ^ b32[w]!;
+      const first = b + ((31 - Math.clz32(diff & -diff)) >>> 3);
+      const last = b + 3 - (Math.clz32(diff) >>> 3);
+      if (runs.span(first, last)) continue;
+    }
+    for (let i = b; i < b + 4; i++) if (memory[i] !== base[i]) runs.add(i);
   }
 }
 

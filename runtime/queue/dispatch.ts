@@ -172,6 +172,12 @@ export class SubscriberCore {
     readonly capacity: number,
     /** Whether this core times out unsettled deliveries itself (the NATS server does it for NATS). */
     private readonly trackAckWait: boolean,
+    /**
+     * Hand an offered delivery to a free handler at once, when nothing waits before it (Kafka: records arrive a
+     * fetch at a time, with no publisher in this process to batch with). Otherwise deliveries go out on the next
+     * event-loop turn, so a publisher in this process fills a batch first.
+     */
+    private readonly deliverAtOnce = false,
   ) {
     this.localRedelivery = hooks.redeliver !== undefined;
   }
@@ -218,6 +224,10 @@ export class SubscriberCore {
     delivery.core = this;
     this.held++;
     this.buffer.push(delivery);
+    if (this.deliverAtOnce && !this.pumping && this.ready.length === 0 && this.buffer.length - this.head === 1) {
+      this.pump();
+      if (this.head === this.buffer.length) return;
+    }
     if (!this.scheduled) this.schedule();
   }
 

@@ -40,43 +40,65 @@ type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
 /** The callers waiting on some queued messages: one publish, or one publishMany. */
 interface Waiter {
+  /** Chunks of its messages not yet sent (a publishMany larger than a produce request is split). */
   remaining: number;
   failed: boolean;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
-interface Pending {
-  message: PublishMessage;
-  /** Its validated Kafka topic. */
-  kafkaTopic: string;
+/** Messages of one publish or publishMany, waiting to be sent: one object per call rather than per message. */
+interface Chunk {
+  messages: readonly PublishMessage[];
+  /** Their validated Kafka topics, index for index. */
+  kafkaTopics: string[];
   waiter: Waiter;
 }
 
-/** One consumed Kafka record; offsets are committed only up to the first one not yet done. */
-interface Entry {
-  message: RawMessage;
-  done: boolean;
+/** One consumed Kafka record: its offset, and whether its delivery is done (acked or dead-lettered). It is also the
+ *  delivery's `ref`, so a message costs one bookkeeping object. */
+class Entry {
+  done = false;
+  constructor(
+    readonly offset: bigint,
+    readonly partition: PartitionCommits,
+  ) {}
 }
 
+/** The records of one partition read by one stream; offsets are committed only up to the first one not yet done. */
 class PartitionCommits {
   entries: Entry[] = [];
   head = 0;
-  toCommit: RawMessage | undefined;
+  /** The offset to commit next (the record after the last done one in order), if it moved since the last commit. */
+  toCommit: bigint | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
 
   advance(): boolean {
     let moved = false;
-    while (this.head < this.entries.length && this.entries[this.head]!.done) {
-      this.toCommit = this.entries[this.head]!.message;
+    const entries = this.entries;
+    while (this.head < entries.length && entries[this.head]!.done) {
+      this.toCommit = entries[this.head]!.offset + 1n;
       this.head++;
       moved = true;
     }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
+    if (this.head === entries.length) {
+      entries.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > entries.length) {
+      this.entries = entries.slice(this.head);
       this.head = 0;
     }
     return moved;
   }
+}
+
+/** Whether a header name's bytes are TOPIC_HEADER, without making a string of it. */
+function isTopicHeader(name: Buffer): boolean {
+  return name.length === TOPIC_HEADER_BYTES.length && name.equals(TOPIC_HEADER_BYTES);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -95,7 +117,7 @@ export class KafkaQueue implements QueueBackend {
   private readonly topicCache = new Map<string, string>();
   private readonly topicHeaders = new Map<string, Map<Buffer, Buffer>>();
   private readonly subscriptions = new Set<Subscription>();
-  private queue: Pending[] = [];
+  private queue: Chunk[] = [];
   private flushing: Promise<void> | undefined;
   private closing = false;
   private closed = false;
@@ -225,19 +247,48 @@ export class KafkaQueue implements QueueBackend {
   }
 
   private enqueue(messages: readonly PublishMessage[]): Promise<void> {
-    if (messages.length === 0) return Promise.resolve();
-    let topics: string[];
+    const n = messages.length;
+    if (n === 0) return Promise.resolve();
+    const kafkaTopics = new Array<string>(n);
     try {
-      topics = messages.map((m) => this.resolveTopic(m.topic));
+      for (let i = 0; i < n; i++) kafkaTopics[i] = this.resolveTopic(messages[i]!.topic);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { remaining: messages.length, failed: false, resolve, reject };
-      for (let i = 0; i < messages.length; i++)
-        this.queue.push({ message: messages[i]!, kafkaTopic: topics[i]!, waiter });
+      const waiter: Waiter = { remaining: 1, failed: false, resolve, reject };
+      // A copy of the array (not of the messages): the caller may reuse its array once this returns.
+      this.queue.push({ messages: messages.slice(), kafkaTopics, waiter });
       this.flushing ??= this.flush();
     });
+  }
+
+  /** Up to maxBatch queued messages, in order; a chunk larger than what is left of the batch is split. */
+  private takeBatch(): Chunk[] {
+    const batch: Chunk[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && count < this.maxBatch) {
+      let chunk = this.queue[0]!;
+      const room = this.maxBatch - count;
+      if (chunk.messages.length > room) {
+        chunk.waiter.remaining++;
+        this.queue[0] = {
+          messages: chunk.messages.slice(room),
+          kafkaTopics: chunk.kafkaTopics.slice(room),
+          waiter: chunk.waiter,
+        };
+        chunk = {
+          messages: chunk.messages.slice(0, room),
+          kafkaTopics: chunk.kafkaTopics.slice(0, room),
+          waiter: chunk.waiter,
+        };
+      } else {
+        this.queue.shift();
+      }
+      batch.push(chunk);
+      count += chunk.messages.length;
+    }
+    return batch;
   }
 
   /** One produce request at a time, each taking everything queued meanwhile: batching without a linger timer,
@@ -247,15 +298,14 @@ export class KafkaQueue implements QueueBackend {
     // consumer in this process cannot delay the send by a whole event-loop turn.
     await Promise.resolve();
     while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.maxBatch ? this.queue.splice(0) : this.queue.splice(0, this.maxBatch);
+      const batch = this.takeBatch();
       let failure: unknown;
       try {
         await this.send(batch);
       } catch (error) {
         failure = error;
       }
-      for (const p of batch) {
-        const w = p.waiter;
+      for (const { waiter: w } of batch) {
         if (w.failed) continue;
         if (failure !== undefined) {
           w.failed = true;
@@ -268,25 +318,43 @@ export class KafkaQueue implements QueueBackend {
     this.flushing = undefined;
   }
 
-  private async send(batch: Pending[]): Promise<void> {
+  /** The header map of a message without headers of its own: one per sandbox topic, shared (the producer only
+   *  reads header maps). */
+  private headersFor(topic: string): Map<Buffer, Buffer> {
+    let headers = this.topicHeaders.get(topic);
+    if (headers === undefined) {
+      headers = new Map([[TOPIC_HEADER_BYTES, Buffer.from(topic)]]);
+      if (this.topicHeaders.size >= MAX_CACHED_TOPICS) this.topicHeaders.clear();
+      this.topicHeaders.set(topic, headers);
+    }
+    return headers;
+  }
+
+  private async send(batch: Chunk[]): Promise<void> {
     const topics = new Set<string>();
-    const records = batch.map(({ message: m, kafkaTopic: topic }) => {
-      topics.add(topic);
-      let headers = this.topicHeaders.get(m.topic);
-      if (headers === undefined) {
-        // The producer only reads header maps, so messages without headers of their own share one per topic.
-        headers = new Map([[TOPIC_HEADER_BYTES, Buffer.from(m.topic)]]);
-        if (this.topicHeaders.size >= MAX_CACHED_TOPICS) this.topicHeaders.clear();
-        this.topicHeaders.set(m.topic, headers);
+    const records: { topic: string; key?: Buffer; value: Buffer; headers: Map<Buffer, Buffer> }[] = [];
+    for (const { messages, kafkaTopics } of batch) {
+      let lastTopic: string | undefined;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i]!;
+        const topic = kafkaTopics[i]!;
+        if (topic !== lastTopic) topics.add((lastTopic = topic));
+        let headers = this.headersFor(m.topic);
+        let own = false;
+        if (m.headers !== undefined) {
+          for (const name in m.headers) {
+            if (!own) headers = new Map(headers);
+            own = true;
+            headers.set(Buffer.from(name), Buffer.from(m.headers[name]!));
+          }
+        }
+        records.push(
+          m.key === undefined
+            ? { topic, value: asBuffer(m.payload), headers }
+            : { topic, key: Buffer.from(m.key), value: asBuffer(m.payload), headers },
+        );
       }
-      if (m.headers !== undefined && Object.keys(m.headers).length > 0) {
-        headers = new Map(headers);
-        for (const name in m.headers) headers.set(Buffer.from(name), Buffer.from(m.headers[name]!));
-      }
-      return m.key === undefined
-        ? { topic, value: asBuffer(m.payload), headers }
-        : { topic, key: Buffer.from(m.key), value: asBuffer(m.payload), headers };
-    });
+    }
     const deadline = Date.now() + this.publishTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -327,10 +395,10 @@ export class KafkaQueue implements QueueBackend {
         retries: 10,
         retryDelay: 250,
       });
-    // Offsets are tracked per stream: after a stream is replaced, the old stream's commits may fail, and its
-    // messages come again from the last commit (at least once).
-    let partitions = new Map<string, PartitionCommits>();
-    const committing = new Set<Map<string, PartitionCommits>>();
+    // Offsets are tracked per stream (partition index -> its records): after a stream is replaced, the old
+    // stream's commits may fail, and its messages come again from the last commit (at least once).
+    let partitions: PartitionCommits[] = [];
+    const committing = new Set<PartitionCommits>();
     let commitTimer: NodeJS.Timeout | undefined;
     let commitsInFlight: Promise<void> = Promise.resolve();
     const onError = (error: unknown): void => {
@@ -341,18 +409,11 @@ export class KafkaQueue implements QueueBackend {
     const commitNow = (): Promise<void> => {
       commitTimer = undefined;
       const offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = [];
-      for (const map of committing) {
-        for (const state of map.values()) {
-          const message = state.toCommit;
-          if (message === undefined) continue;
-          state.toCommit = undefined;
-          offsets.push({
-            topic: message.topic,
-            partition: message.partition,
-            offset: message.offset + 1n,
-            leaderEpoch: -1,
-          });
-        }
+      for (const state of committing) {
+        const offset = state.toCommit;
+        if (offset === undefined) continue;
+        state.toCommit = undefined;
+        offsets.push({ topic: state.topic, partition: state.partition, offset, leaderEpoch: -1 });
       }
       committing.clear();
       if (offsets.length === 0) return commitsInFlight;
@@ -366,25 +427,22 @@ export class KafkaQueue implements QueueBackend {
       commitsInFlight = Promise.all([commitsInFlight, work]).then(() => {});
       return commitsInFlight;
     };
-    const markDone = (entry: Entry, state: PartitionCommits, map: Map<string, PartitionCommits>): void => {
+    const markDone = (entry: Entry): void => {
       entry.done = true;
+      const state = entry.partition;
       if (state.advance()) {
-        committing.add(map);
+        committing.add(state);
         commitTimer ??= setTimeout(commitNow, COMMIT_EVERY_MS);
       }
     };
-    type Ref = [Entry, PartitionCommits, Map<string, PartitionCommits>];
     const hooks: DispatchHooks = {
       kind: this.kind,
-      done: (d) => {
-        const [entry, state, map] = d.ref as Ref;
-        markDone(entry, state, map);
-      },
+      done: (d) => markDone(d.ref as Entry),
       redeliver: (d) => new Delivery(d.topic, d.payload, d.key, d.headers, d.deliveryCount + 1, d.ref),
       deadLetter: (m) => this.publishInternal(m),
       onError,
     };
-    const core = new SubscriberCore(resolved, hooks, resolved.prefetch, true);
+    const core = new SubscriberCore(resolved, hooks, resolved.prefetch, true, true);
     let stopping = false;
     let consumer = newConsumer();
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
@@ -399,7 +457,7 @@ export class KafkaQueue implements QueueBackend {
         autocommit: false,
       });
       s.on('error', onError);
-      partitions = new Map();
+      partitions = [];
       return s;
     };
     try {
@@ -411,34 +469,44 @@ export class KafkaQueue implements QueueBackend {
       });
     }
     const member = core.addMember(handler, resolved.concurrency, resolved.prefetch, resolved.autoAck);
+    // The sandbox topic of the last record and whether the pattern takes it: a run of records on one topic decodes
+    // and matches it once.
+    let lastTopicBytes: Buffer | undefined;
+    let lastTopic = '';
+    let lastMatches = false;
     /** Feeds the stream into the core until the stream ends or fails; pauses it while the core is full. */
     const consumeStream = (s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<void> =>
       new Promise<void>((resolve, reject) => {
-        const map = partitions;
+        const streamPartitions = partitions;
         let waiting = false;
         s.on('data', (raw: RawMessage) => {
-          const id = `${raw.topic}:${raw.partition}`;
-          let state = map.get(id);
-          if (state === undefined) map.set(id, (state = new PartitionCommits()));
-          const entry: Entry = { message: raw, done: false };
+          let state = streamPartitions[raw.partition];
+          if (state === undefined)
+            streamPartitions[raw.partition] = state = new PartitionCommits(raw.topic, raw.partition);
+          const entry = new Entry(raw.offset, state);
           state.entries.push(entry);
           let topic: string | undefined;
           let headers: QueueHeaders = EMPTY_HEADERS as QueueHeaders;
-          if (raw.headers.size > 0) {
-            headers = {};
-            for (const [k, v] of raw.headers) {
-              const name = k.toString();
-              if (name === TOPIC_HEADER) topic = v.toString();
-              else headers[name] = v.toString();
+          for (const [k, v] of raw.headers) {
+            if (isTopicHeader(k)) {
+              if (lastTopicBytes === undefined || !v.equals(lastTopicBytes)) {
+                lastTopicBytes = Buffer.from(v);
+                lastTopic = v.toString();
+                lastMatches = matches(lastTopic);
+              }
+              topic = lastTopic;
+            } else {
+              if (headers === EMPTY_HEADERS) headers = {};
+              headers[k.toString()] = v.toString();
             }
           }
-          if (topic === undefined || !matches(topic)) {
+          if (topic === undefined || !lastMatches) {
             // Another topic sharing this Kafka topic (or a record not written by this backend): not ours.
-            markDone(entry, state, map);
+            markDone(entry);
             return;
           }
           const key = raw.key !== undefined && raw.key !== null && raw.key.length > 0 ? raw.key.toString() : undefined;
-          core.offer(new Delivery(topic, raw.value, key, headers, 1, [entry, state, map] satisfies Ref));
+          core.offer(new Delivery(topic, raw.value, key, headers, 1, entry));
           if (!waiting && !core.hasRoom()) {
             waiting = true;
             s.pause();

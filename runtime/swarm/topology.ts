@@ -100,7 +100,7 @@ const AGENT_KEYS = [
   'inbox',
   ...GRANT_KEYS,
 ];
-const HIBERNATION_KEYS = ['store', 'maxResident', 'idleMs', 'checkpointMs'];
+const HIBERNATION_KEYS = ['store', 'maxResident', 'maxResidentBytes', 'idleMs', 'checkpointMs'];
 const INSTANCES: readonly AgentInstances[] = ['fixed', 'per-key'];
 const ADMISSION_KEYS = ['rate', 'burst', 'maxWaitMs'];
 const ESCALATION_KEYS = ['redis', 'window', 'threshold', 'cooldown', 'buckets', 'prefix'];
@@ -227,6 +227,8 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       hibernation = { store: typeof store === 'string' ? resolve(baseDir, store) : '' };
       if (f.has('maxResident'))
         hibernation.maxResident = positiveInt(f.get('maxResident'), 'hibernation.maxResident', 8192);
+      if (f.has('maxResidentBytes'))
+        hibernation.maxResidentBytes = positiveInt(f.get('maxResidentBytes'), 'hibernation.maxResidentBytes', 1);
       if (f.has('idleMs')) hibernation.idleMs = positiveInt(f.get('idleMs'), 'hibernation.idleMs', 60_000, 0);
       if (f.has('checkpointMs'))
         hibernation.checkpointMs = positiveInt(f.get('checkpointMs'), 'hibernation.checkpointMs', 1000, 0);

@@ -102,6 +102,9 @@ function workerExecArgv(): string[] | undefined {
 /** How long the host waits for a state write or a drain to be answered: disk work, not agent code. */
 const CONTROL_TIMEOUT_MS = 30_000;
 
+/** The bytes of a load whose module the worker has already compiled (LoadRequest.bytes). */
+const NO_BYTES = new Uint8Array(0);
+
 /** Runs per message to the worker: large enough to amortise a message, small enough to keep both threads busy. */
 const BATCH = 256;
 
@@ -146,6 +149,8 @@ export class WorkerHost {
   /** The smallest timeout among pending requests is at least this; used to re-arm without scanning them. */
   private minTimeoutMs = Infinity;
   private readonly agents = new Map<number, AgentSpec | SleepySpec>();
+  /** Preparation keys the current worker has compiled (a load of it succeeded there). */
+  private compiledKeys = new Set<string>();
   /** Templates of hibernating agents' modules, by key: the worker's answer, and the request to send a new worker. */
   private readonly templates = new Map<string, { ready: Promise<RunResult>; request: Omit<TemplateRequest, 'seq'> }>();
   /** Hibernating agents loaded since the last message to the worker; they go before anything else. */
@@ -188,7 +193,9 @@ export class WorkerHost {
     const request: LoadRequest = { t: 'load', seq: this.nextSeq(), ...spec };
     const promise = this.track(request.seq, spec, request);
     this.flushRuns();
-    this.post(request);
+    // A module the worker has compiled goes without its bytes (the worker would copy them for each agent). The
+    // pending request keeps them, so a replaced worker gets them again. Plugins read their bytes at every load.
+    this.post(spec.plugin === undefined && this.compiledKeys.has(spec.key) ? { ...request, bytes: NO_BYTES } : request);
     return promise;
   }
 
@@ -271,23 +278,10 @@ export class WorkerHost {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
-    const promise = this.track(request.seq, spec, request);
-    // An idle worker and nothing queued: the run goes through the shared slot (run-channel.ts), no message.
-    const channel = this.channel;
-    if (
-      channel !== null &&
-      !channel.busy &&
-      this.runsAtWorker === 0 &&
-      this.outbox.length === 0 &&
-      this.registrations.length === 0 &&
-      input.length <= REQUEST_CAPACITY
-    ) {
-      this.runsAtWorker++;
-      this.worker!.ref();
-      void this.sendThroughChannel(channel, request);
-      return promise;
-    }
-    // A full batch goes at once, so the worker starts while the caller is still submitting.
+    const promise = this.track(request.seq, spec, request, false);
+    // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
+    // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one
+    // message, which wakes the worker once rather than once for the first run and again for the rest.
     if (this.outbox.push(request) >= BATCH) this.flushRuns();
     else if (!this.flushScheduled && this.runsAtWorker < COALESCE_BELOW) {
       this.flushScheduled = true;
@@ -353,16 +347,19 @@ export class WorkerHost {
     return this.seq;
   }
 
+  /** Records a request awaiting its answer. Runs arm the watchdog when they are sent, once per batch (flushRuns);
+   *  other requests arm it here. */
   private track(
     seq: number,
     spec: Pick<AgentSpec, 'agentId' | 'limits' | 'engine'>,
     request: RunRequest | ControlRequest,
+    arm = true,
   ): Promise<RunResult> {
     const timeoutMs = spec.limits.timeoutMs;
     return new Promise<RunResult>((resolve) => {
       this.pending.set(seq, { seq, agentId: spec.agentId, timeoutMs, resolve, request, engine: spec.engine });
       if (timeoutMs < this.minTimeoutMs) this.minTimeoutMs = timeoutMs;
-      this.armWatchdog(timeoutMs);
+      if (arm) this.armWatchdog(timeoutMs);
     });
   }
 
@@ -378,11 +375,28 @@ export class WorkerHost {
       return;
     }
     this.outbox = [];
-    this.runsAtWorker += outbox.length;
-    for (let i = 0; i < outbox.length; i += BATCH) {
-      const runs = packRuns(outbox.slice(i, i + BATCH));
-      this.post({ t: 'runs', runs }, transferList(runs));
+    // One run to an idle worker with nothing else queued: the shared slot (run-channel.ts), no message.
+    const channel = this.channel;
+    if (
+      outbox.length === 1 &&
+      channel !== null &&
+      !channel.busy &&
+      this.runsAtWorker === 0 &&
+      this.registrations.length === 0 &&
+      outbox[0]!.input.length <= REQUEST_CAPACITY
+    ) {
+      this.runsAtWorker++;
+      this.worker!.ref();
+      void this.sendThroughChannel(channel, outbox[0]!);
+    } else {
+      this.runsAtWorker += outbox.length;
+      for (let i = 0; i < outbox.length; i += BATCH) {
+        const runs = packRuns(outbox.slice(i, i + BATCH));
+        this.post({ t: 'runs', runs }, transferList(runs));
+      }
     }
+    // One deadline for the batch: no run in it can time out sooner than the smallest timeout pending.
+    this.armWatchdog(this.minTimeoutMs);
   }
 
   /** Completions of a run sent through the shared slot come back there (or, when too large, as a message). */
@@ -419,6 +433,7 @@ export class WorkerHost {
       this.worker.ref();
       return this.worker;
     }
+    this.compiledKeys = new Set(); // a new worker has compiled nothing
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     this.progressSeq = new Int32Array(progress);
     this.progressStarted = new Float64Array(progress);
@@ -500,7 +515,10 @@ export class WorkerHost {
     if (!p) return;
     this.pending.delete(c.seq);
     if (!('t' in p.request)) this.runsAtWorker--;
-    if ('t' in p.request && p.request.t === 'load' && c.result.status !== 'ok') this.agents.delete(p.agentId);
+    if ('t' in p.request && p.request.t === 'load') {
+      if (c.result.status !== 'ok') this.agents.delete(p.agentId);
+      else this.compiledKeys.add(p.request.key);
+    }
     p.resolve(c.result);
   }
 

@@ -10,6 +10,7 @@ import { prepareModule, prepareModuleWithFacts } from '../agent/prepare.ts';
 import { instantiate, makeSlot, runSlot, type AgentSlot, type HostImportOptions } from '../agent/slot.ts';
 import { Hibernator, type HibernationSettings, type SleepyAgent, type Template } from '../hibernation/hibernator.ts';
 import { StateStore } from '../hibernation/state-store.ts';
+import { differingRuns } from '../hibernation/state-image.ts';
 import type { EngineName, Limits } from '../agent/types.ts';
 import type { WasmNamespace } from '../engine/namespace.ts';
 import {
@@ -101,6 +102,20 @@ function flush(): void {
   lastFlush = performance.now();
 }
 
+/**
+ * Flushes once the writes settled so far have all been answered: stopping a swarm of a million per-key agents
+ * unloads each, and a message per answer was a million messages.
+ */
+let flushQueued = false;
+function flushSoon(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(() => {
+    flushQueued = false;
+    flush();
+  });
+}
+
 function begin(seq: number): number {
   if (
     completions.length >= FLUSH_COUNT ||
@@ -186,7 +201,17 @@ async function template(req: TemplateRequest): Promise<void> {
         );
       }
       const base = hibernator!.adoptBase(req.moduleHash, state.memory.slice());
-      templates.set(key, { moduleHash: req.moduleHash, wa, module, engine: req.engine, base, pool: [first], create });
+      templates.set(key, {
+        moduleHash: req.moduleHash,
+        wa,
+        module,
+        engine: req.engine,
+        base,
+        initialMemory: initial.memory,
+        initialDelta: differingRuns(initial.memory, base),
+        pool: [{ guest: first, delta: null }],
+        create,
+      });
       outcome = hostOutcome('ok', req.engine);
     } else {
       outcome = first;
@@ -356,7 +381,7 @@ const handlers: Handlers = {
       if (seq !== undefined) {
         void written.then(() => {
           completions.push({ seq, result: hostOutcome('ok', 'wasm') });
-          flush();
+          flushSoon();
         });
       }
     });

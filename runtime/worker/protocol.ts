@@ -10,6 +10,7 @@ export interface LoadRequest {
   agentId: number;
   /** Content hash of `bytes` plus the preparation options: the worker's compile cache key. */
   key: string;
+  /** The module; empty when the worker has compiled `key` already (a load of it succeeded there). */
   bytes: Uint8Array;
   limits: Limits;
   engine: EngineName;

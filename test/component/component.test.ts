@@ -59,8 +59,9 @@ describe('a component agent', () => {
     expect(r.message).toMatch(/not MessagePack/);
   });
 
-  it('stops a runaway loop with out-of-fuel under the default limits', async () => {
-    const r = await sandbox.runComponent(loop, null);
+  it('stops a runaway loop with out-of-fuel under the default fuel', async () => {
+    // The default fuel takes ~0.1 s on an idle machine; a 20 s clock keeps a loaded one from racing the meter.
+    const r = await sandbox.runComponent(loop, null, { limits: { timeoutMs: 20_000 } });
     expect(r.status).toBe('out-of-fuel');
     expect(r.fuelUsed).toBe(100_000_000);
     const small = await sandbox.runComponent(loop, null, { limits: { fuel: 50_000 } });

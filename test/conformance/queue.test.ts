@@ -12,6 +12,7 @@ import {
   serviceSlot,
 } from '../support/services.ts';
 import { defineQueueCases } from './queue.cases.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 // The global setup (test/support/global-setup.ts) starts the servers once per run; without it this file starts its own.
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
@@ -65,6 +66,50 @@ describe.skipIf(kafka.info === undefined)(
     });
   },
 );
+
+describe.skipIf(kafka.info === undefined)('queue: kafka batching', { timeout: 60_000 }, () => {
+  it('splits a publishMany larger than maxBatch, keeps order, and tells apart topics sharing a Kafka topic', async () => {
+    const brokers = [`127.0.0.1:${kafka.info!.port}`];
+    const q = await createQueue({ kind: 'kafka', brokers, maxBatch: 7 });
+    try {
+      const run = `kb${Date.now()}`;
+      const got: { topic: string; key: string | undefined; n: number; line: string | undefined }[] = [];
+      const sub = await q.subscribe(
+        `${run}.a.>`,
+        (m) => {
+          got.push({ topic: m.topic, key: m.key, n: m.payload[0]!, line: m.headers['x-line'] });
+        },
+        { group: `g${run}` },
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      // 40 messages alternating between two matching topics and one that is not (same Kafka topic), some with
+      // headers, in one call (split into produce requests of 7) and a concurrent single publish after it.
+      const topics = [`${run}.a.x`, `${run}.b`, `${run}.a.y`];
+      const batch = Array.from({ length: 40 }, (_, i) => ({
+        topic: topics[i % 3]!,
+        key: 'k',
+        payload: new Uint8Array([i]),
+        ...(i % 4 === 0 ? { headers: { 'x-line': String(i) } } : {}),
+      }));
+      const first = q.publishMany(batch);
+      // The backend must not read the caller's array after the call returns.
+      batch.length = 0;
+      await Promise.all([first, q.publish({ topic: `${run}.a.x`, key: 'k', payload: new Uint8Array([40]) })]);
+      const expected = [...Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 3 !== 1), 40];
+      await waitFor('kafka deliveries', () => got.length >= expected.length, 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got.map((g) => g.n)).toEqual(expected);
+      for (const g of got) {
+        expect(g.topic).toBe(g.n === 40 ? `${run}.a.x` : topics[g.n % 3]);
+        expect(g.key).toBe('k');
+        expect(g.line).toBe(g.n % 4 === 0 && g.n < 40 ? String(g.n) : undefined);
+      }
+      await sub.close();
+    } finally {
+      await q.close();
+    }
+  });
+});
 
 describe('createQueue', () => {
   it('parses memory, nats:// and kafka:// URLs and rejects others', () => {

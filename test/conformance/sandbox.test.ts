@@ -72,6 +72,30 @@ describe('Sandbox', () => {
     }
   });
 
+  // Issue 17 (density): each load of a path read its own copy of the module, kept by its agent (10,000 counters
+  // held 10,000 copies of 16 KB), and sent each copy to the worker. Now the agents share one, and a worker that has
+  // compiled the module is sent none; a replaced worker still gets the bytes to load them again.
+  it('shares one copy of a module among its agents, and reloads them in a replaced worker', async () => {
+    const own = new Sandbox({ workers: 1 });
+    try {
+      const counters = [];
+      for (let i = 0; i < 3; i++) counters.push(await own.load(agentPath('counter')));
+      const specs = (own as unknown as { hosts: { agents: Map<number, { bytes: Uint8Array }> }[] }).hosts[0]!.agents;
+      const copies = new Set([...specs.values()].map((spec) => spec.bytes));
+      expect(copies.size).toBe(1);
+      for (const counter of counters) expect((await counter.run({ by: 2 })).output).toEqual({ count: 2 });
+      const hung = await own.load(fixturePath('loop-forever'), { limits: { timeoutMs: 100, fuel: 0 } });
+      expect((await hung.run({})).status).toBe('timeout');
+      expect(own.workerRestarts).toBe(1);
+      // The new worker loaded them again (from the start: a worker's agents live in it).
+      for (const counter of counters) expect((await counter.run({ by: 3 })).output).toEqual({ count: 3 });
+      counters.push(await own.load(agentPath('counter')));
+      expect((await counters[3]!.run({})).output).toEqual({ count: 1 });
+    } finally {
+      await own.close();
+    }
+  });
+
   it('run() turns every module failure into a RunResult', async () => {
     expect((await sandbox.run(fixturePath('garbage'), {})).status).toBe('invalid-module');
     expect((await sandbox.run(fixturePath('start-loops-forever'), {}, { limits: { fuel: 100_000 } })).status).toBe(

@@ -55,6 +55,19 @@ describe('hibernation', () => {
     expect(r.storeErrors).toBe(0);
   });
 
+  it('keeps the resident instances within maxResidentBytes of memory, waking the others with their state', async () => {
+    // A counter's memory is one 64 KiB page: three fit in the budget, whatever maxResident says.
+    const sandbox = open(storeDir(), { maxResident: 100, maxResidentBytes: 3 * 65536, idleMs: 0 }, { workers: 1 });
+    const agents = await Promise.all(Array.from({ length: 8 }, () => sandbox.load(counter)));
+    for (let round = 1; round <= 2; round++)
+      expect(await Promise.all(agents.map((a, i) => count(a, i + 1)))).toEqual(agents.map((_, i) => round * (i + 1)));
+    expect(sandbox.residency().resident).toBe(3);
+    expect(sandbox.residency().wakes).toBeGreaterThanOrEqual(8 - 3);
+    expect(() => new Sandbox({ hibernation: { store: storeDir(), maxResidentBytes: 0 } })).toThrow(
+      /maxResidentBytes must be a positive integer/,
+    );
+  });
+
   it('hibernates an idle agent and wakes it with its state on the next message', async () => {
     const sandbox = open(storeDir(), { idleMs: 50, checkpointMs: 0 });
     const agent = await sandbox.load(counter);

@@ -20,10 +20,16 @@ const AGENT = `agents:
 describe('topology: per-key agents and hibernation', () => {
   it('reads the hibernation block (store relative to the file) and instances: per-key', () => {
     const t = parseTopology(
-      `hibernation: { store: ../state, maxResident: 64, idleMs: 0, checkpointMs: 250 }\n${AGENT}    instances: per-key\n`,
+      `hibernation: { store: ../state, maxResident: 64, maxResidentBytes: 8388608, idleMs: 0, checkpointMs: 250 }\n${AGENT}    instances: per-key\n`,
       { baseDir: '/base/topo' },
     );
-    expect(t.hibernation).toEqual({ store: '/base/state', maxResident: 64, idleMs: 0, checkpointMs: 250 });
+    expect(t.hibernation).toEqual({
+      store: '/base/state',
+      maxResident: 64,
+      maxResidentBytes: 8388608,
+      idleMs: 0,
+      checkpointMs: 250,
+    });
     expect(t.agents[0]).toMatchObject({ name: 'counter', instances: 'per-key', concurrency: 1 });
   });
 
