@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClusterRig } from '../support/cluster-rig.ts';
 import { skipReason } from '../support/services.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const missing = skipReason('nats');
 let rig: ClusterRig | undefined;
@@ -28,6 +29,8 @@ describe.skipIf(missing !== undefined)('cluster hand-over (NATS)', () => {
     const c = rig.startNode('c', ['--json']);
     const publishing = rig.publish(1000, keys, 100, 30);
     await c.ready(60_000);
+    // Ready is not owning: the partitions reach c only once their owners have drained and released them.
+    await waitFor('c to take a partition', () => /took partition/.test(c.output().stderr), 60_000, 50);
     await publishing;
     await rig.settled(30_000);
     // It leaves again (SIGTERM): it drains, commits and releases; the others take over at once.
