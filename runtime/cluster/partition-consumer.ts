@@ -2,8 +2,9 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { performance } from 'node:perf_hooks';
 import type { RunResult } from '../agent/types.ts';
+import { hostOutcome } from '../agent/outcome.ts';
 import { KEY_HEADER } from '../queue/nats.ts';
-import { DEAD_LETTER_HEADERS } from '../queue/types.ts';
+import { deadLetterHeaders } from '../queue/dead-letter.ts';
 import type { Sandbox } from '../sandbox.ts';
 import { SOURCE_AGENT_HEADER } from '../swarm/dispatcher.ts';
 import type { KeyedInstances } from '../swarm/keyed-instances.ts';
@@ -415,18 +416,7 @@ export class PartitionConsumer {
         delete trusted.load;
         result = await instance.runEncoded(payload);
       } catch (error) {
-        result = {
-          status: 'crashed',
-          output: null,
-          events: [],
-          logs: [],
-          logsDropped: 0,
-          fuelUsed: null,
-          memoryPeakBytes: 0,
-          durationMs: 0,
-          engine: 'wasm',
-          message: `cannot load the key's instance: ${(error as Error).message}`,
-        };
+        result = hostOutcome('crashed', 'wasm', `cannot load the key's instance: ${(error as Error).message}`);
       }
       if (handed && result.wakeMs !== undefined) sample(counts.takeoverWakeMs, result.wakeMs);
       if (result.status !== 'ok' || result.state === undefined) {
@@ -500,13 +490,11 @@ export class PartitionConsumer {
     deliveries: number,
   ): Promise<void> {
     const { bucket, prefix, stream, deadLetter } = this.ctx;
+    const own: Record<string, string> = {};
+    if (headers !== undefined) for (const name of headers.keys()) own[name] = headers.get(name);
     const h = bucket.transport.headers();
-    if (headers !== undefined) for (const name of headers.keys()) h.set(name, headers.get(name));
-    h.set(KEY_HEADER, key);
-    h.set(DEAD_LETTER_HEADERS.reason, reason);
-    h.set(DEAD_LETTER_HEADERS.topic, topic);
-    h.set(DEAD_LETTER_HEADERS.deliveryCount, String(deliveries));
-    h.set(DEAD_LETTER_HEADERS.group, spec.group);
+    const origin = { headers: own, topic, reason, deliveryCount: deliveries, group: spec.group };
+    for (const [name, value] of Object.entries(deadLetterHeaders(origin, { [KEY_HEADER]: key }))) h.set(name, value);
     await bucket.js.publish(`${prefix}.${deadLetter}`, payload, {
       msgID: `${stream}:${seq}:${spec.name}:dead`,
       headers: h,
