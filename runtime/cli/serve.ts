@@ -12,7 +12,7 @@ import { resolveClusterConfig } from '../cluster/config.ts';
 import type { ClusterNode } from '../cluster/node.ts';
 import { createQueue, parseQueueUrl } from '../queue/index.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
-import type { AgentStats, DispatcherSpan } from '../swarm/dispatcher.ts';
+import { subscriptionGroup, type AgentStats, type DispatcherSpan } from '../swarm/dispatcher.ts';
 import { defaultWorkers, startSwarm, type Swarm } from '../swarm/index.ts';
 import { loadTopology } from '../swarm/topology.ts';
 import { parseBytes, parseCommandArgs, parseCount, reportUsage, UsageError } from './args.ts';
@@ -179,11 +179,11 @@ export const serve: Command = async (argv, io) => {
         ? { ...queueConfig, partitions: clusterConfig.partitions, replicas: clusterConfig.replicas }
         : topology.queue,
     );
-    // Dead letters name the subscription's group: the agent's, or `<group>_<i>` for an agent with several patterns.
+    // Dead letters name the subscription's group (the cluster's consumers name the agent's own group).
     const agentOfGroup = new Map<string, string>();
     for (const a of topology.agents) {
       agentOfGroup.set(a.group, a.name);
-      a.subscribe.forEach((_, i) => agentOfGroup.set(`${a.group}_${i}`, a.name));
+      a.subscribe.forEach((_, i) => agentOfGroup.set(subscriptionGroup(a, i), a.name));
     }
     if (metricsPort !== undefined || dashboardPort !== undefined) {
       // prom-client is optional: only --metrics-port and --dashboard (which reads the same metrics) need it.

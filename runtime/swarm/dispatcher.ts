@@ -118,6 +118,32 @@ const LOAD_LOG_INTERVAL_MS = 1000;
 /** Header set on every event an agent publishes: which agent emitted it. */
 export const SOURCE_AGENT_HEADER = 'x-source-agent';
 
+/** An agent's counters before its first message. */
+export function newAgentStats(name: string): AgentStats {
+  return {
+    name,
+    runs: {},
+    acked: 0,
+    retried: 0,
+    deadLettered: 0,
+    eventsPublished: 0,
+    throttled: 0,
+    throttledMs: 0,
+    shed: 0,
+    inboxPeak: 0,
+    inbox: 0,
+    parked: 0,
+    quarantines: 0,
+    inFlight: 0,
+  };
+}
+
+/** The queue group an agent's `i`-th pattern subscribes with (and its dead letters name). Every member of a group
+ *  must use one pattern, so an agent with several patterns has a group per pattern: `<group>_<i>`. */
+export function subscriptionGroup(spec: Pick<AgentSpec, 'group' | 'subscribe'>, i: number): string {
+  return spec.subscribe.length === 1 ? spec.group : `${spec.group}_${i}`;
+}
+
 /**
  * A fixed set of instances of one agent. Each instance takes up to `depth` runs at a time: its worker runs
  * them one after another in the order given, so state sees messages in delivery order, and the next run's
@@ -240,22 +266,7 @@ export class Dispatcher {
       spec,
       ...instances,
       subscriptions: [],
-      stats: {
-        name: spec.name,
-        runs: {},
-        acked: 0,
-        retried: 0,
-        deadLettered: 0,
-        eventsPublished: 0,
-        throttled: 0,
-        throttledMs: 0,
-        shed: 0,
-        inboxPeak: 0,
-        inbox: 0,
-        parked: 0,
-        quarantines: 0,
-        inFlight: 0,
-      },
+      stats: newAgentStats(spec.name),
       admission,
       shedLoggedAt: 0,
       shedLogged: 0,
@@ -265,8 +276,7 @@ export class Dispatcher {
     this.agents.set(spec.name, running);
     try {
       for (let i = 0; i < spec.subscribe.length; i++) {
-        // Every member of a group must use one pattern, so an agent with several patterns has a group per pattern.
-        const group = spec.subscribe.length === 1 ? spec.group : `${spec.group}_${i}`;
+        const group = subscriptionGroup(spec, i);
         const subscription = await this.options.queue.subscribe(spec.subscribe[i]!, (m) => this.handle(running, m), {
           group,
           // The inbox bound is the subscription's: the queue hands out, and fetches, no more than that.

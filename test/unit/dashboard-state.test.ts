@@ -5,7 +5,7 @@ import { encode } from '../../runtime/codec.ts';
 import { DashboardState, percentiles, type DashboardSnapshot } from '../../runtime/ops/dashboard-state.ts';
 import { SwarmMetrics } from '../../runtime/ops/metrics.ts';
 import { DEAD_LETTER_HEADERS, type QueueMessage } from '../../runtime/queue/types.ts';
-import type { AgentStats } from '../../runtime/swarm/dispatcher.ts';
+import { newAgentStats, type AgentStats } from '../../runtime/swarm/dispatcher.ts';
 import type { QuarantineEvent } from '../../runtime/swarm/escalation.ts';
 
 const opened: SwarmMetrics[] = [];
@@ -31,23 +31,7 @@ class FakeSwarm {
     readonly metrics: SwarmMetrics,
     names: string[],
   ) {
-    for (const name of names)
-      this.stats.push({
-        name,
-        runs: {},
-        acked: 0,
-        retried: 0,
-        deadLettered: 0,
-        eventsPublished: 0,
-        throttled: 0,
-        throttledMs: 0,
-        shed: 0,
-        inboxPeak: 0,
-        inbox: 0,
-        parked: 0,
-        quarantines: 0,
-        inFlight: 0,
-      });
+    for (const name of names) this.stats.push(newAgentStats(name));
   }
 
   run(agent: string, status: RunStatus, durationMs: number, times = 1): void {
