@@ -58,6 +58,24 @@ export function isFenced(error: unknown): boolean {
   return e.code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String(e.message ?? ''));
 }
 
+/**
+ * Writes `value` under `name` if the key is still at `revision` (0: absent). Returns the new revision, or undefined
+ * when another writer moved the key first (the fence refused this one).
+ */
+export async function compareAndSet(
+  kv: KV,
+  name: string,
+  value: Uint8Array | string,
+  revision: number,
+): Promise<number | undefined> {
+  try {
+    return revision === 0 ? await kv.create(name, value) : await kv.update(name, value, revision);
+  } catch (error) {
+    if (isFenced(error) || (revision === 0 && /exists/i.test(String(error)))) return undefined;
+    throw error;
+  }
+}
+
 export async function openBucket(options: BucketOptions): Promise<ClusterBucket> {
   const transport = await importOptional<typeof TransportModule>('@nats-io/transport-node', 'cluster mode');
   const jetstream = await importOptional<typeof JetStreamModule>('@nats-io/jetstream', 'cluster mode');

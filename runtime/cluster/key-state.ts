@@ -2,7 +2,7 @@
 import { decode, encode } from '../codec.ts';
 import { SandboxError } from '../errors.ts';
 import type { KV } from '@nats-io/kv';
-import { isFenced, keys } from './bucket.ts';
+import { compareAndSet, keys } from './bucket.ts';
 
 /** What the bucket holds for one agent's key. */
 export interface KeyState {
@@ -16,10 +16,8 @@ export interface KeyState {
 
 /** A write refused because the key was written by someone else since `revision` was read (a stale owner). */
 export class FencedWrite extends SandboxError {
-  constructor(what: string, cause: unknown) {
-    super('SANDBOX_CLUSTER_FENCED', `${what}: refused, the key was written by another owner since it was read`, {
-      cause,
-    });
+  constructor(what: string) {
+    super('SANDBOX_CLUSTER_FENCED', `${what}: refused, the key was written by another owner since it was read`);
   }
 }
 
@@ -46,14 +44,8 @@ export class KeyStateStore {
    * Returns the new revision; throws FencedWrite when another writer got there first.
    */
   async write(agent: string, key: string, image: Uint8Array, applied: number, revision: number): Promise<number> {
-    const name = keys.state(agent, key);
-    const value = encode({ a: applied, s: image });
-    try {
-      return revision === 0 ? await this.kv.create(name, value) : await this.kv.update(name, value, revision);
-    } catch (error) {
-      if (isFenced(error) || (revision === 0 && /exists/i.test(String(error))))
-        throw new FencedWrite(`state of ${agent}/${JSON.stringify(key)} at revision ${revision}`, error);
-      throw error;
-    }
+    const next = await compareAndSet(this.kv, keys.state(agent, key), encode({ a: applied, s: image }), revision);
+    if (next === undefined) throw new FencedWrite(`state of ${agent}/${JSON.stringify(key)} at revision ${revision}`);
+    return next;
   }
 }

@@ -1,6 +1,6 @@
 // Partition ownership: each partition's owner key in the bucket; its revision is the owner's epoch, and taking or giving up a partition is a compare-and-set on it.
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { isFenced, keys } from './bucket.ts';
+import { compareAndSet, keys } from './bucket.ts';
 
 export interface OwnerRecord {
   /** The owning node, or '' once released. */
@@ -50,29 +50,17 @@ export class Ownership {
    * when another node moved it first.
    */
   async acquire(partition: number, seen: OwnerRecord | undefined): Promise<number | undefined> {
-    try {
-      const epoch =
-        seen === undefined
-          ? await this.kv.create(keys.owner(partition), this.node)
-          : await this.kv.update(keys.owner(partition), this.node, seen.epoch);
-      this.note(partition, this.node, epoch);
-      return epoch;
-    } catch (error) {
-      if (isFenced(error) || /exists/i.test(String(error))) return undefined;
-      throw error;
-    }
+    const epoch = await compareAndSet(this.kv, keys.owner(partition), this.node, seen?.epoch ?? 0);
+    if (epoch !== undefined) this.note(partition, this.node, epoch);
+    return epoch;
   }
 
   /** Gives the partition up (owner ''), if this node still holds it at `epoch`; the next owner takes it at once. */
   async release(partition: number, epoch: number): Promise<boolean> {
-    try {
-      const next = await this.kv.update(keys.owner(partition), '', epoch);
-      this.note(partition, '', next);
-      return true;
-    } catch (error) {
-      if (isFenced(error)) return false;
-      throw error;
-    }
+    const next = await compareAndSet(this.kv, keys.owner(partition), '', epoch);
+    if (next === undefined) return false;
+    this.note(partition, '', next);
+    return true;
   }
 
   /** Re-reads the owner key from the server (after a refused write: is this node still the owner?). */
