@@ -2,11 +2,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { basename, resolve as resolvePath } from 'node:path';
 import { Agent } from './agent/agent.ts';
 import { callGraph, graphBackend, type GraphBackend, type GraphSource } from './capabilities/graph.ts';
 import { GRANT_KEYS, resolveGrants, type GrantOptions, type Grants } from './capabilities/grants.ts';
-import { resolveLimits } from './agent/limits.ts';
+import { checkLogsFitHeap, resolveLimits } from './agent/limits.ts';
 import { preparationKey } from './agent/prepare.ts';
 import { InlineHost } from './agent/inline-host.ts';
 import type { EngineChoice, Isolation, Limits, RunResult } from './agent/types.ts';
@@ -161,6 +162,8 @@ function closeWhenIdleAtExit(sandbox: Sandbox): void {
 
 export class Sandbox {
   private readonly hosts: WorkerHost[];
+  /** Heap of each agent worker, in MB (`workerHeapMb`). */
+  private readonly heapMb: number;
   /** Inline agents: run on this thread. */
   private readonly inline = new InlineHost((request, agentId, run) => this.hostCallSync(request, agentId, run));
   private readonly agents = new Set<Agent>();
@@ -216,7 +219,10 @@ export class Sandbox {
     }
     selectEngine(options.engine ?? 'auto');
     const limits = resolveLimits(options.limits);
-    if (checkIsolation(options.isolation) === 'inline') checkInline(limits, options);
+    this.heapMb = heapMb;
+    const isolation = checkIsolation(options.isolation);
+    this.checkLogsFitHeap(limits, isolation, 'sandbox options');
+    if (isolation === 'inline') checkInline(limits, options);
     this.graph = options.graph === undefined ? undefined : graphBackend(options.graph);
     const graph = this.graph;
     const grants = this.grants;
@@ -708,6 +714,11 @@ export class Sandbox {
     return this.hosts.reduce((n, h) => n + h.restarts, 0);
   }
 
+  private checkLogsFitHeap(limits: Limits, isolation: 'worker' | 'inline', where: string): void {
+    if (isolation === 'inline') checkLogsFitHeap(limits, getHeapStatistics().heap_size_limit, 'host heap', where);
+    else checkLogsFitHeap(limits, this.heapMb * 2 ** 20, `agent worker heap (workerHeapMb ${this.heapMb})`, where);
+  }
+
   /** What loading and running commands share: the checked limits, the engine, the bytes, a name, their hash. */
   private async resolve(source: string | Uint8Array, options: Omit<LoadOptions, 'state'>, fallbackName: string) {
     this.assertOpen();
@@ -715,6 +726,9 @@ export class Sandbox {
     const { engine } = selectEngine(options.engine ?? this.options.engine ?? 'auto');
     const read = typeof source === 'string' ? await readModule(source) : source;
     const name = options.name ?? (typeof source === 'string' ? basename(source).replace(/\.wasm$/, '') : fallbackName);
+    // Commands and components always run in a worker; agents where their isolation says.
+    const isolation = fallbackName === 'agent' ? (options.isolation ?? this.options.isolation) : 'worker';
+    this.checkLogsFitHeap(limits, checkIsolation(isolation), name);
     let hash = this.hashes.get(read);
     if (hash === undefined) {
       hash = createHash('sha256').update(read).digest('hex');

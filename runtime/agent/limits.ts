@@ -54,3 +54,23 @@ export function resolveLimits(...layers: (Partial<Limits> | undefined)[]): Limit
     throw new SandboxError('SANDBOX_INVALID_OPTIONS', 'limits.stackDepth must fit in 31 bits');
   return limits;
 }
+
+/** What one kept log line costs beside its text: the `{ level, message }` object and the string's header. */
+const LOG_LINE_OVERHEAD = 64;
+
+/**
+ * Refuses log limits that would let one run fill the heap its log lines live on (`heapBytes`: the agent worker's,
+ * or the host's own heap inline). Node does not always end a worker that reaches its heap limit: in one large
+ * allocation it can abort the whole process (nodejs/node#47224), so a guest must not be able to get there. Log lines
+ * are the one thing a run holds as JavaScript values (UTF-16 at worst: 2 bytes per UTF-8 byte); they may take half
+ * the heap.
+ */
+export function checkLogsFitHeap(limits: Limits, heapBytes: number, heapName: string, where: string): void {
+  const worst = 2 * limits.logBytes + LOG_LINE_OVERHEAD * Math.min(limits.maxLogs, limits.logBytes + 1);
+  if (worst <= heapBytes / 2) return;
+  const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
+  throw new SandboxError(
+    'SANDBOX_INVALID_OPTIONS',
+    `${where}: limits.logBytes ${limits.logBytes} with maxLogs ${limits.maxLogs} let one run hold up to ${mib(worst)} of log lines, more than half of the ${mib(heapBytes)} ${heapName}; a heap that fills can abort the whole process. Lower logBytes or maxLogs, or raise workerHeapMb`,
+  );
+}

@@ -77,8 +77,9 @@ const WORKER_LIMITS = { stackSizeMb: 16 };
 
 /**
  * Default heap of an agent worker. What a guest makes the host side hold as values (log lines, WASI output) lives
- * on this heap: past it V8 stops this worker only, and the run that caused it is reported, not the host. Event
- * payloads are byte buffers outside it, bounded by `eventBytes`.
+ * on this heap: past it V8 usually stops this worker only and the run that caused it is reported, but it can abort
+ * the process (nodejs/node#47224), so log limits that could fill half of it are refused at load
+ * (`checkLogsFitHeap`). Event payloads are byte buffers outside it, bounded by `eventBytes`.
  */
 export const DEFAULT_WORKER_HEAP_MB = 1024;
 

@@ -133,6 +133,7 @@ const rows: Row[] = [
     status: 'out-of-fuel',
   },
   { fixture: 'huge-memory-copy', label: 'default fuel', status: 'ok' },
+  { fixture: 'slow-memory-copy', label: 'a 50 ms clock', limits: { fuel: 1e9, timeoutMs: 50 }, status: 'timeout' },
   // limits.tableElements caps the table in the binary: the huge table.grow fails at once (returns -1) and the
   // handler returns 0, instead of spending seconds growing a table on the engine's heap.
   { fixture: 'table-grow-huge', label: 'small fuel', limits: { fuel: 5_000_000, timeoutMs: 5_000 }, status: 'ok' },

@@ -97,8 +97,8 @@ describe.each(MATRIX)('wall clock ($engine, $isolation)', ({ engine, isolation }
     const sandbox = open({ engine, isolation });
     // Loaded first, so the worker and its engine are up before the short clock starts counting.
     const healthy = await sandbox.load(fixturePath('output-ok'));
-    // 100 overlapping 10 MiB copies: ok under the default fuel, far longer than 50 ms on any engine.
-    const agent = await sandbox.load(fixturePath('huge-memory-copy'), { limits: { timeoutMs: 50 } });
+    // 1,000 overlapping 10 MiB copies (10 GiB moved): ok under this fuel, far longer than 50 ms on any engine.
+    const agent = await sandbox.load(fixturePath('slow-memory-copy'), { limits: { timeoutMs: 50, fuel: 1e9 } });
     const r = await agent.run(null);
     expect(r.status).toBe('timeout');
     expect(r.output).toBeNull();
