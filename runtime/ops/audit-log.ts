@@ -282,6 +282,24 @@ function num(n: number): string {
 }
 
 /**
+ * A duration in ms rounded to the microsecond, as JSON: the same text as `String(Math.round(ms * 1000) / 1000)`,
+ * built from integers. A clock difference has ~16 significant digits, and turning that double into its shortest
+ * decimal was the most expensive part of a line (about 1 µs); the trail never had more than microsecond meaning.
+ */
+export function durationJson(ms: number): string {
+  if (!Number.isFinite(ms)) return 'null';
+  const us = Math.round(ms * 1000);
+  if (us < 0 || us > Number.MAX_SAFE_INTEGER) return String(us / 1000);
+  const whole = Math.trunc(us / 1000);
+  const frac = us - whole * 1000;
+  if (frac === 0) return String(whole);
+  // Three digits, then trailing zeros dropped: 50 → "05", 500 → "5".
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+}
+
+/**
  * The trail. Lines have pino's layout (`{"level":30, <record>, "msg":...}`, the same bytes pino writes for
  * the record; test/unit/ops-audit-log.test.ts checks it) but are built by hand: a fixed shape costs a
  * fraction of pino's generic serializer, and the trail is on every run's path.
@@ -354,7 +372,7 @@ export class AuditLog {
    * write batched. Await it before acking the message; a failed write (disk full) rejects it.
    */
   record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
-    let line = `${this.head(agent, message)}${statusPart(result.status)}${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${num(result.durationMs)}`;
+    let line = `${this.head(agent, message)}${statusPart(result.status)}${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${durationJson(result.durationMs)}`;
     if (result.status !== 'ok') {
       const error =
         result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);

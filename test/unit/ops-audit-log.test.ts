@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../runtime/agent/types.ts';
-import { AuditLog, messageId } from '../../runtime/ops/audit-log.ts';
+import { AuditLog, durationJson, messageId } from '../../runtime/ops/audit-log.ts';
 import type { QueueMessage } from '../../runtime/queue/types.ts';
 
 function message(i: number, headers: Record<string, string> = {}, deliveryCount = 1): QueueMessage {
@@ -73,6 +73,35 @@ describe('AuditLog', () => {
     });
     expect(lines[2]).toMatchObject({ status: 'error', error: 'error code 7' });
     expect(log.lines).toBe(3);
+  });
+
+  it('writes durationMs rounded to the microsecond, as JSON.stringify writes the rounded number', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file });
+    log.record('a', message(1), { ...ok, durationMs: 0.004291534423828125 });
+    log.record('a', message(2), { ...ok, durationMs: 12.0004999 });
+    log.close();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toContain('"durationMs":0.004,');
+    expect(lines[1]).toContain('"durationMs":12,');
+    const samples = [
+      0,
+      0.0004,
+      0.0005,
+      0.001,
+      0.0101,
+      0.05,
+      0.1,
+      0.25,
+      1,
+      1.5,
+      999.9995,
+      86_400_000.123,
+      2 ** 40 + 0.5,
+    ];
+    for (let i = 0; i < 2000; i++) samples.push(Math.random() * 10 ** ((i % 7) - 3));
+    for (const ms of samples) expect(durationJson(ms), String(ms)).toBe(JSON.stringify(Math.round(ms * 1000) / 1000));
+    for (const ms of [NaN, Infinity]) expect(durationJson(ms)).toBe('null');
   });
 
   it('gives a message the same id on every delivery and different messages different ids', () => {
