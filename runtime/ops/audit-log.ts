@@ -4,6 +4,9 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rm
 import type { RunResult, RunStatus } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import type { QueueMessage } from '../queue/types.ts';
+import { durationJson, LineBuffer } from './audit-line.ts';
+
+export { durationJson };
 
 export interface AuditLogOptions {
   /** The live file; rotated files are `<file>.1` (newest) … `<file>.<keep>`. */
@@ -248,56 +251,37 @@ interface Batch {
 }
 
 const RESOLVED = Promise.resolve();
-const quoted = new Map<string, string>();
 
-/** JSON of a string that repeats (agent names, topics), remembered. */
-function quote(s: string): string {
-  let q = quoted.get(s);
-  if (q === undefined) {
-    q = JSON.stringify(s);
-    if (quoted.size >= 10_000) quoted.clear();
-    quoted.set(s, q);
+/** Bytes of the line's fixed parts that repeat (agent names, topics, statuses), remembered. */
+class PartCache {
+  private readonly parts = new Map<string, Buffer>();
+  private lastKey: string | undefined;
+  private last: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly make: (key: string) => string) {}
+
+  get(key: string): Buffer {
+    // The last one first: a batch is mostly one agent and one topic.
+    if (key === this.lastKey) return this.last;
+    let part = this.parts.get(key);
+    if (part === undefined) {
+      part = Buffer.from(this.make(key));
+      if (this.parts.size >= 10_000) this.parts.clear();
+      this.parts.set(key, part);
+    }
+    this.lastKey = key;
+    this.last = part;
+    return part;
   }
-  return q;
 }
 
-const statusParts = new Map<string, string>();
-
-/** `,"status":"<status>","fuelUsed":`, one string per status. */
-function statusPart(status: string): string {
-  let p = statusParts.get(status);
-  if (p === undefined) statusParts.set(status, (p = `,"status":${JSON.stringify(status)},"fuelUsed":`));
-  return p;
-}
-
-/** The message id as JSON: a digest needs no escaping, a producer's header may. */
-function messageIdJson(message: QueueMessage): string {
-  const given = message.headers[MESSAGE_ID_HEADER];
-  if (given !== undefined && given.length > 0) return JSON.stringify(given);
-  return `"${messageId(message)}"`;
-}
-
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
-
-/**
- * A duration in ms rounded to the microsecond, as JSON: the same text as `String(Math.round(ms * 1000) / 1000)`,
- * built from integers. A clock difference has ~16 significant digits, and turning that double into its shortest
- * decimal was the most expensive part of a line (about 1 µs); the trail never had more than microsecond meaning.
- */
-export function durationJson(ms: number): string {
-  if (!Number.isFinite(ms)) return 'null';
-  const us = Math.round(ms * 1000);
-  if (us < 0 || us > Number.MAX_SAFE_INTEGER) return String(us / 1000);
-  const whole = Math.trunc(us / 1000);
-  const frac = us - whole * 1000;
-  if (frac === 0) return String(whole);
-  // Three digits, then trailing zeros dropped: 50 → "05", 500 → "5".
-  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
-  if (frac % 10 === 0) return `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
-  return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
-}
+const MEMORY_KEY = Buffer.from(',"memoryPeakBytes":');
+const DURATION_KEY = Buffer.from(',"durationMs":');
+const ERROR_KEY = Buffer.from(',"error":');
+const NULL = Buffer.from('null');
+const RUN_END = Buffer.from(',"msg":"run"}\n');
+const PARKED_STATUS = Buffer.from(',"status":"quarantined","deadLetterTopic":');
+const PARKED_END = Buffer.from(',"msg":"parked"}\n');
 
 /**
  * The trail. Lines have pino's layout (`{"level":30, <record>, "msg":...}`, the same bytes pino writes for
@@ -308,17 +292,17 @@ export class AuditLog {
   private readonly destination: RotatingFileDestination;
   private readonly batched: boolean;
   private readonly batchBytes: number;
-  private buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
-  private used = 0;
+  /** Lines not written yet (batched), or the line being written (unbatched). */
+  private readonly out = new LineBuffer();
   private lineEnds: number[] = [];
   private batch: Batch | undefined;
   private scheduled = false;
   private isoMs = -1;
-  private iso = '';
-  private agentOf: string | undefined;
-  private agentPart = '';
-  private topicOf: string | undefined;
-  private topicPart = '';
+  private iso: Buffer = Buffer.alloc(0);
+  private readonly agentParts = new PartCache((agent) => `${JSON.stringify(agent)},"messageId":`);
+  private readonly topicParts = new PartCache((topic) => `,"topic":${JSON.stringify(topic)},"deliveryCount":`);
+  private readonly statusParts = new PartCache((status) => `,"status":${JSON.stringify(status)},"fuelUsed":`);
+  private readonly deadLetterParts = new PartCache((topic) => JSON.stringify(topic));
   private closed = false;
   lines = 0;
   /** Writes made (one per line unbatched, one per batch batched). */
@@ -341,30 +325,26 @@ export class AuditLog {
   }
 
   /** `{"level":30,"ts":"<now>","agent":`, rebuilt once per millisecond. */
-  private start(): string {
+  private start(): Buffer {
     const ms = Date.now();
     if (ms !== this.isoMs) {
       this.isoMs = ms;
-      this.iso = `{"level":30,"ts":"${new Date(ms).toISOString()}","agent":`;
+      this.iso = Buffer.from(`{"level":30,"ts":"${new Date(ms).toISOString()}","agent":`, 'latin1');
     }
     return this.iso;
   }
 
-  /** The line up to the status. Agent and topic come with their neighbouring keys from a cache (the last one is
-   *  checked first: a batch is mostly one agent and one topic). */
-  private head(agent: string, message: QueueMessage): string {
-    let a = this.agentPart;
-    if (agent !== this.agentOf) {
-      a = this.agentPart = `${quote(agent)},"messageId":`;
-      this.agentOf = agent;
-    }
-    const topic = message.topic;
-    let t = this.topicPart;
-    if (topic !== this.topicOf) {
-      t = this.topicPart = `,"topic":${quote(topic)},"deliveryCount":`;
-      this.topicOf = topic;
-    }
-    return `${this.start()}${a}${messageIdJson(message)}${t}${num(message.deliveryCount)}`;
+  /** The line up to the status, into `out`. */
+  private head(agent: string, message: QueueMessage): void {
+    const out = this.out;
+    out.bytes(this.start());
+    out.bytes(this.agentParts.get(agent));
+    // The message id: a digest needs no escaping, a producer's header may.
+    const given = message.headers[MESSAGE_ID_HEADER];
+    if (given !== undefined && given.length > 0) out.text(JSON.stringify(given));
+    else out.quotedAscii(messageId(message));
+    out.bytes(this.topicParts.get(message.topic));
+    out.number(message.deliveryCount);
   }
 
   /**
@@ -372,39 +352,55 @@ export class AuditLog {
    * write batched. Await it before acking the message; a failed write (disk full) rejects it.
    */
   record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
-    let line = `${this.head(agent, message)}${statusPart(result.status)}${result.fuelUsed === null ? 'null' : num(result.fuelUsed)},"memoryPeakBytes":${num(result.memoryPeakBytes)},"durationMs":${durationJson(result.durationMs)}`;
+    this.open();
+    const out = this.out;
+    this.head(agent, message);
+    out.bytes(this.statusParts.get(result.status));
+    if (result.fuelUsed === null) out.bytes(NULL);
+    else out.number(result.fuelUsed);
+    out.bytes(MEMORY_KEY);
+    out.number(result.memoryPeakBytes);
+    out.bytes(DURATION_KEY);
+    out.ascii(durationJson(result.durationMs));
     if (result.status !== 'ok') {
       const error =
         result.message ?? (result.errorCode !== undefined ? `error code ${result.errorCode}` : result.status);
-      line += `,"error":${JSON.stringify(error)}`;
+      out.bytes(ERROR_KEY);
+      out.text(JSON.stringify(error));
     }
-    return this.add(`${line},"msg":"run"}\n`);
+    out.bytes(RUN_END);
+    return this.added();
   }
 
   /** A line for a message parked on `deadLetterTopic` without a run (its agent is quarantined); as `record`. */
   recordParked(agent: string, message: QueueMessage, deadLetterTopic: string): Promise<void> {
-    return this.add(
-      `${this.head(agent, message)},"status":"quarantined","deadLetterTopic":${quote(deadLetterTopic)},"msg":"parked"}\n`,
-    );
+    this.open();
+    this.head(agent, message);
+    this.out.bytes(PARKED_STATUS);
+    this.out.bytes(this.deadLetterParts.get(deadLetterTopic));
+    this.out.bytes(PARKED_END);
+    return this.added();
   }
 
-  private add(line: string): Promise<void> {
+  private open(): void {
     if (this.closed) throw new SandboxError('SANDBOX_CLOSED', 'the audit log is closed');
+  }
+
+  /** A line was appended to `out`: written now (unbatched) or with its batch. */
+  private added(): Promise<void> {
+    const out = this.out;
     if (!this.batched) {
-      this.destination.write(line);
+      try {
+        this.destination.writeLines(out.buffer, out.used, null);
+      } finally {
+        out.reset();
+      }
       this.lines++;
       this.writes++;
       return RESOLVED;
     }
-    // Worst case 3 bytes per UTF-16 unit; grow before writing so the line lands whole.
-    if (this.used + line.length * 3 > this.buffer.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + line.length * 3));
-      this.buffer.copy(next, 0, 0, this.used);
-      this.buffer = next;
-    }
-    this.used += this.buffer.write(line, this.used);
-    this.lineEnds.push(this.used);
     this.lines++;
+    this.lineEnds.push(out.used);
     let batch = this.batch;
     if (batch === undefined) {
       let resolve!: () => void;
@@ -415,7 +411,7 @@ export class AuditLog {
       });
       batch = this.batch = { promise, resolve, reject };
     }
-    if (this.used >= this.batchBytes) this.flush();
+    if (out.used >= this.batchBytes) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       // The end of this event-loop turn: every run whose result arrived in the turn shares the write.
@@ -434,12 +430,13 @@ export class AuditLog {
     const batch = this.batch;
     if (batch === undefined) return;
     this.batch = undefined;
-    const used = this.used;
+    const out = this.out;
+    const used = out.used;
     const lineEnds = this.lineEnds;
-    this.used = 0;
+    out.reset();
     this.lineEnds = [];
     try {
-      this.destination.writeLines(this.buffer, used, lineEnds);
+      this.destination.writeLines(out.buffer, used, lineEnds);
       this.writes++;
     } catch (error) {
       batch.reject(error);
