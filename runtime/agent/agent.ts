@@ -101,8 +101,12 @@ export class Agent {
     return this.runEncoded(bytes) as Promise<RunResult<TOut>>;
   }
 
-  /** Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). */
-  runEncoded(input: Uint8Array): Promise<RunResult> {
+  /**
+   * Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). With `digestPrefix`, a
+   * worker agent's result may carry `inputDigest` (SHA-256 of prefix and input, computed in the worker); when it
+   * does not (an inline agent, a run sent alone), hash it yourself.
+   */
+  runEncoded(input: Uint8Array, options?: { digestPrefix?: Uint8Array | undefined }): Promise<RunResult> {
     if (this.abi === 'extism')
       return Promise.resolve(
         this.failed('invalid-input', `agent ${this.name} is an Extism plugin: use call(fn, input), not run()`),
@@ -110,7 +114,7 @@ export class Agent {
     if (this.closed) return Promise.reject(this.closedError());
     if (input.length > this.limits.inputBytes) return Promise.resolve(this.tooLarge(input));
     if (this.inline !== null) return Promise.resolve(this.inline.run(this.id, input));
-    return (this.host as WorkerHost).run(this.id, input);
+    return (this.host as WorkerHost).run(this.id, input, options?.digestPrefix);
   }
 
   /**

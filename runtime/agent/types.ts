@@ -73,6 +73,13 @@ export interface RunResult<TOut = unknown> {
    * the run (the bytes the hibernation store would hold), so a cluster can commit it to its shared store.
    */
   state?: Uint8Array;
+  /**
+   * Set when the run was given a digest prefix (`agent.runEncoded(input, { digestPrefix })`) and ran in a worker:
+   * the first 24 hex digits of SHA-256 over the prefix followed by the input, computed in the worker. The swarm
+   * asks for it with an audit trail, whose message id it is (docs/operations.md), so the host thread does not
+   * hash every message.
+   */
+  inputDigest?: string;
 }
 
 export interface Limits {

@@ -1,10 +1,12 @@
 // The audit trail: one NDJSON line per agent run (and per parked message), appended before the message's ack, with size-based rotation.
-import * as crypto from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { RunResult, RunStatus } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import type { QueueMessage } from '../queue/types.ts';
 import { durationJson, LineBuffer } from './audit-line.ts';
+import { contentDigest, MESSAGE_ID_HEADER } from './message-digest.ts';
+
+export { MESSAGE_ID_HEADER };
 
 export { durationJson };
 
@@ -45,11 +47,6 @@ export interface AuditRecord {
   deadLetterTopic?: string;
 }
 
-/** Header a producer may set to give a message a stable id in the trail. */
-export const MESSAGE_ID_HEADER = 'x-message-id';
-
-// Node ≥ 20.12 hashes a buffer in one call, without a Hash object per message (about half the cost).
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
 let hashScratch = Buffer.allocUnsafe(64 * 1024);
 /** The topic and key whose bytes (each followed by a NUL) start the scratch, and where they end. */
 let scratchTopic: string | undefined;
@@ -59,19 +56,16 @@ let scratchPrefix = 0;
 /**
  * The message's id: the producer's `x-message-id` header, or else a digest of topic, key and payload. The
  * queue contract gives deliveries no id of their own; a content digest stays the same across redeliveries, so
- * the trail's lines for one message share it and `deliveryCount` tells them apart.
+ * the trail's lines for one message share it and `deliveryCount` tells them apart. A run's worker may have
+ * computed the digest already (`RunResult.inputDigest`): give the result, and it is used.
  */
-export function messageId(message: QueueMessage): string {
+export function messageId(message: QueueMessage, result?: Pick<RunResult, 'inputDigest'>): string {
   const given = message.headers[MESSAGE_ID_HEADER];
   if (given !== undefined && given.length > 0) return given;
+  if (result?.inputDigest !== undefined) return result.inputDigest;
   const key = message.key ?? '';
-  if (oneShotHash === undefined) {
-    const h = crypto.createHash('sha256');
-    h.update(message.topic).update('\0').update(key).update('\0').update(message.payload);
-    return h.digest('hex').slice(0, 24);
-  }
-  // The same bytes the streaming hash sees: topic, NUL, key, NUL, payload. The scratch keeps the last
-  // topic-and-key prefix, so a run of messages on one topic without keys encodes it once.
+  // The bytes the digest covers: topic, NUL, key, NUL, payload. The scratch keeps the last topic-and-key
+  // prefix, so a run of messages on one topic without keys encodes it once.
   const topic = message.topic;
   const need = (topic.length + key.length) * 3 + 2 + message.payload.length;
   if (need > hashScratch.length) {
@@ -90,8 +84,7 @@ export function messageId(message: QueueMessage): string {
   }
   b.set(message.payload, scratchPrefix);
   // A plain Uint8Array view: Buffer#subarray costs more than the hash's own setup on small payloads.
-  const bytes = new Uint8Array(b.buffer, b.byteOffset, scratchPrefix + message.payload.length);
-  return oneShotHash('sha256', bytes, 'hex').slice(0, 24);
+  return contentDigest(new Uint8Array(b.buffer, b.byteOffset, scratchPrefix + message.payload.length));
 }
 
 /**
@@ -335,14 +328,14 @@ export class AuditLog {
   }
 
   /** The line up to the status, into `out`. */
-  private head(agent: string, message: QueueMessage): void {
+  private head(agent: string, message: QueueMessage, result?: RunResult): void {
     const out = this.out;
     out.bytes(this.start());
     out.bytes(this.agentParts.get(agent));
     // The message id: a digest needs no escaping, a producer's header may.
     const given = message.headers[MESSAGE_ID_HEADER];
     if (given !== undefined && given.length > 0) out.text(JSON.stringify(given));
-    else out.quotedAscii(messageId(message));
+    else out.quotedAscii(result?.inputDigest ?? messageId(message));
     out.bytes(this.topicParts.get(message.topic));
     out.number(message.deliveryCount);
   }
@@ -354,7 +347,7 @@ export class AuditLog {
   record(agent: string, message: QueueMessage, result: RunResult): Promise<void> {
     this.open();
     const out = this.out;
-    this.head(agent, message);
+    this.head(agent, message, result);
     out.bytes(this.statusParts.get(result.status));
     if (result.fuelUsed === null) out.bytes(NULL);
     else out.number(result.fuelUsed);

@@ -275,10 +275,12 @@ export class WorkerHost {
     return written.then(() => undefined);
   }
 
-  run(agentId: number, input: Uint8Array): Promise<RunResult> {
+  /** `digestPrefix`: have the worker hash it with the input (the result's `inputDigest`); a run that goes through
+   *  the shared slot comes back without one, and the caller hashes it. */
+  run(agentId: number, input: Uint8Array, digestPrefix?: Uint8Array): Promise<RunResult> {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
-    const request: RunRequest = { seq: this.nextSeq(), agentId, input };
+    const request: RunRequest = { seq: this.nextSeq(), agentId, input, digestPrefix };
     const promise = this.track(request.seq, spec, request, false);
     // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
     // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one
