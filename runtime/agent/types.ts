@@ -43,6 +43,14 @@ export interface AgentLog {
 }
 
 /** What one run did. `TOut` is the output type the caller expects; the host does not check it (decode is untyped). */
+/** How a worker agent runs input that is already MessagePack (`agent.runEncoded`); what a queue consumer asks for. */
+export interface EncodedRunOptions {
+  /** Have the worker hash these bytes followed by the input: the result's `inputDigest`. */
+  digestPrefix?: Uint8Array | undefined;
+  /** The caller never reads the output: the worker does not send it back, and `output` is null. */
+  discardOutput?: boolean | undefined;
+}
+
 export interface RunResult<TOut = unknown> {
   status: RunStatus;
   /** The decoded output, or null when the guest produced none or the run failed. */

@@ -22,6 +22,8 @@ export interface SwarmOptions {
   tracing?: DispatcherOptions['tracing'];
   /** Message content ids computed in the workers (`RunResult.inputDigest`); default false. */
   inputDigests?: DispatcherOptions['inputDigests'];
+  /** Runs' outputs are not sent back from the workers (`result.output` null); default false. */
+  discardOutputs?: DispatcherOptions['discardOutputs'];
 }
 
 export interface Swarm {
@@ -78,6 +80,7 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       ...(options.onLog ? { onLog: options.onLog } : {}),
       ...(options.tracing === true ? { tracing: true } : {}),
       ...(options.inputDigests === true ? { inputDigests: true } : {}),
+      ...(options.discardOutputs === true ? { discardOutputs: true } : {}),
     });
     for (const spec of topology.agents) await dispatcher.addAgent(spec);
   } catch (error) {

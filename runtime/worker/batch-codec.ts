@@ -227,6 +227,8 @@ export interface PackedRuns {
   agentIds: Int32Array;
   ends: Uint32Array;
   prefixes: Uint16Array;
+  /** 1 where the output is not to be sent back. */
+  discardOutput: Uint8Array;
   data: Uint8Array;
 }
 
@@ -244,12 +246,14 @@ export function packRuns(runs: RunRequest[]): PackedRuns {
     agentIds: new Int32Array(runs.length),
     ends: new Uint32Array(runs.length),
     prefixes: new Uint16Array(runs.length),
+    discardOutput: new Uint8Array(runs.length),
     data: new Uint8Array(total),
   };
   let at = 0;
   runs.forEach((r, i) => {
     packed.seqs[i] = r.seq;
     packed.agentIds[i] = r.agentId;
+    if (r.discardOutput === true) packed.discardOutput[i] = 1;
     const prefix = r.digestPrefix;
     if (prefix !== undefined && prefix.length <= MAX_PREFIX) {
       packed.data.set(prefix, at);
@@ -264,5 +268,12 @@ export function packRuns(runs: RunRequest[]): PackedRuns {
 }
 
 export function transferList(p: PackedRuns): ArrayBuffer[] {
-  return [p.seqs.buffer, p.agentIds.buffer, p.ends.buffer, p.prefixes.buffer, p.data.buffer] as ArrayBuffer[];
+  return [
+    p.seqs.buffer,
+    p.agentIds.buffer,
+    p.ends.buffer,
+    p.prefixes.buffer,
+    p.discardOutput.buffer,
+    p.data.buffer,
+  ] as ArrayBuffer[];
 }

@@ -38,13 +38,15 @@ describe('dispatcher (memory queue)', () => {
   });
 
   it('with inputDigests, has the workers compute each message id the audit trail would hash on the host', async () => {
-    const seen: { message: QueueMessage; digest: string | undefined }[] = [];
-    const { queue, dispatcher } = await startRig(
+    const seen: { message: QueueMessage; digest: string | undefined; output: unknown }[] = [];
+    const { queue, dispatcher, alerts } = await startRig(
       'emit-ok',
       {},
       {
         inputDigests: true,
-        onRun: (_agent, message, result) => void seen.push({ message, digest: result.inputDigest }),
+        discardOutputs: true,
+        onRun: (_agent, message, result) =>
+          void seen.push({ message, digest: result.inputDigest, output: result.output }),
       },
     );
     // Published together, so the runs go to the worker as batches (a run sent alone comes back without a digest).
@@ -60,7 +62,12 @@ describe('dispatcher (memory queue)', () => {
     expect(seen).toHaveLength(40);
     const digested = seen.filter((s) => s.digest !== undefined);
     expect(digested.length).toBeGreaterThanOrEqual(20);
-    for (const { message, digest } of digested) expect(digest).toBe(messageId(message));
+    for (const { message, digest, output } of digested) {
+      expect(digest).toBe(messageId(message));
+      expect(output).toBeNull();
+    }
+    // Discarding outputs keeps the events: the outbox published both of every run's.
+    expect(alerts).toHaveLength(80);
     // A producer's id is used as it is: nothing is hashed for it.
     for (const { message, digest } of seen)
       if (message.headers[MESSAGE_ID_HEADER] !== undefined) expect(digest).toBeUndefined();

@@ -108,6 +108,13 @@ describe('transport', () => {
       { seq: 6, agentId: 2, input: Uint8Array.of(3) },
     ]);
     expect([...p.prefixes]).toEqual([3, 0]);
+    expect([...p.discardOutput]).toEqual([0, 0]);
+    expect([
+      ...packRuns([
+        { seq: 1, agentId: 1, input: Uint8Array.of(1) },
+        { seq: 2, agentId: 1, input: Uint8Array.of(2), discardOutput: true },
+      ]).discardOutput,
+    ]).toEqual([0, 1]);
     expect([...p.ends]).toEqual([5, 6]);
     expect([...p.data]).toEqual([9, 0, 0, 1, 2, 3]);
     const digest = '0123456789abcdef01234567';
