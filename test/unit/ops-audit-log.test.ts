@@ -104,6 +104,22 @@ describe('AuditLog', () => {
     for (const ms of [NaN, Infinity]) expect(durationJson(ms)).toBe('null');
   });
 
+  it("uses the digest a run's worker computed as the message id, and a producer's id before either", () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file });
+    const digest = 'abcdefabcdefabcdefabcdef';
+    log.record('a', message(1), { ...ok, inputDigest: digest });
+    log.record('a', message(2, { 'x-message-id': 'given' }), { ...ok, inputDigest: digest });
+    log.record('a', message(3), ok);
+    log.close();
+    const ids = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { messageId: string }).messageId);
+    expect(ids).toEqual([digest, 'given', messageId(message(3))]);
+    expect(messageId(message(1), { inputDigest: digest })).toBe(digest);
+  });
+
   it('gives a message the same id on every delivery and different messages different ids', () => {
     expect(messageId(message(5, {}, 1))).toBe(messageId(message(5, {}, 4)));
     expect(messageId(message(5))).not.toBe(messageId(message(6)));
