@@ -155,7 +155,8 @@ export class KafkaQueue implements QueueBackend {
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
     this.maxBatch = options.maxBatch ?? 2000;
     this.clientId = options.clientId ?? 'wasm-agent-sandbox';
-    const topicHeader = options.topicHeader ?? 'when-needed';
+    // Checked at run time too: JavaScript callers and configuration files are not type-checked.
+    const topicHeader: string = options.topicHeader ?? 'when-needed';
     if (topicHeader !== 'when-needed' && topicHeader !== 'always') {
       throw new SandboxError(
         'SANDBOX_INVALID_OPTIONS',

@@ -186,7 +186,11 @@ describe.skipIf(kafka.info === undefined)('queue: kafka record format', { timeou
       });
       for (const s of subs) await s.close();
     } finally {
-      await new Promise<void>((resolve) => consumer.close(true, () => resolve()));
+      await new Promise<void>((resolve) => {
+        consumer.close(true, () => {
+          resolve();
+        });
+      });
       await producer.close();
       await always.close();
       await q.close();

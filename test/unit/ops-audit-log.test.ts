@@ -37,14 +37,14 @@ describe('AuditLog', () => {
   it('writes one parseable line per run with the run and message fields', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
     const log = new AuditLog({ file });
-    log.record('triage', message(1, { 'x-message-id': 'm-1' }), ok);
-    log.record('triage', message(2, {}, 3), {
+    void log.record('triage', message(1, { 'x-message-id': 'm-1' }), ok);
+    void log.record('triage', message(2, {}, 3), {
       ...ok,
       status: 'out-of-fuel',
       fuelUsed: 5000,
       message: 'fuel limit 5000 reached',
     });
-    log.record('triage', message(3), { ...ok, status: 'error', errorCode: 7 });
+    void log.record('triage', message(3), { ...ok, status: 'error', errorCode: 7 });
     // Synchronous: the lines are in the file before close.
     const lines = readFileSync(file, 'utf8')
       .trimEnd()
@@ -78,8 +78,8 @@ describe('AuditLog', () => {
   it('writes durationMs rounded to the microsecond, as JSON.stringify writes the rounded number', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
     const log = new AuditLog({ file });
-    log.record('a', message(1), { ...ok, durationMs: 0.004291534423828125 });
-    log.record('a', message(2), { ...ok, durationMs: 12.0004999 });
+    void log.record('a', message(1), { ...ok, durationMs: 0.004291534423828125 });
+    void log.record('a', message(2), { ...ok, durationMs: 12.0004999 });
     log.close();
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     expect(lines[0]).toContain('"durationMs":0.004,');
