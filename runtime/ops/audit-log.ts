@@ -18,9 +18,10 @@ export interface AuditLogOptions {
   /** Rotated files kept (default 5). */
   keep?: number;
   /**
-   * Group commit: lines are collected and written with one write(2) per batch, at the end of the event-loop
-   * turn or once `batchBytes` have gathered; `record` resolves after its batch is written (await it before
-   * the ack). Default false: each line is written before `record` returns.
+   * Group commit: lines are collected and written with one write(2) per batch, once the microtasks queued when
+   * the first line came have run (the results of one worker answer resolve together) or once `batchBytes` have
+   * gathered; `record` resolves after its batch is written (await it before the ack). Default false: each line
+   * is written before `record` returns.
    */
   batch?: boolean;
   /** With `batch`: write as soon as this many bytes are waiting (default 64 KiB). */
@@ -407,8 +408,10 @@ export class AuditLog {
     if (out.used >= this.batchBytes) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      // The end of this event-loop turn: every run whose result arrived in the turn shares the write.
-      setImmediate(this.flushScheduled);
+      // After the microtasks already queued: the runs of one worker answer are resolved together, so their lines
+      // share the write, and their acks follow in the same turn. (A flush at the end of the turn held every ack
+      // for a turn, the worker ran dry meanwhile and got its next runs in smaller batches: 1.5× the messages.)
+      queueMicrotask(this.flushScheduled);
     }
     return batch.promise;
   }

@@ -208,6 +208,31 @@ describe('AuditLog', () => {
     expect(ids).toHaveLength(52);
   });
 
+  it('batched: writes within the turn, after the microtasks queued with the first line (the acks need no next turn)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file, batch: true });
+    // Resolved together, as the runs of one worker answer are: each continuation writes its line.
+    const results = Array.from({ length: 10 }, (_, i) => Promise.resolve(i));
+    const pending = results.map((r) => r.then((i) => log.record('a', message(i), ok)));
+    await Promise.all(pending);
+    // One write for the ten, before any timer or I/O callback could run.
+    expect(log.writes).toBe(1);
+    let atImmediate = -1;
+    const immediate = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        atImmediate = log.writes;
+        resolve();
+      }),
+    );
+    void log.record('a', message(20), ok);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(11);
+    await immediate;
+    expect(atImmediate).toBe(2);
+    log.close();
+  });
+
   it('batched: writes early once batchBytes have gathered, and rotation still falls between lines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-'));
     const file = join(dir, 'audit.ndjson');
