@@ -214,7 +214,10 @@ export class ClusterNode {
           // Someone took it (this node was paused or cut off): stop at once; the fence refuses what is in flight.
           mine.abort();
           this.running.delete(p);
-          this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
+          if (owner?.node === me && owner.epoch === mine.epoch)
+            // It stopped itself (a key it could not finish): the next rebalance takes it again from its position.
+            this.options.log(`cluster: partition ${p} stopped (epoch ${mine.epoch}); taking it again`);
+          else this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
         } else if (target !== me) {
           // Not awaited: a slow drain must not hold up the other partitions' moves (`moving` guards this one).
           void this.handOver(p, mine).catch((error: unknown) =>
