@@ -85,6 +85,7 @@ export class ClusterNode {
   private agents: ClusterAgent[] = [];
   private readonly basesChecked = new Set<string>();
   private rebalancing = false;
+  private verifying = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -147,6 +148,7 @@ export class ClusterNode {
     const rebalance = () => this.rebalance();
     this.membership = new Membership(
       bucket.kv,
+      bucket.leader,
       options.config.node,
       options.config.heartbeatMs,
       options.config.memberTimeoutMs,
@@ -157,9 +159,46 @@ export class ClusterNode {
     this.ownership = new Ownership(bucket.kv, bucket.leader, options.config.node, rebalance, options.log);
     await this.membership.start();
     await this.ownership.start();
-    // Members time out without any write to watch: a timer notices.
-    this.timer = setInterval(rebalance, Math.max(50, Math.floor(options.config.heartbeatMs / 2)));
+    // Members time out without any write to watch: a timer notices. It also checks the watches (either can stop
+    // delivering after a nats-server dies, without an error).
+    const tick = Math.max(50, Math.floor(options.config.heartbeatMs / 2));
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      // Our own heartbeat not coming back through the membership watch: reopen it, and the ownership watch (same
+      // stream, same connection) with it.
+      if (this.membership.checkWatch()) void this.ownership.reopen('was reopened with the membership watch');
+      if (++ticks * tick >= options.config.memberTimeoutMs) {
+        ticks = 0;
+        void this.verifyOwners();
+      }
+      rebalance();
+    }, tick);
     this.rebalance();
+  }
+
+  /**
+   * Compares the owner keys of the partitions this node runs or should run with the leader's (every memberTimeoutMs):
+   * a missed release would leave a partition without an owner, a missed take would leave two nodes running it.
+   */
+  private async verifyOwners(): Promise<void> {
+    if (this.verifying || this.stopping) return;
+    this.verifying = true;
+    try {
+      const live = this.membership.live();
+      const mine: number[] = [];
+      for (let p = 0; p < this.options.config.partitions; p++)
+        if (this.running.has(p) || ownerOf(p, live) === this.node) mine.push(p);
+      if (await this.ownership.verify(mine, this.options.config.heartbeatMs)) this.rebalance();
+    } catch (error) {
+      this.options.log(`cluster: checking the owner keys failed: ${String(error)}`);
+    } finally {
+      this.verifying = false;
+    }
+  }
+
+  /** Times the membership and ownership watches were opened again (they ended or stalled). */
+  get watchReopens(): { membership: number; ownership: number } {
+    return { membership: this.membership.watchReopened, ownership: this.ownership.watchReopened };
   }
 
   private report(): MemberReport {
