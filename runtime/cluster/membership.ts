@@ -68,7 +68,9 @@ export class Membership {
   async start(): Promise<void> {
     await this.claim();
     this.watcher = new KeptWatch(this.kv, keys.members, (entry) => this.seen(entry), this.log, 'membership');
-    await this.watcher.start();
+    // Every member's last heartbeat must be in before the node rebalances: a member not seen yet looks dead, and
+    // its partitions would be taken from it (this node's own entry is there, so the wait ends).
+    await this.watcher.start(this.timeoutMs);
     this.timer = setInterval(() => {
       this.beat().catch((error: unknown) => this.log(`cluster: heartbeat failed: ${String(error)}`));
     }, this.heartbeatMs);

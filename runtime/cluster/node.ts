@@ -158,7 +158,8 @@ export class ClusterNode {
     );
     this.ownership = new Ownership(bucket.kv, bucket.leader, options.config.node, rebalance, options.log);
     await this.membership.start();
-    await this.ownership.start();
+    // The owners seen before the first rebalance spare it takes that the fence would refuse anyway.
+    await this.ownership.start(options.config.heartbeatMs);
     // Members time out without any write to watch: a timer notices. It also checks the watches (either can stop
     // delivering after a nats-server dies, without an error).
     const tick = Math.max(50, Math.floor(options.config.heartbeatMs / 2));

@@ -27,9 +27,10 @@ export class Ownership {
     private readonly log: (message: string) => void,
   ) {}
 
-  async start(): Promise<void> {
+  /** Opens the watch; waits up to `initialWithinMs` for the owner keys' last values (there may be none yet). */
+  async start(initialWithinMs?: number): Promise<void> {
     this.watcher = new KeptWatch(this.kv, keys.owners, (entry) => this.seen(entry), this.log, 'ownership');
-    await this.watcher.start();
+    await this.watcher.start(initialWithinMs);
   }
 
   private seen(entry: KvWatchEntry): void {

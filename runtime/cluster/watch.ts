@@ -22,12 +22,22 @@ export class KeptWatch {
     private readonly what: string,
   ) {}
 
-  /** Opens the watch (throws if the bucket cannot be reached: a node does not start blind). */
-  async start(): Promise<void> {
-    await this.open();
+  /**
+   * Opens the watch (throws if the bucket cannot be reached: a node does not start blind). With `initialWithinMs`,
+   * also waits (that long at most) until every key's last value has been delivered: for keys known to exist, since
+   * an empty watch delivers nothing to wait for.
+   */
+  async start(initialWithinMs?: number): Promise<void> {
+    let delivered!: () => void;
+    const initial = new Promise<void>((resolve) => (delivered = resolve));
+    await this.open(delivered);
+    if (initialWithinMs === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([initial, new Promise<void>((resolve) => (timer = setTimeout(resolve, initialWithinMs)))]);
+    clearTimeout(timer);
   }
 
-  private async open(): Promise<void> {
+  private async open(delivered?: () => void): Promise<void> {
     const iterator = await this.kv.watch({ key: this.key });
     if (this.stopped) {
       iterator.stop();
@@ -38,6 +48,7 @@ export class KeptWatch {
       for await (const entry of iterator) {
         if (iterator !== this.iterator) break; // superseded by a reopen
         this.onEntry(entry);
+        if (entry.delta === 0) delivered?.(); // nothing pending behind it: the initial values are all in
       }
     })()
       .catch((error: unknown) => this.log(`cluster: the ${this.what} watch failed: ${String(error)}`))

@@ -97,7 +97,37 @@ function silencing(kv: KV): { kv: KV; mute(): void } {
   return { kv: proxy, mute: () => (muted = true) };
 }
 
+/** The bucket, with every watch entry delivered `ms` late (a loaded machine, a slow link). */
+function delaying(kv: KV, ms: number): KV {
+  const proxy = Object.create(kv) as KV;
+  proxy.watch = (async (opts: Parameters<KV['watch']>[0]) => {
+    const real = await kv.watch(opts);
+    return {
+      stop: () => real.stop(),
+      async *[Symbol.asyncIterator]() {
+        for await (const entry of real as AsyncIterable<KvWatchEntry>) {
+          await sleep(ms);
+          yield entry;
+        }
+      },
+    };
+  }) as unknown as KV['watch'];
+  return proxy;
+}
+
 describe.skipIf(slot.missing !== undefined)('cluster membership (NATS)', () => {
+  it('has every live member in view once it has started, however late its watch delivers', async () => {
+    const b = await bucket();
+    const c = member(b, 'node-c');
+    await c.start();
+    const d = member(b, 'node-d');
+    await d.start();
+    // A node rebalances right after it starts: a member its watch has not delivered yet would look dead.
+    const a = member(b, 'node-a', delaying(b.kv, 100));
+    await a.start();
+    expect(a.live()).toEqual(['node-a', 'node-c', 'node-d']);
+  });
+
   it('refuses a second live process with the same node id, and gives the id to the next one once the first is gone', async () => {
     const b = await bucket();
     const first = member(b, 'node-a');
