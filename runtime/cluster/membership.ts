@@ -121,23 +121,31 @@ export class Membership {
   }
 
   /**
-   * Whether the watch looks stalled: a heartbeat of this node, acknowledged more than a heartbeat interval ago (and
-   * at least 500 ms), has not come back through it. Until it does, the others' silence proves nothing.
+   * Whether the watch looks stalled: a heartbeat of this node, acknowledged more than echoWithinMs ago, has not come
+   * back through it. Until it does, the others' silence proves nothing.
    */
   private blindSince(now: number): number | undefined {
     const u = this.unseen;
-    return u !== undefined && now - u.at > Math.max(500, this.heartbeatMs) ? u.at : undefined;
+    return u !== undefined && now - u.at > this.echoWithinMs() ? u.at : undefined;
   }
 
   /**
-   * Reopens the watch if it stalled (called on the node's rebalance timer; at most once per heartbeat interval). The
+   * How late an own heartbeat may come back through the watch: a heartbeat interval, or up to 500 ms if the member
+   * timeout leaves room (the others' ages keep being judged until then, so it must stay well inside that timeout).
+   */
+  private echoWithinMs(): number {
+    return Math.max(this.heartbeatMs, Math.min(500, Math.floor(this.timeoutMs / 4)));
+  }
+
+  /**
+   * Reopens the watch if it stalled (called on the node's rebalance timer; at most once per echoWithinMs). The
    * node stays blind (judging no one dead) until its own heartbeat comes back through the new watch. True when it
    * reopened.
    */
   checkWatch(now = Date.now()): boolean {
     const since = this.blindSince(now);
     if (this.stopped || since === undefined) return false;
-    if (now - this.lastReopen < Math.max(500, this.heartbeatMs)) return false;
+    if (now - this.lastReopen < this.echoWithinMs()) return false;
     this.lastReopen = now;
     void this.watcher?.reopen(`has not delivered this node's own heartbeat for ${now - since} ms`);
     return true;

@@ -39,7 +39,7 @@ const TIMEOUT = 600;
 let starts = 0;
 
 /** A member as a ClusterNode makes it: its own process identity (pid, start time) in every heartbeat. */
-function member(b: ClusterBucket, node: string, kv: KV = b.kv, logs: string[] = []): Membership {
+function member(b: ClusterBucket, node: string, kv: KV = b.kv, logs: string[] = [], timeout = TIMEOUT): Membership {
   const startedAt = Date.now() + starts++; // distinct per member, as two processes' would be
   const report = (): MemberReport => ({ node, pid: process.pid, startedAt, partitions: {} });
   const m = new Membership(
@@ -47,7 +47,7 @@ function member(b: ClusterBucket, node: string, kv: KV = b.kv, logs: string[] = 
     b.leader,
     node,
     HEARTBEAT,
-    TIMEOUT,
+    timeout,
     report,
     () => {},
     (line) => logs.push(line),
@@ -160,7 +160,8 @@ describe.skipIf(slot.missing !== undefined)('cluster membership (NATS)', () => {
     const b = await bucket();
     const logs: string[] = [];
     const silent = silencing(b.kv);
-    const a = member(b, 'node-a', silent.kv, logs);
+    // A member timeout far above the stall check's 500 ms: c must not age out before a notices its watch is silent.
+    const a = member(b, 'node-a', silent.kv, logs, 5000);
     await a.start();
     const c = member(b, 'node-c');
     await c.start();
