@@ -197,6 +197,11 @@ async function faultMatrix(): Promise<number | null> {
   let wakeP99: number | null = null;
   try {
     await watcher.start();
+    // Acknowledged writes survive one nats-server only if the bucket and the stream really are replicated.
+    const replicas = async (name: string) => (await rig.client.jsm.streams.info(name)).config.num_replicas;
+    console.log(
+      `  replicas: bucket ${await replicas(`KV_${rig.bucketName}`)}, stream ${await replicas(RIG_STREAM)} (of ${rig.nats.servers.length} servers)`,
+    );
     const nodes = new Map<string, ServeProcess>();
     for (const id of ['a', 'b', 'c']) nodes.set(id, rig.startNode(id));
     await Promise.all([...nodes.values()].map((n) => n.ready(60_000)));
