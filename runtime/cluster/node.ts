@@ -197,11 +197,6 @@ export class ClusterNode {
     }
   }
 
-  /** Times the membership and ownership watches were opened again (they ended or stalled). */
-  get watchReopens(): { membership: number; ownership: number } {
-    return { membership: this.membership.watchReopened, ownership: this.ownership.watchReopened };
-  }
-
   private report(): MemberReport {
     const partitions: MemberReport['partitions'] = {};
     for (const [p, c] of this.running)
@@ -360,11 +355,14 @@ export class ClusterNode {
     takeoverWakeP50Ms: number | null;
     takeoverWakeP99Ms: number | null;
     takeoverReadP99Ms: number | null;
+    /** Times the membership and ownership watches were opened again (they ended or stalled). */
+    watchReopens: number;
   } {
     const { takeoverWakeMs, takeoverReadMs, ...counts } = this.counts;
     return {
       ...counts,
       takeovers: this.takeovers.length,
+      watchReopens: (this.membership?.watchReopened ?? 0) + (this.ownership?.watchReopened ?? 0),
       takeoverWakeP50Ms: quantile(takeoverWakeMs, 0.5),
       takeoverWakeP99Ms: quantile(takeoverWakeMs, 0.99),
       takeoverReadP99Ms: quantile(takeoverReadMs, 0.99),
