@@ -1,12 +1,15 @@
 // bench/cluster: cluster mode's fault matrix (3-node NATS, `sandbox serve` nodes, a per-key counter): lost/doubled updates, failover, hand-over, stall, throughput, wake after takeover.
 //
 // `npm run bench -- cluster [--keys 1000] [--messages 12000] [--scenarios a,b] [--skip-throughput] [--skip-matrix]`
-// (scenarios: kill-serve, join, sigstop, leave, rolling, nats-kill; all by default, in that order). Every scenario publishes
+// (scenarios: kill-serve, join, sigstop, leave, rolling, nats-kill; all by default, in that order; --logs <dir> writes
+// every serve process's log there at the end). Every scenario publishes
 // `messages` keyed `{by}` messages over `keys` keys while it injects its fault, waits until every key applied its
 // last message, then reads every key's count back through the counter itself and compares it with what was
 // published for it. Timings come from watching the cluster's bucket: owner keys (takeovers, releases) and state
 // commits (which partition moved again). Prints a table, then one JSON line.
 import type { KvWatchEntry } from '@nats-io/kv';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,6 +28,7 @@ const { values: args } = parseArgs({
     'skip-throughput': { type: 'boolean', default: false },
     'skip-matrix': { type: 'boolean', default: false },
     scenarios: { type: 'string', default: '' },
+    logs: { type: 'string' },
   },
 });
 const SCENARIOS = ['kill-serve', 'join', 'sigstop', 'leave', 'rolling', 'nats-kill'] as const;
@@ -183,6 +187,14 @@ function linesOf(rig: ClusterRig, re: RegExp): number {
   return n;
 }
 
+/** Every serve process the matrix started, to write their logs out at the end (--logs <dir>). */
+const started: { id: string; node: ServeProcess }[] = [];
+function startNode(rig: ClusterRig, id: string): ServeProcess {
+  const node = rig.startNode(id);
+  started.push({ id, node });
+  return node;
+}
+
 /** The nats-server (index in rig.nats.servers) leading the stream of the rig's bucket: killing it is the harder fault. */
 async function bucketLeader(rig: ClusterRig): Promise<number> {
   const info = await rig.client.jsm.streams.info(`KV_${rig.bucketName}`);
@@ -203,7 +215,7 @@ async function faultMatrix(): Promise<number | null> {
       `  replicas: bucket ${await replicas(`KV_${rig.bucketName}`)}, stream ${await replicas(RIG_STREAM)} (of ${rig.nats.servers.length} servers)`,
     );
     const nodes = new Map<string, ServeProcess>();
-    for (const id of ['a', 'b', 'c']) nodes.set(id, rig.startNode(id));
+    for (const id of ['a', 'b', 'c']) nodes.set(id, startNode(rig, id));
     await Promise.all([...nodes.values()].map((n) => n.ready(60_000)));
     await rig.publish(Math.min(2000, MESSAGES), KEYS, 200, 0);
     await rig.settled(120_000);
@@ -247,7 +259,7 @@ async function faultMatrix(): Promise<number | null> {
       const beforeJoin = await skippedNow(rig);
       await withTraffic(rig, per, async () => {
         t1 = performance.now();
-        nodes.set('a', rig.startNode('a'));
+        nodes.set('a', startNode(rig, 'a'));
         await nodes.get('a')!.ready(60_000);
         down.delete('a');
         await sleep(3000);
@@ -296,7 +308,7 @@ async function faultMatrix(): Promise<number | null> {
       // Rolling restart: each of the three serve nodes in turn stops with SIGTERM (drains, commits, releases) and
       // starts again with its local store; partitions move off it and back.
       for (const id of down) {
-        nodes.set(id, rig.startNode(id));
+        nodes.set(id, startNode(rig, id));
         await nodes.get(id)!.ready(60_000);
       }
       down.clear();
@@ -318,7 +330,7 @@ async function faultMatrix(): Promise<number | null> {
           await note();
           lostDuring += lostLines(nodes.get(id)!) - (lostAtStart.get(id) ?? 0);
           await nodes.get(id)!.stop('SIGTERM');
-          nodes.set(id, rig.startNode(id));
+          nodes.set(id, startNode(rig, id));
           await nodes.get(id)!.ready(60_000);
           await sleep(2000);
         }
@@ -359,6 +371,10 @@ async function faultMatrix(): Promise<number | null> {
   } finally {
     watcher.stop();
     await rig.stop();
+    if (args.logs !== undefined) {
+      mkdirSync(args.logs, { recursive: true });
+      started.forEach(({ id, node }, i) => writeFileSync(join(args.logs!, `${i}-${id}.log`), node.output().stderr));
+    }
   }
   return wakeP99;
 }
@@ -388,7 +404,6 @@ async function throughput(mode: 'single' | 'cluster', nodes: number, n: number):
         }),
       );
     }
-    const { writeFileSync } = await import('node:fs');
     const file = `${rig.dir}/single.yaml`;
     writeFileSync(
       file,

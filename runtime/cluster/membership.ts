@@ -67,13 +67,14 @@ export class Membership {
    */
   async start(): Promise<void> {
     await this.claim();
+    // Beating from the claim on: the wait below must not make this node look dead to the others.
+    this.timer = setInterval(() => {
+      this.beat().catch((error: unknown) => this.log(`cluster: heartbeat failed: ${String(error)}`));
+    }, this.heartbeatMs);
     this.watcher = new KeptWatch(this.kv, keys.members, (entry) => this.seen(entry), this.log, 'membership');
     // Every member's last heartbeat must be in before the node rebalances: a member not seen yet looks dead, and
     // its partitions would be taken from it (this node's own entry is there, so the wait ends).
     await this.watcher.start(this.timeoutMs);
-    this.timer = setInterval(() => {
-      this.beat().catch((error: unknown) => this.log(`cluster: heartbeat failed: ${String(error)}`));
-    }, this.heartbeatMs);
   }
 
   /**
