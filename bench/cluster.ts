@@ -358,9 +358,9 @@ async function faultMatrix(): Promise<number | null> {
       await withTraffic(rig, per, async () => {
         t3 = performance.now();
         await stopServer(rig.nats.servers[victim]!, { signal: 'SIGKILL', keepDir: true });
-        await sleep(8000);
+        await sleep(12_000);
       });
-      const stall = watcher.longestGap(t3, t3 + 8000);
+      const stall = watcher.longestGap(t3, t3 + 12_000);
       stalls.push(stall);
       await settleAndCheck(
         rig,

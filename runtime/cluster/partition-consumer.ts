@@ -377,7 +377,9 @@ export class PartitionConsumer {
     this.ctx.log(
       `cluster: partition ${this.partition}: ${agent.spec.name}/${key} at ${seq}: ${what}: ${String(error)}; retrying`,
     );
-    await sleep(Math.min(5000, 50 * 2 ** Math.min(failures, 7)));
+    // Short: these fail together while a nats-server dies and its streams elect leaders (a few seconds), and every
+    // key waiting here holds up its partition's position once they are back.
+    await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
   }
 
   /** The key's state as this ownership knows it; read from the bucket on first touch (and after any doubt). */
