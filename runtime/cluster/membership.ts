@@ -45,6 +45,12 @@ export class Membership {
    */
   private unseen: { revision: number; at: number } | undefined;
   private ownSeen = 0;
+  /** The server's time of this node's last own heartbeat seen through the watch: its view is whole up to then. */
+  private lastEcho = 0;
+  /** When this node's view came back after a gap (the server's time): no member's age counts from before it. */
+  private recoveredAt = 0;
+  /** This process's pid and start time, as its heartbeats carry them. */
+  private identity: { pid: number; startedAt: number } | undefined;
   private lastReopen = 0;
 
   constructor(
@@ -158,11 +164,18 @@ export class Membership {
   }
 
   /**
-   * The clock a member's age is judged by: now, or, while the watch is blind, the moment it went blind (a node that
-   * cannot see heartbeats must not take the others for dead).
+   * The clock a member's age is judged by: now, but never later than when this node's next own heartbeat was due to
+   * come back through the watch. A node that cannot write its heartbeat (NATS unreachable, a stream electing its
+   * leader) or cannot see it (a stalled watch) cannot tell a silent member from its own blindness, and must not take
+   * the others for dead.
    */
   private judgedAt(now: number): number {
-    return this.blindSince(now) ?? now;
+    return Math.min(now, this.lastEcho + this.heartbeatMs + this.echoWithinMs());
+  }
+
+  /** A member's age: since its last heartbeat, or since this node's view came back, whichever is later. */
+  private age(view: MemberView, now: number): number {
+    return this.judgedAt(now) - Math.max(view.at, this.recoveredAt);
   }
 
   private seen(entry: KvWatchEntry): void {
@@ -192,21 +205,28 @@ export class Membership {
         `cluster: another process (pid ${report.pid}) writes heartbeats as node ${this.node}: give each serve its own node id`,
       );
     }
-    this.members.set(node, { report, at: entry.created.getTime() });
+    const at = entry.created.getTime();
+    if (node === this.node && this.isMine(report) && at > this.lastEcho) {
+      // This node's view is whole up to `at`. After a gap (its start, or a time it could not write or see its own
+      // heartbeats), the others' heartbeats may be on their way: each gets a whole timeout from here.
+      if (at - this.lastEcho > 2 * this.heartbeatMs + this.echoWithinMs()) this.recoveredAt = at;
+      this.lastEcho = at;
+    }
+    this.members.set(node, { report, at });
     if (!known) this.changed();
   }
 
   /** Whether a heartbeat under this node's id was written by this process. */
   private isMine(report: MemberReport): boolean {
-    const mine = this.report();
-    return report.pid === mine.pid && report.startedAt === mine.startedAt;
+    this.identity ??= this.report();
+    return report.pid === this.identity.pid && report.startedAt === this.identity.startedAt;
   }
 
   /** Members whose last heartbeat is recent enough, sorted; this node is always one while it runs. */
   live(now = Date.now()): string[] {
-    const at = this.judgedAt(now);
     const out: string[] = [];
-    for (const [node, view] of this.members) if (node === this.node || at - view.at < this.timeoutMs) out.push(node);
+    for (const [node, view] of this.members)
+      if (node === this.node || this.age(view, now) < this.timeoutMs) out.push(node);
     if (!this.stopped && !out.includes(this.node)) out.push(this.node);
     return out.sort();
   }
@@ -214,7 +234,7 @@ export class Membership {
   isLive(node: string, now = Date.now()): boolean {
     if (node === this.node) return !this.stopped;
     const view = this.members.get(node);
-    return view !== undefined && this.judgedAt(now) - view.at < this.timeoutMs;
+    return view !== undefined && this.age(view, now) < this.timeoutMs;
   }
 
   /** Every member seen, live or not. */

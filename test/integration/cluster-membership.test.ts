@@ -115,7 +115,39 @@ function delaying(kv: KV, ms: number): KV {
   return proxy;
 }
 
+/** The bucket, with its puts failing while `fail(true)` (a stream electing a leader after a nats-server died). */
+function failingPuts(kv: KV): { kv: KV; fail(on: boolean): void } {
+  let failing = false;
+  const proxy = Object.create(kv) as KV;
+  proxy.put = (async (...args: Parameters<KV['put']>) => {
+    if (failing) throw new Error('injected: JetStream is not available');
+    return kv.put(...args);
+  }) as KV['put'];
+  return { kv: proxy, fail: (on) => (failing = on) };
+}
+
 describe.skipIf(slot.missing !== undefined)('cluster membership (NATS)', () => {
+  it('takes no one for dead while its own heartbeats fail, and gives each a whole timeout once they are back', async () => {
+    const b = await bucket();
+    const puts = failingPuts(b.kv);
+    const a = member(b, 'node-a', puts.kv, [], 3000);
+    await a.start();
+    const c = member(b, 'node-c', b.kv, [], 3000);
+    await c.start();
+    await until('a to see c', () => a.live().includes('node-c'));
+    // NATS fails a's writes, and c falls silent (dead, or unable to write either): a cannot tell which.
+    puts.fail(true);
+    c.stop();
+    await sleep(3000 + 1500); // past the member timeout
+    expect(a.live()).toContain('node-c');
+    const before = a.all().get('node-a')!.at;
+    puts.fail(false);
+    await until('a to see its own heartbeat again', () => a.all().get('node-a')!.at > before);
+    // c's age counts from a's recovery: it still has (most of) a whole timeout to show up.
+    expect(a.live()).toContain('node-c');
+    await until('a to take c for dead a timeout later', () => !a.live().includes('node-c'));
+  });
+
   it('has every live member in view once it has started, however late its watch delivers', async () => {
     const b = await bucket();
     const c = member(b, 'node-c');
