@@ -352,8 +352,13 @@ async function faultMatrix(): Promise<number | null> {
     if (want('nats-kill')) {
       // kill -9 of one nats-server (R3 bucket and stream): the one leading the bucket's stream.
       const victim = await bucketLeader(rig);
-      const retriesBefore = linesOf(rig, /; retrying$/gm);
-      const readsBefore = linesOf(rig, /reading the key's state: .*; retrying$/gm);
+      const count = () => ({
+        retried: linesOf(rig, /; retrying$/gm),
+        reads: linesOf(rig, /reading the key's state: .*; retrying$/gm),
+        moved: linesOf(rig, /lost partition/g),
+        restarted: linesOf(rig, /stopping the partition/g),
+      });
+      const before = count();
       let t3 = 0;
       await withTraffic(rig, per, async () => {
         t3 = performance.now();
@@ -362,10 +367,12 @@ async function faultMatrix(): Promise<number | null> {
       });
       const stall = watcher.longestGap(t3, t3 + 12_000);
       stalls.push(stall);
+      await rig.settled(180_000);
+      const after = count();
       await settleAndCheck(
         rig,
         'kill -9 nats-server',
-        `n${victim} (the bucket's leader) killed; longest pause between commits ${ms(stall)}; ${linesOf(rig, /; retrying$/gm) - retriesBefore} NATS requests retried (${linesOf(rig, /reading the key's state: .*; retrying$/gm) - readsBefore} state reads, which dropped a key's messages before the fix), ${linesOf(rig, /stopping the partition/g)} partitions restarted`,
+        `n${victim} (the bucket's leader) killed; longest pause between commits ${ms(stall)}; until settled: ${after.retried - before.retried} NATS requests retried (${after.reads - before.reads} of them state reads, each of which dropped a key's messages before the fix), ${after.moved - before.moved} partitions taken from a node thought dead, ${after.restarted - before.restarted} partitions restarted`,
       );
     }
   } finally {
