@@ -61,7 +61,7 @@ export class StateGlobals {
   /** Their values now (numbers; i64 as bigint). */
   read(): (number | bigint)[] {
     const kinds = this.kinds;
-    const values: (number | bigint)[] = new Array(kinds.length);
+    const values = new Array<number | bigint>(kinds.length);
     let exported = 0;
     for (let i = 0; i < kinds.length; i++) {
       const kind = kinds[i]!;

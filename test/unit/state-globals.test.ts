@@ -20,14 +20,14 @@ const source = `(module
       (f64.add (f64.promote_f32 (global.get $c)) (global.get $d)))))`;
 
 const engines: [string, WasmNamespace][] = [
-  ['v8', WebAssembly as unknown as WasmNamespace],
+  ['v8', WebAssembly],
   ['emulator', emulator as unknown as WasmNamespace],
 ];
 
 describe('state globals', () => {
   for (const [name, wa] of engines) {
     it(`${name}: reads and writes every mutable global in order; only the reference-typed one is an exported Global`, async () => {
-      const module = new wa.Module(instrument(await wat(source), { exportGlobals: true }) as Uint8Array<ArrayBuffer>);
+      const module = new wa.Module(instrument(await wat(source), { exportGlobals: true }));
       const exported = wa.Module.exports(module);
       // Before: one Global per mutable global (five here); now only the funcref one, besides the meter's three.
       expect(exported.filter((e) => e.name.startsWith(SANDBOX_EXPORTS.globalPrefix)).map((e) => e.name)).toEqual([
@@ -48,7 +48,7 @@ describe('state globals', () => {
       expect(globals.read()).toEqual([-(2 ** 31) + 5, 123n, Math.fround(0.1), null, 1e300]);
       expect((exports.sum as () => number)()).toBe(-(2 ** 31) + 5 + 123 + Math.fround(0.1) + 1e300);
       // A second instance of the module reads its own globals (the layout is shared per module, not the values).
-      const other = StateGlobals.of(module, new wa.Instance(module, {}).exports as Record<string, unknown>);
+      const other = StateGlobals.of(module, new wa.Instance(module, {}).exports);
       expect(other.read()).toEqual([-7, -9007199254740993n, 1.5, null, -0.25]);
     });
   }
@@ -58,7 +58,7 @@ describe('state globals', () => {
     expect(plain.some((e) => e.name.startsWith('__sandbox_global'))).toBe(false);
     const noCode = await wat('(module (global (export "g") (mut i32) (i32.const 3)))');
     const module = new WebAssembly.Module(instrument(noCode, { exportGlobals: true }));
-    const globals = StateGlobals.of(module, new WebAssembly.Instance(module).exports as Record<string, unknown>);
+    const globals = StateGlobals.of(module, new WebAssembly.Instance(module).exports);
     expect(globals.read()).toEqual([3]);
   });
 
