@@ -9,7 +9,6 @@ interface MutableGlobal {
 type Fn = (...args: (number | bigint)[]) => unknown;
 
 const I32 = 0x7f;
-const I64 = 0x7e;
 /** A global exported as a Global (reference-typed, or a module the functions could not be added to). */
 const EXPORTED = 0;
 
@@ -17,16 +16,19 @@ const EXPORTED = 0;
 const layouts = new WeakMap<object, Int32Array>();
 
 export class StateGlobals {
+  /** How many of them go through the functions. */
+  private readonly numeric: number;
+
   private constructor(
     /** Per state global, in the module's order: its value type, or EXPORTED. */
     private readonly kinds: Int32Array,
-    private readonly get: Fn | undefined,
-    private readonly set: Fn | undefined,
-    private readonly getI64: Fn | undefined,
-    private readonly setI64: Fn | undefined,
+    private readonly getAll: Fn | undefined,
+    private readonly setAll: Fn | undefined,
     /** The exported Globals, in order, for the EXPORTED positions. */
     private readonly globals: MutableGlobal[],
-  ) {}
+  ) {
+    this.numeric = kinds.length - globals.length;
+  }
 
   /** The state globals of an instance of `module`, from its exports. */
   static of(module: object, exports: Record<string, unknown>): StateGlobals {
@@ -46,10 +48,8 @@ export class StateGlobals {
     }
     return new StateGlobals(
       kinds,
-      exports[STATE_GLOBAL_EXPORTS.get] as Fn | undefined,
-      exports[STATE_GLOBAL_EXPORTS.set] as Fn | undefined,
-      exports[STATE_GLOBAL_EXPORTS.getI64] as Fn | undefined,
-      exports[STATE_GLOBAL_EXPORTS.setI64] as Fn | undefined,
+      exports[STATE_GLOBAL_EXPORTS.getAll] as Fn | undefined,
+      exports[STATE_GLOBAL_EXPORTS.setAll] as Fn | undefined,
       globals,
     );
   }
@@ -61,31 +61,35 @@ export class StateGlobals {
   /** Their values now (numbers; i64 as bigint). */
   read(): (number | bigint)[] {
     const kinds = this.kinds;
+    // One call for all numeric ones: an array when there are several, the value itself when there is one.
+    const got = this.numeric === 0 ? [] : this.getAll!();
+    const numeric = this.numeric === 1 ? [got as number | bigint] : (got as (number | bigint)[]);
+    if (this.globals.length === 0) return numeric;
     const values = new Array<number | bigint>(kinds.length);
     let exported = 0;
-    for (let i = 0; i < kinds.length; i++) {
-      const kind = kinds[i]!;
-      values[i] =
-        kind === EXPORTED
-          ? this.globals[exported++]!.value
-          : kind === I64
-            ? (this.getI64!(i) as bigint)
-            : (this.get!(i) as number);
-    }
+    let next = 0;
+    for (let i = 0; i < kinds.length; i++)
+      values[i] = kinds[i] === EXPORTED ? this.globals[exported++]!.value : numeric[next++]!;
     return values;
   }
 
-  /** Sets the first `values.length` of them (i64 ones take a bigint, as a WebAssembly.Global would). */
+  /**
+   * Sets them all from `values` (i64 ones take a bigint, as a WebAssembly.Global would; missing trailing values
+   * keep theirs).
+   */
   write(values: readonly (number | bigint)[]): void {
     const kinds = this.kinds;
+    const current = values.length < kinds.length ? this.read() : null;
+    const args = new Array<number | bigint>(this.numeric);
     let exported = 0;
-    for (let i = 0; i < values.length && i < kinds.length; i++) {
+    let next = 0;
+    for (let i = 0; i < kinds.length; i++) {
       const kind = kinds[i]!;
-      const value = values[i]!;
+      const value = i < values.length ? values[i]! : current![i]!;
       if (kind === EXPORTED) this.globals[exported++]!.value = value;
-      else if (kind === I64) this.setI64!(i, value);
-      // An i32 global takes the value as a WebAssembly.Global would (ToInt32), so the function's conversion never traps.
-      else this.set!(i, kind === I32 ? (value as number) | 0 : value);
+      // An i32 global takes the value as a WebAssembly.Global would (ToInt32), so the conversion inside never traps.
+      else args[next++] = kind === I32 ? (value as number) | 0 : value;
     }
+    if (this.numeric > 0) this.setAll!(...args);
   }
 }

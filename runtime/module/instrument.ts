@@ -7,7 +7,7 @@ import { ModuleError, isModuleError } from './errors.ts';
 import { featureNames } from './features.ts';
 import { BodyMeter, FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_STACK } from './meter.ts';
 import type { MeterConfig, MeterCounters } from './meter.ts';
-import { isNumeric, STATE_GLOBAL_EXPORTS, stateGlobalFunctions } from './state-globals.ts';
+import { isNumeric, MAX_STATE_GLOBALS, STATE_GLOBAL_EXPORTS, stateGlobalFunctions } from './state-globals.ts';
 
 export { ModuleError, isModuleError } from './errors.ts';
 export type { ModuleErrorCode } from './errors.ts';
@@ -54,7 +54,7 @@ export interface InstrumentOptions {
   tableMaxElements?: number;
   /**
    * Make every defined mutable global readable and writable by the host, so it can snapshot and restore an
-   * instance's whole state (memory + globals) without instantiating again: numeric ones through five added
+   * instance's whole state (memory + globals) without instantiating again: numeric ones through three added
    * functions (module/state-globals.ts), reference-typed ones exported as `__sandbox_global_<index>`.
    */
   exportGlobals?: boolean;
@@ -213,7 +213,10 @@ function rewrite(
   const hasCode =
     info.sections.some((s) => s.id === SectionId.function) && info.sections.some((s) => s.id === SectionId.code);
   const accessors =
-    options.exportGlobals && hasCode && info.mutableGlobalTypes.some(isNumeric)
+    options.exportGlobals &&
+    hasCode &&
+    info.mutableGlobalTypes.some(isNumeric) &&
+    info.mutableGlobalTypes.filter(isNumeric).length <= MAX_STATE_GLOBALS
       ? stateGlobalFunctions(info.mutableGlobals, info.mutableGlobalTypes)
       : null;
   const accessorTypes = accessors ? accessors.types.map(typeFor) : [];

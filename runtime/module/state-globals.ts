@@ -1,23 +1,26 @@
 // The functions the instrumenter adds so a host can read and write an instance's mutable globals (its state besides memory).
 //
 // Exporting each mutable global as a WebAssembly.Global gave every instance one JS object per global: an
-// AssemblyScript agent has 25, about 2.7 KB of RSS per instance and a third of its instantiation time, for
-// thousands of resident agents. Five exported functions, the same for every instance of the module, do the same
-// work: `layout(i)` says what the i-th state global is (its value type, 0 when it is exported as a Global instead,
-// -1 past the last), `get`/`set` move i32, f32 and f64 globals as f64 (exact for all three), `get_i64`/`set_i64`
-// move i64 globals as i64 (a BigInt in JavaScript). Reference-typed globals stay exported as Globals (JavaScript can
-// hold their values, a number cannot).
+// AssemblyScript agent has 25, about 1.6 KB of RSS per instance and a share of its instantiation, for thousands of
+// resident agents; and a snapshot cost 25 accessor calls each way. Three exported functions, the same for every
+// instance of the module, do the same work: `layout(i)` says what the i-th state global is (its value type, 0 when
+// it is exported as a Global instead, -1 past the last); `get_all()` returns every numeric one at once (multi-value:
+// an array in JavaScript; i32, f32 and f64 as f64, exact for all three, i64 as i64, a BigInt), and `set_all(...)`
+// takes them back in the same order. One call each way matters: thousands of instances each called a few times
+// never get V8's compiled JS-to-Wasm wrappers, and the generic one costs about a microsecond a call. Reference-typed
+// globals stay exported as Globals (JavaScript can hold their values, a number cannot).
 import { Writer } from './bytes.ts';
 import type { FuncType } from './decode.ts';
 
-/** Export names of the five functions (instrument.ts reserves them). */
+/** Export names of the functions (instrument.ts reserves them). */
 export const STATE_GLOBAL_EXPORTS = {
   layout: '__sandbox_globals_layout',
-  get: '__sandbox_globals_get',
-  set: '__sandbox_globals_set',
-  getI64: '__sandbox_globals_get_i64',
-  setI64: '__sandbox_globals_set_i64',
+  getAll: '__sandbox_globals_get_all',
+  setAll: '__sandbox_globals_set_all',
 } as const;
+
+/** Results and parameters a function may have in V8 (and the JS API): past it, globals stay exported Globals. */
+export const MAX_STATE_GLOBALS = 1000;
 
 const I32 = 0x7f;
 const I64 = 0x7e;
@@ -30,7 +33,6 @@ export function isNumeric(type: number): boolean {
 }
 
 const OP = {
-  unreachable: 0x00,
   block: 0x02,
   end: 0x0b,
   brTable: 0x0e,
@@ -55,54 +57,39 @@ export interface StateGlobalFunctions {
 }
 
 /**
- * The five functions for the module's mutable globals (`globals`: their indices, `types`: their value types),
- * each a br_table over the positions. Unmetered: the host calls them between runs, never the guest.
+ * The functions for the module's mutable globals (`globals`: their indices, `types`: their value types).
+ * Unmetered: the host calls them between runs, never the guest.
  */
 export function stateGlobalFunctions(globals: number[], types: number[]): StateGlobalFunctions {
-  const get = (g: number, t: number): number[] =>
-    t === I32
-      ? [OP.globalGet, ...u32(g), OP.f64ConvertI32S, OP.return]
-      : t === F32
-        ? [OP.globalGet, ...u32(g), OP.f64PromoteF32, OP.return]
-        : t === F64
-          ? [OP.globalGet, ...u32(g), OP.return]
-          : [OP.unreachable];
-  const set = (g: number, t: number): number[] =>
-    t === I32
-      ? [OP.localGet, 1, OP.i32TruncF64S, OP.globalSet, ...u32(g), OP.return]
-      : t === F32
-        ? [OP.localGet, 1, OP.f32DemoteF64, OP.globalSet, ...u32(g), OP.return]
-        : t === F64
-          ? [OP.localGet, 1, OP.globalSet, ...u32(g), OP.return]
-          : [OP.unreachable];
-  const getI64 = (g: number, t: number): number[] =>
-    t === I64 ? [OP.globalGet, ...u32(g), OP.return] : [OP.unreachable];
-  const setI64 = (g: number, t: number): number[] =>
-    t === I64 ? [OP.localGet, 1, OP.globalSet, ...u32(g), OP.return] : [OP.unreachable];
   const layout = (_g: number, t: number): number[] => [OP.i32Const, ...sleb(isNumeric(t) ? t : 0), OP.return];
-  const i32 = [I32];
+  const numeric = globals.map((g, i) => [g, types[i]!] as const).filter(([, t]) => isNumeric(t));
+  const wide = (t: number) => (t === I64 ? I64 : F64);
+  // get_all: each numeric global, widened, left on the stack in order.
+  const get: number[] = [0];
+  for (const [g, t] of numeric) {
+    get.push(OP.globalGet, ...u32(g));
+    if (t === I32) get.push(OP.f64ConvertI32S);
+    else if (t === F32) get.push(OP.f64PromoteF32);
+  }
+  get.push(OP.end);
+  // set_all: parameter k to the k-th numeric global, narrowed (the host passes i32 values already in range).
+  const set: number[] = [0];
+  numeric.forEach(([g, t], k) => {
+    set.push(OP.localGet, ...u32(k));
+    if (t === I32) set.push(OP.i32TruncF64S);
+    else if (t === F32) set.push(OP.f32DemoteF64);
+    set.push(OP.globalSet, ...u32(g));
+  });
+  set.push(OP.end);
+  const widened = numeric.map(([, t]) => wide(t));
   return {
     types: [
-      { params: i32, results: i32 },
-      { params: i32, results: [F64] },
-      { params: [I32, F64], results: [] },
-      { params: i32, results: [I64] },
-      { params: [I32, I64], results: [] },
+      { params: [I32], results: [I32] },
+      { params: [], results: widened },
+      { params: widened, results: [] },
     ],
-    names: [
-      STATE_GLOBAL_EXPORTS.layout,
-      STATE_GLOBAL_EXPORTS.get,
-      STATE_GLOBAL_EXPORTS.set,
-      STATE_GLOBAL_EXPORTS.getI64,
-      STATE_GLOBAL_EXPORTS.setI64,
-    ],
-    bodies: [
-      dispatch(globals, types, layout, [OP.i32Const, ...sleb(-1)]),
-      dispatch(globals, types, get, [OP.unreachable]),
-      dispatch(globals, types, set, [OP.unreachable]),
-      dispatch(globals, types, getI64, [OP.unreachable]),
-      dispatch(globals, types, setI64, [OP.unreachable]),
-    ],
+    names: [STATE_GLOBAL_EXPORTS.layout, STATE_GLOBAL_EXPORTS.getAll, STATE_GLOBAL_EXPORTS.setAll],
+    bodies: [dispatch(globals, types, layout, [OP.i32Const, ...sleb(-1)]), sized(get), sized(set)],
   };
 }
 
@@ -124,6 +111,11 @@ function dispatch(
   code.push(...u32(n));
   for (let i = 0; i < n; i++) code.push(OP.end, ...body(globals[i]!, types[i]!));
   code.push(OP.end, ...fallback, OP.end);
+  return sized(code);
+}
+
+/** A function body with its size in front, as the code section holds it. */
+function sized(code: number[]): Uint8Array {
   const out = new Writer(code.length + 5);
   out.u32(code.length);
   out.bytes(Uint8Array.from(code));
