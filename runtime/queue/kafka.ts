@@ -211,7 +211,8 @@ export class KafkaQueue implements QueueBackend {
     return this.prefix + first;
   }
 
-  private ensureTopic(kafkaTopic: string): Promise<void> {
+  /** Creates the Kafka topic (with this backend's partitions and replication) unless it exists. */
+  ensureTopic(kafkaTopic: string): Promise<void> {
     let ready = this.knownTopics.get(kafkaTopic);
     if (ready === undefined) {
       ready = this.adminClient()
