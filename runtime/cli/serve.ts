@@ -64,7 +64,9 @@ Operations (docs/operations.md):
 Cluster mode (a \`cluster:\` section; docs/cluster.md): the per-key agents are shared with
 every other \`sandbox serve\` of the same file on the same NATS: this process takes the
 partitions rendezvous hashing gives it; SIGTERM drains them, commits and hands them
-over. SANDBOX_NODE_ID sets the node id. \`sandbox cluster status <sandbox.yaml>\` shows it.
+over. On a kafka:// queue the consumer group assigns the Kafka topic's partitions and
+cluster.nats names the NATS servers of the state bucket. SANDBOX_NODE_ID sets the node
+id. \`sandbox cluster status <sandbox.yaml>\` shows it.
 
 Exit codes: 0 stopped cleanly, 1 a failure while serving, 2 usage error or an
 invalid topology.`;

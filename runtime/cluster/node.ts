@@ -237,6 +237,10 @@ export class ClusterNode {
           mine.abort();
           this.running.delete(p);
           this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
+          // Lost by its source (a failed Kafka offset commit) with nobody else holding it: release it, so its next
+          // owner (this node again, if the group still says so) need not wait for this live node to time out.
+          if (owner === undefined || owner.epoch <= mine.epoch)
+            void this.ownership.release(p, mine.epoch).catch(() => false);
         } else if (!wanted) {
           // Not awaited: a slow drain must not hold up the other partitions' moves (`moving` guards this one).
           void this.handOver(p, mine).catch((error: unknown) =>

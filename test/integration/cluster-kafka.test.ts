@@ -54,6 +54,8 @@ describe.skipIf(missing !== undefined)('cluster mode (Kafka)', () => {
     // its session timeout, the others take its partitions from their committed offsets, and the replays are skipped
     // by the keys' applied positions.
     const publishing = rig.publish(2000, keys, 500, 100);
+    // Awaited below; a failure elsewhere first must not leave its rejection unhandled.
+    publishing.catch(() => {});
     while (rig.published < 1500) await sleep(10);
     await sleep(150);
     nodes[0]!.child.kill('SIGKILL');
