@@ -1,0 +1,81 @@
+// Keyed records from our Kafka backend land in the partitions a Java producer (Kafka's own console producer) puts the same keys in.
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { readKafkaPositions } from '../../runtime/cluster/kafka-positions.ts';
+import { createQueue } from '../../runtime/queue/index.ts';
+import type { KafkaQueue } from '../../runtime/queue/kafka.ts';
+import { kafkaPartitionOf } from '../../runtime/queue/murmur2.ts';
+import { kafkaJava, serviceSlot, skipReason, stop, type ServiceInfo, type ServiceSlot } from '../support/services.ts';
+
+const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
+const ownServers: ServiceInfo[] = [];
+const missing = skipReason('kafka');
+afterAll(async () => {
+  await Promise.all(ownServers.map((info) => stop(info)));
+});
+
+/** Runs Kafka's console producer (the Java client, its default partitioner) with `key:value` lines on stdin. */
+function javaProduce(brokers: string, topic: string, lines: string[]): Promise<void> {
+  const { java, classpath } = kafkaJava()!;
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      java,
+      [
+        '-Xmx128m',
+        '-XX:TieredStopAtLevel=1',
+        '-cp',
+        classpath,
+        'kafka.tools.ConsoleProducer',
+        '--bootstrap-server',
+        brokers,
+        '--topic',
+        topic,
+        '--property',
+        'parse.key=true',
+        '--property',
+        'key.separator=:',
+      ],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`console producer exited ${code}: ${stderr}`)),
+    );
+    child.stdin!.end(`${lines.join('\n')}\n`);
+  });
+}
+
+describe.skipIf(missing !== undefined)('Kafka keyed partitioning', () => {
+  it('puts every key where the Java producer puts it (toPositive(murmur2) % partitions)', async () => {
+    const slot = await serviceSlot('kafka', provided, ownServers);
+    if (slot.info === undefined) throw new Error(slot.missing);
+    const brokers = slot.info.url.slice('kafka://'.length);
+    const partitions = 7;
+    const queue = (await createQueue({ kind: 'kafka', brokers, partitions })) as KafkaQueue;
+    const tag = `${process.pid}${Date.now().toString(36)}`;
+    try {
+      // Key i is published (i % 4) + 1 times: per-partition totals then depend on where each key went.
+      const keys = Array.from({ length: 150 }, (_, i) => `customer-${i}-é`);
+      const records = keys.flatMap((key, i) => Array.from({ length: (i % 4) + 1 }, () => key));
+      const ours = `sandbox-ours${tag}`;
+      const theirs = `sandbox-java${tag}`;
+      await queue.ensureTopic(theirs);
+      await queue.publishMany(records.map((key) => ({ topic: `ours${tag}.x`, payload: new Uint8Array([1]), key })));
+      await javaProduce(
+        brokers,
+        theirs,
+        records.map((key) => `${key}:1`),
+      );
+      const expected = new Array<number>(partitions).fill(0);
+      for (const key of records) expected[kafkaPartitionOf(key, partitions)]!++;
+      const highs = async (topic: string) =>
+        (await readKafkaPositions([brokers], topic, `unused-${tag}`)).map((p) => p.high);
+      expect(await highs(theirs)).toEqual(expected);
+      expect(await highs(ours)).toEqual(expected);
+    } finally {
+      await queue.close();
+    }
+  }, 120_000);
+});
