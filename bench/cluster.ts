@@ -1,6 +1,7 @@
 // bench/cluster: cluster mode's fault matrix (3-node NATS, `sandbox serve` nodes, a per-key counter): lost/doubled updates, failover, hand-over, stall, throughput, wake after takeover.
 //
-// `npm run bench -- cluster [--keys 1000] [--messages 12000] [--skip-throughput] [--skip-matrix]`. Every scenario publishes
+// `npm run bench -- cluster [--keys 1000] [--messages 12000] [--skip-throughput] [--skip-matrix] [--skip-kafka]`
+// (`--kafka-only`: just the Kafka scenarios: a kill -9 of a serve and a broker restart). Every scenario publishes
 // `messages` keyed `{by}` messages over `keys` keys while it injects its fault, waits until every key applied its
 // last message, then reads every key's count back through the counter itself and compares it with what was
 // published for it. Timings come from watching the cluster's bucket: owner keys (takeovers, releases) and state
@@ -15,7 +16,8 @@ import { encode } from '../runtime/codec.ts';
 import { KEY_HEADER } from '../runtime/queue/nats.ts';
 import { ClusterRig, RIG_PREFIX, RIG_STREAM } from '../test/support/cluster-rig.ts';
 import { sleep, startServe, type ServeProcess } from '../test/support/serve-process.ts';
-import { stop as stopServer } from '../test/support/services.ts';
+import { KafkaClusterRig } from '../test/support/kafka-cluster-rig.ts';
+import { missingReason, restart, startKafka, startNats, stop as stopServer } from '../test/support/services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +25,8 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '12000' },
     'skip-throughput': { type: 'boolean', default: false },
     'skip-matrix': { type: 'boolean', default: false },
+    'skip-kafka': { type: 'boolean', default: false },
+    'kafka-only': { type: 'boolean', default: false },
   },
 });
 const KEYS = Array.from({ length: Number(args.keys) }, (_, i) => `user-${i}`);
@@ -297,15 +301,83 @@ async function throughput(mode: 'single' | 'cluster', nodes: number, n: number):
   }
 }
 
+/** Kafka: 3 serve nodes in one consumer group (states in a 1-server NATS bucket); a kill -9, then a broker restart. */
+const kafkaFailovers: number[] = [];
+async function kafkaMatrix(): Promise<void> {
+  const why = missingReason('kafka');
+  if (why !== undefined) {
+    console.log(`  kafka scenarios skipped: ${why}`);
+    return;
+  }
+  const [kafka, nats] = await Promise.all([startKafka(), startNats()]);
+  const rig = await KafkaClusterRig.start({
+    kafka: kafka.url,
+    nats: nats.url,
+    partitions: PARTITIONS,
+    heartbeatMs: 500,
+    memberTimeoutMs: 3000,
+  });
+  const half = Math.floor(MESSAGES / 2);
+  try {
+    const nodes = ['a', 'b', 'c'].map((id) => rig.startNode(id));
+    await Promise.all(nodes.map((n) => n.ready(120_000)));
+    await rig.publish(1000, KEYS, 200, 20);
+    await rig.settled(120_000);
+    const took = () =>
+      nodes.slice(1).reduce((n, x) => n + (x.output().stderr.match(/took partition/g)?.length ?? 0), 0);
+    // kill -9 of a serve node while messages flow: failover is the time until a survivor takes a partition of it.
+    const publishing = rig.publish(half, KEYS, 200, 20);
+    await sleep(1000);
+    const before = took();
+    const killedAt = performance.now();
+    nodes[0]!.child.kill('SIGKILL');
+    while (took() === before && performance.now() - killedAt < 60_000) await sleep(20);
+    kafkaFailovers.push(performance.now() - killedAt);
+    await publishing;
+    await rig.settled(180_000);
+    let { lost, duplicated } = await rig.check();
+    rows.push({
+      scenario: 'kafka: kill -9 of a serve',
+      lost,
+      duplicated,
+      note: `first take of a dead node's partition after ${ms(kafkaFailovers[0]!)} (session timeout 6 s)`,
+    });
+    console.log(`  kafka kill -9: lost ${lost}, duplicated ${duplicated}; failover ${ms(kafkaFailovers[0]!)}`);
+    // The broker restarts (SIGTERM, down 2 s) while messages flow: fetches and commits fail meanwhile (a failed
+    // commit loses the partition), the group rejoins, and every key must still be exact.
+    const publishing2 = rig.publish(MESSAGES - half, KEYS, 200, 20);
+    await sleep(1000);
+    const restartAt = performance.now();
+    await restart(kafka, 2000);
+    const restartMs = performance.now() - restartAt;
+    await publishing2;
+    const settleAt = performance.now();
+    await rig.settled(240_000);
+    ({ lost, duplicated } = await rig.check());
+    rows.push({
+      scenario: 'kafka: broker restart',
+      lost,
+      duplicated,
+      note: `broker back after ${ms(restartMs)}; all committed ${ms(performance.now() - settleAt)} after the last publish`,
+    });
+    console.log(`  kafka broker restart: lost ${lost}, duplicated ${duplicated}; broker back after ${ms(restartMs)}`);
+  } finally {
+    await rig.stop();
+    await Promise.all([stopServer(kafka), stopServer(nats)]);
+  }
+}
+
 console.log(
   `load average ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' ')}; ${KEYS.length} keys, ${MESSAGES} messages per matrix`,
 );
-const wakeP99 = args['skip-matrix'] ? null : await faultMatrix();
+const kafkaOnly = args['kafka-only'];
+const wakeP99 = args['skip-matrix'] || kafkaOnly ? null : await faultMatrix();
+if (!args['skip-kafka']) await kafkaMatrix();
 let scale3v1: number | null = null;
 let clusterVsSingle: number | null = null;
-if (!args['skip-throughput']) {
+if (!args['skip-throughput'] && !kafkaOnly) {
   const n = Math.max(5000, Math.floor(MESSAGES / 2));
   const single = await throughput('single', 1, n);
   const one = await throughput('cluster', 1, n);
@@ -337,6 +409,7 @@ console.log(
     scale3v1,
     wakeAfterTakeoverP99Ms: wakeP99,
     bucketReadAfterTakeoverP99Ms: readP99,
+    kafkaFailoverMs: pct(kafkaFailovers, 1),
   }),
 );
 process.exit(0);
