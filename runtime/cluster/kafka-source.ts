@@ -218,7 +218,7 @@ export class KafkaSource implements ClusterSource {
     const { topic } = this.o;
     let failures = 0;
     while (!this.stopped) {
-      const ready = [...this.reading].filter(([, r]) => r.reader.waitForRoom() === undefined);
+      const ready = [...this.reading].filter(([, r]) => r.reader.hasRoom());
       if (ready.length === 0) {
         // Nothing to read (or every reader full): wait for a partition, or poll the readers' room again shortly.
         await new Promise<void>((resolve) => {

@@ -95,7 +95,7 @@ export class NatsPartitionLog implements PartitionLog {
   /** Reopens the consumer when it ended, or when nothing came for a while although the partition has messages. */
   private async checkFlow(): Promise<void> {
     if (this.closed || this.reopening) return;
-    if (performance.now() - this.lastDeliveryAt < STALL_CHECK_MS || this.reader?.waitForRoom() !== undefined) return;
+    if (performance.now() - this.lastDeliveryAt < STALL_CHECK_MS || this.reader?.hasRoom() === false) return;
     this.reopening = true;
     try {
       let stalled = true;

@@ -133,8 +133,12 @@ export class PartitionConsumer implements LogReader {
     this.positionTimer = setInterval(() => void this.writePosition(), POSITION_EVERY_MS);
   }
 
+  hasRoom(): boolean {
+    return this.inFlight < WINDOW || this.aborted || this.draining;
+  }
+
   waitForRoom(): Promise<void> | undefined {
-    if (this.inFlight < WINDOW || this.aborted || this.draining) return undefined;
+    if (this.hasRoom()) return undefined;
     return new Promise<void>((resolve) => (this.roomWaiter = resolve));
   }
 

@@ -23,7 +23,9 @@ export interface LogMessage {
 /** What the partition consumer offers a log to read into. */
 export interface LogReader {
   offer(message: LogMessage): void;
-  /** Undefined when there is room for more messages; else resolves once there is (the read-ahead window is full). */
+  /** Whether it takes more messages now (its read-ahead window is not full). */
+  hasRoom(): boolean;
+  /** Undefined when there is room for more messages; else resolves once there is (one reader waits at a time). */
   waitForRoom(): Promise<void> | undefined;
 }
 
