@@ -1,10 +1,15 @@
 // Keyed records from our Kafka backend land in the partitions a Java producer (Kafka's own console producer) puts the same keys in.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readKafkaPositions } from '../../runtime/cluster/kafka-positions.ts';
 import { createQueue } from '../../runtime/queue/index.ts';
 import type { KafkaQueue } from '../../runtime/queue/kafka.ts';
 import { kafkaPartitionOf } from '../../runtime/queue/murmur2.ts';
+import { runCli } from '../support/cli.ts';
+import { agentPath } from '../support/paths.ts';
 import { kafkaJava, serviceSlot, skipReason, stop, type ServiceInfo, type ServiceSlot } from '../support/services.ts';
 
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
@@ -78,4 +83,26 @@ describe.skipIf(missing !== undefined)('Kafka keyed partitioning', () => {
       await queue.close();
     }
   }, 120_000);
+
+  it('`sandbox publish --config` of a clustered Kafka topology creates the topic with the cluster partitions', async () => {
+    const slot = await serviceSlot('kafka', provided, ownServers);
+    if (slot.info === undefined) throw new Error(slot.missing);
+    const tag = `${process.pid}${Date.now().toString(36)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'sandbox-kafka-publish-'));
+    try {
+      const yaml = join(dir, 'sandbox.yaml');
+      writeFileSync(
+        yaml,
+        `queue: ${slot.info.url}\nhibernation:\n  store: state\ncluster:\n  nats: nats://127.0.0.1:4222\n  partitions: 5\nagents:\n  - name: counter\n    module: ${JSON.stringify(agentPath('counter'))}\n    subscribe: [pub${tag}.>]\n    instances: per-key\n`,
+      );
+      const run = await runCli(['publish', `pub${tag}.inc`, '{"by": 1}', '--key', 'alice', '--config', yaml]);
+      expect(run.code, run.stderr).toBe(0);
+      const positions = await readKafkaPositions([slot.info.url.slice('kafka://'.length)], `sandbox-pub${tag}`, 'none');
+      expect(positions.map((p) => p.high)).toEqual(
+        Array.from({ length: 5 }, (_, p) => (p === kafkaPartitionOf('alice', 5) ? 1 : 0)),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
