@@ -1,4 +1,4 @@
-// Keyed records from our Kafka backend land in the partitions a Java producer (Kafka's own console producer) puts the same keys in.
+// Kafka partitions: keyed records from our backend land where a Java producer (Kafka's console producer) puts the same keys, and a clustered topology's topic gets, and must have, cluster.partitions.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import type { KafkaQueue } from '../../runtime/queue/kafka.ts';
 import { kafkaPartitionOf } from '../../runtime/queue/murmur2.ts';
 import { runCli } from '../support/cli.ts';
 import { agentPath } from '../support/paths.ts';
+import { startServe } from '../support/serve-process.ts';
 import { kafkaJava, serviceSlot, skipReason, stop, type ServiceInfo, type ServiceSlot } from '../support/services.ts';
 
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
@@ -105,4 +106,33 @@ describe.skipIf(missing !== undefined)('Kafka keyed partitioning', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('`sandbox serve` refuses a Kafka topic whose partition count is not cluster.partitions (exit 2, stable code)', async () => {
+    const kafka = await serviceSlot('kafka', provided, ownServers);
+    const nats = await serviceSlot('nats', provided, ownServers);
+    if (kafka.info === undefined || nats.info === undefined) throw new Error(kafka.missing ?? nats.missing);
+    const tag = `${process.pid}${Date.now().toString(36)}`;
+    const queue = (await createQueue({
+      kind: 'kafka',
+      brokers: kafka.info.url.slice('kafka://'.length),
+      partitions: 3,
+    })) as KafkaQueue;
+    const dir = mkdtempSync(join(tmpdir(), 'sandbox-kafka-serve-'));
+    try {
+      await queue.ensureTopic(`sandbox-bad${tag}`);
+      const yaml = join(dir, 'sandbox.yaml');
+      writeFileSync(
+        yaml,
+        `queue: ${kafka.info.url}\nhibernation:\n  store: state\ncluster:\n  bucket: bad-${tag}\n  nats: ${nats.info.url}\n  partitions: 5\nagents:\n  - name: counter\n    module: ${JSON.stringify(agentPath('counter'))}\n    subscribe: [bad${tag}.>]\n    instances: per-key\n`,
+      );
+      const serve = startServe([yaml, '--json']);
+      expect(await serve.exited).toBe(2);
+      expect(serve.output().stdout).toMatch(
+        /"code":"SANDBOX_INVALID_OPTIONS".*has 3 partitions but cluster.partitions is 5/,
+      );
+    } finally {
+      await queue.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
