@@ -1,6 +1,6 @@
-// Cluster partitions from a Kafka consumer group: the group assigns the topic's partitions (by rendezvous hashing of node ids, so a member joining or leaving moves only its share), the group's committed offset is each partition's position, and one fetch loop reads every partition this node runs.
+// Cluster partitions from a Kafka consumer group: the group assigns the topic's partitions (kafka-assignor.ts), the group's committed offset is each partition's position, one fetch loop reads every partition this node runs, and outputs go out through the Kafka queue backend.
 import type * as KafkaModule from '@platformatic/kafka';
-import type { Consumer, GroupPartitionsAssigner } from '@platformatic/kafka';
+import type { Consumer } from '@platformatic/kafka';
 import type { RunResult } from '../agent/types.ts';
 import { SandboxError } from '../errors.ts';
 import { deadLetterHeaders } from '../queue/dead-letter.ts';
@@ -10,16 +10,14 @@ import type { QueueHeaders } from '../queue/types.ts';
 import { SOURCE_AGENT_HEADER } from '../swarm/dispatcher.ts';
 import type { AgentSpec } from '../swarm/topology.ts';
 import { PartitionLost, type LogMessage, type LogReader, type PartitionLog } from './partition-log.ts';
-import { ownerOf } from './rendezvous.ts';
 import type { ClusterConfig } from './config.ts';
+import { RENDEZVOUS_PROTOCOL, rendezvousAssigner } from './kafka-assignor.ts';
 import type { ClusterSource } from './source.ts';
 
 /** The header our Kafka backend writes the sandbox topic in (a record without it is another producer's). */
 const TOPIC_HEADER = 'sandbox-topic';
 /** The header carrying an output's deterministic id (Kafka drops no duplicates: a consumer may, by this id). */
 export const MESSAGE_ID_HEADER = 'sandbox-msg-id';
-/** The group protocol every node of the cluster speaks: rendezvous hashing over node ids. */
-const PROTOCOL = 'sandbox-rendezvous';
 /** Bit 5 of a record batch's attributes marks a transaction marker (no records for us). */
 const CONTROL_BATCH = 0x20;
 /** Offset-out-of-range: the committed offset is gone (retention); read from the earliest kept. */
@@ -105,7 +103,7 @@ export class KafkaSource implements ClusterSource {
       sessionTimeout: o.sessionTimeoutMs,
       rebalanceTimeout: Math.max(o.sessionTimeoutMs, 15_000),
       heartbeatInterval: Math.min(o.heartbeatMs, Math.floor(o.sessionTimeoutMs / 3)),
-      protocols: [{ name: PROTOCOL, version: 1, metadata: o.node }],
+      protocols: [{ name: RENDEZVOUS_PROTOCOL, version: 1, metadata: o.node }],
       partitionAssigner: rendezvousAssigner,
     });
     this.group.on('consumer:group:join', ({ generationId, assignments }) => {
@@ -421,31 +419,3 @@ class KafkaPartitionLog implements PartitionLog {
     return this.source.commit(this.partition, position);
   }
 }
-
-/**
- * The group leader's assignment: each partition (of every topic, so co-partitioned topics stay together) goes to the
- * member whose node id rendezvous hashing picks. Node ids ride in the members' protocol metadata.
- */
-export const rendezvousAssigner: GroupPartitionsAssigner = (_current, members, topics, metadata) => {
-  const memberOfNode = new Map<string, string>();
-  for (const [memberId, subscription] of members) {
-    const node = subscription.metadata?.toString() || memberId;
-    // Two members with one node id (a restarted node whose old session has not expired): the later member id wins.
-    const known = memberOfNode.get(node);
-    if (known === undefined || memberId > known) memberOfNode.set(node, memberId);
-  }
-  const nodes = [...memberOfNode.keys()];
-  const out = new Map<string, Map<string, { topic: string; partitions: number[] }>>();
-  for (const memberId of members.keys()) out.set(memberId, new Map());
-  for (const topic of topics) {
-    const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-    for (let p = 0; p < count; p++) {
-      const memberId = memberOfNode.get(ownerOf(p, nodes)!)!;
-      const assignments = out.get(memberId)!;
-      const entry = assignments.get(topic) ?? { topic, partitions: [] };
-      entry.partitions.push(p);
-      assignments.set(topic, entry);
-    }
-  }
-  return [...out].map(([memberId, assignments]) => ({ memberId, assignments }));
-};

@@ -6,10 +6,10 @@ export {
   KafkaSource,
   kafkaSourceFor,
   kafkaClusterNames,
-  rendezvousAssigner,
   MESSAGE_ID_HEADER,
   type KafkaSourceOptions,
 } from '../cluster/kafka-source.ts';
+export { rendezvousAssigner, RENDEZVOUS_PROTOCOL } from '../cluster/kafka-assignor.ts';
 export { readKafkaPositions, type KafkaPartitionPosition } from '../cluster/kafka-positions.ts';
 export { PartitionLost, type PartitionLog, type LogMessage, type LogReader } from '../cluster/partition-log.ts';
 export { DEFAULT_PARTITIONS, fnv1a32, partitionOf, partitionSubject, PARTITION_TOKEN } from '../cluster/partitioner.ts';

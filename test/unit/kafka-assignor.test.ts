@@ -1,7 +1,7 @@
 // The Kafka consumer group's assignor of cluster mode: each partition to the member whose node id rendezvous hashing picks, co-partitioned topics kept together, one owner per node id.
 import { describe, expect, it } from 'vitest';
 import type { ClusterMetadata, ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
-import { rendezvousAssigner } from '../../runtime/cluster/kafka-source.ts';
+import { rendezvousAssigner } from '../../runtime/cluster/kafka-assignor.ts';
 import { ownerOf } from '../../runtime/cluster/rendezvous.ts';
 
 function metadata(topics: Record<string, number>): ClusterMetadata {
