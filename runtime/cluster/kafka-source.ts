@@ -20,6 +20,8 @@ const TOPIC_HEADER = 'sandbox-topic';
 export const MESSAGE_ID_HEADER = 'sandbox-msg-id';
 /** Bit 5 of a record batch's attributes marks a transaction marker (no records for us). */
 const CONTROL_BATCH = 0x20;
+/** The longest a commit waits for a rebalance to end before it is tried anyway. */
+const REBALANCE_WAIT_MS = 15_000;
 /** Offset-out-of-range: the committed offset is gone (retention); read from the earliest kept. */
 const OFFSET_OUT_OF_RANGE = 1;
 
@@ -66,6 +68,15 @@ export class KafkaSource implements ClusterSource {
   private stopped = false;
   private rejoin: NodeJS.Timeout | undefined;
   private changed: () => void = () => {};
+  /** Positions waiting for the next OffsetCommit, per partition (one request carries them all). */
+  private readonly toCommit = new Map<
+    number,
+    { position: number; done: Promise<void>; settle: { resolve: () => void; reject: (error: unknown) => void } }
+  >();
+  private committing: Promise<void> | undefined;
+  /** Between the coordinator saying a rebalance began and this member's next join. */
+  private rebalancing = false;
+  private joinWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly kafka: Kafka,
@@ -106,7 +117,10 @@ export class KafkaSource implements ClusterSource {
       protocols: [{ name: RENDEZVOUS_PROTOCOL, version: 1, metadata: o.node }],
       partitionAssigner: rendezvousAssigner,
     });
+    this.group.on('consumer:group:rebalance', () => (this.rebalancing = true));
     this.group.on('consumer:group:join', ({ generationId, assignments }) => {
+      this.rebalancing = false;
+      for (const done of this.joinWaiters.splice(0)) done();
       this.generation = generationId ?? -1;
       const mine = assignments?.find((a) => a.topic === o.topic)?.partitions ?? [];
       this.assigned = new Set(mine);
@@ -177,13 +191,57 @@ export class KafkaSource implements ClusterSource {
 
   /** Commits `position` (the next offset to read) for `partition` in the group: refused means the partition is lost. */
   async commit(partition: number, position: number): Promise<void> {
-    try {
-      await this.group.commit({
-        offsets: [{ topic: this.o.topic, partition, offset: BigInt(position), leaderEpoch: -1 }],
-      });
-    } catch (error) {
-      throw new PartitionLost(partition, `the Kafka offset commit failed: ${String(error)}`);
+    const waiting = this.toCommit.get(partition);
+    if (waiting !== undefined) {
+      waiting.position = Math.max(waiting.position, position);
+      return waiting.done;
     }
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.toCommit.set(partition, { position, done, settle });
+    this.committing ??= this.flushCommits();
+    return done;
+  }
+
+  /**
+   * One OffsetCommit request for every partition waiting, one request at a time, never during a rebalance: the
+   * client answers a commit refused for an old generation by rejoining the group, and a leader that rejoins starts
+   * another rebalance, so commits made while the group moves kept it moving. A commit refused anyway loses its
+   * partitions.
+   */
+  private async flushCommits(): Promise<void> {
+    while (this.toCommit.size > 0) {
+      if (this.rebalancing) await this.joined(REBALANCE_WAIT_MS);
+      const batch = [...this.toCommit];
+      this.toCommit.clear();
+      try {
+        await this.group.commit({
+          offsets: batch.map(([partition, c]) => ({
+            topic: this.o.topic,
+            partition,
+            offset: BigInt(c.position),
+            leaderEpoch: -1,
+          })),
+        });
+        for (const [, c] of batch) c.settle.resolve();
+      } catch (error) {
+        const why = `the Kafka offset commit failed: ${kafkaErrorText(error)}`;
+        for (const [partition, c] of batch) c.settle.reject(new PartitionLost(partition, why));
+      }
+    }
+    this.committing = undefined;
+  }
+
+  /** Resolves at the next group join (or after `ms`). */
+  private joined(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.joinWaiters.push(done);
+    });
   }
 
   async publish(partition: number, agent: string, key: string, seq: number, result: RunResult): Promise<void> {
@@ -385,6 +443,17 @@ export function kafkaClusterNames(
   const topic = kafkaTopicFor(pattern);
   const prefix = topic.slice(0, topic.length - pattern.split('.')[0]!.length);
   return { topic, prefix, groupId: `${prefix}cluster-${config.bucket}` };
+}
+
+/** A Kafka client error with the broker's own errors inside (an AggregateError's message says little). */
+function kafkaErrorText(error: unknown): string {
+  const e = error as { message?: string; errors?: unknown[]; response?: unknown };
+  const inner = (e.errors ?? []).map((x) => kafkaErrorText(x)).join('; ');
+  const response =
+    e.response === undefined
+      ? ''
+      : ` ${JSON.stringify(e.response, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`;
+  return `${e.message ?? String(error)}${inner ? ` (${inner})` : ''}${response}`;
 }
 
 function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined): Promise<void> {

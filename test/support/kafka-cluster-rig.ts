@@ -118,7 +118,14 @@ agents:
       const lag = positions.reduce((sum, p) => sum + (p.high - p.committed), 0);
       const total = positions.reduce((sum, p) => sum + p.high, 0);
       if (lag === 0 && total >= this.published) return;
-      if (Date.now() > deadline) throw new Error(`lag ${lag} of ${total} records after ${timeoutMs} ms`);
+      if (Date.now() > deadline) {
+        const tails = [...this.nodes].map(
+          ([id, n]) => `--- ${id}:\n${n.output().stderr.split('\n').slice(-25).join('\n')}`,
+        );
+        throw new Error(
+          `lag ${lag} of ${total} records after ${timeoutMs} ms: ${JSON.stringify(positions)}\n${tails.join('\n')}`,
+        );
+      }
       await sleep(250);
     }
   }
