@@ -19,6 +19,11 @@ function clusterSummary(stdout: string): { applied: number; skipped: number; tak
   return (JSON.parse(line) as { cluster: { applied: number; skipped: number; takeovers: number } }).cluster;
 }
 
+/** A node's last lines, for a failed expectation about it. */
+function tail(node: { output(): { stderr: string } }): string {
+  return node.output().stderr.split('\n').slice(-30).join('\n');
+}
+
 describe.skipIf(missing !== undefined)('cluster hand-over (Kafka)', () => {
   it('hands partitions over on join and on SIGTERM without replaying a message', async () => {
     const kafka = await serviceSlot('kafka', provided, ownServers);
@@ -50,10 +55,10 @@ describe.skipIf(missing !== undefined)('cluster hand-over (Kafka)', () => {
     // One leaves gracefully while messages flow.
     const leaving = b.stop('SIGTERM', 45_000);
     await rig.publish(1000, keys, 100, 50);
-    expect(await leaving).toBe(0);
+    expect(await leaving, tail(b)).toBe(0);
     await rig.settled(45_000);
-    expect(await a.stop('SIGTERM', 45_000)).toBe(0);
-    expect(await c.stop('SIGTERM', 45_000)).toBe(0);
+    expect(await a.stop('SIGTERM', 45_000), tail(a)).toBe(0);
+    expect(await c.stop('SIGTERM', 45_000), tail(c)).toBe(0);
 
     const { lost, duplicated, wrongKeys } = await rig.check();
     expect(wrongKeys.slice(0, 5)).toEqual([]);

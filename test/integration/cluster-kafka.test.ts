@@ -16,6 +16,11 @@ afterAll(async () => {
   await Promise.all(ownServers.map((info) => stop(info)));
 });
 
+/** A node's last lines, for a failed expectation about it. */
+function tail(node: { output(): { stderr: string } }): string {
+  return node.output().stderr.split('\n').slice(-30).join('\n');
+}
+
 describe.skipIf(missing !== undefined)('cluster mode (Kafka)', () => {
   it('keeps every key exact (0 lost, 0 applied twice) through a kill -9 of a serve node', async () => {
     const kafka = await serviceSlot('kafka', provided, ownServers);
@@ -61,8 +66,8 @@ describe.skipIf(missing !== undefined)('cluster mode (Kafka)', () => {
     nodes[0]!.child.kill('SIGKILL');
     await publishing;
     await rig.settled(60_000);
-    expect(await nodes[1]!.stop('SIGTERM')).toBe(0);
-    expect(await nodes[2]!.stop('SIGTERM')).toBe(0);
+    expect(await nodes[1]!.stop('SIGTERM'), tail(nodes[1]!)).toBe(0);
+    expect(await nodes[2]!.stop('SIGTERM'), tail(nodes[2]!)).toBe(0);
 
     const { lost, duplicated, wrongKeys } = await rig.check();
     expect(wrongKeys.slice(0, 5)).toEqual([]);
