@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { GUEST_EXPORTS, IMPORT_MODULE, ABI_VERSION } from '../../host/abi.ts';
 import { SANDBOX_EXPORTS as METER_EXPORTS, SANDBOX_FLAGS as METER_FLAGS } from '../module/instrument.ts';
+import { StateGlobals } from './state-globals.ts';
 import { envImports, GuestAbort } from '../../host/env-imports.ts';
 import { GuestMemory } from '../../host/guest-memory.ts';
 import { HostFault, RunContext } from '../../host/run-context.ts';
@@ -194,8 +195,8 @@ export class Guest {
   private snapshot: Snapshot | null = null;
   /** Memory and globals as instantiation left them, before the start function: lets the instance become a new agent. */
   private initial: Snapshot | null = null;
-  /** The instrumenter's exported mutable globals (`exportGlobals`), in export order: with memory, the whole state. */
-  private readonly stateGlobals: MutableGlobal[] = [];
+  /** The instance's mutable globals (the instrumenter's `exportGlobals`): with memory, the whole state. */
+  private readonly stateGlobals: StateGlobals;
   /** The module changes tables or drops segments: state a snapshot misses, so restoring one is not the whole state. */
   private readonly untrackedState: boolean;
   /** Fuel at the start of a run, as the meter's i64 wants it: made once per limits, not per run. */
@@ -271,9 +272,7 @@ export class Guest {
     this.fuel = this.exports[METER_EXPORTS.fuel] as MutableGlobal | undefined;
     this.depth = this.exports[METER_EXPORTS.depth] as MutableGlobal | undefined;
     this.flags = this.exports[METER_EXPORTS.flags] as MutableGlobal | undefined;
-    for (const [name, value] of Object.entries(this.exports)) {
-      if (name.startsWith(METER_EXPORTS.globalPrefix)) this.stateGlobals.push(value as MutableGlobal);
-    }
+    this.stateGlobals = StateGlobals.of(module, this.exports);
   }
 
   /**
@@ -371,7 +370,7 @@ export class Guest {
 
   /** The agent's state now: a view of memory (valid until the next run) and the globals' values. */
   captureState(): GuestState {
-    return { memory: new Uint8Array(this.memory.memory!.buffer), globals: this.stateGlobals.map((g) => g.value) };
+    return { memory: new Uint8Array(this.memory.memory!.buffer), globals: this.stateGlobals.read() };
   }
 
   /**
@@ -405,7 +404,7 @@ export class Guest {
 
   /** The number of mutable globals a state of this module carries. */
   get globalCount(): number {
-    return this.stateGlobals.length;
+    return this.stateGlobals.count;
   }
 
   /**
@@ -416,7 +415,7 @@ export class Guest {
   restoreState(memoryBytes: number, fill: (memory: Uint8Array) => void, globals: (number | bigint)[]): boolean {
     const memory = this.exports[GUEST_EXPORTS.memory] as WebAssembly.Memory;
     const current = memory.buffer.byteLength;
-    if (memoryBytes < current || globals.length !== this.stateGlobals.length) return false;
+    if (memoryBytes < current || globals.length !== this.stateGlobals.count) return false;
     if (memoryBytes > current) {
       try {
         memory.grow((memoryBytes - current) / 65536);
@@ -425,7 +424,7 @@ export class Guest {
       }
     }
     fill(new Uint8Array(memory.buffer));
-    for (let i = 0; i < globals.length; i++) this.stateGlobals[i]!.value = globals[i]!;
+    this.stateGlobals.write(globals);
     this.poisoned = false;
     return true;
   }
@@ -433,14 +432,14 @@ export class Guest {
   private capture(): Snapshot {
     // (A plugin need not export a memory: then its state is its globals.)
     const memory = this.memory.memory === null ? new Uint8Array() : new Uint8Array(this.memory.memory.buffer).slice();
-    const snapshot: Snapshot = { memory, globals: this.stateGlobals.map((g) => g.value) };
+    const snapshot: Snapshot = { memory, globals: this.stateGlobals.read() };
     if (this.kernel) snapshot.vars = [...this.kernel.vars];
     return snapshot;
   }
 
   private restore(snapshot: Snapshot): void {
     if (this.memory.memory !== null) new Uint8Array(this.memory.memory.buffer).set(snapshot.memory);
-    for (let i = 0; i < snapshot.globals.length; i++) this.stateGlobals[i]!.value = snapshot.globals[i]!;
+    this.stateGlobals.write(snapshot.globals);
     if (this.kernel && snapshot.vars) this.kernel.restoreVars(snapshot.vars);
   }
 

@@ -7,6 +7,7 @@
 // its stored state is a few hundred bytes, small enough for LMDB's leaf pages without compressing it.
 import { SandboxError } from '../errors.ts';
 import { copyBytes, revertToBase, type Delta } from './base-delta.ts';
+import { diffKernel, KERNEL_BLOCK_BYTES, type DiffKernel } from './diff-kernel.ts';
 
 const FORMAT = 2;
 /** Memory is compared a block at a time (one memcmp each), then word by word inside blocks that differ. */
@@ -157,19 +158,22 @@ export function applyState(
   return delta;
 }
 
-/** Where `memory` differs from `base` (from zeros past its end), as encodeState stores it. */
-export function differingRuns(memory: Uint8Array, base: Uint8Array): Delta {
-  const runs = findRuns(memory, base);
+/**
+ * Where `memory` differs from `base` (from zeros past its end), as encodeState stores it. `kernel` null scans in
+ * JavaScript only (the same runs: a test compares the two).
+ */
+export function differingRuns(memory: Uint8Array, base: Uint8Array, kernel: DiffKernel | null = diffKernel()): Delta {
+  const runs = findRuns(memory, base, kernel);
   return runs.pairs.slice(0, runs.length);
 }
 
 /**
  * The runs of bytes where `memory` differs from `base` (from zeros past its end), runs closer than MERGE_GAP merged
  * and none longer than a patch can say. One memcmp per 4 KiB block finds the blocks that differ; only those are
- * scanned, a 32-bit word at a time, in JavaScript. Runs are built as bytes are found, never one JS number per
+ * scanned, 16 bytes at a time by the SIMD kernel (diff-kernel.ts), or a 32-bit word at a time in JavaScript. Runs are built as bytes are found, never one JS number per
  * differing byte: a fully rewritten 16 MiB memory once made 128 MB of them.
  */
-function findRuns(memory: Uint8Array, base: Uint8Array): Runs {
+function findRuns(memory: Uint8Array, base: Uint8Array, kernel: DiffKernel | null = diffKernel()): Runs {
   const mem = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   const ref = Buffer.from(base.buffer, base.byteOffset, base.byteLength);
   const common = Math.min(mem.length, ref.length);
@@ -182,6 +186,12 @@ function findRuns(memory: Uint8Array, base: Uint8Array): Runs {
   for (let block = 0; block < mem.length; block += BLOCK_BYTES) {
     const blockEnd = Math.min(block + BLOCK_BYTES, mem.length);
     if (blockEnd <= common && mem.compare(ref, block, blockEnd, block, blockEnd) === 0) continue;
+    // A whole block, inside the base or past its end: the kernel finds its differing words (diff-kernel.ts).
+    if (kernel !== null && blockEnd - block === KERNEL_BLOCK_BYTES && (blockEnd <= common || block >= ref.length)) {
+      const n = kernel.differingWords(memory, base, block, foundWords);
+      for (let k = 0; k < n; k++) addWord(foundWords[k]! << 2, memory, base, runs);
+      continue;
+    }
     let i = block;
     if (m32 !== null && b32 !== null && blockEnd <= common) {
       scanWords(m32, b32, block >>> 2, blockEnd >>> 2, memory, base, runs);
@@ -288,6 +298,20 @@ function scanWords(
     }
     for (let i = b; i < b + 4; i++) if (memory[i] !== base[i]) runs.add(i);
   }
+}
+
+/** Adds the differing bytes of the word at byte offset `b` (compared with zeros past the base's end). */
+function addWord(b: number, memory: Uint8Array, base: Uint8Array, runs: Runs): void {
+  let first = -1;
+  let last = -1;
+  for (let i = b; i < b + 4; i++) {
+    if (memory[i] !== (i < base.length ? base[i] : 0)) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  if (first < 0 || runs.span(first, last)) return;
+  for (let i = first; i <= last; i++) if (memory[i] !== (i < base.length ? base[i] : 0)) runs.add(i);
 }
 
 function corrupt(why: string): SandboxError {

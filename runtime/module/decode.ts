@@ -101,6 +101,8 @@ export interface ModuleInfo {
   definedGlobals: number;
   /** Indices (in the global index space) of defined mutable globals JavaScript can read and write (not v128). */
   mutableGlobals: number[];
+  /** The value type of each of `mutableGlobals` (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64, 0x70/0x6f references). */
+  mutableGlobalTypes: number[];
   /** Defined mutable v128 globals: state JavaScript cannot read, so snapshots cannot hold it. */
   mutableV128Globals: number;
   exports: Export[];
@@ -238,6 +240,7 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
     memories: [],
     definedGlobals: 0,
     mutableGlobals: [],
+    mutableGlobalTypes: [],
     mutableV128Globals: 0,
     exports: [],
     start: null,
@@ -294,7 +297,10 @@ export function decodeModule(bytes: Uint8Array): ModuleInfo {
             throw mut & 2
               ? unsupported('threads', 'shared global', s.pos - 1)
               : malformed('bad global mutability', s.pos - 1);
-          if (mut === 1 && type !== 0x7b) info.mutableGlobals.push(info.importedGlobals + i);
+          if (mut === 1 && type !== 0x7b) {
+            info.mutableGlobals.push(info.importedGlobals + i);
+            info.mutableGlobalTypes.push(type);
+          }
           if (mut === 1 && type === 0x7b) info.mutableV128Globals++;
           skipConstExpr(s, info);
         }

@@ -7,6 +7,7 @@ import { ModuleError, isModuleError } from './errors.ts';
 import { featureNames } from './features.ts';
 import { BodyMeter, FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_STACK } from './meter.ts';
 import type { MeterConfig, MeterCounters } from './meter.ts';
+import { isNumeric, MAX_STATE_GLOBALS, STATE_GLOBAL_EXPORTS, stateGlobalFunctions } from './state-globals.ts';
 
 export { ModuleError, isModuleError } from './errors.ts';
 export type { ModuleErrorCode } from './errors.ts';
@@ -21,7 +22,11 @@ export const SANDBOX_EXPORTS = {
   flags: '__sandbox_flags',
   /** the module's start function, removed from the start section; call it after setting fuel. */
   start: '__sandbox_start',
-  /** with `exportGlobals`: prefix of the exported mutable globals, followed by the global's index. */
+  /**
+   * with `exportGlobals`: prefix of the mutable globals exported as Globals, followed by the global's index: the
+   * reference-typed ones (numeric ones are read and written through functions, see module/state-globals.ts), or all
+   * of them in a module without code.
+   */
   globalPrefix: '__sandbox_global_',
 } as const;
 
@@ -48,8 +53,9 @@ export interface InstrumentOptions {
    */
   tableMaxElements?: number;
   /**
-   * Export every defined mutable global as `__sandbox_global_<index>`, so a host can snapshot and restore an
-   * instance's whole state (memory + globals) without instantiating again.
+   * Make every defined mutable global readable and writable by the host, so it can snapshot and restore an
+   * instance's whole state (memory + globals) without instantiating again: numeric ones through three added
+   * functions (module/state-globals.ts), reference-typed ones exported as `__sandbox_global_<index>`.
    */
   exportGlobals?: boolean;
   /**
@@ -157,7 +163,11 @@ function rewrite(
   const depth = options.stackDepth ?? true;
   const info = decodeModule(bytes);
   for (const e of info.exports) {
-    if (Object.values(SANDBOX_EXPORTS).includes(e.name as never) || e.name.startsWith(SANDBOX_EXPORTS.globalPrefix)) {
+    if (
+      Object.values(SANDBOX_EXPORTS).includes(e.name as never) ||
+      Object.values(STATE_GLOBAL_EXPORTS).includes(e.name as never) ||
+      e.name.startsWith(SANDBOX_EXPORTS.globalPrefix)
+    ) {
       throw new ModuleError('RESERVED_NAME', `the module already exports '${e.name}' (instrumented twice?)`);
     }
   }
@@ -199,6 +209,17 @@ function rewrite(
     }
     wrapperTypes.set(ti, bt);
   }
+  // The state-global functions (exportGlobals), where the module has code to add them to and numeric globals.
+  const hasCode =
+    info.sections.some((s) => s.id === SectionId.function) && info.sections.some((s) => s.id === SectionId.code);
+  const accessors =
+    options.exportGlobals &&
+    hasCode &&
+    info.mutableGlobalTypes.some(isNumeric) &&
+    info.mutableGlobalTypes.filter(isNumeric).length <= MAX_STATE_GLOBALS
+      ? stateGlobalFunctions(info.mutableGlobals, info.mutableGlobalTypes)
+      : null;
+  const accessorTypes = accessors ? accessors.types.map(typeFor) : [];
   const gFuel = numGlobals;
   const gDepth = numGlobals + 1;
   const gFlags = numGlobals + 2;
@@ -261,8 +282,13 @@ function rewrite(
     tmp.len = 0;
     const r = existing ? new Reader(bytes, existing.start, existing.end) : null;
     const n = r ? r.u32() : 0;
-    const stateGlobals = options.exportGlobals ? info.mutableGlobals : [];
-    tmp.u32(n + 3 + (info.start !== null ? 1 : 0) + stateGlobals.length);
+    const stateGlobals = !options.exportGlobals
+      ? []
+      : accessors
+        ? info.mutableGlobals.filter((_, i) => !isNumeric(info.mutableGlobalTypes[i]!))
+        : info.mutableGlobals;
+    const added = accessors ? accessors.names.length : 0;
+    tmp.u32(n + 3 + (info.start !== null ? 1 : 0) + stateGlobals.length + added);
     if (r && existing) tmp.range(bytes, r.pos, existing.end);
     tmp.name(SANDBOX_EXPORTS.fuel);
     tmp.byte(ExternKind.global);
@@ -282,6 +308,11 @@ function rewrite(
       tmp.name(`${SANDBOX_EXPORTS.globalPrefix}${index}`);
       tmp.byte(ExternKind.global);
       tmp.u32(index);
+    }
+    for (let k = 0; k < added; k++) {
+      tmp.name(accessors!.names[k]!);
+      tmp.byte(ExternKind.func);
+      tmp.u32(numFuncs + k);
     }
     out.section(SectionId.export, tmp);
     wroteExports = true;
@@ -354,6 +385,20 @@ function rewrite(
         out.section(SectionId.memory, tmp);
         break;
       }
+      case SectionId.function: {
+        if (!accessors) {
+          out.range(bytes, s.headerStart, s.end);
+          break;
+        }
+        const r = new Reader(bytes, s.start, s.end);
+        const n = r.u32();
+        tmp.len = 0;
+        tmp.u32(n + accessorTypes.length);
+        tmp.range(bytes, r.pos, s.end);
+        for (const t of accessorTypes) tmp.u32(t);
+        out.section(SectionId.function, tmp);
+        break;
+      }
       case SectionId.global:
         writeGlobals(s);
         break;
@@ -370,7 +415,7 @@ function rewrite(
           throw new ModuleError('MALFORMED', `code section has ${n} bodies for ${defined} functions`, {
             offset: s.start,
           });
-        code.u32(n);
+        code.u32(n + (accessors ? accessors.bodies.length : 0));
         for (let i = 0; i < n; i++) {
           const size = r.u32();
           const start = r.pos;
@@ -378,6 +423,8 @@ function rewrite(
           meter.meter(bytes, start, start + size, info.funcTypes[i]!, code);
         }
         if (r.pos !== s.end) throw new ModuleError('MALFORMED', 'code section size mismatch', { offset: r.pos });
+        // Unmetered: the host calls them between runs.
+        for (const body of accessors?.bodies ?? []) code.bytes(body);
         out.section(SectionId.code, code);
         break;
       }

@@ -122,6 +122,48 @@ describe('per-key agents', () => {
     expect(residency.storeErrors).toBe(0);
   });
 
+  // Issue 17: the dashboard's serve case (maxResident 1, three keys) showed 4 hibernated agents, as if the per-key
+  // agent's start-up probe were counted. It is not: the fourth is a fixed agent of the topology, which with state
+  // 'keep' hibernates like any stateful agent of the sandbox. residency() counts exactly the loaded stateful agents.
+  it('residency counts each key and each stateful fixed agent once, never the per-key probe', async () => {
+    const dir = tempDir();
+    const queue = await createQueue('memory');
+    queues.push(queue);
+    const yaml = (fixed: boolean) => `hibernation:
+  store: state
+  maxResident: 1
+  idleMs: 0
+agents:
+${
+  fixed
+    ? `  - name: echo
+    module: ${JSON.stringify(requireBuilt(agentPath('echo-value')))}
+    subscribe: in.x
+    group: echo
+`
+    : ''
+}  - name: counter
+    module: ${JSON.stringify(requireBuilt(agentPath('counter')))}
+    instances: per-key
+    subscribe: in.x
+    group: counter
+`;
+    for (const fixed of [false, true]) {
+      const swarm = await startSwarm(parseTopology(yaml(fixed), { baseDir: join(dir, String(fixed)) }), {
+        queue,
+        workers: 1,
+      });
+      swarms.push(swarm);
+      await swarm.queue.publishMany(['a', 'b', 'c'].map((key) => ({ topic: 'in.x', payload: encode({ by: 1 }), key })));
+      await swarm.dispatcher.whenIdle(50);
+      // The worker reports residency with its answers; the last answer came after the last run.
+      const residency = swarm.sandbox.residency();
+      expect(residency.resident, `fixed agent: ${fixed}`).toBe(1);
+      expect(residency.hibernated, `fixed agent: ${fixed}`).toBe(fixed ? 3 : 2);
+      await stop(swarm);
+    }
+  });
+
   it("a second swarm on the same store continues every key's count", async () => {
     const dir = tempDir();
     const keys = Array.from({ length: 40 }, (_, k) => `k${k}`);
