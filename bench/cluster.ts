@@ -1,11 +1,15 @@
 // bench/cluster: cluster mode's fault matrix (3-node NATS, `sandbox serve` nodes, a per-key counter): lost/doubled updates, failover, hand-over, stall, throughput, wake after takeover.
 //
-// `npm run bench -- cluster [--keys 1000] [--messages 12000] [--skip-throughput] [--skip-matrix]`. Every scenario publishes
+// `npm run bench -- cluster [--keys 1000] [--messages 12000] [--scenarios a,b] [--skip-throughput] [--skip-matrix]`
+// (scenarios: kill-serve, join, sigstop, leave, rolling, nats-kill; all by default, in that order; --logs <dir> writes
+// every serve process's log there at the end). Every scenario publishes
 // `messages` keyed `{by}` messages over `keys` keys while it injects its fault, waits until every key applied its
 // last message, then reads every key's count back through the counter itself and compares it with what was
 // published for it. Timings come from watching the cluster's bucket: owner keys (takeovers, releases) and state
 // commits (which partition moved again). Prints a table, then one JSON line.
 import type { KvWatchEntry } from '@nats-io/kv';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,8 +27,18 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '12000' },
     'skip-throughput': { type: 'boolean', default: false },
     'skip-matrix': { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: '' },
+    logs: { type: 'string' },
   },
 });
+const SCENARIOS = ['kill-serve', 'join', 'sigstop', 'leave', 'rolling', 'nats-kill'] as const;
+const chosen = args.scenarios === '' ? [...SCENARIOS] : args.scenarios.split(',').map((x) => x.trim());
+for (const name of chosen)
+  if (!(SCENARIOS as readonly string[]).includes(name)) {
+    console.error(`unknown scenario ${name}: one of ${SCENARIOS.join(', ')}`);
+    process.exit(2);
+  }
+const want = (name: (typeof SCENARIOS)[number]) => chosen.includes(name);
 const KEYS = Array.from({ length: Number(args.keys) }, (_, i) => `user-${i}`);
 const MESSAGES = Number(args.messages);
 const PARTITIONS = 16;
@@ -150,9 +164,43 @@ async function withTraffic(rig: ClusterRig, n: number, during: () => Promise<voi
 async function settleAndCheck(rig: ClusterRig, scenario: string, note: string): Promise<void> {
   await rig.settled(180_000);
   const { lost, duplicated, wrongKeys } = await rig.check();
-  if (wrongKeys.length > 0) console.log(`  ${scenario}: wrong keys ${wrongKeys.slice(0, 5).join('; ')}`);
+  if (wrongKeys.length > 0) {
+    console.log(`  ${scenario}: wrong keys ${wrongKeys.slice(0, 5).join('; ')}`);
+    // What the nodes said about the first wrong key (retries, refused writes, stopped partitions), to find the cause.
+    const key = wrongKeys[0]!.split(':')[0]!;
+    for (const [id, node] of rig.nodes) {
+      const lines = node
+        .output()
+        .stderr.split('\n')
+        .filter((l) => l.includes(`/${key} `));
+      if (lines.length > 0) console.log(`    ${id}: ${lines.slice(-10).join('\n    ')}`);
+    }
+  }
   rows.push({ scenario, lost, duplicated, note });
   console.log(`  ${scenario}: lost ${lost}, duplicated ${duplicated}; ${note}`);
+}
+
+/** Lines of the serve nodes' logs (the processes running now) that match `re` (global). */
+function linesOf(rig: ClusterRig, re: RegExp): number {
+  let n = 0;
+  for (const node of rig.nodes.values()) n += (node.output().stderr.match(re) ?? []).length;
+  return n;
+}
+
+/** Every serve process the matrix started, to write their logs out at the end (--logs <dir>). */
+const started: { id: string; node: ServeProcess }[] = [];
+function startNode(rig: ClusterRig, id: string): ServeProcess {
+  const node = rig.startNode(id);
+  started.push({ id, node });
+  return node;
+}
+
+/** The nats-server (index in rig.nats.servers) leading the stream of the rig's bucket: killing it is the harder fault. */
+async function bucketLeader(rig: ClusterRig): Promise<number> {
+  const info = await rig.client.jsm.streams.info(`KV_${rig.bucketName}`);
+  const leader = info.cluster?.leader ?? 'n2';
+  const index = rig.nats.servers.findIndex((s) => s.args.includes(leader));
+  return index < 0 ? 2 : index;
 }
 
 async function faultMatrix(): Promise<number | null> {
@@ -161,92 +209,179 @@ async function faultMatrix(): Promise<number | null> {
   let wakeP99: number | null = null;
   try {
     await watcher.start();
+    // Acknowledged writes survive one nats-server only if the bucket and the stream really are replicated.
+    const replicas = async (name: string) => (await rig.client.jsm.streams.info(name)).config.num_replicas;
+    console.log(
+      `  replicas: bucket ${await replicas(`KV_${rig.bucketName}`)}, stream ${await replicas(RIG_STREAM)} (of ${rig.nats.servers.length} servers)`,
+    );
     const nodes = new Map<string, ServeProcess>();
-    for (const id of ['a', 'b', 'c']) nodes.set(id, rig.startNode(id));
+    for (const id of ['a', 'b', 'c']) nodes.set(id, startNode(rig, id));
     await Promise.all([...nodes.values()].map((n) => n.ready(60_000)));
     await rig.publish(Math.min(2000, MESSAGES), KEYS, 200, 0);
     await rig.settled(120_000);
     const per = Math.floor(MESSAGES / 5);
+    /** Serve nodes not running now (killed or stopped by an earlier scenario). */
+    const down = new Set<string>();
 
-    // 1. kill -9 of a serve node.
-    let t0 = 0;
-    await withTraffic(rig, per, async () => {
-      t0 = performance.now();
-      nodes.get('a')!.child.kill('SIGKILL');
-      await sleep(6000);
-    });
-    const moved = watcher.moves('a', t0);
-    for (const m of moved) failovers.push(m.commitMs ?? m.takenMs);
-    const reps = await reports(rig);
-    wakeP99 = Math.max(...reps.map((r) => r.counts?.takeoverWakeP99Ms ?? 0));
-    readP99 = Math.max(...reps.map((r) => r.counts?.takeoverReadP99Ms ?? 0));
-    await settleAndCheck(
-      rig,
-      'kill -9 serve',
-      `${moved.length} partitions moved; taken after p50 ${ms(
-        pct(
-          moved.map((m) => m.takenMs),
-          0.5,
-        ),
-      )}, processing again after p50 ${ms(pct(failovers, 0.5))}, max ${ms(pct(failovers, 1))}; first wake from the bucket's state p99 ${wakeP99?.toFixed(2)} ms, bucket read p99 ${readP99?.toFixed(1)} ms`,
-    );
+    if (want('kill-serve')) {
+      // kill -9 of a serve node.
+      let t0 = 0;
+      await withTraffic(rig, per, async () => {
+        t0 = performance.now();
+        nodes.get('a')!.child.kill('SIGKILL');
+        down.add('a');
+        await sleep(6000);
+      });
+      const moved = watcher.moves('a', t0);
+      for (const m of moved) failovers.push(m.commitMs ?? m.takenMs);
+      const reps = await reports(rig);
+      wakeP99 = Math.max(...reps.map((r) => r.counts?.takeoverWakeP99Ms ?? 0));
+      readP99 = Math.max(...reps.map((r) => r.counts?.takeoverReadP99Ms ?? 0));
+      await settleAndCheck(
+        rig,
+        'kill -9 serve',
+        `${moved.length} partitions moved; taken after p50 ${ms(
+          pct(
+            moved.map((m) => m.takenMs),
+            0.5,
+          ),
+        )}, processing again after p50 ${ms(pct(failovers, 0.5))}, max ${ms(pct(failovers, 1))}; first wake from the bucket's state p99 ${wakeP99?.toFixed(2)} ms, bucket read p99 ${readP99?.toFixed(1)} ms`,
+      );
+    }
 
-    // 2. A node joins (a again, same id, its old local store): partitions hand over to it gracefully.
-    let t1 = 0;
-    const beforeJoin = await skippedNow(rig);
-    await withTraffic(rig, per, async () => {
-      t1 = performance.now();
-      nodes.set('a', rig.startNode('a'));
-      await nodes.get('a')!.ready(60_000);
-      await sleep(3000);
-    });
-    handovers.push(...watcher.handovers(t1));
-    replayedAfterHandover += await skippedSince(rig, beforeJoin);
-    await settleAndCheck(
-      rig,
-      'node joins',
-      `${watcher.handovers(t1).length} hand-overs, pause p50 ${ms(pct(watcher.handovers(t1), 0.5))}`,
-    );
+    if (want('join')) {
+      // A node joins (a again, same id, its old local store): partitions hand over to it gracefully.
+      if (!down.has('a')) {
+        await nodes.get('a')!.stop('SIGTERM');
+        await rig.settled(120_000);
+      }
+      let t1 = 0;
+      const beforeJoin = await skippedNow(rig);
+      await withTraffic(rig, per, async () => {
+        t1 = performance.now();
+        nodes.set('a', startNode(rig, 'a'));
+        await nodes.get('a')!.ready(60_000);
+        down.delete('a');
+        await sleep(3000);
+      });
+      handovers.push(...watcher.handovers(t1));
+      replayedAfterHandover += await skippedSince(rig, beforeJoin);
+      await settleAndCheck(
+        rig,
+        'node joins',
+        `${watcher.handovers(t1).length} hand-overs, pause p50 ${ms(pct(watcher.handovers(t1), 0.5))}`,
+      );
+    }
 
-    // 3. SIGSTOP / SIGCONT of a serve node past the member timeout.
-    await withTraffic(rig, per, async () => {
-      nodes.get('b')!.child.kill('SIGSTOP');
-      await sleep(5000);
-      nodes.get('b')!.child.kill('SIGCONT');
-    });
-    const fenced = (await reports(rig)).reduce((n, r) => n + (r.counts?.fenced ?? 0), 0);
-    await settleAndCheck(rig, 'SIGSTOP 5 s / SIGCONT serve', `writes refused by the fence so far: ${fenced}`);
+    if (want('sigstop')) {
+      // SIGSTOP / SIGCONT of a serve node past the member timeout.
+      await withTraffic(rig, per, async () => {
+        nodes.get('b')!.child.kill('SIGSTOP');
+        await sleep(5000);
+        nodes.get('b')!.child.kill('SIGCONT');
+      });
+      const fenced = (await reports(rig)).reduce((n, r) => n + (r.counts?.fenced ?? 0), 0);
+      await settleAndCheck(rig, 'SIGSTOP 5 s / SIGCONT serve', `writes refused by the fence so far: ${fenced}`);
+    }
 
-    // 4. A node leaves gracefully (SIGTERM): drains, commits, releases.
-    let t2 = 0;
-    const beforeLeave = await skippedNow(rig);
-    await withTraffic(rig, per, async () => {
-      t2 = performance.now();
-      await nodes.get('c')!.stop('SIGTERM');
-      await sleep(2000);
-    });
-    const leave = watcher.handovers(t2);
-    handovers.push(...leave);
-    replayedAfterHandover += await skippedSince(rig, beforeLeave);
-    await settleAndCheck(
-      rig,
-      'node leaves (SIGTERM)',
-      `${leave.length} hand-overs, pause p50 ${ms(pct(leave, 0.5))}, max ${ms(pct(leave, 1))}`,
-    );
+    if (want('leave')) {
+      // A node leaves gracefully (SIGTERM): drains, commits, releases.
+      let t2 = 0;
+      const beforeLeave = await skippedNow(rig);
+      await withTraffic(rig, per, async () => {
+        t2 = performance.now();
+        await nodes.get('c')!.stop('SIGTERM');
+        down.add('c');
+        await sleep(2000);
+      });
+      const leave = watcher.handovers(t2);
+      handovers.push(...leave);
+      replayedAfterHandover += await skippedSince(rig, beforeLeave);
+      await settleAndCheck(
+        rig,
+        'node leaves (SIGTERM)',
+        `${leave.length} hand-overs, pause p50 ${ms(pct(leave, 0.5))}, max ${ms(pct(leave, 1))}`,
+      );
+    }
 
-    // 5. kill -9 of one nats-server (R3 bucket and stream).
-    let t3 = 0;
-    await withTraffic(rig, per, async () => {
-      t3 = performance.now();
-      await stopServer(rig.nats.servers[2]!, { signal: 'SIGKILL', keepDir: true });
-      await sleep(8000);
-    });
-    const stall = watcher.longestGap(t3, t3 + 8000);
-    stalls.push(stall);
-    await settleAndCheck(rig, 'kill -9 nats-server', `longest pause between commits ${ms(stall)}`);
+    if (want('rolling')) {
+      // Rolling restart: each of the three serve nodes in turn stops with SIGTERM (drains, commits, releases) and
+      // starts again with its local store; partitions move off it and back.
+      for (const id of down) {
+        nodes.set(id, startNode(rig, id));
+        await nodes.get(id)!.ready(60_000);
+      }
+      down.clear();
+      await rig.settled(120_000);
+      const t4 = performance.now();
+      const before = await skippedNow(rig);
+      // Replays are counted per process, and a restarted node's heartbeat replaces the old one's: note every
+      // process's count before it goes.
+      const seen = new Map(before);
+      const note = async () => {
+        for (const [k, v] of await skippedNow(rig)) seen.set(k, v);
+      };
+      // Partitions lost (taken from a node thought dead: a late heartbeat), counted per process from here on.
+      const lostLines = (n: ServeProcess) => (n.output().stderr.match(/lost partition/g) ?? []).length;
+      const lostAtStart = new Map([...nodes].map(([id, n]) => [id, lostLines(n)]));
+      let lostDuring = 0;
+      await withTraffic(rig, per, async () => {
+        for (const id of ['a', 'b', 'c']) {
+          await note();
+          lostDuring += lostLines(nodes.get(id)!) - (lostAtStart.get(id) ?? 0);
+          await nodes.get(id)!.stop('SIGTERM');
+          nodes.set(id, startNode(rig, id));
+          await nodes.get(id)!.ready(60_000);
+          await sleep(2000);
+        }
+      });
+      await note();
+      const rolled = watcher.handovers(t4);
+      handovers.push(...rolled);
+      let replayed = 0;
+      for (const [k, v] of seen) replayed += v - (before.get(k) ?? 0);
+      replayedAfterHandover += replayed;
+      for (const n of nodes.values()) lostDuring += lostLines(n);
+      await settleAndCheck(
+        rig,
+        'rolling restart (SIGTERM)',
+        `${rolled.length} hand-overs, pause p50 ${ms(pct(rolled, 0.5))}, max ${ms(pct(rolled, 1))}; ${replayed} replayed, ${lostDuring} partitions taken from a node thought dead`,
+      );
+    }
+
+    if (want('nats-kill')) {
+      // kill -9 of one nats-server (R3 bucket and stream): the one leading the bucket's stream.
+      const victim = await bucketLeader(rig);
+      const count = () => ({
+        retried: linesOf(rig, /; retrying$/gm),
+        reads: linesOf(rig, /reading the key's state: .*; retrying$/gm),
+        moved: linesOf(rig, /lost partition/g),
+        restarted: linesOf(rig, /stopping the partition/g),
+      });
+      const before = count();
+      let t3 = 0;
+      await withTraffic(rig, per, async () => {
+        t3 = performance.now();
+        await stopServer(rig.nats.servers[victim]!, { signal: 'SIGKILL', keepDir: true });
+        await sleep(12_000);
+      });
+      const stall = watcher.longestGap(t3, t3 + 12_000);
+      stalls.push(stall);
+      await rig.settled(180_000);
+      const after = count();
+      await settleAndCheck(
+        rig,
+        'kill -9 nats-server',
+        `n${victim} (the bucket's leader) killed; longest pause between commits ${ms(stall)}; until settled: ${after.retried - before.retried} NATS requests retried (${after.reads - before.reads} of them state reads, each of which dropped a key's messages before the fix), ${after.moved - before.moved} partitions taken from a node thought dead, ${after.restarted - before.restarted} partitions restarted`,
+      );
+    }
   } finally {
     watcher.stop();
     await rig.stop();
+    if (args.logs !== undefined) {
+      mkdirSync(args.logs, { recursive: true });
+      started.forEach(({ id, node }, i) => writeFileSync(join(args.logs!, `${i}-${id}.log`), node.output().stderr));
+    }
   }
   return wakeP99;
 }
@@ -276,7 +411,6 @@ async function throughput(mode: 'single' | 'cluster', nodes: number, n: number):
         }),
       );
     }
-    const { writeFileSync } = await import('node:fs');
     const file = `${rig.dir}/single.yaml`;
     writeFileSync(
       file,

@@ -15,7 +15,8 @@ export type SandboxErrorCode =
   | 'SANDBOX_STATE_CORRUPT'
   | 'SANDBOX_STORE_BUSY'
   | 'SANDBOX_STORE'
-  | 'SANDBOX_CLUSTER_FENCED';
+  | 'SANDBOX_CLUSTER_FENCED'
+  | 'SANDBOX_CLUSTER_NODE_IN_USE';
 
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;

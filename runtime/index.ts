@@ -15,6 +15,7 @@ export {
   DEFAULT_LIMITS,
   type Limits,
   type RunResult,
+  type EncodedRunOptions,
   type RunStatus,
   type AgentEvent,
   type AgentLog,

@@ -6,7 +6,7 @@ import type { InlineHost } from './inline-host.ts';
 import { framePluginInput } from '../worker/protocol.ts';
 import { hostOutcome } from './outcome.ts';
 import { PluginOutput } from './plugin-output.ts';
-import type { EngineName, Isolation, Limits, RunResult } from './types.ts';
+import type { EncodedRunOptions, EngineName, Isolation, Limits, RunResult } from './types.ts';
 
 export class Agent {
   private closed = false;
@@ -101,8 +101,13 @@ export class Agent {
     return this.runEncoded(bytes) as Promise<RunResult<TOut>>;
   }
 
-  /** Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). */
-  runEncoded(input: Uint8Array): Promise<RunResult> {
+  /**
+   * Runs the agent with input that is already MessagePack bytes (as it arrives from a queue). With `digestPrefix`, a
+   * worker agent's result may carry `inputDigest` (SHA-256 of prefix and input, computed in the worker); when it
+   * does not (an inline agent, a run sent alone), hash it yourself. With `discardOutput`, the output may not come
+   * back (null).
+   */
+  runEncoded(input: Uint8Array, options?: EncodedRunOptions): Promise<RunResult> {
     if (this.abi === 'extism')
       return Promise.resolve(
         this.failed('invalid-input', `agent ${this.name} is an Extism plugin: use call(fn, input), not run()`),
@@ -110,7 +115,7 @@ export class Agent {
     if (this.closed) return Promise.reject(this.closedError());
     if (input.length > this.limits.inputBytes) return Promise.resolve(this.tooLarge(input));
     if (this.inline !== null) return Promise.resolve(this.inline.run(this.id, input));
-    return (this.host as WorkerHost).run(this.id, input);
+    return (this.host as WorkerHost).run(this.id, input, options);
   }
 
   /**

@@ -43,6 +43,14 @@ export interface AgentLog {
 }
 
 /** What one run did. `TOut` is the output type the caller expects; the host does not check it (decode is untyped). */
+/** How a worker agent runs input that is already MessagePack (`agent.runEncoded`); what a queue consumer asks for. */
+export interface EncodedRunOptions {
+  /** Have the worker hash these bytes followed by the input: the result's `inputDigest`. */
+  digestPrefix?: Uint8Array | undefined;
+  /** The caller never reads the output: the worker does not send it back, and `output` is null. */
+  discardOutput?: boolean | undefined;
+}
+
 export interface RunResult<TOut = unknown> {
   status: RunStatus;
   /** The decoded output, or null when the guest produced none or the run failed. */
@@ -73,6 +81,13 @@ export interface RunResult<TOut = unknown> {
    * the run (the bytes the hibernation store would hold), so a cluster can commit it to its shared store.
    */
   state?: Uint8Array;
+  /**
+   * Set when the run was given a digest prefix (`agent.runEncoded(input, { digestPrefix })`) and ran in a worker:
+   * the first 24 hex digits of SHA-256 over the prefix followed by the input, computed in the worker. The swarm
+   * asks for it with an audit trail, whose message id it is (docs/operations.md), so the host thread does not
+   * hash every message.
+   */
+  inputDigest?: string;
 }
 
 export interface Limits {

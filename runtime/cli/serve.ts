@@ -233,6 +233,10 @@ export const serve: Command = async (argv, io) => {
         workers,
         queue,
         ...(values.trace === true ? { tracing: true } : {}),
+        // The audit line's message id is hashed in the workers, which are mostly idle, not on this thread.
+        ...(audit ? { inputDigests: true } : {}),
+        // Nothing here reads a run's output (the audit, metrics and failure reasons read its status and figures).
+        discardOutputs: true,
         // onRun is the audit trail only: the dispatcher awaits what it returns before it settles the message, so a
         // line is in the file before its ack (the audit log resolves it once the line's batch is written).
         ...(audit

@@ -1,6 +1,8 @@
 // Cluster membership: each node puts a heartbeat key in the bucket every heartbeatMs; a node whose last heartbeat is older than memberTimeoutMs is gone.
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { keys } from './bucket.ts';
+import { SandboxError } from '../errors.ts';
+import { compareAndSet, keys } from './bucket.ts';
+import { KeptWatch } from './watch.ts';
 
 /** What a node says about itself in its heartbeat (also what `sandbox cluster status` shows). */
 export interface MemberReport {
@@ -30,12 +32,31 @@ export interface MemberView {
 
 export class Membership {
   private readonly members = new Map<string, MemberView>();
+  /** Per member, the revision of the last entry seen (a reopened watch may deliver an older one late). */
+  private readonly revisions = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private watcher: { stop(): void } | undefined;
+  private watcher: KeptWatch | undefined;
   private stopped = false;
+  private warned = false;
+  /**
+   * The first heartbeat of this node acknowledged by the server and not yet seen coming back through the watch (with
+   * when it was acknowledged): the watch's own liveness probe. Every heartbeat comes back within milliseconds
+   * while the watch works.
+   */
+  private unseen: { revision: number; at: number } | undefined;
+  private ownSeen = 0;
+  /** The server's time of this node's last own heartbeat seen through the watch: its view is whole up to then. */
+  private lastEcho = 0;
+  /** When this node's view came back after a gap (the server's time): no member's age counts from before it. */
+  private recoveredAt = 0;
+  /** This process's pid and start time, as its heartbeats carry them. */
+  private identity: { pid: number; startedAt: number } | undefined;
+  private lastReopen = 0;
 
   constructor(
     private readonly kv: KV,
+    /** The bucket through its leader: the join check must not read an old heartbeat from a replica. */
+    private readonly leader: KV,
     readonly node: string,
     private readonly heartbeatMs: number,
     private readonly timeoutMs: number,
@@ -46,44 +67,166 @@ export class Membership {
     private readonly log: (message: string) => void,
   ) {}
 
-  /** Writes the first heartbeat, then keeps writing; watches everyone's. */
+  /**
+   * Claims the node id (refusing it if another live process holds it), then writes a heartbeat every heartbeatMs;
+   * watches everyone's.
+   */
   async start(): Promise<void> {
-    await this.beat();
-    const iterator = await this.kv.watch({ key: keys.members });
-    this.watcher = iterator;
-    void (async () => {
-      for await (const entry of iterator) this.seen(entry);
-    })().catch((error: unknown) => this.log(`cluster: membership watch ended: ${String(error)}`));
+    await this.claim();
+    // Beating from the claim on: the wait below must not make this node look dead to the others.
     this.timer = setInterval(() => {
       this.beat().catch((error: unknown) => this.log(`cluster: heartbeat failed: ${String(error)}`));
     }, this.heartbeatMs);
+    this.watcher = new KeptWatch(this.kv, keys.members, (entry) => this.seen(entry), this.log, 'membership');
+    // Every member's last heartbeat must be in before the node rebalances: a member not seen yet looks dead, and
+    // its partitions would be taken from it (this node's own entry is there, so the wait ends).
+    await this.watcher.start(this.timeoutMs);
+  }
+
+  /**
+   * Writes the first heartbeat, by compare-and-set: over no entry, over a left node's, or over one not rewritten for
+   * memberTimeoutMs (a predecessor killed with -9: this waits out its timeout, at most). An entry that is rewritten
+   * meanwhile belongs to another live process with this id: two would count as one member and run the same
+   * partitions, so this one is refused (SANDBOX_CLUSTER_NODE_IN_USE).
+   */
+  private async claim(): Promise<void> {
+    const name = keys.member(this.node);
+    let watched: number | undefined;
+    for (;;) {
+      const entry = await this.leader.get(name);
+      if (entry === null || entry.operation !== 'PUT') {
+        if ((await compareAndSet(this.kv, name, JSON.stringify(this.report()), entry?.revision ?? 0)) !== undefined)
+          return;
+        continue; // another process wrote it first: read what it wrote
+      }
+      if (watched !== undefined && entry.revision !== watched) {
+        let holder = '';
+        try {
+          const report = entry.json<MemberReport>();
+          holder = ` (pid ${report.pid}, started ${new Date(report.startedAt).toISOString()})`;
+        } catch {
+          // not a heartbeat of ours: say nothing about it
+        }
+        throw new SandboxError(
+          'SANDBOX_CLUSTER_NODE_IN_USE',
+          `cluster: node id ${JSON.stringify(this.node)} is in use by another live process${holder}: give each serve its own cluster.node (or SANDBOX_NODE_ID)`,
+        );
+      }
+      if (Date.now() - entry.created.getTime() >= this.timeoutMs) {
+        if ((await compareAndSet(this.kv, name, JSON.stringify(this.report()), entry.revision)) !== undefined) return;
+        continue;
+      }
+      watched ??= entry.revision;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.floor(this.heartbeatMs / 2))));
+    }
   }
 
   private async beat(): Promise<void> {
     if (this.stopped) return;
-    await this.kv.put(keys.member(this.node), JSON.stringify(this.report()));
+    const revision = await this.kv.put(keys.member(this.node), JSON.stringify(this.report()));
+    if (revision > this.ownSeen) this.unseen ??= { revision, at: Date.now() };
+  }
+
+  /**
+   * Whether the watch looks stalled: a heartbeat of this node, acknowledged more than echoWithinMs ago, has not come
+   * back through it. Until it does, the others' silence proves nothing.
+   */
+  private blindSince(now: number): number | undefined {
+    const u = this.unseen;
+    return u !== undefined && now - u.at > this.echoWithinMs() ? u.at : undefined;
+  }
+
+  /**
+   * How late an own heartbeat may come back through the watch: a heartbeat interval, or up to 500 ms if the member
+   * timeout leaves room (the others' ages keep being judged until then, so it must stay well inside that timeout).
+   */
+  private echoWithinMs(): number {
+    return Math.max(this.heartbeatMs, Math.min(500, Math.floor(this.timeoutMs / 4)));
+  }
+
+  /**
+   * Reopens the watch if it stalled (called on the node's rebalance timer; at most once per echoWithinMs). The
+   * node stays blind (judging no one dead) until its own heartbeat comes back through the new watch. True when it
+   * reopened.
+   */
+  checkWatch(now = Date.now()): boolean {
+    const since = this.blindSince(now);
+    if (this.stopped || since === undefined) return false;
+    if (now - this.lastReopen < this.echoWithinMs()) return false;
+    this.lastReopen = now;
+    void this.watcher?.reopen(`has not delivered this node's own heartbeat for ${now - since} ms`);
+    return true;
+  }
+
+  /** Times the watch was opened again (it ended or stalled). */
+  get watchReopened(): number {
+    return this.watcher?.reopened ?? 0;
+  }
+
+  /**
+   * The clock a member's age is judged by: now, but never later than when this node's next own heartbeat was due to
+   * come back through the watch. A node that cannot write its heartbeat (NATS unreachable, a stream electing its
+   * leader) or cannot see it (a stalled watch) cannot tell a silent member from its own blindness, and must not take
+   * the others for dead.
+   */
+  private judgedAt(now: number): number {
+    return Math.min(now, this.lastEcho + this.heartbeatMs + this.echoWithinMs());
+  }
+
+  /** A member's age: since its last heartbeat, or since this node's view came back, whichever is later. */
+  private age(view: MemberView, now: number): number {
+    return this.judgedAt(now) - Math.max(view.at, this.recoveredAt);
   }
 
   private seen(entry: KvWatchEntry): void {
     const node = entry.key.slice('members.'.length);
+    if (entry.revision < (this.revisions.get(node) ?? 0)) return; // older than one seen (a superseded watch)
+    this.revisions.set(node, entry.revision);
+    if (node === this.node) {
+      this.ownSeen = Math.max(this.ownSeen, entry.revision);
+      if (this.unseen !== undefined && this.unseen.revision <= this.ownSeen) this.unseen = undefined;
+    }
     const known = this.members.has(node);
     if (entry.operation !== 'PUT') {
       this.members.delete(node);
       if (known) this.changed();
       return;
     }
+    let report: MemberReport;
     try {
-      this.members.set(node, { report: entry.json<MemberReport>(), at: entry.created.getTime() });
+      report = entry.json<MemberReport>();
     } catch {
       return; // not a heartbeat of ours
     }
+    if (node === this.node && !this.stopped && !this.warned && !this.isMine(report)) {
+      // Another process took this id (it found our heartbeat late past the timeout): both now run as one member.
+      this.warned = true;
+      this.log(
+        `cluster: another process (pid ${report.pid}) writes heartbeats as node ${this.node}: give each serve its own node id`,
+      );
+    }
+    const at = entry.created.getTime();
+    if (node === this.node && this.isMine(report) && at > this.lastEcho) {
+      // This node's view is whole up to `at`. After a gap (its start, or a time it could not write or see its own
+      // heartbeats), the others' heartbeats may be on their way: each gets a whole timeout from here.
+      if (at - this.lastEcho > 2 * this.heartbeatMs + this.echoWithinMs()) this.recoveredAt = at;
+      this.lastEcho = at;
+    }
+    this.members.set(node, { report, at });
     if (!known) this.changed();
+  }
+
+  /** Whether a heartbeat under this node's id was written by this process. */
+  private isMine(report: MemberReport): boolean {
+    this.identity ??= this.report();
+    return report.pid === this.identity.pid && report.startedAt === this.identity.startedAt;
   }
 
   /** Members whose last heartbeat is recent enough, sorted; this node is always one while it runs. */
   live(now = Date.now()): string[] {
     const out: string[] = [];
-    for (const [node, view] of this.members) if (node === this.node || now - view.at < this.timeoutMs) out.push(node);
+    for (const [node, view] of this.members)
+      if (node === this.node || this.age(view, now) < this.timeoutMs) out.push(node);
     if (!this.stopped && !out.includes(this.node)) out.push(this.node);
     return out.sort();
   }
@@ -91,7 +234,7 @@ export class Membership {
   isLive(node: string, now = Date.now()): boolean {
     if (node === this.node) return !this.stopped;
     const view = this.members.get(node);
-    return view !== undefined && now - view.at < this.timeoutMs;
+    return view !== undefined && this.age(view, now) < this.timeoutMs;
   }
 
   /** Every member seen, live or not. */

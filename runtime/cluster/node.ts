@@ -85,6 +85,7 @@ export class ClusterNode {
   private agents: ClusterAgent[] = [];
   private readonly basesChecked = new Set<string>();
   private rebalancing = false;
+  private verifying = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -147,6 +148,7 @@ export class ClusterNode {
     const rebalance = () => this.rebalance();
     this.membership = new Membership(
       bucket.kv,
+      bucket.leader,
       options.config.node,
       options.config.heartbeatMs,
       options.config.memberTimeoutMs,
@@ -156,10 +158,43 @@ export class ClusterNode {
     );
     this.ownership = new Ownership(bucket.kv, bucket.leader, options.config.node, rebalance, options.log);
     await this.membership.start();
-    await this.ownership.start();
-    // Members time out without any write to watch: a timer notices.
-    this.timer = setInterval(rebalance, Math.max(50, Math.floor(options.config.heartbeatMs / 2)));
+    // The owners seen before the first rebalance spare it takes that the fence would refuse anyway.
+    await this.ownership.start(options.config.heartbeatMs);
+    // Members time out without any write to watch: a timer notices. It also checks the watches (either can stop
+    // delivering after a nats-server dies, without an error).
+    const tick = Math.max(50, Math.floor(options.config.heartbeatMs / 2));
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      // Our own heartbeat not coming back through the membership watch: reopen it, and the ownership watch (same
+      // stream, same connection) with it.
+      if (this.membership.checkWatch()) void this.ownership.reopen('was reopened with the membership watch');
+      if (++ticks * tick >= options.config.memberTimeoutMs) {
+        ticks = 0;
+        void this.verifyOwners();
+      }
+      rebalance();
+    }, tick);
     this.rebalance();
+  }
+
+  /**
+   * Compares the owner keys of the partitions this node runs or should run with the leader's (every memberTimeoutMs):
+   * a missed release would leave a partition without an owner, a missed take would leave two nodes running it.
+   */
+  private async verifyOwners(): Promise<void> {
+    if (this.verifying || this.stopping) return;
+    this.verifying = true;
+    try {
+      const live = this.membership.live();
+      const mine: number[] = [];
+      for (let p = 0; p < this.options.config.partitions; p++)
+        if (this.running.has(p) || ownerOf(p, live) === this.node) mine.push(p);
+      if (await this.ownership.verify(mine, this.options.config.heartbeatMs)) this.rebalance();
+    } catch (error) {
+      this.options.log(`cluster: checking the owner keys failed: ${String(error)}`);
+    } finally {
+      this.verifying = false;
+    }
   }
 
   private report(): MemberReport {
@@ -214,7 +249,10 @@ export class ClusterNode {
           // Someone took it (this node was paused or cut off): stop at once; the fence refuses what is in flight.
           mine.abort();
           this.running.delete(p);
-          this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
+          if (owner?.node === me && owner.epoch === mine.epoch)
+            // It stopped itself (a key it could not finish): the next rebalance takes it again from its position.
+            this.options.log(`cluster: partition ${p} stopped (epoch ${mine.epoch}); taking it again`);
+          else this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
         } else if (target !== me) {
           // Not awaited: a slow drain must not hold up the other partitions' moves (`moving` guards this one).
           void this.handOver(p, mine).catch((error: unknown) =>
@@ -317,11 +355,14 @@ export class ClusterNode {
     takeoverWakeP50Ms: number | null;
     takeoverWakeP99Ms: number | null;
     takeoverReadP99Ms: number | null;
+    /** Times the membership and ownership watches were opened again (they ended or stalled). */
+    watchReopens: number;
   } {
     const { takeoverWakeMs, takeoverReadMs, ...counts } = this.counts;
     return {
       ...counts,
       takeovers: this.takeovers.length,
+      watchReopens: (this.membership?.watchReopened ?? 0) + (this.ownership?.watchReopened ?? 0),
       takeoverWakeP50Ms: quantile(takeoverWakeMs, 0.5),
       takeoverWakeP99Ms: quantile(takeoverWakeMs, 0.99),
       takeoverReadP99Ms: quantile(takeoverReadMs, 0.99),

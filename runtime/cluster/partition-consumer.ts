@@ -1,6 +1,7 @@
 // One partition while this node owns it: reads its messages in stream order and, per key and in order, runs → publishes outputs (deduplicated ids) → compare-and-sets the state → advances the committed position.
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { performance } from 'node:perf_hooks';
+import type { Agent } from '../agent/agent.ts';
 import type { RunResult } from '../agent/types.ts';
 import { hostOutcome } from '../agent/outcome.ts';
 import { KEY_HEADER } from '../queue/nats.ts';
@@ -71,6 +72,8 @@ interface Trusted {
    * from the local cache; cleared once a load took it.
    */
   load?: Uint8Array | null;
+  /** The instance that load made: the key's state is trusted only while it is still the resident one. */
+  instance?: Agent;
 }
 
 /** Messages read ahead of the committed position at most; reading waits past it. */
@@ -263,8 +266,16 @@ export class PartitionConsumer {
         try {
           await this.handleBatch(agent, key, batch);
         } catch (error) {
-          // Stopped: left undone, so the position stays before them and the next owner reads them again.
-          if (!(error instanceof Stopped)) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
+          // Left undone, so the position stays before them and the next owner reads them again. A key must never go
+          // on to later messages without these (the skip rule would then drop them for good): anything but Stopped
+          // (a bug, since handle retries every failure) stops the whole partition, which this node then takes again
+          // from its committed position.
+          if (!(error instanceof Stopped)) {
+            this.ctx.log(
+              `cluster: partition ${this.partition}: ${agent.spec.name}/${key} at ${batch[0]!.seq}: ${String(error)}; stopping the partition to read it again from ${this.committed}`,
+            );
+            this.abort();
+          }
           this.settle(queue.splice(0), false);
           return;
         }
@@ -302,20 +313,20 @@ export class PartitionConsumer {
     }
     const { spec, keyed } = agent;
     const { counts, states } = this.ctx;
-    this.check();
-    const trusted = await this.trust(agent, key);
-    const todo = batch.filter((m) => m.seq > trusted.applied);
-    counts.skipped += batch.length - todo.length;
-    if (todo.length === 0) return;
-    const handed = trusted.load instanceof Uint8Array;
-    const instance = await keyed.agent(key, trusted.load);
-    delete trusted.load;
-    this.check();
-    const results = await Promise.all(todo.map((m) => instance.runEncoded(m.payload)));
-    const last = results[results.length - 1]!;
-    if (handed && results[0]!.wakeMs !== undefined) sample(counts.takeoverWakeMs, results[0]!.wakeMs);
-    if (results.every((r) => r.status === 'ok') && last.state !== undefined) {
-      try {
+    let todo = batch;
+    try {
+      this.check();
+      const trusted = await this.trust(agent, key);
+      todo = batch.filter((m) => m.seq > trusted.applied);
+      counts.skipped += batch.length - todo.length;
+      if (todo.length === 0) return;
+      const handed = trusted.load instanceof Uint8Array;
+      const instance = await this.instance(agent, key, trusted);
+      this.check();
+      const results = await Promise.all(todo.map((m) => instance.runEncoded(m.payload)));
+      const last = results[results.length - 1]!;
+      if (handed && results[0]!.wakeMs !== undefined) sample(counts.takeoverWakeMs, results[0]!.wakeMs);
+      if (results.every((r) => r.status === 'ok') && last.state !== undefined) {
         for (let i = 0; i < todo.length; i++)
           if (results[i]!.events.length > 0) await this.publishEvents(spec.name, key, todo[i]!.seq, results[i]!);
         await this.ctx.checkBase(agent, last.state);
@@ -326,15 +337,49 @@ export class PartitionConsumer {
         this.committedRevision.set(keyed.stateKeyOf(key), trusted.revision);
         counts.applied += todo.length;
         return;
-      } catch (error) {
-        if (error instanceof Stopped) throw error;
-        if (error instanceof FencedWrite) counts.fenced++;
       }
+    } catch (error) {
+      if (error instanceof Stopped) throw error;
+      if (error instanceof FencedWrite) counts.fenced++;
+      // A read, a load, a run on an instance closed meanwhile, a publish or a write failed: handle retries each.
     }
     // Something failed: forget the instance's state and go one message at a time from the bucket's.
-    this.trusted.delete(keyed.stateKeyOf(key));
-    await keyed.evict(key);
+    await this.forget(agent, key);
     for (const m of todo) await this.handle(agent, key, m.seq, m.topic, m.payload, m.headers);
+  }
+
+  /**
+   * The key's instance: loaded from the state trust() read (when it handed one), else the one loaded then. Throws if
+   * the resident instance is not that one any more (closed and loaded again behind this ownership's back, say by an
+   * aborted consumer of the same partition): its state would come from the local cache, not the bucket.
+   */
+  private async instance(agent: ClusterAgent, key: string, trusted: Trusted): Promise<Agent> {
+    const { keyed } = agent;
+    if (trusted.load === undefined && keyed.resident(key) !== trusted.instance) {
+      throw new Error(`the instance of ${agent.spec.name}/${key} was replaced since its state was read`);
+    }
+    const instance = await keyed.agent(key, trusted.load);
+    delete trusted.load;
+    trusted.instance = instance;
+    return instance;
+  }
+
+  /** Drops what this ownership knows of a key (its next message reads the bucket again). An aborted consumer leaves
+   * the instance alone: the partition's next consumer on this node may be using it, and re-reads on first touch anyway. */
+  private async forget(agent: ClusterAgent, key: string): Promise<void> {
+    this.trusted.delete(agent.keyed.stateKeyOf(key));
+    if (!this.aborted) await agent.keyed.evict(key);
+  }
+
+  /** Waits before retrying after a failure that is not the agent's (a read, write or publish to NATS that failed). */
+  private async backOff(agent: ClusterAgent, key: string, seq: number, what: string, error: unknown, failures: number) {
+    this.ctx.counts.retried++;
+    this.ctx.log(
+      `cluster: partition ${this.partition}: ${agent.spec.name}/${key} at ${seq}: ${what}: ${String(error)}; retrying`,
+    );
+    // Short: these fail together while a nats-server dies and its streams elect leaders (a few seconds), and every
+    // key waiting here holds up its partition's position once they are back.
+    await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
   }
 
   /** The key's state as this ownership knows it; read from the bucket on first touch (and after any doubt). */
@@ -343,7 +388,11 @@ export class PartitionConsumer {
     const { sandbox, states } = this.ctx;
     const stateKey = keyed.stateKeyOf(key);
     let trusted = this.trusted.get(stateKey);
-    if (trusted === undefined || trusted.restarts !== sandbox.workerRestarts) {
+    if (
+      trusted === undefined ||
+      trusted.restarts !== sandbox.workerRestarts ||
+      (trusted.load === undefined && keyed.resident(key) !== trusted.instance)
+    ) {
       await keyed.evict(key);
       const started = performance.now();
       let stored = await states.read(spec.name, key);
@@ -389,7 +438,11 @@ export class PartitionConsumer {
     if (this.aborted) throw new Stopped();
   }
 
-  /** One message for one agent's key, to the end: applied and committed, skipped as already applied, or dead-lettered. */
+  /**
+   * One message for one agent's key, to the end: applied and committed, skipped as already applied, or dead-lettered.
+   * Returns only then (or throws Stopped): a failure of NATS (a read, publish, write or ownership check) is retried
+   * until it works, since going on to the key's next message without this one would lose it.
+   */
   private async handle(
     agent: ClusterAgent,
     key: string,
@@ -398,12 +451,20 @@ export class PartitionConsumer {
     payload: Uint8Array,
     headers: JsMsg['headers'],
   ): Promise<void> {
-    const { spec, keyed } = agent;
+    const { spec } = agent;
     const { counts, states } = this.ctx;
-    const stateKey = keyed.stateKeyOf(key);
-    for (let attempt = 1; ; attempt++) {
+    const stateKey = agent.keyed.stateKeyOf(key);
+    let runs = 0;
+    let failures = 0;
+    for (;;) {
       this.check();
-      const trusted = await this.trust(agent, key);
+      let trusted: Trusted;
+      try {
+        trusted = await this.trust(agent, key);
+      } catch (error) {
+        await this.backOff(agent, key, seq, "reading the key's state", error, ++failures);
+        continue;
+      }
       if (seq <= trusted.applied) {
         counts.skipped++;
         return;
@@ -412,8 +473,7 @@ export class PartitionConsumer {
       let result: RunResult;
       const handed = trusted.load instanceof Uint8Array;
       try {
-        const instance = await keyed.agent(key, trusted.load);
-        delete trusted.load;
+        const instance = await this.instance(agent, key, trusted);
         result = await instance.runEncoded(payload);
       } catch (error) {
         result = hostOutcome('crashed', 'wasm', `cannot load the key's instance: ${(error as Error).message}`);
@@ -421,17 +481,17 @@ export class PartitionConsumer {
       if (handed && result.wakeMs !== undefined) sample(counts.takeoverWakeMs, result.wakeMs);
       if (result.status !== 'ok' || result.state === undefined) {
         // The instance may hold a half-made change: forget the cache, so a retry starts from the bucket's state.
-        this.trusted.delete(stateKey);
-        await keyed.evict(key);
+        await this.forget(agent, key);
+        runs++;
         const reason = `${spec.name}: ${result.status}${result.message ? `: ${result.message}` : ''}`;
         const final =
-          result.status === 'invalid-input' || result.status === 'invalid-module' || attempt >= spec.maxDeliveries;
+          result.status === 'invalid-input' || result.status === 'invalid-module' || runs >= spec.maxDeliveries;
         if (final) {
-          await this.deadLetter(spec, key, seq, topic, payload, headers, reason, attempt);
+          await this.deadLetter(agent, key, seq, topic, payload, headers, reason, runs);
           return;
         }
         counts.retried++;
-        await sleep(Math.min(30_000, spec.backoffMs * 2 ** (attempt - 1)));
+        await sleep(Math.min(30_000, spec.backoffMs * 2 ** (runs - 1)));
         continue;
       }
       try {
@@ -444,19 +504,21 @@ export class PartitionConsumer {
         counts.applied++;
         return;
       } catch (error) {
-        this.trusted.delete(stateKey);
-        await keyed.evict(key);
+        await this.forget(agent, key);
         if (error instanceof Stopped) throw error;
-        if (error instanceof FencedWrite) {
-          counts.fenced++;
-          // Another node wrote the key: if it now owns the partition, this node stops; if not (an earlier owner
-          // finishing its last message), the key is read again and the message applied on top, or skipped.
-          if (!(await this.ctx.stillOwner(this.partition, this.epoch))) this.abort();
+        if (!(error instanceof FencedWrite)) {
+          await this.backOff(agent, key, seq, 'publishing or committing', error, ++failures);
           continue;
         }
-        counts.retried++;
-        this.ctx.log(`cluster: partition ${this.partition}: ${spec.name}/${key} at ${seq}: ${String(error)}; retrying`);
-        await sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 6)));
+        counts.fenced++;
+        // Another node wrote the key: if it now owns the partition, this node stops; if not (an earlier owner
+        // finishing its last message), the key is read again and the message applied on top, or skipped. When the
+        // question cannot be asked (NATS unreachable), the re-read and the fence decide, after a pause.
+        try {
+          if (!(await this.ctx.stillOwner(this.partition, this.epoch))) this.abort();
+        } catch (failure) {
+          await this.backOff(agent, key, seq, 'asking whether it still owns the partition', failure, ++failures);
+        }
       }
     }
   }
@@ -479,8 +541,9 @@ export class PartitionConsumer {
     this.ctx.counts.eventsPublished += result.events.length;
   }
 
+  /** Publishes the message to the dead-letter subject (retried until it is out: the message is done only then). */
   private async deadLetter(
-    spec: AgentSpec,
+    agent: ClusterAgent,
     key: string,
     seq: number,
     topic: string,
@@ -489,16 +552,25 @@ export class PartitionConsumer {
     reason: string,
     deliveries: number,
   ): Promise<void> {
+    const { spec } = agent;
     const { bucket, prefix, stream, deadLetter } = this.ctx;
     const own: Record<string, string> = {};
     if (headers !== undefined) for (const name of headers.keys()) own[name] = headers.get(name);
     const h = bucket.transport.headers();
     const origin = { headers: own, topic, reason, deliveryCount: deliveries, group: spec.group };
     for (const [name, value] of Object.entries(deadLetterHeaders(origin, { [KEY_HEADER]: key }))) h.set(name, value);
-    await bucket.js.publish(`${prefix}.${deadLetter}`, payload, {
-      msgID: `${stream}:${seq}:${spec.name}:dead`,
-      headers: h,
-    });
+    for (let failures = 1; ; failures++) {
+      this.check();
+      try {
+        await bucket.js.publish(`${prefix}.${deadLetter}`, payload, {
+          msgID: `${stream}:${seq}:${spec.name}:dead`,
+          headers: h,
+        });
+        break;
+      } catch (error) {
+        await this.backOff(agent, key, seq, 'dead-lettering', error, failures);
+      }
+    }
     this.ctx.counts.deadLettered++;
   }
 

@@ -1,4 +1,4 @@
-// The Kafka backend (@platformatic/kafka): the first topic token picks the Kafka topic, the full topic rides in a header.
+// The Kafka backend (@platformatic/kafka): the first topic token picks the Kafka topic; a longer topic rides in a header.
 import type * as KafkaModule from '@platformatic/kafka';
 import type { Admin, Consumer, Message, MessagesStream, Producer } from '@platformatic/kafka';
 import { SandboxError } from '../errors.ts';
@@ -27,6 +27,13 @@ export interface KafkaQueueOptions {
   publishTimeoutMs?: number | undefined;
   /** Messages per produce request (default 2000). */
   maxBatch?: number | undefined;
+  /**
+   * When records carry the `sandbox-topic` header (docs/queue.md, "Record format"). `when-needed` (the default):
+   * only when the sandbox topic has more than one token; a one-token topic (`orders`) is its Kafka topic
+   * (`sandbox-orders`) and its records have no header. `always`: every record, as before, for a deployment whose
+   * consumers still run a version that skips records without it.
+   */
+  topicHeader?: 'when-needed' | 'always' | undefined;
   clientId?: string | undefined;
 }
 
@@ -34,6 +41,8 @@ const TOPIC_HEADER = 'sandbox-topic';
 const TOPIC_HEADER_BYTES = Buffer.from(TOPIC_HEADER);
 const MAX_CACHED_TOPICS = 10_000;
 const COMMIT_EVERY_MS = 100;
+/** Shared by every record that needs no header (never written to: a message's own headers copy it first). */
+const NO_HEADERS: Map<Buffer, Buffer> = new Map();
 
 type Kafka = typeof KafkaModule;
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
@@ -131,6 +140,9 @@ export class KafkaQueue implements QueueBackend {
   private readonly publishTimeoutMs: number;
   private readonly maxBatch: number;
   private readonly clientId: string;
+  private readonly alwaysTopicHeader: boolean;
+  /** Header names as bytes: a few names repeat on every record. */
+  private readonly headerNames = new Map<string, Buffer>();
 
   private constructor(
     private readonly kafka: Kafka,
@@ -143,6 +155,15 @@ export class KafkaQueue implements QueueBackend {
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
     this.maxBatch = options.maxBatch ?? 2000;
     this.clientId = options.clientId ?? 'wasm-agent-sandbox';
+    // Checked at run time too: JavaScript callers and configuration files are not type-checked.
+    const topicHeader: string = options.topicHeader ?? 'when-needed';
+    if (topicHeader !== 'when-needed' && topicHeader !== 'always') {
+      throw new SandboxError(
+        'SANDBOX_INVALID_OPTIONS',
+        `kafka topicHeader must be 'when-needed' or 'always', got ${JSON.stringify(options.topicHeader)}`,
+      );
+    }
+    this.alwaysTopicHeader = topicHeader === 'always';
     if (!/^[A-Za-z0-9._-]*$/.test(this.prefix)) {
       throw new SandboxError(
         'SANDBOX_INVALID_OPTIONS',
@@ -319,20 +340,33 @@ export class KafkaQueue implements QueueBackend {
   }
 
   /** The header map of a message without headers of its own: one per sandbox topic, shared (the producer only
-   *  reads header maps). */
+   *  reads header maps). Empty for a one-token topic unless `topicHeader: 'always'`: its Kafka topic names it. */
   private headersFor(topic: string): Map<Buffer, Buffer> {
     let headers = this.topicHeaders.get(topic);
     if (headers === undefined) {
-      headers = new Map([[TOPIC_HEADER_BYTES, Buffer.from(topic)]]);
+      headers =
+        this.alwaysTopicHeader || topic.includes('.')
+          ? new Map([[TOPIC_HEADER_BYTES, Buffer.from(topic)]])
+          : NO_HEADERS;
       if (this.topicHeaders.size >= MAX_CACHED_TOPICS) this.topicHeaders.clear();
       this.topicHeaders.set(topic, headers);
     }
     return headers;
   }
 
+  private headerName(name: string): Buffer {
+    let bytes = this.headerNames.get(name);
+    if (bytes === undefined) {
+      bytes = Buffer.from(name);
+      if (this.headerNames.size >= MAX_CACHED_TOPICS) this.headerNames.clear();
+      this.headerNames.set(name, bytes);
+    }
+    return bytes;
+  }
+
   private async send(batch: Chunk[]): Promise<void> {
     const topics = new Set<string>();
-    const records: { topic: string; key?: Buffer; value: Buffer; headers: Map<Buffer, Buffer> }[] = [];
+    const records: { topic: string; key?: Buffer; value: Buffer; headers?: Map<Buffer, Buffer> }[] = [];
     for (const { messages, kafkaTopics } of batch) {
       let lastTopic: string | undefined;
       for (let i = 0; i < messages.length; i++) {
@@ -345,14 +379,14 @@ export class KafkaQueue implements QueueBackend {
           for (const name in m.headers) {
             if (!own) headers = new Map(headers);
             own = true;
-            headers.set(Buffer.from(name), Buffer.from(m.headers[name]!));
+            headers.set(this.headerName(name), Buffer.from(m.headers[name]!));
           }
         }
-        records.push(
-          m.key === undefined
-            ? { topic, value: asBuffer(m.payload), headers }
-            : { topic, key: Buffer.from(m.key), value: asBuffer(m.payload), headers },
-        );
+        const record: (typeof records)[number] = { topic, value: asBuffer(m.payload) };
+        if (m.key !== undefined) record.key = Buffer.from(m.key);
+        // A record without headers is the cheapest the client writes and reads.
+        if (headers.size > 0) record.headers = headers;
+        records.push(record);
       }
     }
     const deadline = Date.now() + this.publishTimeoutMs;
@@ -469,6 +503,10 @@ export class KafkaQueue implements QueueBackend {
       });
     }
     const member = core.addMember(handler, resolved.concurrency, resolved.prefetch, resolved.autoAck);
+    // A record without the topic header is on the one-token topic its Kafka topic names (`<prefix>orders` holds
+    // `orders`): written by this backend for such a topic, or by any other producer.
+    const plainTopic = kafkaTopic.slice(this.prefix.length);
+    const plainMatches = matches(plainTopic);
     // The sandbox topic of the last record and whether the pattern takes it: a run of records on one topic decodes
     // and matches it once.
     let lastTopicBytes: Buffer | undefined;
@@ -500,11 +538,12 @@ export class KafkaQueue implements QueueBackend {
               headers[k.toString()] = v.toString();
             }
           }
-          if (topic === undefined || !lastMatches) {
-            // Another topic sharing this Kafka topic (or a record not written by this backend): not ours.
+          if (topic === undefined ? !plainMatches : !lastMatches) {
+            // Another topic sharing this Kafka topic: not ours.
             markDone(entry);
             return;
           }
+          topic ??= plainTopic;
           const key = raw.key !== undefined && raw.key !== null && raw.key.length > 0 ? raw.key.toString() : undefined;
           core.offer(new Delivery(topic, raw.value, key, headers, 1, entry));
           if (!waiting && !core.hasRoom()) {

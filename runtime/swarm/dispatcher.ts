@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Agent } from '../agent/agent.ts';
 import { hostOutcome } from '../agent/outcome.ts';
-import type { EngineName, RunResult, RunStatus } from '../agent/types.ts';
+import type { EncodedRunOptions, EngineName, RunResult, RunStatus } from '../agent/types.ts';
 import { encode, isMessagePack } from '../codec.ts';
 import { isSandboxError, SandboxError } from '../errors.ts';
 import { deadLetterHeaders } from '../queue/dead-letter.ts';
@@ -16,6 +16,7 @@ import type {
 } from '../queue/types.ts';
 import { publishChannel, runChannel, type PublishChannelMessage, type RunChannelMessage } from '../channels.ts';
 import { TRACEPARENT_HEADER } from '../ops/trace-context.ts';
+import { digestPrefix, MESSAGE_ID_HEADER } from '../ops/message-digest.ts';
 import { MessageTrace } from './message-trace.ts';
 import type { LoadOptions, Sandbox } from '../sandbox.ts';
 import { AgentAdmission, burstOf } from './admission.ts';
@@ -84,6 +85,12 @@ export interface DispatcherOptions {
   /** Trace each message (default false): continue the W3C `traceparent` of its headers (or start a trace), put
    *  the run's on the events it publishes, and publish spans on the `sandbox:trace:span` channel. */
   tracing?: boolean | undefined;
+  /** Have each run's worker compute the message's content id (`RunResult.inputDigest`, docs/operations.md) for a
+   *  message without an `x-message-id` header, so `onRun` need not hash it on the host thread (default false). */
+  inputDigests?: boolean | undefined;
+  /** Runs' outputs are not sent back from the workers: `result.output` is null in `onRun` and on the run channel
+   *  (default false). For a process that never reads them, as `sandbox serve`. */
+  discardOutputs?: boolean | undefined;
 }
 
 /** When a message reached the dispatcher and how long it waited before its run (see `waitMs`). */
@@ -219,6 +226,9 @@ export class Dispatcher {
 
   private readonly pipeline: number;
   private readonly tracing: boolean;
+  private readonly inputDigests: boolean;
+  /** What every run is given when it needs no digest: undefined, or `{ discardOutput: true }`. */
+  private readonly runOptions: EncodedRunOptions | undefined;
   private readonly swarmBucket: TokenBucket | undefined;
   private readonly escalation: Escalation | undefined;
   private readonly log: (line: string) => void;
@@ -226,6 +236,8 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.pipeline = options.pipeline ?? 128;
     this.tracing = options.tracing === true;
+    this.inputDigests = options.inputDigests === true;
+    this.runOptions = options.discardOutputs === true ? { discardOutput: true } : undefined;
     if (!Number.isInteger(this.pipeline) || this.pipeline < 1 || this.pipeline > 1024) {
       throw new SandboxError(
         'SANDBOX_INVALID_OPTIONS',
@@ -421,18 +433,22 @@ export class Dispatcher {
       let result: RunResult;
       try {
         if (this.escalation?.quarantine(spec.name) !== undefined) return await this.park(running, message);
+        const runOptions =
+          this.inputDigests && message.headers[MESSAGE_ID_HEADER] === undefined
+            ? { digestPrefix: digestPrefix(message.topic, message.key), discardOutput: this.runOptions !== undefined }
+            : this.runOptions;
         if (key === undefined) {
           // Inline rather than a helper: one async frame less per message.
           const pool = running.pool!;
           const pooled = pool.acquire();
           const slot = typeof pooled === 'number' ? pooled : await pooled;
           try {
-            result = await pool.instances[slot]!.runEncoded(message.payload);
+            result = await pool.instances[slot]!.runEncoded(message.payload, runOptions);
           } finally {
             pool.release(slot);
           }
         } else {
-          result = await this.runKeyed(running, key, message.payload);
+          result = await this.runKeyed(running, key, message.payload, runOptions);
         }
       } finally {
         running.admission.leave();
@@ -516,7 +532,12 @@ export class Dispatcher {
 
   /** Runs on the key's instance, loading it first if this is the key's first message. A failed load is a failed
    *  run (retried, then dead-lettered, its reason in the audit line), not an exception. */
-  private async runKeyed(running: RunningAgent, key: string, payload: Uint8Array): Promise<RunResult> {
+  private async runKeyed(
+    running: RunningAgent,
+    key: string,
+    payload: Uint8Array,
+    runOptions: EncodedRunOptions | undefined,
+  ): Promise<RunResult> {
     const keyed = running.keyed!;
     const slot = keyed.acquireSlot();
     if (slot !== undefined) await slot;
@@ -527,7 +548,7 @@ export class Dispatcher {
       } catch (error) {
         return this.loadFailed(running, key, error);
       }
-      return await agent.runEncoded(payload);
+      return await agent.runEncoded(payload, runOptions);
     } finally {
       keyed.releaseSlot();
     }

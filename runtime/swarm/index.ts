@@ -20,6 +20,10 @@ export interface SwarmOptions {
   onLog?: DispatcherOptions['onLog'];
   /** Trace messages and runs (W3C traceparent, spans on `sandbox:trace:span`); default false. */
   tracing?: DispatcherOptions['tracing'];
+  /** Message content ids computed in the workers (`RunResult.inputDigest`); default false. */
+  inputDigests?: DispatcherOptions['inputDigests'];
+  /** Runs' outputs are not sent back from the workers (`result.output` null); default false. */
+  discardOutputs?: DispatcherOptions['discardOutputs'];
 }
 
 export interface Swarm {
@@ -75,6 +79,8 @@ export async function startSwarm(topology: Topology, options: SwarmOptions = {})
       ...(topology.escalation ? { escalation: topology.escalation } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
       ...(options.tracing === true ? { tracing: true } : {}),
+      ...(options.inputDigests === true ? { inputDigests: true } : {}),
+      ...(options.discardOutputs === true ? { discardOutputs: true } : {}),
     });
     for (const spec of topology.agents) await dispatcher.addAgent(spec);
   } catch (error) {

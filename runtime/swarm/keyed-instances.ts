@@ -129,6 +129,11 @@ export class KeyedInstances {
     return load;
   }
 
+  /** The key's agent if it is loaded now (none is loaded by asking). */
+  resident(key: string): Agent | undefined {
+    return this.agents.get(key);
+  }
+
   /**
    * Closes one key's agent, so its next message loads it again from the store (a cluster node does this when its
    * cached state can no longer be trusted). Its state is written as it closes; a load of the key waits for that.

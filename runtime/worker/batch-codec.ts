@@ -26,7 +26,7 @@ const ENGINES: readonly EngineName[] = ['wasm', 'emulator'];
 
 /**
  * A batch of completions is one MessagePack array; each completion is
- *   [seq: f64, engine: fixint, status: fixint, fuelUsed: f64|nil, memoryPeakBytes: f64, durationMs: f64, extra: map|nil, output]
+ *   [seq: f64, engine: fixint, status: fixint, fuelUsed: f64|nil, memoryPeakBytes: f64, durationMs: f64, extra: map|nil, output, inputDigest: str|nil]
  * where `output` is the guest's own MessagePack bytes spliced in unchanged (checked in the worker), so the
  * output is decoded once, on the host thread, with the rest of the batch. `seq` and `engine` sit at fixed
  * offsets so one bad completion can be recovered without decoding it.
@@ -54,6 +54,12 @@ class BatchWriter {
     this.buf[this.len] = 0xcb;
     this.view.setFloat64(this.len + 1, x);
     this.len += 9;
+  }
+
+  /** A string of ASCII characters, one byte each. */
+  ascii(s: string): void {
+    this.reserve(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.len++] = s.charCodeAt(i);
   }
 
   raw(bytes: Uint8Array): void {
@@ -84,7 +90,7 @@ export function packCompletions(completions: Completion[]): Uint8Array {
 }
 
 function writeCompletion(seq: number, r: GuestOutcome): void {
-  writer.byte(0x98);
+  writer.byte(0x99);
   writer.f64(seq);
   writer.byte(ENGINES.indexOf(r.engine));
   writer.byte(STATUS_INDEX.get(r.status)!);
@@ -122,13 +128,18 @@ function writeCompletion(seq: number, r: GuestOutcome): void {
   else if (r.output instanceof Uint8Array)
     writer.raw(encode(r.output)); // an Extism plugin's bytes, as a bin
   else writer.byte(0xc0);
+  // 24 hex digits: a fixstr.
+  if (r.inputDigest !== undefined && r.inputDigest.length === 24) {
+    writer.byte(0xa0 | 24);
+    writer.ascii(r.inputDigest);
+  } else writer.byte(0xc0);
 }
 
 /** The optional fields of a completion as they cross: events as `[topic, payload bytes, topic, ...]`, the payloads
  *  as MessagePack bins holding the guest's bytes (never decoded and re-encoded on the way). */
 type ExtraFields = Omit<Partial<RunResult>, 'events'> & { events?: (string | Uint8Array)[] };
 
-type Item = [number, number, number, number | null, number, number, ExtraFields | null, unknown];
+type Item = [number, number, number, number | null, number, number, ExtraFields | null, unknown, string | null];
 
 function flatEvents(events: readonly AgentEvent[]): (string | Uint8Array)[] {
   const flat: (string | Uint8Array)[] = [];
@@ -156,7 +167,7 @@ export function unpackCompletions(bytes: Uint8Array): Completion[] {
 }
 
 function toCompletion(item: Item): Completion {
-  const [seq, engine, status, fuelUsed, memoryPeakBytes, durationMs, extra, output] = item;
+  const [seq, engine, status, fuelUsed, memoryPeakBytes, durationMs, extra, output, inputDigest] = item;
   const result: RunResult = {
     status: STATUSES[status]!,
     output: output ?? null,
@@ -173,6 +184,7 @@ function toCompletion(item: Item): Completion {
     Object.assign(result, rest);
     if (events !== undefined) result.events = eventsOf(events);
   }
+  if (typeof inputDigest === 'string') result.inputDigest = inputDigest;
   return { seq, result };
 }
 
@@ -206,27 +218,48 @@ function unpackOneByOne(bytes: Uint8Array): Completion[] {
   return completions;
 }
 
-/** Inputs of a batch: one byte buffer plus the end offset of each input. */
+/**
+ * Inputs of a batch: one byte buffer plus the end offset of each input. A run with a digest prefix has it just
+ * before its input (`prefixes[i]` bytes, 0 without one), so the worker hashes prefix and input as one range.
+ */
 export interface PackedRuns {
   seqs: Float64Array;
   agentIds: Int32Array;
   ends: Uint32Array;
+  prefixes: Uint16Array;
+  /** 1 where the output is not to be sent back. */
+  discardOutput: Uint8Array;
   data: Uint8Array;
 }
 
+/** A longer prefix (a very long key) is not sent: the host hashes that message itself. */
+const MAX_PREFIX = 0xffff;
+
 export function packRuns(runs: RunRequest[]): PackedRuns {
   let total = 0;
-  for (const r of runs) total += r.input.length;
+  for (const r of runs) {
+    total += r.input.length;
+    if (r.digestPrefix !== undefined && r.digestPrefix.length <= MAX_PREFIX) total += r.digestPrefix.length;
+  }
   const packed: PackedRuns = {
     seqs: new Float64Array(runs.length),
     agentIds: new Int32Array(runs.length),
     ends: new Uint32Array(runs.length),
+    prefixes: new Uint16Array(runs.length),
+    discardOutput: new Uint8Array(runs.length),
     data: new Uint8Array(total),
   };
   let at = 0;
   runs.forEach((r, i) => {
     packed.seqs[i] = r.seq;
     packed.agentIds[i] = r.agentId;
+    if (r.discardOutput === true) packed.discardOutput[i] = 1;
+    const prefix = r.digestPrefix;
+    if (prefix !== undefined && prefix.length <= MAX_PREFIX) {
+      packed.data.set(prefix, at);
+      at += prefix.length;
+      packed.prefixes[i] = prefix.length;
+    }
     packed.data.set(r.input, at);
     at += r.input.length;
     packed.ends[i] = at;
@@ -235,5 +268,12 @@ export function packRuns(runs: RunRequest[]): PackedRuns {
 }
 
 export function transferList(p: PackedRuns): ArrayBuffer[] {
-  return [p.seqs.buffer, p.agentIds.buffer, p.ends.buffer, p.data.buffer] as ArrayBuffer[];
+  return [
+    p.seqs.buffer,
+    p.agentIds.buffer,
+    p.ends.buffer,
+    p.prefixes.buffer,
+    p.discardOutput.buffer,
+    p.data.buffer,
+  ] as ArrayBuffer[];
 }

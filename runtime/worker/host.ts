@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import { hostOutcome } from '../agent/outcome.ts';
-import type { RunResult } from '../agent/types.ts';
+import type { EncodedRunOptions, RunResult } from '../agent/types.ts';
 import {
   PROGRESS_BYTES,
   PROGRESS_SEQ,
@@ -275,10 +275,16 @@ export class WorkerHost {
     return written.then(() => undefined);
   }
 
-  run(agentId: number, input: Uint8Array): Promise<RunResult> {
+  /** `digestPrefix`: have the worker hash it with the input (the result's `inputDigest`); a run that goes through
+   *  the shared slot comes back without one (and with its output), and the caller hashes it. */
+  run(agentId: number, input: Uint8Array, options?: EncodedRunOptions): Promise<RunResult> {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
     const request: RunRequest = { seq: this.nextSeq(), agentId, input };
+    if (options !== undefined) {
+      request.digestPrefix = options.digestPrefix;
+      request.discardOutput = options.discardOutput;
+    }
     const promise = this.track(request.seq, spec, request, false);
     // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
     // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one

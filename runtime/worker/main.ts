@@ -32,6 +32,7 @@ import { loadEngine } from '../engine/select.ts';
 import { packCompletions } from './batch-codec.ts';
 import { hostCallBridge } from './host-call.ts';
 import { RunChannelWorker } from './run-channel.ts';
+import { contentDigest } from '../ops/message-digest.ts';
 
 const port = parentPort!;
 const progress = workerData.progress as SharedArrayBuffer;
@@ -312,11 +313,17 @@ async function command(req: CommandRequest): Promise<void> {
   end(req.seq, started, outcome);
 }
 
-function run(req: RunRequest): void {
+/** MessagePack nil: the output of a run whose caller does not read it. */
+const NIL = Uint8Array.of(0xc0);
+
+function run(req: RunRequest, inputDigest?: string, discardOutput = false): void {
   const started = begin(req.seq);
   const sleeper = sleepers.get(req.agentId);
   if (sleeper) {
-    end(req.seq, started, runSleeper(sleeper, req.input));
+    const outcome = runSleeper(sleeper, req.input);
+    if (inputDigest !== undefined) outcome.inputDigest = inputDigest;
+    if (discardOutput) dropOutput(outcome);
+    end(req.seq, started, outcome);
     return;
   }
   const agent = agents.get(req.agentId);
@@ -326,7 +333,15 @@ function run(req: RunRequest): void {
   } else {
     outcome = runSlot(agent, req.input, hostImports);
   }
+  if (inputDigest !== undefined) outcome.inputDigest = inputDigest;
+  if (discardOutput) dropOutput(outcome);
   end(req.seq, started, outcome);
+}
+
+/** Not copied into the batch, not decoded on the host: a queue consumer never reads it. */
+function dropOutput(outcome: GuestOutcome): void {
+  if (outcome.rawOutput !== undefined) outcome.rawOutput = NIL;
+  outcome.output = null;
 }
 
 let chain: Promise<void> = Promise.resolve();
@@ -338,11 +353,18 @@ const handlers: Handlers = {
   runs(message) {
     // Loads are asynchronous only the first time an engine is imported; runs keep their order behind them.
     chain = chain.then(() => {
-      const { seqs, agentIds, ends, data } = message.runs;
+      const { seqs, agentIds, ends, prefixes, discardOutput, data } = message.runs;
       let start = 0;
       for (let i = 0; i < seqs.length; i++) {
         const end = ends[i]!;
-        run({ seq: seqs[i]!, agentId: agentIds[i]!, input: data.subarray(start, end) });
+        const prefix = prefixes[i]!;
+        // Hashed here, where the input already is, rather than on the host thread (audit-trail message ids).
+        const digest = prefix > 0 ? contentDigest(data.subarray(start, end)) : undefined;
+        run(
+          { seq: seqs[i]!, agentId: agentIds[i]!, input: data.subarray(start + prefix, end) },
+          digest,
+          discardOutput[i] === 1,
+        );
         start = end;
       }
       flush();

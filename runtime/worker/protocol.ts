@@ -79,6 +79,10 @@ export interface RunRequest {
   seq: number;
   agentId: number;
   input: Uint8Array;
+  /** Hashed with the input in the worker: the result's `inputDigest` (the audit trail's message id). */
+  digestPrefix?: Uint8Array | undefined;
+  /** The output is not sent back (the caller never reads it). */
+  discardOutput?: boolean | undefined;
 }
 
 /** Runs a WASI command once: compile (cached by key), instantiate with a fresh WASI host, call _start. */

@@ -1,7 +1,8 @@
 // The dispatcher over the memory queue: outbox (events only for ok runs), ack after publish, retries, dead letters.
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../runtime/codec.ts';
-import { DEAD_LETTER_HEADERS } from '../../runtime/queue/types.ts';
+import { MESSAGE_ID_HEADER, messageId } from '../../runtime/ops/audit-log.ts';
+import { DEAD_LETTER_HEADERS, type QueueMessage } from '../../runtime/queue/types.ts';
 import { SOURCE_AGENT_HEADER } from '../../runtime/swarm/dispatcher.ts';
 import type { AgentSpec } from '../../runtime/swarm/topology.ts';
 import { startRig, stopRig, type Rig } from '../support/dispatcher-rig.ts';
@@ -34,6 +35,54 @@ describe('dispatcher (memory queue)', () => {
     const [stats] = dispatcher.stats();
     expect(stats).toMatchObject({ runs: { ok: 3 }, acked: 3, retried: 0, deadLettered: 0, eventsPublished: 6 });
     expect(dead).toHaveLength(0);
+  });
+
+  it('with inputDigests, has the workers compute each message id the audit trail would hash on the host', async () => {
+    const seen: { message: QueueMessage; digest: string | undefined; output: unknown }[] = [];
+    const { queue, dispatcher, alerts } = await startRig(
+      'emit-ok',
+      {},
+      {
+        inputDigests: true,
+        discardOutputs: true,
+        onRun: (_agent, message, result) =>
+          void seen.push({ message, digest: result.inputDigest, output: result.output }),
+      },
+    );
+    // Published together, so the runs go to the worker as batches (a run sent alone comes back without a digest).
+    await queue.publishMany(
+      Array.from({ length: 40 }, (_, i) => ({
+        topic: `in.m${i % 3}`,
+        payload: encode({ i }),
+        ...(i % 2 === 0 ? { key: `k${i}` } : {}),
+        ...(i % 10 === 9 ? { headers: { [MESSAGE_ID_HEADER]: `given-${i}` } } : {}),
+      })),
+    );
+    await dispatcher.whenIdle(50);
+    expect(seen).toHaveLength(40);
+    const digested = seen.filter((s) => s.digest !== undefined);
+    expect(digested.length).toBeGreaterThanOrEqual(20);
+    for (const { message, digest, output } of digested) {
+      expect(digest).toBe(messageId(message));
+      expect(output).toBeNull();
+    }
+    // Discarding outputs keeps the events: the outbox published both of every run's.
+    expect(alerts).toHaveLength(80);
+    // A producer's id is used as it is: nothing is hashed for it.
+    for (const { message, digest } of seen)
+      if (message.headers[MESSAGE_ID_HEADER] !== undefined) expect(digest).toBeUndefined();
+  });
+
+  it('without inputDigests, runs carry no digest', async () => {
+    const seen: (string | undefined)[] = [];
+    const { queue, dispatcher } = await startRig(
+      'emit-ok',
+      {},
+      { onRun: (_a, _m, r) => void seen.push(r.inputDigest) },
+    );
+    await queue.publishMany(Array.from({ length: 10 }, (_, i) => ({ topic: 'in.x', payload: encode({ i }) })));
+    await dispatcher.whenIdle(50);
+    expect(seen).toEqual(Array.from({ length: 10 }, () => undefined));
   });
 
   it('publishes the bytes the guest emitted, unchanged (no decode and re-encode on the way)', async () => {

@@ -111,6 +111,93 @@ describe.skipIf(kafka.info === undefined)('queue: kafka batching', { timeout: 60
   });
 });
 
+describe.skipIf(kafka.info === undefined)('queue: kafka record format', { timeout: 60_000 }, () => {
+  it('writes the sandbox-topic header only for topics of more than one token, and reads records with or without it', async () => {
+    const kafkaClient = await import('@platformatic/kafka');
+    const brokers = [`127.0.0.1:${kafka.info!.port}`];
+    const run = `kf${Date.now()}`;
+    const q = await createQueue({ kind: 'kafka', brokers });
+    const always = await createQueue({ kind: 'kafka', brokers, topicHeader: 'always' });
+    const producer = new kafkaClient.Producer({ clientId: 'format-raw', bootstrapBrokers: brokers });
+    const consumer = new kafkaClient.Consumer({
+      clientId: 'format-raw',
+      bootstrapBrokers: brokers,
+      groupId: `raw${run}`,
+    });
+    try {
+      const plain: { topic: string; n: number; a: string | undefined }[] = [];
+      const deep: { topic: string; n: number }[] = [];
+      const subs = [
+        await q.subscribe(run, (m) => void plain.push({ topic: m.topic, n: m.payload[0]!, a: m.headers['x-a'] }), {
+          group: `p${run}`,
+        }),
+        await q.subscribe(`${run}.>`, (m) => void deep.push({ topic: m.topic, n: m.payload[0]! }), {
+          group: `d${run}`,
+        }),
+      ];
+      await q.publishMany([
+        { topic: run, payload: new Uint8Array([1]), headers: { 'x-a': '1' } },
+        { topic: run, payload: new Uint8Array([2]), key: 'k' },
+        { topic: `${run}.deep`, payload: new Uint8Array([3]) },
+      ]);
+      await always.publish({ topic: run, payload: new Uint8Array([7]) });
+      // Records of an earlier version (the header on every record) and of a producer that knows nothing of it.
+      const kafkaTopic = `sandbox-${run}`;
+      const header = (topic: string) => new Map([[Buffer.from('sandbox-topic'), Buffer.from(topic)]]);
+      await producer.send({
+        messages: [
+          { topic: kafkaTopic, value: Buffer.from([4]), headers: header(run) },
+          { topic: kafkaTopic, value: Buffer.from([5]) },
+          { topic: kafkaTopic, value: Buffer.from([6]), headers: header(`${run}.old`) },
+        ],
+      });
+      await waitFor('kafka deliveries', () => plain.length >= 5 && deep.length >= 2, 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(plain.map((p) => p.n).sort()).toEqual([1, 2, 4, 5, 7]);
+      for (const p of plain) {
+        expect(p.topic).toBe(run);
+        expect(p.a).toBe(p.n === 1 ? '1' : undefined);
+      }
+      expect(deep.sort((a, b) => a.n - b.n)).toEqual([
+        { topic: `${run}.deep`, n: 3 },
+        { topic: `${run}.old`, n: 6 },
+      ]);
+      // What is on the broker: the header where the topic needs it (and with topicHeader 'always'), nothing else.
+      const stream = await consumer.consume({
+        topics: [kafkaTopic],
+        mode: kafkaClient.MessagesStreamModes.EARLIEST,
+      });
+      const onBroker = new Map<number, string | undefined>();
+      stream.on('data', (raw: { value: Buffer; headers: Map<Buffer, Buffer> }) => {
+        let topic: string | undefined;
+        for (const [k, v] of raw.headers) if (k.toString() === 'sandbox-topic') topic = v.toString();
+        onBroker.set(raw.value[0]!, topic);
+      });
+      await waitFor('raw records', () => onBroker.size >= 7, 30_000);
+      await stream.close();
+      expect(Object.fromEntries(onBroker)).toEqual({
+        1: undefined,
+        2: undefined,
+        3: `${run}.deep`,
+        4: run,
+        5: undefined,
+        6: `${run}.old`,
+        7: run,
+      });
+      for (const s of subs) await s.close();
+    } finally {
+      await new Promise<void>((resolve) => {
+        consumer.close(true, () => {
+          resolve();
+        });
+      });
+      await producer.close();
+      await always.close();
+      await q.close();
+    }
+  });
+});
+
 describe('createQueue', () => {
   it('parses memory, nats:// and kafka:// URLs and rejects others', () => {
     expect(parseQueueUrl('memory')).toEqual({ kind: 'memory' });
@@ -136,6 +223,15 @@ describe('createQueue', () => {
     );
     expect(isSandboxError(error, 'SANDBOX_MISSING_DEPENDENCY')).toBe(true);
     expect((error as Error).message).toContain('npm install @nats-io/not-a-real-package');
+  });
+
+  it('refuses an unknown kafka topicHeader with SANDBOX_INVALID_OPTIONS, before connecting', async () => {
+    const error = await createQueue({
+      kind: 'kafka',
+      brokers: ['127.0.0.1:1'],
+      topicHeader: 'sometimes' as 'always',
+    }).catch((e: unknown) => e);
+    expect(isSandboxError(error, 'SANDBOX_INVALID_OPTIONS')).toBe(true);
   });
 
   it('refuses publishes after close with SANDBOX_CLOSED', async () => {

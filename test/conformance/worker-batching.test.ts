@@ -1,7 +1,8 @@
 // How runs cross to an agent worker: runs submitted together go as one message; a lone run to an idle worker goes through the shared slot.
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Sandbox } from '../../runtime/index.ts';
+import { encode, Sandbox } from '../../runtime/index.ts';
 import { agentPath, fixturePath, requireBuilt } from '../support/paths.ts';
 
 /** Counts the runs the host posts to workers by message (the shared slot carries the others). */
@@ -31,6 +32,24 @@ describe('worker hand-off', () => {
   let spy: ReturnType<typeof spyOnRunMessages> | undefined;
   afterEach(() => spy?.restore());
   afterAll(() => sandbox.close());
+
+  it('leaves the output in the worker for runs that discard it, and hashes the digest prefix with the input there', async () => {
+    const agent = await sandbox.load(requireBuilt(agentPath('echo')));
+    expect((await agent.run({ warm: true })).status).toBe('ok');
+    const inputs = Array.from({ length: 20 }, (_, i) => encode({ i }));
+    const prefix = Buffer.from('in.x\0\0');
+    // Submitted in one tick, so they go as one batch message (a lone run through the slot keeps its output).
+    const [kept, dropped] = await Promise.all([
+      Promise.all(inputs.map((input) => agent.runEncoded(input))),
+      Promise.all(inputs.map((input) => agent.runEncoded(input, { discardOutput: true, digestPrefix: prefix }))),
+    ]);
+    expect(kept.map((r) => (r.output as { i: number }).i)).toEqual(inputs.map((_, i) => i));
+    expect(kept.every((r) => r.inputDigest === undefined)).toBe(true);
+    expect(dropped.map((r) => [r.status, r.output])).toEqual(inputs.map(() => ['ok', null]));
+    expect(dropped.map((r) => r.inputDigest)).toEqual(
+      inputs.map((input) => createHash('sha256').update(prefix).update(input).digest('hex').slice(0, 24)),
+    );
+  });
 
   it('sends runs submitted in one tick to an idle worker as one message, and a lone run through the slot', async () => {
     const agent = await sandbox.load(requireBuilt(agentPath('echo')));

@@ -101,4 +101,33 @@ describe('transport', () => {
     expect([...p.ends]).toEqual([2, 3]);
     expect([...p.data]).toEqual([1, 2, 3]);
   });
+
+  it('packs a digest prefix before its input, and carries the input digest of a completion back', () => {
+    const p = packRuns([
+      { seq: 5, agentId: 1, input: Uint8Array.of(1, 2), digestPrefix: Uint8Array.of(9, 0, 0) },
+      { seq: 6, agentId: 2, input: Uint8Array.of(3) },
+    ]);
+    expect([...p.prefixes]).toEqual([3, 0]);
+    expect([...p.discardOutput]).toEqual([0, 0]);
+    expect([
+      ...packRuns([
+        { seq: 1, agentId: 1, input: Uint8Array.of(1) },
+        { seq: 2, agentId: 1, input: Uint8Array.of(2), discardOutput: true },
+      ]).discardOutput,
+    ]).toEqual([0, 1]);
+    expect([...p.ends]).toEqual([5, 6]);
+    expect([...p.data]).toEqual([9, 0, 0, 1, 2, 3]);
+    const digest = '0123456789abcdef01234567';
+    const back = unpackCompletions(
+      packCompletions([
+        { seq: 1, result: { ...ok(encode('x')), inputDigest: digest } },
+        { seq: 2, result: ok(encode('y')) },
+      ]),
+    );
+    expect(back.map((c) => [c.result.output, c.result.inputDigest])).toEqual([
+      ['x', digest],
+      ['y', undefined],
+    ]);
+    expect('inputDigest' in back[1]!.result).toBe(false);
+  });
 });

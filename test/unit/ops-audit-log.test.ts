@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../runtime/agent/types.ts';
-import { AuditLog, messageId } from '../../runtime/ops/audit-log.ts';
+import { AuditLog, durationJson, messageId } from '../../runtime/ops/audit-log.ts';
 import type { QueueMessage } from '../../runtime/queue/types.ts';
 
 function message(i: number, headers: Record<string, string> = {}, deliveryCount = 1): QueueMessage {
@@ -37,14 +37,14 @@ describe('AuditLog', () => {
   it('writes one parseable line per run with the run and message fields', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
     const log = new AuditLog({ file });
-    log.record('triage', message(1, { 'x-message-id': 'm-1' }), ok);
-    log.record('triage', message(2, {}, 3), {
+    void log.record('triage', message(1, { 'x-message-id': 'm-1' }), ok);
+    void log.record('triage', message(2, {}, 3), {
       ...ok,
       status: 'out-of-fuel',
       fuelUsed: 5000,
       message: 'fuel limit 5000 reached',
     });
-    log.record('triage', message(3), { ...ok, status: 'error', errorCode: 7 });
+    void log.record('triage', message(3), { ...ok, status: 'error', errorCode: 7 });
     // Synchronous: the lines are in the file before close.
     const lines = readFileSync(file, 'utf8')
       .trimEnd()
@@ -73,6 +73,51 @@ describe('AuditLog', () => {
     });
     expect(lines[2]).toMatchObject({ status: 'error', error: 'error code 7' });
     expect(log.lines).toBe(3);
+  });
+
+  it('writes durationMs rounded to the microsecond, as JSON.stringify writes the rounded number', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file });
+    void log.record('a', message(1), { ...ok, durationMs: 0.004291534423828125 });
+    void log.record('a', message(2), { ...ok, durationMs: 12.0004999 });
+    log.close();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toContain('"durationMs":0.004,');
+    expect(lines[1]).toContain('"durationMs":12,');
+    const samples = [
+      0,
+      0.0004,
+      0.0005,
+      0.001,
+      0.0101,
+      0.05,
+      0.1,
+      0.25,
+      1,
+      1.5,
+      999.9995,
+      86_400_000.123,
+      2 ** 40 + 0.5,
+    ];
+    for (let i = 0; i < 2000; i++) samples.push(Math.random() * 10 ** ((i % 7) - 3));
+    for (const ms of samples) expect(durationJson(ms), String(ms)).toBe(JSON.stringify(Math.round(ms * 1000) / 1000));
+    for (const ms of [NaN, Infinity]) expect(durationJson(ms)).toBe('null');
+  });
+
+  it("uses the digest a run's worker computed as the message id, and a producer's id before either", () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file });
+    const digest = 'abcdefabcdefabcdefabcdef';
+    log.record('a', message(1), { ...ok, inputDigest: digest });
+    log.record('a', message(2, { 'x-message-id': 'given' }), { ...ok, inputDigest: digest });
+    log.record('a', message(3), ok);
+    log.close();
+    const ids = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { messageId: string }).messageId);
+    expect(ids).toEqual([digest, 'given', messageId(message(3))]);
+    expect(messageId(message(1), { inputDigest: digest })).toBe(digest);
   });
 
   it('gives a message the same id on every delivery and different messages different ids', () => {
@@ -161,6 +206,31 @@ describe('AuditLog', () => {
       .map((l) => (JSON.parse(l) as { messageId: string }).messageId);
     expect(ids.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => `m-${i}`));
     expect(ids).toHaveLength(52);
+  });
+
+  it('batched: writes within the turn, after the microtasks queued with the first line (the acks need no next turn)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.ndjson');
+    const log = new AuditLog({ file, batch: true });
+    // Resolved together, as the runs of one worker answer are: each continuation writes its line.
+    const results = Array.from({ length: 10 }, (_, i) => Promise.resolve(i));
+    const pending = results.map((r) => r.then((i) => log.record('a', message(i), ok)));
+    await Promise.all(pending);
+    // One write for the ten, before any timer or I/O callback could run.
+    expect(log.writes).toBe(1);
+    let atImmediate = -1;
+    const immediate = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        atImmediate = log.writes;
+        resolve();
+      }),
+    );
+    void log.record('a', message(20), ok);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(11);
+    await immediate;
+    expect(atImmediate).toBe(2);
+    log.close();
   });
 
   it('batched: writes early once batchBytes have gathered, and rotation still falls between lines', async () => {
