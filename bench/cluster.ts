@@ -1,25 +1,29 @@
 // bench/cluster: cluster mode's fault matrix (3-node NATS, `sandbox serve` nodes, a per-key counter): lost/doubled updates, failover, hand-over, stall, throughput, wake after takeover.
 //
 // `npm run bench -- cluster [--keys 1000] [--messages 12000] [--scenarios a,b] [--skip-throughput] [--skip-matrix]`
-// (scenarios: kill-serve, join, sigstop, leave, rolling, nats-kill; all by default, in that order; --logs <dir> writes
-// every serve process's log there at the end). Every scenario publishes
+// `[--skip-kafka] [--kafka-only]` (scenarios: kill-serve, join, sigstop, leave, rolling, nats-kill; all by default, in
+// that order; --logs <dir> writes every serve process's log there at the end; --kafka-only: just the Kafka
+// scenarios: a kill -9 of a serve, a node joining and leaving, a broker restart). Every scenario publishes
 // `messages` keyed `{by}` messages over `keys` keys while it injects its fault, waits until every key applied its
 // last message, then reads every key's count back through the counter itself and compares it with what was
 // published for it. Timings come from watching the cluster's bucket: owner keys (takeovers, releases) and state
 // commits (which partition moved again). Prints a table, then one JSON line.
-import type { KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { openBucket } from '../runtime/cluster/bucket.ts';
 import { partitionOf } from '../runtime/cluster/partitioner.ts';
+import { kafkaPartitionOf } from '../runtime/queue/murmur2.ts';
 import type { MemberReport } from '../runtime/cluster/membership.ts';
 import { encode } from '../runtime/codec.ts';
 import { KEY_HEADER } from '../runtime/queue/nats.ts';
 import { ClusterRig, RIG_PREFIX, RIG_STREAM } from '../test/support/cluster-rig.ts';
 import { sleep, startServe, type ServeProcess } from '../test/support/serve-process.ts';
-import { stop as stopServer } from '../test/support/services.ts';
+import { KafkaClusterRig } from '../test/support/kafka-cluster-rig.ts';
+import { missingReason, restart, startKafka, startNats, stop as stopServer } from '../test/support/services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +31,8 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '12000' },
     'skip-throughput': { type: 'boolean', default: false },
     'skip-matrix': { type: 'boolean', default: false },
+    'skip-kafka': { type: 'boolean', default: false },
+    'kafka-only': { type: 'boolean', default: false },
     scenarios: { type: 'string', default: '' },
     logs: { type: 'string' },
   },
@@ -69,9 +75,12 @@ class Watcher {
   readonly owners: { p: number; node: string; at: number }[] = [];
   readonly commits: { p: number; at: number }[] = [];
   private stops: { stop(): void }[] = [];
-  constructor(private readonly rig: ClusterRig) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly partitionOfKey: (key: string) => number = (key) => partitionOf(key, PARTITIONS),
+  ) {}
   async start(): Promise<void> {
-    const kv = this.rig.client.kv;
+    const kv = this.kv;
     const owners = await kv.watch({ key: 'owners.>', include: 'updates' });
     const states = await kv.watch({ key: 'state.>', include: 'updates', headers_only: true });
     this.stops.push(owners, states);
@@ -86,7 +95,7 @@ class Watcher {
     void (async () => {
       for await (const e of states as AsyncIterable<KvWatchEntry>) {
         const key = Buffer.from(e.key.split('.')[2]!, 'base64url').toString('utf8');
-        this.commits.push({ p: partitionOf(key, PARTITIONS), at: performance.now() });
+        this.commits.push({ p: this.partitionOfKey(key), at: performance.now() });
       }
     })();
   }
@@ -131,23 +140,23 @@ class Watcher {
 }
 
 /** Replays skipped since `before`, summed over the processes present both then and now (a restart resets counts). */
-async function skippedSince(rig: ClusterRig, before: Map<string, number>): Promise<number> {
+async function skippedSince(kv: KV, before: Map<string, number>): Promise<number> {
   let n = 0;
-  for (const r of await reports(rig)) {
+  for (const r of await reports(kv)) {
     const was = before.get(`${r.node}/${r.pid}`);
     n += (r.counts?.skipped ?? 0) - (was ?? 0);
   }
   return n;
 }
 
-async function skippedNow(rig: ClusterRig): Promise<Map<string, number>> {
-  return new Map((await reports(rig)).map((r) => [`${r.node}/${r.pid}`, r.counts?.skipped ?? 0]));
+async function skippedNow(kv: KV): Promise<Map<string, number>> {
+  return new Map((await reports(kv)).map((r) => [`${r.node}/${r.pid}`, r.counts?.skipped ?? 0]));
 }
 
-async function reports(rig: ClusterRig): Promise<MemberReport[]> {
+async function reports(kv: KV): Promise<MemberReport[]> {
   const out: MemberReport[] = [];
-  for await (const k of await rig.client.kv.keys('members.>')) {
-    const e = await rig.client.kv.get(k);
+  for await (const k of await kv.keys('members.>')) {
+    const e = await kv.get(k);
     if (e?.operation === 'PUT') out.push(e.json<MemberReport>());
   }
   return out;
@@ -205,7 +214,7 @@ async function bucketLeader(rig: ClusterRig): Promise<number> {
 
 async function faultMatrix(): Promise<number | null> {
   const rig = await ClusterRig.start({ natsNodes: 3, partitions: PARTITIONS, heartbeatMs: 500, memberTimeoutMs: 3000 });
-  const watcher = new Watcher(rig);
+  const watcher = new Watcher(rig.client.kv);
   let wakeP99: number | null = null;
   try {
     await watcher.start();
@@ -234,7 +243,7 @@ async function faultMatrix(): Promise<number | null> {
       });
       const moved = watcher.moves('a', t0);
       for (const m of moved) failovers.push(m.commitMs ?? m.takenMs);
-      const reps = await reports(rig);
+      const reps = await reports(rig.client.kv);
       wakeP99 = Math.max(...reps.map((r) => r.counts?.takeoverWakeP99Ms ?? 0));
       readP99 = Math.max(...reps.map((r) => r.counts?.takeoverReadP99Ms ?? 0));
       await settleAndCheck(
@@ -256,7 +265,7 @@ async function faultMatrix(): Promise<number | null> {
         await rig.settled(120_000);
       }
       let t1 = 0;
-      const beforeJoin = await skippedNow(rig);
+      const beforeJoin = await skippedNow(rig.client.kv);
       await withTraffic(rig, per, async () => {
         t1 = performance.now();
         nodes.set('a', startNode(rig, 'a'));
@@ -265,7 +274,7 @@ async function faultMatrix(): Promise<number | null> {
         await sleep(3000);
       });
       handovers.push(...watcher.handovers(t1));
-      replayedAfterHandover += await skippedSince(rig, beforeJoin);
+      replayedAfterHandover += await skippedSince(rig.client.kv, beforeJoin);
       await settleAndCheck(
         rig,
         'node joins',
@@ -280,14 +289,14 @@ async function faultMatrix(): Promise<number | null> {
         await sleep(5000);
         nodes.get('b')!.child.kill('SIGCONT');
       });
-      const fenced = (await reports(rig)).reduce((n, r) => n + (r.counts?.fenced ?? 0), 0);
+      const fenced = (await reports(rig.client.kv)).reduce((n, r) => n + (r.counts?.fenced ?? 0), 0);
       await settleAndCheck(rig, 'SIGSTOP 5 s / SIGCONT serve', `writes refused by the fence so far: ${fenced}`);
     }
 
     if (want('leave')) {
       // A node leaves gracefully (SIGTERM): drains, commits, releases.
       let t2 = 0;
-      const beforeLeave = await skippedNow(rig);
+      const beforeLeave = await skippedNow(rig.client.kv);
       await withTraffic(rig, per, async () => {
         t2 = performance.now();
         await nodes.get('c')!.stop('SIGTERM');
@@ -296,7 +305,7 @@ async function faultMatrix(): Promise<number | null> {
       });
       const leave = watcher.handovers(t2);
       handovers.push(...leave);
-      replayedAfterHandover += await skippedSince(rig, beforeLeave);
+      replayedAfterHandover += await skippedSince(rig.client.kv, beforeLeave);
       await settleAndCheck(
         rig,
         'node leaves (SIGTERM)',
@@ -314,12 +323,12 @@ async function faultMatrix(): Promise<number | null> {
       down.clear();
       await rig.settled(120_000);
       const t4 = performance.now();
-      const before = await skippedNow(rig);
+      const before = await skippedNow(rig.client.kv);
       // Replays are counted per process, and a restarted node's heartbeat replaces the old one's: note every
       // process's count before it goes.
       const seen = new Map(before);
       const note = async () => {
-        for (const [k, v] of await skippedNow(rig)) seen.set(k, v);
+        for (const [k, v] of await skippedNow(rig.client.kv)) seen.set(k, v);
       };
       // Partitions lost (taken from a node thought dead: a late heartbeat), counted per process from here on.
       const lostLines = (n: ServeProcess) => (n.output().stderr.match(/lost partition/g) ?? []).length;
@@ -431,15 +440,119 @@ async function throughput(mode: 'single' | 'cluster', nodes: number, n: number):
   }
 }
 
+/** Kafka: 3 serve nodes in one consumer group (states in a 1-server NATS bucket); a kill -9, then a broker restart. */
+const kafkaFailovers: number[] = [];
+const kafkaHandovers: number[] = [];
+let kafkaReplayed = 0;
+async function kafkaMatrix(): Promise<void> {
+  const why = missingReason('kafka');
+  if (why !== undefined) {
+    console.log(`  kafka scenarios skipped: ${why}`);
+    return;
+  }
+  const [kafka, nats] = await Promise.all([startKafka(), startNats()]);
+  const rig = await KafkaClusterRig.start({
+    kafka: kafka.url,
+    nats: nats.url,
+    partitions: PARTITIONS,
+    heartbeatMs: 500,
+    memberTimeoutMs: 3000,
+  });
+  const half = Math.floor(MESSAGES / 2);
+  try {
+    const nodes = ['a', 'b', 'c'].map((id) => rig.startNode(id));
+    await Promise.all(nodes.map((n) => n.ready(120_000)));
+    await rig.publish(1000, KEYS, 200, 20);
+    await rig.settled(120_000);
+    const took = () =>
+      nodes.slice(1).reduce((n, x) => n + (x.output().stderr.match(/took partition/g)?.length ?? 0), 0);
+    // kill -9 of a serve node while messages flow: failover is the time until a survivor takes a partition of it.
+    const publishing = rig.publish(half, KEYS, 200, 20);
+    await sleep(1000);
+    const before = took();
+    const killedAt = performance.now();
+    nodes[0]!.child.kill('SIGKILL');
+    while (took() === before && performance.now() - killedAt < 60_000) await sleep(20);
+    kafkaFailovers.push(performance.now() - killedAt);
+    await publishing;
+    await rig.settled(180_000);
+    let { lost, duplicated } = await rig.check();
+    rows.push({
+      scenario: 'kafka: kill -9 of a serve',
+      lost,
+      duplicated,
+      note: `first take of a dead node's partition after ${ms(kafkaFailovers[0]!)} (session timeout 6 s)`,
+    });
+    console.log(`  kafka kill -9: lost ${lost}, duplicated ${duplicated}; failover ${ms(kafkaFailovers[0]!)}`);
+    // A node joins, then leaves with SIGTERM, while messages flow: the revoked partitions are drained, committed and
+    // released, and the next owner starts from the commit (pause: release → take; replayed: skipped deliveries).
+    const bucket = await openBucket({ servers: [nats.url.slice(7)], bucket: rig.bucket, replicas: 1, name: 'bench' });
+    const watcher = new Watcher(bucket.kv, (key) => kafkaPartitionOf(key, PARTITIONS));
+    await watcher.start();
+    try {
+      const beforeMoves = await skippedNow(bucket.kv);
+      const t1 = performance.now();
+      const joining = rig.publish(Math.floor(half / 2), KEYS, 200, 20);
+      const d = rig.startNode('d');
+      await d.ready(120_000);
+      await joining;
+      await rig.settled(180_000);
+      const leaving = rig.publish(Math.floor(half / 2), KEYS, 200, 20);
+      await sleep(500);
+      const code = await d.stop('SIGTERM', 60_000);
+      await leaving;
+      await rig.settled(180_000);
+      const pauses = watcher.handovers(t1);
+      kafkaHandovers.push(...pauses);
+      const replayed = await skippedSince(bucket.kv, beforeMoves);
+      kafkaReplayed += replayed;
+      ({ lost, duplicated } = await rig.check());
+      rows.push({
+        scenario: 'kafka: a node joins, then leaves (SIGTERM)',
+        lost,
+        duplicated,
+        note: `${pauses.length} hand-overs, pause p50 ${ms(pct(pauses, 0.5))}, max ${ms(pct(pauses, 1))}; ${replayed} replayed; exit ${code}`,
+      });
+      console.log(`  kafka join/leave: lost ${lost}, duplicated ${duplicated}; ${rows.at(-1)!.note}`);
+    } finally {
+      watcher.stop();
+      await bucket.nc.close();
+    }
+    // The broker restarts (SIGTERM, down 2 s) while messages flow: fetches and commits fail meanwhile (a failed
+    // commit loses the partition), the group rejoins, and every key must still be exact.
+    const publishing2 = rig.publish(MESSAGES - half, KEYS, 200, 20);
+    await sleep(1000);
+    const restartAt = performance.now();
+    await restart(kafka, 2000);
+    const restartMs = performance.now() - restartAt;
+    await publishing2;
+    const settleAt = performance.now();
+    await rig.settled(240_000);
+    ({ lost, duplicated } = await rig.check());
+    rows.push({
+      scenario: 'kafka: broker restart',
+      lost,
+      duplicated,
+      note: `broker back after ${ms(restartMs)}; all committed ${ms(performance.now() - settleAt)} after the last publish`,
+    });
+    console.log(`  kafka broker restart: lost ${lost}, duplicated ${duplicated}; broker back after ${ms(restartMs)}`);
+  } finally {
+    await rig.stop();
+    await Promise.all([stopServer(kafka), stopServer(nats)]);
+  }
+}
+
 console.log(
   `load average ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' ')}; ${KEYS.length} keys, ${MESSAGES} messages per matrix`,
 );
-const wakeP99 = args['skip-matrix'] ? null : await faultMatrix();
+const kafkaOnly = args['kafka-only'];
+const wakeP99 = args['skip-matrix'] || kafkaOnly ? null : await faultMatrix();
+if (!args['skip-kafka']) await kafkaMatrix();
 let scale3v1: number | null = null;
 let clusterVsSingle: number | null = null;
-if (!args['skip-throughput']) {
+if (!args['skip-throughput'] && !kafkaOnly) {
   const n = Math.max(5000, Math.floor(MESSAGES / 2));
   const single = await throughput('single', 1, n);
   const one = await throughput('cluster', 1, n);
@@ -471,6 +584,9 @@ console.log(
     scale3v1,
     wakeAfterTakeoverP99Ms: wakeP99,
     bucketReadAfterTakeoverP99Ms: readP99,
+    kafkaFailoverMs: pct(kafkaFailovers, 1),
+    kafkaHandoverP50Ms: pct(kafkaHandovers, 0.5),
+    kafkaReplayedAfterHandover: kafkaReplayed,
   }),
 );
 process.exit(0);

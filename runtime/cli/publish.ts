@@ -55,7 +55,11 @@ export async function openQueue(
 ): Promise<{ queue: QueueBackend; deadLetter?: string }> {
   const { url, deadLetter, partitions } = await resolveQueue(values, io);
   const parsed = parseQueueUrl(url);
-  const queue = await createQueue(partitions !== undefined && parsed.kind === 'nats' ? { ...parsed, partitions } : url);
+  // NATS: keyed messages go to partition subjects. Kafka: topics this creates get the cluster's partition count
+  // (serve refuses a Kafka topic with another count).
+  const queue = await createQueue(
+    partitions !== undefined && (parsed.kind === 'nats' || parsed.kind === 'kafka') ? { ...parsed, partitions } : url,
+  );
   return deadLetter === undefined ? { queue } : { queue, deadLetter };
 }
 

@@ -8,9 +8,10 @@ import type { DashboardServer } from '../ops/dashboard-server.ts';
 import { DashboardState } from '../ops/dashboard-state.ts';
 import type { SwarmMetrics } from '../ops/metrics.ts';
 import { loadWithOptional } from '../queue/optional.ts';
-import { resolveClusterConfig } from '../cluster/config.ts';
+import { bucketServers, resolveClusterConfig } from '../cluster/config.ts';
 import type { ClusterNode } from '../cluster/node.ts';
 import { createQueue, parseQueueUrl } from '../queue/index.ts';
+import type { KafkaQueue } from '../queue/kafka.ts';
 import type { QueueBackend, Subscription } from '../queue/types.ts';
 import { subscriptionGroup, type AgentStats, type DispatcherSpan } from '../swarm/dispatcher.ts';
 import { defaultWorkers, startSwarm, type Swarm } from '../swarm/index.ts';
@@ -63,7 +64,9 @@ Operations (docs/operations.md):
 Cluster mode (a \`cluster:\` section; docs/cluster.md): the per-key agents are shared with
 every other \`sandbox serve\` of the same file on the same NATS: this process takes the
 partitions rendezvous hashing gives it; SIGTERM drains them, commits and hands them
-over. SANDBOX_NODE_ID sets the node id. \`sandbox cluster status <sandbox.yaml>\` shows it.
+over. On a kafka:// queue the consumer group assigns the Kafka topic's partitions and
+cluster.nats names the NATS servers of the state bucket. SANDBOX_NODE_ID sets the node
+id. \`sandbox cluster status <sandbox.yaml>\` shows it.
 
 Exit codes: 0 stopped cleanly, 1 a failure while serving, 2 usage error or an
 invalid topology.`;
@@ -175,9 +178,14 @@ export const serve: Command = async (argv, io) => {
     const clusterConfig = topology.cluster === undefined ? undefined : resolveClusterConfig(topology.cluster);
     const queueConfig = parseQueueUrl(topology.queue);
     queue = await createQueue(
-      clusterConfig !== undefined && queueConfig.kind === 'nats'
-        ? { ...queueConfig, partitions: clusterConfig.partitions, replicas: clusterConfig.replicas }
-        : topology.queue,
+      clusterConfig === undefined
+        ? topology.queue
+        : queueConfig.kind === 'nats'
+          ? { ...queueConfig, partitions: clusterConfig.partitions, replicas: clusterConfig.replicas }
+          : queueConfig.kind === 'kafka'
+            ? // The topics it creates get the cluster's partitions: a key's partition is the same in each.
+              { ...queueConfig, partitions: clusterConfig.partitions }
+            : topology.queue,
     );
     // Dead letters name the subscription's group (the cluster's consumers name the agent's own group).
     const agentOfGroup = new Map<string, string>();
@@ -247,20 +255,35 @@ export const serve: Command = async (argv, io) => {
           : {}),
       },
     );
-    if (clusterConfig !== undefined && queueConfig.kind === 'nats') {
+    if (clusterConfig !== undefined) {
       const { ClusterNode } = await import('../cluster/node.ts');
+      const log = (message: string) => io.stderr.write(`${message}\n`);
+      const kafka =
+        queueConfig.kind === 'kafka'
+          ? await (
+              await import('../cluster/kafka-source.ts')
+            ).kafkaSourceFor(
+              queue as KafkaQueue,
+              typeof queueConfig.brokers === 'string' ? queueConfig.brokers.split(',') : queueConfig.brokers,
+              clusterConfig,
+              clustered,
+              topology.deadLetter,
+              log,
+            )
+          : undefined;
       cluster = await ClusterNode.start({
         config: clusterConfig,
-        servers: typeof queueConfig.servers === 'string' ? queueConfig.servers.split(',') : queueConfig.servers,
+        servers: bucketServers(clusterConfig, topology.queue),
         stream: 'SANDBOX',
         prefix: 'sandbox',
         deadLetter: topology.deadLetter,
         agents: clustered,
         sandbox: swarm.sandbox,
-        log: (message) => io.stderr.write(`${message}\n`),
+        log,
+        ...(kafka !== undefined ? { source: () => kafka } : {}),
       });
       io.stderr.write(
-        `cluster: node ${clusterConfig.node} in bucket ${clusterConfig.bucket} (${clusterConfig.partitions} partitions)\n`,
+        `cluster: node ${clusterConfig.node} in bucket ${clusterConfig.bucket} (${clusterConfig.partitions} partitions${kafka !== undefined ? `, Kafka topic ${kafka.topic}` : ''})\n`,
       );
     }
     if (auditLog !== undefined && auditLog.repairedBytes > 0) {

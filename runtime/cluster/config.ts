@@ -1,4 +1,4 @@
-// The `cluster:` section of sandbox.yaml: bucket, partitions, node id, replicas and timeouts, with their defaults.
+// The `cluster:` section of sandbox.yaml: bucket (and, beside a Kafka queue, the NATS servers holding it), partitions, node id, replicas and timeouts, with their defaults.
 import { hostname } from 'node:os';
 import { SandboxError } from '../errors.ts';
 import { checkPartitions, DEFAULT_PARTITIONS } from './partitioner.ts';
@@ -16,9 +16,22 @@ export interface ClusterConfig {
   heartbeatMs: number;
   /** A node without a heartbeat this long is gone and loses its partitions (default 3000 ms). */
   memberTimeoutMs: number;
+  /**
+   * `nats://host:port[,host:port]`: the NATS servers of the bucket. Required with a `kafka://` queue (Kafka carries
+   * the messages, JetStream the fenced key states); with a `nats://` queue the bucket is on the queue's servers.
+   */
+  nats?: string;
 }
 
-export const CLUSTER_KEYS = ['bucket', 'partitions', 'node', 'replicas', 'heartbeatMs', 'memberTimeoutMs'] as const;
+export const CLUSTER_KEYS = [
+  'bucket',
+  'partitions',
+  'node',
+  'replicas',
+  'heartbeatMs',
+  'memberTimeoutMs',
+  'nats',
+] as const;
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A `cluster:` section with every default filled in; throws SANDBOX_INVALID_OPTIONS naming the bad field. */
@@ -39,6 +52,7 @@ export function resolveClusterConfig(
     replicas: given.replicas ?? 1,
     heartbeatMs: given.heartbeatMs ?? 1000,
     memberTimeoutMs: given.memberTimeoutMs ?? 3000,
+    ...(given.nats !== undefined ? { nats: given.nats } : {}),
   };
   const bad = (field: string, why: string) => new SandboxError('SANDBOX_INVALID_OPTIONS', `cluster.${field}: ${why}`);
   if (!NAME.test(config.bucket))
@@ -59,5 +73,23 @@ export function resolveClusterConfig(
       'memberTimeoutMs',
       `expected an integer ≥ 2 × heartbeatMs (${2 * config.heartbeatMs}), got ${String(config.memberTimeoutMs)}`,
     );
+  if (config.nats !== undefined && !/^nats:\/\/[^\s/:,]+:\d{1,5}(,[^\s/:,]+:\d{1,5})*\/?$/.test(config.nats))
+    throw bad('nats', `expected nats://host:port[,host:port], got ${JSON.stringify(config.nats)}`);
   return config;
+}
+
+/** The NATS servers (`host:port`) of the cluster's bucket: `cluster.nats`, else the queue's own NATS servers. */
+export function bucketServers(config: ClusterConfig, queue: string): string[] {
+  const url = config.nats ?? (queue.startsWith('nats://') ? queue : undefined);
+  if (url === undefined) {
+    throw new SandboxError(
+      'SANDBOX_INVALID_OPTIONS',
+      'cluster.nats: a Kafka cluster keeps its key states in a NATS JetStream bucket; give its servers (nats://host:port)',
+    );
+  }
+  return url
+    .slice('nats://'.length)
+    .replace(/\/+$/, '')
+    .split(',')
+    .filter((s) => s.length > 0);
 }

@@ -1,4 +1,4 @@
-// A cluster node: joins the membership, takes the partitions rendezvous hashing gives it (fenced by the owner key's revision), runs them, and hands them over.
+// A cluster node: joins the membership, takes the partitions its source gives it (rendezvous hashing on NATS, the consumer group on Kafka; fenced by the owner key's revision), runs them, and hands them over.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -19,10 +19,15 @@ import {
   type ClusterCounts,
   type PartitionContext,
 } from './partition-consumer.ts';
-import { ownerOf } from './rendezvous.ts';
+import { natsSource, type ClusterSource } from './source.ts';
 
 /** A graceful stop gives its partitions this long to drain and be released. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/**
+ * A partition this node should run but a live node still holds is taken anyway after this long: the holder should
+ * have drained and released it by then (DRAIN_TIMEOUT_MS), and what it still writes is refused by the fence.
+ */
+const TAKE_ANYWAY_MS = DRAIN_TIMEOUT_MS + 5000;
 
 function quantile(values: number[], q: number): number | null {
   if (values.length === 0) return null;
@@ -43,12 +48,14 @@ async function drainWithin(consumer: PartitionConsumer, ms: number): Promise<boo
 
 export interface ClusterNodeOptions {
   config: ClusterConfig;
-  /** NATS servers (`host:port`). */
+  /** NATS servers (`host:port`) of the bucket (and of the queue, unless `source` says otherwise). */
   servers: string[];
-  /** The queue's stream and subject prefix (as the NATS queue backend was given them). */
+  /** The NATS queue's stream and subject prefix (as the NATS queue backend was given them). */
   stream: string;
   prefix: string;
   deadLetter: string;
+  /** Where the partitions come from (default: the NATS stream named above, owners by rendezvous hashing). */
+  source?: (bucket: ClusterBucket) => ClusterSource;
   /** The per-key agents of the topology: this node runs them. */
   agents: AgentSpec[];
   /** A sandbox with hibernation: its store is this node's local cache of key states. */
@@ -80,6 +87,9 @@ export class ClusterNode {
   private readonly running = new Map<number, PartitionConsumer>();
   /** Partitions being handed over or taken (a rebalance leaves them alone meanwhile). */
   private readonly moving = new Set<number>();
+  /** Since when (Date.now()) this node has wanted each partition it does not run yet. */
+  private readonly wantedSince = new Map<number, number>();
+  private source!: ClusterSource;
   private membership!: Membership;
   private ownership!: Ownership;
   private agents: ClusterAgent[] = [];
@@ -146,6 +156,17 @@ export class ClusterNode {
       });
     }
     const rebalance = () => this.rebalance();
+    this.source =
+      options.source?.(bucket) ??
+      natsSource({
+        node: options.config.node,
+        bucket,
+        stream: options.stream,
+        prefix: options.prefix,
+        partitions: options.config.partitions,
+        deadLetter: options.deadLetter,
+        log: options.log,
+      });
     this.membership = new Membership(
       bucket.kv,
       bucket.leader,
@@ -160,6 +181,7 @@ export class ClusterNode {
     await this.membership.start();
     // The owners seen before the first rebalance spare it takes that the fence would refuse anyway.
     await this.ownership.start(options.config.heartbeatMs);
+    await this.source.start(rebalance);
     // Members time out without any write to watch: a timer notices. It also checks the watches (either can stop
     // delivering after a nats-server dies, without an error).
     const tick = Math.max(50, Math.floor(options.config.heartbeatMs / 2));
@@ -188,7 +210,7 @@ export class ClusterNode {
       const live = this.membership.live();
       const mine: number[] = [];
       for (let p = 0; p < this.options.config.partitions; p++)
-        if (this.running.has(p) || ownerOf(p, live) === this.node) mine.push(p);
+        if (this.running.has(p) || this.source.wants(p, live)) mine.push(p);
       if (await this.ownership.verify(mine, this.options.config.heartbeatMs)) this.rebalance();
     } catch (error) {
       this.options.log(`cluster: checking the owner keys failed: ${String(error)}`);
@@ -241,7 +263,7 @@ export class ClusterNode {
     const me = this.node;
     for (let p = 0; p < this.options.config.partitions; p++) {
       if (this.moving.has(p)) continue;
-      const target = ownerOf(p, live);
+      const wanted = this.source.wants(p, live);
       const owner = this.ownership.current(p);
       const mine = this.running.get(p);
       if (mine !== undefined) {
@@ -249,11 +271,15 @@ export class ClusterNode {
           // Someone took it (this node was paused or cut off): stop at once; the fence refuses what is in flight.
           mine.abort();
           this.running.delete(p);
-          if (owner?.node === me && owner.epoch === mine.epoch)
-            // It stopped itself (a key it could not finish): the next rebalance takes it again from its position.
-            this.options.log(`cluster: partition ${p} stopped (epoch ${mine.epoch}); taking it again`);
-          else this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
-        } else if (target !== me) {
+          if (owner?.node === me && owner.epoch === mine.epoch) {
+            // It stopped itself (a key it could not finish, or its source refused a commit): taken again from its
+            // position if this node still wants it; else released, so the next owner need not wait for this live node.
+            this.options.log(
+              `cluster: partition ${p} stopped (epoch ${mine.epoch}); ${wanted ? 'taking it again' : 'releasing it'}`,
+            );
+            if (!wanted) void this.ownership.release(p, mine.epoch).catch(() => false);
+          } else this.options.log(`cluster: lost partition ${p} (epoch ${mine.epoch}) to ${owner?.node || 'nobody'}`);
+        } else if (!wanted) {
           // Not awaited: a slow drain must not hold up the other partitions' moves (`moving` guards this one).
           void this.handOver(p, mine).catch((error: unknown) =>
             this.options.log(`cluster: handing over partition ${p} failed: ${String(error)}`),
@@ -261,9 +287,18 @@ export class ClusterNode {
         }
         continue;
       }
-      if (target !== me) continue;
+      if (!wanted) {
+        this.wantedSince.delete(p);
+        continue;
+      }
+      const since = this.wantedSince.get(p) ?? now;
+      this.wantedSince.set(p, since);
       const free =
-        owner === undefined || owner.node === '' || owner.node === me || !this.membership.isLive(owner.node, now);
+        owner === undefined ||
+        owner.node === '' ||
+        owner.node === me ||
+        !this.membership.isLive(owner.node, now) ||
+        now - since > TAKE_ANYWAY_MS;
       if (free)
         void this.take(p, owner).catch((error: unknown) =>
           this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`),
@@ -276,10 +311,9 @@ export class ClusterNode {
     try {
       const epoch = await this.ownership.acquire(p, seen);
       if (epoch === undefined) return; // another node moved first; the watch brings its record
-      // From the leader: a replica's older position would only replay more, but a hand-over promises none.
-      const position = await this.bucket.leader.get(keys.position(p));
-      const from = position !== null && position.operation === 'PUT' ? Number(position.string()) || 0 : 0;
-      const consumer = new PartitionConsumer(this.context(), p, epoch, from);
+      this.wantedSince.delete(p);
+      const from = await this.source.position(p);
+      const consumer = new PartitionConsumer(this.context(), p, epoch, from, this.source.log(p));
       this.running.set(p, consumer);
       this.takeovers.push({ partition: p, epoch, from: seen?.node ?? '', at: performance.now() });
       await consumer.start();
@@ -309,11 +343,6 @@ export class ClusterNode {
   private context(): PartitionContext {
     const { options, bucket } = this;
     return {
-      bucket,
-      stream: options.stream,
-      prefix: options.prefix,
-      partitions: options.config.partitions,
-      deadLetter: options.deadLetter,
       agents: this.agents,
       states: new KeyStateStore(bucket.kv),
       leaderStates: new KeyStateStore(bucket.leader),
@@ -411,6 +440,7 @@ export class ClusterNode {
         this.membership?.stop();
       }
       this.running.clear();
+      await this.source?.stop().catch((error: unknown) => this.options.log(`cluster: stopping: ${String(error)}`));
       this.ownership?.stop();
       for (const agent of this.agents) agent.keyed.close();
     } finally {

@@ -1,19 +1,13 @@
-// One partition while this node owns it: reads its messages in stream order and, per key and in order, runs → publishes outputs (deduplicated ids) → compare-and-sets the state → advances the committed position.
-import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+// One partition while this node owns it: reads its log in order and, per key and in order, runs → publishes outputs → compare-and-sets the state → advances the committed position (the same for a NATS or a Kafka partition).
 import { performance } from 'node:perf_hooks';
 import type { Agent } from '../agent/agent.ts';
 import type { RunResult } from '../agent/types.ts';
 import { hostOutcome } from '../agent/outcome.ts';
-import { KEY_HEADER } from '../queue/nats.ts';
-import { deadLetterHeaders } from '../queue/dead-letter.ts';
 import type { Sandbox } from '../sandbox.ts';
-import { SOURCE_AGENT_HEADER } from '../swarm/dispatcher.ts';
 import type { KeyedInstances } from '../swarm/keyed-instances.ts';
 import type { AgentSpec } from '../swarm/topology.ts';
-import type { ClusterBucket } from './bucket.ts';
-import { keys } from './bucket.ts';
 import { FencedWrite, type KeyStateStore } from './key-state.ts';
-import { partitionFilter, partitionOf, partitionSubject } from './partitioner.ts';
+import { PartitionLost, type LogMessage, type LogReader, type PartitionLog } from './partition-log.ts';
 
 /** A per-key agent of the topology as the cluster runs it. */
 export interface ClusterAgent {
@@ -43,11 +37,6 @@ export interface ClusterCounts {
 }
 
 export interface PartitionContext {
-  bucket: ClusterBucket;
-  stream: string;
-  prefix: string;
-  partitions: number;
-  deadLetter: string;
   agents: ClusterAgent[];
   states: KeyStateStore;
   /** The same store read through the stream's leader (for a read that looks stale). */
@@ -83,8 +72,6 @@ const MAX_BATCH = 64;
 /** How often the committed position is written while messages flow. */
 const POSITION_EVERY_MS = 200;
 const TAKEOVER_SAMPLES = 10_000;
-/** A consumer silent this long is asked whether it is stalled (and reopened if it is). */
-const STALL_CHECK_MS = 2000;
 
 class Stopped extends Error {}
 
@@ -96,10 +83,7 @@ function sample(samples: number[], ms: number): void {
 
 /** A message waiting for (or in) its key's turn. */
 interface Pending {
-  seq: number;
-  topic: string;
-  payload: Uint8Array;
-  headers: JsMsg['headers'];
+  message: LogMessage;
   /** Its place in the partition's order: done once every agent it goes to is done with it. */
   entry: { seq: number; remaining: number };
 }
@@ -108,23 +92,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export class PartitionConsumer {
-  /** Highest stream sequence such that every message at or below it is done (applied, skipped or dead-lettered). */
+export class PartitionConsumer implements LogReader {
+  /** Highest position such that every message at or below it is done (applied, skipped or dead-lettered). */
   committed: number;
   /** Messages of the partition not delivered yet, as of the last delivery. */
   pending = 0;
   /** When the first message was handled in this ownership (performance.now()), for handover timings. */
   firstMessageAt: number | undefined;
-  private messages: ConsumerMessages | undefined;
-  private consumer: Consumer | undefined;
-  private loop: Promise<void> | undefined;
-  /** Bumped at each (re)open: a superseded loop stops. */
-  private generation = 0;
-  /** The highest stream sequence read (offered) so far. */
-  private lastRead = 0;
-  private lastDeliveryAt = 0;
-  private reopening = false;
-  private watchdog: NodeJS.Timeout | undefined;
   private aborted = false;
   private draining = false;
   /** Sequences read and not done, in order, with how many agents still work on each. */
@@ -147,10 +121,10 @@ export class PartitionConsumer {
     readonly epoch: number,
     /** The committed position read when the partition was taken. */
     from: number,
+    private readonly log: PartitionLog,
   ) {
     this.committed = from;
     this.positionWritten = from;
-    this.lastRead = from;
   }
 
   get lost(): boolean {
@@ -158,83 +132,24 @@ export class PartitionConsumer {
   }
 
   async start(): Promise<void> {
-    await this.openConsumer(this.committed + 1);
+    await this.log.open(this.committed, this);
     this.positionTimer = setInterval(() => void this.writePosition(), POSITION_EVERY_MS);
-    this.watchdog = setInterval(() => void this.checkFlow(), STALL_CHECK_MS);
   }
 
-  /**
-   * Reads the partition from `from` on, in order. Called again (from the message after the last one read) when the
-   * consumer ends or stalls: an ordered consumer can stop delivering after its server dies, without an error.
-   */
-  private async openConsumer(from: number): Promise<void> {
-    const { bucket, stream, prefix } = this.ctx;
-    const { DeliverPolicy } = bucket.jetstream;
-    const generation = ++this.generation;
-    const consumer = await bucket.js.consumers.get(stream, {
-      filter_subjects: [partitionFilter(prefix, this.partition)],
-      ...(from > 1
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
-        : { deliver_policy: DeliverPolicy.All }),
-    });
-    if (this.aborted || this.draining) return;
-    const messages = await consumer.consume({ max_messages: 256 });
-    this.consumer = consumer;
-    this.messages = messages;
-    this.lastDeliveryAt = performance.now();
-    this.loop = (async () => {
-      for await (const m of messages) {
-        if (this.aborted || this.draining || generation !== this.generation) break;
-        this.lastDeliveryAt = performance.now();
-        if (m.seq <= this.lastRead) continue; // read again after a reopen
-        this.lastRead = m.seq;
-        this.offer(m);
-        if (this.inFlight >= WINDOW) await new Promise<void>((resolve) => (this.roomWaiter = resolve));
-      }
-    })().catch((error: unknown) => {
-      if (!this.aborted && !this.draining) this.ctx.log(`cluster: partition ${this.partition}: ${String(error)}`);
-    });
+  hasRoom(): boolean {
+    return this.inFlight < WINDOW || this.aborted || this.draining;
   }
 
-  /** Reopens the consumer when it ended, or when nothing came for a while although the partition has messages. */
-  private async checkFlow(): Promise<void> {
-    if (this.aborted || this.draining || this.reopening) return;
-    if (performance.now() - this.lastDeliveryAt < STALL_CHECK_MS || this.inFlight >= WINDOW) return;
-    this.reopening = true;
-    try {
-      let stalled = true;
-      try {
-        const info = await Promise.race([
-          this.consumer!.info(),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('consumer info timed out')), 2000)),
-        ]);
-        stalled = info.num_pending > 0;
-      } catch {
-        stalled = true;
-      }
-      if (!stalled) {
-        this.lastDeliveryAt = performance.now();
-        return;
-      }
-      this.ctx.log(
-        `cluster: partition ${this.partition}: its consumer stalled; reading again from ${this.lastRead + 1}`,
-      );
-      const old = this.messages;
-      await this.openConsumer(this.lastRead + 1);
-      void old?.close();
-    } catch (error) {
-      this.ctx.log(`cluster: partition ${this.partition}: reopening its consumer failed: ${String(error)}`);
-    } finally {
-      this.reopening = false;
-    }
+  waitForRoom(): Promise<void> | undefined {
+    if (this.hasRoom()) return undefined;
+    return new Promise<void>((resolve) => (this.roomWaiter = resolve));
   }
 
-  private offer(m: JsMsg): void {
+  offer(m: LogMessage): void {
+    if (this.aborted || this.draining) return; // read after the stop: left for the next owner
     this.firstMessageAt ??= performance.now();
-    this.pending = m.info.pending;
-    const seq = m.seq;
-    const topic = m.subject.slice(this.topicStart());
-    const key = m.headers?.get(KEY_HEADER) || undefined;
+    this.pending = m.pending;
+    const { seq, topic, key } = m;
     const targets = this.ctx.agents.filter((a) => a.matches(topic));
     if (targets.length === 0 || key === undefined) {
       // Nothing here consumes it (or it has no key, which a partition never should): it is done at once.
@@ -247,7 +162,7 @@ export class PartitionConsumer {
     for (const agent of targets) {
       const id = `${agent.spec.name}\u0000${key}`;
       this.inFlight++;
-      const item: Pending = { seq, topic, payload: m.data, headers: m.headers, entry };
+      const item: Pending = { message: m, entry };
       const queue = this.keyQueues.get(id);
       if (queue !== undefined) queue.push(item);
       else {
@@ -272,7 +187,7 @@ export class PartitionConsumer {
           // from its committed position.
           if (!(error instanceof Stopped)) {
             this.ctx.log(
-              `cluster: partition ${this.partition}: ${agent.spec.name}/${key} at ${batch[0]!.seq}: ${String(error)}; stopping the partition to read it again from ${this.committed}`,
+              `cluster: partition ${this.partition}: ${agent.spec.name}/${key} at ${batch[0]!.message.seq}: ${String(error)}; stopping the partition to read it again from ${this.committed}`,
             );
             this.abort();
           }
@@ -307,17 +222,15 @@ export class PartitionConsumer {
    * bucket's state.
    */
   private async handleBatch(agent: ClusterAgent, key: string, batch: Pending[]): Promise<void> {
-    if (batch.length === 1) {
-      const only = batch[0]!;
-      return this.handle(agent, key, only.seq, only.topic, only.payload, only.headers);
-    }
+    if (batch.length === 1) return this.handle(agent, key, batch[0]!.message);
     const { spec, keyed } = agent;
     const { counts, states } = this.ctx;
-    let todo = batch;
+    const messages = batch.map((p) => p.message);
+    let todo = messages;
     try {
       this.check();
       const trusted = await this.trust(agent, key);
-      todo = batch.filter((m) => m.seq > trusted.applied);
+      todo = messages.filter((m) => m.seq > trusted.applied);
       counts.skipped += batch.length - todo.length;
       if (todo.length === 0) return;
       const handed = trusted.load instanceof Uint8Array;
@@ -345,7 +258,7 @@ export class PartitionConsumer {
     }
     // Something failed: forget the instance's state and go one message at a time from the bucket's.
     await this.forget(agent, key);
-    for (const m of todo) await this.handle(agent, key, m.seq, m.topic, m.payload, m.headers);
+    for (const m of todo) await this.handle(agent, key, m);
   }
 
   /**
@@ -419,10 +332,6 @@ export class PartitionConsumer {
     return trusted;
   }
 
-  private topicStart(): number {
-    return partitionFilter(this.ctx.prefix, this.partition).length - 1;
-  }
-
   private advance(): void {
     while (this.openHead < this.open.length && this.open[this.openHead]!.remaining === 0) {
       this.committed = this.open[this.openHead]!.seq;
@@ -440,17 +349,11 @@ export class PartitionConsumer {
 
   /**
    * One message for one agent's key, to the end: applied and committed, skipped as already applied, or dead-lettered.
-   * Returns only then (or throws Stopped): a failure of NATS (a read, publish, write or ownership check) is retried
-   * until it works, since going on to the key's next message without this one would lose it.
+   * Returns only then (or throws Stopped): a failure of NATS or Kafka (a read, publish, write or ownership check) is
+   * retried until it works, since going on to the key's next message without this one would lose it.
    */
-  private async handle(
-    agent: ClusterAgent,
-    key: string,
-    seq: number,
-    topic: string,
-    payload: Uint8Array,
-    headers: JsMsg['headers'],
-  ): Promise<void> {
+  private async handle(agent: ClusterAgent, key: string, m: LogMessage): Promise<void> {
+    const { seq, payload } = m;
     const { spec } = agent;
     const { counts, states } = this.ctx;
     const stateKey = agent.keyed.stateKeyOf(key);
@@ -487,7 +390,7 @@ export class PartitionConsumer {
         const final =
           result.status === 'invalid-input' || result.status === 'invalid-module' || runs >= spec.maxDeliveries;
         if (final) {
-          await this.deadLetter(agent, key, seq, topic, payload, headers, reason, runs);
+          await this.deadLetter(agent, key, m, reason, runs);
           return;
         }
         counts.retried++;
@@ -523,65 +426,42 @@ export class PartitionConsumer {
     }
   }
 
-  /** Outputs go out before the state commits, with ids a replay repeats: the stream drops the copies. */
+  /** Outputs go out before the state commits (NATS: with ids a replay repeats, which the stream drops). */
   private async publishEvents(agent: string, key: string, seq: number, result: RunResult): Promise<void> {
-    const { bucket, prefix, partitions, stream } = this.ctx;
-    const h = bucket.transport.headers();
-    h.set(KEY_HEADER, key);
-    h.set(SOURCE_AGENT_HEADER, agent);
-    await Promise.all(
-      result.events.map((event, i) =>
-        // The payload as the guest emitted it (one MessagePack value, checked at the boundary).
-        bucket.js.publish(partitionSubject(prefix, partitionOf(key, partitions), event.topic), event.bytes, {
-          msgID: `${stream}:${seq}:${agent}:${i}`,
-          headers: h,
-        }),
-      ),
-    );
+    await this.log.publish(agent, key, seq, result);
     this.ctx.counts.eventsPublished += result.events.length;
   }
 
-  /** Publishes the message to the dead-letter subject (retried until it is out: the message is done only then). */
+  /** Publishes the message to the dead-letter topic (retried until it is out: the message is done only then). */
   private async deadLetter(
     agent: ClusterAgent,
     key: string,
-    seq: number,
-    topic: string,
-    payload: Uint8Array,
-    headers: JsMsg['headers'],
+    m: LogMessage,
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    const { spec } = agent;
-    const { bucket, prefix, stream, deadLetter } = this.ctx;
-    const own: Record<string, string> = {};
-    if (headers !== undefined) for (const name of headers.keys()) own[name] = headers.get(name);
-    const h = bucket.transport.headers();
-    const origin = { headers: own, topic, reason, deliveryCount: deliveries, group: spec.group };
-    for (const [name, value] of Object.entries(deadLetterHeaders(origin, { [KEY_HEADER]: key }))) h.set(name, value);
     for (let failures = 1; ; failures++) {
       this.check();
       try {
-        await bucket.js.publish(`${prefix}.${deadLetter}`, payload, {
-          msgID: `${stream}:${seq}:${spec.name}:dead`,
-          headers: h,
-        });
+        await this.log.deadLetter(agent.spec, key, m, reason, deliveries);
         break;
       } catch (error) {
-        await this.backOff(agent, key, seq, 'dead-lettering', error, failures);
+        await this.backOff(agent, key, m.seq, 'dead-lettering', error, failures);
       }
     }
     this.ctx.counts.deadLettered++;
   }
 
+  /** Commits the position; a source that refuses it (a failed Kafka offset commit) has taken the partition away. */
   private async writePosition(): Promise<void> {
     if (this.aborted || this.committed <= this.positionWritten) return;
     const position = this.committed;
     try {
-      await this.ctx.bucket.kv.put(keys.position(this.partition), String(position));
+      await this.log.commit(position);
       this.positionWritten = Math.max(this.positionWritten, position);
     } catch (error) {
-      this.ctx.log(`cluster: partition ${this.partition}: writing its position failed: ${String(error)}`);
+      this.ctx.log(`cluster: partition ${this.partition}: committing position ${position} failed: ${String(error)}`);
+      if (error instanceof PartitionLost) this.abort();
     }
   }
 
@@ -590,8 +470,7 @@ export class PartitionConsumer {
     if (this.aborted) return;
     this.aborted = true;
     if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
-    if (this.watchdog !== undefined) clearInterval(this.watchdog);
-    void this.messages?.close();
+    void this.log.close().catch(() => {});
     this.roomWaiter?.();
   }
 
@@ -599,11 +478,9 @@ export class PartitionConsumer {
   async drain(): Promise<number> {
     this.draining = true;
     if (this.positionTimer !== undefined) clearInterval(this.positionTimer);
-    if (this.watchdog !== undefined) clearInterval(this.watchdog);
-    await this.messages?.close();
     this.roomWaiter?.();
+    await this.log.close();
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
-    await this.loop;
     if (!this.aborted) await this.writePosition();
     return this.committed;
   }

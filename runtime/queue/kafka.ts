@@ -3,6 +3,7 @@ import type * as KafkaModule from '@platformatic/kafka';
 import type { Admin, Consumer, Message, MessagesStream, Producer } from '@platformatic/kafka';
 import { SandboxError } from '../errors.ts';
 import { Delivery, EMPTY_HEADERS, resolveSubscribeOptions, SubscriberCore, type DispatchHooks } from './dispatch.ts';
+import { murmur2, toPositive } from './murmur2.ts';
 import { importOptional } from './optional.ts';
 import { compilePattern, validatePattern, validateTopic } from './topics.ts';
 import type {
@@ -131,6 +132,7 @@ export class KafkaQueue implements QueueBackend {
   private closing = false;
   private closed = false;
   private privateIds = 0;
+  private unkeyed = 0;
   /** The last error no caller could receive (a failed commit, a broken stream); for diagnostics. */
   lastError: unknown;
   private readonly brokers: string[];
@@ -178,6 +180,9 @@ export class KafkaQueue implements QueueBackend {
       autocreateTopics: false,
       retries: 5,
       retryDelay: 250,
+      // A keyed record goes where Java's default partitioner puts it (the client takes this modulo the topic's
+      // partition count); its own default hashes with `>>> 0`, which puts every negative hash elsewhere.
+      partitioner: (_message, key) => (key === undefined ? this.unkeyed++ & 0x7fffffff : toPositive(murmur2(key))),
     });
   }
 
@@ -227,7 +232,8 @@ export class KafkaQueue implements QueueBackend {
     return this.prefix + first;
   }
 
-  private ensureTopic(kafkaTopic: string): Promise<void> {
+  /** Creates the Kafka topic (with this backend's partitions and replication) unless it exists. */
+  ensureTopic(kafkaTopic: string): Promise<void> {
     let ready = this.knownTopics.get(kafkaTopic);
     if (ready === undefined) {
       ready = this.adminClient()

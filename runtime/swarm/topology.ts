@@ -454,7 +454,7 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
     else {
       const f = fields(clusterNode, [...CLUSTER_KEYS], 'cluster.');
       const cluster: Partial<ClusterConfig> = {};
-      for (const key of ['bucket', 'node'] as const) {
+      for (const key of ['bucket', 'node', 'nats'] as const) {
         const node = f.get(key);
         if (node === undefined) continue;
         const value = scalar(node);
@@ -470,8 +470,23 @@ export function parseTopology(text: string, options: { source?: string; baseDir?
       } catch (error) {
         problems.push(`${(error as Error).message}${at(clusterNode)}`);
       }
-      if (!queue.startsWith('nats://'))
-        problems.push(`cluster${at(clusterNode)}: cluster mode needs a nats:// queue (Kafka is not supported yet)`);
+      if (queue.startsWith('kafka://')) {
+        if (cluster.nats === undefined)
+          problems.push(
+            `cluster${at(clusterNode)}: with a kafka:// queue, cluster.nats must name the NATS servers of the bucket (the fenced key states live in JetStream)`,
+          );
+        // A key's applied position is an offset in one partition of one Kafka topic: every clustered pattern must
+        // name the same Kafka topic (its first token).
+        const firstTokens = new Set(
+          agents.filter((a) => a.instances === 'per-key').flatMap((a) => a.subscribe.map((s) => s.split('.')[0]!)),
+        );
+        if (firstTokens.size > 1 || [...firstTokens].some((t) => t === '*' || t === '>'))
+          problems.push(
+            `cluster${at(clusterNode)}: on Kafka the per-key agents must all read one Kafka topic (one first token, not a wildcard), got ${[...firstTokens].join(', ')}`,
+          );
+      } else if (!queue.startsWith('nats://')) {
+        problems.push(`cluster${at(clusterNode)}: cluster mode needs a nats:// or kafka:// queue`);
+      }
       if (!agents.some((a) => a.instances === 'per-key'))
         problems.push(
           `cluster${at(clusterNode)}: no agent has \`instances: per-key\`; cluster mode shares per-key agents`,

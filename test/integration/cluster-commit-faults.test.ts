@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { openBucket, type ClusterBucket } from '../../runtime/cluster/bucket.ts';
+import { NatsPartitionLog } from '../../runtime/cluster/nats-log.ts';
 import { KeyStateStore, type KeyState } from '../../runtime/cluster/key-state.ts';
 import {
   PartitionConsumer,
@@ -164,11 +165,6 @@ async function harness(): Promise<Harness> {
     },
   };
   const context: PartitionContext = {
-    bucket: b,
-    stream,
-    prefix: PREFIX,
-    partitions: 1,
-    deadLetter: 'dead',
     agents: [agent],
     states,
     leaderStates: new KeyStateStore(b.leader),
@@ -185,7 +181,11 @@ async function harness(): Promise<Harness> {
     checkBase: async () => {},
     log: (message) => logs.push(message),
   };
-  h.consumer = new PartitionConsumer(context, 0, 1, 0);
+  const log = new NatsPartitionLog(
+    { bucket: b, stream, prefix: PREFIX, partitions: 1, deadLetter: 'dead', log: (message) => logs.push(message) },
+    0,
+  );
+  h.consumer = new PartitionConsumer(context, 0, 1, 0, log);
   cleanups.push(async () => {
     h.consumer.abort();
     keyed.close();

@@ -86,6 +86,13 @@ export function missingReason(kind: ServiceKind): string | undefined {
     : undefined;
 }
 
+/** `java` and the classpath of the Kafka jars (to run Kafka's own tools: a Java producer), or undefined. */
+export function kafkaJava(): { java: string; classpath: string } | undefined {
+  const java = which('java');
+  const libs = kafkaLibs();
+  return java === undefined || libs === undefined ? undefined : { java, classpath: `${libs}/*` };
+}
+
 function kafkaLibs(): string | undefined {
   const base = path.join(repoRoot, '.services');
   if (!existsSync(base)) return undefined;

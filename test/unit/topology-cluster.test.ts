@@ -49,10 +49,20 @@ describe('topology cluster section', () => {
     expect(problems(file('  shards: 4'))).toMatch(/cluster\.shards.*unknown key/);
   });
 
-  it('needs a NATS queue and a per-key agent', () => {
-    expect(problems(file('  partitions: 8', 'kafka://127.0.0.1:9092'))).toMatch(/needs a nats:\/\/ queue/);
+  it('needs a NATS or Kafka queue and a per-key agent', () => {
+    expect(problems(file('  partitions: 8', 'memory'))).toMatch(/needs a nats:\/\/ or kafka:\/\/ queue/);
     expect(problems(file('  partitions: 8', 'nats://127.0.0.1:4222', 'fixed'))).toMatch(
       /no agent has `instances: per-key`/,
     );
+  });
+
+  it('on Kafka, needs the NATS servers of the bucket and one Kafka topic for the per-key agents', () => {
+    const kafka = 'kafka://127.0.0.1:9092';
+    expect(problems(file('  partitions: 8', kafka))).toMatch(/cluster\.nats must name the NATS servers/);
+    const t = parseTopology(file('  partitions: 8\n  nats: nats://10.0.0.1:4222,10.0.0.2:4222', kafka));
+    expect(t.cluster).toEqual({ partitions: 8, nats: 'nats://10.0.0.1:4222,10.0.0.2:4222' });
+    expect(problems(file('  nats: http://x:1', kafka))).toMatch(/cluster\.nats: expected nats:\/\/host:port/);
+    const twoTopics = file('  nats: nats://127.0.0.1:4222', kafka).replace('[count.>]', '[count.>, orders.placed]');
+    expect(problems(twoTopics)).toMatch(/must all read one Kafka topic.*count, orders/);
   });
 });
