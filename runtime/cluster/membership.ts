@@ -11,6 +11,11 @@ export interface MemberReport {
   startedAt: number;
   /** Partitions it runs: epoch, committed position, and messages not delivered yet (lag). */
   partitions: Record<string, { epoch: number; position: number; pending: number }>;
+  /**
+   * Set once it has begun a graceful stop: the others no longer give it partitions, so each one it releases goes to
+   * its next owner at once (it still holds the ones it has not released: it is live).
+   */
+  leaving?: boolean;
   /** Its counters since it started (applied, skipped replays, fenced writes, dead letters). */
   counts?: {
     applied: number;
@@ -38,6 +43,7 @@ export class Membership {
   private watcher: KeptWatch | undefined;
   private stopped = false;
   private warned = false;
+  private leaving = false;
   /**
    * The first heartbeat of this node acknowledged by the server and not yet seen coming back through the watch (with
    * when it was acknowledged): the watch's own liveness probe. Every heartbeat comes back within milliseconds
@@ -123,7 +129,11 @@ export class Membership {
 
   private async beat(): Promise<void> {
     if (this.stopped) return;
-    const revision = await this.kv.put(keys.member(this.node), JSON.stringify(this.report()));
+    const report = this.report();
+    const revision = await this.kv.put(
+      keys.member(this.node),
+      JSON.stringify(this.leaving ? { ...report, leaving: true } : report),
+    );
     if (revision > this.ownSeen) this.unseen ??= { revision, at: Date.now() };
   }
 
@@ -222,11 +232,14 @@ export class Membership {
     return report.pid === this.identity.pid && report.startedAt === this.identity.startedAt;
   }
 
-  /** Members whose last heartbeat is recent enough, sorted; this node is always one while it runs. */
+  /**
+   * Members whose last heartbeat is recent enough and that are not leaving, sorted (the ones partitions go to); this
+   * node is always one while it runs.
+   */
   live(now = Date.now()): string[] {
     const out: string[] = [];
     for (const [node, view] of this.members)
-      if (node === this.node || this.age(view, now) < this.timeoutMs) out.push(node);
+      if (node === this.node || (this.age(view, now) < this.timeoutMs && view.report.leaving !== true)) out.push(node);
     if (!this.stopped && !out.includes(this.node)) out.push(this.node);
     return out.sort();
   }
@@ -240,6 +253,12 @@ export class Membership {
   /** Every member seen, live or not. */
   all(): Map<string, MemberView> {
     return this.members;
+  }
+
+  /** Says in a heartbeat written now that this node is leaving (a graceful stop begins). */
+  async announceLeaving(): Promise<void> {
+    this.leaving = true;
+    await this.beat().catch((error: unknown) => this.log(`cluster: heartbeat failed: ${String(error)}`));
   }
 
   /** Stops heart-beating and removes this node's key, so the others rebalance at once. */

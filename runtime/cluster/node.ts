@@ -417,6 +417,15 @@ export class ClusterNode {
     if (this.timer !== undefined) clearInterval(this.timer);
     try {
       if (graceful) {
+        // First say so: the others then take each partition as soon as it is released, not once all are.
+        // (At most a heartbeat interval or a second of waiting: NATS may be unreachable.)
+        const announced = this.membership?.announceLeaving();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          announced,
+          new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1000, this.options.config.heartbeatMs)))),
+        ]);
+        clearTimeout(timer);
         // Bounded: with NATS unreachable a drain would retry its writes forever. What is left undone is read again
         // by the next owner.
         await Promise.all(

@@ -180,6 +180,19 @@ describe.skipIf(slot.missing !== undefined)('cluster membership (NATS)', () => {
     await until('the new heartbeat to be seen', () => next.all().has('node-a'));
   });
 
+  it('gives a member that announced it is leaving no partitions, while it still counts as live', async () => {
+    const b = await bucket();
+    const a = member(b, 'node-a');
+    await a.start();
+    const c = member(b, 'node-c');
+    await c.start();
+    await until('a to see c', () => a.live().includes('node-c'));
+    await c.announceLeaving();
+    await until('a to see c leaving', () => !a.live().includes('node-c'));
+    // Its partitions are still its own until it releases them: no one may take them from it.
+    expect(a.isLive('node-c')).toBe(true);
+  });
+
   it('lets one of two processes starting with the same id at once win, and refuses the other', async () => {
     const b = await bucket();
     const results = await Promise.allSettled([member(b, 'node-x').start(), member(b, 'node-x').start()]);
