@@ -21,7 +21,7 @@ export const MESSAGE_ID_HEADER = 'sandbox-msg-id';
 /** Bit 5 of a record batch's attributes marks a transaction marker (no records for us). */
 const CONTROL_BATCH = 0x20;
 /** The longest a commit waits for a rebalance to end before it is tried anyway. */
-const REBALANCE_WAIT_MS = 15_000;
+const REBALANCE_WAIT_MS = 5000;
 /** Offset-out-of-range: the committed offset is gone (retention); read from the earliest kept. */
 const OFFSET_OUT_OF_RANGE = 1;
 
@@ -112,7 +112,8 @@ export class KafkaSource implements ClusterSource {
       clientId: `sandbox-cluster-${o.node}`,
       groupId: o.groupId,
       sessionTimeout: o.sessionTimeoutMs,
-      rebalanceTimeout: Math.max(o.sessionTimeoutMs, 15_000),
+      // A JoinGroup blocks until every member rejoined or this passed; a graceful stop waits behind it.
+      rebalanceTimeout: Math.max(o.sessionTimeoutMs, 10_000),
       heartbeatInterval: Math.min(o.heartbeatMs, Math.floor(o.sessionTimeoutMs / 3)),
       protocols: [{ name: RENDEZVOUS_PROTOCOL, version: 1, metadata: o.node }],
       partitionAssigner: rendezvousAssigner,
