@@ -280,11 +280,14 @@ export class WorkerHost {
   run(agentId: number, input: Uint8Array, options?: EncodedRunOptions): Promise<RunResult> {
     const spec = this.agents.get(agentId);
     if (!spec) return Promise.resolve(hostOutcome('crashed', 'wasm', `agent ${agentId} is not loaded`));
-    const request: RunRequest = { seq: this.nextSeq(), agentId, input };
-    if (options !== undefined) {
-      request.digestPrefix = options.digestPrefix;
-      request.discardOutput = options.discardOutput;
-    }
+    // One shape for every request (packRuns reads them all in one loop).
+    const request: RunRequest = {
+      seq: this.nextSeq(),
+      agentId,
+      input,
+      digestPrefix: options?.digestPrefix,
+      discardOutput: options?.discardOutput,
+    };
     const promise = this.track(request.seq, spec, request, false);
     // A full batch goes at once, so the worker starts while the caller is still submitting. A run alone at the end
     // of the tick, to an idle worker, goes through the shared slot (flushRuns); runs submitted together go as one
