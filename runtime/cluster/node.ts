@@ -302,11 +302,13 @@ export class ClusterNode {
         !this.membership.isLive(owner.node, now) ||
         now - since > TAKE_ANYWAY_MS;
       if (free) {
-        const taking = this.take(p, owner).catch((error: unknown) =>
-          this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`),
-        );
+        const taking = this.take(p, owner).catch((error: unknown) => {
+          this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`);
+        });
         this.taking.add(taking);
-        void taking.finally(() => this.taking.delete(taking));
+        void taking.finally(() => {
+          this.taking.delete(taking);
+        });
       }
     }
   }
