@@ -10,3 +10,5 @@ export {
   type InstrumentReport,
   type ModuleErrorCode,
 } from '../module/instrument.ts';
+/** With `exportGlobals`: the names of the functions that read and write the numeric mutable globals. */
+export { STATE_GLOBAL_EXPORTS } from '../module/state-globals.ts';
