@@ -21,7 +21,7 @@ export const MESSAGE_ID_HEADER = 'sandbox-msg-id';
 /** Bit 5 of a record batch's attributes marks a transaction marker (no records for us). */
 const CONTROL_BATCH = 0x20;
 /** The longest a commit waits for a rebalance to end before it is tried anyway. */
-const REBALANCE_WAIT_MS = 15_000;
+const REBALANCE_WAIT_MS = 5000;
 /** Offset-out-of-range: the committed offset is gone (retention); read from the earliest kept. */
 const OFFSET_OUT_OF_RANGE = 1;
 
@@ -59,9 +59,9 @@ export class KafkaSource implements ClusterSource {
   /** The partitions the group gave this node in its latest generation. */
   private assigned = new Set<number>();
   generation = -1;
-  private group!: Consumer<Buffer, Buffer, Buffer, Buffer>;
+  private group!: Consumer;
   /** A consumer outside the group that only fetches: long polls must not hold up the group's heartbeats. */
-  private fetcher!: Consumer<Buffer, Buffer, Buffer, Buffer>;
+  private fetcher!: Consumer;
   private readonly reading = new Map<number, Reading>();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -98,7 +98,9 @@ export class KafkaSource implements ClusterSource {
     this.changed = changed;
     const common = { bootstrapBrokers: o.brokers, retries: 10, retryDelay: 250 };
     this.fetcher = new kafka.Consumer({ ...common, clientId: `sandbox-cluster-${o.node}-fetch`, groupId: o.groupId });
-    this.fetcher.on('error', (error: unknown) => o.log(`cluster: kafka fetcher: ${String(error)}`));
+    this.fetcher.on('error', (error: unknown) => {
+      o.log(`cluster: kafka fetcher: ${String(error)}`);
+    });
     const metadata = await this.fetcher.metadata({ topics: [o.topic] });
     const count = metadata.topics.get(o.topic)?.partitionsCount;
     if (count !== o.partitions) {
@@ -112,7 +114,8 @@ export class KafkaSource implements ClusterSource {
       clientId: `sandbox-cluster-${o.node}`,
       groupId: o.groupId,
       sessionTimeout: o.sessionTimeoutMs,
-      rebalanceTimeout: Math.max(o.sessionTimeoutMs, 15_000),
+      // A JoinGroup blocks until every member rejoined or this passed; a graceful stop waits behind it.
+      rebalanceTimeout: Math.max(o.sessionTimeoutMs, 10_000),
       heartbeatInterval: Math.min(o.heartbeatMs, Math.floor(o.sessionTimeoutMs / 3)),
       protocols: [{ name: RENDEZVOUS_PROTOCOL, version: 1, metadata: o.node }],
       partitionAssigner: rendezvousAssigner,
@@ -322,6 +325,8 @@ export class KafkaSource implements ClusterSource {
         );
         failures = 0;
       } catch (error) {
+        // stop() may have come during the request (the loop's condition is checked before it).
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
         if (this.stopped) break;
         failures++;
         this.o.log(`cluster: kafka fetch failed: ${String(error)}`);
@@ -392,9 +397,9 @@ export class KafkaSource implements ClusterSource {
     if (this.rejoin !== undefined) clearTimeout(this.rejoin);
     this.wake?.();
     await this.loop;
-    await closeConsumer(this.group).catch((error: unknown) =>
-      this.o.log(`cluster: leaving the group: ${String(error)}`),
-    );
+    await closeConsumer(this.group).catch((error: unknown) => {
+      this.o.log(`cluster: leaving the group: ${String(error)}`);
+    });
     await closeConsumer(this.fetcher).catch(() => {});
   }
 }
@@ -456,9 +461,14 @@ function kafkaErrorText(error: unknown): string {
   return `${e.message ?? String(error)}${inner ? ` (${inner})` : ''}${response}`;
 }
 
-function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined): Promise<void> {
+function closeConsumer(consumer: Consumer | undefined): Promise<void> {
   if (consumer === undefined) return Promise.resolve();
-  return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())));
+  return new Promise((resolve, reject) => {
+    consumer.close(true, (error) => {
+      if (error) reject(error);
+      else resolve();
+    });
+  });
 }
 
 /** One partition of the Kafka topic, read by the source's fetch loop. */
@@ -468,12 +478,14 @@ class KafkaPartitionLog implements PartitionLog {
     private readonly partition: number,
   ) {}
 
-  async open(from: number, reader: LogReader): Promise<void> {
+  open(from: number, reader: LogReader): Promise<void> {
     this.source.read(this.partition, from, reader);
+    return Promise.resolve();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.source.unread(this.partition);
+    return Promise.resolve();
   }
 
   publish(agent: string, key: string, seq: number, result: RunResult): Promise<void> {

@@ -102,7 +102,11 @@ export class NatsPartitionLog implements PartitionLog {
       try {
         const info = await Promise.race([
           this.consumer!.info(),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('consumer info timed out')), 2000)),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => {
+              reject(new Error('consumer info timed out'));
+            }, 2000),
+          ),
         ]);
         stalled = info.num_pending > 0;
       } catch {

@@ -87,6 +87,8 @@ export class ClusterNode {
   private readonly running = new Map<number, PartitionConsumer>();
   /** Partitions being handed over or taken (a rebalance leaves them alone meanwhile). */
   private readonly moving = new Set<number>();
+  /** Takes in flight (stop() waits for them). */
+  private readonly taking = new Set<Promise<void>>();
   /** Since when (Date.now()) this node has wanted each partition it does not run yet. */
   private readonly wantedSince = new Map<number, number>();
   private source!: ClusterSource;
@@ -299,10 +301,15 @@ export class ClusterNode {
         owner.node === me ||
         !this.membership.isLive(owner.node, now) ||
         now - since > TAKE_ANYWAY_MS;
-      if (free)
-        void this.take(p, owner).catch((error: unknown) =>
-          this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`),
-        );
+      if (free) {
+        const taking = this.take(p, owner).catch((error: unknown) => {
+          this.options.log(`cluster: taking partition ${p} failed: ${String(error)}`);
+        });
+        this.taking.add(taking);
+        void taking.finally(() => {
+          this.taking.delete(taking);
+        });
+      }
     }
   }
 
@@ -311,6 +318,11 @@ export class ClusterNode {
     try {
       const epoch = await this.ownership.acquire(p, seen);
       if (epoch === undefined) return; // another node moved first; the watch brings its record
+      if (this.stopping) {
+        // Stopping meanwhile: this partition was not among those stop() drains, so give it back untouched.
+        await this.ownership.release(p, epoch).catch(() => false);
+        return;
+      }
       this.wantedSince.delete(p);
       const from = await this.source.position(p);
       const consumer = new PartitionConsumer(this.context(), p, epoch, from, this.source.log(p));
@@ -415,6 +427,9 @@ export class ClusterNode {
   async stop({ graceful }: { graceful: boolean }): Promise<void> {
     this.stopping = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    // Takes in flight finish first (or give their partition back): one that started its consumer after the loop
+    // below would keep running, and its timers would keep the process from exiting.
+    await Promise.allSettled([...this.taking]);
     try {
       if (graceful) {
         // First say so: the others then take each partition as soon as it is released, not once all are.

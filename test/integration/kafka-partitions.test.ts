@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readKafkaPositions } from '../../runtime/cluster/kafka-positions.ts';
-import { createQueue } from '../../runtime/queue/index.ts';
-import type { KafkaQueue } from '../../runtime/queue/kafka.ts';
+import { KafkaQueue } from '../../runtime/queue/kafka.ts';
 import { kafkaPartitionOf } from '../../runtime/queue/murmur2.ts';
 import { runCli } from '../support/cli.ts';
 import { agentPath } from '../support/paths.ts';
@@ -44,12 +43,13 @@ function javaProduce(brokers: string, topic: string, lines: string[]): Promise<v
       { stdio: ['pipe', 'ignore', 'pipe'] },
     );
     let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`console producer exited ${code}: ${stderr}`)),
-    );
-    child.stdin!.end(`${lines.join('\n')}\n`);
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`console producer exited ${String(code)}: ${stderr}`));
+    });
+    child.stdin.end(`${lines.join('\n')}\n`);
   });
 }
 
@@ -59,7 +59,7 @@ describe.skipIf(missing !== undefined)('Kafka keyed partitioning', () => {
     if (slot.info === undefined) throw new Error(slot.missing);
     const brokers = slot.info.url.slice('kafka://'.length);
     const partitions = 7;
-    const queue = (await createQueue({ kind: 'kafka', brokers, partitions })) as KafkaQueue;
+    const queue = await KafkaQueue.connect({ brokers, partitions });
     const tag = `${process.pid}${Date.now().toString(36)}`;
     try {
       // Key i is published (i % 4) + 1 times: per-partition totals then depend on where each key went.
@@ -112,11 +112,7 @@ describe.skipIf(missing !== undefined)('Kafka keyed partitioning', () => {
     const nats = await serviceSlot('nats', provided, ownServers);
     if (kafka.info === undefined || nats.info === undefined) throw new Error(kafka.missing ?? nats.missing);
     const tag = `${process.pid}${Date.now().toString(36)}`;
-    const queue = (await createQueue({
-      kind: 'kafka',
-      brokers: kafka.info.url.slice('kafka://'.length),
-      partitions: 3,
-    })) as KafkaQueue;
+    const queue = await KafkaQueue.connect({ brokers: kafka.info.url.slice('kafka://'.length), partitions: 3 });
     const dir = mkdtempSync(join(tmpdir(), 'sandbox-kafka-serve-'));
     try {
       await queue.ensureTopic(`sandbox-bad${tag}`);

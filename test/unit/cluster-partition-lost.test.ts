@@ -1,6 +1,5 @@
 // A partition consumer whose source refuses a position commit (a failed Kafka offset commit) stops the partition: it is lost, and the next owner replays from the last commit; other commit errors are retried.
 import { describe, expect, it, vi } from 'vitest';
-import type { RunResult } from '../../runtime/agent/types.ts';
 import { PartitionConsumer, type PartitionContext } from '../../runtime/cluster/partition-consumer.ts';
 import {
   PartitionLost,
@@ -18,7 +17,7 @@ class FakeLog implements PartitionLog {
     private readonly n: number,
     private readonly failure: () => Error,
   ) {}
-  async open(from: number, reader: LogReader): Promise<void> {
+  open(from: number, reader: LogReader): Promise<void> {
     for (let seq = from + 1; seq <= from + this.n; seq++) {
       const m: LogMessage = {
         seq,
@@ -30,21 +29,21 @@ class FakeLog implements PartitionLog {
       };
       reader.offer(m);
     }
+    return Promise.resolve();
   }
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
-  async publish(_agent: string, _key: string, _seq: number, _result: RunResult): Promise<void> {}
-  async deadLetter(
-    _spec: AgentSpec,
-    _key: string,
-    _m: LogMessage,
-    _reason: string,
-    _deliveries: number,
-  ): Promise<void> {}
-  async commit(position: number): Promise<void> {
+  publish(): Promise<void> {
+    return Promise.resolve();
+  }
+  deadLetter(): Promise<void> {
+    return Promise.resolve();
+  }
+  commit(position: number): Promise<void> {
     this.commits.push(position);
-    throw this.failure();
+    return Promise.reject(this.failure());
   }
 }
 
@@ -66,8 +65,8 @@ function context(logged: string[]): PartitionContext {
       takeoverWakeMs: [],
       takeoverReadMs: [],
     },
-    stillOwner: async () => true,
-    checkBase: async () => {},
+    stillOwner: () => Promise.resolve(true),
+    checkBase: () => Promise.resolve(),
     log: (message) => logged.push(message),
   };
 }
@@ -79,7 +78,12 @@ describe('partition consumer commits', () => {
     const consumer = new PartitionConsumer(context(logged), 3, 1, 10, log);
     await consumer.start();
     expect(consumer.committed).toBe(15);
-    await vi.waitFor(() => expect(consumer.lost).toBe(true), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(
+      () => {
+        expect(consumer.lost).toBe(true);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(log.commits).toEqual([15]);
     expect(log.closed).toBe(true);
     expect(logged.join('\n')).toMatch(/committing position 15 failed: .*partition 3 is lost/);
@@ -89,7 +93,12 @@ describe('partition consumer commits', () => {
     const log = new FakeLog(2, () => new Error('timeout'));
     const consumer = new PartitionConsumer(context([]), 0, 1, 0, log);
     await consumer.start();
-    await vi.waitFor(() => expect(log.commits.length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(
+      () => {
+        expect(log.commits.length).toBeGreaterThanOrEqual(2);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(consumer.lost).toBe(false);
     expect(log.commits.every((p) => p === 2)).toBe(true);
     consumer.abort();
