@@ -14,6 +14,7 @@ import { KeyStateStore } from './key-state.ts';
 import { Membership, type MemberReport } from './membership.ts';
 import { Ownership } from './ownership.ts';
 import {
+  newClusterCounts,
   PartitionConsumer,
   type ClusterAgent,
   type ClusterCounts,
@@ -72,17 +73,7 @@ export interface Takeover {
 }
 
 export class ClusterNode {
-  readonly counts: ClusterCounts = {
-    applied: 0,
-    skipped: 0,
-    fenced: 0,
-    deadLettered: 0,
-    eventsPublished: 0,
-    retried: 0,
-    regressions: 0,
-    takeoverWakeMs: [],
-    takeoverReadMs: [],
-  };
+  readonly counts: ClusterCounts = newClusterCounts();
   readonly takeovers: Takeover[] = [];
   private readonly running = new Map<number, PartitionConsumer>();
   /** Partitions being handed over or taken (a rebalance leaves them alone meanwhile). */

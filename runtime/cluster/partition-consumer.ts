@@ -36,6 +36,21 @@ export interface ClusterCounts {
   takeoverReadMs: number[];
 }
 
+/** Counters at zero. */
+export function newClusterCounts(): ClusterCounts {
+  return {
+    applied: 0,
+    skipped: 0,
+    fenced: 0,
+    deadLettered: 0,
+    eventsPublished: 0,
+    retried: 0,
+    regressions: 0,
+    takeoverWakeMs: [],
+    takeoverReadMs: [],
+  };
+}
+
 export interface PartitionContext {
   agents: ClusterAgent[];
   states: KeyStateStore;

@@ -1,6 +1,6 @@
 // Where a cluster's partitions come from: which ones this node should run, where each starts, and its log — rendezvous hashing over the NATS stream's partitions, or a Kafka consumer group's assignment.
-import { keys, type ClusterBucket } from './bucket.ts';
-import { NatsPartitionLog } from './nats-log.ts';
+import { keys } from './bucket.ts';
+import { NatsPartitionLog, type NatsLogOptions } from './nats-log.ts';
 import type { PartitionLog } from './partition-log.ts';
 import { ownerOf } from './rendezvous.ts';
 
@@ -17,14 +17,8 @@ export interface ClusterSource {
   stop(): Promise<void>;
 }
 
-export interface NatsSourceOptions {
+export interface NatsSourceOptions extends NatsLogOptions {
   node: string;
-  bucket: ClusterBucket;
-  stream: string;
-  prefix: string;
-  partitions: number;
-  deadLetter: string;
-  log(message: string): void;
 }
 
 /** NATS: partitions are subjects of the queue's stream, owners are chosen by rendezvous hashing of live members. */

@@ -7,6 +7,7 @@ import { openBucket, type ClusterBucket } from '../../runtime/cluster/bucket.ts'
 import { NatsPartitionLog } from '../../runtime/cluster/nats-log.ts';
 import { KeyStateStore, type KeyState } from '../../runtime/cluster/key-state.ts';
 import {
+  newClusterCounts,
   PartitionConsumer,
   type ClusterAgent,
   type ClusterCounts,
@@ -126,17 +127,7 @@ async function harness(): Promise<Harness> {
   const agent: ClusterAgent = { spec, matches: (topic) => topic.startsWith('count.'), keyed };
   const states = new FaultyStates(b.kv);
   const logs: string[] = [];
-  const counts: ClusterCounts = {
-    applied: 0,
-    skipped: 0,
-    fenced: 0,
-    deadLettered: 0,
-    eventsPublished: 0,
-    retried: 0,
-    regressions: 0,
-    takeoverWakeMs: [],
-    takeoverReadMs: [],
-  };
+  const counts: ClusterCounts = newClusterCounts();
   const h: Harness = {
     b,
     states,

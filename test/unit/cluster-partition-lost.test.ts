@@ -1,6 +1,10 @@
 // A partition consumer whose source refuses a position commit (a failed Kafka offset commit) stops the partition: it is lost, and the next owner replays from the last commit; other commit errors are retried.
 import { describe, expect, it, vi } from 'vitest';
-import { PartitionConsumer, type PartitionContext } from '../../runtime/cluster/partition-consumer.ts';
+import {
+  newClusterCounts,
+  PartitionConsumer,
+  type PartitionContext,
+} from '../../runtime/cluster/partition-consumer.ts';
 import {
   PartitionLost,
   type LogMessage,
@@ -54,17 +58,7 @@ function context(logged: string[]): PartitionContext {
     states: {} as never,
     leaderStates: {} as never,
     sandbox: {} as never,
-    counts: {
-      applied: 0,
-      skipped: 0,
-      fenced: 0,
-      deadLettered: 0,
-      eventsPublished: 0,
-      retried: 0,
-      regressions: 0,
-      takeoverWakeMs: [],
-      takeoverReadMs: [],
-    },
+    counts: newClusterCounts(),
     stillOwner: () => Promise.resolve(true),
     checkBase: () => Promise.resolve(),
     log: (message) => logged.push(message),
