@@ -1,6 +1,7 @@
 // Cluster mode on Kafka, graceful moves: a node joining the consumer group and one leaving it (SIGTERM) hand their partitions over drained and committed, so nothing is replayed and every key is exact.
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { KafkaClusterRig } from '../support/kafka-cluster-rig.ts';
+import { stderrTail as tail } from '../support/serve-process.ts';
 import { serviceSlot, skipReason, type ServiceInfo, type ServiceSlot, stop } from '../support/services.ts';
 import { waitFor } from '../support/wait-for.ts';
 
@@ -17,11 +18,6 @@ afterAll(async () => {
 function clusterSummary(stdout: string): { applied: number; skipped: number; takeovers: number } {
   const line = stdout.trim().split('\n').at(-1)!;
   return (JSON.parse(line) as { cluster: { applied: number; skipped: number; takeovers: number } }).cluster;
-}
-
-/** A node's last lines, for a failed expectation about it. */
-function tail(node: { output(): { stderr: string } }): string {
-  return node.output().stderr.split('\n').slice(-30).join('\n');
 }
 
 describe.skipIf(missing !== undefined)('cluster hand-over (Kafka)', () => {

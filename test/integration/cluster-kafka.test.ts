@@ -4,7 +4,7 @@ import type { ClusterStatus } from '../../runtime/cluster/status.ts';
 import { kafkaPartitionOf } from '../../runtime/queue/murmur2.ts';
 import { runCli } from '../support/cli.ts';
 import { KafkaClusterRig } from '../support/kafka-cluster-rig.ts';
-import { sleep } from '../support/serve-process.ts';
+import { sleep, stderrTail as tail } from '../support/serve-process.ts';
 import { serviceSlot, skipReason, type ServiceInfo, type ServiceSlot, stop } from '../support/services.ts';
 
 const provided = inject('queueServices') as { nats: ServiceSlot; kafka: ServiceSlot } | undefined;
@@ -15,11 +15,6 @@ afterAll(async () => {
   await rig?.stop();
   await Promise.all(ownServers.map((info) => stop(info)));
 });
-
-/** A node's last lines, for a failed expectation about it. */
-function tail(node: { output(): { stderr: string } }): string {
-  return node.output().stderr.split('\n').slice(-30).join('\n');
-}
 
 describe.skipIf(missing !== undefined)('cluster mode (Kafka)', () => {
   it('keeps every key exact (0 lost, 0 applied twice) through a kill -9 of a serve node', async () => {

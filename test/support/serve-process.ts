@@ -20,6 +20,11 @@ export interface ServeProcess {
 const BIN = join(repoRoot, 'bin', 'sandbox.js');
 
 /** Fails with the command that builds it: the child runs the compiled library in dist/. */
+/** A serve process's last 30 lines of stderr, for a failed expectation about it. */
+export function stderrTail(node: { output(): { stderr: string } }): string {
+  return node.output().stderr.split('\n').slice(-30).join('\n');
+}
+
 export function requireDist(): void {
   if (!existsSync(join(repoRoot, 'dist', 'runtime', 'cli', 'main.js')))
     throw new Error('dist/ is missing: run `npm run build`');
